@@ -1,0 +1,121 @@
+"""``make drill``: start the sandbox, inject a fault, run the scenario runbook, verify, report.
+
+    python -m sandbox.drill [SCENARIO] [--keep-sandbox]
+
+Exit status: 0 when the service recovered and the report was written; 1 when the runbook failed
+or recovery did not happen; 2 for an unknown scenario (the known ones are listed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sandbox import REPO_ROOT, Sandbox
+from sandbox.drills import available
+
+
+class DrillError(Exception):
+    """The drill could not show recovery."""
+
+
+@dataclass
+class DrillResult:
+    scenario: str
+    incident_id: str
+    timeline: Path
+    report: Path
+    checks: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _ansible_playbook(sandbox: Sandbox, playbook: str, extra_vars: dict, timeline: Path, incident_id: str):
+    env = {**os.environ, **sandbox.env(), "FIREBREAK_TIMELINE": str(timeline), "FIREBREAK_INCIDENT_ID": incident_id}
+    binary = Path(sys.executable).parent / "ansible-playbook"
+    cmd = [str(binary), playbook, "-e", json.dumps({**extra_vars, "incident_id": incident_id})]
+    return subprocess.run(cmd, cwd=REPO_ROOT, env=env, check=False)
+
+
+def run_drill(scenario: str, sandbox: Sandbox, incidents_dir: Path, incident_id: str | None = None) -> DrillResult:
+    """Run one drill against a started ``sandbox``; raise DrillError unless the service recovered."""
+    scenarios = available()
+    if scenario not in scenarios:
+        raise KeyError(scenario)
+    module = scenarios[scenario]
+    started = time.monotonic()
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    incident_id = incident_id or f"DRILL-{scenario}-{stamp}"
+    timeline = Path(incidents_dir) / incident_id / "timeline.jsonl"
+    report = timeline.with_name("report.md")
+
+    print(f"==> drill {scenario}: injecting the fault", flush=True)
+    context = module.inject(sandbox)
+    extra_vars = {key: value for key, value in context.items() if not key.startswith("_")}
+
+    print(f"==> drill {scenario}: running {module.PLAYBOOK} (incident {incident_id})", flush=True)
+    run = _ansible_playbook(sandbox, module.PLAYBOOK, extra_vars, timeline, incident_id)
+    if run.returncode != 0:
+        raise DrillError(f"{module.PLAYBOOK} failed with exit status {run.returncode}; timeline: {timeline}")
+
+    print(f"==> drill {scenario}: verifying recovery in the sandbox", flush=True)
+    try:
+        checks = module.verify(sandbox, context)
+    except AssertionError as exc:
+        raise DrillError(f"recovery did not happen: {exc}") from exc
+
+    print(f"==> drill {scenario}: rendering the post-incident report", flush=True)
+    reported = _ansible_playbook(
+        sandbox, "playbooks/incident_report.yml", {"incident_timeline": str(timeline)}, timeline, incident_id
+    )
+    if reported.returncode != 0 or not report.exists():
+        raise DrillError(f"incident_report.yml failed with exit status {reported.returncode} for {timeline}")
+    return DrillResult(scenario, incident_id, timeline, report, checks, time.monotonic() - started)
+
+
+def main(argv: list[str] | None = None) -> int:
+    scenarios = available()
+    parser = argparse.ArgumentParser(prog="make drill", description=__doc__.splitlines()[0])
+    parser.add_argument("scenario", nargs="?", default="service_down")
+    parser.add_argument("--incidents-dir", default=str(REPO_ROOT / "incidents"))
+    parser.add_argument("--keep-sandbox", action="store_true", help="leave the sandbox's files for inspection")
+    args = parser.parse_args(argv)
+
+    if args.scenario not in scenarios:
+        print(f"make drill: unknown scenario {args.scenario!r}. Known scenarios:", file=sys.stderr)
+        for name, module in scenarios.items():
+            print(f"  {name:24} {module.DESCRIPTION}", file=sys.stderr)
+        print("Run: make drill SCENARIO=<name>", file=sys.stderr)
+        return 2
+
+    workdir = REPO_ROOT / ".sandbox" / f"drill-{args.scenario}-{os.getpid()}"
+    sandbox = Sandbox(workdir=workdir)
+    print("==> starting the sandbox (moto, fault proxy, Kubernetes API test server) on 127.0.0.1", flush=True)
+    sandbox.start()
+    try:
+        result = run_drill(args.scenario, sandbox, Path(args.incidents_dir))
+    except DrillError as exc:
+        print(f"DRILL FAILED: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        sandbox.stop()
+        if not args.keep_sandbox:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    print(f"\nDRILL PASSED: {result.scenario} recovered in {result.seconds:.1f}s (incident {result.incident_id})")
+    for line in result.checks:
+        print(f"  ok  {line}")
+    print(f"timeline: {result.timeline}")
+    print(f"report:   {result.report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

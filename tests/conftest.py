@@ -1,0 +1,89 @@
+"""Shared fixtures: one sandbox per pytest worker, reset (not restarted) between tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sandbox import REPO_ROOT, Sandbox
+
+ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory):
+    """A running sandbox (moto + fault proxy + Kubernetes API test server) for this worker."""
+    box = Sandbox(workdir=tmp_path_factory.mktemp("sandbox"))
+    box.start()
+    yield box
+    box.stop()
+
+
+@pytest.fixture
+def aws(sandbox):
+    """The sandbox with AWS wiped, fault rules cleared and the seed data created again."""
+    sandbox.reset_aws()
+    return sandbox
+
+
+@pytest.fixture
+def kube(sandbox):
+    """The sandbox with the Kubernetes store wiped and seeded again."""
+    sandbox.reset_kubernetes()
+    return sandbox
+
+
+class PlaybookRun(subprocess.CompletedProcess):
+    """A finished ``ansible-playbook`` run and the timeline it wrote."""
+
+    timeline: Path
+
+    def records(self) -> list[dict]:
+        if not self.timeline.exists():
+            return []
+        return [json.loads(line) for line in self.timeline.read_text(encoding="utf-8").splitlines() if line]
+
+    @property
+    def output(self) -> str:
+        return f"{self.stdout}\n{self.stderr}"
+
+
+@pytest.fixture
+def run_playbook(sandbox, tmp_path, request):
+    """Run ``ansible-playbook`` from the repository root against the sandbox.
+
+    Returns a ``PlaybookRun``; the timeline defaults to a file in the test's ``tmp_path``.
+    """
+
+    def run(playbook, extra_vars=None, check=False, diff=False, timeline=None, env=None, args=(), timeout=300):
+        timeline = Path(timeline or tmp_path / "incident" / "timeline.jsonl")
+        run_env = {**os.environ, **sandbox.env()}
+        run_env.update(
+            {
+                "FIREBREAK_TIMELINE": str(timeline),
+                "FIREBREAK_INCIDENT_ID": f"INC-TEST-{request.node.name}"[:80],
+                "ANSIBLE_NOCOLOR": "1",
+                "ANSIBLE_FORCE_COLOR": "0",
+                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            }
+        )
+        run_env.update(env or {})
+        cmd = [ANSIBLE_PLAYBOOK, str(playbook)]
+        if extra_vars:
+            cmd += ["-e", json.dumps(extra_vars)]
+        if check:
+            cmd.append("--check")
+        if diff:
+            cmd.append("--diff")
+        cmd += list(args)
+        proc = subprocess.run(cmd, cwd=REPO_ROOT, env=run_env, capture_output=True, text=True, timeout=timeout)
+        result = PlaybookRun(proc.args, proc.returncode, proc.stdout, proc.stderr)
+        result.timeline = timeline
+        return result
+
+    return run

@@ -1,0 +1,31 @@
+"""``make drill`` end to end: fault injected, runbook run, recovery verified, report rendered."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+
+from sandbox import drill
+from sandbox.drills import available
+
+pytestmark = [pytest.mark.integration, pytest.mark.drill]
+
+
+def test_service_down_drill_recovers_and_writes_timeline_and_report(aws, tmp_path):
+    result = drill.run_drill("service_down", aws, tmp_path / "incidents", incident_id="DRILL-test")
+    assert result.timeline == tmp_path / "incidents" / "DRILL-test" / "timeline.jsonl"
+    assert result.timeline.is_file() and result.report.is_file()
+    assert result.checks, "the scenario's verify() reported no checks"
+    report = result.report.read_text()
+    assert "DRILL-test" in report
+    assert "ecs_service_rollback" in report
+
+
+def test_a_drill_whose_runbook_does_not_recover_fails(aws, tmp_path, monkeypatch):
+    real = available()["service_down"]
+    fake = types.SimpleNamespace(PLAYBOOK="tests/integration/playbooks/noop.yml", DESCRIPTION="noop",
+                                 inject=real.inject, verify=real.verify)
+    monkeypatch.setattr(drill, "available", lambda: {"service_down": fake})
+    with pytest.raises(drill.DrillError, match="recovery did not happen"):
+        drill.run_drill("service_down", aws, tmp_path / "incidents", incident_id="DRILL-noop")
