@@ -10,7 +10,7 @@ SCENARIO ?= service_down
 PYTEST_WORKERS ?= 2
 # Where ansible-test wants the collection: a path ending in ansible_collections/firebreak/runbooks.
 SANITY_ROOT := $(CURDIR)/.sanity/ansible_collections/firebreak/runbooks
-SANITY_TESTS ?= validate-modules yamllint pep8 compile import future-import-boilerplate metaclass-boilerplate shebang symlinks no-smart-quotes
+SANITY_TESTS ?= validate-modules ansible-doc action-plugin-docs runtime-metadata compile import pep8 yamllint shebang symlinks no-smart-quotes line-endings empty-init use-argspec-type-path replace-urlopen no-get-exception use-compat-six no-assert changelog
 GET_PIP := $(HOME)/.ansible/test/cache/get_pip_24_2.py
 
 .PHONY: help venv test unit integration drill sandbox lint sanity bench build clean lock

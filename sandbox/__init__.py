@@ -42,7 +42,7 @@ def free_port() -> int:
 
 def _http(method: str, url: str, timeout: float = 5.0) -> bytes:
     request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback only
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         return response.read()
 
 
@@ -218,6 +218,9 @@ class Sandbox:
             lines += [f"  Kubernetes API:     {self.kube_url}", f"  kubeconfig:         {self.kubeconfig}"]
         lines += [f"  seed manifest:      {self.workdir / 'manifest.json'}", "", "# paste into a shell:"]
         lines += [f"export {key}={value}" for key, value in sorted(self.env().items())]
-        lines += ["", "# then, from the repository root (inventories/sandbox is the default inventory):",
-                  "ansible-playbook playbooks/service_down.yml -e incident_id=INC-explore"]
+        lines += [
+            "",
+            "# then, from the repository root (inventories/sandbox is the default inventory):",
+            "ansible-playbook playbooks/service_down.yml -e incident_id=INC-explore",
+        ]
         return "\n".join(lines)

@@ -18,8 +18,15 @@ pytestmark = pytest.mark.integration
 
 
 def _run(*cmd, cwd=REPO_ROOT, env=None):
-    return subprocess.run([str(c) for c in cmd], cwd=cwd, env={**os.environ, **(env or {})},
-                          capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        [str(c) for c in cmd],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -39,22 +46,23 @@ def test_tarball_holds_the_plugins_and_none_of_the_local_state(tarball):
     assert "meta/runtime.yml" in names
     for prefix in (".venv/", "collections/", ".sandbox/", "incidents/", ".git/"):
         assert not any(name.startswith(prefix) for name in names), prefix
-    manifest = json.loads(tarfile.open(tarball).extractfile("MANIFEST.json").read())
+    with tarfile.open(tarball) as archive:
+        manifest = json.loads(archive.extractfile("MANIFEST.json").read())
     assert manifest["collection_info"]["dependencies"].keys() == {"amazon.aws", "kubernetes.core"}
 
 
 def test_tarball_installs_into_an_empty_collections_path_and_documents_its_plugins(tarball, tmp_path):
     target = tmp_path / "collections"
-    installed = _run(BIN / "ansible-galaxy", "collection", "install", "--no-deps", "-p", target, tarball,
-                     cwd=tmp_path)
+    installed = _run(BIN / "ansible-galaxy", "collection", "install", "--no-deps", "-p", target, tarball, cwd=tmp_path)
     assert installed.returncode == 0, installed.stderr
     root = target / "ansible_collections" / "firebreak" / "runbooks"
     assert (root / "plugins" / "callback" / "incident_timeline.py").is_file()
 
     # From a directory without the repository's ansible.cfg, only the installed copy can answer.
     env = {"ANSIBLE_COLLECTIONS_PATH": str(target), "ANSIBLE_CONFIG": os.devnull}
-    listed = _run(BIN / "ansible-galaxy", "collection", "list", "firebreak.runbooks", "-p", target, cwd=tmp_path,
-                  env=env)
+    listed = _run(
+        BIN / "ansible-galaxy", "collection", "list", "firebreak.runbooks", "-p", target, cwd=tmp_path, env=env
+    )
     assert "firebreak.runbooks" in listed.stdout, listed.stdout + listed.stderr
     doc = _run(BIN / "ansible-doc", "-t", "callback", "firebreak.runbooks.incident_timeline", cwd=tmp_path, env=env)
     assert doc.returncode == 0, doc.stderr

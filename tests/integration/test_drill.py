@@ -24,8 +24,9 @@ def test_service_down_drill_recovers_and_writes_timeline_and_report(aws, tmp_pat
 
 def test_a_drill_whose_runbook_does_not_recover_fails(aws, tmp_path, monkeypatch):
     real = available()["service_down"]
-    fake = types.SimpleNamespace(PLAYBOOK="tests/integration/playbooks/noop.yml", DESCRIPTION="noop",
-                                 inject=real.inject, verify=real.verify)
+    fake = types.SimpleNamespace(
+        PLAYBOOK="tests/integration/playbooks/noop.yml", DESCRIPTION="noop", inject=real.inject, verify=real.verify
+    )
     monkeypatch.setattr(drill, "available", lambda: {"service_down": fake})
     with pytest.raises(drill.DrillError, match="recovery did not happen"):
         drill.run_drill("service_down", aws, tmp_path / "incidents", incident_id="DRILL-noop")

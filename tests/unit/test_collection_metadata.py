@@ -51,8 +51,14 @@ def _in_range(version: str, spec: str) -> bool:
     for clause in spec.split(","):
         op, bound = re.match(r"\s*(>=|<=|==|<|>|!=)\s*([\d.]+)", clause).groups()
         left, right = parse(version), parse(bound)
-        if not {">=": left >= right, "<=": left <= right, "==": left == right, "<": left < right,
-                ">": left > right, "!=": left != right}[op]:
+        if not {
+            ">=": left >= right,
+            "<=": left <= right,
+            "==": left == right,
+            "<": left < right,
+            ">": left > right,
+            "!=": left != right,
+        }[op]:
             return False
     return True
 

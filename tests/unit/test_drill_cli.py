@@ -20,8 +20,14 @@ def test_unknown_scenario_lists_the_known_ones_and_exits_2(capsys):
 
 
 def test_make_drill_with_an_unknown_scenario_fails():
-    proc = subprocess.run(["make", "-s", "drill", "SCENARIO=nope", f"BIN={sys.executable.rsplit('/', 1)[0]}"],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        ["make", "-s", "drill", "SCENARIO=nope", f"BIN={sys.executable.rsplit('/', 1)[0]}"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode != 0
     assert "unknown scenario 'nope'" in proc.stderr
     assert "service_down" in proc.stderr
