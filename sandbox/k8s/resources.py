@@ -1,0 +1,435 @@
+"""The resource types the test server serves: discovery documents, defaulting and validation."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .selectors import SelectorError, selector_from_label_selector
+
+SERVER_VERSION = {
+    "major": "1",
+    "minor": "31",
+    "gitVersion": "v1.31.0-firebreak",
+    "gitCommit": "0000000000000000000000000000000000000000",
+    "gitTreeState": "clean",
+    "buildDate": "2024-08-13T00:00:00Z",
+    "goVersion": "go1.22.5",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
+
+ALL_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+SUB_VERBS = ["get", "patch", "update"]
+_BASE_FIELDS = frozenset({"metadata.name", "metadata.namespace"})
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    """One REST resource (``deployments.apps``) with what discovery says about it."""
+
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool = True
+    short_names: tuple[str, ...] = ()
+    subresources: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    has_status: bool = False
+    generation: bool = False
+    field_labels: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def group_resource(self) -> str:
+        """``deployments.apps`` / ``pods``: how error messages name the resource."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
+
+    @property
+    def supported_fields(self) -> frozenset[str]:
+        return _BASE_FIELDS | self.field_labels
+
+    def discovery(self) -> list[dict]:
+        entries = [
+            {
+                "name": self.plural,
+                "singularName": self.singular,
+                "namespaced": self.namespaced,
+                "kind": self.kind,
+                "verbs": ALL_VERBS
+                if self.plural != "namespaces"
+                else [v for v in ALL_VERBS if v != "deletecollection"],
+                **({"shortNames": list(self.short_names)} if self.short_names else {}),
+                **({"categories": list(self.categories)} if self.categories else {}),
+            }
+        ]
+        for sub in self.subresources:
+            entry = {"name": f"{self.plural}/{sub}", "singularName": "", "namespaced": self.namespaced}
+            if sub == "scale":
+                entry.update(group="autoscaling", version="v1", kind="Scale", verbs=SUB_VERBS)
+            elif sub == "finalize":
+                entry.update(kind=self.kind, verbs=["update"])
+            elif sub in ("log", "eviction"):
+                entry.update(kind="Pod" if sub == "log" else "Eviction", verbs=["get"] if sub == "log" else ["create"])
+                if sub == "eviction":
+                    entry.update(group="policy", version="v1")
+            else:
+                entry.update(kind=self.kind, verbs=SUB_VERBS)
+            entries.append(entry)
+        return entries
+
+
+_POD_FIELDS = frozenset(
+    {
+        "spec.nodeName",
+        "spec.restartPolicy",
+        "spec.schedulerName",
+        "spec.serviceAccountName",
+        "status.phase",
+        "status.podIP",
+        "status.nominatedNodeName",
+    }
+)
+_EVENT_FIELDS = frozenset(
+    {
+        "involvedObject.kind",
+        "involvedObject.namespace",
+        "involvedObject.name",
+        "involvedObject.uid",
+        "involvedObject.apiVersion",
+        "involvedObject.resourceVersion",
+        "involvedObject.fieldPath",
+        "reason",
+        "reportingComponent",
+        "source",
+        "type",
+    }
+)
+
+RESOURCES: tuple[ResourceType, ...] = (
+    ResourceType(
+        "",
+        "v1",
+        "namespaces",
+        "Namespace",
+        False,
+        ("ns",),
+        ("finalize", "status"),
+        has_status=True,
+        field_labels=frozenset({"status.phase"}),
+    ),
+    ResourceType(
+        "",
+        "v1",
+        "nodes",
+        "Node",
+        False,
+        ("no",),
+        ("status",),
+        has_status=True,
+        field_labels=frozenset({"spec.unschedulable"}),
+    ),
+    ResourceType(
+        "",
+        "v1",
+        "pods",
+        "Pod",
+        True,
+        ("po",),
+        ("eviction", "log", "status"),
+        ("all",),
+        has_status=True,
+        field_labels=_POD_FIELDS,
+    ),
+    ResourceType("", "v1", "services", "Service", True, ("svc",), ("status",), ("all",), has_status=True),
+    ResourceType("", "v1", "endpoints", "Endpoints", True, ("ep",)),
+    ResourceType("", "v1", "configmaps", "ConfigMap", True, ("cm",)),
+    ResourceType("", "v1", "secrets", "Secret", True, field_labels=frozenset({"type"})),
+    ResourceType("", "v1", "serviceaccounts", "ServiceAccount", True, ("sa",)),
+    ResourceType("", "v1", "events", "Event", True, ("ev",), field_labels=_EVENT_FIELDS),
+    ResourceType(
+        "apps",
+        "v1",
+        "deployments",
+        "Deployment",
+        True,
+        ("deploy",),
+        ("scale", "status"),
+        ("all",),
+        has_status=True,
+        generation=True,
+    ),
+    ResourceType(
+        "apps",
+        "v1",
+        "replicasets",
+        "ReplicaSet",
+        True,
+        ("rs",),
+        ("scale", "status"),
+        ("all",),
+        has_status=True,
+        generation=True,
+        field_labels=frozenset({"status.replicas"}),
+    ),
+    ResourceType(
+        "autoscaling",
+        "v1",
+        "horizontalpodautoscalers",
+        "HorizontalPodAutoscaler",
+        True,
+        ("hpa",),
+        ("status",),
+        ("all",),
+        has_status=True,
+        generation=True,
+    ),
+    ResourceType(
+        "batch",
+        "v1",
+        "jobs",
+        "Job",
+        True,
+        (),
+        ("status",),
+        ("all",),
+        has_status=True,
+        generation=True,
+        field_labels=frozenset({"status.successful"}),
+    ),
+    ResourceType(
+        "batch", "v1", "cronjobs", "CronJob", True, ("cj",), ("status",), ("all",), has_status=True, generation=True
+    ),
+    ResourceType("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True, ("netpol",), generation=True),
+    ResourceType(
+        "networking.k8s.io", "v1", "ingresses", "Ingress", True, ("ing",), ("status",), has_status=True, generation=True
+    ),
+)
+
+BY_PATH: dict[tuple[str, str, str], ResourceType] = {(r.group, r.version, r.plural): r for r in RESOURCES}
+BY_KIND: dict[tuple[str, str], ResourceType] = {(r.api_version, r.kind): r for r in RESOURCES}
+GROUPS: dict[str, list[str]] = {}
+for _r in RESOURCES:
+    if _r.group and _r.version not in GROUPS.setdefault(_r.group, []):
+        GROUPS[_r.group].append(_r.version)
+
+
+def api_group_list() -> dict:
+    """``GET /apis``."""
+    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [api_group(name) for name in GROUPS]}
+
+
+def api_group(name: str) -> dict:
+    """``GET /apis/{group}``."""
+    versions = [{"groupVersion": f"{name}/{v}", "version": v} for v in GROUPS[name]]
+    return {"kind": "APIGroup", "apiVersion": "v1", "name": name, "versions": versions, "preferredVersion": versions[0]}
+
+
+def api_resource_list(group: str, version: str) -> dict:
+    """``GET /api/v1`` or ``GET /apis/{group}/{version}``, subresources included."""
+    resources = [entry for r in RESOURCES if (r.group, r.version) == (group, version) for entry in r.discovery()]
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": f"{group}/{version}" if group else version,
+        "resources": resources,
+    }
+
+
+# ------------------------------------------------------------------------------------------------ validation
+class Invalid(Exception):
+    """A validation failure: the apiserver's 422 with ``details.causes``."""
+
+    def __init__(self, causes: list[tuple[str, str, str]]):
+        super().__init__("; ".join(message for _, _, message in causes))
+        self.causes = causes  # (reason, field, message)
+
+
+_NAME_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+def _go_map(labels: dict) -> str:
+    return "map[string]string{" + ", ".join(f'"{k}":"{v}"' for k, v in sorted(labels.items())) + "}"
+
+
+def validate(rtype: ResourceType, obj: dict, old: dict | None = None) -> None:
+    """Raise :class:`Invalid` for what the apiserver rejects with 422 on the kinds runbooks touch."""
+    causes: list[tuple[str, str, str]] = []
+    meta = obj.get("metadata") or {}
+    name = meta.get("name", "")
+    label_re = _LABEL_1123 if rtype.plural in ("namespaces", "services") else _NAME_1123
+    if not name:
+        causes.append(("FieldValueRequired", "metadata.name", "name or generateName is required"))
+    elif len(name) > (63 if label_re is _LABEL_1123 else 253) or not label_re.match(name):
+        causes.append(
+            (
+                "FieldValueInvalid",
+                "metadata.name",
+                f"Invalid value: {name!r}: a lowercase RFC 1123 "
+                f"{'label' if label_re is _LABEL_1123 else 'subdomain'} must consist of lower case alphanumeric "
+                "characters, '-' or '.', and must start and end with an alphanumeric character",
+            )
+        )
+    for _key, value in (meta.get("labels") or {}).items():
+        if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.match(value):
+            causes.append(("FieldValueInvalid", "metadata.labels", f"Invalid value: {value!r}: a valid label value"))
+    if rtype.kind in ("Deployment", "ReplicaSet"):
+        _validate_workload(rtype, obj, old, causes)
+    if rtype.kind == "Pod" or rtype.kind in ("Deployment", "ReplicaSet"):
+        spec = obj.get("spec") or {}
+        pod_spec = spec if rtype.kind == "Pod" else ((spec.get("template") or {}).get("spec") or {})
+        prefix = "spec" if rtype.kind == "Pod" else "spec.template.spec"
+        containers = pod_spec.get("containers")
+        if not containers:
+            causes.append(("FieldValueRequired", f"{prefix}.containers", "Required value"))
+        for i, container in enumerate(containers or []):
+            if not container.get("name"):
+                causes.append(("FieldValueRequired", f"{prefix}.containers[{i}].name", "Required value"))
+            if not container.get("image"):
+                causes.append(("FieldValueRequired", f"{prefix}.containers[{i}].image", "Required value"))
+    if causes:
+        raise Invalid(causes)
+
+
+def _validate_workload(rtype: ResourceType, obj: dict, old: dict | None, causes: list) -> None:
+    spec = obj.get("spec") or {}
+    selector = spec.get("selector")
+    template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    if not selector or not (selector.get("matchLabels") or selector.get("matchExpressions")):
+        causes.append(("FieldValueRequired", "spec.selector", "Required value"))
+    else:
+        try:
+            matches = selector_from_label_selector(selector)(template_labels)
+        except SelectorError as exc:
+            causes.append(("FieldValueInvalid", "spec.selector", str(exc)))
+        else:
+            if not matches:
+                causes.append(
+                    (
+                        "FieldValueInvalid",
+                        "spec.template.metadata.labels",
+                        f"Invalid value: {_go_map(template_labels)}: `selector` does not match template `labels`",
+                    )
+                )
+    if old is not None and (old.get("spec") or {}).get("selector") != selector:
+        causes.append(("FieldValueInvalid", "spec.selector", f"Invalid value: {selector!r}: field is immutable"))
+    replicas = spec.get("replicas", 1)
+    if not isinstance(replicas, int) or replicas < 0:
+        causes.append(("FieldValueInvalid", "spec.replicas", f"Invalid value: {replicas!r}: must be >= 0"))
+    if rtype.kind == "Deployment":
+        strategy = spec.get("strategy") or {}
+        if strategy.get("type") not in (None, "RollingUpdate", "Recreate"):
+            causes.append(
+                ("FieldValueNotSupported", "spec.strategy.type", f'Unsupported value: "{strategy.get("type")}"')
+            )
+        rolling = strategy.get("rollingUpdate") or {}
+        for key in ("maxSurge", "maxUnavailable"):
+            value = rolling.get(key)
+            if isinstance(value, str) and not re.fullmatch(r"\d+%", value):
+                causes.append(
+                    (
+                        "FieldValueInvalid",
+                        f"spec.strategy.rollingUpdate.{key}",
+                        f"Invalid value: {value!r}: a valid "
+                        "percent string must be a numeric string followed by an ending '%'",
+                    )
+                )
+        if strategy.get("type") == "Recreate" and strategy.get("rollingUpdate"):
+            causes.append(
+                ("Forbidden", "spec.strategy.rollingUpdate", "may not be specified when strategy `type` is 'Recreate'")
+            )
+        elif (
+            rolling
+            and not causes
+            and scaled(rolling.get("maxSurge"), 100, True) == 0 == scaled(rolling.get("maxUnavailable"), 100, False)
+        ):
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    "spec.strategy.rollingUpdate.maxUnavailable",
+                    "Invalid value: 0: may not be 0 when `maxSurge` is 0",
+                )
+            )
+
+
+def scaled(value: int | str | None, total: int, round_up: bool) -> int:
+    """``intstr.GetScaledValueFromIntOrPercent``: ints as is, percentages of ``total`` rounded up or down."""
+    if value is None:
+        return 0
+    if isinstance(value, int):
+        return value
+    percent = int(value.rstrip("%"))
+    whole, rest = divmod(percent * total, 100)
+    return whole + (1 if round_up and rest else 0)
+
+
+# ------------------------------------------------------------------------------------------------- defaulting
+def _default_pod_spec(spec: dict) -> None:
+    for key, value in (
+        ("restartPolicy", "Always"),
+        ("terminationGracePeriodSeconds", 30),
+        ("dnsPolicy", "ClusterFirst"),
+        ("securityContext", {}),
+        ("schedulerName", "default-scheduler"),
+    ):
+        spec.setdefault(key, value)
+    for container in spec.get("containers") or []:
+        image = container.get("image") or ""
+        tag = image.rsplit("/", 1)[-1]
+        always = "@" not in tag and (":" not in tag or tag.endswith(":latest"))
+        container.setdefault("imagePullPolicy", "Always" if always else "IfNotPresent")
+        container.setdefault("resources", {})
+        container.setdefault("terminationMessagePath", "/dev/termination-log")
+        container.setdefault("terminationMessagePolicy", "File")
+        for port in container.get("ports") or []:
+            port.setdefault("protocol", "TCP")
+
+
+def apply_defaults(rtype: ResourceType, obj: dict) -> None:
+    """Fill in the defaults the apiserver adds, so that stored and round-tripped objects compare equal."""
+    spec = obj.get("spec")
+    if rtype.kind in ("Deployment", "ReplicaSet") and isinstance(spec, dict):
+        spec.setdefault("replicas", 1)
+        if rtype.kind == "Deployment":
+            spec.setdefault("revisionHistoryLimit", 10)
+            spec.setdefault("progressDeadlineSeconds", 600)
+            strategy = spec.setdefault("strategy", {})
+            strategy.setdefault("type", "RollingUpdate")
+            if strategy["type"] == "RollingUpdate":
+                rolling = strategy.setdefault("rollingUpdate", {})
+                rolling.setdefault("maxSurge", "25%")
+                rolling.setdefault("maxUnavailable", "25%")
+        template = spec.get("template")
+        if isinstance(template, dict):
+            template.setdefault("metadata", {}).setdefault("creationTimestamp", None)
+            if isinstance(template.get("spec"), dict):
+                _default_pod_spec(template["spec"])
+    elif rtype.kind == "Pod" and isinstance(spec, dict):
+        _default_pod_spec(spec)
+        spec.setdefault("enableServiceLinks", True)
+        spec.setdefault("serviceAccountName", "default")
+    elif rtype.kind == "Service" and isinstance(spec, dict):
+        spec.setdefault("type", "ClusterIP")
+        spec.setdefault("sessionAffinity", "None")
+        for port in spec.get("ports") or []:
+            port.setdefault("protocol", "TCP")
+            port.setdefault("targetPort", port.get("port"))
+    elif rtype.kind == "Namespace":
+        obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+        obj.setdefault("status", {}).setdefault("phase", "Active")
+        labels = obj.setdefault("metadata", {}).setdefault("labels", {})
+        labels.setdefault("kubernetes.io/metadata.name", obj["metadata"].get("name", ""))
+    elif rtype.kind == "Secret":
+        obj.setdefault("type", "Opaque")
+    elif rtype.kind == "NetworkPolicy" and isinstance(spec, dict) and "policyTypes" not in spec:
+        spec["policyTypes"] = ["Ingress"] + (["Egress"] if "egress" in spec else [])

@@ -1,0 +1,454 @@
+"""HTTP front of the Kubernetes API test server and :class:`KubeServer`, the handle the sandbox uses."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import yaml
+
+from .controller import Controllers
+from .resources import BY_PATH, GROUPS, SERVER_VERSION, ResourceType, api_group, api_group_list, api_resource_list
+from .seed import seed
+from .selectors import SelectorError, parse_field_selector, parse_label_selector
+from .store import ApiError, Store, bad_request
+
+DEFAULT_BAD_IMAGE_PATTERN = r":(bad|broken)[^/:]*$"
+
+
+def _flag(query: dict, name: str) -> str:
+    return (query.get(name) or [""])[0]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "firebreak-kube-apiserver/1.31"
+    kube: KubeServer  # set on the subclass made per server
+
+    def log_message(self, format: str, *args) -> None:
+        """Quiet: tests read the API, not an access log."""
+
+    # ---------------------------------------------------------------------------------------------- output
+    def _send(self, code: int, body: dict | str, content_type: str = "application/json") -> None:
+        data = (json.dumps(body) if isinstance(body, dict) else body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-cache, private")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, exc: ApiError) -> None:
+        self._send(exc.code, exc.status())
+
+    def _not_found_path(self) -> None:
+        self._send(
+            404,
+            {**ApiError(404, "NotFound", "the server could not find the requested resource").status(), "details": {}},
+        )
+
+    # -------------------------------------------------------------------------------------------- dispatch
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def _dispatch(self, method: str) -> None:
+        url = urlsplit(self.path)
+        query = parse_qs(url.query, keep_blank_values=True)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        path = url.path.rstrip("/") or "/"
+        try:
+            if path.startswith("/sandbox/"):
+                return self._control(method, path)
+            if method == "GET":
+                discovery = self._discovery(path)
+                if discovery is not None:
+                    return (
+                        self._send(200, discovery)
+                        if isinstance(discovery, dict)
+                        else self._send(200, discovery, "text/plain; charset=utf-8")
+                    )
+            target = self._route(path)
+            if target is None:
+                return self._not_found_path()
+            self._resource(method, target, query, raw)
+        except ApiError as exc:
+            self._error(exc)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        except Exception as exc:
+            self._error(ApiError(500, "InternalError", f"Internal error occurred: {exc!r}"))
+
+    def _control(self, method: str, path: str) -> None:
+        if path == "/sandbox/healthz" and method == "GET":
+            return self._send(200, {"status": "ok", "resourceVersion": str(self.kube.store.rv)})
+        if path == "/sandbox/reset" and method == "POST":
+            return self._send(200, self.kube.reset())
+        self._not_found_path()
+
+    def _discovery(self, path: str) -> dict | str | None:
+        if path == "/version":
+            return SERVER_VERSION
+        if path in ("/healthz", "/livez", "/readyz"):
+            return "ok"
+        if path == "/api":
+            host = f"{self.kube.host}:{self.kube.port}"
+            return {
+                "kind": "APIVersions",
+                "versions": ["v1"],
+                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": host}],
+            }
+        if path == "/api/v1":
+            return api_resource_list("", "v1")
+        if path == "/apis":
+            return api_group_list()
+        parts = path.split("/")[1:]
+        if parts[0] == "apis" and len(parts) == 2 and parts[1] in GROUPS:
+            return api_group(parts[1])
+        if parts[0] == "apis" and len(parts) == 3 and parts[2] in GROUPS.get(parts[1], []):
+            return api_resource_list(parts[1], parts[2])
+        return None
+
+    @staticmethod
+    def _route(path: str) -> tuple[ResourceType, str | None, str | None, str | None] | None:
+        """``(type, namespace, name, subresource)`` for a resource path, ``None`` for an unknown one."""
+        parts = path.split("/")[1:]
+        if parts[0] == "api" and len(parts) >= 3:
+            group, version, rest = "", parts[1], parts[2:]
+        elif parts[0] == "apis" and len(parts) >= 4:
+            group, version, rest = parts[1], parts[2], parts[3:]
+        else:
+            return None
+        namespace = None
+        if len(rest) >= 3 and rest[0] == "namespaces" and (group, version, rest[2]) in BY_PATH:
+            namespace, rest = rest[1], rest[2:]
+        rtype = BY_PATH.get((group, version, rest[0]))
+        if rtype is None or len(rest) > 3:
+            return None
+        name = rest[1] if len(rest) > 1 else None
+        sub = rest[2] if len(rest) > 2 else None
+        if sub is not None and sub not in rtype.subresources:
+            return None
+        if (rtype.namespaced and name is not None and namespace is None) or (not rtype.namespaced and namespace):
+            return None
+        return rtype, namespace, name, sub
+
+    # ------------------------------------------------------------------------------------------- resources
+    def _manager(self, query: dict) -> str:
+        manager = _flag(query, "fieldManager")
+        if manager:
+            return manager
+        agent = self.headers.get("User-Agent") or "unknown"
+        return agent.split("/")[0]
+
+    def _resource(self, method: str, target: tuple, query: dict, raw: bytes) -> None:
+        rtype, namespace, name, sub = target
+        store = self.kube.store
+        dry = _flag(query, "dryRun")
+        if dry not in ("", "All"):
+            raise bad_request(f"unsupported dry run option '{dry}'")
+        dry_run = dry == "All"
+        manager = self._manager(query)
+        ns = namespace or ""
+
+        def body() -> dict:
+            try:
+                text = raw.decode("utf-8")
+                if (self.headers.get("Content-Type") or "").startswith("application/yaml"):
+                    return yaml.safe_load(text)
+                return json.loads(text)
+            except (UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
+                raise bad_request(f"the body of the request was in an unknown format: {exc}") from exc
+
+        if name is None:
+            if method == "GET":
+                if _flag(query, "watch") in ("true", "1"):
+                    return self._watch(rtype, namespace, query)
+                limit = _flag(query, "limit")
+                listed = store.list(
+                    rtype,
+                    namespace,
+                    _flag(query, "labelSelector"),
+                    _flag(query, "fieldSelector"),
+                    int(limit) if limit.isdigit() else None,
+                    _flag(query, "continue") or None,
+                )
+                return self._send(200, listed)
+            if method == "POST":
+                if rtype.namespaced and namespace is None:
+                    raise ApiError(
+                        405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
+                    )
+                return self._send(201, store.create(rtype, namespace, body(), dry_run, manager))
+            if method == "DELETE":
+                options = body() if raw else {}
+                return self._send(
+                    200,
+                    store.delete_collection(
+                        rtype, namespace, _flag(query, "labelSelector"), _flag(query, "fieldSelector"), options, dry_run
+                    ),
+                )
+            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+
+        if sub == "scale":
+            if method == "GET":
+                return self._send(200, store.get_scale(rtype, ns, name))
+            if method == "PUT":
+                return self._send(200, store.set_scale(rtype, ns, name, body(), dry_run, manager))
+            if method == "PATCH":
+                content_type = (self.headers.get("Content-Type") or "").split(";")[0]
+                return self._send(200, store.patch_scale(rtype, ns, name, raw, content_type, dry_run, manager))
+        elif sub == "log" and method == "GET":
+            return self._send(200, self._pod_log(store.get(rtype, ns, name), _flag(query, "container")), "text/plain")
+        elif sub == "eviction" and method == "POST":
+            store.delete(rtype, ns, name, body().get("deleteOptions"), dry_run)
+            return self._send(201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
+        elif sub == "finalize" and method == "PUT":
+            return self._send(200, store.update(rtype, ns, name, body(), dry_run, manager, subresource="finalize"))
+        elif method == "GET":
+            return self._send(200, store.get(rtype, ns, name))
+        elif method == "PUT":
+            return self._send(200, store.update(rtype, ns, name, body(), dry_run, manager, subresource=sub or ""))
+        elif method == "PATCH":
+            content_type = self.headers.get("Content-Type") or ""
+            force = _flag(query, "force") in ("true", "1")
+            if content_type.startswith("application/apply-patch"):
+                manager = _flag(query, "fieldManager")  # apply has no default manager
+            code, obj = store.patch(rtype, ns, name, raw, content_type, dry_run, manager, force, sub or "")
+            return self._send(code, obj)
+        elif method == "DELETE" and sub is None:
+            options = body() if raw else {}
+            for key in ("propagationPolicy", "gracePeriodSeconds"):
+                if _flag(query, key):
+                    options[key] = _flag(query, key)
+            return self._send(200, store.delete(rtype, ns, name, options, dry_run))
+        raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+
+    @staticmethod
+    def _pod_log(pod: dict, container: str) -> str:
+        """A few log lines for a running container; 400 like the kubelet for one that is waiting to start."""
+        statuses = pod.get("status", {}).get("containerStatuses") or []
+        if not statuses:
+            raise bad_request(f'container "{container}" in pod "{pod["metadata"]["name"]}" is waiting to start')
+        if not container and len(statuses) > 1:
+            names = " ".join(s["name"] for s in statuses)
+            raise bad_request(
+                f"a container name must be specified for pod {pod['metadata']['name']}, choose one of: [{names}]"
+            )
+        status = next((s for s in statuses if s["name"] == container), statuses[0]) if container else statuses[0]
+        waiting = status.get("state", {}).get("waiting")
+        if waiting:
+            reason = (
+                "trying and failing to pull image"
+                if waiting.get("reason") == "ImagePullBackOff"
+                else ("ContainerCreating")
+            )
+            raise bad_request(
+                f'container "{status["name"]}" in pod "{pod["metadata"]["name"]}" is waiting to start: {reason}'
+            )
+        started = status["state"]["running"]["startedAt"]
+        return (
+            f"{started} INFO starting {status['image']}\n"
+            f"{started} INFO listening\n"
+            f"{started} INFO readiness probe /healthz ok\n"
+        )
+
+    def _watch(self, rtype: ResourceType, namespace: str | None, query: dict) -> None:
+        """A chunked stream of watch events (``ADDED``/``MODIFIED``/``DELETED``) until ``timeoutSeconds``."""
+        store = self.kube.store
+        try:
+            labels_ok = parse_label_selector(_flag(query, "labelSelector"))
+            fields_ok = parse_field_selector(_flag(query, "fieldSelector"), rtype.supported_fields)
+        except SelectorError as exc:
+            raise bad_request(str(exc)) from exc
+        timeout = float(_flag(query, "timeoutSeconds") or 60)
+        since = _flag(query, "resourceVersion")
+        deadline = time.monotonic() + timeout
+
+        def wanted(obj: dict) -> bool:
+            meta = obj["metadata"]
+            return (
+                (namespace is None or meta.get("namespace") == namespace)
+                and labels_ok(meta.get("labels") or {})
+                and fields_ok(obj)
+            )
+
+        with store.lock:
+            if since and since != "0" and store.history and int(since) < store.history[0][0] - 1:
+                events = [
+                    (
+                        "ERROR",
+                        {
+                            "kind": "Status",
+                            "apiVersion": "v1",
+                            "metadata": {},
+                            "status": "Failure",
+                            "message": f"too old resource version: {since}",
+                            "reason": "Expired",
+                            "code": 410,
+                        },
+                    )
+                ]
+                last = store.rv
+            elif since and since != "0":
+                last = int(since)
+                events = []
+            else:
+                events = [("ADDED", obj) for obj in store.objects[rtype].values() if wanted(obj)]
+                last = store.rv
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+        def chunk(data: bytes) -> None:
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+
+        while True:
+            for event, obj in events:
+                chunk(json.dumps({"type": event, "object": obj}).encode() + b"\n")
+            if events and events[0][0] == "ERROR":
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self.kube.stopping.is_set():
+                break
+            with store.lock:
+                if store.rv <= last:
+                    store.changed.wait(min(remaining, 0.5))
+                events = [
+                    (event, obj)
+                    for rv, event, etype, obj in list(store.history)
+                    if rv > last and etype is rtype and wanted(obj)
+                ]
+                last = max(last, store.rv)
+        chunk(b"")
+
+
+class KubeServer:
+    """The Kubernetes API test server: an in-process apiserver stand-in with a Deployment controller.
+
+    ``bad_image_pattern`` (a regex searched in each container image) makes pods never become ready;
+    ``rollout_delay`` is how long a new pod takes to become ready, so rollouts take honest time.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        bad_image_pattern: str = DEFAULT_BAD_IMAGE_PATTERN,
+        rollout_delay: float = 0.3,
+        namespace_delete_delay: float = 0.2,
+    ):
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("the Kubernetes API test server listens on loopback only")
+        self.host, self.port = host, port
+        self.store = Store()
+        self.controllers = Controllers(self.store, bad_image_pattern, rollout_delay, namespace_delete_delay)
+        self.stopping = threading.Event()
+        self.manifest: dict = {}
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------------------------------ fault knobs
+    @property
+    def bad_image_pattern(self) -> str:
+        return self.controllers.bad_image.pattern
+
+    @bad_image_pattern.setter
+    def bad_image_pattern(self, pattern: str) -> None:
+        self.controllers.bad_image = re.compile(pattern)
+
+    @property
+    def rollout_delay(self) -> float:
+        return self.controllers.rollout_delay
+
+    @rollout_delay.setter
+    def rollout_delay(self, seconds: float) -> None:
+        self.controllers.rollout_delay = seconds
+
+    # ---------------------------------------------------------------------------------------------- lifecycle
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> str:
+        """Listen, start the controllers, seed; returns the base URL once requests are served."""
+        handler = type("KubeHandler", (_Handler,), {"kube": self})
+        self._httpd = ThreadingHTTPServer((self.host, self.port), handler)
+        self._httpd.daemon_threads = True
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="k8s-apiserver", daemon=True)
+        self._thread.start()
+        self.controllers.start()
+        self.reset()
+        return self.url
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.controllers.stop()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def reset(self) -> dict:
+        """Wipe every object, then :meth:`seed`."""
+        with self.store.lock:
+            self.store.clear()
+            self.controllers.reset()
+            return self.seed()
+
+    def seed(self) -> dict:
+        """Create the seed objects with their rollouts completed; returns the manifest."""
+        self.manifest = seed(self.store, self.controllers)
+        return self.manifest
+
+    def write_kubeconfig(self, path: str | Path) -> str:
+        """A kubeconfig for this server (context ``sandbox``, namespace ``default``, a static token)."""
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "sandbox", "cluster": {"server": self.url}}],
+            "users": [{"name": "sandbox", "user": {"token": "sandbox-token"}}],
+            "contexts": [
+                {"name": "sandbox", "context": {"cluster": "sandbox", "user": "sandbox", "namespace": "default"}}
+            ],
+            "current-context": "sandbox",
+            "preferences": {},
+        }
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        return str(path)
+
+    def wait_for(self, predicate, timeout: float = 10.0, interval: float = 0.02):
+        """Poll ``predicate()`` until it returns something truthy (for tests); raise TimeoutError otherwise."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = predicate()
+            if result:
+                return result
+            if time.monotonic() > deadline:
+                raise TimeoutError("condition not met in time")
+            time.sleep(interval)
+
+
+__all__ = ["DEFAULT_BAD_IMAGE_PATTERN", "KubeServer"]

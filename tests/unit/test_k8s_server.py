@@ -1,0 +1,889 @@
+"""The Kubernetes API test server answers like a real apiserver where runbooks look."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from kubernetes import dynamic, watch
+from kubernetes.dynamic.exceptions import ConflictError, NotFoundError, UnprocessibleEntityError
+
+from sandbox.k8s.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
+from sandbox.k8s.selectors import SelectorError, parse_label_selector
+from sandbox.k8s_server import KubeServer
+
+DELAY = 0.1
+APPS = "/apis/apps/v1/namespaces/shop/deployments"
+SMP = "application/strategic-merge-patch+json"
+MERGE = "application/merge-patch+json"
+JSONP = "application/json-patch+json"
+APPLY = "application/apply-patch+yaml"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = KubeServer(rollout_delay=DELAY)
+    srv.start()
+    srv.tmp = tmp_path_factory.mktemp("k8s")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def kube(server):
+    """The server, wiped and seeded again."""
+    server.reset()
+    return server
+
+
+def call(server, method, path, body=None, content_type="application/json"):
+    """One HTTP request; returns (status code, decoded JSON body)."""
+    data = None
+    if body is not None:
+        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    req = urllib.request.Request(server.url + path, data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def get(server, path):
+    code, body = call(server, "GET", path)
+    assert code == 200, body
+    return body
+
+
+def deployment(name="web", image="registry.local/web:1.0.0", replicas=2, labels=None, **spec):
+    labels = labels or {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": dict(labels)},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": dict(labels)},
+            "template": {
+                "metadata": {"labels": dict(labels)},
+                "spec": {"containers": [{"name": name, "image": image, "ports": [{"containerPort": 80}]}]},
+            },
+            **spec,
+        },
+    }
+
+
+def owned_replicasets(server, name, namespace="shop"):
+    d = get(server, f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}")
+    items = get(server, f"/apis/apps/v1/namespaces/{namespace}/replicasets")["items"]
+    return {
+        rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]: rs
+        for rs in items
+        if rs["metadata"]["ownerReferences"][0]["uid"] == d["metadata"]["uid"]
+    }
+
+
+def rolled_out(server, name, namespace="shop"):
+    """kubernetes.core's ``deployment_ready`` predicate, on the raw object."""
+    d = get(server, f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}")
+    s = d.get("status", {})
+    ok = (
+        d["spec"]["replicas"] == s.get("replicas", 0)
+        and s.get("availableReplicas") == s.get("replicas")
+        and s.get("observedGeneration") == d["metadata"]["generation"]
+        and not s.get("unavailableReplicas")
+    )
+    return d if ok else None
+
+
+def condition(obj, ctype):
+    return next((c for c in obj["status"].get("conditions", []) if c["type"] == ctype), None)
+
+
+# ------------------------------------------------------------------------------------------------ discovery
+def test_discovery_documents(server):
+    assert get(server, "/version")["gitVersion"].startswith("v1.31")
+    assert get(server, "/api")["versions"] == ["v1"]
+    groups = {g["name"]: g for g in get(server, "/apis")["groups"]}
+    assert {"apps", "autoscaling", "batch", "networking.k8s.io"} <= set(groups)
+    assert groups["apps"]["preferredVersion"] == {"groupVersion": "apps/v1", "version": "v1"}
+    apps = {r["name"]: r for r in get(server, "/apis/apps/v1")["resources"]}
+    assert apps["deployments/scale"] | {"verbs": None} == {
+        "name": "deployments/scale",
+        "singularName": "",
+        "namespaced": True,
+        "group": "autoscaling",
+        "version": "v1",
+        "kind": "Scale",
+        "verbs": None,
+    }
+    assert apps["deployments/status"]["kind"] == "Deployment"
+    assert apps["replicasets/scale"]["kind"] == "Scale"
+    assert apps["deployments"]["namespaced"] and "patch" in apps["deployments"]["verbs"]
+    core = {r["name"]: r for r in get(server, "/api/v1")["resources"]}
+    assert core["namespaces"]["namespaced"] is False and core["pods"]["namespaced"] is True
+    assert {"configmaps", "secrets", "services", "serviceaccounts", "events"} <= set(core)
+    netpol = {r["name"]: r for r in get(server, "/apis/networking.k8s.io/v1")["resources"]}
+    assert netpol["networkpolicies"]["kind"] == "NetworkPolicy"
+    code, body = call(server, "GET", "/apis/nosuch.group/v1")
+    assert code == 404 and body["kind"] == "Status"
+
+
+def test_control_endpoints(server):
+    assert get(server, "/sandbox/healthz")["status"] == "ok"
+    call(server, "DELETE", f"{APPS}/front")
+    assert call(server, "GET", f"{APPS}/front")[0] == 404
+    code, manifest = call(server, "POST", "/sandbox/reset")
+    assert code == 200 and manifest["deployments"]["shop/front"]["revision"] == 3
+    assert rolled_out(server, "front")
+
+
+# ------------------------------------------------------------------------------------------------- the seed
+def test_seed_has_revision_history(kube):
+    manifest = kube.manifest
+    assert manifest["deployments"]["shop/front"]["replicasets"]["1"]["image"] == "registry.local/front:1.0.0"
+    front = rolled_out(kube, "front")
+    assert front and front["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+    assert front["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.local/front:1.2.0"
+    rs = owned_replicasets(kube, "front")
+    assert sorted(rs) == ["1", "2", "3"]
+    assert [rs[r]["spec"]["replicas"] for r in ("1", "2", "3")] == [0, 0, 3]
+    assert [rs[r]["spec"]["template"]["spec"]["containers"][0]["image"] for r in ("1", "2", "3")] == [
+        "registry.local/front:1.0.0",
+        "registry.local/front:1.1.0",
+        "registry.local/front:1.2.0",
+    ]
+    for r in rs.values():
+        pod_hash = r["spec"]["template"]["metadata"]["labels"]["pod-template-hash"]
+        assert r["metadata"]["name"] == f"front-{pod_hash}"
+        assert r["spec"]["selector"]["matchLabels"] == {"app": "front", "pod-template-hash": pod_hash}
+        assert r["metadata"]["ownerReferences"][0]["controller"] is True
+    api = get(kube, f"{APPS}/api")
+    assert api["spec"]["template"]["metadata"]["labels"] == {"app": "api", "tier": "backend"}
+    pods = get(kube, "/api/v1/namespaces/shop/pods?labelSelector=app%3Dfront")["items"]
+    assert len(pods) == 3 and {p["status"]["phase"] for p in pods} == {"Running"}
+    assert get(kube, "/apis/apps/v1/namespaces/batch/deployments/worker")["spec"]["replicas"] == 1
+    assert {s["metadata"]["name"] for s in get(kube, "/api/v1/namespaces/shop/services")["items"]} == {"front", "api"}
+
+
+def test_reset_is_fast(server):
+    started = time.monotonic()
+    server.reset()
+    assert time.monotonic() - started < 1.0
+
+
+# --------------------------------------------------------------------------------------------------- CRUD
+def test_crud_and_status_errors(kube):
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "flags"}, "data": {"a": "1"}}
+    code, created = call(kube, "POST", "/api/v1/namespaces/shop/configmaps", cm)
+    assert code == 201
+    assert created["metadata"]["uid"] and int(created["metadata"]["resourceVersion"]) > 0
+    assert created["metadata"]["namespace"] == "shop" and "creationTimestamp" in created["metadata"]
+
+    code, dup = call(kube, "POST", "/api/v1/namespaces/shop/configmaps", cm)
+    assert code == 409 and dup["reason"] == "AlreadyExists" and dup["kind"] == "Status"
+    assert dup["status"] == "Failure" and dup["code"] == 409 and dup["apiVersion"] == "v1"
+
+    code, missing = call(kube, "GET", "/apis/apps/v1/namespaces/shop/deployments/nope")
+    assert code == 404 and missing["reason"] == "NotFound"
+    assert missing["message"] == 'deployments.apps "nope" not found'
+    assert missing["details"] == {"name": "nope", "group": "apps", "kind": "deployments"}
+
+    code, no_ns = call(kube, "POST", "/api/v1/namespaces/ghost/configmaps", cm)
+    assert code == 404 and no_ns["details"]["kind"] == "namespaces" and no_ns["details"]["name"] == "ghost"
+
+    update = {**created, "data": {"a": "2"}}
+    code, updated = call(kube, "PUT", "/api/v1/namespaces/shop/configmaps/flags", update)
+    assert code == 200 and updated["data"] == {"a": "2"}
+    assert updated["metadata"]["uid"] == created["metadata"]["uid"]
+    assert int(updated["metadata"]["resourceVersion"]) > int(created["metadata"]["resourceVersion"])
+
+    code, stale = call(kube, "PUT", "/api/v1/namespaces/shop/configmaps/flags", {**created, "data": {"a": "3"}})
+    assert code == 409 and stale["reason"] == "Conflict"
+    assert get(kube, "/api/v1/namespaces/shop/configmaps/flags")["data"] == {"a": "2"}
+
+    code, deleted = call(kube, "DELETE", "/api/v1/namespaces/shop/configmaps/flags")
+    assert code == 200 and deleted["status"] == "Success" and deleted["details"]["uid"] == created["metadata"]["uid"]
+    assert call(kube, "GET", "/api/v1/namespaces/shop/configmaps/flags")[0] == 404
+    assert call(kube, "DELETE", "/api/v1/namespaces/shop/configmaps/flags")[0] == 404
+
+    code, bad = call(kube, "POST", "/api/v1/namespaces/shop/configmaps", "{not json")
+    assert code == 400 and bad["reason"] == "BadRequest"
+    code, bad_name = call(kube, "POST", "/api/v1/namespaces/shop/configmaps", {**cm, "metadata": {"name": "Bad_Name"}})
+    assert code == 422 and bad_name["reason"] == "Invalid"
+
+
+def test_list_shape_and_cluster_wide_list(kube):
+    listed = get(kube, "/apis/apps/v1/deployments")
+    assert listed["kind"] == "DeploymentList" and listed["apiVersion"] == "apps/v1"
+    assert int(listed["metadata"]["resourceVersion"]) > 0
+    assert [(d["metadata"]["namespace"], d["metadata"]["name"]) for d in listed["items"]] == [
+        ("batch", "worker"),
+        ("shop", "api"),
+        ("shop", "front"),
+    ]
+    assert "kind" not in listed["items"][0]  # as on a real apiserver: kind lives on the list
+    assert get(kube, "/api/v1/namespaces/ghost/pods")["items"] == []  # listing a missing namespace is empty
+    page = get(kube, "/api/v1/namespaces/shop/pods?limit=2")
+    assert len(page["items"]) == 2 and page["metadata"]["remainingItemCount"] == 3
+    rest = get(kube, f"/api/v1/namespaces/shop/pods?limit=10&continue={page['metadata']['continue']}")
+    assert len(rest["items"]) == 3
+
+
+@pytest.mark.parametrize(
+    "selector,expected",
+    [
+        ("app=front", {"front"}),
+        ("app==api", {"api"}),
+        ("app!=front", {"api"}),
+        ("app in (front,api)", {"front", "api"}),
+        ("tier notin (web)", {"api"}),
+        ("app", {"front", "api"}),
+        ("!tier", set()),
+        ("app,tier=backend", {"api"}),
+        ("app=front,tier=backend", set()),
+    ],
+)
+def test_label_selectors(kube, selector, expected):
+    path = f"{APPS}?labelSelector={urllib.request.quote(selector)}"
+    assert {d["metadata"]["name"] for d in get(kube, path)["items"]} == expected
+
+
+def test_field_selectors(kube):
+    def names(path):
+        return {i["metadata"]["name"] for i in get(kube, path)["items"]}
+
+    assert names("/apis/apps/v1/deployments?fieldSelector=metadata.namespace%3Dbatch") == {"worker"}
+    assert names(f"{APPS}?fieldSelector=metadata.name%3Dapi") == {"api"}
+    assert names(f"{APPS}?fieldSelector=metadata.name!%3Dapi") == {"front"}
+    assert len(names("/api/v1/namespaces/shop/pods?fieldSelector=status.phase%3DRunning")) == 5
+    assert names("/api/v1/namespaces/shop/pods?fieldSelector=status.phase%3DPending") == set()
+    code, body = call(kube, "GET", f"{APPS}?fieldSelector=spec.replicas%3D3")
+    assert code == 400 and "field label not supported" in body["message"]
+    code, body = call(kube, "GET", f"{APPS}?labelSelector={urllib.request.quote('app in (a')}")
+    assert code == 400
+
+
+def test_selector_parser_units():
+    assert parse_label_selector("a in (x, y),!b")({"a": "y"})
+    assert not parse_label_selector("a in (x, y),!b")({"a": "y", "b": ""})
+    assert parse_label_selector("a!=x")({})
+    with pytest.raises(SelectorError):
+        parse_label_selector("a=(b")
+
+
+# ---------------------------------------------------------------------------------------------- patches
+def test_strategic_merge_patch_on_deployment(kube):
+    before = get(kube, f"{APPS}/api")
+    code, patched = call(
+        kube,
+        "PATCH",
+        f"{APPS}/api",
+        {
+            "metadata": {"labels": {"tier": None, "owner": "sre"}},
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "api",
+                                "image": "registry.local/api:2.3.0",
+                                "env": [{"name": "MODE", "value": "x"}],
+                            },
+                        ]
+                    }
+                }
+            },
+        },
+        SMP,
+    )
+    assert code == 200
+    assert patched["metadata"]["labels"] == {"app": "api", "owner": "sre"}
+    container = patched["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "registry.local/api:2.3.0"
+    assert container["ports"] == before["spec"]["template"]["spec"]["containers"][0]["ports"]  # merged, not replaced
+    assert [e["name"] for e in container["env"]] == ["LOG_LEVEL", "MODE"]
+    assert patched["metadata"]["generation"] == before["metadata"]["generation"] + 1
+
+
+def test_strategic_merge_directives():
+    live = {
+        "metadata": {"labels": {"a": "1", "b": "2"}},
+        "spec": {"containers": [{"name": "x", "image": "i", "args": ["1", "2"]}, {"name": "y", "image": "j"}]},
+    }
+    out = strategic_merge_patch(live, {"metadata": {"labels": {"$patch": "replace", "c": "3"}}})
+    assert out["metadata"]["labels"] == {"c": "3"}
+    out = strategic_merge_patch(live, {"spec": {"containers": [{"name": "y", "$patch": "delete"}]}})
+    assert [c["name"] for c in out["spec"]["containers"]] == ["x"]
+    out = strategic_merge_patch(live, {"spec": {"containers": [{"name": "x", "args": ["3"]}]}})
+    assert out["spec"]["containers"][0] == {"name": "x", "image": "i", "args": ["3"]}  # plain lists replace
+    out = strategic_merge_patch(live, {"spec": {"containers": [{"$patch": "replace"}, {"name": "z", "image": "k"}]}})
+    assert out["spec"]["containers"] == [{"name": "z", "image": "k"}]
+    out = strategic_merge_patch(live, {"metadata": {"$patch": "delete"}})
+    assert "metadata" not in out
+    out = strategic_merge_patch({"metadata": {"finalizers": ["a"]}}, {"metadata": {"finalizers": ["b"]}})
+    assert out["metadata"]["finalizers"] == ["a", "b"]
+    assert live["metadata"]["labels"] == {"a": "1", "b": "2"}  # the input is not modified
+
+
+def test_merge_patch_rfc7386():
+    target = {"a": "b", "c": {"d": "e", "f": "g"}, "l": [1, 2]}
+    assert merge_patch(target, {"a": "z", "c": {"f": None}, "l": [3]}) == {"a": "z", "c": {"d": "e"}, "l": [3]}
+    assert merge_patch({"a": "foo"}, "bar") == "bar"
+    assert merge_patch({"e": None}, {"a": 1}) == {"e": None, "a": 1}
+
+
+def test_merge_patch_over_http_replaces_lists(kube):
+    code, patched = call(
+        kube,
+        "PATCH",
+        f"{APPS}/api",
+        {"spec": {"template": {"spec": {"containers": [{"name": "api", "image": "registry.local/api:9.9.9"}]}}}},
+        MERGE,
+    )
+    assert code == 200
+    assert "ports" not in patched["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_json_patch_rfc6902():
+    doc = {"metadata": {"annotations": {"example.com/owner": "a", "t~x": "1"}}, "list": [1, 2, 3]}
+    out = json_patch(
+        doc,
+        [
+            {"op": "test", "path": "/metadata/annotations/example.com~1owner", "value": "a"},
+            {"op": "replace", "path": "/metadata/annotations/t~0x", "value": "2"},
+            {"op": "add", "path": "/list/-", "value": 4},
+            {"op": "add", "path": "/list/0", "value": 0},
+            {"op": "remove", "path": "/list/1"},
+            {"op": "copy", "from": "/list", "path": "/copy"},
+            {"op": "move", "from": "/copy", "path": "/moved"},
+        ],
+    )
+    assert out == {
+        "metadata": {"annotations": {"example.com/owner": "a", "t~x": "2"}},
+        "list": [0, 2, 3, 4],
+        "moved": [0, 2, 3, 4],
+    }
+    with pytest.raises(PatchError):
+        json_patch(doc, [{"op": "test", "path": "/list/0", "value": 9}])
+    with pytest.raises(PatchError):
+        json_patch(doc, [{"op": "replace", "path": "/nope", "value": 1}])
+    with pytest.raises(PatchError):
+        json_patch(doc, [{"op": "remove", "path": "/list/7"}])
+
+
+def test_json_patch_over_http(kube):
+    path = f"{APPS}/front"
+    code, patched = call(
+        kube,
+        "PATCH",
+        path,
+        [
+            {"op": "add", "path": "/metadata/annotations/example.com~1ticket", "value": "INC-1"},
+            {"op": "replace", "path": "/spec/replicas", "value": 4},
+        ],
+        JSONP,
+    )
+    assert code == 200
+    assert patched["metadata"]["annotations"]["example.com/ticket"] == "INC-1" and patched["spec"]["replicas"] == 4
+    code, failed = call(kube, "PATCH", path, [{"op": "test", "path": "/spec/replicas", "value": 1}], JSONP)
+    assert code == 422 and failed["kind"] == "Status"
+    code, failed = call(kube, "PATCH", path, {"op": "add"}, JSONP)
+    assert code == 400
+    code, failed = call(kube, "PATCH", path, {}, "text/plain")
+    assert code == 415
+
+
+def test_server_side_apply(kube):
+    path = "/api/v1/namespaces/shop/configmaps/applied"
+    manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: applied\ndata:\n  a: '1'\n"
+    code, body = call(kube, "PATCH", path, manifest, APPLY)
+    assert code == 422 and "fieldManager" in body["message"]
+    code, created = call(kube, "PATCH", path + "?fieldManager=runbook&force=true", manifest, APPLY)
+    assert code == 201 and created["data"] == {"a": "1"}
+    entry = created["metadata"]["managedFields"][0]
+    assert entry["manager"] == "runbook" and entry["operation"] == "Apply" and entry["fieldsType"] == "FieldsV1"
+    assert "f:a" in entry["fieldsV1"]["f:data"]
+    code, again = call(kube, "PATCH", path + "?fieldManager=runbook", manifest.replace("'1'", "'2'"), APPLY)
+    assert code == 200 and again["data"] == {"a": "2"}
+    assert again["metadata"]["uid"] == created["metadata"]["uid"]
+
+
+def test_dry_run_does_not_store(kube):
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "dry"}, "data": {}}
+    code, body = call(kube, "POST", "/api/v1/namespaces/shop/configmaps?dryRun=All", cm)
+    assert code == 201 and body["metadata"]["name"] == "dry"
+    assert call(kube, "GET", "/api/v1/namespaces/shop/configmaps/dry")[0] == 404
+    before = get(kube, f"{APPS}/front")
+    code, body = call(kube, "PATCH", f"{APPS}/front?dryRun=All", {"spec": {"replicas": 7}}, SMP)
+    assert code == 200 and body["spec"]["replicas"] == 7
+    assert get(kube, f"{APPS}/front")["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    code, body = call(
+        kube, "PATCH", f"{APPS}/front?dryRun=All", {"spec": {"selector": {"matchLabels": {"x": "y"}}}}, SMP
+    )
+    assert code == 422  # a dry run validates
+    assert call(kube, "DELETE", f"{APPS}/front?dryRun=All")[0] == 200
+    assert call(kube, "GET", f"{APPS}/front")[0] == 200
+    assert call(kube, "GET", "/api/v1/namespaces/shop/configmaps?dryRun=Some")[0] == 400
+
+
+# -------------------------------------------------------------------------------------- generation, status
+def test_generation_and_status_split(kube):
+    d = get(kube, f"{APPS}/front")
+    generation, rv = d["metadata"]["generation"], d["metadata"]["resourceVersion"]
+    code, same = call(kube, "PATCH", f"{APPS}/front", {"spec": {"replicas": 3}}, SMP)
+    assert same["metadata"]["resourceVersion"] == rv  # a no-op is not persisted
+    _, labelled = call(kube, "PATCH", f"{APPS}/front", {"metadata": {"labels": {"x": "y"}}}, SMP)
+    assert labelled["metadata"]["generation"] == generation  # labels are not spec
+    _, spec = call(
+        kube, "PATCH", f"{APPS}/front", {"spec": {"minReadySeconds": 0, "replicas": 3, "paused": False}}, SMP
+    )
+    assert spec["metadata"]["generation"] == generation + 1
+    _, scaled = call(kube, "PATCH", f"{APPS}/front", {"spec": {"replicas": 4}}, MERGE)
+    assert scaled["metadata"]["generation"] == generation + 2
+    # the main resource ignores status, the status subresource ignores spec
+    code, put = call(kube, "PUT", f"{APPS}/front", {**get(kube, f"{APPS}/front"), "status": {"replicas": 99}})
+    assert code == 200 and put["status"].get("replicas") != 99
+    fresh = get(kube, f"{APPS}/front")
+    _, status_put = call(
+        kube,
+        "PUT",
+        f"{APPS}/front/status",
+        {**fresh, "spec": {**fresh["spec"], "replicas": 1}, "status": {**fresh["status"], "observedGeneration": 1}},
+    )
+    assert status_put["spec"]["replicas"] == 4 and status_put["status"]["observedGeneration"] == 1
+    assert status_put["metadata"]["generation"] == generation + 2
+    _, pod = call(
+        kube,
+        "POST",
+        "/api/v1/namespaces/shop/pods",
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+        },
+    )
+    assert "generation" not in get(kube, "/api/v1/namespaces/shop/configmaps/shop-config")["metadata"]
+    assert pod["spec"]["containers"][0]["imagePullPolicy"] == "Always"  # untagged image: :latest
+
+
+# ------------------------------------------------------------------------------------------------ controller
+def test_rollout_creates_revision_and_takes_time(kube):
+    code, _ = call(
+        kube,
+        "PATCH",
+        f"{APPS}/front",
+        {"spec": {"template": {"spec": {"containers": [{"name": "front", "image": "registry.local/front:1.3.0"}]}}}},
+        SMP,
+    )
+    assert code == 200
+    time.sleep(0.05)
+    assert rolled_out(kube, "front") is None  # honest: three pods need three steps of rollout_delay
+    d = kube.wait_for(lambda: rolled_out(kube, "front"), timeout=10)
+    assert d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "4"
+    rs = owned_replicasets(kube, "front")
+    assert sorted(rs) == ["1", "2", "3", "4"]
+    assert rs["4"]["spec"]["replicas"] == 3 and rs["3"]["spec"]["replicas"] == 0
+    assert d["status"]["updatedReplicas"] == 3 and "unavailableReplicas" not in d["status"]
+    assert condition(d, "Progressing")["reason"] == "NewReplicaSetAvailable"
+    assert condition(d, "Available")["status"] == "True"
+    pods = get(kube, "/api/v1/namespaces/shop/pods?labelSelector=app%3Dfront")["items"]
+    assert {p["spec"]["containers"][0]["image"] for p in pods} == {"registry.local/front:1.3.0"}
+    assert len(pods) == 3
+    events = get(kube, "/api/v1/namespaces/shop/events?fieldSelector=involvedObject.name%3Dfront")["items"]
+    assert any(e["reason"] == "ScalingReplicaSet" for e in events)
+
+
+def test_reused_template_is_renumbered_to_max_plus_one(kube):
+    previous = owned_replicasets(kube, "front")["2"]
+    template = previous["spec"]["template"]
+    del template["metadata"]["labels"]["pod-template-hash"]
+    # exactly what kubernetes.core.k8s_rollback sends
+    code, _ = call(
+        kube,
+        "PATCH",
+        f"{APPS}/front",
+        [
+            {"op": "replace", "path": "/spec/template", "value": template},
+            {"op": "replace", "path": "/metadata/annotations", "value": {"deployment.kubernetes.io/revision": "2"}},
+        ],
+        JSONP,
+    )
+    assert code == 200
+    d = kube.wait_for(lambda: rolled_out(kube, "front"), timeout=10)
+    rs = owned_replicasets(kube, "front")
+    assert sorted(rs) == ["1", "3", "4"]  # no new ReplicaSet: revision 2 became 4
+    assert rs["4"]["metadata"]["name"] == previous["metadata"]["name"]
+    assert rs["4"]["metadata"]["annotations"]["deployment.kubernetes.io/revision-history"] == "2"
+    assert rs["4"]["spec"]["replicas"] == 3 and rs["3"]["spec"]["replicas"] == 0
+    assert d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "4"
+    assert d["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.local/front:1.1.0"
+
+
+def _set_image(server, name, image, namespace="shop"):
+    code, body = call(
+        server,
+        "PATCH",
+        f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
+        {"spec": {"template": {"spec": {"containers": [{"name": name, "image": image}]}}}},
+        SMP,
+    )
+    assert code == 200, body
+
+
+def _stuck(server, name, new_replicas, namespace="shop"):
+    def check():
+        d = get(server, f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}")
+        return d if d["status"].get("updatedReplicas") == new_replicas else None
+
+    d = server.wait_for(check, timeout=10)
+    time.sleep(DELAY * 4)  # and it stays stuck
+    return get(server, f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}"), d
+
+
+def test_stuck_rollout_default_surge(kube):
+    _set_image(kube, "front", "registry.local/front:bad-1.3.0")
+    d, _ = _stuck(kube, "front", 1)
+    status = d["status"]
+    # 3 replicas, 25%: surge ceil(0.75) = 1, unavailable floor(0.75) = 0
+    assert status["replicas"] == 4 and status["updatedReplicas"] == 1
+    assert status["availableReplicas"] == 3 and status["readyReplicas"] == 3
+    assert status["unavailableReplicas"] == 1
+    assert condition(d, "Available")["status"] == "True"
+    assert condition(d, "Progressing")["reason"] == "ReplicaSetUpdated"
+    assert rolled_out(kube, "front") is None
+    rs = owned_replicasets(kube, "front")
+    assert rs["4"]["spec"]["replicas"] == 1 and rs["4"]["status"]["replicas"] == 1
+    assert "readyReplicas" not in rs["4"]["status"] and rs["3"]["spec"]["replicas"] == 3
+    pending = get(kube, "/api/v1/namespaces/shop/pods?fieldSelector=status.phase%3DPending")["items"]
+    assert len(pending) == 1
+    assert pending[0]["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "ImagePullBackOff"
+
+
+@pytest.mark.parametrize(
+    "replicas,strategy,expect_old,expect_new",
+    [
+        (4, {"maxSurge": 2, "maxUnavailable": 1}, 3, 3),
+        (10, {"maxSurge": "25%", "maxUnavailable": "25%"}, 8, 5),  # surge ceil(2.5)=3, unavailable floor(2.5)=2
+        (3, {"maxSurge": 0, "maxUnavailable": 1}, 2, 1),
+    ],
+)
+def test_stuck_rollout_surge_arithmetic(kube, replicas, strategy, expect_old, expect_new):
+    body = deployment("calc", replicas=replicas, strategy={"type": "RollingUpdate", "rollingUpdate": strategy})
+    assert call(kube, "POST", APPS, body)[0] == 201
+    kube.wait_for(lambda: rolled_out(kube, "calc"), timeout=10)
+    _set_image(kube, "calc", "registry.local/web:broken")
+    d, _ = _stuck(kube, "calc", expect_new)
+    rs = owned_replicasets(kube, "calc")
+    assert (rs["1"]["spec"]["replicas"], rs["2"]["spec"]["replicas"]) == (expect_old, expect_new)
+    assert d["status"]["replicas"] == expect_old + expect_new
+    assert d["status"]["availableReplicas"] == expect_old
+    assert d["status"]["unavailableReplicas"] == expect_new + expect_old - expect_old
+    assert condition(d, "Available")["status"] == "True"
+
+
+def test_progress_deadline_exceeded(kube):
+    body = deployment("slow", image="registry.local/web:bad", replicas=1, progressDeadlineSeconds=1)
+    assert call(kube, "POST", APPS, body)[0] == 201
+
+    def timed_out():
+        d = get(kube, f"{APPS}/slow")
+        cond = condition(d, "Progressing") if d.get("status") else None
+        return d if cond and cond["reason"] == "ProgressDeadlineExceeded" else None
+
+    d = kube.wait_for(timed_out, timeout=5)
+    assert condition(d, "Progressing")["status"] == "False"
+    assert condition(d, "Available")["status"] == "False"
+    assert d["status"]["unavailableReplicas"] == 1 and "availableReplicas" not in d["status"]
+
+
+def test_recreate_strategy(kube):
+    body = deployment("rec", replicas=2, strategy={"type": "Recreate"})
+    assert call(kube, "POST", APPS, body)[0] == 201
+    kube.wait_for(lambda: rolled_out(kube, "rec"), timeout=10)
+    _set_image(kube, "rec", "registry.local/web:2.0.0")
+    seen_overlap = False
+
+    def done():
+        nonlocal seen_overlap
+        pods = get(kube, "/api/v1/namespaces/shop/pods?labelSelector=app%3Drec")["items"]
+        seen_overlap |= len({p["spec"]["containers"][0]["image"] for p in pods}) > 1
+        return rolled_out(kube, "rec")
+
+    kube.wait_for(done, timeout=10)
+    assert not seen_overlap
+    rs = owned_replicasets(kube, "rec")
+    assert (rs["1"]["spec"]["replicas"], rs["2"]["spec"]["replicas"]) == (0, 2)
+
+
+def test_paused_deployment_does_not_roll_out(kube):
+    call(kube, "PATCH", f"{APPS}/api", {"spec": {"paused": True}}, SMP)
+    _set_image(kube, "api", "registry.local/api:2.3.0")
+    time.sleep(DELAY * 3)
+    d = get(kube, f"{APPS}/api")
+    assert sorted(owned_replicasets(kube, "api")) == ["1", "2", "3"]
+    assert condition(d, "Progressing")["reason"] == "DeploymentPaused"
+    assert condition(d, "Progressing")["status"] == "Unknown"
+    assert d["status"]["observedGeneration"] == d["metadata"]["generation"]
+    call(kube, "PATCH", f"{APPS}/api", {"spec": {"paused": None}}, SMP)
+    d = kube.wait_for(lambda: rolled_out(kube, "api"), timeout=10)
+    assert d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "4"
+
+
+def test_revision_history_limit(kube):
+    call(kube, "PATCH", f"{APPS}/api", {"spec": {"revisionHistoryLimit": 1}}, SMP)
+    _set_image(kube, "api", "registry.local/api:2.3.0")
+    kube.wait_for(lambda: rolled_out(kube, "api"), timeout=10)
+    kube.wait_for(lambda: sorted(owned_replicasets(kube, "api")) == ["3", "4"], timeout=5)
+
+
+def test_scaling_during_stuck_rollout_is_proportional(kube):
+    _set_image(kube, "api", "registry.local/api:bad")
+    _stuck(kube, "api", 1)  # old 2 + new 1
+    call(kube, "PATCH", f"{APPS}/api/scale", {"spec": {"replicas": 4}}, MERGE)
+
+    def spread():
+        rs = owned_replicasets(kube, "api")
+        return (rs["3"]["spec"]["replicas"], rs["4"]["spec"]["replicas"]) == (3, 2)
+
+    kube.wait_for(spread, timeout=5)  # allowed 4 + surge 1 = 5, shared 3:2 like the real controller
+
+
+def test_pod_deleted_is_replaced(kube):
+    pods = get(kube, "/api/v1/namespaces/shop/pods?labelSelector=app%3Dapi")["items"]
+    code, body = call(kube, "DELETE", f"/api/v1/namespaces/shop/pods/{pods[0]['metadata']['name']}")
+    assert code == 200 and body["kind"] == "Pod"
+
+    def replaced():
+        names = {
+            p["metadata"]["name"] for p in get(kube, "/api/v1/namespaces/shop/pods?labelSelector=app%3Dapi")["items"]
+        }
+        return len(names) == 2 and pods[0]["metadata"]["name"] not in names
+
+    kube.wait_for(replaced, timeout=5)
+
+
+# --------------------------------------------------------------------------------------------------- scale
+def test_scale_subresource(kube):
+    scale = get(kube, f"{APPS}/front/scale")
+    assert scale["kind"] == "Scale" and scale["apiVersion"] == "autoscaling/v1"
+    assert scale["spec"] == {"replicas": 3} and scale["status"] == {"replicas": 3, "selector": "app=front"}
+    code, scaled = call(kube, "PATCH", f"{APPS}/front/scale", {"spec": {"replicas": 5}}, MERGE)
+    assert code == 200 and scaled["spec"]["replicas"] == 5
+    d = kube.wait_for(lambda: rolled_out(kube, "front"), timeout=10)
+    assert d["spec"]["replicas"] == 5 and d["status"]["availableReplicas"] == 5
+    assert len(get(kube, "/api/v1/namespaces/shop/pods?labelSelector=app%3Dfront")["items"]) == 5
+    code, body = call(kube, "PUT", f"{APPS}/front/scale", scale)  # stale resourceVersion
+    assert code == 409 and body["reason"] == "Conflict"
+    code, body = call(
+        kube, "PUT", f"{APPS}/front/scale", {**scale, "metadata": {"name": "front"}, "spec": {"replicas": 1}}
+    )
+    assert code == 200 and body["spec"]["replicas"] == 1
+    rs_scale = get(
+        kube,
+        f"/apis/apps/v1/namespaces/shop/replicasets/{kube.manifest['deployments']['shop/api']['replicasets']['3']['name']}/scale",
+    )
+    assert rs_scale["spec"]["replicas"] == 2 and "pod-template-hash=" in rs_scale["status"]["selector"]
+
+
+# -------------------------------------------------------------------------------------------------- deletion
+def test_cascade_delete(kube):
+    code, body = call(kube, "DELETE", f"{APPS}/front")
+    assert code == 200 and body["status"] == "Success"
+    assert owned_replicasets_gone(kube, "front")
+    assert get(kube, "/api/v1/namespaces/shop/pods?labelSelector=app%3Dfront")["items"] == []
+
+
+def owned_replicasets_gone(server, app):
+    return get(server, f"/apis/apps/v1/namespaces/shop/replicasets?labelSelector=app%3D{app}")["items"] == []
+
+
+def test_orphan_delete_keeps_replicasets(kube):
+    code, _ = call(
+        kube, "DELETE", f"{APPS}/api", {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Orphan"}
+    )
+    assert code == 200
+    rs = get(kube, "/apis/apps/v1/namespaces/shop/replicasets?labelSelector=app%3Dapi")["items"]
+    assert len(rs) == 3 and all("ownerReferences" not in r["metadata"] for r in rs)
+
+
+def test_namespace_goes_terminating_then_away(kube):
+    code, body = call(kube, "DELETE", "/api/v1/namespaces/shop")
+    assert code == 200 and body["kind"] == "Namespace"
+    assert body["status"]["phase"] == "Terminating" and body["metadata"]["deletionTimestamp"]
+    assert get(kube, "/api/v1/namespaces/shop")["status"]["phase"] == "Terminating"
+    code, forbidden = call(
+        kube,
+        "POST",
+        "/api/v1/namespaces/shop/configmaps",
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "late"}},
+    )
+    assert code == 403 and forbidden["reason"] == "Forbidden"
+    kube.wait_for(lambda: call(kube, "GET", "/api/v1/namespaces/shop")[0] == 404, timeout=5)
+    assert get(kube, "/apis/apps/v1/namespaces/shop/deployments")["items"] == []
+    assert get(kube, "/api/v1/namespaces/shop/pods")["items"] == []
+    assert len(get(kube, "/apis/apps/v1/namespaces/batch/deployments")["items"]) == 1
+
+
+# ------------------------------------------------------------------------------------------------ validation
+def test_selector_must_match_template(kube):
+    bad = deployment("mismatch")
+    bad["spec"]["selector"] = {"matchLabels": {"app": "other"}}
+    code, body = call(kube, "POST", APPS, bad)
+    assert code == 422 and body["reason"] == "Invalid" and body["details"]["kind"] == "Deployment"
+    assert body["details"]["causes"][0]["field"] == "spec.template.metadata.labels"
+    assert "`selector` does not match template `labels`" in body["message"]
+    # k8s_rollback's bug: front patched with api's template (shared label key `app`) is rejected
+    api_template = owned_replicasets(kube, "api")["2"]["spec"]["template"]
+    del api_template["metadata"]["labels"]["pod-template-hash"]
+    code, body = call(
+        kube, "PATCH", f"{APPS}/front", [{"op": "replace", "path": "/spec/template", "value": api_template}], JSONP
+    )
+    assert code == 422
+    assert get(kube, f"{APPS}/front")["spec"]["template"]["metadata"]["labels"]["app"] == "front"
+    code, body = call(kube, "PATCH", f"{APPS}/front", {"spec": {"selector": {"matchLabels": {"tier": "web"}}}}, MERGE)
+    assert code == 422 and "immutable" in body["message"]
+
+
+# --------------------------------------------------------------------------------------- kubernetes client
+@pytest.fixture
+def dyn(kube, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the client caches discovery in gettempdir()
+    path = kube.write_kubeconfig(tmp_path / "kubeconfig")
+    api_client = k8s_config.new_client_from_config(config_file=path)
+    return dynamic.DynamicClient(api_client)
+
+
+def test_dynamic_client(dyn, kube):
+    deployments = dyn.resources.get(api_version="apps/v1", kind="Deployment")
+    listed = deployments.get(namespace="shop", label_selector="app")
+    assert listed.kind == "DeploymentList" and [i.metadata.name for i in listed.items] == ["api", "front"]
+    assert listed.items[0].kind == "Deployment"  # the client fills kind in from the list
+    front = deployments.get(name="front", namespace="shop")
+    assert front.status.availableReplicas == 3
+    with pytest.raises(NotFoundError):
+        deployments.get(name="nope", namespace="shop")
+    body = deployment("dyn")
+    created = deployments.create(body=body, namespace="shop")
+    with pytest.raises(ConflictError):
+        deployments.create(body=body, namespace="shop")
+    bad = deployment("dyn2")
+    bad["spec"]["selector"]["matchLabels"] = {"app": "x"}
+    with pytest.raises(UnprocessibleEntityError):
+        deployments.create(body=bad, namespace="shop")
+    patched = deployments.patch(
+        name="dyn", namespace="shop", body={"spec": {"replicas": 3}}, content_type="application/merge-patch+json"
+    )
+    assert patched.spec.replicas == 3 and patched.metadata.uid == created.metadata.uid
+    scale = deployments.subresources["scale"]
+    assert scale.kind == "Scale"
+    assert scale.get(name="front", namespace="shop").status.selector == "app=front"
+    cms = dyn.resources.get(api_version="v1", kind="ConfigMap")
+    applied = cms.server_side_apply(
+        body={"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"k": "v"}},
+        name="ssa",
+        namespace="shop",
+        field_manager="test",
+        force_conflicts=True,
+    )
+    assert applied.data.k == "v"
+    ns = dyn.resources.get(api_version="v1", kind="Namespace")
+    assert {n.metadata.name for n in ns.get().items} >= {"shop", "batch", "default"}
+    netpol = dyn.resources.get(api_version="networking.k8s.io/v1", kind="NetworkPolicy")
+    netpol.create(
+        namespace="shop",
+        body={
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "deny-all"},
+            "spec": {"podSelector": {}},
+        },
+    )
+    assert netpol.get(name="deny-all", namespace="shop").spec.policyTypes == ["Ingress"]
+
+
+def test_typed_client_and_watch(kube, tmp_path):
+    path = kube.write_kubeconfig(tmp_path / "kubeconfig")
+    api = k8s_client.CoreV1Api(k8s_config.new_client_from_config(config_file=path))
+    assert len(api.list_namespaced_pod("shop").items) == 5
+    rv = api.list_namespaced_config_map("shop").metadata.resource_version
+
+    def change():
+        time.sleep(0.2)
+        api.create_namespaced_config_map("shop", {"metadata": {"name": "watched"}, "data": {}})
+
+    thread = threading.Thread(target=change)
+    thread.start()
+    seen = []
+    for event in watch.Watch().stream(api.list_namespaced_config_map, "shop", resource_version=rv, timeout_seconds=3):
+        seen.append((event["type"], event["object"].metadata.name))
+        if event["object"].metadata.name == "watched":
+            break
+    thread.join()
+    assert ("ADDED", "watched") in seen
+
+
+def test_kubeconfig(kube, tmp_path):
+    path = kube.write_kubeconfig(tmp_path / "kc" / "config")
+    _contexts, active = k8s_config.list_kube_config_contexts(config_file=path)
+    assert active["name"] == "sandbox" and active["context"]["namespace"] == "default"
+    with pytest.raises(ValueError):
+        KubeServer(host="0.0.0.0")  # noqa: S104 - what is refused
+
+
+def test_restart_annotation_rolls_out_a_new_replicaset(kube):
+    restarted = {"kubectl.kubernetes.io/restartedAt": "2026-01-01T00:00:00Z"}
+    code, _ = call(kube, "PATCH", f"{APPS}/api", {"spec": {"template": {"metadata": {"annotations": restarted}}}}, SMP)
+    assert code == 200
+    d = kube.wait_for(lambda: rolled_out(kube, "api"), timeout=10)
+    assert d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "4"
+    pods = get(kube, "/api/v1/namespaces/shop/pods?labelSelector=app%3Dapi")["items"]
+    assert len(pods) == 2 and all(p["metadata"]["annotations"] == restarted for p in pods)
+
+
+def test_namespace_service_and_pod_log(kube):
+    code, ns = call(
+        kube,
+        "POST",
+        "/api/v1/namespaces",
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "quarantine"}},
+    )
+    assert code == 201 and ns["status"]["phase"] == "Active"
+    assert ns["metadata"]["labels"]["kubernetes.io/metadata.name"] == "quarantine"
+    assert get(kube, "/api/v1/namespaces/quarantine/serviceaccounts/default")["metadata"]["name"] == "default"
+    svc = get(kube, "/api/v1/namespaces/shop/services/front")
+    assert svc["spec"]["clusterIP"].startswith("10.96.") and svc["spec"]["ports"][0]["targetPort"] == 8080
+    pod = get(kube, "/api/v1/namespaces/shop/pods?labelSelector=app%3Dapi")["items"][0]["metadata"]["name"]
+    with urllib.request.urlopen(f"{kube.url}/api/v1/namespaces/shop/pods/{pod}/log") as resp:
+        assert "registry.local/api:2.2.0" in resp.read().decode()
+    _set_image(kube, "api", "registry.local/api:broken")
+    _stuck(kube, "api", 1)
+    waiting = get(kube, "/api/v1/namespaces/shop/pods?fieldSelector=status.phase%3DPending")["items"][0]
+    code, body = call(kube, "GET", f"/api/v1/namespaces/shop/pods/{waiting['metadata']['name']}/log")
+    assert code == 400 and "trying and failing to pull image" in body["message"]
+
+
+def test_delete_collection_foreground_and_create_rules(kube):
+    code, listed = call(kube, "DELETE", "/api/v1/namespaces/shop/configmaps?labelSelector=app%3Dshop")
+    assert code == 200 and listed["kind"] == "ConfigMapList" and len(listed["items"]) == 1
+    assert get(kube, "/api/v1/namespaces/shop/configmaps")["items"] == []
+    code, _ = call(kube, "DELETE", f"{APPS}/api?propagationPolicy=Foreground")
+    assert code == 200 and owned_replicasets_gone(kube, "api")
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "resourceVersion": "5"}}
+    assert call(kube, "POST", "/api/v1/namespaces/shop/configmaps", cm)[0] == 400
+    cm["metadata"] = {"name": "x", "namespace": "batch"}
+    assert call(kube, "POST", "/api/v1/namespaces/shop/configmaps", cm)[0] == 400  # namespace mismatch
+    assert call(kube, "POST", "/apis/apps/v1/deployments", deployment("anywhere"))[0] == 405
+    ns = get(kube, "/api/v1/namespaces/batch")
+    code, finalized = call(kube, "PUT", "/api/v1/namespaces/batch/finalize", {**ns, "spec": {"finalizers": []}})
+    assert code == 200 and finalized["spec"]["finalizers"] == []
