@@ -1,0 +1,461 @@
+# Copyright: firebreak.runbooks maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: incident_timeline
+type: notification
+short_description: Record every playbook event in a tamper-evident incident timeline
+version_added: 0.1.0
+author: firebreak.runbooks maintainers (@firebreak)
+description:
+  - Appends one JSON object per event (playbook and play start, every task result per host, notes,
+    playbook end) to the incident's timeline file, a JSON Lines file shared by every run of the incident.
+  - Each record carries C(seq), a UTC timestamp, the incident id, the operator (the OS user, or AWX's job user
+    and job id), the redacted result in C(details), and a SHA-256 hash chain (C(prev_hash), C(hash)) so that
+    any edit, insertion or removal is detected by C(playbooks/incident_report.yml).
+  - Secrets are not recorded. A C(no_log) task contributes neither arguments nor result; values under keys
+    that look secret (password, secret, token, private key, session, ...) are masked everywhere.
+  - Records are appended under an exclusive lock, flushed and fsynced, so concurrent runs and forks writing
+    one timeline lose nothing. A timeline that cannot be written stops the run with a non-zero exit code.
+  - Tasks running M(firebreak.runbooks.incident_note) are recorded as C(note) events.
+  - A play that sets the variable C(firebreak_timeline_skip=true) is not recorded (the report playbook uses it
+    so that reporting on a timeline never appends to it).
+  - This is a notification callback; it runs beside any stdout callback, AWX's included. Enable it with
+    C(callbacks_enabled = firebreak.runbooks.incident_timeline).
+requirements:
+  - enable in configuration (C(callbacks_enabled))
+  - a POSIX system (C(fcntl.flock))
+options:
+  path:
+    description:
+      - The timeline file. Parent directories are created.
+      - Defaults to C(incidents/<incident_id>/timeline.jsonl) relative to the current directory.
+    type: path
+    env:
+      - name: FIREBREAK_TIMELINE
+    ini:
+      - section: callback_incident_timeline
+        key: path
+  incident_id:
+    description:
+      - The incident id recorded in every record (and used in the default O(path)).
+      - The extra variable C(incident_id) takes precedence over this option.
+      - When neither is set, an id such as C(INC-20251227-140000-1a2b) is generated and printed.
+    type: str
+    env:
+      - name: FIREBREAK_INCIDENT_ID
+    ini:
+      - section: callback_incident_timeline
+        key: incident_id
+notes:
+  - The record format, the hash chain and how to verify it are described in C(docs/timeline.md).
+"""
+
+import datetime
+import getpass
+import os
+import re
+import secrets
+import threading
+
+from ansible import context
+from ansible.module_utils.parsing.convert_bool import boolean
+from ansible.plugins.callback import CallbackBase
+from ansible_collections.firebreak.runbooks.plugins.module_utils.timeline import (
+    TimelineError,
+    append_record,
+    new_record,
+    result_details,
+    scrub_text,
+    to_plain,
+)
+
+try:
+    from ansible.utils.vars import load_extra_vars
+except ImportError:  # pragma: no cover
+    load_extra_vars = None
+
+NOTE_ACTIONS = frozenset(("firebreak.runbooks.incident_note", "incident_note"))
+SKIP_VAR = "firebreak_timeline_skip"
+# The id names a directory in the default path: no separators, no "..", nothing unprintable.
+INCIDENT_ID_RE = re.compile(r"^(?!\.\.?$)[^/\\\x00-\x1f\x7f]{1,128}$")
+# Exit status when the timeline cannot be written (ansible-playbook's own generic error status).
+EXIT_TIMELINE_UNWRITABLE = 1
+
+
+class TimelineStop(SystemExit):
+    """Stops ansible-playbook when the timeline cannot be written.
+
+    ``TaskQueueManager.send_callback`` turns every ``Exception`` raised by a callback into a warning
+    and carries on, which would leave a silent gap in the incident record.  ``SystemExit`` is not an
+    ``Exception``: it passes through the strategy, the task queue manager (whose ``finally`` blocks
+    still stop the workers) and ``CLI.cli_executor``, and the interpreter exits with status 1 after
+    printing the message.
+    """
+
+
+def _boolish(value):
+    try:
+        return boolean(value, strict=False)
+    except (TypeError, ValueError):
+        return False
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "notification"
+    CALLBACK_NAME = "firebreak.runbooks.incident_timeline"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._lock = threading.Lock()
+        self._path = None
+        self._incident_id = None
+        self._operator = None
+        self._extra_vars = None
+        self._playbook = None
+        self._play = None
+        self._play_check_mode = None
+        self._skip_run = False
+        self._skip_play = False
+        self._stopped = None
+
+    # ------------------------------------------------------------------ setup
+
+    def _load_extra_vars(self, loader=None):
+        if self._extra_vars is None:
+            extra = {}
+            if load_extra_vars is not None and loader is not None:
+                try:
+                    extra = dict(load_extra_vars(loader))
+                except Exception as exc:  # an unreadable -e file already fails the run elsewhere
+                    self._display.vvv(f"incident_timeline: could not read extra vars: {exc}")
+            self._extra_vars = extra
+        return self._extra_vars
+
+    def _resolve_incident_id(self, extra):
+        if self._incident_id:
+            return self._incident_id
+        value = extra.get("incident_id")
+        source = "extra var incident_id"
+        if value in (None, ""):
+            value = self.get_option("incident_id")
+            source = "FIREBREAK_INCIDENT_ID"
+        if value in (None, ""):
+            now = datetime.datetime.now(datetime.UTC)
+            value = f"INC-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+            self._display.display(
+                f"incident_timeline: no incident_id given, generated {value} "
+                f"(pass -e incident_id={value} to add later runs to this incident)",
+                stderr=True,
+            )
+            source = "generated"
+        value = str(value).strip()
+        if not INCIDENT_ID_RE.match(value):
+            self._stop(
+                f"incident id {value!r} (from {source}) is not usable: it names a directory, so no '/', "
+                "no '..' and at most 128 printable characters",
+                path=self._path,
+            )
+        self._incident_id = value
+        return value
+
+    def _resolve_operator(self, extra):
+        user = extra.get("awx_user_name") or extra.get("tower_user_name")
+        job_id = extra.get("awx_job_id", extra.get("tower_job_id"))
+        if user or job_id is not None:
+            op = {"user": str(user) if user else None, "source": "awx"}
+            op["job_id"] = job_id if isinstance(job_id, int) else (str(job_id) if job_id is not None else None)
+            template = extra.get("awx_job_template_name") or extra.get("tower_job_template_name")
+            op["job_template"] = str(template) if template else None
+            return to_plain(op)
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = str(os.getuid())
+        return {"user": user, "source": "local"}
+
+    def _resolve_path(self):
+        path = self.get_option("path")
+        if not path:
+            path = os.path.join("incidents", self._incident_id, "timeline.jsonl")
+        return os.path.abspath(os.path.expanduser(str(path)))
+
+    @staticmethod
+    def _playbook_name(playbook):
+        name = getattr(playbook, "_file_name", None)
+        if not name:
+            return None
+        name = str(name)
+        try:
+            rel = os.path.relpath(os.path.abspath(name))
+            if not rel.startswith(".."):
+                return rel
+        except ValueError:
+            pass
+        return name
+
+    # ------------------------------------------------------------------ writing
+
+    def _stop(self, problem, path=None, unrecorded=None):
+        where = path or self._path or "(timeline path not resolved)"
+        if where not in problem:
+            problem = f"{where}: {problem}"
+        message = f"[ERROR]: incident_timeline: cannot write the incident timeline: {problem}\n"
+        if unrecorded:
+            message += f"Not recorded: {unrecorded}. Add it by hand (playbooks/incident_note.yml) once fixed.\n"
+        message += (
+            "Stopping the run: a silent gap in the incident record is worse than a stop. "
+            "Fix the timeline (option path / FIREBREAK_TIMELINE) and run again."
+        )
+        self._stopped = message
+        if threading.current_thread() is threading.main_thread():
+            raise TimelineStop(message)
+        # Callbacks relayed from workers run on the results thread, where SystemExit would only end the
+        # thread: report now and stop at the next event handled on the main thread.
+        self._display.error(message)
+
+    def _write(self, **fields):
+        if self._stopped:
+            if threading.current_thread() is threading.main_thread():
+                raise TimelineStop(self._stopped)
+            return None
+        if self._skip_run or self._path is None:
+            return None
+        rec = new_record(incident_id=self._incident_id, operator=self._operator, playbook=self._playbook, **fields)
+        try:
+            with self._lock:
+                return append_record(self._path, rec)
+        except TimelineError as exc:
+            self._stop(str(exc), unrecorded=self._describe(rec))
+        except Exception as exc:  # anything else is a gap in the record too
+            self._stop(f"{type(exc).__name__}: {exc}", unrecorded=self._describe(rec))
+        return None
+
+    @staticmethod
+    def _describe(rec):
+        what = rec.get("event") or "event"
+        if rec.get("task"):
+            what += f" of task {rec['task']!r}"
+        if rec.get("host"):
+            what += f" on {rec['host']}"
+        if rec.get("changed"):
+            what += " (changed)"
+        return what
+
+    # ------------------------------------------------------------------ playbook and play
+
+    def v2_playbook_on_start(self, playbook):
+        if self._stopped:
+            raise TimelineStop(self._stopped)
+        plays = list(playbook.get_plays())
+        self._skip_run = bool(plays) and all(_boolish((p.vars or {}).get(SKIP_VAR)) for p in plays)
+        if self._skip_run:
+            self._display.vv(f"incident_timeline: every play sets {SKIP_VAR}, not recording this run")
+            return
+        extra = self._load_extra_vars(getattr(playbook, "_loader", None))
+        try:
+            self._path = self._path or self._configured_path()
+            self._resolve_incident_id(extra)
+            self._path = self._resolve_path()
+            self._operator = self._resolve_operator(extra)
+        except TimelineStop:
+            raise
+        except Exception as exc:  # stop rather than run unrecorded
+            self._stop(f"{type(exc).__name__}: {exc}")
+        self._playbook = self._playbook_name(playbook)
+        self._display.v(f"incident_timeline: incident {self._incident_id} -> {self._path}")
+        cli = context.CLIARGS
+        details = {
+            "check": bool(cli.get("check")),
+            "diff": bool(cli.get("diff")),
+            "limit": cli.get("subset") or None,
+            "tags": [t for t in cli.get("tags") or () if t != "all"] or None,
+            "skip_tags": list(cli.get("skip_tags") or ()) or None,
+            "extra_vars": sorted(str(k) for k in extra) or None,
+        }
+        self._write(
+            event="playbook_start",
+            check_mode=bool(cli.get("check")),
+            msg="playbook %s started" % (self._playbook or "?"),
+            details=to_plain(details),
+        )
+
+    def _configured_path(self):
+        # the configured path is known before the incident id (used in error messages)
+        path = self.get_option("path")
+        return os.path.abspath(os.path.expanduser(str(path))) if path else None
+
+    def v2_playbook_on_play_start(self, play):
+        if self._stopped:
+            raise TimelineStop(self._stopped)
+        self._play = play.get_name() or None
+        self._skip_play = _boolish((play.vars or {}).get(SKIP_VAR))
+        check_mode = play.check_mode if isinstance(play.check_mode, bool) else None
+        if check_mode is None:
+            check_mode = bool(context.CLIARGS.get("check"))
+        self._play_check_mode = check_mode
+        if self._skip_play:
+            return
+        hosts = play.hosts
+        if isinstance(hosts, (list, tuple)):
+            hosts = [str(h) for h in hosts]
+        self._write(
+            event="play_start",
+            play=self._play,
+            check_mode=check_mode,
+            msg="play %s started" % (self._play or "?"),
+            details=to_plain({"hosts": hosts, "strategy": getattr(play, "strategy", None)}),
+        )
+
+    def v2_playbook_on_stats(self, stats):
+        if self._stopped:
+            raise TimelineStop(self._stopped)
+        if self._skip_run:
+            return
+        hosts = sorted(stats.processed.keys())
+        summary = {h: stats.summarize(h) for h in hosts}
+        totals = {}
+        for counts in summary.values():
+            for key, value in counts.items():
+                totals[key] = totals.get(key, 0) + value
+        failed_hosts = sorted(h for h, c in summary.items() if c.get("failures") or c.get("unreachable"))
+        counts = " ".join(
+            f"{label}={totals.get(key, 0)}"
+            for label, key in (
+                ("ok", "ok"),
+                ("changed", "changed"),
+                ("failed", "failures"),
+                ("unreachable", "unreachable"),
+                ("skipped", "skipped"),
+            )
+        )
+        msg = f"playbook {self._playbook or '?'} ended: {len(hosts)} host(s), {counts}"
+        self._write(
+            event="playbook_end",
+            check_mode=bool(context.CLIARGS.get("check")),
+            changed=bool(totals.get("changed")),
+            msg=msg,
+            details=to_plain(
+                {"outcome": "failed" if failed_hosts else "ok", "failed_hosts": failed_hosts, "stats": summary}
+            ),
+        )
+        self._play = None
+
+    # ------------------------------------------------------------------ tasks
+
+    @staticmethod
+    def _action(task):
+        resolved = getattr(task, "_resolved_action", None)
+        if resolved:
+            return str(resolved)
+        action = getattr(task, "action", None)
+        if action and "{{" not in str(action) and "{%" not in str(action):
+            try:
+                resolved = task.resolved_action
+            except Exception:  # fall back to the action as written
+                resolved = None
+        return str(resolved or action) if (resolved or action) else None
+
+    @staticmethod
+    def _role(task):
+        role = getattr(task, "_role", None)
+        if role is None:
+            return None
+        try:
+            return role.get_name()
+        except Exception:  # fall back to the role's plain name
+            return getattr(role, "_role_name", None)
+
+    def _task_record(self, event, result, ignore_errors=False):
+        if self._skip_run or self._skip_play:
+            if self._stopped:
+                raise TimelineStop(self._stopped)
+            return
+        task = result.task
+        fields = result.task_fields or {}
+        res = result.result if isinstance(result.result, dict) else {}
+
+        # core censors a no_log result before callbacks see it, but not task.args: check every source
+        no_log = fields.get("no_log") is True or task.no_log is True or res.get("_ansible_no_log") is True
+
+        check_mode = fields.get("check_mode")
+        if not isinstance(check_mode, bool):
+            check_mode = task.check_mode if isinstance(task.check_mode, bool) else self._play_check_mode
+
+        action = self._action(task)
+        changed = bool(res.get("changed")) if event in ("ok", "failed") else False
+
+        name = None if no_log else fields.get("name")
+        if not isinstance(name, str) or not name:
+            name = task.name or None
+        if not name and action:
+            name = action.rsplit(".", 1)[-1]  # as Ansible shows an unnamed task: TASK [debug]
+        if name is not None:
+            name = str(name)
+
+        details, found = result_details(res, no_log=no_log)
+        msg = None
+        if not no_log:
+            msg = res.get("msg")
+            if event == "failed" and not msg:
+                msg = res.get("stderr") or res.get("module_stderr") or res.get("reason")
+            if event == "skipped" and not msg:
+                msg = res.get("skip_reason") or (
+                    "conditional result was false: {}".format(res["false_condition"])
+                    if res.get("false_condition")
+                    else None
+                )
+            if msg is not None and not isinstance(msg, str):
+                msg = to_plain(msg, found)
+                msg = msg if isinstance(msg, str) else str(msg)
+            msg = scrub_text(msg, found) if msg else msg
+        elif event == "failed":
+            msg = "failed (output hidden: no_log)"
+        if name:
+            name = scrub_text(name, found)
+
+        if event == "ok":
+            if action in NOTE_ACTIONS and not no_log:
+                event_name = "note"
+                note = res.get("note") if isinstance(res.get("note"), dict) else {}
+                msg = scrub_text(str(note.get("msg") or res.get("msg") or ""), found) or None
+                details = to_plain(note, found) if note else details
+            else:
+                event_name = "task_changed" if changed else "task_ok"
+        elif event == "failed":
+            event_name = "task_failed"
+            if ignore_errors:
+                details = dict(details or {}, ignore_errors=True)
+        elif event == "skipped":
+            event_name = "task_skipped"
+        else:
+            event_name = "host_unreachable"
+
+        self._write(
+            event=event_name,
+            play=self._play,
+            task=name,
+            role=self._role(task),
+            action=action,
+            host=result.host.get_name() if result.host is not None else None,
+            check_mode=bool(check_mode),
+            changed=changed,
+            msg=msg,
+            details=details,
+        )
+
+    def v2_runner_on_ok(self, result):
+        self._task_record("ok", result)
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        self._task_record("failed", result, ignore_errors=ignore_errors)
+
+    def v2_runner_on_skipped(self, result):
+        self._task_record("skipped", result)
+
+    def v2_runner_on_unreachable(self, result):
+        self._task_record("unreachable", result)

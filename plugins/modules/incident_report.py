@@ -1,0 +1,111 @@
+#!/usr/bin/python
+# Copyright: firebreak.runbooks maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# This module is implemented as an action plugin (plugins/action/incident_report.py) and runs on the controller.
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: incident_report
+short_description: Verify an incident timeline and write the post-incident report
+version_added: 0.1.0
+author: firebreak.runbooks maintainers (@firebreak)
+description:
+  - Verifies the hash chain of an incident timeline written by the C(firebreak.runbooks.incident_timeline)
+    callback and fails, naming the file, the line and the first bad C(seq), when any record was changed,
+    removed, inserted or is not valid JSON.
+  - Writes a Markdown post-incident report following the post-mortem template of the incident procedures
+    (incident summary, timeline, actions with before/after, notes and communications, time to containment
+    and recovery, follow-ups with root cause, contributing factors, what went well or did not, action items)
+    and the chain verification result.
+  - Runs on the controller (an action plugin); it reads and writes controller files only.
+  - "The report is deterministic: rendering it again from an unchanged timeline reports C(changed=false)."
+options:
+  timeline:
+    description:
+      - Path of the timeline (JSON Lines) on the controller.
+    type: path
+    required: true
+  dest:
+    description:
+      - Where to write the report.
+      - Defaults to C(report.md) in the timeline's directory.
+    type: path
+attributes:
+  action:
+    description:
+      - Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
+    support: full
+  check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+notes:
+  - Use C(playbooks/incident_report.yml), which runs this module with the timeline callback switched off for
+    its play, so reporting on a timeline never appends to it.
+seealso:
+  - module: firebreak.runbooks.incident_note
+"""
+
+EXAMPLES = r"""
+- name: Verify the timeline and write report.md beside it
+  firebreak.runbooks.incident_report:
+    timeline: incidents/INC-2025-001/timeline.jsonl
+
+- name: Write the report somewhere else
+  firebreak.runbooks.incident_report:
+    timeline: incidents/INC-2025-001/timeline.jsonl
+    dest: /srv/postmortems/INC-2025-001.md
+"""
+
+RETURN = r"""
+verified:
+  description: Whether the hash chain verified.
+  returned: always
+  type: bool
+  sample: true
+timeline:
+  description: Absolute path of the timeline.
+  returned: always
+  type: str
+  sample: /work/incidents/INC-2025-001/timeline.jsonl
+dest:
+  description: Absolute path of the report.
+  returned: success
+  type: str
+  sample: /work/incidents/INC-2025-001/report.md
+records:
+  description: Number of records verified.
+  returned: success
+  type: int
+  sample: 42
+last_seq:
+  description: C(seq) of the last record.
+  returned: success
+  type: int
+  sample: 42
+last_hash:
+  description: C(hash) of the last record; anchors the verified chain.
+  returned: success
+  type: str
+  sample: 5df5ce7ea562f26594d9b84dde73bef8afc85511c10baea6600ac7fa8ed7613d
+incident_ids:
+  description: Incident ids found in the timeline.
+  returned: success
+  type: list
+  elements: str
+  sample: [INC-2025-001]
+bad_line:
+  description: Line number of the first bad record.
+  returned: when verification failed at a record
+  type: int
+  sample: 7
+bad_seq:
+  description: The C(seq) the first bad record should have had.
+  returned: when the chain is broken
+  type: int
+  sample: 7
+"""

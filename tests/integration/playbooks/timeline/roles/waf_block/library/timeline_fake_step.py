@@ -1,0 +1,1 @@
+../../../library/timeline_fake_step.py
