@@ -1,0 +1,93 @@
+"""Drill: the ECS service is down after a bad deploy (seeds/ecs-fargate-plan.md, "Service Completely Down").
+
+The fault: a new revision of the seeded ``shop-api`` family with a broken image (``...:bad-build``) is
+registered and the service is updated to it, as a bad pipeline deploy would. The runbook
+(``playbooks/service_down.yml``) must roll the service back to the last good revision (the seeded
+current one, revision 3), wait until it is stable and verify target health.
+
+moto cannot run the bad image, so the service still reports its tasks running and its targets healthy:
+``verify`` therefore checks the service's task definition (the rollback), not only health.
+"""
+
+from __future__ import annotations
+
+from sandbox.seed import ecs as seed_ecs
+
+PLAYBOOK = "playbooks/service_down.yml"
+DESCRIPTION = "ECS service on a bad task definition revision: roll back, wait stable, verify targets"
+BAD_IMAGE = f"{seed_ecs.IMAGE}:bad-build"
+
+
+def _manifest(sandbox) -> dict:
+    manifest = (sandbox.manifest or {}).get("aws", {}).get("ecs")
+    if not manifest:
+        raise RuntimeError("the sandbox has no ECS seed (manifest['aws']['ecs']); was it started with AWS?")
+    return manifest
+
+
+def _revision(task_definition: str) -> str:
+    """``family:revision`` of an ARN or ``family:revision`` (moto stores what was passed)."""
+    return task_definition.rsplit("/", 1)[-1]
+
+
+def inject(sandbox) -> dict:
+    """Deploy a bad revision to the seeded service; return the playbook's extra vars and, under ``_drill``,
+    what ``verify`` needs."""
+    seeded = _manifest(sandbox)
+    ecs = sandbox.client("ecs")
+    family, cluster, service = seeded["family"], seeded["cluster"], seeded["service"]
+    good = f"{family}:{seeded['current']}"
+
+    bad = seed_ecs.register_revision(ecs, BAD_IMAGE)
+    bad_ref = f"{family}:{bad['revision']}"
+    ecs.update_service(cluster=cluster, service=service, taskDefinition=bad["taskDefinitionArn"])
+    running = ecs.describe_services(cluster=cluster, services=[service])["services"][0]["taskDefinition"]
+    if _revision(running) != bad_ref:
+        raise RuntimeError(f"fault injection failed: {service} runs {running}, expected {bad_ref}")
+
+    return {
+        "service_down_cluster": cluster,
+        "service_down_service": service,
+        "service_down_rollback_from": bad_ref,
+        "_drill": {
+            "cluster": cluster,
+            "service": service,
+            "good": good,
+            "bad": bad_ref,
+            "bad_arn": bad["taskDefinitionArn"],
+            "target_group_arn": seeded["target_group_arn"],
+        },
+    }
+
+
+def verify(sandbox, context: dict) -> list[str]:
+    """Check in moto that the service runs the good revision again and its targets are healthy."""
+    drill = context["_drill"]
+    ecs = sandbox.client("ecs")
+    found = ecs.describe_services(cluster=drill["cluster"], services=[drill["service"]])["services"]
+    assert found, f"service {drill['service']} not found in cluster {drill['cluster']}"
+    service = found[0]
+    running = _revision(service["taskDefinition"])
+    assert running != drill["bad"], (
+        f"{drill['service']} still runs the bad revision {drill['bad']} ({BAD_IMAGE}): it was not rolled back"
+    )
+    assert running == drill["good"], (
+        f"{drill['service']} runs {running}, expected the last good revision {drill['good']}"
+    )
+    assert service["runningCount"] == service["desiredCount"], (
+        f"{drill['service']} runs {service['runningCount']} of {service['desiredCount']} desired tasks"
+    )
+    image = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
+    images = [c["image"] for c in image["containerDefinitions"]]
+    assert BAD_IMAGE not in images, f"{running} still uses the bad image {BAD_IMAGE}"
+
+    health = sandbox.client("elbv2").describe_target_health(TargetGroupArn=drill["target_group_arn"])
+    states = [d["TargetHealth"]["State"] for d in health["TargetHealthDescriptions"]]
+    healthy = states.count("healthy")
+    assert healthy > 0, f"no healthy targets in {drill['target_group_arn']} (states: {states})"
+
+    return [
+        f"{drill['service']} runs {running} (images {', '.join(images)}), not the bad {drill['bad']}",
+        f"{service['runningCount']}/{service['desiredCount']} tasks running",
+        f"{healthy}/{len(states)} targets healthy in {drill['target_group_arn'].rsplit(':', 1)[-1]}",
+    ]
