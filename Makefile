@@ -62,10 +62,13 @@ lint: $(STAMP)
 $(GET_PIP): .ci/get_pip.py
 	mkdir -p $(dir $@) && cp .ci/get_pip.py $@
 
+# The copy gets the collections ours depends on (doc fragments, module_utils) beside it, as in a real install.
 sanity: $(STAMP) $(GET_PIP)
 	rm -rf .sanity && mkdir -p $(SANITY_ROOT)
 	git ls-files -z --cached --others --exclude-standard | grep -zv '^collections/' \
 	  | xargs -0 cp --parents -t $(SANITY_ROOT)
+	for dep in amazon kubernetes; do ln -s $(CURDIR)/$(VENV)/lib/python3.11/site-packages/ansible_collections/$$dep \
+	  $(CURDIR)/.sanity/ansible_collections/$$dep; done
 	cd $(SANITY_ROOT) && git init -q && git add -A \
 	  && PATH=$(CURDIR)/$(BIN):$$PATH $(CURDIR)/$(BIN)/ansible-test sanity --python 3.11 --venv \
 	     $(addprefix --test ,$(SANITY_TESTS))

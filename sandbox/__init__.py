@@ -56,11 +56,11 @@ class MotoServer:
         self._proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30.0) -> str:
-        env = {**os.environ, **MOTO_ENV, **CREDENTIALS}
+        env = {**os.environ, **MOTO_ENV, **CREDENTIALS, "PYTHONPATH": str(REPO_ROOT)}
         env.pop("AWS_ENDPOINT_URL", None)
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", "sandbox.moto_main", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -80,7 +80,7 @@ class MotoServer:
         raise SandboxError(f"moto did not answer on {self.url} within {timeout:.0f}s; see {self.log_path}")
 
     def reset(self) -> None:
-        _http("POST", f"{self.url}/moto-api/reset")
+        _http("POST", f"{self.url}/moto-api/reset", timeout=60)
 
     def stop(self) -> None:
         if self._proc and self._proc.poll() is None:

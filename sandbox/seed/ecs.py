@@ -22,7 +22,7 @@ ALB_NAME = "shop-alb"
 TARGET_GROUP_NAME = "shop-api-tg"
 DESIRED_COUNT = 2
 # Task IPs as ECS would register them (awsvpc: one ENI per task, in the seeded subnets' 10.0.0.0/16).
-TARGET_IPS = ("10.0.1.10", "10.0.2.10")
+TARGET_IPS = ("10.20.1.10", "10.20.2.10")  # inside the seeded subnets
 
 
 def container_definitions(image: str, region: str = "us-east-1") -> list[dict]:
