@@ -17,7 +17,7 @@ from sandbox.seed import ecs, network, platform
 
 @functools.lru_cache(maxsize=8)
 def make_client_factory(endpoint_url: str, region: str):
-    """Return ``make_client(service)`` giving boto3 clients aimed at ``endpoint_url`` (cached: seeding runs per test)."""
+    """Return ``make_client(service)`` giving boto3 clients aimed at ``endpoint_url`` (cached: seeds run per test)."""
     session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region)
     config = Config(retries={"mode": "standard", "max_attempts": 3})
     cache: dict = {}
