@@ -44,7 +44,7 @@ def test_tarball_holds_the_plugins_and_none_of_the_local_state(tarball):
     assert "plugins/callback/incident_timeline.py" in names
     assert "playbooks/incident_report.yml" in names
     assert "meta/runtime.yml" in names
-    for prefix in (".venv/", "collections/", ".sandbox/", "incidents/", ".git/"):
+    for prefix in (".venv/", "collections/", ".sandbox/", ".sanity/", ".ansible/", "incidents/", ".git/"):
         assert not any(name.startswith(prefix) for name in names), prefix
     with tarfile.open(tarball) as archive:
         manifest = json.loads(archive.extractfile("MANIFEST.json").read())
@@ -59,7 +59,9 @@ def test_tarball_installs_into_an_empty_collections_path_and_documents_its_plugi
     assert (root / "plugins" / "callback" / "incident_timeline.py").is_file()
 
     # From a directory without the repository's ansible.cfg, only the installed copy can answer.
-    env = {"ANSIBLE_COLLECTIONS_PATH": str(target), "ANSIBLE_CONFIG": os.devnull}
+    empty_config = tmp_path / "ansible.cfg"
+    empty_config.write_text("[defaults]\n")
+    env = {"ANSIBLE_COLLECTIONS_PATH": str(target), "ANSIBLE_CONFIG": str(empty_config)}
     listed = _run(
         BIN / "ansible-galaxy", "collection", "list", "firebreak.runbooks", "-p", target, cwd=tmp_path, env=env
     )
