@@ -60,6 +60,14 @@ def run_drill(scenario: str, sandbox: Sandbox, incidents_dir: Path, incident_id:
     context = module.inject(sandbox)
     extra_vars = {key: value for key, value in context.items() if not key.startswith("_")}
 
+    fault = context.get("_drill", {}).get("fault")
+    if fault:
+        # The injected fault opens the drill's timeline, so the report measures recovery from it.
+        note = {"note": f"drill {scenario}: fault injected: {fault}", "kind": "observation"}
+        noted = _ansible_playbook(sandbox, "playbooks/incident_note.yml", note, timeline, incident_id)
+        if noted.returncode != 0:
+            raise DrillError(f"could not record the injected fault in {timeline}")
+
     print(f"==> drill {scenario}: running {module.PLAYBOOK} (incident {incident_id})", flush=True)
     run = _ansible_playbook(sandbox, module.PLAYBOOK, extra_vars, timeline, incident_id)
     if run.returncode != 0:

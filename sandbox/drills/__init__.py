@@ -4,8 +4,9 @@ A scenario module defines::
 
     PLAYBOOK = "playbooks/<scenario>.yml"
     DESCRIPTION = "one line"
-    def inject(sandbox) -> dict        # make the fault; return the playbook's extra vars
-                                       # (plus anything verify needs under the key "_drill")
+    def inject(sandbox) -> dict        # make the fault; return the playbook's extra vars, plus under the
+                                       # key "_drill" what verify needs and "fault": one line saying what
+                                       # was broken (recorded as the timeline's first note)
     def verify(sandbox, context) -> list[str]
                                        # check recovery in the sandbox; raise AssertionError if it did not happen
 """

@@ -56,6 +56,7 @@ def inject(sandbox) -> dict:
             "bad": bad_ref,
             "bad_arn": bad["taskDefinitionArn"],
             "target_group_arn": seeded["target_group_arn"],
+            "fault": f"{service} in cluster {cluster} was deployed on bad revision {bad_ref} (image {BAD_IMAGE})",
         },
     }
 

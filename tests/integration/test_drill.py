@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import types
 
 import pytest
@@ -12,6 +13,10 @@ from sandbox.drills import available
 pytestmark = [pytest.mark.integration, pytest.mark.drill]
 
 
+def _records(timeline):
+    return [json.loads(line) for line in timeline.read_text().splitlines()]
+
+
 def test_service_down_drill_recovers_and_writes_timeline_and_report(aws, tmp_path):
     result = drill.run_drill("service_down", aws, tmp_path / "incidents", incident_id="DRILL-test")
     assert result.timeline == tmp_path / "incidents" / "DRILL-test" / "timeline.jsonl"
@@ -20,6 +25,9 @@ def test_service_down_drill_recovers_and_writes_timeline_and_report(aws, tmp_pat
     report = result.report.read_text()
     assert "DRILL-test" in report
     assert "ecs_service_rollback" in report
+    notes = [record for record in _records(result.timeline) if record["event"] == "note"]
+    assert notes and "fault injected" in notes[0]["msg"] and "bad revision" in notes[0]["msg"]
+    assert _records(result.timeline)[0]["event"] in ("playbook_start", "note")
 
 
 def test_a_drill_whose_runbook_does_not_recover_fails(aws, tmp_path, monkeypatch):
