@@ -12,6 +12,8 @@ PYTEST_WORKERS ?= 2
 SANITY_ROOT := $(CURDIR)/.sanity/ansible_collections/firebreak/runbooks
 SANITY_TESTS ?= validate-modules ansible-doc action-plugin-docs runtime-metadata compile import pep8 yamllint shebang symlinks no-smart-quotes line-endings empty-init use-argspec-type-path replace-urlopen no-get-exception use-compat-six no-assert changelog
 GET_PIP := $(HOME)/.ansible/test/cache/get_pip_24_2.py
+# Tools run from the venv (ansible-lint and ansible-test look for their siblings on PATH).
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: help venv test unit integration drill sandbox lint sanity bench build clean lock
 
@@ -70,7 +72,7 @@ sanity: $(STAMP) $(GET_PIP)
 	for dep in amazon kubernetes; do ln -s $(CURDIR)/$(VENV)/lib/python3.11/site-packages/ansible_collections/$$dep \
 	  $(CURDIR)/.sanity/ansible_collections/$$dep; done
 	cd $(SANITY_ROOT) && git init -q && git add -A \
-	  && PATH=$(CURDIR)/$(BIN):$$PATH $(CURDIR)/$(BIN)/ansible-test sanity --python 3.11 --venv \
+	  && $(CURDIR)/$(BIN)/ansible-test sanity --python 3.11 --venv \
 	     $(addprefix --test ,$(SANITY_TESTS))
 
 build: $(STAMP)
