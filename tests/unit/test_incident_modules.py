@@ -1,0 +1,129 @@
+"""Unit tests of the incident_note module and the incident_report action, without ansible-playbook."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+from unittest import mock
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO / "collections") not in sys.path:
+    sys.path.insert(0, str(REPO / "collections"))
+
+from ansible_collections.firebreak.runbooks.plugins.action import incident_report  # noqa: E402
+from ansible_collections.firebreak.runbooks.plugins.module_utils import timeline as tl  # noqa: E402
+from ansible_collections.firebreak.runbooks.plugins.modules import incident_note  # noqa: E402
+
+
+def _run_note(args, capsys):
+    with patch_module_args(args), pytest.raises(SystemExit) as exit_info:
+        incident_note.main()
+    return exit_info.value.code, json.loads(capsys.readouterr().out)
+
+
+def test_note_defaults_to_an_observation_and_changes_nothing(capsys):
+    code, out = _run_note({"msg": "api latency back to normal"}, capsys)
+    assert code == 0
+    assert out["changed"] is False
+    assert out["note"] == {"msg": "api latency back to normal", "kind": "observation"}
+
+
+def test_note_keeps_severity_and_audience_and_works_in_check_mode(capsys):
+    args = {"msg": "status page updated", "kind": "communication", "severity": "P1", "audience": "#incident-response"}
+    code, out = _run_note({**args, "_ansible_check_mode": True}, capsys)
+    assert code == 0
+    assert out["note"] == args
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [({"msg": "x", "kind": "rumour"}, "rumour"), ({"msg": "x", "severity": "P9"}, "P9"), ({"msg": "  "}, "msg")],
+)
+def test_note_bad_input_fails_naming_the_value(args, named, capsys):
+    code, out = _run_note(args, capsys)
+    assert code == 1
+    assert out["failed"] is True
+    assert named in out["msg"]
+
+
+def _action(args, check_mode=False, diff=False):
+    task = SimpleNamespace(
+        args=args, check_mode=check_mode, diff=diff, async_val=0, action="firebreak.runbooks.incident_report"
+    )
+    task.get_validated_value = mock.MagicMock()
+    play_context = SimpleNamespace(check_mode=check_mode, remote_addr=None)
+    action = incident_report.ActionModule(
+        task=task,
+        connection=mock.MagicMock(),
+        play_context=play_context,
+        loader=mock.MagicMock(),
+        templar=mock.MagicMock(),
+        shared_loader_obj=mock.MagicMock(),
+    )
+    return action.run(task_vars={})
+
+
+@pytest.fixture
+def timeline(tmp_path):
+    path = tmp_path / "INC-UNIT" / "timeline.jsonl"
+    tl.append_record(path, {"incident_id": "INC-UNIT", "event": "playbook_start", "playbook": "p.yml"})
+    tl.append_record(
+        path,
+        {
+            "incident_id": "INC-UNIT",
+            "event": "task_changed",
+            "task": "Roll back",
+            "role": "firebreak.runbooks.ecs_rollback",
+            "action": "firebreak.runbooks.ecs_service_rollback",
+            "host": "localhost",
+            "changed": True,
+            "check_mode": False,
+            "details": {"before": {"task_definition": "shop-api:4"}, "after": {"task_definition": "shop-api:3"}},
+        },
+    )
+    return path
+
+
+def test_report_action_writes_report_beside_the_timeline_and_is_idempotent(timeline):
+    first = _action({"timeline": str(timeline)})
+    report = timeline.with_name("report.md")
+    assert first["changed"] is True and first["verified"] is True and first["records"] == 2
+    text = report.read_text()
+    assert "shop-api:4" in text and "shop-api:3" in text and "INC-UNIT" in text
+    again = _action({"timeline": str(timeline)})
+    assert again["changed"] is False
+
+
+def test_report_action_check_mode_writes_nothing(timeline):
+    result = _action({"timeline": str(timeline)}, check_mode=True, diff=True)
+    assert result["changed"] is True
+    assert "shop-api:3" in result["diff"]["after"]
+    assert not timeline.with_name("report.md").exists()
+
+
+def test_report_action_names_the_first_bad_seq(timeline):
+    lines = timeline.read_text().splitlines(keepends=True)
+    lines[1] = lines[1].replace("shop-api:3", "shop-api:2")
+    timeline.write_text("".join(lines))
+    result = _action({"timeline": str(timeline)})
+    assert result["failed"] is True and result["verified"] is False
+    assert result["bad_seq"] == 2
+    assert "seq 2" in result["msg"]
+    assert not timeline.with_name("report.md").exists()
+
+
+def test_report_action_on_a_missing_file_names_it(tmp_path):
+    missing = tmp_path / "nope" / "timeline.jsonl"
+    result = _action({"timeline": str(missing)})
+    assert result["failed"] is True
+    assert str(missing) in result["msg"]
+
+
+def test_report_action_refuses_to_overwrite_the_timeline(timeline):
+    with pytest.raises(incident_report.AnsibleActionFail, match="is the timeline itself"):
+        _action({"timeline": str(timeline), "dest": str(timeline)})
