@@ -22,6 +22,7 @@ help:
 	@echo "make test                   lint + unit + integration + drill tests"
 	@echo "make sandbox                run the sandbox in the foreground and print its endpoints"
 	@echo "make lint                   ansible-lint, yamllint, ruff, ansible-test sanity"
+	@echo "make bench                  speed targets, measured side by side (never part of make test)"
 	@echo "make build                  build the collection tarball"
 
 venv: $(STAMP)
@@ -74,6 +75,9 @@ sanity: $(STAMP) $(GET_PIP)
 	cd $(SANITY_ROOT) && git init -q && git add -A \
 	  && $(CURDIR)/$(BIN)/ansible-test sanity --python 3.11 --venv \
 	     $(addprefix --test ,$(SANITY_TESTS))
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
 
 build: $(STAMP)
 	$(BIN)/ansible-galaxy collection build --force .

@@ -1,0 +1,138 @@
+"""``make bench``: the speed targets of DESIGN.md, measured side by side in one run against the sandbox.
+
+    python -m bench.run [--repeat N] [--steps N]
+
+1. One ECS rollback step (``ansible-playbook`` with one ``ecs_service_rollback`` task, Ansible start-up
+   and the timeline included) against a boto3 script making the same calls (Python start-up included).
+   Target: within 3x.
+2. The incident timeline's share of a long playbook: N module tasks with the callback enabled and with
+   a config that does not enable it. Target: under 2%.
+
+Every figure is the median of ``--repeat`` runs; each rollback run starts from a freshly injected fault.
+Results are printed and written to bench/results/<UTC time>.json. Benchmarks report; they never fail a
+build (only a run that breaks exits non-zero).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sandbox import REPO_ROOT, Sandbox
+from sandbox.drills import service_down
+
+BIN = Path(sys.executable).parent
+TARGETS = {"rollback_ratio": 3.0, "timeline_overhead_pct": 2.0}
+
+
+def _timed(cmd: list[str], env: dict) -> float:
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}")
+    return elapsed
+
+
+def bench_rollback(box: Sandbox, env: dict, repeat: int) -> dict:
+    times: dict[str, list[float]] = {"ansible": [], "boto3": []}
+    for _ in range(repeat):
+        for kind in times:  # side by side: each repetition measures both, on the same fresh fault
+            box.reset_aws()
+            fault = service_down.inject(box)["_drill"]
+            if kind == "boto3":
+                cmd = [sys.executable, "bench/boto3_rollback.py", fault["cluster"], fault["service"], fault["bad"]]
+            else:
+                extra = {
+                    "bench_cluster": fault["cluster"],
+                    "bench_service": fault["service"],
+                    "bench_rollback_from": fault["bad"],
+                }
+                cmd = [str(BIN / "ansible-playbook"), "bench/playbooks/rollback.yml", "-e", json.dumps(extra)]
+            times[kind].append(_timed(cmd, env))
+            running = box.client("ecs").describe_services(cluster=fault["cluster"], services=[fault["service"]])
+            assert running["services"][0]["taskDefinition"].rsplit("/", 1)[-1] == fault["good"], kind
+    ansible, boto = statistics.median(times["ansible"]), statistics.median(times["boto3"])
+    return {"ansible_s": round(ansible, 3), "boto3_s": round(boto, 3), "ratio": round(ansible / boto, 2), "runs": times}
+
+
+def bench_timeline(env: dict, repeat: int, steps: int, workdir: Path) -> dict:
+    playbook = workdir / "long.yml"
+    tasks = "".join(
+        f'    - name: Step {i}\n      ansible.builtin.command: "true"\n      changed_when: false\n'
+        for i in range(steps)
+    )
+    playbook.write_text(
+        f"- name: Long playbook\n  hosts: localhost\n  connection: local\n  gather_facts: false\n  tasks:\n{tasks}"
+    )
+    without = workdir / "no-timeline.cfg"
+    config = (REPO_ROOT / "ansible.cfg").read_text().splitlines()
+    without.write_text("\n".join(line for line in config if not line.startswith("callbacks_enabled")) + "\n")
+    cmd = [str(BIN / "ansible-playbook"), str(playbook)]
+    times: dict[str, list[float]] = {"with": [], "without": []}
+    for _ in range(repeat):
+        timeline = workdir / f"timeline-{len(times['with'])}.jsonl"
+        times["with"].append(_timed(cmd, {**env, "FIREBREAK_TIMELINE": str(timeline)}))
+        times["without"].append(_timed(cmd, {**env, "ANSIBLE_CONFIG": str(without)}))
+        records = len(timeline.read_text().splitlines())
+        assert records >= steps + 3, f"the timeline has {records} records for {steps} steps"
+    with_t, without_t = statistics.median(times["with"]), statistics.median(times["without"])
+    overhead = (with_t - without_t) / without_t * 100
+    return {
+        "steps": steps,
+        "with_s": round(with_t, 3),
+        "without_s": round(without_t, 3),
+        "overhead_pct": round(overhead, 2),
+        "runs": times,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=30)
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="firebreak-bench-") as tmp, Sandbox(kubernetes=False) as box:
+        env = {**os.environ, **box.env(), "FIREBREAK_INCIDENT_ID": "BENCH", "FIREBREAK_TIMELINE": f"{tmp}/bench.jsonl"}
+        rollback = bench_rollback(box, env, args.repeat)
+        timeline = bench_timeline(env, args.repeat, args.steps, Path(tmp))
+
+    results = {
+        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "load_1m": round(os.getloadavg()[0], 2)},
+        "rollback": rollback,
+        "timeline": timeline,
+        "targets": TARGETS,
+    }
+    out = REPO_ROOT / "bench" / "results" / f"{results['when'].replace(':', '')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+
+    def verdict(value: float, target: float) -> str:
+        return "meets target" if value <= target else "MISSES target"
+
+    print(
+        f"ECS rollback step: ansible-playbook {rollback['ansible_s']}s vs boto3 script {rollback['boto3_s']}s "
+        f"= {rollback['ratio']}x ({verdict(rollback['ratio'], TARGETS['rollback_ratio'])} "
+        f"<= {TARGETS['rollback_ratio']}x)"
+    )
+    print(
+        f"timeline on {timeline['steps']} module tasks: {timeline['with_s']}s with, {timeline['without_s']}s without "
+        f"= {timeline['overhead_pct']}% ({verdict(timeline['overhead_pct'], TARGETS['timeline_overhead_pct'])} "
+        f"<= {TARGETS['timeline_overhead_pct']}%)"
+    )
+    print(f"medians of {args.repeat} runs each; all runs in {out.relative_to(REPO_ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
