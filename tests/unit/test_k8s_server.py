@@ -437,6 +437,15 @@ def test_dry_run_does_not_store(kube):
 
 
 # -------------------------------------------------------------------------------------- generation, status
+def put_fresh(kube, path, change, read=None, attempts=50):
+    """Read-modify-write with a retry on 409, as real clients do: the controller may write in between."""
+    for _ in range(attempts):
+        code, body = call(kube, "PUT", path, change(get(kube, read or path)))
+        if code != 409:
+            return code, body
+    raise AssertionError(f"PUT {path} kept conflicting")
+
+
 def test_generation_and_status_split(kube):
     d = get(kube, f"{APPS}/front")
     generation, rv = d["metadata"]["generation"], d["metadata"]["resourceVersion"]
@@ -451,14 +460,13 @@ def test_generation_and_status_split(kube):
     _, scaled = call(kube, "PATCH", f"{APPS}/front", {"spec": {"replicas": 4}}, MERGE)
     assert scaled["metadata"]["generation"] == generation + 2
     # the main resource ignores status, the status subresource ignores spec
-    code, put = call(kube, "PUT", f"{APPS}/front", {**get(kube, f"{APPS}/front"), "status": {"replicas": 99}})
+    code, put = put_fresh(kube, f"{APPS}/front", lambda d: {**d, "status": {"replicas": 99}})
     assert code == 200 and put["status"].get("replicas") != 99
-    fresh = get(kube, f"{APPS}/front")
-    _, status_put = call(
+    _, status_put = put_fresh(
         kube,
-        "PUT",
         f"{APPS}/front/status",
-        {**fresh, "spec": {**fresh["spec"], "replicas": 1}, "status": {**fresh["status"], "observedGeneration": 1}},
+        lambda d: {**d, "spec": {**d["spec"], "replicas": 1}, "status": {**d["status"], "observedGeneration": 1}},
+        read=f"{APPS}/front",
     )
     assert status_put["spec"]["replicas"] == 4 and status_put["status"]["observedGeneration"] == 1
     assert status_put["metadata"]["generation"] == generation + 2
