@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sandbox import REPO_ROOT, Sandbox
+from sandbox import REPO_ROOT, Sandbox, SandboxError
 from sandbox.drills import available
 
 
@@ -106,7 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     workdir = REPO_ROOT / ".sandbox" / f"drill-{args.scenario}-{os.getpid()}"
     sandbox = Sandbox(workdir=workdir)
     print("==> starting the sandbox (moto, fault proxy, Kubernetes API test server) on 127.0.0.1", flush=True)
-    sandbox.start()
+    try:
+        sandbox.start()
+    except SandboxError as exc:
+        print(f"DRILL FAILED: the sandbox did not start: {exc}", file=sys.stderr)
+        return 1
     try:
         result = run_drill(args.scenario, sandbox, Path(args.incidents_dir))
     except DrillError as exc:

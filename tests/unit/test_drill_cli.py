@@ -31,3 +31,14 @@ def test_make_drill_with_an_unknown_scenario_fails():
     assert proc.returncode != 0
     assert "unknown scenario 'nope'" in proc.stderr
     assert "service_down" in proc.stderr
+
+
+def test_a_sandbox_that_does_not_start_fails_the_drill_with_a_message(monkeypatch, capsys):
+    import sandbox.drill as drill_module
+
+    def refuse(self):
+        raise drill_module.SandboxError("moto exited with 1; see moto.log")
+
+    monkeypatch.setattr(drill_module.Sandbox, "start", refuse)
+    assert main(["service_down"]) == 1
+    assert "the sandbox did not start: moto exited with 1" in capsys.readouterr().err
