@@ -43,11 +43,6 @@ class PlaybookRun(subprocess.CompletedProcess):
 
     timeline: Path
 
-    def records(self) -> list[dict]:
-        if not self.timeline.exists():
-            return []
-        return [json.loads(line) for line in self.timeline.read_text(encoding="utf-8").splitlines() if line]
-
     @property
     def output(self) -> str:
         return f"{self.stdout}\n{self.stderr}"
