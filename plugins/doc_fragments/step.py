@@ -1,0 +1,31 @@
+# Copyright: firebreak.runbooks maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    # Options every incident step module shares (plugins/module_utils/step.py).
+    DOCUMENTATION = r"""
+options:
+  retry_budget:
+    description:
+      - Seconds each AWS call may spend retrying throttling and transient errors (5xx, connection
+        errors) before the step fails.
+      - An error that does not clear fails the step within this budget, naming the API call, the AWS
+        error code and the resource. Errors that retrying cannot fix (access denied, not found,
+        validation) fail at once.
+      - Raise it for an API you know to be slow to recover; C(0) makes one attempt only.
+    type: int
+    default: 60
+"""
+
+    INCIDENT = r"""
+options:
+  incident_id:
+    description:
+      - The incident this step acts for. Recorded in the result (and so in the incident timeline) and
+        put on the resources the step changes as the tag C(firebreak:incident) where AWS allows tags.
+      - The roles pass the extra variable C(incident_id), else the environment variable C(FIREBREAK_INCIDENT_ID).
+    type: str
+"""

@@ -1,0 +1,364 @@
+# Copyright: firebreak.runbooks maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""What every incident step module shares: bounded AWS calls, time parsing, the containment entry.
+
+Bounded calls
+    ``amazon.aws``'s ``AWSRetry`` (and botocore's own retries) let a permanent 5xx take minutes to
+    surface, and the failure message omits the AWS error code.  During an incident that is wrong.
+    ``aws_client`` makes a client with botocore's retries off; ``call`` (or a ``Caller`` bound to a
+    budget) retries throttling and transient errors with jittered backoff, but never starts an attempt
+    that would end after the budget (60 s by default), and raises ``StepAWSError`` naming the API call,
+    the AWS error code and the resource::
+
+        ecs = aws_client(module, "ecs")
+        caller = Caller(module.params["retry_budget"])
+        service = caller(ecs, "describe_services", f"service {name!r}", cluster=c, services=[name])
+
+    A module adds ``RETRY_BUDGET_OPTION`` to its argument spec (and the ``retry_budget`` option to its
+    DOCUMENTATION via the ``firebreak.runbooks.step`` doc fragment) and fails with ``fail_step``.
+
+Times
+    ``parse_time`` accepts ISO 8601 with or without an offset (naive means UTC), ``Z``, and epoch
+    seconds; it returns an aware UTC datetime and raises ``ValueError`` naming the value.
+
+Containment
+    ``containment_entry`` builds the ``containment`` return value that the timeline records and that
+    a role's ``released`` mode reads back (``lookup('firebreak.runbooks.containments', ...)``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import random
+import re
+import time
+
+try:
+    import botocore.config
+    import botocore.exceptions
+except ImportError:  # pragma: no cover - AnsibleAWSModule reports the missing library
+    botocore = None
+
+DEFAULT_RETRY_BUDGET = 60
+
+RETRY_BUDGET_OPTION = {"retry_budget": {"type": "int", "default": DEFAULT_RETRY_BUDGET}}
+
+# Throttling: the call was not made; retrying is always safe.
+THROTTLING_CODES = frozenset(
+    (
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "RequestThrottled",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ProvisionedThroughputExceededException",
+        "SlowDown",
+        "EC2ThrottledException",
+        "BandwidthLimitExceeded",
+        "PriorRequestNotComplete",
+        "LimitExceededException",  # WAFv2 and Step Functions use it for rate limits
+    )
+)
+# Transient server-side errors.
+TRANSIENT_CODES = frozenset(
+    (
+        "InternalError",
+        "InternalFailure",
+        "InternalServerError",
+        "InternalServerErrorException",
+        "InternalServiceError",
+        "InternalServiceErrorException",
+        "ServerException",
+        "ServiceException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "WAFInternalErrorException",
+        "WAFUnavailableEntityException",
+    )
+)
+
+BASE_DELAY = 0.5
+MAX_DELAY = 8.0
+
+
+class StepAWSError(Exception):
+    """An AWS call failed for good (or ran out of its retry budget).
+
+    ``operation`` is the API call (``UpdateService``), ``code`` the AWS error code (``None`` for a
+    connection error), ``resource`` what the call was about, ``attempts`` and ``elapsed`` how hard it
+    tried.
+    """
+
+    def __init__(self, operation, code, message, resource=None, attempts=1, elapsed=0.0, exception=None):
+        self.operation = operation
+        self.code = code
+        self.aws_message = message
+        self.resource = resource
+        self.attempts = attempts
+        self.elapsed = elapsed
+        self.exception = exception
+        text = f"{operation} failed"
+        if resource:
+            text += f" for {resource}"
+        text += f": {code or 'connection error'}"
+        if message:
+            text += f": {message}"
+        if attempts > 1:
+            text += f" (gave up after {attempts} attempts in {elapsed:.1f}s)"
+        super().__init__(text)
+
+    def result(self):
+        """Keys a module adds to ``fail_json`` so playbooks can branch on the error."""
+        return {
+            "aws_operation": self.operation,
+            "aws_error_code": self.code,
+            "resource": self.resource,
+            "attempts": self.attempts,
+        }
+
+
+def operation_name(client, method):
+    """``UpdateService`` for ``update_service`` (the name AWS documents and CloudTrail shows)."""
+    mapping = getattr(getattr(client, "meta", None), "method_to_api_mapping", None) or {}
+    return mapping.get(method) or "".join(part.capitalize() for part in method.split("_"))
+
+
+def error_details(exc):
+    """``(code, message, http_status)`` of a botocore exception."""
+    response = getattr(exc, "response", None) or {}
+    error = response.get("Error") or {}
+    status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    return error.get("Code"), error.get("Message") or str(exc), status
+
+
+def is_retryable(code, status, extra_codes=()):
+    """Throttling and transient errors (and any 5xx or 429 without a known code) are retried."""
+    if code in THROTTLING_CODES or code in TRANSIENT_CODES or code in extra_codes:
+        return True
+    return bool(status) and (status >= 500 or status == 429) and code not in _PERMANENT_5XX
+
+
+# 5xx answers that will not clear by retrying (an unimplemented call, for example).
+_PERMANENT_5XX = frozenset(("NotImplemented", "NotImplementedException"))
+
+
+def backoff_delay(attempt, base=BASE_DELAY, cap=MAX_DELAY, rng=random.random):
+    """Full-jitter exponential backoff: a random delay in [base/2, min(cap, base * 2**attempt)]."""
+    ceiling = min(cap, base * (2**attempt))
+    return max(base / 2, ceiling * rng())
+
+
+class Caller:
+    """Make AWS calls within a retry budget (seconds), shared by every call of one step.
+
+    The budget applies per call: each call may retry for up to ``budget`` seconds.  ``sleep`` and
+    ``clock`` are injectable for tests.
+    """
+
+    def __init__(self, budget=DEFAULT_RETRY_BUDGET, extra_codes=(), sleep=time.sleep, clock=time.monotonic):
+        self.budget = float(budget if budget is not None else DEFAULT_RETRY_BUDGET)
+        self.extra_codes = frozenset(extra_codes)
+        self.sleep = sleep
+        self.clock = clock
+        self.calls = 0
+
+    def __call__(self, client, method, resource=None, retry_codes=(), **params):
+        operation = operation_name(client, method)
+        start = self.clock()
+        deadline = start + self.budget
+        attempt = 0
+        while True:
+            attempt += 1
+            self.calls += 1
+            try:
+                return getattr(client, method)(**params)
+            except Exception as exc:  # botocore ClientError and connection errors
+                if botocore is None or not isinstance(exc, (botocore.exceptions.BotoCoreError, _client_error())):
+                    raise
+                if isinstance(exc, _client_error()):
+                    code, message, status = error_details(exc)
+                else:
+                    code, message, status = None, str(exc), None
+                    if not isinstance(exc, _CONNECTION_ERRORS):
+                        raise StepAWSError(operation, None, message, resource, attempt, 0.0, exc) from None
+                retryable = code is None or is_retryable(code, status, self.extra_codes | frozenset(retry_codes))
+                delay = backoff_delay(attempt - 1)
+                now = self.clock()
+                if not retryable or now + delay >= deadline:
+                    raise StepAWSError(operation, code, message, resource, attempt, now - start, exc) from None
+                self.sleep(delay)
+
+    def paginate(self, client, method, resource=None, result_key=None, token_in="NextToken", token_out=None, **params):
+        """Yield every page of a listing, each page call within the budget.
+
+        ``token_out`` defaults to ``token_in``; pass e.g. ``token_in="KeyMarker"`` and a
+        ``tokens`` mapping through repeated calls for multi-token listings (see ``paginate_multi``).
+        """
+        token_out = token_out or token_in
+        while True:
+            page = self(client, method, resource, **params)
+            yield page
+            token = page.get(token_out)
+            if not token:
+                return
+            params = dict(params, **{token_in: token})
+
+    def paginate_multi(self, client, method, resource, tokens, truncated_key="IsTruncated", **params):
+        """Pages of a listing with several continuation tokens (S3 ``ListObjectVersions``:
+        ``tokens={"KeyMarker": "NextKeyMarker", "VersionIdMarker": "NextVersionIdMarker"}``)."""
+        while True:
+            page = self(client, method, resource, **params)
+            yield page
+            if not page.get(truncated_key):
+                return
+            params = dict(params)
+            for request_key, response_key in tokens.items():
+                if page.get(response_key) is not None:
+                    params[request_key] = page[response_key]
+                else:
+                    params.pop(request_key, None)
+
+
+def _client_error():
+    return botocore.exceptions.ClientError
+
+
+_CONNECTION_ERRORS = ()
+if botocore is not None:
+    _CONNECTION_ERRORS = (
+        botocore.exceptions.EndpointConnectionError,
+        botocore.exceptions.ConnectionClosedError,
+        botocore.exceptions.ReadTimeoutError,
+        botocore.exceptions.ConnectTimeoutError,
+    )
+
+
+def client_config(budget=DEFAULT_RETRY_BUDGET):
+    """botocore config for a step client: botocore's own retries off (``Caller`` retries), and
+    timeouts that keep one hung attempt inside the budget."""
+    read_timeout = max(10, min(60, int(budget) // 2 or 10))
+    return botocore.config.Config(
+        retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=10, read_timeout=read_timeout
+    )
+
+
+def aws_client(module, service, budget=None):
+    """A client for ``service`` from an ``AnsibleAWSModule`` with botocore retries off."""
+    if budget is None:
+        budget = module.params.get("retry_budget") or DEFAULT_RETRY_BUDGET
+    return module.client(service, config=client_config(budget))
+
+
+def fail_step(module, err, **result):
+    """``fail_json`` for a ``StepAWSError``: the message names the call, the code and the resource."""
+    module.fail_json(msg=str(err), **err.result(), **result)
+
+
+# --------------------------------------------------------------------------------------------------
+# Times
+# --------------------------------------------------------------------------------------------------
+
+_EPOCH_RE = re.compile(r"^\d{9,11}(\.\d+)?$")
+
+
+def utc_now():
+    return datetime.datetime.now(datetime.UTC)
+
+
+def parse_time(value):
+    """An aware UTC datetime for ISO 8601 (offset or ``Z``; naive means UTC) or epoch seconds.
+
+    Raises ``ValueError`` naming the value."""
+    if isinstance(value, datetime.datetime):
+        parsed = value
+    else:
+        text = str(value if value is not None else "").strip()
+        if not text:
+            raise ValueError("empty time: expected ISO 8601 such as 2026-11-24T09:30:00Z")
+        if _EPOCH_RE.match(text):
+            return datetime.datetime.fromtimestamp(float(text), datetime.UTC)
+        candidate = text[:-1] + "+00:00" if text[-1:] in ("Z", "z") else text
+        candidate = candidate.replace(" ", "T", 1) if "T" not in candidate and " " in candidate else candidate
+        try:
+            parsed = datetime.datetime.fromisoformat(candidate)
+        except ValueError:
+            raise ValueError(
+                f"unparseable time {value!r}: expected ISO 8601 such as 2026-11-24T09:30:00Z "
+                "or 2026-11-24T10:30:00+01:00"
+            ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    return parsed.astimezone(datetime.UTC)
+
+
+def iso_utc(value):
+    """``2026-11-24T09:30:00Z`` (seconds; milliseconds when present) for an aware datetime."""
+    if value is None:
+        return None
+    value = value.astimezone(datetime.UTC)
+    spec = "milliseconds" if value.microsecond else "seconds"
+    return value.isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+# --------------------------------------------------------------------------------------------------
+# Incident tags and the containment entry
+# --------------------------------------------------------------------------------------------------
+
+INCIDENT_TAG = "firebreak:incident"
+INCIDENT_OPTION = {"incident_id": {"type": "str"}}
+
+
+def incident_tags(incident_id, step=None):
+    """Tags that mark a resource as touched by ``incident_id`` (``{}`` without an incident id)."""
+    if not incident_id:
+        return {}
+    tags = {INCIDENT_TAG: str(incident_id)}
+    if step:
+        tags["firebreak:step"] = str(step)
+    return tags
+
+
+def containment_entry(incident_id, step, resource, changed, **extra):
+    """The ``containment`` value a containment module returns (and the timeline records).
+
+    ``step`` is the role name (``waf_block``), ``resource`` the contained resource (an ARN or id),
+    ``changed`` exactly what was changed (a dict: ``{"added": [...]}``, ``{"deactivated": [...]}``,
+    ``{"groups": {eni: [old groups]}}``) so that the release undoes exactly that.  ``id`` is a stable
+    digest of the rest, so the release of an entry can name it.
+    """
+    entry = {
+        "incident_id": incident_id,
+        "step": step,
+        "resource": resource,
+        "changed": changed,
+        "at": iso_utc(utc_now()),
+    }
+    entry.update(extra)
+    body = json.dumps({k: v for k, v in entry.items() if k != "at"}, sort_keys=True, default=str)
+    entry["id"] = hashlib.sha256((body + entry["at"]).encode("utf-8")).hexdigest()[:16]
+    return entry
+
+
+def release_entry(incident_id, step, resource, released_ids, restored, left_alone=None, **extra):
+    """The ``release`` value a module returns when it undoes containments ``released_ids``.
+
+    ``restored`` is what was undone; ``left_alone`` what was found changed by someone else meanwhile
+    and therefore not touched (reported, never reverted)."""
+    entry = {
+        "incident_id": incident_id,
+        "step": step,
+        "resource": resource,
+        "releases": sorted(released_ids),
+        "restored": restored,
+        "left_alone": left_alone or {},
+        "at": iso_utc(utc_now()),
+    }
+    entry.update(extra)
+    return entry
