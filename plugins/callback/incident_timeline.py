@@ -82,7 +82,7 @@ SKIP_VAR = "firebreak_timeline_skip"
 # The id names a directory in the default path: no separators, no "..", nothing invisible.
 INCIDENT_ID_MAX_CHARS = 128
 INCIDENT_ID_MAX_BYTES = 255  # NAME_MAX: one directory name
-HOW_TO_PASS_ID = (
+INCIDENT_ID_HELP = (
     "pass the incident id with -e incident_id=INC-2026-042 (or export FIREBREAK_INCIDENT_ID=INC-2026-042); "
     "to open a new incident, leave both unset and one is generated"
 )
@@ -184,7 +184,7 @@ class CallbackModule(CallbackBase):
             source = "generated"
         problem = incident_id_problem(value)
         if problem:
-            self._stop(f"incident id {value!r} (from {source}) {problem}: {HOW_TO_PASS_ID}", path=self._path)
+            self._stop(f"incident id {value!r} (from {source}) {problem}: {INCIDENT_ID_HELP}", path=self._path)
         self._incident_id = str(value).strip()
         return self._incident_id
 
