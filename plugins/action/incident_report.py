@@ -22,6 +22,16 @@ ARGUMENT_SPEC = {
 }
 
 
+def _same_file(dest, timeline):
+    """True when writing ``dest`` would overwrite ``timeline`` (same path, same real path, same inode)."""
+    if dest == timeline or os.path.realpath(dest) == os.path.realpath(timeline):
+        return True
+    try:
+        return os.path.samefile(dest, timeline)
+    except OSError:
+        return False
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(ARGUMENT_SPEC)
@@ -36,8 +46,11 @@ class ActionModule(ActionBase):
         timeline = os.path.abspath(os.path.expanduser(args["timeline"]))
         dest = args.get("dest") or os.path.join(os.path.dirname(timeline), "report.md")
         dest = os.path.abspath(os.path.expanduser(dest))
-        if dest == timeline:
-            raise AnsibleActionFail(f"dest {dest} is the timeline itself")
+        if _same_file(dest, timeline):
+            raise AnsibleActionFail(
+                f"dest {dest} is the timeline itself (through a symbolic link or another path); "
+                "refusing to overwrite the incident record: give another incident_report_dest"
+            )
 
         try:
             records = verify_timeline(timeline)

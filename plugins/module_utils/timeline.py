@@ -816,8 +816,12 @@ def _json_block(value, limit=_REPORT_JSON_MAX):
 
 
 def _md(text):
-    """Escape the characters that would change Markdown inline rendering."""
-    return re.sub(r"([\\`*_|<>\[\]])", r"\\\1", str(text)) if text is not None else ""
+    """Inert Markdown for text from the timeline (a note, a task name): one line (every line break, Unicode
+    ones included, becomes a space, so no heading, list or fence can start), and every character that
+    would change inline rendering escaped (emphasis, code, links, images, HTML, tables)."""
+    if text is None:
+        return ""
+    return re.sub(r"([\\`*_|<>\[\]()#!~&{}])", r"\\\1", " ".join(str(text).split()))
 
 
 def _code(text):
@@ -847,7 +851,8 @@ def _runs(records):
     runs = []
     open_runs = {}
     for rec in records:
-        key = (json.dumps(rec.get("operator"), sort_keys=True), rec.get("playbook"))
+        # the run id recorded in every record of a run; older records fall back to operator and playbook
+        key = rec.get("run_id") or (json.dumps(rec.get("operator"), sort_keys=True), rec.get("playbook"))
         if rec.get("event") == "playbook_start":
             run = {"start": rec, "end": None, "records": [rec]}
             runs.append(run)
@@ -1092,7 +1097,7 @@ def render_report(records, path, last_hash=None):
                     _clock(rec.get("ts")),
                     _md(det.get("kind") or "note"),
                     (" ({})".format(_md(", ".join(extra)))) if extra else "",
-                    _md(rec.get("msg") or ""),
+                    _md(_one_line(rec.get("msg"), 2000)),
                     _md(_operator_label(rec.get("operator"))),
                 )
             )
