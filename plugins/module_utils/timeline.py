@@ -948,8 +948,9 @@ def step_times(records):
     return found
 
 
-def render_report(records, path, last_hash=None):
-    """The post-incident report (Markdown) for verified ``records`` of the timeline ``path``."""
+def render_report(records, path, last_hash=None, seals=()):
+    """The post-incident report (Markdown) for verified ``records`` of the timeline ``path``
+    (``seals``: the seals it was checked against, listed in the verification section)."""
     if not records:
         raise TimelineError(f"{path}: no records to report on")
     first, last = records[0], records[-1]
@@ -1187,6 +1188,22 @@ def render_report(records, path, last_hash=None):
     )
     out.append("- **First hash**: `{}`".format(first.get("hash")))
     out.append("- **Last hash**: `%s`" % (last_hash or last.get("hash")))
+    if seals:
+        out.append(f"- **Seals**: {len(seals)} checked, every one holds (no record removed or rewritten after it)")
+        for seal in seals:
+            out.append(
+                "  - seq {} `{}` sealed {} ({})".format(
+                    seal.get("seq"),
+                    str(seal.get("hash"))[:16],
+                    _md(seal.get("sealed_at") or "?"),
+                    _md(seal.get("source")),
+                )
+            )
+    else:
+        out.append(
+            "- **Seals**: none checked: a cut tail or a rewritten chain cannot be ruled out (seal with "
+            "`playbooks/incident_seal.yml`, then pass `incident_seal_bucket` or `incident_seals`)"
+        )
     out.append("")
     out.append(
         "Re-verify at any time with {}; a record changed, removed or inserted after this report fails "
