@@ -15,7 +15,7 @@ description:
   - Verifies the incident timeline's hash chain and records its head (C(seq), C(hash), time, operator) outside
     the file, so that removing the last records or rewriting the whole chain is found later by
     M(firebreak.runbooks.incident_report).
-  - The seal is always returned and printed as one line starting with C(SEAL ) (keep it: AWX keeps job output).
+  - The seal is always returned and printed as one line starting with C(SEAL ); keep it (AWX keeps job output).
   - With O(bucket), it is also stored as an object under S3 Object Lock retention, so nobody, the responder
     included, can change or delete it before the retention ends. The bucket must have Object Lock enabled.
   - Every scenario playbook runs it at its end; C(playbooks/incident_seal.yml) runs it on its own.
