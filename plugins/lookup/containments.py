@@ -14,7 +14,8 @@ description:
   - A containment module returns C(containment) (one entry, or a list) saying exactly what it changed;
     the timeline records it in the task's C(details). A release returns C(release) (one entry, or a list)
     whose C(releases) lists the ids of the entries it undid.
-  - Check-mode records and failed tasks are ignored (they changed nothing). Entries of another incident
+  - Check-mode records, and task records that report no change, are ignored (they changed nothing); a failed
+    task that reports C(changed) counts (it contained something before it failed). Entries of another incident
     are ignored.
   - The role's C(<role>_state=released) mode passes the result to its module, which undoes exactly that.
 options:
