@@ -198,6 +198,18 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("apps", "v1", "controllerrevisions", "ControllerRevision", True),
     ResourceType(
         "autoscaling",
+        "v2",
+        "horizontalpodautoscalers",
+        "HorizontalPodAutoscaler",
+        True,
+        ("hpa",),
+        ("status",),
+        ("all",),
+        has_status=True,
+        generation=True,
+    ),
+    ResourceType(
+        "autoscaling",
         "v1",
         "horizontalpodautoscalers",
         "HorizontalPodAutoscaler",
@@ -313,6 +325,8 @@ def validate(rtype: ResourceType, obj: dict, old: dict | None = None) -> None:
             causes.append(("FieldValueInvalid", "metadata.labels", f"Invalid value: {value!r}: a valid label value"))
     if rtype.kind in WORKLOAD_KINDS:
         _validate_workload(rtype, obj, old, causes)
+    if rtype.kind == "HorizontalPodAutoscaler":
+        _validate_hpa(obj.get("spec") or {}, causes)
     if rtype.kind == "ControllerRevision":
         if not isinstance(obj.get("revision"), int) or obj["revision"] < 0:
             causes.append(("FieldValueInvalid", "revision", f"Invalid value: {obj.get('revision')!r}: must be >= 0"))
@@ -450,6 +464,31 @@ def _validate_statefulset(spec: dict, old: dict | None, causes: list) -> None:
             )
 
 
+def _validate_hpa(spec: dict, causes: list) -> None:
+    """``ValidateHorizontalPodAutoscaler``: scaleTargetRef kind and name, 1 <= minReplicas <= maxReplicas."""
+    ref = spec.get("scaleTargetRef") or {}
+    for key in ("kind", "name"):
+        if not ref.get(key):
+            causes.append(("FieldValueRequired", f"spec.scaleTargetRef.{key}", "Required value"))
+    minimum, maximum = spec.get("minReplicas", 1), spec.get("maxReplicas")
+    if not isinstance(maximum, int) or maximum < 1:
+        causes.append(
+            ("FieldValueInvalid", "spec.maxReplicas", f"Invalid value: {maximum!r}: must be greater than or equal to 1")
+        )
+    if not isinstance(minimum, int) or minimum < 1:
+        causes.append(
+            ("FieldValueInvalid", "spec.minReplicas", f"Invalid value: {minimum!r}: must be greater than or equal to 1")
+        )
+    elif isinstance(maximum, int) and minimum > maximum:
+        causes.append(
+            (
+                "FieldValueInvalid",
+                "spec.maxReplicas",
+                f"Invalid value: {maximum}: must be greater than or equal to `minReplicas`",
+            )
+        )
+
+
 def _validate_daemonset(spec: dict, causes: list) -> None:
     strategy = spec.get("updateStrategy") or {}
     if strategy.get("type", "RollingUpdate") not in ("RollingUpdate", "OnDelete"):
@@ -557,6 +596,30 @@ def apply_defaults(rtype: ResourceType, obj: dict) -> None:
         obj.setdefault("status", {}).setdefault("phase", "Active")
         labels = obj.setdefault("metadata", {}).setdefault("labels", {})
         labels.setdefault("kubernetes.io/metadata.name", obj["metadata"].get("name", ""))
+    elif rtype.kind == "HorizontalPodAutoscaler" and isinstance(spec, dict):
+        spec.setdefault("minReplicas", 1)
+        if rtype.version == "v2":  # SetDefaults_HorizontalPodAutoscaler (autoscaling/v2)
+            if not spec.get("metrics"):
+                spec["metrics"] = [
+                    {
+                        "type": "Resource",
+                        "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}},
+                    }
+                ]
+            behavior = spec.setdefault("behavior", {})
+            up = behavior.setdefault("scaleUp", {})
+            up.setdefault("stabilizationWindowSeconds", 0)
+            up.setdefault("selectPolicy", "Max")
+            up.setdefault(
+                "policies",
+                [
+                    {"type": "Pods", "value": 4, "periodSeconds": 15},
+                    {"type": "Percent", "value": 100, "periodSeconds": 15},
+                ],
+            )
+            down = behavior.setdefault("scaleDown", {})
+            down.setdefault("selectPolicy", "Max")
+            down.setdefault("policies", [{"type": "Percent", "value": 100, "periodSeconds": 15}])
     elif rtype.kind == "Secret":
         obj.setdefault("type", "Opaque")
     elif rtype.kind == "NetworkPolicy" and isinstance(spec, dict) and "policyTypes" not in spec:

@@ -308,6 +308,10 @@ class Store:
             if rtype.kind == "Service" and isinstance(obj.get("spec"), dict):
                 self._allocate_cluster_ip(obj)
             apply_defaults(rtype, obj)
+            if rtype.kind == "Pod":
+                error = self.service_account_error(obj, meta.get("name", ""))
+                if error:
+                    raise ApiError(403, "Forbidden", error, _details(rtype, meta.get("name", "")))
             if rtype.kind == "DaemonSet":  # the DaemonSet strategy's templateGeneration
                 meta.setdefault("annotations", {})[TEMPLATE_GENERATION] = "1"
             try:
@@ -337,6 +341,18 @@ class Store:
         spec.setdefault("ipFamilyPolicy", "SingleStack")
         spec.setdefault("internalTrafficPolicy", "Cluster")
         service.setdefault("status", {}).setdefault("loadBalancer", {})
+
+    def service_account_error(self, pod: dict, name: str) -> str | None:
+        """The ServiceAccount admission plugin: a pod's service account must exist in its namespace."""
+        spec = pod.get("spec") or {}
+        account = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+        namespace = pod["metadata"].get("namespace", "")
+        if self.lookup(BY_KIND[("v1", "ServiceAccount")], namespace, account) is not None:
+            return None
+        return (
+            f'pods "{name}" is forbidden: error looking up service account {namespace}/{account}: '
+            f'serviceaccount "{account}" not found'
+        )
 
     def _namespace_defaults(self, namespace: str) -> None:
         sa_type = BY_KIND[("v1", "ServiceAccount")]

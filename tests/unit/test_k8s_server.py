@@ -1103,7 +1103,7 @@ def test_statefulset_validation(kube):
     code, status = call(kube, "PATCH", f"{STS}/db", {"spec": {"serviceName": "elsewhere"}}, MERGE)
     assert code == 422 and "updates to statefulset spec for fields other than" in status["message"]
     assert call(kube, "PATCH", f"{STS}/db", {"spec": {"minReadySeconds": 1}}, MERGE)[0] == 200
-    revision = next(iter(revisions_of(kube, f"{STS}/db").values()))
+    revision = next(iter(kube.wait_for(lambda: revisions_of(kube, f"{STS}/db")).values()))
     code, _ = call(
         kube, "PATCH", f"{REVISIONS}/{revision['metadata']['name']}", {"data": {"spec": {"template": None}}}, MERGE
     )
@@ -1180,3 +1180,225 @@ def test_seeded_daemonset_and_cascade_delete(kube):
     kube.wait_for(lambda: sts_rolled_out(kube), timeout=10)
     assert call(kube, "DELETE", f"{STS}/db")[0] == 200
     assert pods_of(kube, "db") == {} and get(kube, REVISIONS)["items"] == []
+
+
+# ------------------------------------------------------------------------------- pods, events, nodes, logs
+PODS = "/api/v1/namespaces/shop/pods"
+
+
+def _pod(name, image="registry.local/tool:1.0.0", **spec):
+    container = {"name": name, "image": image}
+    container.update(spec.pop("container", {}))
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {"containers": [container], **spec}}
+
+
+def events_for(server, name, namespace="shop"):
+    items = get(server, f"/api/v1/namespaces/{namespace}/events?fieldSelector=involvedObject.name%3D{name}")["items"]
+    return [(e["reason"], e["type"], e["message"], e["source"]["component"]) for e in items]
+
+
+def waiting_reason(pod, index=0):
+    return ((pod["status"].get("containerStatuses") or [{}])[index].get("state") or {}).get("waiting", {}).get("reason")
+
+
+def test_standalone_pod_is_scheduled_and_started_with_events(kube):
+    """Pod lifecycle docs: the scheduler binds the pod (``spec.nodeName``, condition PodScheduled, Event
+    ``Scheduled`` from default-scheduler); the kubelet pulls, creates and starts the containers (Events Pulled,
+    Created, Started with ``involvedObject.fieldPath: spec.containers{name}``); phase Running, Ready True."""
+    code, created = call(kube, "POST", PODS, _pod("tool"))
+    assert code == 201 and created["status"]["phase"] == "Pending"
+
+    def running():
+        pod = get(kube, f"{PODS}/tool")
+        return pod if pod["status"].get("phase") == "Running" else None
+
+    pod = kube.wait_for(running, timeout=10)
+    assert pod["spec"]["nodeName"] in ("sandbox-node-1", "sandbox-node-2")
+    assert condition(pod, "Ready")["status"] == "True" and condition(pod, "PodScheduled")["status"] == "True"
+    node = get(kube, f"/api/v1/nodes/{pod['spec']['nodeName']}")
+    internal = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
+    assert pod["status"]["hostIP"] == internal and pod["status"]["podIP"].startswith("10.244.")
+    running_state = pod["status"]["containerStatuses"][0]
+    assert running_state["ready"] is True and "running" in running_state["state"]
+    events = events_for(kube, "tool")
+    assert (
+        "Scheduled",
+        "Normal",
+        f"Successfully assigned shop/tool to {pod['spec']['nodeName']}",
+        "default-scheduler",
+    ) in events
+    assert {e[0] for e in events} >= {"Pulled", "Created", "Started"}
+    started = get(kube, "/api/v1/namespaces/shop/events?fieldSelector=reason%3DStarted")["items"]
+    started = next(e for e in started if e["involvedObject"]["name"] == "tool")
+    assert started["involvedObject"]["fieldPath"] == "spec.containers{tool}"
+    assert started["involvedObject"]["kind"] == "Pod" and started["source"]["host"] == pod["spec"]["nodeName"]
+    assert started["count"] == 1 and started["firstTimestamp"] and started["lastTimestamp"]
+
+
+def test_bad_image_err_image_pull_then_back_off(kube):
+    """Images docs, "ImagePullBackOff": the kubelet reports ErrImagePull, then backs off (ImagePullBackOff);
+    Events Pulling, Failed (``Failed to pull image``, ``Error: ErrImagePull``), BackOff, ``Error:
+    ImagePullBackOff``; the pod stays Pending and its log cannot be read."""
+    assert call(kube, "POST", PODS, _pod("pull", "registry.local/tool:bad-1"))[0] == 201
+    pod = kube.wait_for(lambda: (p := get(kube, f"{PODS}/pull")) and waiting_reason(p) == "ImagePullBackOff" and p)
+    assert pod["status"]["phase"] == "Pending" and condition(pod, "Ready")["status"] == "False"
+    assert condition(pod, "Ready")["reason"] == "ContainersNotReady"
+    reasons = [(e[0], e[2]) for e in events_for(kube, "pull")]
+    assert ("Pulling", 'Pulling image "registry.local/tool:bad-1"') in reasons
+    assert any(r == "Failed" and m.startswith('Failed to pull image "registry.local/tool:bad-1"') for r, m in reasons)
+    assert ("Failed", "Error: ErrImagePull") in reasons and ("Failed", "Error: ImagePullBackOff") in reasons
+    assert ("BackOff", 'Back-off pulling image "registry.local/tool:bad-1"') in reasons
+    code, body = call(kube, "GET", f"{PODS}/pull/log")
+    assert code == 400 and "is waiting to start: trying and failing to pull image" in body["message"]
+
+
+def test_crash_loop_back_off_with_restarts_events_and_logs(kube):
+    """Pod lifecycle docs, "Container restarts" / CrashLoopBackOff: a container that exits is restarted with an
+    exponential back-off; ``restartCount`` grows, ``lastState.terminated`` keeps the exit code, the waiting reason
+    is CrashLoopBackOff, the pod stays Running but not Ready; Event BackOff ``Back-off restarting failed
+    container``; ``kubectl logs`` shows the last run and ``--previous`` the terminated one. A Deployment of it
+    never completes."""
+    body = deployment("crashy", image="registry.local/crashy:crash-1.0", replicas=1)
+    assert call(kube, "POST", APPS.replace("shop", "shop"), body)[0] == 201
+
+    def looping():
+        pods = list(pods_of(kube, "crashy").values())
+        if (
+            pods
+            and waiting_reason(pods[0]) == "CrashLoopBackOff"
+            and pods[0]["status"]["containerStatuses"][0]["restartCount"] >= 1
+        ):
+            return pods[0]
+        return None
+
+    pod = kube.wait_for(looping, timeout=15)
+    status = pod["status"]["containerStatuses"][0]
+    assert pod["status"]["phase"] == "Running" and condition(pod, "Ready")["status"] == "False"
+    assert status["ready"] is False and status["lastState"]["terminated"]["exitCode"] == 1
+    assert status["lastState"]["terminated"]["reason"] == "Error"
+    assert (
+        "back-off" in status["state"]["waiting"]["message"]
+        and "restarting failed container=crashy" in status["state"]["waiting"]["message"]
+    )
+    name = pod["metadata"]["name"]
+    backoff = [e for e in events_for(kube, name) if e[0] == "BackOff"]
+    assert backoff and backoff[0][1] == "Warning"
+    assert backoff[0][2].startswith(f"Back-off restarting failed container crashy in pod {name}_shop(")
+    with urllib.request.urlopen(f"{kube.url}{PODS}/{name}/log?tailLines=2") as resp:
+        lines = resp.read().decode().splitlines()
+    assert len(lines) == 2 and "exiting with status 1" in lines[-1]
+    with urllib.request.urlopen(f"{kube.url}{PODS}/{name}/log?previous=true") as resp:
+        assert "FATAL" in resp.read().decode()
+    assert rolled_out(kube, "crashy") is None
+    d = get(kube, f"{APPS}/crashy")
+    assert d["status"]["unavailableReplicas"] == 1
+    # restartPolicy Never: the pod fails instead of restarting
+    assert call(kube, "POST", PODS, _pod("once", "registry.local/job:exit-1", restartPolicy="Never"))[0] == 201
+    failed = kube.wait_for(lambda: (p := get(kube, f"{PODS}/once")) and p["status"]["phase"] == "Failed" and p)
+    assert failed["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 1
+    assert call(kube, "GET", f"{PODS}/once/log?previous=true")[0] == 400  # no previous instance
+
+
+def test_missing_config_map_and_secret_references(kube):
+    """ConfigMap docs, "Using ConfigMaps as environment variables" / Secret docs: a reference to a missing
+    ConfigMap, Secret or key (not ``optional``) keeps the container from starting (CreateContainerConfigError,
+    Event Failed ``Error: configmap "x" not found``) until it exists; a missing configMap volume keeps the pod
+    in ContainerCreating with Event FailedMount."""
+    env = [{"name": "FLAG", "valueFrom": {"configMapKeyRef": {"name": "flags", "key": "checkout"}}}]
+    assert call(kube, "POST", PODS, _pod("cfg", container={"env": env}))[0] == 201
+    secret_env = {"envFrom": [{"secretRef": {"name": "db-creds"}}]}
+    assert call(kube, "POST", PODS, _pod("sec", container=secret_env))[0] == 201
+    key_env = [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "shop-config", "key": "NOPE"}}}]
+    assert call(kube, "POST", PODS, _pod("key", container={"env": key_env}))[0] == 201
+    optional = [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "absent", "key": "k", "optional": True}}}]
+    assert call(kube, "POST", PODS, _pod("opt", container={"env": optional}))[0] == 201
+    volumes = [{"name": "conf", "configMap": {"name": "absent-volume"}}]
+    assert call(kube, "POST", PODS, _pod("vol", volumes=volumes))[0] == 201
+
+    def config_errors():
+        pods = {n: get(kube, f"{PODS}/{n}") for n in ("cfg", "sec", "key")}
+        return pods if all(waiting_reason(p) == "CreateContainerConfigError" for p in pods.values()) else None
+
+    pods = kube.wait_for(config_errors, timeout=10)
+    messages = {n: p["status"]["containerStatuses"][0]["state"]["waiting"]["message"] for n, p in pods.items()}
+    assert messages == {
+        "cfg": 'configmap "flags" not found',
+        "sec": 'secret "db-creds" not found',
+        "key": "couldn't find key NOPE in ConfigMap shop/shop-config",
+    }
+    assert all(p["status"]["phase"] == "Pending" for p in pods.values())
+    assert ("Failed", "Warning", 'Error: configmap "flags" not found', "kubelet") in events_for(kube, "cfg")
+    kube.wait_for(lambda: get(kube, f"{PODS}/opt")["status"]["phase"] == "Running")
+    vol = get(kube, f"{PODS}/vol")
+    assert waiting_reason(vol) == "ContainerCreating" and vol["status"]["phase"] == "Pending"
+    assert (
+        "FailedMount",
+        "Warning",
+        'MountVolume.SetUp failed for volume "conf" : configmap "absent-volume" not found',
+        "kubelet",
+    ) in events_for(kube, "vol")
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "flags"}, "data": {"checkout": "on"}}
+    assert call(kube, "POST", "/api/v1/namespaces/shop/configmaps", cm)[0] == 201
+    kube.wait_for(lambda: get(kube, f"{PODS}/cfg")["status"]["phase"] == "Running")  # the kubelet retries
+
+
+def test_missing_service_account_blocks_pod_creation(kube):
+    """ServiceAccount admission (Service accounts docs): a pod naming a service account that does not exist is
+    rejected (403); a ReplicaSet records Event FailedCreate and condition ReplicaFailure, which the Deployment
+    copies; once the account exists the pods are created."""
+    code, status = call(kube, "POST", PODS, _pod("nosa", serviceAccountName="runner"))
+    assert code == 403 and status["reason"] == "Forbidden"
+    assert status["message"] == (
+        'pods "nosa" is forbidden: error looking up service account shop/runner: serviceaccount "runner" not found'
+    )
+    body = deployment("needs-sa", replicas=2)
+    body["spec"]["template"]["spec"]["serviceAccountName"] = "runner"
+    assert call(kube, "POST", APPS, body)[0] == 201
+
+    def failed():
+        d = get(kube, f"{APPS}/needs-sa")
+        return d if d.get("status") and condition(d, "ReplicaFailure") else None
+
+    d = kube.wait_for(failed, timeout=10)
+    cond = condition(d, "ReplicaFailure")
+    assert cond["status"] == "True" and cond["reason"] == "FailedCreate"
+    assert 'serviceaccount "runner" not found' in cond["message"]
+    rs = next(iter(owned_replicasets(kube, "needs-sa").values()))
+    assert condition(rs, "ReplicaFailure")["reason"] == "FailedCreate"
+    events = events_for(kube, rs["metadata"]["name"])
+    failed_create = [e for e in events if e[0] == "FailedCreate"]
+    assert failed_create and failed_create[0][1] == "Warning" and failed_create[0][3] == "replicaset-controller"
+    assert failed_create[0][2].startswith(f'Error creating: pods "{rs["metadata"]["name"]}-" is forbidden')
+    assert pods_of(kube, "needs-sa") == {}
+    sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "runner"}}
+    assert call(kube, "POST", "/api/v1/namespaces/shop/serviceaccounts", sa)[0] == 201
+    d = kube.wait_for(lambda: rolled_out(kube, "needs-sa"), timeout=10)
+    assert condition(d, "ReplicaFailure") is None
+
+
+def test_nodes_conditions_and_not_ready_node(kube):
+    """Nodes docs, "Node status": conditions Ready, MemoryPressure, DiskPressure, PIDPressure; addresses,
+    capacity, nodeInfo. A node whose Ready condition is not True gets no new pods, and its pods are marked not
+    Ready (node lifecycle controller)."""
+    nodes = get(kube, "/api/v1/nodes")["items"]
+    assert len(nodes) == 2
+    for node in nodes:
+        conds = {c["type"]: c for c in node["status"]["conditions"]}
+        assert conds["Ready"]["status"] == "True" and conds["Ready"]["reason"] == "KubeletReady"
+        assert {conds[t]["status"] for t in ("MemoryPressure", "DiskPressure", "PIDPressure")} == {"False"}
+        assert node["status"]["nodeInfo"]["kubeletVersion"].startswith("v1.31")
+    node = get(kube, "/api/v1/nodes/sandbox-node-1")
+    for cond in node["status"]["conditions"]:
+        if cond["type"] == "Ready":
+            cond.update(status="Unknown", reason="NodeStatusUnknown", message="Kubelet stopped posting node status.")
+    assert call(kube, "PUT", "/api/v1/nodes/sandbox-node-1/status", node)[0] == 200
+    on_node = get(kube, "/api/v1/pods?fieldSelector=spec.nodeName%3Dsandbox-node-1")["items"]
+    assert on_node
+
+    def marked():
+        pods = get(kube, "/api/v1/pods?fieldSelector=spec.nodeName%3Dsandbox-node-1")["items"]
+        return all(condition(p, "Ready")["status"] == "False" for p in pods)
+
+    kube.wait_for(marked, timeout=10)
+    assert call(kube, "POST", PODS, _pod("later"))[0] == 201
+    assert kube.wait_for(lambda: get(kube, f"{PODS}/later")["spec"].get("nodeName")) == "sandbox-node-2"
