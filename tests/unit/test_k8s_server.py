@@ -1402,3 +1402,103 @@ def test_nodes_conditions_and_not_ready_node(kube):
     kube.wait_for(marked, timeout=10)
     assert call(kube, "POST", PODS, _pod("later"))[0] == 201
     assert kube.wait_for(lambda: get(kube, f"{PODS}/later")["spec"].get("nodeName")) == "sandbox-node-2"
+
+
+# ------------------------------------------------------------------------------ HorizontalPodAutoscalers
+HPAS = "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers"
+
+
+def hpa(name="api", minimum=3, maximum=5, target="api", kind="Deployment", **spec):
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": name},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": kind, "name": target},
+            "minReplicas": minimum,
+            "maxReplicas": maximum,
+            **spec,
+        },
+    }
+
+
+def test_autoscaling_v2_discovery_and_defaults(kube):
+    """API reference, autoscaling/v2 (the preferred version): ``metrics`` defaults to CPU at 80 % utilization,
+    ``behavior`` to the documented scale-up/scale-down policies; minReplicas <= maxReplicas is validated."""
+    group = get(kube, "/apis/autoscaling")
+    assert group["preferredVersion"]["version"] == "v2"
+    assert {v["version"] for v in group["versions"]} == {"v1", "v2"}
+    resources = {r["name"] for r in get(kube, "/apis/autoscaling/v2")["resources"]}
+    assert {"horizontalpodautoscalers", "horizontalpodautoscalers/status"} <= resources
+    code, created = call(kube, "POST", HPAS, hpa())
+    assert code == 201
+    assert created["spec"]["metrics"] == [
+        {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}
+    ]
+    assert created["spec"]["behavior"]["scaleUp"]["stabilizationWindowSeconds"] == 0
+    assert created["spec"]["behavior"]["scaleDown"]["policies"] == [
+        {"type": "Percent", "value": 100, "periodSeconds": 15}
+    ]
+    code, status = call(kube, "POST", HPAS, hpa("bad", minimum=4, maximum=2))
+    assert code == 422 and "must be greater than or equal to `minReplicas`" in status["message"]
+    body = hpa("nomax")
+    del body["spec"]["maxReplicas"]
+    assert call(kube, "POST", HPAS, body)[0] == 422
+
+
+def test_hpa_min_replicas_holds_against_a_manual_scale_down(kube):
+    """HPA docs / horizontal.go: replicas below minReplicas (or above maxReplicas) are brought back within them
+    even without metrics (Event SuccessfulRescale "New size: N; reason: Current number of replicas below
+    Spec.MinReplicas"); without a metrics API, ScalingActive is False (FailedGetResourceMetric)."""
+    kube.hpa_sync_period = 0.1
+    assert call(kube, "POST", HPAS, hpa())[0] == 201
+    kube.wait_for(lambda: get(kube, f"{APPS}/api")["spec"]["replicas"] == 3, timeout=10)
+    kube.wait_for(lambda: rolled_out(kube, "api"), timeout=10)
+    code, _ = call(kube, "PATCH", f"{APPS}/api/scale", {"spec": {"replicas": 1}}, MERGE)  # kubectl scale
+    assert code == 200
+    kube.wait_for(lambda: get(kube, f"{APPS}/api")["spec"]["replicas"] == 3, timeout=10)
+    h = kube.wait_for(lambda: (h := get(kube, f"{HPAS}/api")) and h["status"].get("currentReplicas") == 3 and h)
+    assert h["status"]["desiredReplicas"] == 3 and h["status"]["lastScaleTime"]
+    assert condition(h, "ScalingActive")["status"] == "False"
+    assert condition(h, "ScalingActive")["reason"] == "FailedGetResourceMetric"
+    rescales = [e for e in events_for(kube, "api") if e[0] == "SuccessfulRescale"]
+    assert (
+        "SuccessfulRescale",
+        "Normal",
+        "New size: 3; reason: Current number of replicas below Spec.MinReplicas",
+        "horizontal-pod-autoscaler",
+    ) in rescales
+    # above the maximum: brought down to it
+    code, _ = call(kube, "PATCH", f"{APPS}/api/scale", {"spec": {"replicas": 8}}, MERGE)
+    kube.wait_for(lambda: get(kube, f"{APPS}/api")["spec"]["replicas"] == 5, timeout=10)
+    # "Implicit maintenance-mode deactivation": a target scaled to 0 is left alone
+    code, _ = call(kube, "PATCH", f"{APPS}/api/scale", {"spec": {"replicas": 0}}, MERGE)
+    h = kube.wait_for(
+        lambda: (h := get(kube, f"{HPAS}/api")) and condition(h, "ScalingActive")["reason"] == "ScalingDisabled" and h
+    )
+    assert get(kube, f"{APPS}/api")["spec"]["replicas"] == 0
+
+
+def test_hpa_scales_on_cpu_utilization_up_to_its_maximum(kube):
+    """HPA docs, "Algorithm details": desiredReplicas = ceil[currentReplicas * (current / desired metric)],
+    within a 10 % tolerance, limited to maxReplicas (ScalingLimited True, TooManyReplicas: saturation)."""
+    kube.hpa_sync_period = 0.1
+    assert call(kube, "POST", HPAS, hpa("front", minimum=2, maximum=4, target="front"))[0] == 201
+    kube.set_cpu_utilization("shop", "front", 84)  # within 10 % of 80: nothing to do
+    h = kube.wait_for(lambda: (h := get(kube, f"{HPAS}/front")) and h.get("status", {}).get("currentMetrics") and h)
+    assert condition(h, "ScalingActive")["reason"] == "ValidMetricFound"
+    assert get(kube, f"{APPS}/front")["spec"]["replicas"] == 3
+    kube.set_cpu_utilization("shop", "front", 200)
+    kube.wait_for(lambda: get(kube, f"{APPS}/front")["spec"]["replicas"] == 4, timeout=10)
+
+    def limited():
+        h = get(kube, f"{HPAS}/front")
+        cond = condition(h, "ScalingLimited") if h.get("status") else None
+        return h if cond and cond["reason"] == "TooManyReplicas" else None
+
+    h = kube.wait_for(limited, timeout=10)
+    assert condition(h, "ScalingLimited")["status"] == "True" and h["status"]["desiredReplicas"] == 4
+    assert h["status"]["currentMetrics"][0]["resource"]["current"]["averageUtilization"] == 200
+    assert call(kube, "POST", HPAS, hpa("ghost", target="nothing"))[0] == 201
+    h = kube.wait_for(lambda: (h := get(kube, f"{HPAS}/ghost")) and h.get("status", {}).get("conditions") and h)
+    assert condition(h, "AbleToScale")["reason"] == "FailedGetScale"
