@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import tempfile
 import threading
@@ -1502,3 +1503,185 @@ def test_hpa_scales_on_cpu_utilization_up_to_its_maximum(kube):
     assert call(kube, "POST", HPAS, hpa("ghost", target="nothing"))[0] == 201
     h = kube.wait_for(lambda: (h := get(kube, f"{HPAS}/ghost")) and h.get("status", {}).get("conditions") and h)
     assert condition(h, "AbleToScale")["reason"] == "FailedGetScale"
+
+
+# ------------------------------------------------------------------- Secrets, server-side apply, netpol, ns
+def test_secret_string_data_is_folded_into_data(kube):
+    """Secret docs / API reference: ``stringData`` is a write-only convenience field; its entries are merged into
+    ``data`` (base64) on write, overriding ``data`` keys of the same name, and it is never output when reading."""
+    path = "/api/v1/namespaces/shop/secrets"
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "token"},
+        "data": {"user": base64.b64encode(b"old").decode(), "keep": base64.b64encode(b"k").decode()},
+        "stringData": {"user": "responder", "password": "s3cret"},
+    }
+    code, created = call(kube, "POST", path, secret)
+    assert code == 201 and "stringData" not in created
+    stored = get(kube, f"{path}/token")
+    assert "stringData" not in stored and stored["type"] == "Opaque"
+    decoded = {k: base64.b64decode(v).decode() for k, v in stored["data"].items()}
+    assert decoded == {"user": "responder", "password": "s3cret", "keep": "k"}
+    code, patched = call(kube, "PATCH", f"{path}/token", {"stringData": {"password": "rotated"}}, MERGE)
+    assert code == 200 and "stringData" not in patched
+    assert base64.b64decode(get(kube, f"{path}/token")["data"]["password"]) == b"rotated"
+    bad = {**secret, "metadata": {"name": "badkey"}, "stringData": {"no/slash": "x"}}
+    assert call(kube, "POST", path, bad)[0] == 422
+
+
+def _apply(server, path, manifest, manager, force=False):
+    query = f"?fieldManager={manager}" + ("&force=true" if force else "")
+    return call(server, "PATCH", path + query, json.dumps(manifest), APPLY)
+
+
+def _owners(obj):
+    return {
+        (m["manager"], m["operation"], m.get("subresource", "")): m["fieldsV1"]
+        for m in obj["metadata"].get("managedFields") or []
+    }
+
+
+def test_server_side_apply_conflicts_and_ownership(kube):
+    """Server-Side Apply docs: "a conflict ... occurs when an Apply operation tries to change a field that another
+    manager also claims to manage" (409 without force, naming the manager and the field); applying the same value
+    shares ownership; ``force`` makes the applier the sole manager; an update operation takes ownership of the
+    fields it changes; a field an applier stops applying that nobody else owns is removed."""
+    path = "/api/v1/namespaces/shop/configmaps/flags"
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "flags"}, "data": {"a": "1", "b": "1"}}
+    assert call(kube, "POST", "/api/v1/namespaces/shop/configmaps?fieldManager=kubectl-create", cm)[0] == 201
+    before = get(kube, path)
+    code, status = _apply(kube, path, {**cm, "data": {"a": "2"}}, "runbook")
+    assert code == 409 and status["reason"] == "Conflict"
+    assert status["message"] == 'Apply failed with 1 conflict: conflict with "kubectl-create" using v1: .data.a'
+    assert status["details"]["causes"] == [
+        {"reason": "FieldManagerConflict", "message": 'conflict with "kubectl-create" using v1', "field": ".data.a"}
+    ]
+    assert get(kube, path)["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    code, shared = _apply(kube, path, {**cm, "data": {"a": "1"}}, "runbook")  # same value: shared ownership
+    assert code == 200
+    owners = _owners(shared)
+    assert "f:a" in owners[("runbook", "Apply", "")]["f:data"]
+    assert "f:a" in owners[("kubectl-create", "Update", "")]["f:data"]
+    code, forced = _apply(kube, path, {**cm, "data": {"a": "2", "c": "3"}}, "runbook", force=True)
+    assert code == 200 and forced["data"] == {"a": "2", "b": "1", "c": "3"}
+    owners = _owners(forced)
+    assert set(owners[("runbook", "Apply", "")]["f:data"]) == {"f:a", "f:c"}
+    assert set(owners[("kubectl-create", "Update", "")]["f:data"]) == {"f:b"}
+    code, status = _apply(kube, path, {**cm, "data": {"c": "4"}}, "other")
+    assert code == 409 and status["message"] == 'Apply failed with 1 conflict: conflict with "runbook": .data.c'
+    # runbook stops applying c: nobody else owns it, so it goes
+    code, applied = _apply(kube, path, {**cm, "data": {"a": "2"}}, "runbook")
+    assert code == 200 and applied["data"] == {"a": "2", "b": "1"}
+    # an update (merge patch) takes ownership of what it changes
+    code, edited = call(kube, "PATCH", path + "?fieldManager=editor", {"data": {"a": "5"}}, MERGE)
+    assert code == 200 and set(_owners(edited)[("editor", "Update", "")]["f:data"]) == {"f:a"}
+    assert ("runbook", "Apply", "") not in _owners(edited)
+    code, status = _apply(kube, path, {**cm, "data": {"a": "2", "b": "2"}}, "runbook")
+    assert code == 409 and status["message"].startswith("Apply failed with 2 conflicts: conflicts with ")
+    assert {c["field"] for c in status["details"]["causes"]} == {".data.a", ".data.b"}
+
+
+def test_server_side_apply_conflict_with_kubectl_scale(kube):
+    """Server-Side Apply docs, "Transferring ownership": after ``kubectl scale`` (an update through the ``scale``
+    subresource) re-applying a manifest with the old ``replicas`` conflicts on ``.spec.replicas``."""
+    path = f"{APPS}/web"
+    manifest = deployment("web", replicas=2)
+    code, created = _apply(kube, path, manifest, "runbook")
+    assert code == 201 and set(_owners(created)) == {("runbook", "Apply", "")}
+    code, _ = call(kube, "PATCH", f"{path}/scale?fieldManager=kubectl", {"spec": {"replicas": 4}}, MERGE)
+    assert code == 200
+    owners = _owners(get(kube, path))
+    assert owners[("kubectl", "Update", "scale")] == {"f:spec": {"f:replicas": {}}}
+    code, status = _apply(kube, path, manifest, "runbook")
+    assert code == 409
+    assert status["message"] == (
+        'Apply failed with 1 conflict: conflict with "kubectl" with subresource "scale" using apps/v1: .spec.replicas'
+    )
+    image = "registry.local/web:2.0.0"
+    manifest["spec"]["template"]["spec"]["containers"][0]["image"] = image
+    code, status = _apply(kube, path, manifest, "other-tool")
+    assert code == 409
+    field = '.spec.template.spec.containers[name="web"].image'
+    assert field in {c["field"] for c in status["details"]["causes"]}
+    code, forced = _apply(kube, path, manifest, "runbook", force=True)
+    assert code == 200 and forced["spec"]["replicas"] == 2
+    assert ("kubectl", "Update", "scale") not in _owners(forced)
+
+
+def _netpol(name, **spec):
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name},
+        "spec": {"podSelector": {}, **spec},
+    }
+
+
+def test_network_policy_validation(kube):
+    """API reference, NetworkPolicySpec / ValidateNetworkPolicySpec: policyTypes are "Ingress" or "Egress";
+    a port is 1-65535 or an IANA name, protocol TCP, UDP or SCTP, endPort >= port and only with a numeric port;
+    ipBlock.cidr is a CIDR and ``except`` entries are strict subsets; a peer is an ipBlock or selectors."""
+    path = "/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies"
+    dns = {
+        "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}],
+        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": "dns-tcp"}],
+    }
+    ok = _netpol("deny-all", policyTypes=["Ingress", "Egress"], egress=[dns])
+    code, created = call(kube, "POST", path, ok)
+    assert code == 201 and created["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    cases = [
+        (_netpol("t1", policyTypes=["Ingres"]), 'spec.policyTypes[0]: Unsupported value: "Ingres"'),
+        (_netpol("t2", ingress=[{"ports": [{"port": 70000}]}]), "spec.ingress[0].ports[0].port: Invalid value: 70000"),
+        (_netpol("t3", egress=[{"ports": [{"protocol": "ICMP", "port": 1}]}]), 'Unsupported value: "ICMP"'),
+        (
+            _netpol("t4", ingress=[{"ports": [{"port": 8080, "endPort": 80}]}]),
+            "must be greater than or equal to `port`",
+        ),
+        (_netpol("t5", ingress=[{"ports": [{"port": "http", "endPort": 90}]}]), "when `port` is non-numeric"),
+        (_netpol("t6", ingress=[{"ports": [{"port": "Not_A_Name"}]}]), "spec.ingress[0].ports[0].port"),
+        (_netpol("t7", ingress=[{"from": [{"ipBlock": {"cidr": "10.0.0.0/33"}}]}]), "must be a valid CIDR value"),
+        (
+            _netpol("t8", ingress=[{"from": [{"ipBlock": {"cidr": "10.0.0.0/16", "except": ["192.168.0.0/24"]}}]}]),
+            "must be a strict subset of `cidr`",
+        ),
+        (
+            _netpol("t9", egress=[{"to": [{"ipBlock": {"cidr": "10.0.0.0/8"}, "podSelector": {}}]}]),
+            "may not specify more than 1 peer type",
+        ),
+    ]
+    for body, expected in cases:
+        code, status = call(kube, "POST", path, body)
+        assert code == 422 and status["reason"] == "Invalid", (body, status)
+        assert expected in status["message"], status["message"]
+    code, status = call(kube, "PATCH", f"{path}/deny-all", {"spec": {"policyTypes": ["Sideways"]}}, MERGE)
+    assert code == 422
+    assert get(kube, f"{path}/deny-all")["spec"]["policyTypes"] == ["Ingress", "Egress"]
+
+
+def test_namespace_metadata_name_label_is_reset(kube):
+    """Namespaces docs, "Automatic labelling": the control plane sets the immutable label
+    ``kubernetes.io/metadata.name`` to the namespace's name on every namespace; changing or removing it is undone."""
+    code, created = call(
+        kube,
+        "POST",
+        "/api/v1/namespaces",
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": "iso", "labels": {"kubernetes.io/metadata.name": "x"}},
+        },
+    )
+    assert code == 201 and created["metadata"]["labels"]["kubernetes.io/metadata.name"] == "iso"
+    patch = {"metadata": {"labels": {"kubernetes.io/metadata.name": "kube-system", "quarantine": "inc-1"}}}
+    code, patched = call(kube, "PATCH", "/api/v1/namespaces/shop", patch, MERGE)
+    assert code == 200 and patched["metadata"]["labels"]["kubernetes.io/metadata.name"] == "shop"
+    assert patched["metadata"]["labels"]["quarantine"] == "inc-1"
+    code, patched = call(kube, "PATCH", "/api/v1/namespaces/shop", {"metadata": {"labels": None}}, MERGE)
+    assert code == 200 and patched["metadata"]["labels"] == {"kubernetes.io/metadata.name": "shop"}
+    ns = get(kube, "/api/v1/namespaces/shop")
+    ns["metadata"]["labels"] = {}
+    code, put = call(kube, "PUT", "/api/v1/namespaces/shop", ns)
+    assert code == 200 and put["metadata"]["labels"] == {"kubernetes.io/metadata.name": "shop"}
+    names = get(kube, "/api/v1/namespaces?labelSelector=kubernetes.io%2Fmetadata.name%3Dshop")["items"]
+    assert [n["metadata"]["name"] for n in names] == ["shop"]
