@@ -19,6 +19,7 @@ import time
 import traceback
 from datetime import datetime, timezone
 
+from . import workloads
 from .resources import BY_KIND, apply_defaults, scaled
 from .store import Store, now_iso
 
@@ -41,6 +42,7 @@ NODE = "sandbox-node-1"
 NAMESPACE = BY_KIND[("v1", "Namespace")]
 POD = BY_KIND[("v1", "Pod")]
 EVENT = BY_KIND[("v1", "Event")]
+NODE_TYPE = BY_KIND[("v1", "Node")]
 DEPLOYMENT = BY_KIND[("apps/v1", "Deployment")]
 REPLICASET = BY_KIND[("apps/v1", "ReplicaSet")]
 
@@ -175,6 +177,7 @@ class Controllers:
         self.instant = False
         self.ready_at: dict[str, float] = {}  # pod uid -> when its containers are ready
         self.terminating_since: dict[str, float] = {}  # namespace uid -> when it went Terminating
+        self.event_names: dict[tuple, str] = {}  # (object uid, reason, message, component) -> Event name
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -207,12 +210,15 @@ class Controllers:
                 self.sync_pods()
                 self.sync_replicasets()
                 self.sync_deployments()
+                workloads.sync_statefulsets(self)
+                workloads.sync_daemonsets(self)
                 if self.store.rv == before:
                     return
 
     def reset(self) -> None:
         self.ready_at.clear()
         self.terminating_since.clear()
+        self.event_names.clear()
 
     def _objects(self, rtype, namespace: str | None = None) -> list[dict]:
         return [
@@ -317,31 +323,123 @@ class Controllers:
 
     # ----------------------------------------------------------------------------------------- replicasets
     def _new_pod(self, rs: dict) -> None:
-        template = rs["spec"].get("template") or {}
-        meta = template.get("metadata") or {}
         name = f"{rs['metadata']['name']}-{''.join(random.choices(_ALNUM, k=5))}"
+        self.create_pod(rs, rs["spec"].get("template") or {}, name, generate_name=rs["metadata"]["name"] + "-")
+
+    def create_pod(
+        self,
+        owner: dict,
+        template: dict,
+        name: str,
+        generate_name: str | None = None,
+        labels: dict | None = None,
+        spec: dict | None = None,
+    ) -> dict:
+        """A pod from a workload's template, owned by it (``GetPodFromTemplate``), then scheduled."""
+        meta = template.get("metadata") or {}
         pod = {
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": {
                 "name": name,
-                "generateName": rs["metadata"]["name"] + "-",
-                "namespace": rs["metadata"]["namespace"],
-                "labels": copy.deepcopy(meta.get("labels") or {}),
-                "ownerReferences": [_owner_ref(rs)],
+                "namespace": owner["metadata"]["namespace"],
+                "labels": {**copy.deepcopy(meta.get("labels") or {}), **(labels or {})},
+                "ownerReferences": [_owner_ref(owner)],
             },
-            "spec": {**copy.deepcopy(template.get("spec") or {}), "nodeName": NODE},
+            "spec": {**copy.deepcopy(template.get("spec") or {}), **(spec or {})},
             "status": {"phase": "Pending", "qosClass": "BestEffort"},
         }
+        if generate_name:
+            pod["metadata"]["generateName"] = generate_name
         if meta.get("annotations"):
             pod["metadata"]["annotations"] = copy.deepcopy(meta["annotations"])
         self.store.new_object(POD, pod)
         apply_defaults(POD, pod)
         pod["spec"].setdefault("serviceAccountName", "default")
         pod["spec"].setdefault("enableServiceLinks", True)
+        if not pod["spec"].get("nodeName"):
+            node = self.pick_node(pod)
+            if node:
+                pod["spec"]["nodeName"] = node
         self.store.write(POD, pod, "ADDED")
         if self.instant:
             self.ready_at[pod["metadata"]["uid"]] = time.time() - 1
+        return pod
+
+    def nodes(self) -> list[dict]:
+        return self._objects(NODE_TYPE)
+
+    @staticmethod
+    def node_ready(node: dict) -> bool:
+        cond = next((c for c in (node.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"), None)
+        return cond is None or cond.get("status") == "True"
+
+    def pick_node(self, pod: dict) -> str | None:
+        """The scheduler, reduced: a Ready, schedulable node matching ``nodeSelector``, fewest pods first."""
+        selector = pod["spec"].get("nodeSelector") or {}
+        candidates = [
+            n
+            for n in self.nodes()
+            if self.node_ready(n)
+            and not (n.get("spec") or {}).get("unschedulable")
+            and selector.items() <= (n["metadata"].get("labels") or {}).items()
+        ]
+        if not candidates:
+            return None
+        load: dict[str, int] = {}
+        for other in self.store.objects[POD].values():
+            node = other["spec"].get("nodeName")
+            if node:
+                load[node] = load.get(node, 0) + 1
+        return min(candidates, key=lambda n: (load.get(n["metadata"]["name"], 0), n["metadata"]["name"]))["metadata"][
+            "name"
+        ]
+
+    def record_event(
+        self, obj: dict, reason: str, message: str, etype: str = "Normal", component: str = "", host: str = ""
+    ) -> None:
+        """A ``v1`` Event about ``obj``, as client-go's recorder writes it (a repeat bumps ``count``)."""
+        meta = obj["metadata"]
+        namespace = meta.get("namespace") or "default"
+        key = (meta.get("uid", ""), reason, message, component)
+        now = now_iso()
+        seen = self.event_names.get(key)
+        stored = self.store.lookup(EVENT, namespace, seen) if seen else None
+        if stored is not None:
+            self.store.write(EVENT, {**stored, "count": stored.get("count", 1) + 1, "lastTimestamp": now})
+            return
+        stamp = time.time_ns()
+        while self.store.lookup(EVENT, namespace, f"{meta['name']}.{stamp:x}") is not None:
+            stamp += 1
+        name = f"{meta['name']}.{stamp:x}"
+        involved = {
+            "kind": obj.get("kind", ""),
+            "namespace": meta.get("namespace", ""),
+            "name": meta["name"],
+            "uid": meta.get("uid", ""),
+            "apiVersion": obj.get("apiVersion", ""),
+            "resourceVersion": meta.get("resourceVersion", ""),
+        }
+        if not involved["namespace"]:
+            del involved["namespace"]
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": name, "namespace": namespace},
+            "involvedObject": involved,
+            "reason": reason,
+            "message": message,
+            "source": {"component": component, **({"host": host} if host else {})},
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+            "type": etype,
+            "eventTime": None,
+            "reportingComponent": component,
+            "reportingInstance": host,
+        }
+        self.store.write(EVENT, self.store.new_object(EVENT, event), "ADDED")
+        self.event_names[key] = name
 
     def sync_replicasets(self) -> None:
         now = time.time()
@@ -414,31 +512,7 @@ class DeploymentSync:
         return stored
 
     def _event(self, reason: str, message: str) -> None:
-        meta = self.d["metadata"]
-        name = f"{meta['name']}.{template_hash({'r': reason, 'm': message, 't': time.time()})}"
-        event = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"name": name, "namespace": meta["namespace"]},
-            "involvedObject": {
-                "kind": "Deployment",
-                "namespace": meta["namespace"],
-                "name": meta["name"],
-                "uid": meta["uid"],
-                "apiVersion": "apps/v1",
-                "resourceVersion": meta.get("resourceVersion", ""),
-            },
-            "reason": reason,
-            "message": message,
-            "source": {"component": "deployment-controller"},
-            "firstTimestamp": self.now,
-            "lastTimestamp": self.now,
-            "count": 1,
-            "type": "Normal",
-            "reportingComponent": "deployment-controller",
-            "reportingInstance": "",
-        }
-        self.store.write(EVENT, self.store.new_object(EVENT, event), "ADDED")
+        self.c.record_event(self.d, reason, message, component="deployment-controller")
 
     def scale_rs(self, rs: dict, replicas: int) -> dict:
         """``scaleReplicaSet``: size and the desired/max-replicas annotations."""

@@ -181,6 +181,22 @@ RESOURCES: tuple[ResourceType, ...] = (
         field_labels=frozenset({"status.replicas"}),
     ),
     ResourceType(
+        "apps",
+        "v1",
+        "statefulsets",
+        "StatefulSet",
+        True,
+        ("sts",),
+        ("scale", "status"),
+        ("all",),
+        has_status=True,
+        generation=True,
+    ),
+    ResourceType(
+        "apps", "v1", "daemonsets", "DaemonSet", True, ("ds",), ("status",), ("all",), has_status=True, generation=True
+    ),
+    ResourceType("apps", "v1", "controllerrevisions", "ControllerRevision", True),
+    ResourceType(
         "autoscaling",
         "v1",
         "horizontalpodautoscalers",
@@ -258,6 +274,18 @@ _LABEL_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
+WORKLOAD_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet")
+# apps/v1 StatefulSet validation (ValidateStatefulSetUpdate): the spec fields an update may change
+_STS_MUTABLE = (
+    "replicas",
+    "ordinals",
+    "template",
+    "updateStrategy",
+    "persistentVolumeClaimRetentionPolicy",
+    "minReadySeconds",
+)
+
+
 def _go_map(labels: dict) -> str:
     return "map[string]string{" + ", ".join(f'"{k}":"{v}"' for k, v in sorted(labels.items())) + "}"
 
@@ -283,9 +311,14 @@ def validate(rtype: ResourceType, obj: dict, old: dict | None = None) -> None:
     for _key, value in (meta.get("labels") or {}).items():
         if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.match(value):
             causes.append(("FieldValueInvalid", "metadata.labels", f"Invalid value: {value!r}: a valid label value"))
-    if rtype.kind in ("Deployment", "ReplicaSet"):
+    if rtype.kind in WORKLOAD_KINDS:
         _validate_workload(rtype, obj, old, causes)
-    if rtype.kind == "Pod" or rtype.kind in ("Deployment", "ReplicaSet"):
+    if rtype.kind == "ControllerRevision":
+        if not isinstance(obj.get("revision"), int) or obj["revision"] < 0:
+            causes.append(("FieldValueInvalid", "revision", f"Invalid value: {obj.get('revision')!r}: must be >= 0"))
+        if old is not None and old.get("data") != obj.get("data"):
+            causes.append(("FieldValueInvalid", "data", "field is immutable"))
+    if rtype.kind == "Pod" or rtype.kind in WORKLOAD_KINDS:
         spec = obj.get("spec") or {}
         pod_spec = spec if rtype.kind == "Pod" else ((spec.get("template") or {}).get("spec") or {})
         prefix = "spec" if rtype.kind == "Pod" else "spec.template.spec"
@@ -326,6 +359,10 @@ def _validate_workload(rtype: ResourceType, obj: dict, old: dict | None, causes:
     replicas = spec.get("replicas", 1)
     if not isinstance(replicas, int) or replicas < 0:
         causes.append(("FieldValueInvalid", "spec.replicas", f"Invalid value: {replicas!r}: must be >= 0"))
+    if rtype.kind == "StatefulSet":
+        _validate_statefulset(spec, old, causes)
+    if rtype.kind == "DaemonSet":
+        _validate_daemonset(spec, causes)
     if rtype.kind == "Deployment":
         strategy = spec.get("strategy") or {}
         if strategy.get("type") not in (None, "RollingUpdate", "Recreate"):
@@ -360,6 +397,78 @@ def _validate_workload(rtype: ResourceType, obj: dict, old: dict | None, causes:
                     "Invalid value: 0: may not be 0 when `maxSurge` is 0",
                 )
             )
+
+
+def _percent_or_int(value, path: str, causes: list) -> None:
+    if isinstance(value, str) and not re.fullmatch(r"\d+%", value):
+        causes.append(
+            (
+                "FieldValueInvalid",
+                path,
+                f"Invalid value: {value!r}: a valid percent string must be a numeric string followed by an ending '%'",
+            )
+        )
+
+
+def _validate_statefulset(spec: dict, old: dict | None, causes: list) -> None:
+    policy = spec.get("podManagementPolicy", "OrderedReady")
+    if policy not in ("OrderedReady", "Parallel"):
+        causes.append(("FieldValueNotSupported", "spec.podManagementPolicy", f'Unsupported value: "{policy}"'))
+    strategy = spec.get("updateStrategy") or {}
+    if strategy.get("type", "RollingUpdate") not in ("RollingUpdate", "OnDelete"):
+        causes.append(
+            ("FieldValueNotSupported", "spec.updateStrategy.type", f'Unsupported value: "{strategy.get("type")}"')
+        )
+    if strategy.get("type") == "OnDelete" and strategy.get("rollingUpdate"):
+        causes.append(
+            (
+                "FieldValueInvalid",
+                "spec.updateStrategy.rollingUpdate",
+                "only allowed for updateStrategy 'RollingUpdate'",
+            )
+        )
+    partition = (strategy.get("rollingUpdate") or {}).get("partition", 0)
+    if not isinstance(partition, int) or partition < 0:
+        causes.append(
+            (
+                "FieldValueInvalid",
+                "spec.updateStrategy.rollingUpdate.partition",
+                f"Invalid value: {partition!r}: must be greater than or equal to 0",
+            )
+        )
+    if old is not None:
+        old_spec = old.get("spec") or {}
+        changed = {k for k in set(spec) | set(old_spec) if k not in _STS_MUTABLE and spec.get(k) != old_spec.get(k)}
+        if changed - {"selector"}:
+            causes.append(
+                (
+                    "Forbidden",
+                    "spec",
+                    "Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', "
+                    "'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden",
+                )
+            )
+
+
+def _validate_daemonset(spec: dict, causes: list) -> None:
+    strategy = spec.get("updateStrategy") or {}
+    if strategy.get("type", "RollingUpdate") not in ("RollingUpdate", "OnDelete"):
+        causes.append(
+            ("FieldValueNotSupported", "spec.updateStrategy.type", f'Unsupported value: "{strategy.get("type")}"')
+        )
+    rolling = strategy.get("rollingUpdate") or {}
+    for key in ("maxSurge", "maxUnavailable"):
+        _percent_or_int(rolling.get(key), f"spec.updateStrategy.rollingUpdate.{key}", causes)
+    if rolling and scaled(rolling.get("maxSurge", 0), 100, True) == 0 == scaled(
+        rolling.get("maxUnavailable", 1), 100, False
+    ):
+        causes.append(
+            (
+                "FieldValueInvalid",
+                "spec.updateStrategy.rollingUpdate.maxUnavailable",
+                "Invalid value: 0: may not be 0 when `maxSurge` is 0",
+            )
+        )
 
 
 def scaled(value: int | str | None, total: int, round_up: bool) -> int:
@@ -398,8 +507,27 @@ def _default_pod_spec(spec: dict) -> None:
 def apply_defaults(rtype: ResourceType, obj: dict) -> None:
     """Fill in the defaults the apiserver adds, so that stored and round-tripped objects compare equal."""
     spec = obj.get("spec")
-    if rtype.kind in ("Deployment", "ReplicaSet") and isinstance(spec, dict):
-        spec.setdefault("replicas", 1)
+    if rtype.kind in WORKLOAD_KINDS and isinstance(spec, dict):
+        if rtype.kind != "DaemonSet":
+            spec.setdefault("replicas", 1)
+        if rtype.kind == "StatefulSet":
+            spec.setdefault("podManagementPolicy", "OrderedReady")
+            spec.setdefault("revisionHistoryLimit", 10)
+            strategy = spec.setdefault("updateStrategy", {})
+            strategy.setdefault("type", "RollingUpdate")
+            if strategy["type"] == "RollingUpdate":
+                strategy.setdefault("rollingUpdate", {}).setdefault("partition", 0)
+            retention = spec.setdefault("persistentVolumeClaimRetentionPolicy", {})
+            retention.setdefault("whenDeleted", "Retain")
+            retention.setdefault("whenScaled", "Retain")
+        if rtype.kind == "DaemonSet":
+            spec.setdefault("revisionHistoryLimit", 10)
+            strategy = spec.setdefault("updateStrategy", {})
+            strategy.setdefault("type", "RollingUpdate")
+            if strategy["type"] == "RollingUpdate":
+                rolling = strategy.setdefault("rollingUpdate", {})
+                rolling.setdefault("maxUnavailable", 1)
+                rolling.setdefault("maxSurge", 0)
         if rtype.kind == "Deployment":
             spec.setdefault("revisionHistoryLimit", 10)
             spec.setdefault("progressDeadlineSeconds", 600)

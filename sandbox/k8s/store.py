@@ -25,6 +25,8 @@ MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 PATCH_TYPES = (APPLY, STRATEGIC, MERGE, JSON_PATCH)
 
+TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
+
 # Metadata the apiserver owns: a client's PUT or PATCH cannot change it.
 _SYSTEM_METADATA = ("uid", "creationTimestamp", "generation", "deletionTimestamp", "deletionGracePeriodSeconds")
 
@@ -306,6 +308,8 @@ class Store:
             if rtype.kind == "Service" and isinstance(obj.get("spec"), dict):
                 self._allocate_cluster_ip(obj)
             apply_defaults(rtype, obj)
+            if rtype.kind == "DaemonSet":  # the DaemonSet strategy's templateGeneration
+                meta.setdefault("annotations", {})[TEMPLATE_GENERATION] = "1"
             try:
                 validate(rtype, obj)
             except Invalid as exc:
@@ -411,6 +415,11 @@ class Store:
                 )
             ):
                 new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
+            if rtype.kind == "DaemonSet":
+                generation = int((old["metadata"].get("annotations") or {}).get(TEMPLATE_GENERATION) or 1)
+                if (new.get("spec") or {}).get("template") != (old.get("spec") or {}).get("template"):
+                    generation += 1
+                new["metadata"].setdefault("annotations", {})[TEMPLATE_GENERATION] = str(generation)
             if _comparable(old) == _comparable(new):
                 return copy.deepcopy(old)
             if manager:

@@ -895,3 +895,288 @@ def test_delete_collection_foreground_and_create_rules(kube):
     ns = get(kube, "/api/v1/namespaces/batch")
     code, finalized = call(kube, "PUT", "/api/v1/namespaces/batch/finalize", {**ns, "spec": {"finalizers": []}})
     assert code == 200 and finalized["spec"]["finalizers"] == []
+
+
+# ------------------------------------------------------------------------ StatefulSets, DaemonSets, history
+STS = "/apis/apps/v1/namespaces/shop/statefulsets"
+DS = "/apis/apps/v1/namespaces/shop/daemonsets"
+REVISIONS = "/apis/apps/v1/namespaces/shop/controllerrevisions"
+
+
+def _workload(kind, name, image, labels=None, **spec):
+    labels = labels or {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": kind,
+        "metadata": {"name": name, "labels": dict(labels)},
+        "spec": {
+            "selector": {"matchLabels": dict(labels)},
+            "template": {
+                "metadata": {"labels": dict(labels)},
+                "spec": {"containers": [{"name": name, "image": image}]},
+            },
+            **spec,
+        },
+    }
+
+
+def statefulset(name="db", image="registry.local/db:1.0.0", replicas=3, **spec):
+    return _workload("StatefulSet", name, image, replicas=replicas, serviceName=name, **spec)
+
+
+def daemonset(name="agent", image="registry.local/agent:1.0.0", **spec):
+    return _workload("DaemonSet", name, image, **spec)
+
+
+def pods_of(server, app, namespace="shop"):
+    items = get(server, f"/api/v1/namespaces/{namespace}/pods?labelSelector=app%3D{app}")["items"]
+    return {p["metadata"]["name"]: p for p in items}
+
+
+def revisions_of(server, owner_path, namespace="shop"):
+    """The owner's ControllerRevisions by revision number, found the way kubectl does (selector + controller uid)."""
+    owner = get(server, owner_path)
+    selector = ",".join(f"{k}%3D{v}" for k, v in owner["spec"]["selector"]["matchLabels"].items())
+    items = get(server, f"/apis/apps/v1/namespaces/{namespace}/controllerrevisions?labelSelector={selector}")["items"]
+    return {r["revision"]: r for r in items if r["metadata"]["ownerReferences"][0]["uid"] == owner["metadata"]["uid"]}
+
+
+def sts_rolled_out(server, name="db"):
+    """kubernetes.core's ``statefulset_ready`` on the raw object."""
+    s = get(server, f"{STS}/{name}")
+    st, replicas = s.get("status") or {}, s["spec"]["replicas"]
+    ok = (
+        st.get("observedGeneration") == s["metadata"]["generation"]
+        and st.get("updateRevision") == st.get("currentRevision")
+        and st.get("updatedReplicas", 0) == replicas == st.get("readyReplicas", 0) == st.get("replicas")
+    )
+    return s if ok else None
+
+
+def ds_rolled_out(server, name="agent", namespace="shop"):
+    """kubernetes.core's ``daemonset_ready`` on the raw object."""
+    d = get(server, f"/apis/apps/v1/namespaces/{namespace}/daemonsets/{name}")
+    st = d.get("status") or {}
+    ok = (
+        st.get("desiredNumberScheduled") is not None
+        and st.get("updatedNumberScheduled", 0) == st["desiredNumberScheduled"] == st.get("numberReady")
+        and st.get("observedGeneration") == d["metadata"]["generation"]
+    )
+    return d if ok else None
+
+
+def test_apps_discovery_serves_statefulsets_daemonsets_and_controllerrevisions(server):
+    """API reference, apps/v1: StatefulSet (with scale and status), DaemonSet (status), ControllerRevision."""
+    apps = {r["name"]: r for r in get(server, "/apis/apps/v1")["resources"]}
+    assert apps["statefulsets"]["kind"] == "StatefulSet" and apps["statefulsets"]["shortNames"] == ["sts"]
+    assert apps["statefulsets/scale"]["kind"] == "Scale" and apps["statefulsets/scale"]["group"] == "autoscaling"
+    assert apps["statefulsets/status"]["kind"] == "StatefulSet"
+    assert apps["daemonsets"]["shortNames"] == ["ds"] and apps["daemonsets/status"]["kind"] == "DaemonSet"
+    assert "daemonsets/scale" not in apps
+    assert apps["controllerrevisions"]["kind"] == "ControllerRevision" and apps["controllerrevisions"]["namespaced"]
+    for path in (STS, DS, REVISIONS, "/apis/apps/v1/statefulsets", "/apis/apps/v1/controllerrevisions"):
+        assert call(server, "GET", path)[0] == 200
+
+
+def test_statefulset_ordered_creation_identity_and_status(kube):
+    """StatefulSet docs, "Deployment and Scaling Guarantees": pods {0..N-1} are created sequentially and each
+    waits for its predecessors to be Running and Ready; "Pod Identity": ``<name>-<ordinal>``, the
+    ``statefulset.kubernetes.io/pod-name`` and ``apps.kubernetes.io/pod-index`` labels; the
+    ``controller-revision-hash`` label names the ControllerRevision; status as in the API reference."""
+    code, created = call(kube, "POST", STS, statefulset())
+    assert code == 201 and created["spec"]["podManagementPolicy"] == "OrderedReady"
+    assert created["spec"]["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}
+    time.sleep(DELAY / 2)
+    assert set(pods_of(kube, "db")) == {"db-0"}  # db-1 waits for db-0 to be Running and Ready
+    s = kube.wait_for(lambda: sts_rolled_out(kube), timeout=10)
+    assert s["status"]["replicas"] == s["status"]["readyReplicas"] == s["status"]["availableReplicas"] == 3
+    assert s["status"]["currentReplicas"] == s["status"]["updatedReplicas"] == 3
+    assert s["status"]["observedGeneration"] == 1
+    revisions = revisions_of(kube, f"{STS}/db")
+    assert list(revisions) == [1]
+    revision = revisions[1]
+    assert s["status"]["currentRevision"] == s["status"]["updateRevision"] == revision["metadata"]["name"]
+    assert revision["metadata"]["name"] == "db-" + revision["metadata"]["labels"]["controller.kubernetes.io/hash"]
+    owner = revision["metadata"]["ownerReferences"][0]
+    assert owner["kind"] == "StatefulSet" and owner["controller"] is True
+    assert revision["data"]["spec"]["template"]["$patch"] == "replace"
+    pods = pods_of(kube, "db")
+    assert sorted(pods) == ["db-0", "db-1", "db-2"]
+    for ordinal, (name, pod) in enumerate(sorted(pods.items())):
+        labels = pod["metadata"]["labels"]
+        assert labels["controller-revision-hash"] == revision["metadata"]["name"]
+        assert labels["statefulset.kubernetes.io/pod-name"] == name
+        assert labels["apps.kubernetes.io/pod-index"] == str(ordinal)
+        assert pod["spec"]["hostname"] == name and pod["spec"]["subdomain"] == "db"
+        assert pod["spec"]["nodeName"].startswith("sandbox-node-")
+
+
+def _patch_image(server, path, name, image):
+    code, body = call(
+        server, "PATCH", path, {"spec": {"template": {"spec": {"containers": [{"name": name, "image": image}]}}}}, SMP
+    )
+    assert code == 200, body
+    return body
+
+
+def test_statefulset_rolling_update_stuck_on_bad_image_and_forced_rollback(kube):
+    """StatefulSet docs, "Rolling Updates": pods are replaced from the largest ordinal down, one at a time, each
+    waiting for the updated pod to be Running and Ready. "Forced rollback": with OrderedReady, a template that never
+    becomes Ready stops the rollout; reverting the template is not enough, the broken pods must be deleted. Reverting
+    reuses the old ControllerRevision, renumbered (history.FindEqualRevisions + UpdateControllerRevision)."""
+    assert call(kube, "POST", STS, statefulset())[0] == 201
+    kube.wait_for(lambda: sts_rolled_out(kube), timeout=10)
+    good = revisions_of(kube, f"{STS}/db")[1]
+    _patch_image(kube, f"{STS}/db", "db", "registry.local/db:bad-2.0.0")
+
+    def stuck():
+        s = get(kube, f"{STS}/db")
+        return s if s["status"].get("updatedReplicas") == 1 and s["status"]["observedGeneration"] == 2 else None
+
+    kube.wait_for(stuck, timeout=10)
+    time.sleep(DELAY * 4)
+    s = get(kube, f"{STS}/db")
+    status = s["status"]
+    assert status["replicas"] == 3 and status["readyReplicas"] == 2 and status["currentReplicas"] == 2
+    assert status["currentRevision"] == good["metadata"]["name"] != status["updateRevision"]
+    assert sts_rolled_out(kube) is None
+    pods = pods_of(kube, "db")
+    assert pods["db-2"]["metadata"]["labels"]["controller-revision-hash"] == status["updateRevision"]
+    assert pods["db-2"]["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] in (
+        "ErrImagePull",
+        "ImagePullBackOff",
+    )
+    assert pods["db-1"]["metadata"]["labels"]["controller-revision-hash"] == good["metadata"]["name"]
+    # kubectl rollout undo: apply revision 1's data as a strategic merge patch
+    code, _ = call(kube, "PATCH", f"{STS}/db", good["data"], SMP)
+    assert code == 200
+    time.sleep(DELAY * 4)
+    revisions = revisions_of(kube, f"{STS}/db")
+    assert sorted(revisions) == [2, 3] and revisions[3]["metadata"]["name"] == good["metadata"]["name"]
+    assert get(kube, f"{STS}/db")["status"]["updateRevision"] == good["metadata"]["name"]
+    assert sts_rolled_out(kube) is None  # still waiting for the broken db-2
+    assert "registry.local/db:bad-2.0.0" in json.dumps(pods_of(kube, "db")["db-2"]["spec"])
+    assert call(kube, "DELETE", "/api/v1/namespaces/shop/pods/db-2")[0] == 200
+    s = kube.wait_for(lambda: sts_rolled_out(kube), timeout=10)
+    assert {p["spec"]["containers"][0]["image"] for p in pods_of(kube, "db").values()} == {"registry.local/db:1.0.0"}
+    assert s["status"]["currentRevision"] == good["metadata"]["name"]
+
+
+def test_statefulset_partition_scale_subresource_and_reverse_order(kube):
+    """StatefulSet docs, "Partitioned rolling updates": only ordinals >= partition are updated; "Scaling":
+    pods are removed from the highest ordinal; the ``scale`` subresource reads and sets ``spec.replicas``."""
+    body = statefulset(updateStrategy={"type": "RollingUpdate", "rollingUpdate": {"partition": 2}})
+    assert call(kube, "POST", STS, body)[0] == 201
+    kube.wait_for(lambda: sts_rolled_out(kube), timeout=10)
+    _patch_image(kube, f"{STS}/db", "db", "registry.local/db:1.1.0")
+
+    def partitioned():
+        s = get(kube, f"{STS}/db")
+        ok = s["status"].get("updatedReplicas") == 1 and s["status"].get("readyReplicas") == 3
+        return s if ok else None
+
+    s = kube.wait_for(partitioned, timeout=10)
+    assert s["status"]["currentRevision"] != s["status"]["updateRevision"]
+    images = {n: p["spec"]["containers"][0]["image"] for n, p in pods_of(kube, "db").items()}
+    assert images == {
+        "db-0": "registry.local/db:1.0.0",
+        "db-1": "registry.local/db:1.0.0",
+        "db-2": "registry.local/db:1.1.0",
+    }
+    scale = get(kube, f"{STS}/db/scale")
+    assert scale["kind"] == "Scale" and scale["spec"]["replicas"] == 3 and scale["status"]["selector"] == "app=db"
+    code, scale = call(kube, "PATCH", f"{STS}/db/scale", {"spec": {"replicas": 1}}, MERGE)
+    assert code == 200 and scale["spec"]["replicas"] == 1
+    kube.wait_for(lambda: set(pods_of(kube, "db")) == {"db-0"}, timeout=10)
+    assert get(kube, f"{STS}/db")["status"]["replicas"] == 1
+
+
+def test_statefulset_validation(kube):
+    """API reference / ValidateStatefulSetUpdate: the selector must match the template labels and only replicas,
+    ordinals, template, updateStrategy, persistentVolumeClaimRetentionPolicy and minReadySeconds may change."""
+    body = statefulset()
+    body["spec"]["selector"] = {"matchLabels": {"app": "other"}}
+    code, status = call(kube, "POST", STS, body)
+    assert code == 422 and "`selector` does not match template `labels`" in status["message"]
+    assert call(kube, "POST", STS, statefulset(podManagementPolicy="Sometimes"))[0] == 422
+    assert call(kube, "POST", STS, statefulset())[0] == 201
+    code, status = call(kube, "PATCH", f"{STS}/db", {"spec": {"serviceName": "elsewhere"}}, MERGE)
+    assert code == 422 and "updates to statefulset spec for fields other than" in status["message"]
+    assert call(kube, "PATCH", f"{STS}/db", {"spec": {"minReadySeconds": 1}}, MERGE)[0] == 200
+    revision = next(iter(revisions_of(kube, f"{STS}/db").values()))
+    code, _ = call(
+        kube, "PATCH", f"{REVISIONS}/{revision['metadata']['name']}", {"data": {"spec": {"template": None}}}, MERGE
+    )
+    assert code == 422  # ControllerRevision data is immutable
+
+
+def test_daemonset_one_pod_per_node_rollout_and_rollback(kube):
+    """DaemonSet docs: "ensures that all (or some) Nodes run a copy of a Pod", "As nodes are added to the
+    cluster, Pods are added to them", ``nodeSelector`` limits the nodes; "Perform a Rolling Update on a DaemonSet":
+    RollingUpdate with maxUnavailable 1 by default, old pods killed and new ones created one node at a time;
+    "Perform a Rollback on a DaemonSet": history is in ControllerRevisions, ``controller-revision-hash`` labels."""
+    code, created = call(kube, "POST", DS, daemonset())
+    assert code == 201
+    assert created["spec"]["updateStrategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0},
+    }
+    assert created["metadata"]["annotations"]["deprecated.daemonset.template.generation"] == "1"
+    d = kube.wait_for(lambda: ds_rolled_out(kube), timeout=10)
+    nodes = sorted(n["metadata"]["name"] for n in get(kube, "/api/v1/nodes")["items"])
+    assert d["status"]["desiredNumberScheduled"] == len(nodes) == 2
+    assert d["status"]["currentNumberScheduled"] == d["status"]["numberAvailable"] == 2
+    assert d["status"]["numberMisscheduled"] == 0 and "numberUnavailable" not in d["status"]
+    pods = pods_of(kube, "agent")
+    assert sorted(p["spec"]["nodeName"] for p in pods.values()) == nodes
+    good = revisions_of(kube, f"{DS}/agent")[1]
+    digest = good["metadata"]["labels"]["controller-revision-hash"]
+    assert good["metadata"]["name"] == f"agent-{digest}"
+    assert all(p["metadata"]["labels"]["controller-revision-hash"] == digest for p in pods.values())
+    assert all(p["metadata"]["labels"]["pod-template-generation"] == "1" for p in pods.values())
+    _patch_image(kube, f"{DS}/agent", "agent", "registry.local/agent:broken")
+
+    def stuck():
+        d = get(kube, f"{DS}/agent")
+        return d if d["status"].get("updatedNumberScheduled") == 1 and d["status"]["observedGeneration"] == 2 else None
+
+    kube.wait_for(stuck, timeout=10)
+    time.sleep(DELAY * 4)
+    d = get(kube, f"{DS}/agent")
+    assert d["status"]["updatedNumberScheduled"] == 1 and d["status"]["numberReady"] == 1
+    assert d["status"]["numberUnavailable"] == 1 and d["status"]["numberAvailable"] == 1
+    assert d["metadata"]["annotations"]["deprecated.daemonset.template.generation"] == "2"
+    assert ds_rolled_out(kube) is None
+    code, _ = call(kube, "PATCH", f"{DS}/agent", good["data"], SMP)  # kubectl rollout undo
+    assert code == 200
+    d = kube.wait_for(lambda: ds_rolled_out(kube), timeout=10)
+    revisions = revisions_of(kube, f"{DS}/agent")
+    assert sorted(revisions) == [2, 3] and revisions[3]["metadata"]["name"] == good["metadata"]["name"]
+    assert {p["spec"]["containers"][0]["image"] for p in pods_of(kube, "agent").values()} == {
+        "registry.local/agent:1.0.0"
+    }
+    # a new node gets a pod; a nodeSelector that no longer matches a node removes its pod
+    node = get(kube, "/api/v1/nodes/sandbox-node-2")
+    node["metadata"] = {"name": "sandbox-node-3", "labels": {**node["metadata"]["labels"], "role": "edge"}}
+    assert call(kube, "POST", "/api/v1/nodes", node)[0] == 201
+    kube.wait_for(lambda: get(kube, f"{DS}/agent")["status"]["desiredNumberScheduled"] == 3, timeout=10)
+    kube.wait_for(lambda: ds_rolled_out(kube), timeout=10)
+    code, _ = call(
+        kube, "PATCH", f"{DS}/agent", {"spec": {"template": {"spec": {"nodeSelector": {"role": "edge"}}}}}, SMP
+    )
+    assert code == 200
+    d = kube.wait_for(lambda: ds_rolled_out(kube), timeout=10)
+    assert d["status"]["desiredNumberScheduled"] == 1
+    kube.wait_for(lambda: [p["spec"]["nodeName"] for p in pods_of(kube, "agent").values()] == ["sandbox-node-3"])
+
+
+def test_seeded_daemonset_and_cascade_delete(kube):
+    """The seed's ``kube-system/fluentd`` has two revisions; deleting a workload garbage-collects its pods and
+    ControllerRevisions (ownerReferences)."""
+    seeded = kube.manifest["daemonsets"]["kube-system/fluentd"]
+    assert [seeded["revisions"][r]["image"] for r in ("1", "2")] == seeded["images"]
+    assert ds_rolled_out(kube, "fluentd", "kube-system")
+    assert call(kube, "POST", STS, statefulset(replicas=1))[0] == 201
+    kube.wait_for(lambda: sts_rolled_out(kube), timeout=10)
+    assert call(kube, "DELETE", f"{STS}/db")[0] == 200
+    assert pods_of(kube, "db") == {} and get(kube, REVISIONS)["items"] == []
