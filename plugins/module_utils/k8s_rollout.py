@@ -27,6 +27,7 @@ REVISION = "deployment.kubernetes.io/revision"
 REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
 HASH_LABEL = "pod-template-hash"
 CR_HASH_LABEL = "controller.kubernetes.io/hash"
+POD_REVISION_LABEL = "controller-revision-hash"
 CHANGE_CAUSE = "kubernetes.io/change-cause"
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -199,7 +200,8 @@ def controller_revision_history(workload: dict, revisions: list[dict]) -> list[d
             {
                 "revision": int(cr.get("revision") or 0),
                 "name": meta.get("name"),
-                "hash": (meta.get("labels") or {}).get(CR_HASH_LABEL) or meta.get("name", "").rsplit("-", 1)[-1],
+                # the revision's name (<workload>-<hash>) is unique and survives renumbering
+                "hash": meta.get("name"),
                 "template": template,
                 "images": images(template),
                 "change_cause": annotations.get(CHANGE_CAUSE),
@@ -485,6 +487,20 @@ def workload_state(kind: str, obj: dict, entry: dict | None = None) -> dict:
     if kind == "Deployment":
         state["paused"] = bool(spec.get("paused", False))
     return state
+
+
+def stuck_pods(pods: list[dict], owner_uid: str, target_name: str) -> list[str]:
+    """Names of a StatefulSet's pods that are not Ready and not of the ``target_name`` revision: under
+    ``OrderedReady`` they block the rollback until deleted (StatefulSet docs, "Forced rollback")."""
+    names = []
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        if not owned_by(pod, owner_uid) or (meta.get("labels") or {}).get(POD_REVISION_LABEL) == target_name:
+            continue
+        ready = _condition(pod.get("status") or {}, "Ready")
+        if not (ready and ready.get("status") == "True"):
+            names.append(meta.get("name"))
+    return sorted(names)
 
 
 def pod_problems(pods: list[dict], limit: int = 10) -> list[dict]:

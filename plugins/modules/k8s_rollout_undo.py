@@ -50,6 +50,16 @@ options:
       - The revision to roll back to (as C(kubectl rollout history) lists it).
       - When omitted, the highest revision below the current one.
     type: int
+  delete_stuck_pods:
+    description:
+      - StatefulSet only. After the pod template is restored, delete the StatefulSet's pods that are not Ready and
+        not of the restored revision, so that the controller recreates them from it.
+      - Under the default C(OrderedReady) pod management a pod that never becomes Ready blocks the rollback as well
+        as the rollout; the StatefulSet documentation ("Forced rollback") asks for exactly this deletion.
+      - Ready pods are never deleted; the StatefulSet replaces them in order. In check mode the pods are listed,
+        not deleted.
+    type: bool
+    default: true
   wait:
     description:
       - Wait until the rollout completes (also when nothing needed to change).
@@ -167,6 +177,12 @@ rollout:
   returned: always
   type: dict
   sample: {"state": "done", "message": "successfully rolled out (2/2 updated, available and ready)"}
+deleted_pods:
+  description: StatefulSet pods deleted (or, in check mode, that would be deleted) by O(delete_stuck_pods).
+  returned: always
+  type: list
+  elements: str
+  sample: ["queue-2"]
 pods:
   description: Pods that are not ready with their containers' waiting or terminated reasons, when the rollout failed.
   returned: on failure to complete the rollout
@@ -205,6 +221,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_rollout imp
     rollout_status,
     selector_string,
     stale_annotations,
+    stuck_pods,
     summary,
     undo_patch,
     workload_state,
@@ -216,6 +233,7 @@ ARGUMENT_SPEC = auth_argument_spec(
     name=dict(type="str", required=True),
     namespace=dict(type="str", required=True),
     to_revision=dict(type="int"),
+    delete_stuck_pods=dict(type="bool", default=True),
     wait=dict(type="bool", default=True),
     wait_timeout=dict(type="int", default=300),
 )
@@ -251,6 +269,18 @@ def failing_pods(kube, workload):
     selector = selector_string(workload["spec"].get("selector"))
     pods = kube.list("Pod", workload["metadata"]["namespace"], label_selector=selector)
     return pod_problems(pods)
+
+
+def unblock_statefulset(kube, workload, target, check_mode):
+    """Forced rollback: the StatefulSet's pods that are not Ready and not of the target revision."""
+    selector = selector_string(workload["spec"].get("selector"))
+    namespace = workload["metadata"]["namespace"]
+    pods = kube.list("Pod", namespace, label_selector=selector)
+    names = stuck_pods(pods, workload["metadata"]["uid"], target["name"])
+    if not check_mode:
+        for name in names:
+            kube.delete("Pod", namespace, name)
+    return names
 
 
 def run(module) -> dict:
@@ -300,6 +330,11 @@ def run(module) -> dict:
             "after": {"template": target["template"]},
         }
 
+    result["deleted_pods"] = []
+    if kind == "StatefulSet" and params["delete_stuck_pods"] and module.check_mode:
+        result["deleted_pods"] = unblock_statefulset(kube, workload, target, True)
+        result["changed"] = result["changed"] or bool(result["deleted_pods"])
+
     if module.check_mode:
         result["after"] = dict(result["before"], images=target["images"], revision=target["revision"])
         result["rollout"] = {"state": "not waited", "message": "check mode"}
@@ -323,6 +358,9 @@ def run(module) -> dict:
                 ) from None
             raise
         result["rollback"] = read_marker(workload["metadata"].get("annotations")) or {}
+    if kind == "StatefulSet" and params["delete_stuck_pods"]:
+        result["deleted_pods"] = unblock_statefulset(kube, workload, target, False)
+        result["changed"] = result["changed"] or bool(result["deleted_pods"])
 
     outcome = f"{label}: {decision['reason']}"
     if params["wait"]:
@@ -334,18 +372,21 @@ def run(module) -> dict:
             result["pods"] = failing_pods(kube, workload)
             pods = "; ".join(f"{p['name']}: {', '.join(p['reasons']) or p['phase']}" for p in result["pods"])
             ended = "failed" if state == "failed" else f"did not complete within {params['wait_timeout']}s"
-            done = "rolled back" if decision["changed"] else "no change to"
+            done = "rolled back" if result["changed"] else "no change to"
             raise K8sStepError(
                 f"{done} {outcome}, but the rollout {ended}: {why}" + (f"; pods not ready: {pods}" if pods else ""),
-                **dict(result, changed=decision["changed"]),
+                **result,
             )
     else:
         result["rollout"] = {"state": "not waited", "message": "wait=false"}
     after_history = read_history(kube, kind, workload) if decision["changed"] else history
     result["after"] = workload_state(kind, workload, current_entry(kind, workload, after_history))
     suffix = result["rollout"]["message"] if params["wait"] else "not waiting for the rollout"
-    if decision["changed"]:
-        result["msg"] = f"rolled back {outcome}; {suffix}"
+    if result["deleted_pods"]:
+        suffix = f"deleted stuck pods {', '.join(result['deleted_pods'])}; {suffix}"
+    if result["changed"]:
+        verb = "rolled back" if decision["changed"] else "unblocked the rollout of"
+        result["msg"] = f"{verb} {outcome}; {suffix}"
     else:
         result["msg"] = f"no change to {outcome}; {suffix}"
     return result

@@ -245,3 +245,102 @@ def test_paused_deployment_is_refused(kube, run_playbook):
     assert "Deployment 'api' is paused" in result["msg"]
     assert "revisions: 1, 2, 3, 4" in result["msg"]
     assert snapshot(kube) == before
+
+
+# -- StatefulSets and DaemonSets: history in ControllerRevisions ----------------------------------------------
+
+
+def statefulset(box, name="queue") -> dict:
+    return get(box, f"{APPS}/shop/statefulsets/{name}")
+
+
+def create_statefulset(box, images=("registry.local/queue:1.0.0", "registry.local/queue:1.1.0")):
+    sts = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "queue", "namespace": "shop"},
+        "spec": {
+            "replicas": 2,
+            "serviceName": "queue",
+            "selector": {"matchLabels": {"app": "queue"}},
+            "template": {
+                "metadata": {"labels": {"app": "queue"}},
+                "spec": {"containers": [{"name": "queue", "image": images[0]}]},
+            },
+        },
+    }
+    call(box, "POST", f"{APPS}/shop/statefulsets", sts)
+    for img in images:
+        set_image(box, "shop", "queue", img, kind="statefulsets")
+        wait_for(lambda i=img: sts_done(statefulset(box)) and image(statefulset(box)) == i, what=f"queue on {img}")
+
+
+def sts_done(obj) -> bool:
+    status = obj.get("status") or {}
+    return (
+        status.get("observedGeneration") == obj["metadata"]["generation"]
+        and status.get("readyReplicas") == obj["spec"]["replicas"]
+        and status.get("currentRevision") == status.get("updateRevision")
+    )
+
+
+def test_statefulset_bad_image_stuck_then_undo_completes_and_rerun_is_a_no_op(kube, run_playbook):
+    create_statefulset(kube)
+    set_image(kube, "shop", "queue", "registry.local/queue:bad-1.2.0", kind="statefulsets")
+    wait_for(
+        lambda: any(
+            p["spec"]["containers"][0]["image"] == "registry.local/queue:bad-1.2.0"
+            for p in get(kube, "/api/v1/namespaces/shop/pods?labelSelector=app%3Dqueue")["items"]
+        ),
+        what="a queue pod on the bad image",
+    )
+
+    run, result = undo(run_playbook, kind="StatefulSet", name="queue")
+    assert run.returncode == 0, run.output
+    assert result["changed"] is True
+    assert result["to_images"] == ["queue=registry.local/queue:1.1.0"]
+    assert result["from_images"] == ["queue=registry.local/queue:bad-1.2.0"]
+    assert result["rollout"]["state"] == "done"
+    sts = statefulset(kube)
+    assert image(sts) == "registry.local/queue:1.1.0" and sts_done(sts)
+    pods = get(kube, "/api/v1/namespaces/shop/pods?labelSelector=app%3Dqueue")["items"]
+    assert {p["spec"]["containers"][0]["image"] for p in pods} == {"registry.local/queue:1.1.0"}
+    assert result["deleted_pods"] == ["queue-1"]  # the forced rollback: the stuck pod of the bad revision
+    assert sts["metadata"]["annotations"]["firebreak.io/rolled-back-to"] == str(result["to_revision"])
+
+    again, second = undo(run_playbook, kind="StatefulSet", name="queue")
+    assert again.returncode == 0, again.output
+    assert second["changed"] is False
+    assert image(statefulset(kube)) == "registry.local/queue:1.1.0"
+
+
+def test_statefulset_check_mode_and_to_revision(kube, run_playbook):
+    create_statefulset(kube)
+    before = statefulset(kube)["spec"]
+    run, result = undo(run_playbook, check=True, diff=True, kind="StatefulSet", name="queue")
+    assert run.returncode == 0, run.output
+    assert result["changed"] is True and result["to_images"] == ["queue=registry.local/queue:1.0.0"]
+    assert statefulset(kube)["spec"] == before
+    run, result = undo(run_playbook, kind="StatefulSet", name="queue", to_revision=99)
+    assert run.returncode != 0 and "revision 99 not found; revisions: 1, 2" in result["msg"]
+
+
+def test_daemonset_bad_image_then_undo_and_rerun(kube, run_playbook):
+    path = f"{APPS.replace('/namespaces', '')}/namespaces/kube-system/daemonsets/fluentd"
+    set_image(kube, "kube-system", "fluentd", "registry.local/fluentd:bad-1.17.0", kind="daemonsets")
+    wait_for(lambda: image(get(kube, path)) == "registry.local/fluentd:bad-1.17.0", what="bad fluentd")
+
+    run, result = undo(run_playbook, kind="DaemonSet", namespace="kube-system", name="fluentd")
+    assert run.returncode == 0, run.output
+    assert result["changed"] is True and result["to_images"] == ["fluentd=registry.local/fluentd:1.16.5"]
+    ds = get(kube, path)
+    assert image(ds) == "registry.local/fluentd:1.16.5"
+    assert (
+        ds["status"]["updatedNumberScheduled"]
+        == ds["status"]["desiredNumberScheduled"]
+        == ds["status"]["numberAvailable"]
+    )
+
+    again, second = undo(run_playbook, kind="DaemonSet", namespace="kube-system", name="fluentd")
+    assert again.returncode == 0 and second["changed"] is False
+    assert image(get(kube, path)) == "registry.local/fluentd:1.16.5"
