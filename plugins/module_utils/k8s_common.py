@@ -16,6 +16,7 @@ a missing namespace or object becomes a ``K8sInputError`` naming the value.
 from __future__ import annotations
 
 import copy
+import datetime
 import json
 import time
 
@@ -38,6 +39,8 @@ KINDS = {
     "DaemonSet": ("/apis/apps/v1", "daemonsets", True),
     "ControllerRevision": ("/apis/apps/v1", "controllerrevisions", True),
     "HorizontalPodAutoscaler": ("/apis/autoscaling/v2", "horizontalpodautoscalers", True),
+    # where autoscaling/v2 is not served (minReplicas/maxReplicas are the same fields)
+    "HorizontalPodAutoscalerV1": ("/apis/autoscaling/v1", "horizontalpodautoscalers", True),
     "NetworkPolicy": ("/apis/networking.k8s.io/v1", "networkpolicies", True),
 }
 
@@ -234,6 +237,49 @@ def wait_until(check, timeout, poll=1.0, clock=time.monotonic, sleep=time.sleep)
         sleep(min(poll, max(0.05, deadline - clock())))
         state, why, value = check()
     return state, why, value
+
+
+def utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def iso(value: datetime.datetime) -> str:
+    """``2026-11-24T13:30:00Z`` (whole seconds, as Kubernetes timestamps)."""
+    return value.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def wait_for_rollout(kube, kind, namespace, name, timeout, since=None, poll=1.0):
+    """Poll the workload until ``rollout_status`` says done or failed, or ``timeout`` passes.
+
+    Returns ``(state, why, workload)``."""
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_rollout import rollout_status
+
+    def check():
+        obj = kube.get(kind, namespace, name)
+        state, why = rollout_status(kind, obj, since)
+        return state, why, obj
+
+    return wait_until(check, timeout, poll)
+
+
+def failing_pods(kube, workload, limit=10):
+    """The workload's pods that are not ready, with their containers' waiting/terminated reasons."""
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_rollout import pod_problems, selector_string
+
+    selector = selector_string(workload["spec"].get("selector"))
+    pods = kube.list("Pod", workload["metadata"]["namespace"], label_selector=selector)
+    return pod_problems(pods, limit)
+
+
+def rollout_failure(label, action, state, why, pods, timeout, **result):
+    """The ``K8sStepError`` for a rollout that failed or timed out, naming the stuck pods' reasons."""
+    ended = "failed" if state == "failed" else f"did not complete within {timeout}s"
+    text = "; ".join(f"{p['name']}: {', '.join(p['reasons']) or p['phase']}" for p in pods)
+    return K8sWaitTimeout(
+        f"{action} {label}, but the rollout {ended}: {why}" + (f"; pods not ready: {text}" if text else ""),
+        pods=pods,
+        **result,
+    )
 
 
 def run_module(module, run):

@@ -531,3 +531,64 @@ def pod_problems(pods: list[dict], limit: int = 10) -> list[dict]:
             }
         )
     return found[:limit]
+
+
+# --------------------------------------------------------------------------------------------------
+# Scaling
+# --------------------------------------------------------------------------------------------------
+
+
+def decide_scale(label, replicas_now, hpa, replicas=None, min_replicas=None, max_replicas=None) -> dict:
+    """Decide a scale-out: the workload's replicas, or (when ``hpa`` targets it) the HPA's bounds.
+
+    Returns ``{"changed", "old", "new", "previous", "reason"}`` (``old``/``new``: ``replicas``, ``hpa_min``,
+    ``hpa_max``); raises ``ValueError`` naming the bad value.
+    """
+    for option, value in (("replicas", replicas), ("max_replicas", max_replicas)):
+        if value is not None and value < 0:
+            raise ValueError(f"{option} must be >= 0, got {value}")
+    if min_replicas is not None and min_replicas < 1:
+        raise ValueError(f"min_replicas must be >= 1, got {min_replicas}")
+    if replicas is None and min_replicas is None and max_replicas is None:
+        raise ValueError("give replicas, or min_replicas/max_replicas for a HorizontalPodAutoscaler")
+    old = {"replicas": replicas_now, "hpa_min": None, "hpa_max": None}
+    if hpa is None:
+        if min_replicas is not None or max_replicas is not None:
+            raise ValueError(f"no HorizontalPodAutoscaler targets {label}: give replicas instead of min/max_replicas")
+        new = dict(old, replicas=replicas)
+        reason = (
+            f"replicas {replicas_now} -> {replicas}" if replicas != replicas_now else f"already {replicas} replicas"
+        )
+        return {
+            "changed": replicas != replicas_now,
+            "old": old,
+            "new": new,
+            "previous": {"replicas": replicas_now, "hpa": None},
+            "reason": reason,
+        }
+    spec = hpa.get("spec") or {}
+    hpa_name = hpa["metadata"]["name"]
+    old.update(hpa_min=spec.get("minReplicas", 1), hpa_max=spec.get("maxReplicas"))
+    new_min = min_replicas if min_replicas is not None else (replicas if replicas is not None else old["hpa_min"])
+    if new_min < 1:
+        raise ValueError(f"HorizontalPodAutoscaler {hpa_name!r} cannot have minReplicas {new_min}: it must be >= 1")
+    new_max = max_replicas if max_replicas is not None else max(old["hpa_max"] or new_min, new_min)
+    if new_max < new_min:
+        raise ValueError(
+            f"max_replicas {new_max} is below minReplicas {new_min} for HorizontalPodAutoscaler {hpa_name!r}"
+        )
+    new_replicas = min(max(replicas_now, new_min), new_max)
+    new = {"replicas": new_replicas, "hpa_min": new_min, "hpa_max": new_max}
+    parts = [f"{k} {old[k]} -> {new[k]}" for k in ("hpa_min", "hpa_max", "replicas") if old[k] != new[k]]
+    return {
+        "changed": new != old,
+        "old": old,
+        "new": new,
+        "previous": {
+            "replicas": replicas_now,
+            "hpa": {"name": hpa_name, "min_replicas": old["hpa_min"], "max_replicas": old["hpa_max"]},
+        },
+        "reason": (f"through HorizontalPodAutoscaler {hpa_name}: " + ", ".join(parts))
+        if parts
+        else f"HorizontalPodAutoscaler {hpa_name} already has minReplicas {new_min}, maxReplicas {new_max}",
+    }

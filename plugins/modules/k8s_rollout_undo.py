@@ -196,8 +196,6 @@ diff:
   sample: {"before": {"template": {}}, "after": {"template": {}}}
 """
 
-import datetime
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common import (
     JSON_PATCH,
@@ -205,8 +203,12 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common impo
     K8sStepError,
     Kube,
     auth_argument_spec,
+    failing_pods,
+    iso,
+    rollout_failure,
     run_module,
-    wait_until,
+    utc_now,
+    wait_for_rollout,
 )
 from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_rollout import (
     RolloutInputError,
@@ -216,9 +218,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_rollout imp
     decide_undo,
     deployment_history,
     marker_annotations,
-    pod_problems,
     read_marker,
-    rollout_status,
     selector_string,
     stale_annotations,
     stuck_pods,
@@ -237,15 +237,6 @@ ARGUMENT_SPEC = auth_argument_spec(
     wait=dict(type="bool", default=True),
     wait_timeout=dict(type="int", default=300),
 )
-POLL = 1.0
-
-
-def utc_now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
-def iso(value: datetime.datetime) -> str:
-    return value.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def read_history(kube, kind, workload):
@@ -254,21 +245,6 @@ def read_history(kube, kind, workload):
     if kind == "Deployment":
         return deployment_history(workload, kube.list("ReplicaSet", namespace, label_selector=selector))
     return controller_revision_history(workload, kube.list("ControllerRevision", namespace, label_selector=selector))
-
-
-def wait_for_rollout(kube, kind, namespace, name, timeout, since):
-    def check():
-        obj = kube.get(kind, namespace, name)
-        state, why = rollout_status(kind, obj, since)
-        return state, why, obj
-
-    return wait_until(check, timeout, POLL)
-
-
-def failing_pods(kube, workload):
-    selector = selector_string(workload["spec"].get("selector"))
-    pods = kube.list("Pod", workload["metadata"]["namespace"], label_selector=selector)
-    return pod_problems(pods)
 
 
 def unblock_statefulset(kube, workload, target, check_mode):
@@ -369,14 +345,9 @@ def run(module) -> dict:
         result["rollout"] = {"state": state, "message": why}
         if state != "done":
             result["after"] = workload_state(kind, workload)
-            result["pods"] = failing_pods(kube, workload)
-            pods = "; ".join(f"{p['name']}: {', '.join(p['reasons']) or p['phase']}" for p in result["pods"])
-            ended = "failed" if state == "failed" else f"did not complete within {params['wait_timeout']}s"
             done = "rolled back" if result["changed"] else "no change to"
-            raise K8sStepError(
-                f"{done} {outcome}, but the rollout {ended}: {why}" + (f"; pods not ready: {pods}" if pods else ""),
-                **result,
-            )
+            pods = failing_pods(kube, workload)
+            raise rollout_failure(outcome, done, state, why, pods, params["wait_timeout"], **result)
     else:
         result["rollout"] = {"state": "not waited", "message": "wait=false"}
     after_history = read_history(kube, kind, workload) if decision["changed"] else history
