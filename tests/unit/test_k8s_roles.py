@@ -9,7 +9,7 @@ import yaml
 
 from sandbox import REPO_ROOT
 
-ROLES = ["eks_rollout_undo"]
+ROLES = ["eks_rollout_undo", "k8s_rolling_restart"]
 
 
 def _spec(role: str) -> dict:

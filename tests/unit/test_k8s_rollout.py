@@ -255,3 +255,28 @@ def test_pod_problems_lists_reasons_and_restarts():
     assert r.pod_problems(pods) == [
         {"name": "bad", "phase": "Running", "reasons": ["api: CrashLoopBackOff"], "restarts": 4}
     ]
+
+
+def _hpa(min_=2, max_=4):
+    return {"metadata": {"name": "api"}, "spec": {"minReplicas": min_, "maxReplicas": max_}}
+
+
+def test_scale_without_hpa():
+    d = r.decide_scale("Deployment shop/api", 2, None, replicas=5)
+    assert d["changed"] and d["new"]["replicas"] == 5 and d["previous"] == {"replicas": 2, "hpa": None}
+    assert not r.decide_scale("Deployment shop/api", 5, None, replicas=5)["changed"]
+    with pytest.raises(ValueError, match="no HorizontalPodAutoscaler targets Deployment shop/api"):
+        r.decide_scale("Deployment shop/api", 2, None, min_replicas=3)
+    with pytest.raises(ValueError, match="replicas must be >= 0, got -1"):
+        r.decide_scale("Deployment shop/api", 2, None, replicas=-1)
+
+
+def test_scale_through_hpa_raises_min_and_max_and_moves_replicas_into_bounds():
+    d = r.decide_scale("Deployment shop/api", 2, _hpa(), replicas=6)
+    assert d["new"] == {"replicas": 6, "hpa_min": 6, "hpa_max": 6}
+    assert d["previous"]["hpa"] == {"name": "api", "min_replicas": 2, "max_replicas": 4}
+    d = r.decide_scale("Deployment shop/api", 4, _hpa(3, 8), min_replicas=2, max_replicas=3)
+    assert d["new"] == {"replicas": 3, "hpa_min": 2, "hpa_max": 3}
+    assert not r.decide_scale("Deployment shop/api", 3, _hpa(3, 8), min_replicas=3)["changed"]
+    with pytest.raises(ValueError, match="max_replicas 2 is below minReplicas 5"):
+        r.decide_scale("Deployment shop/api", 3, _hpa(), min_replicas=5, max_replicas=2)
