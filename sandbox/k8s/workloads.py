@@ -168,7 +168,7 @@ class StatefulSetSync:
             return current if ordinal < partition else update
         return current
 
-    def create(self, ordinal: int) -> None:
+    def create(self, ordinal: int) -> bool:
         revision = self.revision_for(ordinal)
         name = f"{self.name}-{ordinal}"
         spec = {"hostname": name}
@@ -179,13 +179,24 @@ class StatefulSetSync:
             POD_NAME_LABEL: name,
             POD_INDEX_LABEL: str(ordinal),
         }
-        self.c.create_pod(self.sts, _template_of(revision), name, labels=labels, spec=spec)
+        try:
+            self.c.create_pod(self.sts, _template_of(revision), name, labels=labels, spec=spec)
+        except ctl.PodForbidden as exc:
+            self.c.record_event(
+                self.sts,
+                "FailedCreate",
+                f"create Pod {name} in StatefulSet {self.name} failed error: {exc}",
+                "Warning",
+                "statefulset-controller",
+            )
+            return False
         self.c.record_event(
             self.sts,
             "SuccessfulCreate",
             f"create Pod {name} in StatefulSet {self.name} successful",
             component="statefulset-controller",
         )
+        return True
 
     def delete(self, pod: dict) -> None:
         self.c.store.remove(ctl.POD, pod)
@@ -215,8 +226,7 @@ class StatefulSetSync:
                 self.delete(pod)
                 pod = None
             if pod is None:
-                self.create(ordinal)
-                if monotonic:
+                if not self.create(ordinal) or monotonic:
                     return
                 continue
             # a pod that is not Running and Ready blocks everything after it (the known issue the
@@ -337,14 +347,18 @@ class DaemonSetSync:
                 ("unschedulable", "NoSchedule"),
             )
         ]
-        self.c.create_pod(
-            self.ds,
-            template,
-            name,
-            generate_name=f"{self.name}-",
-            labels={REVISION_LABEL: digest, TEMPLATE_GENERATION_LABEL: generation},
-            spec={"nodeName": node, "affinity": affinity, "tolerations": tolerations},
-        )
+        try:
+            self.c.create_pod(
+                self.ds,
+                template,
+                name,
+                generate_name=f"{self.name}-",
+                labels={REVISION_LABEL: digest, TEMPLATE_GENERATION_LABEL: generation},
+                spec={"nodeName": node, "affinity": affinity, "tolerations": tolerations},
+            )
+        except ctl.PodForbidden as exc:
+            self.c.record_event(self.ds, "FailedCreate", f"Error creating: {exc}", "Warning", "daemonset-controller")
+            return
         self.c.record_event(self.ds, "SuccessfulCreate", f"Created pod: {name}", component="daemonset-controller")
 
     def delete(self, pod: dict) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import tempfile
 import threading
@@ -1103,7 +1104,7 @@ def test_statefulset_validation(kube):
     code, status = call(kube, "PATCH", f"{STS}/db", {"spec": {"serviceName": "elsewhere"}}, MERGE)
     assert code == 422 and "updates to statefulset spec for fields other than" in status["message"]
     assert call(kube, "PATCH", f"{STS}/db", {"spec": {"minReadySeconds": 1}}, MERGE)[0] == 200
-    revision = next(iter(revisions_of(kube, f"{STS}/db").values()))
+    revision = next(iter(kube.wait_for(lambda: revisions_of(kube, f"{STS}/db")).values()))
     code, _ = call(
         kube, "PATCH", f"{REVISIONS}/{revision['metadata']['name']}", {"data": {"spec": {"template": None}}}, MERGE
     )
@@ -1180,3 +1181,507 @@ def test_seeded_daemonset_and_cascade_delete(kube):
     kube.wait_for(lambda: sts_rolled_out(kube), timeout=10)
     assert call(kube, "DELETE", f"{STS}/db")[0] == 200
     assert pods_of(kube, "db") == {} and get(kube, REVISIONS)["items"] == []
+
+
+# ------------------------------------------------------------------------------- pods, events, nodes, logs
+PODS = "/api/v1/namespaces/shop/pods"
+
+
+def _pod(name, image="registry.local/tool:1.0.0", **spec):
+    container = {"name": name, "image": image}
+    container.update(spec.pop("container", {}))
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {"containers": [container], **spec}}
+
+
+def events_for(server, name, namespace="shop"):
+    items = get(server, f"/api/v1/namespaces/{namespace}/events?fieldSelector=involvedObject.name%3D{name}")["items"]
+    return [(e["reason"], e["type"], e["message"], e["source"]["component"]) for e in items]
+
+
+def waiting_reason(pod, index=0):
+    return ((pod["status"].get("containerStatuses") or [{}])[index].get("state") or {}).get("waiting", {}).get("reason")
+
+
+def test_standalone_pod_is_scheduled_and_started_with_events(kube):
+    """Pod lifecycle docs: the scheduler binds the pod (``spec.nodeName``, condition PodScheduled, Event
+    ``Scheduled`` from default-scheduler); the kubelet pulls, creates and starts the containers (Events Pulled,
+    Created, Started with ``involvedObject.fieldPath: spec.containers{name}``); phase Running, Ready True."""
+    code, created = call(kube, "POST", PODS, _pod("tool"))
+    assert code == 201 and created["status"]["phase"] == "Pending"
+
+    def running():
+        pod = get(kube, f"{PODS}/tool")
+        return pod if pod["status"].get("phase") == "Running" else None
+
+    pod = kube.wait_for(running, timeout=10)
+    assert pod["spec"]["nodeName"] in ("sandbox-node-1", "sandbox-node-2")
+    assert condition(pod, "Ready")["status"] == "True" and condition(pod, "PodScheduled")["status"] == "True"
+    node = get(kube, f"/api/v1/nodes/{pod['spec']['nodeName']}")
+    internal = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
+    assert pod["status"]["hostIP"] == internal and pod["status"]["podIP"].startswith("10.244.")
+    running_state = pod["status"]["containerStatuses"][0]
+    assert running_state["ready"] is True and "running" in running_state["state"]
+    events = events_for(kube, "tool")
+    assert (
+        "Scheduled",
+        "Normal",
+        f"Successfully assigned shop/tool to {pod['spec']['nodeName']}",
+        "default-scheduler",
+    ) in events
+    assert {e[0] for e in events} >= {"Pulled", "Created", "Started"}
+    started = get(kube, "/api/v1/namespaces/shop/events?fieldSelector=reason%3DStarted")["items"]
+    started = next(e for e in started if e["involvedObject"]["name"] == "tool")
+    assert started["involvedObject"]["fieldPath"] == "spec.containers{tool}"
+    assert started["involvedObject"]["kind"] == "Pod" and started["source"]["host"] == pod["spec"]["nodeName"]
+    assert started["count"] == 1 and started["firstTimestamp"] and started["lastTimestamp"]
+
+
+def test_bad_image_err_image_pull_then_back_off(kube):
+    """Images docs, "ImagePullBackOff": the kubelet reports ErrImagePull, then backs off (ImagePullBackOff);
+    Events Pulling, Failed (``Failed to pull image``, ``Error: ErrImagePull``), BackOff, ``Error:
+    ImagePullBackOff``; the pod stays Pending and its log cannot be read."""
+    assert call(kube, "POST", PODS, _pod("pull", "registry.local/tool:bad-1"))[0] == 201
+    pod = kube.wait_for(lambda: (p := get(kube, f"{PODS}/pull")) and waiting_reason(p) == "ImagePullBackOff" and p)
+    assert pod["status"]["phase"] == "Pending" and condition(pod, "Ready")["status"] == "False"
+    assert condition(pod, "Ready")["reason"] == "ContainersNotReady"
+    reasons = [(e[0], e[2]) for e in events_for(kube, "pull")]
+    assert ("Pulling", 'Pulling image "registry.local/tool:bad-1"') in reasons
+    assert any(r == "Failed" and m.startswith('Failed to pull image "registry.local/tool:bad-1"') for r, m in reasons)
+    assert ("Failed", "Error: ErrImagePull") in reasons and ("Failed", "Error: ImagePullBackOff") in reasons
+    assert ("BackOff", 'Back-off pulling image "registry.local/tool:bad-1"') in reasons
+    code, body = call(kube, "GET", f"{PODS}/pull/log")
+    assert code == 400 and "is waiting to start: trying and failing to pull image" in body["message"]
+
+
+def test_crash_loop_back_off_with_restarts_events_and_logs(kube):
+    """Pod lifecycle docs, "Container restarts" / CrashLoopBackOff: a container that exits is restarted with an
+    exponential back-off; ``restartCount`` grows, ``lastState.terminated`` keeps the exit code, the waiting reason
+    is CrashLoopBackOff, the pod stays Running but not Ready; Event BackOff ``Back-off restarting failed
+    container``; ``kubectl logs`` shows the last run and ``--previous`` the terminated one. A Deployment of it
+    never completes."""
+    body = deployment("crashy", image="registry.local/crashy:crash-1.0", replicas=1)
+    assert call(kube, "POST", APPS.replace("shop", "shop"), body)[0] == 201
+
+    def looping():
+        pods = list(pods_of(kube, "crashy").values())
+        if (
+            pods
+            and waiting_reason(pods[0]) == "CrashLoopBackOff"
+            and pods[0]["status"]["containerStatuses"][0]["restartCount"] >= 1
+        ):
+            return pods[0]
+        return None
+
+    pod = kube.wait_for(looping, timeout=15)
+    status = pod["status"]["containerStatuses"][0]
+    assert pod["status"]["phase"] == "Running" and condition(pod, "Ready")["status"] == "False"
+    assert status["ready"] is False and status["lastState"]["terminated"]["exitCode"] == 1
+    assert status["lastState"]["terminated"]["reason"] == "Error"
+    assert (
+        "back-off" in status["state"]["waiting"]["message"]
+        and "restarting failed container=crashy" in status["state"]["waiting"]["message"]
+    )
+    name = pod["metadata"]["name"]
+    backoff = [e for e in events_for(kube, name) if e[0] == "BackOff"]
+    assert backoff and backoff[0][1] == "Warning"
+    assert backoff[0][2].startswith(f"Back-off restarting failed container crashy in pod {name}_shop(")
+    with urllib.request.urlopen(f"{kube.url}{PODS}/{name}/log?tailLines=2") as resp:
+        lines = resp.read().decode().splitlines()
+    assert len(lines) == 2 and "exiting with status 1" in lines[-1]
+    with urllib.request.urlopen(f"{kube.url}{PODS}/{name}/log?previous=true") as resp:
+        assert "FATAL" in resp.read().decode()
+    assert rolled_out(kube, "crashy") is None
+    d = get(kube, f"{APPS}/crashy")
+    assert d["status"]["unavailableReplicas"] == 1
+    # restartPolicy Never: the pod fails instead of restarting
+    assert call(kube, "POST", PODS, _pod("once", "registry.local/job:exit-1", restartPolicy="Never"))[0] == 201
+    failed = kube.wait_for(lambda: (p := get(kube, f"{PODS}/once")) and p["status"]["phase"] == "Failed" and p)
+    assert failed["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 1
+    assert call(kube, "GET", f"{PODS}/once/log?previous=true")[0] == 400  # no previous instance
+
+
+def test_missing_config_map_and_secret_references(kube):
+    """ConfigMap docs, "Using ConfigMaps as environment variables" / Secret docs: a reference to a missing
+    ConfigMap, Secret or key (not ``optional``) keeps the container from starting (CreateContainerConfigError,
+    Event Failed ``Error: configmap "x" not found``) until it exists; a missing configMap volume keeps the pod
+    in ContainerCreating with Event FailedMount."""
+    env = [{"name": "FLAG", "valueFrom": {"configMapKeyRef": {"name": "flags", "key": "checkout"}}}]
+    assert call(kube, "POST", PODS, _pod("cfg", container={"env": env}))[0] == 201
+    secret_env = {"envFrom": [{"secretRef": {"name": "db-creds"}}]}
+    assert call(kube, "POST", PODS, _pod("sec", container=secret_env))[0] == 201
+    key_env = [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "shop-config", "key": "NOPE"}}}]
+    assert call(kube, "POST", PODS, _pod("key", container={"env": key_env}))[0] == 201
+    optional = [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "absent", "key": "k", "optional": True}}}]
+    assert call(kube, "POST", PODS, _pod("opt", container={"env": optional}))[0] == 201
+    volumes = [{"name": "conf", "configMap": {"name": "absent-volume"}}]
+    assert call(kube, "POST", PODS, _pod("vol", volumes=volumes))[0] == 201
+
+    def config_errors():
+        pods = {n: get(kube, f"{PODS}/{n}") for n in ("cfg", "sec", "key")}
+        return pods if all(waiting_reason(p) == "CreateContainerConfigError" for p in pods.values()) else None
+
+    pods = kube.wait_for(config_errors, timeout=10)
+    messages = {n: p["status"]["containerStatuses"][0]["state"]["waiting"]["message"] for n, p in pods.items()}
+    assert messages == {
+        "cfg": 'configmap "flags" not found',
+        "sec": 'secret "db-creds" not found',
+        "key": "couldn't find key NOPE in ConfigMap shop/shop-config",
+    }
+    assert all(p["status"]["phase"] == "Pending" for p in pods.values())
+    assert ("Failed", "Warning", 'Error: configmap "flags" not found', "kubelet") in events_for(kube, "cfg")
+    kube.wait_for(lambda: get(kube, f"{PODS}/opt")["status"]["phase"] == "Running")
+    vol = get(kube, f"{PODS}/vol")
+    assert waiting_reason(vol) == "ContainerCreating" and vol["status"]["phase"] == "Pending"
+    assert (
+        "FailedMount",
+        "Warning",
+        'MountVolume.SetUp failed for volume "conf" : configmap "absent-volume" not found',
+        "kubelet",
+    ) in events_for(kube, "vol")
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "flags"}, "data": {"checkout": "on"}}
+    assert call(kube, "POST", "/api/v1/namespaces/shop/configmaps", cm)[0] == 201
+    kube.wait_for(lambda: get(kube, f"{PODS}/cfg")["status"]["phase"] == "Running")  # the kubelet retries
+
+
+def test_missing_service_account_blocks_pod_creation(kube):
+    """ServiceAccount admission (Service accounts docs): a pod naming a service account that does not exist is
+    rejected (403); a ReplicaSet records Event FailedCreate and condition ReplicaFailure, which the Deployment
+    copies; once the account exists the pods are created."""
+    code, status = call(kube, "POST", PODS, _pod("nosa", serviceAccountName="runner"))
+    assert code == 403 and status["reason"] == "Forbidden"
+    assert status["message"] == (
+        'pods "nosa" is forbidden: error looking up service account shop/runner: serviceaccount "runner" not found'
+    )
+    body = deployment("needs-sa", replicas=2)
+    body["spec"]["template"]["spec"]["serviceAccountName"] = "runner"
+    assert call(kube, "POST", APPS, body)[0] == 201
+
+    def failed():
+        d = get(kube, f"{APPS}/needs-sa")
+        return d if d.get("status") and condition(d, "ReplicaFailure") else None
+
+    d = kube.wait_for(failed, timeout=10)
+    cond = condition(d, "ReplicaFailure")
+    assert cond["status"] == "True" and cond["reason"] == "FailedCreate"
+    assert 'serviceaccount "runner" not found' in cond["message"]
+    rs = next(iter(owned_replicasets(kube, "needs-sa").values()))
+    assert condition(rs, "ReplicaFailure")["reason"] == "FailedCreate"
+    events = events_for(kube, rs["metadata"]["name"])
+    failed_create = [e for e in events if e[0] == "FailedCreate"]
+    assert failed_create and failed_create[0][1] == "Warning" and failed_create[0][3] == "replicaset-controller"
+    assert failed_create[0][2].startswith(f'Error creating: pods "{rs["metadata"]["name"]}-" is forbidden')
+    assert pods_of(kube, "needs-sa") == {}
+    sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "runner"}}
+    assert call(kube, "POST", "/api/v1/namespaces/shop/serviceaccounts", sa)[0] == 201
+    d = kube.wait_for(lambda: rolled_out(kube, "needs-sa"), timeout=10)
+    assert condition(d, "ReplicaFailure") is None
+
+
+def test_nodes_conditions_and_not_ready_node(kube):
+    """Nodes docs, "Node status": conditions Ready, MemoryPressure, DiskPressure, PIDPressure; addresses,
+    capacity, nodeInfo. A node whose Ready condition is not True gets no new pods, and its pods are marked not
+    Ready (node lifecycle controller)."""
+    nodes = get(kube, "/api/v1/nodes")["items"]
+    assert len(nodes) == 2
+    for node in nodes:
+        conds = {c["type"]: c for c in node["status"]["conditions"]}
+        assert conds["Ready"]["status"] == "True" and conds["Ready"]["reason"] == "KubeletReady"
+        assert {conds[t]["status"] for t in ("MemoryPressure", "DiskPressure", "PIDPressure")} == {"False"}
+        assert node["status"]["nodeInfo"]["kubeletVersion"].startswith("v1.31")
+    node = get(kube, "/api/v1/nodes/sandbox-node-1")
+    for cond in node["status"]["conditions"]:
+        if cond["type"] == "Ready":
+            cond.update(status="Unknown", reason="NodeStatusUnknown", message="Kubelet stopped posting node status.")
+    assert call(kube, "PUT", "/api/v1/nodes/sandbox-node-1/status", node)[0] == 200
+    on_node = get(kube, "/api/v1/pods?fieldSelector=spec.nodeName%3Dsandbox-node-1")["items"]
+    assert on_node
+
+    def marked():
+        pods = get(kube, "/api/v1/pods?fieldSelector=spec.nodeName%3Dsandbox-node-1")["items"]
+        return all(condition(p, "Ready")["status"] == "False" for p in pods)
+
+    kube.wait_for(marked, timeout=10)
+    assert call(kube, "POST", PODS, _pod("later"))[0] == 201
+    assert kube.wait_for(lambda: get(kube, f"{PODS}/later")["spec"].get("nodeName")) == "sandbox-node-2"
+
+
+# ------------------------------------------------------------------------------ HorizontalPodAutoscalers
+HPAS = "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers"
+
+
+def hpa(name="api", minimum=3, maximum=5, target="api", kind="Deployment", **spec):
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": name},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": kind, "name": target},
+            "minReplicas": minimum,
+            "maxReplicas": maximum,
+            **spec,
+        },
+    }
+
+
+def test_autoscaling_v2_discovery_and_defaults(kube):
+    """API reference, autoscaling/v2 (the preferred version): ``metrics`` defaults to CPU at 80 % utilization,
+    ``behavior`` to the documented scale-up/scale-down policies; minReplicas <= maxReplicas is validated."""
+    group = get(kube, "/apis/autoscaling")
+    assert group["preferredVersion"]["version"] == "v2"
+    assert {v["version"] for v in group["versions"]} == {"v1", "v2"}
+    resources = {r["name"] for r in get(kube, "/apis/autoscaling/v2")["resources"]}
+    assert {"horizontalpodautoscalers", "horizontalpodautoscalers/status"} <= resources
+    code, created = call(kube, "POST", HPAS, hpa())
+    assert code == 201
+    assert created["spec"]["metrics"] == [
+        {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}
+    ]
+    assert created["spec"]["behavior"]["scaleUp"]["stabilizationWindowSeconds"] == 0
+    assert created["spec"]["behavior"]["scaleDown"]["policies"] == [
+        {"type": "Percent", "value": 100, "periodSeconds": 15}
+    ]
+    code, status = call(kube, "POST", HPAS, hpa("bad", minimum=4, maximum=2))
+    assert code == 422 and "must be greater than or equal to `minReplicas`" in status["message"]
+    body = hpa("nomax")
+    del body["spec"]["maxReplicas"]
+    assert call(kube, "POST", HPAS, body)[0] == 422
+
+
+def test_hpa_min_replicas_holds_against_a_manual_scale_down(kube):
+    """HPA docs / horizontal.go: replicas below minReplicas (or above maxReplicas) are brought back within them
+    even without metrics (Event SuccessfulRescale "New size: N; reason: Current number of replicas below
+    Spec.MinReplicas"); without a metrics API, ScalingActive is False (FailedGetResourceMetric)."""
+    kube.hpa_sync_period = 0.1
+    assert call(kube, "POST", HPAS, hpa())[0] == 201
+    kube.wait_for(lambda: get(kube, f"{APPS}/api")["spec"]["replicas"] == 3, timeout=10)
+    kube.wait_for(lambda: rolled_out(kube, "api"), timeout=10)
+    code, _ = call(kube, "PATCH", f"{APPS}/api/scale", {"spec": {"replicas": 1}}, MERGE)  # kubectl scale
+    assert code == 200
+    kube.wait_for(lambda: get(kube, f"{APPS}/api")["spec"]["replicas"] == 3, timeout=10)
+    h = kube.wait_for(lambda: (h := get(kube, f"{HPAS}/api")) and h["status"].get("currentReplicas") == 3 and h)
+    assert h["status"]["desiredReplicas"] == 3 and h["status"]["lastScaleTime"]
+    assert condition(h, "ScalingActive")["status"] == "False"
+    assert condition(h, "ScalingActive")["reason"] == "FailedGetResourceMetric"
+    rescales = [e for e in events_for(kube, "api") if e[0] == "SuccessfulRescale"]
+    assert (
+        "SuccessfulRescale",
+        "Normal",
+        "New size: 3; reason: Current number of replicas below Spec.MinReplicas",
+        "horizontal-pod-autoscaler",
+    ) in rescales
+    # above the maximum: brought down to it
+    code, _ = call(kube, "PATCH", f"{APPS}/api/scale", {"spec": {"replicas": 8}}, MERGE)
+    kube.wait_for(lambda: get(kube, f"{APPS}/api")["spec"]["replicas"] == 5, timeout=10)
+    # "Implicit maintenance-mode deactivation": a target scaled to 0 is left alone
+    code, _ = call(kube, "PATCH", f"{APPS}/api/scale", {"spec": {"replicas": 0}}, MERGE)
+    h = kube.wait_for(
+        lambda: (h := get(kube, f"{HPAS}/api")) and condition(h, "ScalingActive")["reason"] == "ScalingDisabled" and h
+    )
+    assert get(kube, f"{APPS}/api")["spec"]["replicas"] == 0
+
+
+def test_hpa_scales_on_cpu_utilization_up_to_its_maximum(kube):
+    """HPA docs, "Algorithm details": desiredReplicas = ceil[currentReplicas * (current / desired metric)],
+    within a 10 % tolerance, limited to maxReplicas (ScalingLimited True, TooManyReplicas: saturation)."""
+    kube.hpa_sync_period = 0.1
+    assert call(kube, "POST", HPAS, hpa("front", minimum=2, maximum=4, target="front"))[0] == 201
+    kube.set_cpu_utilization("shop", "front", 84)  # within 10 % of 80: nothing to do
+    h = kube.wait_for(lambda: (h := get(kube, f"{HPAS}/front")) and h.get("status", {}).get("currentMetrics") and h)
+    assert condition(h, "ScalingActive")["reason"] == "ValidMetricFound"
+    assert get(kube, f"{APPS}/front")["spec"]["replicas"] == 3
+    kube.set_cpu_utilization("shop", "front", 200)
+    kube.wait_for(lambda: get(kube, f"{APPS}/front")["spec"]["replicas"] == 4, timeout=10)
+
+    def limited():
+        h = get(kube, f"{HPAS}/front")
+        cond = condition(h, "ScalingLimited") if h.get("status") else None
+        return h if cond and cond["reason"] == "TooManyReplicas" else None
+
+    h = kube.wait_for(limited, timeout=10)
+    assert condition(h, "ScalingLimited")["status"] == "True" and h["status"]["desiredReplicas"] == 4
+    assert h["status"]["currentMetrics"][0]["resource"]["current"]["averageUtilization"] == 200
+    assert call(kube, "POST", HPAS, hpa("ghost", target="nothing"))[0] == 201
+    h = kube.wait_for(lambda: (h := get(kube, f"{HPAS}/ghost")) and h.get("status", {}).get("conditions") and h)
+    assert condition(h, "AbleToScale")["reason"] == "FailedGetScale"
+
+
+# ------------------------------------------------------------------- Secrets, server-side apply, netpol, ns
+def test_secret_string_data_is_folded_into_data(kube):
+    """Secret docs / API reference: ``stringData`` is a write-only convenience field; its entries are merged into
+    ``data`` (base64) on write, overriding ``data`` keys of the same name, and it is never output when reading."""
+    path = "/api/v1/namespaces/shop/secrets"
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "token"},
+        "data": {"user": base64.b64encode(b"old").decode(), "keep": base64.b64encode(b"k").decode()},
+        "stringData": {"user": "responder", "password": "s3cret"},
+    }
+    code, created = call(kube, "POST", path, secret)
+    assert code == 201 and "stringData" not in created
+    stored = get(kube, f"{path}/token")
+    assert "stringData" not in stored and stored["type"] == "Opaque"
+    decoded = {k: base64.b64decode(v).decode() for k, v in stored["data"].items()}
+    assert decoded == {"user": "responder", "password": "s3cret", "keep": "k"}
+    code, patched = call(kube, "PATCH", f"{path}/token", {"stringData": {"password": "rotated"}}, MERGE)
+    assert code == 200 and "stringData" not in patched
+    assert base64.b64decode(get(kube, f"{path}/token")["data"]["password"]) == b"rotated"
+    bad = {**secret, "metadata": {"name": "badkey"}, "stringData": {"no/slash": "x"}}
+    assert call(kube, "POST", path, bad)[0] == 422
+
+
+def _apply(server, path, manifest, manager, force=False):
+    query = f"?fieldManager={manager}" + ("&force=true" if force else "")
+    return call(server, "PATCH", path + query, json.dumps(manifest), APPLY)
+
+
+def _owners(obj):
+    return {
+        (m["manager"], m["operation"], m.get("subresource", "")): m["fieldsV1"]
+        for m in obj["metadata"].get("managedFields") or []
+    }
+
+
+def test_server_side_apply_conflicts_and_ownership(kube):
+    """Server-Side Apply docs: "a conflict ... occurs when an Apply operation tries to change a field that another
+    manager also claims to manage" (409 without force, naming the manager and the field); applying the same value
+    shares ownership; ``force`` makes the applier the sole manager; an update operation takes ownership of the
+    fields it changes; a field an applier stops applying that nobody else owns is removed."""
+    path = "/api/v1/namespaces/shop/configmaps/flags"
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "flags"}, "data": {"a": "1", "b": "1"}}
+    assert call(kube, "POST", "/api/v1/namespaces/shop/configmaps?fieldManager=kubectl-create", cm)[0] == 201
+    before = get(kube, path)
+    code, status = _apply(kube, path, {**cm, "data": {"a": "2"}}, "runbook")
+    assert code == 409 and status["reason"] == "Conflict"
+    assert status["message"] == 'Apply failed with 1 conflict: conflict with "kubectl-create" using v1: .data.a'
+    assert status["details"]["causes"] == [
+        {"reason": "FieldManagerConflict", "message": 'conflict with "kubectl-create" using v1', "field": ".data.a"}
+    ]
+    assert get(kube, path)["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    code, shared = _apply(kube, path, {**cm, "data": {"a": "1"}}, "runbook")  # same value: shared ownership
+    assert code == 200
+    owners = _owners(shared)
+    assert "f:a" in owners[("runbook", "Apply", "")]["f:data"]
+    assert "f:a" in owners[("kubectl-create", "Update", "")]["f:data"]
+    code, forced = _apply(kube, path, {**cm, "data": {"a": "2", "c": "3"}}, "runbook", force=True)
+    assert code == 200 and forced["data"] == {"a": "2", "b": "1", "c": "3"}
+    owners = _owners(forced)
+    assert set(owners[("runbook", "Apply", "")]["f:data"]) == {"f:a", "f:c"}
+    assert set(owners[("kubectl-create", "Update", "")]["f:data"]) == {"f:b"}
+    code, status = _apply(kube, path, {**cm, "data": {"c": "4"}}, "other")
+    assert code == 409 and status["message"] == 'Apply failed with 1 conflict: conflict with "runbook": .data.c'
+    # runbook stops applying c: nobody else owns it, so it goes
+    code, applied = _apply(kube, path, {**cm, "data": {"a": "2"}}, "runbook")
+    assert code == 200 and applied["data"] == {"a": "2", "b": "1"}
+    # an update (merge patch) takes ownership of what it changes
+    code, edited = call(kube, "PATCH", path + "?fieldManager=editor", {"data": {"a": "5"}}, MERGE)
+    assert code == 200 and set(_owners(edited)[("editor", "Update", "")]["f:data"]) == {"f:a"}
+    assert ("runbook", "Apply", "") not in _owners(edited)
+    code, status = _apply(kube, path, {**cm, "data": {"a": "2", "b": "2"}}, "runbook")
+    assert code == 409 and status["message"].startswith("Apply failed with 2 conflicts: conflicts with ")
+    assert {c["field"] for c in status["details"]["causes"]} == {".data.a", ".data.b"}
+
+
+def test_server_side_apply_conflict_with_kubectl_scale(kube):
+    """Server-Side Apply docs, "Transferring ownership": after ``kubectl scale`` (an update through the ``scale``
+    subresource) re-applying a manifest with the old ``replicas`` conflicts on ``.spec.replicas``."""
+    path = f"{APPS}/web"
+    manifest = deployment("web", replicas=2)
+    code, created = _apply(kube, path, manifest, "runbook")
+    assert code == 201 and set(_owners(created)) == {("runbook", "Apply", "")}
+    code, _ = call(kube, "PATCH", f"{path}/scale?fieldManager=kubectl", {"spec": {"replicas": 4}}, MERGE)
+    assert code == 200
+    owners = _owners(get(kube, path))
+    assert owners[("kubectl", "Update", "scale")] == {"f:spec": {"f:replicas": {}}}
+    code, status = _apply(kube, path, manifest, "runbook")
+    assert code == 409
+    assert status["message"] == (
+        'Apply failed with 1 conflict: conflict with "kubectl" with subresource "scale" using apps/v1: .spec.replicas'
+    )
+    image = "registry.local/web:2.0.0"
+    manifest["spec"]["template"]["spec"]["containers"][0]["image"] = image
+    code, status = _apply(kube, path, manifest, "other-tool")
+    assert code == 409
+    field = '.spec.template.spec.containers[name="web"].image'
+    assert field in {c["field"] for c in status["details"]["causes"]}
+    code, forced = _apply(kube, path, manifest, "runbook", force=True)
+    assert code == 200 and forced["spec"]["replicas"] == 2
+    assert ("kubectl", "Update", "scale") not in _owners(forced)
+
+
+def _netpol(name, **spec):
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name},
+        "spec": {"podSelector": {}, **spec},
+    }
+
+
+def test_network_policy_validation(kube):
+    """API reference, NetworkPolicySpec / ValidateNetworkPolicySpec: policyTypes are "Ingress" or "Egress";
+    a port is 1-65535 or an IANA name, protocol TCP, UDP or SCTP, endPort >= port and only with a numeric port;
+    ipBlock.cidr is a CIDR and ``except`` entries are strict subsets; a peer is an ipBlock or selectors."""
+    path = "/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies"
+    dns = {
+        "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}],
+        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": "dns-tcp"}],
+    }
+    ok = _netpol("deny-all", policyTypes=["Ingress", "Egress"], egress=[dns])
+    code, created = call(kube, "POST", path, ok)
+    assert code == 201 and created["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    cases = [
+        (_netpol("t1", policyTypes=["Ingres"]), 'spec.policyTypes[0]: Unsupported value: "Ingres"'),
+        (_netpol("t2", ingress=[{"ports": [{"port": 70000}]}]), "spec.ingress[0].ports[0].port: Invalid value: 70000"),
+        (_netpol("t3", egress=[{"ports": [{"protocol": "ICMP", "port": 1}]}]), 'Unsupported value: "ICMP"'),
+        (
+            _netpol("t4", ingress=[{"ports": [{"port": 8080, "endPort": 80}]}]),
+            "must be greater than or equal to `port`",
+        ),
+        (_netpol("t5", ingress=[{"ports": [{"port": "http", "endPort": 90}]}]), "when `port` is non-numeric"),
+        (_netpol("t6", ingress=[{"ports": [{"port": "Not_A_Name"}]}]), "spec.ingress[0].ports[0].port"),
+        (_netpol("t7", ingress=[{"from": [{"ipBlock": {"cidr": "10.0.0.0/33"}}]}]), "must be a valid CIDR value"),
+        (
+            _netpol("t8", ingress=[{"from": [{"ipBlock": {"cidr": "10.0.0.0/16", "except": ["192.168.0.0/24"]}}]}]),
+            "must be a strict subset of `cidr`",
+        ),
+        (
+            _netpol("t9", egress=[{"to": [{"ipBlock": {"cidr": "10.0.0.0/8"}, "podSelector": {}}]}]),
+            "may not specify more than 1 peer type",
+        ),
+    ]
+    for body, expected in cases:
+        code, status = call(kube, "POST", path, body)
+        assert code == 422 and status["reason"] == "Invalid", (body, status)
+        assert expected in status["message"], status["message"]
+    code, status = call(kube, "PATCH", f"{path}/deny-all", {"spec": {"policyTypes": ["Sideways"]}}, MERGE)
+    assert code == 422
+    assert get(kube, f"{path}/deny-all")["spec"]["policyTypes"] == ["Ingress", "Egress"]
+
+
+def test_namespace_metadata_name_label_is_reset(kube):
+    """Namespaces docs, "Automatic labelling": the control plane sets the immutable label
+    ``kubernetes.io/metadata.name`` to the namespace's name on every namespace; changing or removing it is undone."""
+    code, created = call(
+        kube,
+        "POST",
+        "/api/v1/namespaces",
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": "iso", "labels": {"kubernetes.io/metadata.name": "x"}},
+        },
+    )
+    assert code == 201 and created["metadata"]["labels"]["kubernetes.io/metadata.name"] == "iso"
+    patch = {"metadata": {"labels": {"kubernetes.io/metadata.name": "kube-system", "quarantine": "inc-1"}}}
+    code, patched = call(kube, "PATCH", "/api/v1/namespaces/shop", patch, MERGE)
+    assert code == 200 and patched["metadata"]["labels"]["kubernetes.io/metadata.name"] == "shop"
+    assert patched["metadata"]["labels"]["quarantine"] == "inc-1"
+    code, patched = call(kube, "PATCH", "/api/v1/namespaces/shop", {"metadata": {"labels": None}}, MERGE)
+    assert code == 200 and patched["metadata"]["labels"] == {"kubernetes.io/metadata.name": "shop"}
+    ns = get(kube, "/api/v1/namespaces/shop")
+    ns["metadata"]["labels"] = {}
+    code, put = call(kube, "PUT", "/api/v1/namespaces/shop", ns)
+    assert code == 200 and put["metadata"]["labels"] == {"kubernetes.io/metadata.name": "shop"}
+    names = get(kube, "/api/v1/namespaces?labelSelector=kubernetes.io%2Fmetadata.name%3Dshop")["items"]
+    assert [n["metadata"]["name"] for n in names] == ["shop"]
