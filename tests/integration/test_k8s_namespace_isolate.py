@@ -112,3 +112,20 @@ def test_check_mode_and_bad_input_change_nothing(kube, run_playbook):
     run, result = isolate(run_playbook)
     assert run.returncode != 0 and "incident_id is required" in result["msg"]
     assert state(kube) == before
+
+
+def test_role_converge_idempotence_check(kube, run_playbook):
+    from tests.integration.test_role_eks_rollout_undo import recap
+
+    role = "tests/integration/playbooks/k8s/role_isolate.yml"
+    before = state(kube)
+    check = run_playbook(role, check=True)
+    assert check.returncode == 0, check.output
+    assert state(kube) == before
+    first = run_playbook(role)
+    assert first.returncode == 0, first.output
+    assert recap(first)["changed"] == 1
+    labels, policies = state(kube)
+    assert labels["firebreak.io/quarantined"] == "true" and len(policies) == 1
+    second = run_playbook(role)
+    assert second.returncode == 0 and recap(second)["changed"] == 0, second.stdout

@@ -9,7 +9,7 @@ import yaml
 
 from sandbox import REPO_ROOT
 
-ROLES = ["eks_rollout_undo", "k8s_rolling_restart", "k8s_config_rollback"]
+ROLES = ["eks_rollout_undo", "k8s_rolling_restart", "k8s_config_rollback", "k8s_namespace_isolate"]
 
 
 def _spec(role: str) -> dict:
