@@ -15,6 +15,7 @@ if str(REPO_ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "collections"))
 
 from ansible_collections.firebreak.runbooks.plugins.module_utils import rds
+from ansible_collections.firebreak.runbooks.plugins.modules import rds_instance_failover
 
 UTC = datetime.UTC
 NOW = datetime.datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
@@ -143,9 +144,31 @@ def test_member_state_is_writer_first():
     assert [m["id"] for m in state["members"]] == ["a", "b"]
 
 
+# -- instance failover refusals ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("instance", "message"),
+    [
+        ({"MultiAZ": False, "DBInstanceStatus": "available"}, "'db' is single-AZ (MultiAZ false)"),
+        ({"MultiAZ": True, "DBInstanceStatus": "rebooting"}, "'db' is rebooting, not available"),
+        ({"MultiAZ": True, "DBInstanceStatus": "available", "DBClusterIdentifier": "c"}, "member of DB cluster 'c'"),
+    ],
+)
+def test_instance_failover_refusals_name_the_instance(instance, message):
+    assert message in rds_instance_failover.refusal({"DBInstanceIdentifier": "db", **instance})
+
+
+def test_a_multi_az_available_instance_can_fail_over():
+    assert (
+        rds_instance_failover.refusal({"DBInstanceIdentifier": "db", "MultiAZ": True, "DBInstanceStatus": "available"})
+        is None
+    )
+
+
 # -- roles: argument_specs is the single source ----------------------------------------------------------
 
-ROLES = ["aurora_failover"]
+ROLES = ["aurora_failover", "rds_instance_failover"]
 
 
 def _role_spec(role) -> dict:
