@@ -22,6 +22,7 @@ import time
 
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     StepAWSError,
+    incident_tags,
     iso_utc,
     parse_time,
     utc_now,
@@ -483,3 +484,61 @@ def wait_for(fetch, done, timeout, what, sleep=time.sleep, clock=time.monotonic,
 
 def now_utc():
     return utc_now()
+
+
+# --------------------------------------------------------------------------------------------------
+# Point-in-time restore: shared by the cluster and the instance module
+# --------------------------------------------------------------------------------------------------
+
+OUR_TAG_KEYS = (TAG_RESTORED_FROM, TAG_RESTORED_TO_TIME, "firebreak:incident", "firebreak:step")
+
+
+def is_default_group(name) -> bool:
+    """AWS's default parameter/option groups (``default.aurora-postgresql15``, ``default:postgres-15``):
+    a restore gets them anyway, so they are not passed (moto even reports default option groups it does
+    not know)."""
+    return not name or str(name).startswith(("default.", "default:"))
+
+
+def restore_label(decision: dict) -> str:
+    """The ``firebreak:restored-to-time`` tag value: ISO UTC, or ``latest``."""
+    return "latest" if decision["use_latest"] else iso_utc(decision["restore_time"])
+
+
+def restore_tags(source_tags: dict, source_id: str, label: str, incident_id, step: str, extra=None) -> dict:
+    """Tags for the restored resource: the source's (minus our markers and ``aws:`` keys), the extra
+    ones, the incident tags and the markers that let a re-run recognise its own restore."""
+    tags = {k: v for k, v in user_tags(source_tags).items() if k not in OUR_TAG_KEYS}
+    tags.update(extra or {})
+    tags.update(incident_tags(incident_id, step))
+    tags[TAG_RESTORED_FROM] = source_id
+    tags[TAG_RESTORED_TO_TIME] = label
+    return tags
+
+
+def check_existing_target(kind: str, target_id: str, tags: dict, source_id: str, incident_id, label: str) -> None:
+    """Refuse an existing ``target_id`` unless it is our own earlier restore of ``source_id`` to the same
+    time (``latest`` matches any earlier latest restore of this incident)."""
+    ours, why = restore_ownership(tags, source_id, incident_id)
+    if not ours:
+        raise RDSInputError(
+            f"target {kind} identifier {target_id!r} already exists and {why}: choose another target identifier"
+        )
+    existing = tags.get(TAG_RESTORED_TO_TIME)
+    if label != "latest" and existing and existing != label:
+        raise RDSInputError(
+            f"target {kind} identifier {target_id!r} already exists as a restore of {source_id} to {existing}, "
+            f"not to {label}: choose another target identifier"
+        )
+
+
+def cutover_plan(source_id: str, target_id: str, incident_id, confirm) -> dict:
+    """``{"replaced": <source>-replaced-<incident>}``; refuses without the typed confirmation."""
+    if confirm != source_id:
+        raise RDSInputError(
+            f"cut-over renames {source_id!r} and puts the restore in its place: set cutover_confirm to "
+            f"{source_id!r} to confirm (got {confirm!r})"
+        )
+    if not incident_id:
+        raise RDSInputError("cut-over needs an incident id (incident_id) to name the replaced source")
+    return {"replaced": replaced_identifier(source_id, incident_id), "source": source_id, "restored": target_id}
