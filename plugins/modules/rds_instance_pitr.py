@@ -149,7 +149,22 @@ restore_window:
   description: The source's restorable window (C(earliest), C(latest), ISO 8601 UTC) and C(how) the start was known.
   returned: when the source was read
   type: dict
-  sample: {"earliest": "2026-11-17T09:00:00Z", "latest": "2026-11-24T14:55:00Z", "how": "reported"}
+  contains:
+    earliest:
+      description: The earliest restorable time (ISO 8601 UTC).
+      returned: always
+      type: str
+      sample: "2026-11-17T09:00:00Z"
+    latest:
+      description: The latest restorable time (ISO 8601 UTC).
+      returned: always
+      type: str
+      sample: "2026-11-24T12:55:00Z"
+    how:
+      description: C(reported) by AWS, or how the earliest time was derived.
+      returned: always
+      type: str
+      sample: reported
 copied:
   description:
     - What was copied from the source (C(subnet_group), C(security_groups), C(parameter_group), C(option_group),
