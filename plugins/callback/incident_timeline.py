@@ -167,21 +167,23 @@ class CallbackModule(CallbackBase):
     def _resolve_incident_id(self, extra):
         if self._incident_id:
             return self._incident_id
+        # an extra var or an environment variable that is present but empty is an error (an unset shell
+        # variable), never a reason to open a new incident
         if "incident_id" in extra:
             value, source = extra.get("incident_id"), "extra var incident_id"
+        elif "FIREBREAK_INCIDENT_ID" in os.environ:
+            value, source = os.environ["FIREBREAK_INCIDENT_ID"], "FIREBREAK_INCIDENT_ID"
         else:
-            value, source = self.get_option("incident_id"), "FIREBREAK_INCIDENT_ID"
-            if value in (None, "") and "FIREBREAK_INCIDENT_ID" in os.environ:
-                value = os.environ["FIREBREAK_INCIDENT_ID"]
-        if value is None and source == "FIREBREAK_INCIDENT_ID" and "FIREBREAK_INCIDENT_ID" not in os.environ:
-            now = datetime.datetime.now(datetime.UTC)
-            value = f"INC-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-            self._display.display(
-                f"incident_timeline: no incident_id given, generated {value} "
-                f"(pass -e incident_id={value} to add later runs to this incident)",
-                stderr=True,
-            )
-            source = "generated"
+            value, source = self.get_option("incident_id"), "[callback_incident_timeline] incident_id"
+            if value in (None, ""):
+                now = datetime.datetime.now(datetime.UTC)
+                value = f"INC-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+                self._display.display(
+                    f"incident_timeline: no incident_id given, generated {value} "
+                    f"(pass -e incident_id={value} to add later runs to this incident)",
+                    stderr=True,
+                )
+                source = "generated"
         problem = incident_id_problem(value)
         if problem:
             self._stop(f"incident id {value!r} (from {source}) {problem}: {INCIDENT_ID_HELP}", path=self._path)
