@@ -81,7 +81,7 @@ SAFE_KEY_SUFFIXES = (
     "path",
 )
 # ... except these, which are secrets whatever their suffix says.
-ALWAYS_SECRET_KEYS = frozenset(("sessionid", "sessiontoken", "tokenid", "sessioncookie", "passwordfile"))
+ALWAYS_SECRET_KEYS = frozenset(("sessionid", "sessiontoken", "tokenid", "sessioncookie"))
 # Values that are never masked as "known secrets" inside text (they would blank half the record).
 _TRIVIAL_VALUES = frozenset(
     ("true", "false", "none", "null", "yes", "no", "on", "off", "present", "absent", "changeme", MASK.lower())
