@@ -111,6 +111,7 @@ class Kubelet:
     def __init__(self, controllers):
         self.c = controllers
         self.recorded: set[tuple] = set()  # (pod uid, what) already recorded once
+        self.due = float("inf")
 
     def reset(self) -> None:
         self.recorded.clear()
@@ -129,8 +130,14 @@ class Kubelet:
             self._once(pod, f"{what}#{index}", reason, message, etype, field)
 
     # -------------------------------------------------------------------------------------------- status
+    def wake(self, when: float) -> None:
+        """Note when this pod's status changes next by itself (see :attr:`due`)."""
+        self.due = min(self.due, when)
+
     def status(self, pod: dict, started: float, now: float) -> dict:
+        """The pod's status now; :attr:`due` is when it would change with nothing else changing."""
         c, store = self.c, self.c.store
+        self.due = float("inf")
         spec, meta = pod["spec"], pod["metadata"]
         namespace = meta.get("namespace", "")
         created = meta["creationTimestamp"]
@@ -140,6 +147,8 @@ class Kubelet:
             "",
         )
         sandbox_ready = now >= started
+        if not sandbox_ready:
+            self.wake(started)
         mount = mount_error(store, c.ref_types, namespace, spec) if sandbox_ready else None
         if mount:
             self._once(pod, "mount:" + mount, "FailedMount", mount, "Warning")
@@ -153,6 +162,13 @@ class Kubelet:
             failed |= exited
             statuses.append(status)
         node_ready = node is not None and c.node_ready(node)
+        if node is not None and not node_ready:  # MarkPodsNotReady
+            key = (meta["uid"], "node-not-ready")
+            if key not in self.recorded and not c.instant:
+                self.recorded.add(key)
+                c.record_event(pod, "NodeNotReady", "Node is not ready", "Warning", "node-controller")
+        elif node_ready:
+            self.recorded.discard((meta["uid"], "node-not-ready"))
         ready = bool(statuses) and all(s["ready"] for s in statuses) and node_ready
         containers_ready = bool(statuses) and all(s["ready"] for s in statuses)
         start_ts = now_iso(started) if sandbox_ready else created
@@ -219,6 +235,7 @@ class Kubelet:
             )
             self._once(pod, f"errpull:{name}", "Failed", "Error: ErrImagePull", "Warning", field)
             if now < started + c.crash_backoff / 4:  # the first pull fails, then the kubelet backs off
+                self.wake(started + c.crash_backoff / 4)
                 status["state"] = {"waiting": {"reason": "ErrImagePull", "message": f"{image}: not found"}}
             else:
                 self._once(pod, f"backoff:{name}", "BackOff", f'Back-off pulling image "{image}"', field=field)
@@ -256,6 +273,7 @@ class Kubelet:
             status.update(ready=True, started=True, state={"running": {"startedAt": now_iso(started)}})
             return status, True, False
         restarts, last_start, last_end, current = crash_cycle(started, now, c.crash_backoff)
+        self.wake(-current if current < 0 else current + c.crash_backoff / 2)
         never = pod["spec"].get("restartPolicy", "Always") == "Never"
         terminated = None
         if last_start is not None:
