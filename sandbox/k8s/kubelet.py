@@ -112,9 +112,11 @@ class Kubelet:
         self.c = controllers
         self.recorded: set[tuple] = set()  # (pod uid, what) already recorded once
         self.due = float("inf")
+        self.mounted: set[tuple[str, str]] = set()  # (pod uid, "") once mounted, (pod uid, container) once created
 
     def reset(self) -> None:
         self.recorded.clear()
+        self.mounted.clear()
 
     def _once(self, pod: dict, what: str, reason: str, message: str, etype: str = "Normal", field: str = "") -> None:
         key = (pod["metadata"]["uid"], what)
@@ -149,7 +151,11 @@ class Kubelet:
         sandbox_ready = now >= started
         if not sandbox_ready:
             self.wake(started)
-        mount = mount_error(store, c.ref_types, namespace, spec) if sandbox_ready else None
+        # volumes are checked until they are mounted; deleting a ConfigMap later does not unmount it
+        mounted = (meta["uid"], "") in self.mounted
+        mount = mount_error(store, c.ref_types, namespace, spec) if sandbox_ready and not mounted else None
+        if sandbox_ready and not mount:
+            self.mounted.add((meta["uid"], ""))
         if mount:
             self._once(pod, "mount:" + mount, "FailedMount", mount, "Warning")
         running_since = sandbox_ready and not mount
@@ -260,11 +266,14 @@ class Kubelet:
             self._once(
                 pod, f"pulled:{name}", "Pulled", f'Container image "{image}" already present on machine', field=field
             )
-        error = config_error(c.store, c.ref_types, pod["metadata"].get("namespace", ""), container)
+        # env is resolved when the container is created: a running container keeps what it got
+        created = (pod["metadata"]["uid"], name) in self.mounted
+        error = None if created else config_error(c.store, c.ref_types, pod["metadata"].get("namespace", ""), container)
         if error:
             self._once(pod, f"config:{name}:{error}", "Failed", f"Error: {error}", "Warning", field)
             status["state"] = {"waiting": {"reason": "CreateContainerConfigError", "message": error}}
             return status, False, False
+        self.mounted.add((pod["metadata"]["uid"], name))
         container_id = "containerd://" + hashlib.sha256((pod["metadata"]["uid"] + name).encode()).hexdigest()
         self._once(pod, f"created:{name}", "Created", f"Created container {name}", field=field)
         self._once(pod, f"started:{name}", "Started", f"Started container {name}", field=field)

@@ -1320,7 +1320,7 @@ def test_missing_config_map_and_secret_references(kube):
         pods = {n: get(kube, f"{PODS}/{n}") for n in ("cfg", "sec", "key")}
         return pods if all(waiting_reason(p) == "CreateContainerConfigError" for p in pods.values()) else None
 
-    pods = kube.wait_for(config_errors, timeout=10)
+    pods = kube.wait_for(config_errors, timeout=20)
     messages = {n: p["status"]["containerStatuses"][0]["state"]["waiting"]["message"] for n, p in pods.items()}
     assert messages == {
         "cfg": 'configmap "flags" not found',
@@ -1329,18 +1329,31 @@ def test_missing_config_map_and_secret_references(kube):
     }
     assert all(p["status"]["phase"] == "Pending" for p in pods.values())
     assert ("Failed", "Warning", 'Error: configmap "flags" not found', "kubelet") in events_for(kube, "cfg")
-    kube.wait_for(lambda: get(kube, f"{PODS}/opt")["status"]["phase"] == "Running")
-    vol = get(kube, f"{PODS}/vol")
-    assert waiting_reason(vol) == "ContainerCreating" and vol["status"]["phase"] == "Pending"
-    assert (
+    kube.wait_for(lambda: get(kube, f"{PODS}/opt")["status"]["phase"] == "Running", timeout=20)
+    failed_mount = (
         "FailedMount",
         "Warning",
         'MountVolume.SetUp failed for volume "conf" : configmap "absent-volume" not found',
         "kubelet",
-    ) in events_for(kube, "vol")
+    )
+    kube.wait_for(lambda: failed_mount in events_for(kube, "vol"), timeout=20)
+    vol = get(kube, f"{PODS}/vol")
+    assert waiting_reason(vol) == "ContainerCreating" and vol["status"]["phase"] == "Pending"
     cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "flags"}, "data": {"checkout": "on"}}
     assert call(kube, "POST", "/api/v1/namespaces/shop/configmaps", cm)[0] == 201
-    kube.wait_for(lambda: get(kube, f"{PODS}/cfg")["status"]["phase"] == "Running")  # the kubelet retries
+    kube.wait_for(lambda: get(kube, f"{PODS}/cfg")["status"]["phase"] == "Running", timeout=20)  # kubelet retries
+    # env is resolved when a container is created: deleting the ConfigMap does not stop a running one,
+    # but the pods a rolling restart creates cannot start
+    assert call(kube, "DELETE", "/api/v1/namespaces/shop/configmaps/flags")[0] == 200
+    body = deployment("uses-flags", replicas=1)
+    body["spec"]["template"]["spec"]["containers"][0]["env"] = env
+    assert call(kube, "POST", APPS, body)[0] == 201
+    kube.wait_for(
+        lambda: any(waiting_reason(p) == "CreateContainerConfigError" for p in pods_of(kube, "uses-flags").values()),
+        timeout=20,
+    )
+    assert get(kube, f"{PODS}/cfg")["status"]["phase"] == "Running"
+    assert get(kube, f"{PODS}/cfg")["status"]["containerStatuses"][0]["ready"] is True
 
 
 def test_missing_service_account_blocks_pod_creation(kube):
@@ -1516,11 +1529,11 @@ def test_hpa_min_replicas_holds_against_a_manual_scale_down(kube):
     Spec.MinReplicas"); without a metrics API, ScalingActive is False (FailedGetResourceMetric)."""
     kube.hpa_sync_period = 0.1
     assert call(kube, "POST", HPAS, hpa())[0] == 201
-    kube.wait_for(lambda: get(kube, f"{APPS}/api")["spec"]["replicas"] == 3, timeout=10)
-    kube.wait_for(lambda: rolled_out(kube, "api"), timeout=10)
+    kube.wait_for(lambda: get(kube, f"{APPS}/api")["spec"]["replicas"] == 3, timeout=20)
+    kube.wait_for(lambda: rolled_out(kube, "api"), timeout=20)
     code, _ = call(kube, "PATCH", f"{APPS}/api/scale", {"spec": {"replicas": 1}}, MERGE)  # kubectl scale
     assert code == 200
-    kube.wait_for(lambda: get(kube, f"{APPS}/api")["spec"]["replicas"] == 3, timeout=10)
+    kube.wait_for(lambda: get(kube, f"{APPS}/api")["spec"]["replicas"] == 3, timeout=20)
     h = kube.wait_for(lambda: (h := get(kube, f"{HPAS}/api")) and h["status"].get("currentReplicas") == 3 and h)
     assert h["status"]["desiredReplicas"] == 3 and h["status"]["lastScaleTime"]
     assert condition(h, "ScalingActive")["status"] == "False"
@@ -1534,7 +1547,7 @@ def test_hpa_min_replicas_holds_against_a_manual_scale_down(kube):
     ) in rescales
     # above the maximum: brought down to it
     code, _ = call(kube, "PATCH", f"{APPS}/api/scale", {"spec": {"replicas": 8}}, MERGE)
-    kube.wait_for(lambda: get(kube, f"{APPS}/api")["spec"]["replicas"] == 5, timeout=10)
+    kube.wait_for(lambda: get(kube, f"{APPS}/api")["spec"]["replicas"] == 5, timeout=20)
     # "Implicit maintenance-mode deactivation": a target scaled to 0 is left alone
     code, _ = call(kube, "PATCH", f"{APPS}/api/scale", {"spec": {"replicas": 0}}, MERGE)
     h = kube.wait_for(
@@ -1553,14 +1566,14 @@ def test_hpa_scales_on_cpu_utilization_up_to_its_maximum(kube):
     assert condition(h, "ScalingActive")["reason"] == "ValidMetricFound"
     assert get(kube, f"{APPS}/front")["spec"]["replicas"] == 3
     kube.set_cpu_utilization("shop", "front", 200)
-    kube.wait_for(lambda: get(kube, f"{APPS}/front")["spec"]["replicas"] == 4, timeout=10)
+    kube.wait_for(lambda: get(kube, f"{APPS}/front")["spec"]["replicas"] == 4, timeout=20)
 
     def limited():
         h = get(kube, f"{HPAS}/front")
         cond = condition(h, "ScalingLimited") if h.get("status") else None
         return h if cond and cond["reason"] == "TooManyReplicas" else None
 
-    h = kube.wait_for(limited, timeout=10)
+    h = kube.wait_for(limited, timeout=20)
     assert condition(h, "ScalingLimited")["status"] == "True" and h["status"]["desiredReplicas"] == 4
     assert h["status"]["currentMetrics"][0]["resource"]["current"]["averageUtilization"] == 200
     assert call(kube, "POST", HPAS, hpa("ghost", target="nothing"))[0] == 201
@@ -1773,7 +1786,7 @@ def test_autoscaling_v1_and_v2_are_one_object(kube):
     v2 = get(kube, f"{HPAS}/api")
     assert v2["apiVersion"] == "autoscaling/v2" and v2["spec"]["minReplicas"] == 3
     assert v2["spec"]["metrics"][0]["resource"]["target"] == {"type": "Utilization", "averageUtilization": 50}
-    kube.wait_for(lambda: get(kube, f"{APPS}/api")["spec"]["replicas"] == 3, timeout=10)
+    kube.wait_for(lambda: get(kube, f"{APPS}/api")["spec"]["replicas"] == 3, timeout=20)
     seen = kube.wait_for(
         lambda: (h := get(kube, f"{v1_path}/api")) and h.get("status", {}).get("desiredReplicas") and h
     )
