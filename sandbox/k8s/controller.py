@@ -387,6 +387,8 @@ class Controllers:
     def _new_pod(self, rs: dict) -> None:
         name = f"{rs['metadata']['name']}-{''.join(random.choices(_ALNUM, k=5))}"
         self.create_pod(rs, rs["spec"].get("template") or {}, name, generate_name=rs["metadata"]["name"] + "-")
+        if not self.instant:  # the seed's history keeps only the Deployment controller's Events
+            self.record_event(rs, "SuccessfulCreate", f"Created pod: {name}", component="replicaset-controller")
 
     def create_pod(
         self,
@@ -554,6 +556,13 @@ class Controllers:
                 for pod in ranked[: len(pods) - desired]:
                     self.store.remove(POD, pod)
                     self.ready_at.pop(pod["metadata"]["uid"], None)
+                    if not self.instant:
+                        self.record_event(
+                            rs,
+                            "SuccessfulDelete",
+                            f"Deleted pod: {pod['metadata']['name']}",
+                            component="replicaset-controller",
+                        )
             pods = [
                 p
                 for p in self._objects(POD, rs["metadata"]["namespace"])

@@ -511,6 +511,12 @@ def test_rollout_creates_revision_and_takes_time(kube):
     assert len(pods) == 3
     events = get(kube, "/api/v1/namespaces/shop/events?fieldSelector=involvedObject.name%3Dfront")["items"]
     assert any(e["reason"] == "ScalingReplicaSet" for e in events)
+    # the ReplicaSet controller records each pod it creates and deletes (replica_set.go)
+    new_rs = rs["4"]["metadata"]["name"]
+    rs_events = {(e[0], e[2]) for e in events_for(kube, new_rs)}
+    assert {("SuccessfulCreate", f"Created pod: {p['metadata']['name']}") for p in pods} <= rs_events
+    old_events = {e[0] for e in events_for(kube, rs["3"]["metadata"]["name"])}
+    assert "SuccessfulDelete" in old_events
 
 
 def test_reused_template_is_renumbered_to_max_plus_one(kube):
