@@ -16,6 +16,7 @@ Every ``hpa_sync_period`` seconds (a real controller's 15 s) each HPA reads its 
 from __future__ import annotations
 
 import copy
+import json
 import math
 import time
 
@@ -51,7 +52,7 @@ def _cpu_target(hpa: dict, v1: bool) -> int | None:
 
 def sync_autoscalers(c) -> None:
     now = time.time()
-    for rtype, v1 in ((HPA_V2, False), (HPA_V1, True)):
+    for rtype, v1 in ((HPA_V2, False),):  # autoscaling/v1 is served as a view of the v2 objects
         for hpa in c._objects(rtype):
             uid = hpa["metadata"]["uid"]
             if now - c.hpa_synced.get(uid, 0) < c.hpa_sync_period and not c.instant:
@@ -196,3 +197,67 @@ def _write(c, rtype, hpa: dict, status: dict, v1: bool) -> None:
     current = c.store.lookup(rtype, hpa["metadata"]["namespace"], hpa["metadata"]["name"])
     if current is not None and current.get("status") != status:
         c.store.write(rtype, {**current, "metadata": dict(current["metadata"]), "status": status})
+
+
+# ------------------------------------------------------------------------------ autoscaling/v1 conversion
+CONDITIONS_ANNOTATION = "autoscaling.alpha.kubernetes.io/conditions"
+
+
+def to_v1(hpa: dict) -> dict:
+    """An ``autoscaling/v2`` HPA (the stored form) as ``autoscaling/v1`` shows it."""
+    spec, status = hpa.get("spec") or {}, hpa.get("status") or {}
+    meta = copy.deepcopy(hpa.get("metadata") or {})
+    out_spec = {
+        key: copy.deepcopy(spec[key]) for key in ("scaleTargetRef", "minReplicas", "maxReplicas") if key in spec
+    }
+    cpu = _cpu_target(hpa, v1=False)
+    if cpu is not None:
+        out_spec["targetCPUUtilizationPercentage"] = cpu
+    out_status = {
+        key: status[key]
+        for key in ("observedGeneration", "lastScaleTime", "currentReplicas", "desiredReplicas")
+        if key in status
+    }
+    for metric in status.get("currentMetrics") or []:
+        if metric.get("type") == "Resource" and (metric.get("resource") or {}).get("name") == "cpu":
+            out_status["currentCPUUtilizationPercentage"] = metric["resource"]["current"].get("averageUtilization")
+    if status.get("conditions"):
+        meta.setdefault("annotations", {})[CONDITIONS_ANNOTATION] = json.dumps(status["conditions"])
+    out = {"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler", "metadata": meta, "spec": out_spec}
+    if "status" in hpa:
+        out["status"] = out_status
+    return out
+
+
+def to_v2(hpa: dict, stored: dict | None = None) -> dict:
+    """An ``autoscaling/v1`` HPA as the stored ``autoscaling/v2`` one (what v1 cannot say kept from ``stored``)."""
+    out = copy.deepcopy(stored) if stored else {"spec": {}}
+    out["apiVersion"], out["kind"] = "autoscaling/v2", "HorizontalPodAutoscaler"
+    meta = copy.deepcopy(hpa.get("metadata") or {})
+    (meta.get("annotations") or {}).pop(CONDITIONS_ANNOTATION, None)
+    if meta.get("annotations") == {}:
+        del meta["annotations"]
+    out["metadata"] = meta
+    spec = hpa.get("spec") or {}
+    new_spec = out.setdefault("spec", {})
+    for key in ("scaleTargetRef", "minReplicas", "maxReplicas"):
+        if key in spec:
+            new_spec[key] = copy.deepcopy(spec[key])
+        else:
+            new_spec.pop(key, None)
+    others = [
+        m
+        for m in new_spec.get("metrics") or []
+        if not (m.get("type") == "Resource" and (m.get("resource") or {}).get("name") == "cpu")
+    ]
+    if spec.get("targetCPUUtilizationPercentage") is not None:
+        cpu = {
+            "type": "Resource",
+            "resource": {
+                "name": "cpu",
+                "target": {"type": "Utilization", "averageUtilization": spec["targetCPUUtilizationPercentage"]},
+            },
+        }
+        others = [cpu, *others]
+    new_spec["metrics"] = others
+    return out

@@ -194,6 +194,9 @@ class Controllers:
         self.ready_at: dict[str, float] = {}  # pod uid -> when its containers are ready
         self.terminating_since: dict[str, float] = {}  # namespace uid -> when it went Terminating
         self.event_names: dict[tuple, str] = {}  # (object uid, reason, message, component) -> Event name
+        self.pod_checked: dict[str, tuple] = {}  # pod uid -> ((pod, node, config versions), next due time)
+        self.settled: dict[str, tuple] = {}  # object uid -> the resourceVersions it was last synced at, when idle
+        self.node_ready_seen: dict[str, bool] = {}  # node name -> Ready as last seen by the node controller
         self.hpa_sync_period = 0.5
         self.hpa_synced: dict[str, float] = {}  # HPA uid -> last sync
         self.cpu_utilization: dict[tuple[str, str], int] = {}  # (namespace, target name) -> CPU % of requests
@@ -226,6 +229,7 @@ class Controllers:
             for _ in range(rounds):
                 before = self.store.rv
                 self.sync_namespaces()
+                self.sync_nodes()
                 self.sync_pods()
                 self.sync_replicasets()
                 self.sync_deployments()
@@ -241,6 +245,9 @@ class Controllers:
         self.event_names.clear()
         self.kubelet.reset()
         self.hpa_synced.clear()
+        self.node_ready_seen.clear()
+        self.settled.clear()
+        self.pod_checked.clear()
         self.cpu_utilization.clear()
 
     def _objects(self, rtype, namespace: str | None = None) -> list[dict]:
@@ -265,6 +272,44 @@ class Controllers:
             self.store.remove(NAMESPACE, ns)
             self.terminating_since.pop(ns["metadata"]["uid"], None)
 
+    # ----------------------------------------------------------------------------------------------- nodes
+    def sync_nodes(self) -> None:
+        """The node lifecycle controller: Events NodeNotReady/NodeReady and the not-ready/unreachable taints."""
+        for node in self._objects(NODE_TYPE):
+            name = node["metadata"]["name"]
+            ready = self.node_ready(node)
+            seen = self.node_ready_seen.get(name)
+            self.node_ready_seen[name] = ready
+            if seen is not None and seen != ready:
+                state = "NodeReady" if ready else "NodeNotReady"
+                self.record_event(node, state, f"Node {name} status is now: {state}", component="node-controller")
+            cond = next((c for c in (node.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"), {})
+            key = (
+                None
+                if ready
+                else (
+                    "node.kubernetes.io/unreachable"
+                    if cond.get("status") == "Unknown"
+                    else "node.kubernetes.io/not-ready"
+                )
+            )
+            taints = [
+                t
+                for t in (node.get("spec") or {}).get("taints") or []
+                if t.get("key") not in ("node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready")
+                or t.get("key") == key
+            ]
+            if key and not any(t.get("key") == key for t in taints):
+                taints += [
+                    {"key": key, "effect": "NoSchedule"},
+                    {"key": key, "effect": "NoExecute", "timeAdded": now_iso()},
+                ]
+            if taints != ((node.get("spec") or {}).get("taints") or []):
+                spec = {k: v for k, v in (node.get("spec") or {}).items() if k != "taints"}
+                if taints:
+                    spec["taints"] = taints
+                self.store.write(NODE_TYPE, {**node, "spec": spec})
+
     # ------------------------------------------------------------------------------------------------ pods
     def sync_pods(self) -> None:
         """The scheduler binds pods without a node; the kubelet reports their status (see kubelet.py)."""
@@ -281,9 +326,20 @@ class Controllers:
                 pod = self.store.write(POD, {**pod, "spec": {**pod["spec"], "nodeName": node}})
                 self._scheduled(pod)
             started = self.ready_at.setdefault(uid, now if self.instant else now + self.rollout_delay)
+            node = self.node(pod["spec"]["nodeName"])
+            key = (
+                pod["metadata"]["resourceVersion"],
+                node["metadata"]["resourceVersion"] if node else "",
+                self.store.config_rv,
+            )
+            cached = self.pod_checked.get(uid)
+            if cached and cached[0] == key and now < cached[1]:
+                continue  # nothing the kubelet looks at changed, and no timer is due
             status = self.kubelet.status(pod, started, now)
             if status != pod.get("status"):
-                self.store.write(POD, {**pod, "status": status})
+                pod = self.store.write(POD, {**pod, "status": status})
+            key = (pod["metadata"]["resourceVersion"], key[1], self.store.config_rv)
+            self.pod_checked[uid] = (key, self.kubelet.due)
 
     def _scheduled(self, pod: dict) -> None:
         if not self.instant:
@@ -331,6 +387,8 @@ class Controllers:
     def _new_pod(self, rs: dict) -> None:
         name = f"{rs['metadata']['name']}-{''.join(random.choices(_ALNUM, k=5))}"
         self.create_pod(rs, rs["spec"].get("template") or {}, name, generate_name=rs["metadata"]["name"] + "-")
+        if not self.instant:  # the seed's history keeps only the Deployment controller's Events
+            self.record_event(rs, "SuccessfulCreate", f"Created pod: {name}", component="replicaset-controller")
 
     def create_pod(
         self,
@@ -474,6 +532,14 @@ class Controllers:
         for rs in self._objects(REPLICASET):
             pods = pods_by_owner.get(rs["metadata"]["uid"], [])
             desired = _replicas(rs)
+            # nothing to do for a ReplicaSet whose pods and itself are as last synced (no timer pending)
+            key = (rs["metadata"]["resourceVersion"], *(p["metadata"]["resourceVersion"] for p in pods))
+            if (
+                len(pods) == desired
+                and not rs["spec"].get("minReadySeconds")
+                and self.settled.get(rs["metadata"]["uid"]) == key
+            ):
+                continue
             failure = None
             if len(pods) < desired:
                 for _ in range(desired - len(pods)):
@@ -490,6 +556,13 @@ class Controllers:
                 for pod in ranked[: len(pods) - desired]:
                     self.store.remove(POD, pod)
                     self.ready_at.pop(pod["metadata"]["uid"], None)
+                    if not self.instant:
+                        self.record_event(
+                            rs,
+                            "SuccessfulDelete",
+                            f"Deleted pod: {pod['metadata']['name']}",
+                            component="replicaset-controller",
+                        )
             pods = [
                 p
                 for p in self._objects(POD, rs["metadata"]["namespace"])
@@ -525,7 +598,12 @@ class Controllers:
             elif previous and len(pods) < desired:
                 status["conditions"] = [previous]
             if status != rs.get("status"):
-                self.store.write(REPLICASET, {**rs, "status": status, "metadata": dict(rs["metadata"])})
+                rs = self.store.write(REPLICASET, {**rs, "status": status, "metadata": dict(rs["metadata"])})
+            if len(pods) == desired:
+                self.settled[rs["metadata"]["uid"]] = (
+                    rs["metadata"]["resourceVersion"],
+                    *(p["metadata"]["resourceVersion"] for p in pods),
+                )
 
     # ------------------------------------------------------------------------------------------ deployments
     def sync_deployments(self) -> None:
@@ -535,7 +613,15 @@ class Controllers:
             if uid:
                 rs_by_owner.setdefault(uid, []).append(rs)
         for d in self._objects(DEPLOYMENT):
-            DeploymentSync(self, d, rs_by_owner.get(d["metadata"]["uid"], [])).run()
+            owned = rs_by_owner.get(d["metadata"]["uid"], [])
+            key = (d["metadata"]["resourceVersion"], *(rs["metadata"]["resourceVersion"] for rs in owned))
+            if self.settled.get(d["metadata"]["uid"]) == key:
+                continue  # complete, and nothing it looks at changed since
+            before = self.store.rv
+            DeploymentSync(self, d, owned).run()
+            progressing = _get_condition(d.get("status") or {}, "Progressing")
+            if self.store.rv == before and progressing and progressing["reason"] == "NewReplicaSetAvailable":
+                self.settled[d["metadata"]["uid"]] = key  # a sync that changed nothing on a complete rollout
 
 
 class DeploymentSync:

@@ -111,9 +111,12 @@ class Kubelet:
     def __init__(self, controllers):
         self.c = controllers
         self.recorded: set[tuple] = set()  # (pod uid, what) already recorded once
+        self.due = float("inf")
+        self.mounted: set[tuple[str, str]] = set()  # (pod uid, "") once mounted, (pod uid, container) once created
 
     def reset(self) -> None:
         self.recorded.clear()
+        self.mounted.clear()
 
     def _once(self, pod: dict, what: str, reason: str, message: str, etype: str = "Normal", field: str = "") -> None:
         key = (pod["metadata"]["uid"], what)
@@ -129,8 +132,14 @@ class Kubelet:
             self._once(pod, f"{what}#{index}", reason, message, etype, field)
 
     # -------------------------------------------------------------------------------------------- status
+    def wake(self, when: float) -> None:
+        """Note when this pod's status changes next by itself (see :attr:`due`)."""
+        self.due = min(self.due, when)
+
     def status(self, pod: dict, started: float, now: float) -> dict:
+        """The pod's status now; :attr:`due` is when it would change with nothing else changing."""
         c, store = self.c, self.c.store
+        self.due = float("inf")
         spec, meta = pod["spec"], pod["metadata"]
         namespace = meta.get("namespace", "")
         created = meta["creationTimestamp"]
@@ -140,7 +149,13 @@ class Kubelet:
             "",
         )
         sandbox_ready = now >= started
-        mount = mount_error(store, c.ref_types, namespace, spec) if sandbox_ready else None
+        if not sandbox_ready:
+            self.wake(started)
+        # volumes are checked until they are mounted; deleting a ConfigMap later does not unmount it
+        mounted = (meta["uid"], "") in self.mounted
+        mount = mount_error(store, c.ref_types, namespace, spec) if sandbox_ready and not mounted else None
+        if sandbox_ready and not mount:
+            self.mounted.add((meta["uid"], ""))
         if mount:
             self._once(pod, "mount:" + mount, "FailedMount", mount, "Warning")
         running_since = sandbox_ready and not mount
@@ -153,6 +168,13 @@ class Kubelet:
             failed |= exited
             statuses.append(status)
         node_ready = node is not None and c.node_ready(node)
+        if node is not None and not node_ready:  # MarkPodsNotReady
+            key = (meta["uid"], "node-not-ready")
+            if key not in self.recorded and not c.instant:
+                self.recorded.add(key)
+                c.record_event(pod, "NodeNotReady", "Node is not ready", "Warning", "node-controller")
+        elif node_ready:
+            self.recorded.discard((meta["uid"], "node-not-ready"))
         ready = bool(statuses) and all(s["ready"] for s in statuses) and node_ready
         containers_ready = bool(statuses) and all(s["ready"] for s in statuses)
         start_ts = now_iso(started) if sandbox_ready else created
@@ -219,6 +241,7 @@ class Kubelet:
             )
             self._once(pod, f"errpull:{name}", "Failed", "Error: ErrImagePull", "Warning", field)
             if now < started + c.crash_backoff / 4:  # the first pull fails, then the kubelet backs off
+                self.wake(started + c.crash_backoff / 4)
                 status["state"] = {"waiting": {"reason": "ErrImagePull", "message": f"{image}: not found"}}
             else:
                 self._once(pod, f"backoff:{name}", "BackOff", f'Back-off pulling image "{image}"', field=field)
@@ -243,11 +266,14 @@ class Kubelet:
             self._once(
                 pod, f"pulled:{name}", "Pulled", f'Container image "{image}" already present on machine', field=field
             )
-        error = config_error(c.store, c.ref_types, pod["metadata"].get("namespace", ""), container)
+        # env is resolved when the container is created: a running container keeps what it got
+        created = (pod["metadata"]["uid"], name) in self.mounted
+        error = None if created else config_error(c.store, c.ref_types, pod["metadata"].get("namespace", ""), container)
         if error:
             self._once(pod, f"config:{name}:{error}", "Failed", f"Error: {error}", "Warning", field)
             status["state"] = {"waiting": {"reason": "CreateContainerConfigError", "message": error}}
             return status, False, False
+        self.mounted.add((pod["metadata"]["uid"], name))
         container_id = "containerd://" + hashlib.sha256((pod["metadata"]["uid"] + name).encode()).hexdigest()
         self._once(pod, f"created:{name}", "Created", f"Created container {name}", field=field)
         self._once(pod, f"started:{name}", "Started", f"Started container {name}", field=field)
@@ -256,6 +282,7 @@ class Kubelet:
             status.update(ready=True, started=True, state={"running": {"startedAt": now_iso(started)}})
             return status, True, False
         restarts, last_start, last_end, current = crash_cycle(started, now, c.crash_backoff)
+        self.wake(-current if current < 0 else current + c.crash_backoff / 2)
         never = pod["spec"].get("restartPolicy", "Always") == "Never"
         terminated = None
         if last_start is not None:

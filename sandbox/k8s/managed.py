@@ -90,8 +90,50 @@ def remove(obj: dict, path: Path) -> None:
 
 
 def changed(old: dict, new: dict, status: bool = False) -> set[Path]:
-    """The paths whose value differs between two versions of an object."""
-    return {path for path in leaves(old, status) | leaves(new, status) if value_at(old, path) != value_at(new, path)}
+    """The paths whose value differs between two versions of an object (walking both at once)."""
+    out: set[Path] = set()
+    old, new = old or {}, new or {}
+    for key in set(old) | set(new):
+        if key in ("apiVersion", "kind") or (key == "status") != status:
+            continue
+        a, b = old.get(key), new.get(key)
+        if a == b:
+            continue
+        if key == "metadata":
+            for meta_key in ("labels", "annotations"):
+                x, y = (a or {}).get(meta_key) or {}, (b or {}).get(meta_key) or {}
+                for name in set(x) | set(y):
+                    if x.get(name) != y.get(name) or (name in x) != (name in y):
+                        out.add((("f", "metadata"), ("f", meta_key), ("f", name)))
+            continue
+        out |= _diff(a, b, key in old, key in new, (key,), (("f", key),))
+    return out
+
+
+def _diff(a, b, in_a: bool, in_b: bool, names: tuple[str, ...], prefix: Path) -> set[Path]:
+    if in_a and in_b and a == b:
+        return set()
+    if not (in_a and in_b):  # added or removed: every leaf of the side that has it
+        return _walk(a if in_a else b, names, prefix)
+    if isinstance(a, dict) and isinstance(b, dict) and a and b:
+        out: set[Path] = set()
+        for key in set(a) | set(b):
+            if not key.startswith("$"):
+                out |= _diff(a.get(key), b.get(key), key in a, key in b, (*names, key), (*prefix, ("f", key)))
+        return out
+    if isinstance(a, list) and isinstance(b, list) and a and b:
+        merge_key = patches.merge_key(names)
+        if merge_key and all(isinstance(i, dict) and merge_key in i for i in [*a, *b]):
+            items_a = {_key(i, merge_key): i for i in a}
+            items_b = {_key(i, merge_key): i for i in b}
+            out = set()
+            for key in set(items_a) | set(items_b):
+                item_path = (*prefix, ("k", key))
+                if (key in items_a) != (key in items_b):
+                    out.add((*item_path, ITEM))
+                out |= _diff(items_a.get(key), items_b.get(key), key in items_a, key in items_b, names, item_path)
+            return out
+    return _walk(a, names, prefix) | _walk(b, names, prefix)
 
 
 def to_fields_v1(paths: set[Path]) -> dict:

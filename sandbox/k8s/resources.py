@@ -157,6 +157,7 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("", "v1", "secrets", "Secret", True, field_labels=frozenset({"type"})),
     ResourceType("", "v1", "serviceaccounts", "ServiceAccount", True, ("sa",)),
     ResourceType("", "v1", "events", "Event", True, ("ev",), field_labels=_EVENT_FIELDS),
+    ResourceType("events.k8s.io", "v1", "events", "Event", True, ("ev",), field_labels=_EVENT_FIELDS),
     ResourceType(
         "apps",
         "v1",

@@ -12,11 +12,22 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
+from . import autoscaler, events
+from . import patch as patches
 from .controller import Controllers
-from .resources import BY_PATH, GROUPS, SERVER_VERSION, ResourceType, api_group, api_group_list, api_resource_list
+from .resources import (
+    BY_KIND,
+    BY_PATH,
+    GROUPS,
+    SERVER_VERSION,
+    ResourceType,
+    api_group,
+    api_group_list,
+    api_resource_list,
+)
 from .seed import seed
 from .selectors import SelectorError, parse_field_selector, parse_label_selector
-from .store import ApiError, Store, bad_request
+from .store import APPLY, JSON_PATCH, MERGE, ApiError, Store, bad_request
 
 DEFAULT_BAD_IMAGE_PATTERN = r":(bad|broken)[^/:]*$"
 DEFAULT_CRASH_IMAGE_PATTERN = r":(crash|exit)[^/:]*$"
@@ -161,6 +172,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _resource(self, method: str, target: tuple, query: dict, raw: bytes) -> None:
         rtype, namespace, name, sub = target
+        if rtype.group == "events.k8s.io":
+            return self._events_v1(method, target, query, raw)
+        if rtype.group == "autoscaling" and rtype.version == "v1":
+            return self._hpa_v1(method, target, query, raw)
         store = self.kube.store
         dry = _flag(query, "dryRun")
         if dry not in ("", "All"):
@@ -257,7 +272,115 @@ class _Handler(BaseHTTPRequestHandler):
         limit = _flag(query, "limitBytes")
         return text[: int(limit)] if limit.isdigit() else text
 
-    def _watch(self, rtype: ResourceType, namespace: str | None, query: dict) -> None:
+    def _events_v1(self, method: str, target: tuple, query: dict, raw: bytes) -> None:
+        """``events.k8s.io/v1``: the ``v1`` Events, converted (get, list, watch, create, delete)."""
+        _, namespace, name, _ = target
+        store, core = self.kube.store, BY_KIND[("v1", "Event")]
+        ns = namespace or ""
+        query = {**query, "fieldSelector": [events.field_selector(_flag(query, "fieldSelector"))]}
+        if name is None and method == "GET":
+            if _flag(query, "watch") in ("true", "1"):
+                return self._watch(core, namespace, query, events.to_v1beta)
+            limit = _flag(query, "limit")
+            listed = store.list(
+                core,
+                namespace,
+                _flag(query, "labelSelector"),
+                _flag(query, "fieldSelector"),
+                int(limit) if limit.isdigit() else None,
+                _flag(query, "continue") or None,
+            )
+            items = []
+            for item in listed["items"]:
+                converted = events.to_v1beta(item)
+                del converted["apiVersion"], converted["kind"]
+                items.append(converted)
+            return self._send(200, {**listed, "apiVersion": "events.k8s.io/v1", "items": items})
+        if name is None and method == "POST" and namespace is not None:
+            try:
+                body = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError) as exc:
+                raise bad_request(f"the body of the request was in an unknown format: {exc}") from exc
+            dry_run = _flag(query, "dryRun") == "All"
+            created = store.create(core, namespace, events.to_core(body), dry_run, self._manager(query))
+            return self._send(201, events.to_v1beta(created))
+        if name is not None and method == "GET":
+            return self._send(200, events.to_v1beta(store.get(core, ns, name)))
+        if name is not None and method == "DELETE":
+            return self._send(200, store.delete(core, ns, name, json.loads(raw) if raw else {}))
+        raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+
+    def _hpa_v1(self, method: str, target: tuple, query: dict, raw: bytes) -> None:
+        """``autoscaling/v1`` HPAs: the stored ``autoscaling/v2`` objects converted both ways, as the apiserver does."""
+        _, namespace, name, sub = target
+        store, v2 = self.kube.store, BY_KIND[("autoscaling/v2", "HorizontalPodAutoscaler")]
+        ns = namespace or ""
+        dry_run = _flag(query, "dryRun") == "All"
+        manager = self._manager(query)
+
+        def body() -> dict:
+            try:
+                text = raw.decode("utf-8")
+                if (self.headers.get("Content-Type") or "").split(";")[0] == APPLY:
+                    return yaml.safe_load(text)
+                return json.loads(text)
+            except (UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
+                raise bad_request(f"the body of the request was in an unknown format: {exc}") from exc
+
+        if name is None and method == "GET":
+            if _flag(query, "watch") in ("true", "1"):
+                return self._watch(v2, namespace, query, autoscaler.to_v1)
+            limit = _flag(query, "limit")
+            listed = store.list(
+                v2,
+                namespace,
+                _flag(query, "labelSelector"),
+                _flag(query, "fieldSelector"),
+                int(limit) if limit.isdigit() else None,
+                _flag(query, "continue") or None,
+            )
+            items = []
+            for item in listed["items"]:
+                converted = autoscaler.to_v1(item)
+                del converted["apiVersion"], converted["kind"]
+                items.append(converted)
+            return self._send(200, {**listed, "apiVersion": "autoscaling/v1", "items": items})
+        if name is None and method == "POST" and namespace is not None:
+            created = store.create(v2, namespace, autoscaler.to_v2(body()), dry_run, manager)
+            return self._send(201, autoscaler.to_v1(created))
+        if name is None:
+            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        if method == "GET":
+            return self._send(200, autoscaler.to_v1(store.get(v2, ns, name)))
+        if method == "DELETE" and sub is None:
+            return self._send(200, store.delete(v2, ns, name, json.loads(raw) if raw else {}, dry_run))
+        if method in ("PUT", "PATCH"):
+            with store.lock:
+                stored = store.get(v2, ns, name)
+                if method == "PUT":
+                    new = body()
+                else:
+                    content_type = (self.headers.get("Content-Type") or "").split(";")[0]
+                    current = autoscaler.to_v1(stored)
+                    try:
+                        if content_type == JSON_PATCH:
+                            new = patches.json_patch(current, body())
+                        elif content_type == MERGE:
+                            new = patches.merge_patch(current, body())
+                        else:
+                            new = patches.strategic_merge_patch(current, body())
+                    except patches.PatchError as exc:
+                        raise ApiError(422, "Invalid", str(exc)) from exc
+                    new.setdefault("metadata", {})["resourceVersion"] = stored["metadata"]["resourceVersion"]
+                converted = autoscaler.to_v2(new, stored)
+                if sub == "status":
+                    converted["status"] = {**(stored.get("status") or {}), **(new.get("status") or {})}
+                    converted["status"].pop("currentCPUUtilizationPercentage", None)
+                updated = store.update(v2, ns, name, converted, dry_run, manager, subresource=sub or "")
+            return self._send(200, autoscaler.to_v1(updated))
+        raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+
+    def _watch(self, rtype: ResourceType, namespace: str | None, query: dict, convert=None) -> None:
         """A chunked stream of watch events (``ADDED``/``MODIFIED``/``DELETED``) until ``timeoutSeconds``."""
         store = self.kube.store
         try:
@@ -279,7 +402,7 @@ class _Handler(BaseHTTPRequestHandler):
 
         with store.lock:
             if since and since != "0" and store.history and int(since) < store.history[0][0] - 1:
-                events = [
+                pending = [
                     (
                         "ERROR",
                         {
@@ -296,9 +419,9 @@ class _Handler(BaseHTTPRequestHandler):
                 last = store.rv
             elif since and since != "0":
                 last = int(since)
-                events = []
+                pending = []
             else:
-                events = [("ADDED", obj) for obj in store.objects[rtype].values() if wanted(obj)]
+                pending = [("ADDED", obj) for obj in store.objects[rtype].values() if wanted(obj)]
                 last = store.rv
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -310,9 +433,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
 
         while True:
-            for event, obj in events:
-                chunk(json.dumps({"type": event, "object": obj}).encode() + b"\n")
-            if events and events[0][0] == "ERROR":
+            for event, obj in pending:
+                shown = convert(obj) if convert and event != "ERROR" else obj
+                chunk(json.dumps({"type": event, "object": shown}).encode() + b"\n")
+            if pending and pending[0][0] == "ERROR":
                 break
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self.kube.stopping.is_set():
@@ -320,7 +444,7 @@ class _Handler(BaseHTTPRequestHandler):
             with store.lock:
                 if store.rv <= last:
                     store.changed.wait(min(remaining, 0.5))
-                events = [
+                pending = [
                     (event, obj)
                     for rv, event, etype, obj in list(store.history)
                     if rv > last and etype is rtype and wanted(obj)

@@ -101,6 +101,7 @@ class Store:
         self.objects: dict[ResourceType, dict[tuple[str, str], dict]] = {r: {} for r in RESOURCES}
         self.history: deque[tuple[int, str, ResourceType, dict]] = deque(maxlen=10000)
         self.rv = 1000
+        self.config_rv = 0  # the resourceVersion of the last ConfigMap/Secret/ServiceAccount change
         self.wakeup = threading.Event()
 
     # ---------------------------------------------------------------------------------------------- internals
@@ -116,6 +117,8 @@ class Store:
         return str(self.rv)
 
     def _emit(self, event: str, rtype: ResourceType, obj: dict) -> None:
+        if rtype.kind in ("ConfigMap", "Secret", "ServiceAccount"):
+            self.config_rv = self.rv
         # stored objects are never changed in place (every write stores a new dict), so no copy is needed
         self.history.append((int(obj["metadata"]["resourceVersion"]), event, rtype, obj))
         self.changed.notify_all()
@@ -706,13 +709,13 @@ class Store:
             lost = set(taken or ())
         else:
             diff = managed.changed(old, new, status) if old is not None else managed.leaves(new, status)
-            mine = {path for path in (mine_before or set()) | diff if managed.value_at(new, path)[0]}
+            mine = ((mine_before or set()) - diff) | {path for path in diff if managed.value_at(new, path)[0]}
             lost = diff
         result = []
         for entry, fields in entries:
             if self._identity(entry) == identity:
                 continue
-            kept = {path for path in fields - lost if managed.value_at(new, path)[0]}
+            kept = fields - lost  # what did not change still exists
             if kept == fields:
                 result.append(entry)
             elif kept:

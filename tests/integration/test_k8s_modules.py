@@ -366,3 +366,41 @@ def test_statefulset_and_daemonset_wait_and_scale(kube, tmp_path):
     pods = get(kube, "/api/v1/namespaces/shop/pods?labelSelector=app%3Dnode-agent")["items"]
     assert {p["spec"]["containers"][0]["image"] for p in pods} == {"registry.local/agent:1.1.0"}
     assert len(pods) == 2
+
+
+def test_k8s_rollback_daemonset_through_controller_revisions(kube, tmp_path):
+    """kubernetes.core.k8s_rollback on a DaemonSet: it lists the ControllerRevisions by the selector, picks the one
+    whose ``deprecated.daemonset.template.generation`` annotation is generation - 1 and applies its ``data`` as a
+    strategic merge patch; the DaemonSet controller reuses that revision (renumbered) and rolls back."""
+    run = playbook(
+        kube,
+        tmp_path,
+        """
+        - name: Roll fluentd back
+          kubernetes.core.k8s_rollback: {api_version: apps/v1, kind: DaemonSet, name: fluentd, namespace: kube-system}
+          register: rollback
+        - name: Wait until the DaemonSet has rolled back on every node
+          kubernetes.core.k8s_info:
+            kind: DaemonSet
+            namespace: kube-system
+            name: fluentd
+            wait: true
+            wait_timeout: 30
+            wait_sleep: 1
+          register: recovered
+        - ansible.builtin.assert:
+            that:
+              - rollback is changed
+              - recovered.resources[0].spec.template.spec.containers[0].image == 'registry.local/fluentd:1.16.2'
+              - recovered.resources[0].status.updatedNumberScheduled == 2
+    """,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    revisions = get(kube, "/apis/apps/v1/namespaces/kube-system/controllerrevisions?labelSelector=app%3Dfluentd")
+    by_number = {r["revision"]: r for r in revisions["items"]}
+    assert sorted(by_number) == [2, 3]
+    assert (
+        by_number[3]["metadata"]["name"] == kube.manifest["daemonsets"]["kube-system/fluentd"]["revisions"]["1"]["name"]
+    )
+    pods = get(kube, "/api/v1/namespaces/kube-system/pods?labelSelector=app%3Dfluentd")["items"]
+    assert {p["spec"]["containers"][0]["image"] for p in pods} == {"registry.local/fluentd:1.16.2"}

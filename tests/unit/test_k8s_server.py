@@ -511,6 +511,12 @@ def test_rollout_creates_revision_and_takes_time(kube):
     assert len(pods) == 3
     events = get(kube, "/api/v1/namespaces/shop/events?fieldSelector=involvedObject.name%3Dfront")["items"]
     assert any(e["reason"] == "ScalingReplicaSet" for e in events)
+    # the ReplicaSet controller records each pod it creates and deletes (replica_set.go)
+    new_rs = rs["4"]["metadata"]["name"]
+    rs_events = {(e[0], e[2]) for e in events_for(kube, new_rs)}
+    assert {("SuccessfulCreate", f"Created pod: {p['metadata']['name']}") for p in pods} <= rs_events
+    old_events = {e[0] for e in events_for(kube, rs["3"]["metadata"]["name"])}
+    assert "SuccessfulDelete" in old_events
 
 
 def test_reused_template_is_renumbered_to_max_plus_one(kube):
@@ -1320,7 +1326,7 @@ def test_missing_config_map_and_secret_references(kube):
         pods = {n: get(kube, f"{PODS}/{n}") for n in ("cfg", "sec", "key")}
         return pods if all(waiting_reason(p) == "CreateContainerConfigError" for p in pods.values()) else None
 
-    pods = kube.wait_for(config_errors, timeout=10)
+    pods = kube.wait_for(config_errors, timeout=20)
     messages = {n: p["status"]["containerStatuses"][0]["state"]["waiting"]["message"] for n, p in pods.items()}
     assert messages == {
         "cfg": 'configmap "flags" not found',
@@ -1329,18 +1335,31 @@ def test_missing_config_map_and_secret_references(kube):
     }
     assert all(p["status"]["phase"] == "Pending" for p in pods.values())
     assert ("Failed", "Warning", 'Error: configmap "flags" not found', "kubelet") in events_for(kube, "cfg")
-    kube.wait_for(lambda: get(kube, f"{PODS}/opt")["status"]["phase"] == "Running")
-    vol = get(kube, f"{PODS}/vol")
-    assert waiting_reason(vol) == "ContainerCreating" and vol["status"]["phase"] == "Pending"
-    assert (
+    kube.wait_for(lambda: get(kube, f"{PODS}/opt")["status"]["phase"] == "Running", timeout=20)
+    failed_mount = (
         "FailedMount",
         "Warning",
         'MountVolume.SetUp failed for volume "conf" : configmap "absent-volume" not found',
         "kubelet",
-    ) in events_for(kube, "vol")
+    )
+    kube.wait_for(lambda: failed_mount in events_for(kube, "vol"), timeout=20)
+    vol = get(kube, f"{PODS}/vol")
+    assert waiting_reason(vol) == "ContainerCreating" and vol["status"]["phase"] == "Pending"
     cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "flags"}, "data": {"checkout": "on"}}
     assert call(kube, "POST", "/api/v1/namespaces/shop/configmaps", cm)[0] == 201
-    kube.wait_for(lambda: get(kube, f"{PODS}/cfg")["status"]["phase"] == "Running")  # the kubelet retries
+    kube.wait_for(lambda: get(kube, f"{PODS}/cfg")["status"]["phase"] == "Running", timeout=20)  # kubelet retries
+    # env is resolved when a container is created: deleting the ConfigMap does not stop a running one,
+    # but the pods a rolling restart creates cannot start
+    assert call(kube, "DELETE", "/api/v1/namespaces/shop/configmaps/flags")[0] == 200
+    body = deployment("uses-flags", replicas=1)
+    body["spec"]["template"]["spec"]["containers"][0]["env"] = env
+    assert call(kube, "POST", APPS, body)[0] == 201
+    kube.wait_for(
+        lambda: any(waiting_reason(p) == "CreateContainerConfigError" for p in pods_of(kube, "uses-flags").values()),
+        timeout=20,
+    )
+    assert get(kube, f"{PODS}/cfg")["status"]["phase"] == "Running"
+    assert get(kube, f"{PODS}/cfg")["status"]["containerStatuses"][0]["ready"] is True
 
 
 def test_missing_service_account_blocks_pod_creation(kube):
@@ -1403,6 +1422,69 @@ def test_nodes_conditions_and_not_ready_node(kube):
     kube.wait_for(marked, timeout=10)
     assert call(kube, "POST", PODS, _pod("later"))[0] == 201
     assert kube.wait_for(lambda: get(kube, f"{PODS}/later")["spec"].get("nodeName")) == "sandbox-node-2"
+    # Taints and tolerations docs, "Taint based evictions": the node controller taints an unreachable node
+    tainted = kube.wait_for(lambda: get(kube, "/api/v1/nodes/sandbox-node-1")["spec"].get("taints"))
+    assert {(t["key"], t["effect"]) for t in tainted} == {
+        ("node.kubernetes.io/unreachable", "NoSchedule"),
+        ("node.kubernetes.io/unreachable", "NoExecute"),
+    }
+    node_events = events_for(kube, "sandbox-node-1", "default")
+    assert (
+        "NodeNotReady",
+        "Normal",
+        "Node sandbox-node-1 status is now: NodeNotReady",
+        "node-controller",
+    ) in node_events
+    pod_name = on_node[0]["metadata"]["name"]
+    kube.wait_for(
+        lambda: (
+            ("NodeNotReady", "Warning", "Node is not ready", "node-controller")
+            in events_for(kube, pod_name, on_node[0]["metadata"]["namespace"])
+        )
+    )
+    node = get(kube, "/api/v1/nodes/sandbox-node-1")
+    for cond in node["status"]["conditions"]:
+        if cond["type"] == "Ready":
+            cond.update(status="True", reason="KubeletReady", message="kubelet is posting ready status")
+    assert call(kube, "PUT", "/api/v1/nodes/sandbox-node-1/status", node)[0] == 200
+    kube.wait_for(lambda: not get(kube, "/api/v1/nodes/sandbox-node-1")["spec"].get("taints"))
+    kube.wait_for(lambda: not marked())
+
+
+def test_events_k8s_io_v1_serves_the_same_events(kube):
+    """API reference, events.k8s.io/v1 Event: the same Events as v1 (one storage), with ``regarding``, ``note``,
+    ``reportingController`` and the ``deprecated*`` fields; field selectors on ``regarding.*``."""
+    group = get(kube, "/apis/events.k8s.io")
+    assert group["preferredVersion"]["version"] == "v1"
+    assert call(kube, "POST", PODS, _pod("evt"))[0] == 201
+    kube.wait_for(lambda: any(e[0] == "Started" for e in events_for(kube, "evt")))
+    listed = get(kube, "/apis/events.k8s.io/v1/namespaces/shop/events?fieldSelector=regarding.name%3Devt")
+    assert listed["kind"] == "EventList" and listed["apiVersion"] == "events.k8s.io/v1"
+    by_reason = {e["reason"]: e for e in listed["items"]}
+    started = by_reason["Started"]
+    assert started["regarding"]["name"] == "evt" and started["regarding"]["kind"] == "Pod"
+    assert started["note"] == "Started container evt" and started["reportingController"] == "kubelet"
+    assert started["deprecatedCount"] == 1 and started["deprecatedSource"]["component"] == "kubelet"
+    one = get(kube, f"/apis/events.k8s.io/v1/namespaces/shop/events/{started['metadata']['name']}")
+    assert one["apiVersion"] == "events.k8s.io/v1" and one["note"] == started["note"]
+    new = {
+        "apiVersion": "events.k8s.io/v1",
+        "kind": "Event",
+        "metadata": {"name": "drill.1"},
+        "eventTime": "2026-01-01T00:00:00.000000Z",
+        "reportingController": "firebreak",
+        "reportingInstance": "runner",
+        "action": "Contain",
+        "reason": "Isolated",
+        "note": "namespace isolated",
+        "type": "Normal",
+        "regarding": {"kind": "Namespace", "name": "shop", "apiVersion": "v1"},
+    }
+    code, created = call(kube, "POST", "/apis/events.k8s.io/v1/namespaces/shop/events", new)
+    assert code == 201 and created["note"] == "namespace isolated"
+    core = get(kube, "/api/v1/namespaces/shop/events/drill.1")
+    assert core["message"] == "namespace isolated" and core["involvedObject"]["name"] == "shop"
+    assert core["reportingComponent"] == "firebreak"
 
 
 # ------------------------------------------------------------------------------ HorizontalPodAutoscalers
@@ -1453,11 +1535,11 @@ def test_hpa_min_replicas_holds_against_a_manual_scale_down(kube):
     Spec.MinReplicas"); without a metrics API, ScalingActive is False (FailedGetResourceMetric)."""
     kube.hpa_sync_period = 0.1
     assert call(kube, "POST", HPAS, hpa())[0] == 201
-    kube.wait_for(lambda: get(kube, f"{APPS}/api")["spec"]["replicas"] == 3, timeout=10)
-    kube.wait_for(lambda: rolled_out(kube, "api"), timeout=10)
+    kube.wait_for(lambda: get(kube, f"{APPS}/api")["spec"]["replicas"] == 3, timeout=20)
+    kube.wait_for(lambda: rolled_out(kube, "api"), timeout=20)
     code, _ = call(kube, "PATCH", f"{APPS}/api/scale", {"spec": {"replicas": 1}}, MERGE)  # kubectl scale
     assert code == 200
-    kube.wait_for(lambda: get(kube, f"{APPS}/api")["spec"]["replicas"] == 3, timeout=10)
+    kube.wait_for(lambda: get(kube, f"{APPS}/api")["spec"]["replicas"] == 3, timeout=20)
     h = kube.wait_for(lambda: (h := get(kube, f"{HPAS}/api")) and h["status"].get("currentReplicas") == 3 and h)
     assert h["status"]["desiredReplicas"] == 3 and h["status"]["lastScaleTime"]
     assert condition(h, "ScalingActive")["status"] == "False"
@@ -1471,7 +1553,7 @@ def test_hpa_min_replicas_holds_against_a_manual_scale_down(kube):
     ) in rescales
     # above the maximum: brought down to it
     code, _ = call(kube, "PATCH", f"{APPS}/api/scale", {"spec": {"replicas": 8}}, MERGE)
-    kube.wait_for(lambda: get(kube, f"{APPS}/api")["spec"]["replicas"] == 5, timeout=10)
+    kube.wait_for(lambda: get(kube, f"{APPS}/api")["spec"]["replicas"] == 5, timeout=20)
     # "Implicit maintenance-mode deactivation": a target scaled to 0 is left alone
     code, _ = call(kube, "PATCH", f"{APPS}/api/scale", {"spec": {"replicas": 0}}, MERGE)
     h = kube.wait_for(
@@ -1490,14 +1572,14 @@ def test_hpa_scales_on_cpu_utilization_up_to_its_maximum(kube):
     assert condition(h, "ScalingActive")["reason"] == "ValidMetricFound"
     assert get(kube, f"{APPS}/front")["spec"]["replicas"] == 3
     kube.set_cpu_utilization("shop", "front", 200)
-    kube.wait_for(lambda: get(kube, f"{APPS}/front")["spec"]["replicas"] == 4, timeout=10)
+    kube.wait_for(lambda: get(kube, f"{APPS}/front")["spec"]["replicas"] == 4, timeout=20)
 
     def limited():
         h = get(kube, f"{HPAS}/front")
         cond = condition(h, "ScalingLimited") if h.get("status") else None
         return h if cond and cond["reason"] == "TooManyReplicas" else None
 
-    h = kube.wait_for(limited, timeout=10)
+    h = kube.wait_for(limited, timeout=20)
     assert condition(h, "ScalingLimited")["status"] == "True" and h["status"]["desiredReplicas"] == 4
     assert h["status"]["currentMetrics"][0]["resource"]["current"]["averageUtilization"] == 200
     assert call(kube, "POST", HPAS, hpa("ghost", target="nothing"))[0] == 201
@@ -1685,3 +1767,41 @@ def test_namespace_metadata_name_label_is_reset(kube):
     assert code == 200 and put["metadata"]["labels"] == {"kubernetes.io/metadata.name": "shop"}
     names = get(kube, "/api/v1/namespaces?labelSelector=kubernetes.io%2Fmetadata.name%3Dshop")["items"]
     assert [n["metadata"]["name"] for n in names] == ["shop"]
+
+
+def test_autoscaling_v1_and_v2_are_one_object(kube):
+    """API reference / HPA docs: an HPA is one object served in ``autoscaling/v1`` and ``autoscaling/v2``
+    (``targetCPUUtilizationPercentage`` is the v2 CPU ``Utilization`` metric; v1 keeps v2's conditions in the
+    ``autoscaling.alpha.kubernetes.io/conditions`` annotation); the controller acts on it whichever version made it."""
+    kube.hpa_sync_period = 0.1
+    v1_path = "/apis/autoscaling/v1/namespaces/shop/horizontalpodautoscalers"
+    body = {
+        "apiVersion": "autoscaling/v1",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "api"},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"},
+            "minReplicas": 3,
+            "maxReplicas": 6,
+            "targetCPUUtilizationPercentage": 50,
+        },
+    }
+    code, created = call(kube, "POST", v1_path, body)
+    assert code == 201 and created["apiVersion"] == "autoscaling/v1"
+    assert created["spec"]["targetCPUUtilizationPercentage"] == 50
+    v2 = get(kube, f"{HPAS}/api")
+    assert v2["apiVersion"] == "autoscaling/v2" and v2["spec"]["minReplicas"] == 3
+    assert v2["spec"]["metrics"][0]["resource"]["target"] == {"type": "Utilization", "averageUtilization": 50}
+    kube.wait_for(lambda: get(kube, f"{APPS}/api")["spec"]["replicas"] == 3, timeout=20)
+    seen = kube.wait_for(
+        lambda: (h := get(kube, f"{v1_path}/api")) and h.get("status", {}).get("desiredReplicas") and h
+    )
+    assert "autoscaling.alpha.kubernetes.io/conditions" in seen["metadata"]["annotations"]
+    code, patched = call(kube, "PATCH", f"{v1_path}/api", {"spec": {"maxReplicas": 8}}, MERGE)
+    assert code == 200 and patched["spec"]["maxReplicas"] == 8
+    v2 = get(kube, f"{HPAS}/api")
+    assert v2["spec"]["maxReplicas"] == 8 and v2["spec"]["behavior"]["scaleUp"]["stabilizationWindowSeconds"] == 0
+    listed = get(kube, v1_path)
+    assert listed["apiVersion"] == "autoscaling/v1" and [i["metadata"]["name"] for i in listed["items"]] == ["api"]
+    assert call(kube, "DELETE", f"{v1_path}/api")[0] == 200
+    assert call(kube, "GET", f"{HPAS}/api")[0] == 404
