@@ -12,6 +12,7 @@ import pytest
 
 from tests.integration.rds_helpers import (
     JSON_OUTPUT,
+    assert_documented,
     mutating_calls,
     rds_state,
     recap,
@@ -65,6 +66,7 @@ def test_failover_to_a_given_reader_then_rerun_is_no_change(aws, run_playbook):
     assert result["before"]["writer"] == "orders-db-1" and result["after"]["writer"] == "orders-db-2"
     assert result["after"]["readers"] == ["orders-db-1"]
     assert writer(aws, "orders-db") == "orders-db-2"
+    assert_documented(result, "rds_cluster_failover")
     tags = aws.client("rds").list_tags_for_resource(ResourceName=aws.manifest["aws"]["aurora"]["cluster_arn"])
     assert {"Key": "firebreak:incident", "Value": "INC-7"} in tags["TagList"]
 
