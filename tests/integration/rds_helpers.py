@@ -81,7 +81,7 @@ def rds_state(aws) -> dict:
 
 
 # Keys Ansible (or a failure) adds to a module's result; everything else must be in the module's RETURN.
-ANSIBLE_KEYS = {"changed", "failed", "invocation", "warnings", "deprecations", "_ansible_no_log", "msg"}
+ANSIBLE_KEYS = {"changed", "failed", "invocation", "warnings", "deprecations", "_ansible_no_log", "msg", "action"}
 FAILURE_KEYS = {"aws_operation", "aws_error_code", "resource", "attempts", "exception"}
 
 
