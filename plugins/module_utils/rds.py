@@ -224,6 +224,9 @@ def choose_failover_target(cluster: dict, instances: dict, target=None, failover
         }
     if writer is None:
         raise RDSInputError(f"DB cluster {cluster_id!r} has no writer instance to fail over from")
+    status = cluster.get("Status", "available")
+    if status != "available":
+        raise RDSInputError(f"DB cluster {cluster_id!r} is {status}, not available: not failing it over now")
     if target is not None:
         status = (instances.get(target) or {}).get("DBInstanceStatus", "unknown")
         if status != "available":

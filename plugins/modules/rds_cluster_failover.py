@@ -24,7 +24,8 @@ description:
     done once that instance is no longer the writer, so a re-run after a failover (by this step or by RDS itself)
     changes nothing.
   - A target that is not a member of the cluster, or not C(available), fails with a message naming it before
-    anything is changed. So does an unknown cluster.
+    anything is changed. So does an unknown cluster, or a cluster that is not C(available) (already failing over,
+    for example).
   - In check mode the module reads the cluster and reports the failover it would make (with a diff) but makes no
     call that changes anything.
 options:

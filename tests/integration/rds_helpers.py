@@ -78,3 +78,26 @@ def rds_state(aws) -> dict:
         for i in rds.describe_db_instances()["DBInstances"]
     }
     return {"clusters": clusters, "instances": instances}
+
+
+# Keys Ansible (or a failure) adds to a module's result; everything else must be in the module's RETURN.
+ANSIBLE_KEYS = {"changed", "failed", "invocation", "warnings", "deprecations", "_ansible_no_log", "msg", "action"}
+FAILURE_KEYS = {"aws_operation", "aws_error_code", "resource", "attempts", "exception"}
+
+
+def assert_documented(result: dict, module: str) -> None:
+    """Every key the module returned is documented in its RETURN (validate-modules checks the reverse)."""
+    import ast
+    from pathlib import Path
+
+    import yaml
+
+    tree = ast.parse((Path(__file__).parents[2] / "plugins" / "modules" / f"{module}.py").read_text())
+    text = next(
+        node.value.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "RETURN"
+    )
+    documented = set(yaml.safe_load(text))
+    extra = set(result) - documented - ANSIBLE_KEYS - FAILURE_KEYS
+    assert not extra, f"{module} returned undocumented keys {sorted(extra)}"

@@ -10,7 +10,7 @@ import datetime
 
 import pytest
 
-from tests.integration.rds_helpers import JSON_OUTPUT, mutating_calls, rds_state, result_of
+from tests.integration.rds_helpers import JSON_OUTPUT, assert_documented, mutating_calls, rds_state, result_of
 
 pytestmark = pytest.mark.integration
 
@@ -93,6 +93,7 @@ def test_restore_to_a_time_with_an_offset_creates_cluster_and_instances_and_leav
     assert result["endpoints"]["writer"] == restored["Endpoint"]
     assert set(result["endpoints"]["instances"]) == {"orders-db-restored-1", "orders-db-restored-2"}
     assert source_state(aws) == source_before
+    assert_documented(result, "rds_cluster_pitr")
 
     # the re-run: same source, target and time: our own complete restore, no change
     aws.proxy.clear_log()
@@ -203,6 +204,7 @@ def test_cutover_renames_the_source_away_and_the_restore_into_its_place(aws, run
     again, second = restore(run_playbook, **options)
     assert again.returncode == 0, again.output
     assert second["changed"] is False and "already is our restore" in second["msg"]
+    assert_documented(second, "rds_cluster_pitr")
     assert mutating_calls(aws) == []
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.rds_helpers import JSON_OUTPUT, mutating_calls, rds_state, recap, result_of
+from tests.integration.rds_helpers import JSON_OUTPUT, assert_documented, mutating_calls, rds_state, recap, result_of
 
 pytestmark = pytest.mark.integration
 
@@ -64,6 +64,7 @@ def test_failover_reboots_with_failover_records_it_and_rerun_is_no_change(aws, r
     assert instance(aws)["DBInstanceStatus"] == "available"
     assert result["after"]["status"] == "available"
     assert result["az_swapped"] is False  # moto never swaps; AWS does
+    assert_documented(result, "rds_instance_failover")
     recorded = tags(aws)
     assert recorded["firebreak:failover-incident"] == "INC-1" and recorded["firebreak:incident"] == "INC-1"
     assert result["failover"]["incident"] == "INC-1"

@@ -8,7 +8,7 @@ import datetime
 
 import pytest
 
-from tests.integration.rds_helpers import JSON_OUTPUT, mutating_calls, rds_state, result_of
+from tests.integration.rds_helpers import JSON_OUTPUT, assert_documented, mutating_calls, rds_state, result_of
 
 pytestmark = pytest.mark.integration
 
@@ -57,6 +57,7 @@ def test_restore_to_a_time_then_rerun_is_no_change(aws, run_playbook):
     assert tags["firebreak:restored-from"] == "reports-db" and tags["firebreak:incident"] == "INC-5"
     assert result["endpoints"]["address"] == restored["Endpoint"]["Address"]
     assert rds_state(aws)["instances"]["reports-db"] == source_before
+    assert_documented(result, "rds_instance_pitr")
 
     aws.proxy.clear_log()
     again, second = restore(run_playbook, restore_time=text, incident_id="INC-5")
@@ -100,6 +101,7 @@ def test_cutover_swaps_identifiers_and_a_rerun_is_no_change(aws, run_playbook):
     options = {"incident_id": "INC-5", "cutover": True, "cutover_confirm": "reports-db"}
     run, result = restore(run_playbook, **options)
     assert run.returncode == 0, run.output
+    assert_documented(result, "rds_instance_pitr")
     assert result["cutover"]["done"] is True and result["cutover"]["replaced"] == "reports-db-replaced-inc-5"
     now_source = {t["Key"]: t["Value"] for t in instance(aws, "reports-db")["TagList"]}
     assert now_source["firebreak:restored-from"] == "reports-db"

@@ -119,6 +119,14 @@ def test_failover_from_an_instance_that_no_longer_writes_is_no_change():
     assert decision["changed"] is False and decision["target"] == "new"
 
 
+def test_a_cluster_that_is_not_available_is_not_failed_over():
+    cluster = dict(_cluster([("w", True, 1), ("r", False, 0)]), Status="failing-over")
+    with pytest.raises(rds.RDSInputError, match="DB cluster 'orders-db' is failing-over, not available"):
+        rds.choose_failover_target(cluster, _instances(("w",), ("r",)), target="r")
+    # ... but a target that already writes is still no change
+    assert rds.choose_failover_target(cluster, _instances(("w",), ("r",)), target="w")["changed"] is False
+
+
 def test_failover_from_the_current_writer_acts():
     cluster = _cluster([("old", True, 1), ("new", False, 0)])
     decision = rds.choose_failover_target(cluster, _instances(("old",), ("new",)), failover_from="old")
