@@ -27,6 +27,12 @@ options:
     type: str
     choices: [token, kubeconfig, connection]
     default: token
+  retry_budget:
+    description:
+      - Seconds the EKS C(DescribeCluster) call may spend retrying throttling and transient errors before the lookup
+        fails naming the call, the AWS error code and the cluster.
+    type: int
+    default: 60
 extends_documentation_fragment:
   - amazon.aws.boto3
   - amazon.aws.common.plugins
@@ -71,6 +77,7 @@ except ImportError:  # AWSLookupBase reports the missing SDK
 from ansible.errors import AnsibleLookupError
 from ansible_collections.amazon.aws.plugins.plugin_utils.lookup import AWSLookupBase
 from ansible_collections.firebreak.runbooks.plugins.module_utils.eks_auth import get_token, kubeconfig
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import Caller, StepAWSError, client_config
 
 
 class LookupModule(AWSLookupBase):
@@ -94,10 +101,12 @@ class LookupModule(AWSLookupBase):
             if output == "token":
                 results.append(issued["token"])
                 continue
+            budget = self.get_option("retry_budget")
+            eks = self.client("eks", config=client_config(budget))
             try:
-                described = self.client("eks").describe_cluster(name=cluster)["cluster"]
-            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
-                raise AnsibleLookupError(f"DescribeCluster failed for EKS cluster {cluster!r}: {e}") from None
+                described = Caller(budget)(eks, "describe_cluster", f"EKS cluster {cluster!r}", name=cluster)["cluster"]
+            except StepAWSError as e:
+                raise AnsibleLookupError(str(e)) from None
             endpoint = described.get("endpoint")
             ca_data = (described.get("certificateAuthority") or {}).get("data")
             if not endpoint:

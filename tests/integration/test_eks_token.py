@@ -37,4 +37,17 @@ def test_connection_and_kubeconfig_from_describe_cluster(aws, run_playbook):
 def test_unknown_cluster_is_named(aws, run_playbook):
     run = run_playbook(PLAYBOOK, extra_vars={"eks_cluster": "nope"}, env=JSON_OUTPUT)
     assert run.returncode != 0
-    assert "DescribeCluster failed for EKS cluster 'nope'" in run.stdout
+    assert "DescribeCluster failed for EKS cluster 'nope': ResourceNotFoundException" in run.stdout
+
+
+def test_permanent_5xx_fails_within_the_budget_naming_call_and_code(aws, run_playbook):
+    import time
+
+    create_cluster(aws)
+    aws.proxy.add_rule({"service": "eks", "method": "GET", "path": "^/clusters/shop-prod", "fault": "error"})
+    started = time.monotonic()
+    run = run_playbook(PLAYBOOK, extra_vars={"eks_cluster": "shop-prod", "eks_retry_budget": 5}, env=JSON_OUTPUT)
+    assert run.returncode != 0
+    assert time.monotonic() - started < 60
+    assert "DescribeCluster failed for EKS cluster 'shop-prod'" in run.stdout
+    assert "gave up after" in run.stdout
