@@ -737,6 +737,11 @@ ROLE_KINDS = {
 # Keyed by module FQCN, for steps run as a bare module task outside the roles.
 ACTION_KINDS = {
     "firebreak.runbooks.ecs_service_rollback": RECOVERY,
+    "firebreak.runbooks.k8s_rollout_undo": RECOVERY,
+    "firebreak.runbooks.k8s_rolling_restart": RECOVERY,
+    "firebreak.runbooks.k8s_workload_scale": RECOVERY,
+    "firebreak.runbooks.k8s_config_rollback": RECOVERY,
+    "firebreak.runbooks.k8s_namespace_isolate": CONTAINMENT,
 }
 
 

@@ -18,7 +18,7 @@ description:
     which the apiserver sets), and labels the namespace C(firebreak.io/quarantined=true) and
     C(firebreak.io/incident=<incident>). It returns a C(containment) entry recording exactly that (and the
     NetworkPolicies that already existed).
-  - O(state=released) undoes exactly what the given O(containments) entries say: deletes the policy the step
+  - O(state=released) undoes exactly what the given O(containments) entries say. It deletes the policy the step
     created and puts back the namespace labels it changed, unless someone changed them meanwhile (those are left
     alone and reported). Policies others added are never touched. It returns a C(release) entry.
   - Re-runs change nothing. In check mode nothing is changed.

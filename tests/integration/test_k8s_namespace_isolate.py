@@ -129,3 +129,21 @@ def test_role_converge_idempotence_check(kube, run_playbook):
     assert labels["firebreak.io/quarantined"] == "true" and len(policies) == 1
     second = run_playbook(role)
     assert second.returncode == 0 and recap(second)["changed"] == 0, second.stdout
+
+
+def test_role_release_reads_the_timeline_and_restores_exactly(kube, run_playbook):
+    from tests.integration.test_role_eks_rollout_undo import recap
+
+    role = "tests/integration/playbooks/k8s/role_isolate.yml"
+    before = state(kube)
+    first = run_playbook(role)
+    assert first.returncode == 0, first.output
+    assert state(kube) != before
+    patch(kube, "/api/v1/namespaces/shop", {"metadata": {"labels": {"owner": "sre"}}}, "application/merge-patch+json")
+    released = run_playbook(role, extra_vars={"k8s_state": "released"})
+    assert released.returncode == 0, released.output
+    assert recap(released)["changed"] == 1
+    labels, policies = state(kube)
+    assert (labels, policies) == (dict(before[0], owner="sre"), before[1])
+    again = run_playbook(role, extra_vars={"k8s_state": "released"})
+    assert again.returncode == 0 and recap(again)["changed"] == 0, again.stdout
