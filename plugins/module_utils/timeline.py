@@ -656,6 +656,7 @@ RECOVERY = "recovery"
 ROLE_KINDS = {
     # recovery
     "ecs_rollback": RECOVERY,
+    "ecs_service_restart": RECOVERY,
     "eks_rollout_undo": RECOVERY,
     "aurora_failover": RECOVERY,
     "rds_instance_failover": RECOVERY,
@@ -677,6 +678,7 @@ ROLE_KINDS = {
 # Keyed by module FQCN, for steps run as a bare module task outside the roles.
 ACTION_KINDS = {
     "firebreak.runbooks.ecs_service_rollback": RECOVERY,
+    "firebreak.runbooks.ecs_service_restart": RECOVERY,
 }
 
 
