@@ -118,7 +118,7 @@ def bench_timeline(env: dict, repeat: int, steps: int, workdir: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--only", nargs="*", choices=sorted(TOPICS), help="run only these topics (not the core two)")
     args = parser.parse_args(argv)
 

@@ -9,6 +9,15 @@ import tempfile
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
+from ansible_collections.firebreak.runbooks.plugins.module_utils.seal import (
+    DEFAULT_PREFIX,
+    SealError,
+    check_seals,
+    list_seals,
+    parse_seal,
+    s3_client,
+)
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import Caller, StepAWSError
 from ansible_collections.firebreak.runbooks.plugins.module_utils.timeline import (
     TimelineError,
     TimelineVerifyError,
@@ -19,7 +28,38 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.timeline import
 ARGUMENT_SPEC = {
     "timeline": {"type": "path", "required": True},
     "dest": {"type": "path"},
+    "seals": {"type": "list", "elements": "raw", "default": []},
+    "seal_bucket": {"type": "str"},
+    "seal_prefix": {"type": "str", "default": DEFAULT_PREFIX},
+    "endpoint_url": {"type": "str"},
+    "region": {"type": "str"},
+    "retry_budget": {"type": "int", "default": 60},
 }
+
+
+def recorded_seals(records):
+    """Seals the timeline itself recorded (incident_seal results): they must hold for the records before them."""
+    found = []
+    for rec in records:
+        details = rec.get("details")
+        if rec.get("check_mode") or rec.get("event") not in ("task_ok", "task_changed"):
+            continue
+        if isinstance(details, dict) and isinstance(details.get("seal"), dict):
+            try:
+                found.append(parse_seal(details["seal"], source=f"recorded at seq {rec['seq']}"))
+            except SealError:
+                continue
+    return found
+
+
+def _same_file(dest, timeline):
+    """True when writing ``dest`` would overwrite ``timeline`` (same path, same real path, same inode)."""
+    if dest == timeline or os.path.realpath(dest) == os.path.realpath(timeline):
+        return True
+    try:
+        return os.path.samefile(dest, timeline)
+    except OSError:
+        return False
 
 
 class ActionModule(ActionBase):
@@ -36,8 +76,11 @@ class ActionModule(ActionBase):
         timeline = os.path.abspath(os.path.expanduser(args["timeline"]))
         dest = args.get("dest") or os.path.join(os.path.dirname(timeline), "report.md")
         dest = os.path.abspath(os.path.expanduser(dest))
-        if dest == timeline:
-            raise AnsibleActionFail(f"dest {dest} is the timeline itself")
+        if _same_file(dest, timeline):
+            raise AnsibleActionFail(
+                f"dest {dest} is the timeline itself (through a symbolic link or another path); "
+                "refusing to overwrite the incident record: give another incident_report_dest"
+            )
 
         try:
             records = verify_timeline(timeline)
@@ -55,7 +98,23 @@ class ActionModule(ActionBase):
             result.update(failed=True, msg=str(exc), timeline=timeline, verified=False)
             return result
 
-        report = render_report(records, timeline)
+        try:
+            seals = self._seals(args, records)
+        except (SealError, StepAWSError) as exc:
+            result.update(failed=True, msg=f"cannot read the seals: {exc}", timeline=timeline, verified=False)
+            return result
+        problems = check_seals(records, seals, incident_id=records[0].get("incident_id"))
+        if problems:
+            result.update(
+                failed=True,
+                msg="timeline verification failed against its seals: " + "; ".join(problems),
+                timeline=timeline,
+                verified=False,
+                seals_checked=len(seals),
+            )
+            return result
+
+        report = render_report(records, timeline, seals=seals)
         data = report.encode("utf-8")
         try:
             with open(dest, "rb") as fh:
@@ -94,6 +153,7 @@ class ActionModule(ActionBase):
             last_seq=records[-1]["seq"],
             last_hash=records[-1]["hash"],
             incident_ids=incident_ids,
+            seals_checked=len(seals),
             msg=f"timeline verified ({len(records)} records, last hash {records[-1]['hash']}); "
             f"report {dest} {'written' if changed else 'unchanged'}",
         )
@@ -105,3 +165,15 @@ class ActionModule(ActionBase):
                 "after": report,
             }
         return result
+
+    @staticmethod
+    def _seals(args, records):
+        seals = [parse_seal(value, source=f"seals[{i}]") for i, value in enumerate(args["seals"] or [])]
+        seals += recorded_seals(records)
+        if args.get("seal_bucket"):
+            caller = Caller(args["retry_budget"])
+            endpoint = args.get("endpoint_url") or os.environ.get("FIREBREAK_AWS_ENDPOINT_URL")
+            s3 = s3_client(endpoint, args.get("region"), args["retry_budget"])
+            incident_id = records[0].get("incident_id")
+            seals += list_seals(s3, caller, args["seal_bucket"], args["seal_prefix"], incident_id)
+        return seals

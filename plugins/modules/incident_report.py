@@ -30,8 +30,37 @@ options:
   dest:
     description:
       - Where to write the report.
-      - Defaults to C(report.md) in the timeline's directory.
+      - Defaults to C(report.md) in the timeline's directory. A path that is the timeline itself (also through
+        a symbolic link) is refused.
     type: path
+  seals:
+    description:
+      - Seals to check the timeline against, as returned by M(firebreak.runbooks.incident_seal) (a dict) or as
+        its C(SEAL {...}) output line.
+      - Seals the timeline recorded itself are always checked too.
+      - A seal whose C(seq) is beyond the last record (records removed) or whose hash differs from the record
+        at its C(seq) (chain rewritten) fails the report, naming the seal.
+    type: list
+    elements: raw
+    default: []
+  seal_bucket:
+    description:
+      - Also check every seal of the incident stored in this S3 bucket (see M(firebreak.runbooks.incident_seal)).
+    type: str
+  seal_prefix:
+    description: Key prefix of the stored seals.
+    type: str
+    default: firebreak/seals
+  endpoint_url:
+    description: S3 endpoint for O(seal_bucket). Defaults to C(FIREBREAK_AWS_ENDPOINT_URL), else AWS's.
+    type: str
+  region:
+    description: AWS region of O(seal_bucket).
+    type: str
+  retry_budget:
+    description: Seconds each S3 call may spend retrying throttling and transient errors.
+    type: int
+    default: 60
 attributes:
   action:
     description:
@@ -48,6 +77,7 @@ notes:
     its play, so reporting on a timeline never appends to it.
 seealso:
   - module: firebreak.runbooks.incident_note
+  - module: firebreak.runbooks.incident_seal
 """
 
 EXAMPLES = r"""
@@ -108,4 +138,9 @@ bad_seq:
   returned: when the chain is broken
   type: int
   sample: 7
+seals_checked:
+  description: Number of seals the timeline was checked against.
+  returned: when the chain verified
+  type: int
+  sample: 2
 """

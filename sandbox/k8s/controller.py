@@ -9,7 +9,6 @@ images matches ``bad_image_pattern`` (then it sits in ``ImagePullBackOff`` for e
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import math
 import random
@@ -19,6 +18,8 @@ import time
 import traceback
 from datetime import datetime, timezone
 
+from . import autoscaler, workloads
+from .kubelet import Kubelet
 from .resources import BY_KIND, apply_defaults, scaled
 from .store import Store, now_iso
 
@@ -41,6 +42,7 @@ NODE = "sandbox-node-1"
 NAMESPACE = BY_KIND[("v1", "Namespace")]
 POD = BY_KIND[("v1", "Pod")]
 EVENT = BY_KIND[("v1", "Event")]
+NODE_TYPE = BY_KIND[("v1", "Node")]
 DEPLOYMENT = BY_KIND[("apps/v1", "Deployment")]
 REPLICASET = BY_KIND[("apps/v1", "ReplicaSet")]
 
@@ -164,17 +166,37 @@ def _has_deadline(d: dict) -> bool:
     return deadline is not None and deadline != 2**31 - 1
 
 
+class PodForbidden(Exception):
+    """Pod admission refused the pod (a missing ServiceAccount): the apiserver's 403 message."""
+
+
 class Controllers:
     """Runs every controller in one background thread, ticking every 50 ms (sooner after a write)."""
 
-    def __init__(self, store: Store, bad_image_pattern: str, rollout_delay: float, namespace_delete_delay: float):
+    def __init__(
+        self,
+        store: Store,
+        bad_image_pattern: str,
+        rollout_delay: float,
+        namespace_delete_delay: float,
+        crash_image_pattern: str = r":(crash|exit)[^/:]*$",
+        crash_backoff: float = 0.5,
+    ):
         self.store = store
         self.bad_image = re.compile(bad_image_pattern)
+        self.crash_image = re.compile(crash_image_pattern)
+        self.crash_backoff = crash_backoff
+        self.kubelet = Kubelet(self)
+        self.ref_types = {"ConfigMap": BY_KIND[("v1", "ConfigMap")], "Secret": BY_KIND[("v1", "Secret")]}
         self.rollout_delay = rollout_delay
         self.namespace_delete_delay = namespace_delete_delay
         self.instant = False
         self.ready_at: dict[str, float] = {}  # pod uid -> when its containers are ready
         self.terminating_since: dict[str, float] = {}  # namespace uid -> when it went Terminating
+        self.event_names: dict[tuple, str] = {}  # (object uid, reason, message, component) -> Event name
+        self.hpa_sync_period = 0.5
+        self.hpa_synced: dict[str, float] = {}  # HPA uid -> last sync
+        self.cpu_utilization: dict[tuple[str, str], int] = {}  # (namespace, target name) -> CPU % of requests
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -207,12 +229,19 @@ class Controllers:
                 self.sync_pods()
                 self.sync_replicasets()
                 self.sync_deployments()
+                workloads.sync_statefulsets(self)
+                workloads.sync_daemonsets(self)
+                autoscaler.sync_autoscalers(self)
                 if self.store.rv == before:
                     return
 
     def reset(self) -> None:
         self.ready_at.clear()
         self.terminating_since.clear()
+        self.event_names.clear()
+        self.kubelet.reset()
+        self.hpa_synced.clear()
+        self.cpu_utilization.clear()
 
     def _objects(self, rtype, namespace: str | None = None) -> list[dict]:
         return [
@@ -237,76 +266,59 @@ class Controllers:
             self.terminating_since.pop(ns["metadata"]["uid"], None)
 
     # ------------------------------------------------------------------------------------------------ pods
-    def bad(self, pod_spec: dict) -> list[dict]:
-        return [c for c in pod_spec.get("containers") or [] if self.bad_image.search(c.get("image", ""))]
-
     def sync_pods(self) -> None:
+        """The scheduler binds pods without a node; the kubelet reports their status (see kubelet.py)."""
         now = time.time()
         for pod in self._objects(POD):
             uid = pod["metadata"]["uid"]
-            ready_at = self.ready_at.setdefault(uid, now if self.instant else now + self.rollout_delay)
-            status = self._pod_status(pod, ready_at, now)
+            if not pod["spec"].get("nodeName"):
+                node = self.pick_node(pod)
+                if node is None:
+                    status = self._unschedulable(pod)
+                    if status != pod.get("status"):
+                        self.store.write(POD, {**pod, "status": status})
+                    continue
+                pod = self.store.write(POD, {**pod, "spec": {**pod["spec"], "nodeName": node}})
+                self._scheduled(pod)
+            started = self.ready_at.setdefault(uid, now if self.instant else now + self.rollout_delay)
+            status = self.kubelet.status(pod, started, now)
             if status != pod.get("status"):
                 self.store.write(POD, {**pod, "status": status})
 
-    def _pod_status(self, pod: dict, ready_at: float, now: float) -> dict:
+    def _scheduled(self, pod: dict) -> None:
+        if not self.instant:
+            meta = pod["metadata"]
+            self.record_event(
+                pod,
+                "Scheduled",
+                f"Successfully assigned {meta['namespace']}/{meta['name']} to {pod['spec']['nodeName']}",
+                component="default-scheduler",
+            )
+
+    def _unschedulable(self, pod: dict) -> dict:
+        nodes = self.nodes()
+        message = (
+            f"0/{len(nodes)} nodes are available: {len(nodes)} node(s) had untolerated taint "
+            "{node.kubernetes.io/not-ready: }. preemption: 0/"
+            f"{len(nodes)} nodes are available: {len(nodes)} Preemption is not helpful for scheduling."
+            if nodes
+            else "no nodes available to schedule pods"
+        )
+        if not self.instant:
+            self.record_event(pod, "FailedScheduling", message, "Warning", "default-scheduler")
         created = pod["metadata"]["creationTimestamp"]
-        spec = pod["spec"]
-        bad = {c["name"] for c in self.bad(spec)}
-        started = now >= ready_at
-        ready = started and not bad
-        ready_ts = now_iso(ready_at) if started else created
-        seed = int(hashlib.sha256(pod["metadata"]["uid"].encode()).hexdigest(), 16)
-        statuses = []
-        for container in spec.get("containers") or []:
-            status = {
-                "name": container["name"],
-                "image": container.get("image", ""),
-                "imageID": "",
-                "ready": ready,
-                "restartCount": 0,
-                "started": ready,
-            }
-            if ready:
-                status["imageID"] = "registry.local/sha256:" + hashlib.sha256(container["image"].encode()).hexdigest()
-                status["containerID"] = (
-                    "containerd://" + hashlib.sha256((pod["metadata"]["uid"] + container["name"]).encode()).hexdigest()
-                )
-                status["state"] = {"running": {"startedAt": ready_ts}}
-            elif started and container["name"] in bad:
-                status["state"] = {
-                    "waiting": {
-                        "reason": "ImagePullBackOff",
-                        "message": f'Back-off pulling image "{container.get("image", "")}"',
-                    }
-                }
-            else:
-                status["state"] = {"waiting": {"reason": "ContainerCreating"}}
-            statuses.append(status)
-        names = sorted(bad) or [c["name"] for c in spec.get("containers") or []]
-        unready = "" if ready else f"containers with unready status: [{' '.join(names)}]"
-
-        def cond(ctype: str, ok: bool, ts: str) -> dict:
-            c = {"type": ctype, "status": "True" if ok else "False", "lastProbeTime": None, "lastTransitionTime": ts}
-            if not ok and ctype in ("Ready", "ContainersReady"):
-                c.update(reason="ContainersNotReady", message=unready)
-            return c
-
         return {
-            "phase": "Running" if ready else "Pending",
+            "phase": "Pending",
             "conditions": [
-                cond("PodReadyToStartContainers", started, ready_ts),
-                cond("Initialized", True, created),
-                cond("Ready", ready, ready_ts),
-                cond("ContainersReady", ready, ready_ts),
-                cond("PodScheduled", True, created),
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "lastProbeTime": None,
+                    "lastTransitionTime": created,
+                    "reason": "Unschedulable",
+                    "message": message,
+                }
             ],
-            "hostIP": "10.0.0.10",
-            "hostIPs": [{"ip": "10.0.0.10"}],
-            "podIP": f"10.244.{seed % 250}.{(seed >> 8) % 250 + 2}",
-            "podIPs": [{"ip": f"10.244.{seed % 250}.{(seed >> 8) % 250 + 2}"}],
-            "startTime": created,
-            "containerStatuses": statuses,
             "qosClass": "BestEffort",
         }
 
@@ -317,31 +329,140 @@ class Controllers:
 
     # ----------------------------------------------------------------------------------------- replicasets
     def _new_pod(self, rs: dict) -> None:
-        template = rs["spec"].get("template") or {}
-        meta = template.get("metadata") or {}
         name = f"{rs['metadata']['name']}-{''.join(random.choices(_ALNUM, k=5))}"
+        self.create_pod(rs, rs["spec"].get("template") or {}, name, generate_name=rs["metadata"]["name"] + "-")
+
+    def create_pod(
+        self,
+        owner: dict,
+        template: dict,
+        name: str,
+        generate_name: str | None = None,
+        labels: dict | None = None,
+        spec: dict | None = None,
+    ) -> dict:
+        """A pod from a workload's template, owned by it (``GetPodFromTemplate``), then scheduled."""
+        meta = template.get("metadata") or {}
         pod = {
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": {
                 "name": name,
-                "generateName": rs["metadata"]["name"] + "-",
-                "namespace": rs["metadata"]["namespace"],
-                "labels": copy.deepcopy(meta.get("labels") or {}),
-                "ownerReferences": [_owner_ref(rs)],
+                "namespace": owner["metadata"]["namespace"],
+                "labels": {**copy.deepcopy(meta.get("labels") or {}), **(labels or {})},
+                "ownerReferences": [_owner_ref(owner)],
             },
-            "spec": {**copy.deepcopy(template.get("spec") or {}), "nodeName": NODE},
+            "spec": {**copy.deepcopy(template.get("spec") or {}), **(spec or {})},
             "status": {"phase": "Pending", "qosClass": "BestEffort"},
         }
+        if generate_name:
+            pod["metadata"]["generateName"] = generate_name
         if meta.get("annotations"):
             pod["metadata"]["annotations"] = copy.deepcopy(meta["annotations"])
-        self.store.new_object(POD, pod)
         apply_defaults(POD, pod)
         pod["spec"].setdefault("serviceAccountName", "default")
         pod["spec"].setdefault("enableServiceLinks", True)
+        error = self.store.service_account_error(pod, generate_name or name)
+        if error:
+            raise PodForbidden(error)
+        self.store.new_object(POD, pod)
+        if not pod["spec"].get("nodeName"):
+            node = self.pick_node(pod)
+            if node:
+                pod["spec"]["nodeName"] = node
         self.store.write(POD, pod, "ADDED")
+        if pod["spec"].get("nodeName"):
+            self._scheduled(pod)
         if self.instant:
             self.ready_at[pod["metadata"]["uid"]] = time.time() - 1
+        return pod
+
+    def node(self, name: str) -> dict | None:
+        return self.store.lookup(NODE_TYPE, "", name) if name else None
+
+    def nodes(self) -> list[dict]:
+        return self._objects(NODE_TYPE)
+
+    @staticmethod
+    def node_ready(node: dict) -> bool:
+        cond = next((c for c in (node.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"), None)
+        return cond is None or cond.get("status") == "True"
+
+    def pick_node(self, pod: dict) -> str | None:
+        """The scheduler, reduced: a Ready, schedulable node matching ``nodeSelector``, fewest pods first."""
+        selector = pod["spec"].get("nodeSelector") or {}
+        candidates = [
+            n
+            for n in self.nodes()
+            if self.node_ready(n)
+            and not (n.get("spec") or {}).get("unschedulable")
+            and selector.items() <= (n["metadata"].get("labels") or {}).items()
+        ]
+        if not candidates:
+            return None
+        load: dict[str, int] = {}
+        for other in self.store.objects[POD].values():
+            node = other["spec"].get("nodeName")
+            if node:
+                load[node] = load.get(node, 0) + 1
+        return min(candidates, key=lambda n: (load.get(n["metadata"]["name"], 0), n["metadata"]["name"]))["metadata"][
+            "name"
+        ]
+
+    def record_event(
+        self,
+        obj: dict,
+        reason: str,
+        message: str,
+        etype: str = "Normal",
+        component: str = "",
+        host: str = "",
+        field_path: str = "",
+    ) -> None:
+        """A ``v1`` Event about ``obj``, as client-go's recorder writes it (a repeat bumps ``count``)."""
+        meta = obj["metadata"]
+        namespace = meta.get("namespace") or "default"
+        key = (meta.get("uid", ""), reason, message, component)
+        now = now_iso()
+        seen = self.event_names.get(key)
+        stored = self.store.lookup(EVENT, namespace, seen) if seen else None
+        if stored is not None:
+            self.store.write(EVENT, {**stored, "count": stored.get("count", 1) + 1, "lastTimestamp": now})
+            return
+        stamp = time.time_ns()
+        while self.store.lookup(EVENT, namespace, f"{meta['name']}.{stamp:x}") is not None:
+            stamp += 1
+        name = f"{meta['name']}.{stamp:x}"
+        involved = {
+            "kind": obj.get("kind", ""),
+            "namespace": meta.get("namespace", ""),
+            "name": meta["name"],
+            "uid": meta.get("uid", ""),
+            "apiVersion": obj.get("apiVersion", ""),
+            "resourceVersion": meta.get("resourceVersion", ""),
+        }
+        if not involved["namespace"]:
+            del involved["namespace"]
+        if field_path:
+            involved["fieldPath"] = field_path
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": name, "namespace": namespace},
+            "involvedObject": involved,
+            "reason": reason,
+            "message": message,
+            "source": {"component": component, **({"host": host} if host else {})},
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+            "type": etype,
+            "eventTime": None,
+            "reportingComponent": component,
+            "reportingInstance": host,
+        }
+        self.store.write(EVENT, self.store.new_object(EVENT, event), "ADDED")
+        self.event_names[key] = name
 
     def sync_replicasets(self) -> None:
         now = time.time()
@@ -353,9 +474,17 @@ class Controllers:
         for rs in self._objects(REPLICASET):
             pods = pods_by_owner.get(rs["metadata"]["uid"], [])
             desired = _replicas(rs)
+            failure = None
             if len(pods) < desired:
                 for _ in range(desired - len(pods)):
-                    self._new_pod(rs)
+                    try:
+                        self._new_pod(rs)
+                    except PodForbidden as exc:
+                        failure = str(exc)
+                        self.record_event(
+                            rs, "FailedCreate", f"Error creating: {failure}", "Warning", "replicaset-controller"
+                        )
+                        break
             elif len(pods) > desired:
                 ranked = sorted(pods, key=lambda p: (self.pod_ready(p), -self.ready_at.get(p["metadata"]["uid"], 0)))
                 for pod in ranked[: len(pods) - desired]:
@@ -380,6 +509,21 @@ class Controllers:
                 if value:
                     status[key] = value
             status["observedGeneration"] = rs["metadata"].get("generation", 1)
+            previous = _get_condition(rs.get("status") or {}, "ReplicaFailure")
+            if failure:  # calculateStatus: ReplicaFailure while pods cannot be created, removed once they can
+                status["conditions"] = [
+                    previous
+                    if previous and previous.get("message") == failure
+                    else {
+                        "type": "ReplicaFailure",
+                        "status": "True",
+                        "lastTransitionTime": now_iso(),
+                        "reason": "FailedCreate",
+                        "message": failure,
+                    }
+                ]
+            elif previous and len(pods) < desired:
+                status["conditions"] = [previous]
             if status != rs.get("status"):
                 self.store.write(REPLICASET, {**rs, "status": status, "metadata": dict(rs["metadata"])})
 
@@ -414,31 +558,7 @@ class DeploymentSync:
         return stored
 
     def _event(self, reason: str, message: str) -> None:
-        meta = self.d["metadata"]
-        name = f"{meta['name']}.{template_hash({'r': reason, 'm': message, 't': time.time()})}"
-        event = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"name": name, "namespace": meta["namespace"]},
-            "involvedObject": {
-                "kind": "Deployment",
-                "namespace": meta["namespace"],
-                "name": meta["name"],
-                "uid": meta["uid"],
-                "apiVersion": "apps/v1",
-                "resourceVersion": meta.get("resourceVersion", ""),
-            },
-            "reason": reason,
-            "message": message,
-            "source": {"component": "deployment-controller"},
-            "firstTimestamp": self.now,
-            "lastTimestamp": self.now,
-            "count": 1,
-            "type": "Normal",
-            "reportingComponent": "deployment-controller",
-            "reportingInstance": "",
-        }
-        self.store.write(EVENT, self.store.new_object(EVENT, event), "ADDED")
+        self.c.record_event(self.d, reason, message, component="deployment-controller")
 
     def scale_rs(self, rs: dict, replicas: int) -> dict:
         """``scaleReplicaSet``: size and the desired/max-replicas annotations."""
@@ -842,6 +962,20 @@ class DeploymentSync:
                             self.now,
                         ),
                     )
+        failures = [
+            cond
+            for rs in ([new_rs] if new_rs else []) + [r for r in self.rs_list if r is not new_rs]
+            for cond in (rs.get("status") or {}).get("conditions") or []
+            if cond["type"] == "ReplicaFailure"
+        ]
+        if failures:  # getReplicaFailures: the ReplicaSet's failure moves into the Deployment's conditions
+            cond = failures[0]
+            _set_condition(
+                status,
+                _condition("ReplicaFailure", cond["status"], cond["reason"], cond["message"], self.now),
+            )
+        else:
+            _remove_condition(status, "ReplicaFailure")
         if "collisionCount" in previous:
             status["collisionCount"] = previous["collisionCount"]
         self.d["status"] = status

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import ipaddress
 import re
 from dataclasses import dataclass, field
 
@@ -181,6 +183,34 @@ RESOURCES: tuple[ResourceType, ...] = (
         field_labels=frozenset({"status.replicas"}),
     ),
     ResourceType(
+        "apps",
+        "v1",
+        "statefulsets",
+        "StatefulSet",
+        True,
+        ("sts",),
+        ("scale", "status"),
+        ("all",),
+        has_status=True,
+        generation=True,
+    ),
+    ResourceType(
+        "apps", "v1", "daemonsets", "DaemonSet", True, ("ds",), ("status",), ("all",), has_status=True, generation=True
+    ),
+    ResourceType("apps", "v1", "controllerrevisions", "ControllerRevision", True),
+    ResourceType(
+        "autoscaling",
+        "v2",
+        "horizontalpodautoscalers",
+        "HorizontalPodAutoscaler",
+        True,
+        ("hpa",),
+        ("status",),
+        ("all",),
+        has_status=True,
+        generation=True,
+    ),
+    ResourceType(
         "autoscaling",
         "v1",
         "horizontalpodautoscalers",
@@ -258,6 +288,18 @@ _LABEL_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
+WORKLOAD_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet")
+# apps/v1 StatefulSet validation (ValidateStatefulSetUpdate): the spec fields an update may change
+_STS_MUTABLE = (
+    "replicas",
+    "ordinals",
+    "template",
+    "updateStrategy",
+    "persistentVolumeClaimRetentionPolicy",
+    "minReadySeconds",
+)
+
+
 def _go_map(labels: dict) -> str:
     return "map[string]string{" + ", ".join(f'"{k}":"{v}"' for k, v in sorted(labels.items())) + "}"
 
@@ -283,9 +325,30 @@ def validate(rtype: ResourceType, obj: dict, old: dict | None = None) -> None:
     for _key, value in (meta.get("labels") or {}).items():
         if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.match(value):
             causes.append(("FieldValueInvalid", "metadata.labels", f"Invalid value: {value!r}: a valid label value"))
-    if rtype.kind in ("Deployment", "ReplicaSet"):
+    if rtype.kind in WORKLOAD_KINDS:
         _validate_workload(rtype, obj, old, causes)
-    if rtype.kind == "Pod" or rtype.kind in ("Deployment", "ReplicaSet"):
+    if rtype.kind == "HorizontalPodAutoscaler":
+        _validate_hpa(obj.get("spec") or {}, causes)
+    if rtype.kind == "NetworkPolicy":
+        _validate_network_policy(obj.get("spec") or {}, causes)
+    if rtype.kind in ("ConfigMap", "Secret"):
+        for field in ("data", "binaryData", "stringData"):
+            for key in obj.get(field) or {}:
+                if not isinstance(key, str) or len(key) > 253 or not _CONFIG_KEY.match(key):
+                    causes.append(
+                        (
+                            "FieldValueInvalid",
+                            f"{field}[{key}]",
+                            f"Invalid value: {key!r}: a valid config key must consist of alphanumeric characters, "
+                            "'-', '_' or '.'",
+                        )
+                    )
+    if rtype.kind == "ControllerRevision":
+        if not isinstance(obj.get("revision"), int) or obj["revision"] < 0:
+            causes.append(("FieldValueInvalid", "revision", f"Invalid value: {obj.get('revision')!r}: must be >= 0"))
+        if old is not None and old.get("data") != obj.get("data"):
+            causes.append(("FieldValueInvalid", "data", "field is immutable"))
+    if rtype.kind == "Pod" or rtype.kind in WORKLOAD_KINDS:
         spec = obj.get("spec") or {}
         pod_spec = spec if rtype.kind == "Pod" else ((spec.get("template") or {}).get("spec") or {})
         prefix = "spec" if rtype.kind == "Pod" else "spec.template.spec"
@@ -326,6 +389,10 @@ def _validate_workload(rtype: ResourceType, obj: dict, old: dict | None, causes:
     replicas = spec.get("replicas", 1)
     if not isinstance(replicas, int) or replicas < 0:
         causes.append(("FieldValueInvalid", "spec.replicas", f"Invalid value: {replicas!r}: must be >= 0"))
+    if rtype.kind == "StatefulSet":
+        _validate_statefulset(spec, old, causes)
+    if rtype.kind == "DaemonSet":
+        _validate_daemonset(spec, causes)
     if rtype.kind == "Deployment":
         strategy = spec.get("strategy") or {}
         if strategy.get("type") not in (None, "RollingUpdate", "Recreate"):
@@ -360,6 +427,227 @@ def _validate_workload(rtype: ResourceType, obj: dict, old: dict | None, causes:
                     "Invalid value: 0: may not be 0 when `maxSurge` is 0",
                 )
             )
+
+
+def _percent_or_int(value, path: str, causes: list) -> None:
+    if isinstance(value, str) and not re.fullmatch(r"\d+%", value):
+        causes.append(
+            (
+                "FieldValueInvalid",
+                path,
+                f"Invalid value: {value!r}: a valid percent string must be a numeric string followed by an ending '%'",
+            )
+        )
+
+
+def _validate_statefulset(spec: dict, old: dict | None, causes: list) -> None:
+    policy = spec.get("podManagementPolicy", "OrderedReady")
+    if policy not in ("OrderedReady", "Parallel"):
+        causes.append(("FieldValueNotSupported", "spec.podManagementPolicy", f'Unsupported value: "{policy}"'))
+    strategy = spec.get("updateStrategy") or {}
+    if strategy.get("type", "RollingUpdate") not in ("RollingUpdate", "OnDelete"):
+        causes.append(
+            ("FieldValueNotSupported", "spec.updateStrategy.type", f'Unsupported value: "{strategy.get("type")}"')
+        )
+    if strategy.get("type") == "OnDelete" and strategy.get("rollingUpdate"):
+        causes.append(
+            (
+                "FieldValueInvalid",
+                "spec.updateStrategy.rollingUpdate",
+                "only allowed for updateStrategy 'RollingUpdate'",
+            )
+        )
+    partition = (strategy.get("rollingUpdate") or {}).get("partition", 0)
+    if not isinstance(partition, int) or partition < 0:
+        causes.append(
+            (
+                "FieldValueInvalid",
+                "spec.updateStrategy.rollingUpdate.partition",
+                f"Invalid value: {partition!r}: must be greater than or equal to 0",
+            )
+        )
+    if old is not None:
+        old_spec = old.get("spec") or {}
+        changed = {k for k in set(spec) | set(old_spec) if k not in _STS_MUTABLE and spec.get(k) != old_spec.get(k)}
+        if changed - {"selector"}:
+            causes.append(
+                (
+                    "Forbidden",
+                    "spec",
+                    "Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', "
+                    "'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden",
+                )
+            )
+
+
+_CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+_PORT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_PROTOCOLS = ("SCTP", "TCP", "UDP")
+
+
+def _validate_network_policy(spec: dict, causes: list) -> None:
+    """``ValidateNetworkPolicySpec``: policyTypes, ports (protocol, number or IANA name, endPort), peers."""
+    types = spec.get("policyTypes") or []
+    for i, value in enumerate(types):
+        if value not in ("Ingress", "Egress"):
+            causes.append(
+                (
+                    "FieldValueNotSupported",
+                    f"spec.policyTypes[{i}]",
+                    f'Unsupported value: "{value}": supported values: "Egress", "Ingress"',
+                )
+            )
+    if len(types) > 2:
+        causes.append(
+            (
+                "FieldValueInvalid",
+                "spec.policyTypes",
+                f"Invalid value: {types!r}: may not specify more than two policyTypes",
+            )
+        )
+    for direction, peers_key in (("ingress", "from"), ("egress", "to")):
+        for i, rule in enumerate(spec.get(direction) or []):
+            for j, port in enumerate(rule.get("ports") or []):
+                path = f"spec.{direction}[{i}].ports[{j}]"
+                protocol = port.get("protocol", "TCP")
+                if protocol not in _PROTOCOLS:
+                    causes.append(
+                        (
+                            "FieldValueNotSupported",
+                            f"{path}.protocol",
+                            f'Unsupported value: "{protocol}": supported values: "SCTP", "TCP", "UDP"',
+                        )
+                    )
+                number = port.get("port")
+                if isinstance(number, bool) or (number is not None and not isinstance(number, (int, str))):
+                    causes.append(("FieldValueInvalid", f"{path}.port", f"Invalid value: {number!r}: must be a port"))
+                elif isinstance(number, int) and not 1 <= number <= 65535:
+                    causes.append(
+                        (
+                            "FieldValueInvalid",
+                            f"{path}.port",
+                            f"Invalid value: {number}: must be between 1 and 65535, inclusive",
+                        )
+                    )
+                elif isinstance(number, str) and (
+                    len(number) > 15 or not _PORT_NAME.match(number) or not re.search("[a-z]", number) or "--" in number
+                ):
+                    causes.append(
+                        (
+                            "FieldValueInvalid",
+                            f"{path}.port",
+                            f"Invalid value: {number!r}: must contain only lowercase alpha-numeric characters (a-z, "
+                            "0-9) and hyphens (-), at most 15 characters, at least one letter",
+                        )
+                    )
+                end = port.get("endPort")
+                if end is not None:
+                    if not isinstance(number, int):
+                        causes.append(
+                            (
+                                "FieldValueInvalid",
+                                f"{path}.endPort",
+                                f"Invalid value: {end!r}: may not be specified when `port` is non-numeric",
+                            )
+                        )
+                    elif not isinstance(end, int) or end < number:
+                        causes.append(
+                            (
+                                "FieldValueInvalid",
+                                f"{path}.endPort",
+                                f"Invalid value: {end!r}: must be greater than or equal to `port`",
+                            )
+                        )
+                    elif end > 65535:
+                        causes.append(
+                            (
+                                "FieldValueInvalid",
+                                f"{path}.endPort",
+                                f"Invalid value: {end}: must be between 1 and 65535, inclusive",
+                            )
+                        )
+            for j, peer in enumerate(rule.get(peers_key) or []):
+                path = f"spec.{direction}[{i}].{peers_key}[{j}]"
+                block = peer.get("ipBlock")
+                selectors = [k for k in ("podSelector", "namespaceSelector") if peer.get(k) is not None]
+                if block is not None and selectors:
+                    causes.append(("Forbidden", path, "may not specify more than 1 peer type"))
+                if block is None and not selectors:
+                    causes.append(("FieldValueRequired", path, "must specify a peer"))
+                if block is not None:
+                    cidr = block.get("cidr", "")
+                    try:
+                        network = ipaddress.ip_network(cidr, strict=False)
+                    except ValueError:
+                        causes.append(
+                            (
+                                "FieldValueInvalid",
+                                f"{path}.ipBlock.cidr",
+                                f"Invalid value: {cidr!r}: must be a valid CIDR value, "
+                                "(e.g. 10.9.8.0/24 or 2001:db8::/64)",
+                            )
+                        )
+                        continue
+                    for k, other in enumerate(block.get("except") or []):
+                        try:
+                            inner = ipaddress.ip_network(other, strict=False)
+                            inside = inner.version == network.version and inner.subnet_of(network) and inner != network
+                        except ValueError:
+                            inside = False
+                        if not inside:
+                            causes.append(
+                                (
+                                    "FieldValueInvalid",
+                                    f"{path}.ipBlock.except[{k}]",
+                                    f"Invalid value: {other!r}: must be a strict subset of `cidr`",
+                                )
+                            )
+
+
+def _validate_hpa(spec: dict, causes: list) -> None:
+    """``ValidateHorizontalPodAutoscaler``: scaleTargetRef kind and name, 1 <= minReplicas <= maxReplicas."""
+    ref = spec.get("scaleTargetRef") or {}
+    for key in ("kind", "name"):
+        if not ref.get(key):
+            causes.append(("FieldValueRequired", f"spec.scaleTargetRef.{key}", "Required value"))
+    minimum, maximum = spec.get("minReplicas", 1), spec.get("maxReplicas")
+    if not isinstance(maximum, int) or maximum < 1:
+        causes.append(
+            ("FieldValueInvalid", "spec.maxReplicas", f"Invalid value: {maximum!r}: must be greater than or equal to 1")
+        )
+    if not isinstance(minimum, int) or minimum < 1:
+        causes.append(
+            ("FieldValueInvalid", "spec.minReplicas", f"Invalid value: {minimum!r}: must be greater than or equal to 1")
+        )
+    elif isinstance(maximum, int) and minimum > maximum:
+        causes.append(
+            (
+                "FieldValueInvalid",
+                "spec.maxReplicas",
+                f"Invalid value: {maximum}: must be greater than or equal to `minReplicas`",
+            )
+        )
+
+
+def _validate_daemonset(spec: dict, causes: list) -> None:
+    strategy = spec.get("updateStrategy") or {}
+    if strategy.get("type", "RollingUpdate") not in ("RollingUpdate", "OnDelete"):
+        causes.append(
+            ("FieldValueNotSupported", "spec.updateStrategy.type", f'Unsupported value: "{strategy.get("type")}"')
+        )
+    rolling = strategy.get("rollingUpdate") or {}
+    for key in ("maxSurge", "maxUnavailable"):
+        _percent_or_int(rolling.get(key), f"spec.updateStrategy.rollingUpdate.{key}", causes)
+    if rolling and scaled(rolling.get("maxSurge", 0), 100, True) == 0 == scaled(
+        rolling.get("maxUnavailable", 1), 100, False
+    ):
+        causes.append(
+            (
+                "FieldValueInvalid",
+                "spec.updateStrategy.rollingUpdate.maxUnavailable",
+                "Invalid value: 0: may not be 0 when `maxSurge` is 0",
+            )
+        )
 
 
 def scaled(value: int | str | None, total: int, round_up: bool) -> int:
@@ -398,8 +686,27 @@ def _default_pod_spec(spec: dict) -> None:
 def apply_defaults(rtype: ResourceType, obj: dict) -> None:
     """Fill in the defaults the apiserver adds, so that stored and round-tripped objects compare equal."""
     spec = obj.get("spec")
-    if rtype.kind in ("Deployment", "ReplicaSet") and isinstance(spec, dict):
-        spec.setdefault("replicas", 1)
+    if rtype.kind in WORKLOAD_KINDS and isinstance(spec, dict):
+        if rtype.kind != "DaemonSet":
+            spec.setdefault("replicas", 1)
+        if rtype.kind == "StatefulSet":
+            spec.setdefault("podManagementPolicy", "OrderedReady")
+            spec.setdefault("revisionHistoryLimit", 10)
+            strategy = spec.setdefault("updateStrategy", {})
+            strategy.setdefault("type", "RollingUpdate")
+            if strategy["type"] == "RollingUpdate":
+                strategy.setdefault("rollingUpdate", {}).setdefault("partition", 0)
+            retention = spec.setdefault("persistentVolumeClaimRetentionPolicy", {})
+            retention.setdefault("whenDeleted", "Retain")
+            retention.setdefault("whenScaled", "Retain")
+        if rtype.kind == "DaemonSet":
+            spec.setdefault("revisionHistoryLimit", 10)
+            strategy = spec.setdefault("updateStrategy", {})
+            strategy.setdefault("type", "RollingUpdate")
+            if strategy["type"] == "RollingUpdate":
+                rolling = strategy.setdefault("rollingUpdate", {})
+                rolling.setdefault("maxUnavailable", 1)
+                rolling.setdefault("maxSurge", 0)
         if rtype.kind == "Deployment":
             spec.setdefault("revisionHistoryLimit", 10)
             spec.setdefault("progressDeadlineSeconds", 600)
@@ -427,9 +734,43 @@ def apply_defaults(rtype: ResourceType, obj: dict) -> None:
     elif rtype.kind == "Namespace":
         obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
         obj.setdefault("status", {}).setdefault("phase", "Active")
-        labels = obj.setdefault("metadata", {}).setdefault("labels", {})
-        labels.setdefault("kubernetes.io/metadata.name", obj["metadata"].get("name", ""))
+        meta = obj.setdefault("metadata", {})
+        if not isinstance(meta.get("labels"), dict):
+            meta["labels"] = {}
+        # the namespace strategy (PrepareForCreate/PrepareForUpdate) always sets it: it cannot be changed
+        meta["labels"]["kubernetes.io/metadata.name"] = meta.get("name", "")
+    elif rtype.kind == "HorizontalPodAutoscaler" and isinstance(spec, dict):
+        spec.setdefault("minReplicas", 1)
+        if rtype.version == "v2":  # SetDefaults_HorizontalPodAutoscaler (autoscaling/v2)
+            if not spec.get("metrics"):
+                spec["metrics"] = [
+                    {
+                        "type": "Resource",
+                        "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}},
+                    }
+                ]
+            behavior = spec.setdefault("behavior", {})
+            up = behavior.setdefault("scaleUp", {})
+            up.setdefault("stabilizationWindowSeconds", 0)
+            up.setdefault("selectPolicy", "Max")
+            up.setdefault(
+                "policies",
+                [
+                    {"type": "Pods", "value": 4, "periodSeconds": 15},
+                    {"type": "Percent", "value": 100, "periodSeconds": 15},
+                ],
+            )
+            down = behavior.setdefault("scaleDown", {})
+            down.setdefault("selectPolicy", "Max")
+            down.setdefault("policies", [{"type": "Percent", "value": 100, "periodSeconds": 15}])
     elif rtype.kind == "Secret":
         obj.setdefault("type", "Opaque")
+        string_data = obj.pop("stringData", None)
+        if isinstance(string_data, dict) and string_data:
+            # stringData is write-only: the v1 conversion merges it into data, base64-encoded, stringData winning
+            data = obj.get("data") if isinstance(obj.get("data"), dict) else {}
+            for key, value in string_data.items():
+                data[key] = base64.b64encode(str(value).encode()).decode()
+            obj["data"] = data
     elif rtype.kind == "NetworkPolicy" and isinstance(spec, dict) and "policyTypes" not in spec:
         spec["policyTypes"] = ["Ingress"] + (["Egress"] if "egress" in spec else [])

@@ -19,6 +19,7 @@ from .selectors import SelectorError, parse_field_selector, parse_label_selector
 from .store import ApiError, Store, bad_request
 
 DEFAULT_BAD_IMAGE_PATTERN = r":(bad|broken)[^/:]*$"
+DEFAULT_CRASH_IMAGE_PATTERN = r":(crash|exit)[^/:]*$"
 
 
 def _flag(query: dict, name: str) -> str:
@@ -216,7 +217,7 @@ class _Handler(BaseHTTPRequestHandler):
                 content_type = (self.headers.get("Content-Type") or "").split(";")[0]
                 return self._send(200, store.patch_scale(rtype, ns, name, raw, content_type, dry_run, manager))
         elif sub == "log" and method == "GET":
-            return self._send(200, self._pod_log(store.get(rtype, ns, name), _flag(query, "container")), "text/plain")
+            return self._send(200, self._pod_log(store.get(rtype, ns, name), query), "text/plain")
         elif sub == "eviction" and method == "POST":
             store.delete(rtype, ns, name, body().get("deleteOptions"), dry_run)
             return self._send(201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
@@ -241,34 +242,20 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, store.delete(rtype, ns, name, options, dry_run))
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 
-    @staticmethod
-    def _pod_log(pod: dict, container: str) -> str:
-        """A few log lines for a running container; 400 like the kubelet for one that is waiting to start."""
-        statuses = pod.get("status", {}).get("containerStatuses") or []
-        if not statuses:
-            raise bad_request(f'container "{container}" in pod "{pod["metadata"]["name"]}" is waiting to start')
-        if not container and len(statuses) > 1:
-            names = " ".join(s["name"] for s in statuses)
-            raise bad_request(
-                f"a container name must be specified for pod {pod['metadata']['name']}, choose one of: [{names}]"
+    def _pod_log(self, pod: dict, query: dict) -> str:
+        """The kubelet's answer: log lines (``tailLines``, ``limitBytes``, ``previous``), 400 when waiting to start."""
+        try:
+            lines = self.kube.controllers.kubelet.log(
+                pod, _flag(query, "container"), _flag(query, "previous") in ("true", "1")
             )
-        status = next((s for s in statuses if s["name"] == container), statuses[0]) if container else statuses[0]
-        waiting = status.get("state", {}).get("waiting")
-        if waiting:
-            reason = (
-                "trying and failing to pull image"
-                if waiting.get("reason") == "ImagePullBackOff"
-                else ("ContainerCreating")
-            )
-            raise bad_request(
-                f'container "{status["name"]}" in pod "{pod["metadata"]["name"]}" is waiting to start: {reason}'
-            )
-        started = status["state"]["running"]["startedAt"]
-        return (
-            f"{started} INFO starting {status['image']}\n"
-            f"{started} INFO listening\n"
-            f"{started} INFO readiness probe /healthz ok\n"
-        )
+        except ValueError as exc:
+            raise bad_request(str(exc)) from exc
+        tail = _flag(query, "tailLines")
+        if tail.isdigit():
+            lines = lines[-int(tail) :] if int(tail) else []
+        text = "".join(line + "\n" for line in lines)
+        limit = _flag(query, "limitBytes")
+        return text[: int(limit)] if limit.isdigit() else text
 
     def _watch(self, rtype: ResourceType, namespace: str | None, query: dict) -> None:
         """A chunked stream of watch events (``ADDED``/``MODIFIED``/``DELETED``) until ``timeoutSeconds``."""
@@ -346,6 +333,7 @@ class KubeServer:
     """The Kubernetes API test server: an in-process apiserver stand-in with a Deployment controller.
 
     ``bad_image_pattern`` (a regex searched in each container image) makes pods never become ready;
+    ``crash_image_pattern`` makes containers exit and crash-loop (``crash_backoff`` is the first back-off);
     ``rollout_delay`` is how long a new pod takes to become ready, so rollouts take honest time.
     """
 
@@ -356,12 +344,16 @@ class KubeServer:
         bad_image_pattern: str = DEFAULT_BAD_IMAGE_PATTERN,
         rollout_delay: float = 0.3,
         namespace_delete_delay: float = 0.2,
+        crash_image_pattern: str = DEFAULT_CRASH_IMAGE_PATTERN,
+        crash_backoff: float = 0.5,
     ):
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the Kubernetes API test server listens on loopback only")
         self.host, self.port = host, port
         self.store = Store()
-        self.controllers = Controllers(self.store, bad_image_pattern, rollout_delay, namespace_delete_delay)
+        self.controllers = Controllers(
+            self.store, bad_image_pattern, rollout_delay, namespace_delete_delay, crash_image_pattern, crash_backoff
+        )
         self.stopping = threading.Event()
         self.manifest: dict = {}
         self._httpd: ThreadingHTTPServer | None = None
@@ -375,6 +367,40 @@ class KubeServer:
     @bad_image_pattern.setter
     def bad_image_pattern(self, pattern: str) -> None:
         self.controllers.bad_image = re.compile(pattern)
+
+    @property
+    def crash_image_pattern(self) -> str:
+        return self.controllers.crash_image.pattern
+
+    @crash_image_pattern.setter
+    def crash_image_pattern(self, pattern: str) -> None:
+        self.controllers.crash_image = re.compile(pattern)
+
+    @property
+    def crash_backoff(self) -> float:
+        return self.controllers.crash_backoff
+
+    @crash_backoff.setter
+    def crash_backoff(self, seconds: float) -> None:
+        self.controllers.crash_backoff = seconds
+
+    @property
+    def hpa_sync_period(self) -> float:
+        """How often the HorizontalPodAutoscaler controller syncs each HPA (a real one: 15 s)."""
+        return self.controllers.hpa_sync_period
+
+    @hpa_sync_period.setter
+    def hpa_sync_period(self, seconds: float) -> None:
+        self.controllers.hpa_sync_period = seconds
+
+    def set_cpu_utilization(self, namespace: str, target: str, percent: int | None) -> None:
+        """What the resource metrics API answers for a scale target's pods (CPU, % of requests); None: nothing."""
+        with self.store.lock:
+            if percent is None:
+                self.controllers.cpu_utilization.pop((namespace, target), None)
+            else:
+                self.controllers.cpu_utilization[(namespace, target)] = percent
+            self.store.wakeup.set()
 
     @property
     def rollout_delay(self) -> float:
@@ -451,4 +477,4 @@ class KubeServer:
             time.sleep(interval)
 
 
-__all__ = ["DEFAULT_BAD_IMAGE_PATTERN", "KubeServer"]
+__all__ = ["DEFAULT_BAD_IMAGE_PATTERN", "DEFAULT_CRASH_IMAGE_PATTERN", "KubeServer"]

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 
 import yaml
 
+from . import managed
 from . import patch as patches
 from .resources import BY_KIND, RESOURCES, Invalid, ResourceType, apply_defaults, validate
 from .selectors import SelectorError, label_selector_string, parse_field_selector, parse_label_selector
@@ -24,6 +25,8 @@ STRATEGIC = "application/strategic-merge-patch+json"
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 PATCH_TYPES = (APPLY, STRATEGIC, MERGE, JSON_PATCH)
+
+TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
 
 # Metadata the apiserver owns: a client's PUT or PATCH cannot change it.
 _SYSTEM_METADATA = ("uid", "creationTimestamp", "generation", "deletionTimestamp", "deletionGracePeriodSeconds")
@@ -87,29 +90,6 @@ def invalid(rtype: ResourceType, name: str, exc: Invalid) -> ApiError:
 
 def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
-
-
-def fields_v1(obj: dict, path: tuple[str, ...] = ()) -> dict:
-    """A minimal ``managedFields[].fieldsV1`` set: every map key, list elements by their merge key."""
-    out: dict = {}
-    for key, value in obj.items():
-        if not path and key in ("apiVersion", "kind", "status"):
-            continue
-        if path == ("metadata",) and key not in ("labels", "annotations", "ownerReferences", "finalizers"):
-            continue
-        if isinstance(value, dict):
-            out[f"f:{key}"] = fields_v1(value, (*path, key))
-        elif isinstance(value, list):
-            merge_key = patches.merge_key((*path, key))
-            items = {
-                "k:" + json.dumps({merge_key: item[merge_key]}, separators=(",", ":")): fields_v1(item, (*path, key))
-                for item in value
-                if merge_key and isinstance(item, dict) and merge_key in item
-            }
-            out[f"f:{key}"] = items
-        else:
-            out[f"f:{key}"] = {}
-    return out
 
 
 class Store:
@@ -306,12 +286,18 @@ class Store:
             if rtype.kind == "Service" and isinstance(obj.get("spec"), dict):
                 self._allocate_cluster_ip(obj)
             apply_defaults(rtype, obj)
+            if rtype.kind == "Pod":
+                error = self.service_account_error(obj, meta.get("name", ""))
+                if error:
+                    raise ApiError(403, "Forbidden", error, _details(rtype, meta.get("name", "")))
+            if rtype.kind == "DaemonSet":  # the DaemonSet strategy's templateGeneration
+                meta.setdefault("annotations", {})[TEMPLATE_GENERATION] = "1"
             try:
                 validate(rtype, obj)
             except Invalid as exc:
                 raise invalid(rtype, meta.get("name", ""), exc) from exc
             if manager:
-                self._record_manager(obj, manager, operation, body)
+                self._manage(None, obj, manager, operation, "", body)
             if dry_run:
                 return obj
             self.write(rtype, obj, "ADDED")
@@ -334,6 +320,18 @@ class Store:
         spec.setdefault("internalTrafficPolicy", "Cluster")
         service.setdefault("status", {}).setdefault("loadBalancer", {})
 
+    def service_account_error(self, pod: dict, name: str) -> str | None:
+        """The ServiceAccount admission plugin: a pod's service account must exist in its namespace."""
+        spec = pod.get("spec") or {}
+        account = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+        namespace = pod["metadata"].get("namespace", "")
+        if self.lookup(BY_KIND[("v1", "ServiceAccount")], namespace, account) is not None:
+            return None
+        return (
+            f'pods "{name}" is forbidden: error looking up service account {namespace}/{account}: '
+            f'serviceaccount "{account}" not found'
+        )
+
     def _namespace_defaults(self, namespace: str) -> None:
         sa_type = BY_KIND[("v1", "ServiceAccount")]
         if self.lookup(sa_type, namespace, "default") is None:
@@ -351,6 +349,7 @@ class Store:
         subresource: str = "",
         operation: str = "Update",
         applied: dict | None = None,
+        taken: set | None = None,
     ) -> dict:
         """PUT (and the last step of every PATCH): optimistic concurrency, status split, generation, no-op."""
         if not isinstance(body, dict):
@@ -398,6 +397,8 @@ class Store:
                     new["spec"] = copy.deepcopy(old.get("spec", {}))
             new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
             new["metadata"]["managedFields"] = copy.deepcopy(old["metadata"].get("managedFields", []))
+            if manager and operation == "Apply":
+                self._drop_unapplied(old, new, manager, subresource, applied or {}, taken or set())
             apply_defaults(rtype, new)
             try:
                 validate(rtype, new, old)
@@ -411,10 +412,17 @@ class Store:
                 )
             ):
                 new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
-            if _comparable(old) == _comparable(new):
-                return copy.deepcopy(old)
+            if rtype.kind == "DaemonSet":
+                generation = int((old["metadata"].get("annotations") or {}).get(TEMPLATE_GENERATION) or 1)
+                if (new.get("spec") or {}).get("template") != (old.get("spec") or {}).get("template"):
+                    generation += 1
+                new["metadata"].setdefault("annotations", {})[TEMPLATE_GENERATION] = str(generation)
             if manager:
-                self._record_manager(new, manager, operation, applied if applied is not None else body, subresource)
+                self._manage(old, new, manager, operation, subresource, applied, taken)
+            if _comparable(old) == _comparable(new) and old["metadata"].get("managedFields") == new["metadata"].get(
+                "managedFields"
+            ):
+                return copy.deepcopy(old)
             if dry_run:
                 return new
             self.write(rtype, new)
@@ -433,7 +441,6 @@ class Store:
         subresource: str = "",
     ) -> tuple[int, dict]:
         """PATCH with any of the four patch types; returns (HTTP code, object). Apply creates when absent."""
-        del force  # Apply never conflicts here: every apply is forced (see docs/sandbox-kubernetes.md).
         content_type = content_type.split(";")[0].strip()
         if content_type not in PATCH_TYPES:
             raise ApiError(
@@ -466,6 +473,13 @@ class Store:
             current = self.lookup(rtype, namespace, name)
             if current is None:
                 raise not_found(rtype, name)
+            taken: set = set()
+            if content_type == APPLY:
+                applied_body = {k: v for k, v in body.items() if k != "status" or subresource == "status"}
+                conflicts = self._conflicts(current, applied_body, manager, subresource)
+                if conflicts and not force:
+                    raise apply_conflict(conflicts)
+                taken = {path for _, path in conflicts}
             base = copy.deepcopy(current)
             try:
                 if content_type == JSON_PATCH:
@@ -490,7 +504,16 @@ class Store:
             operation = "Apply" if content_type == APPLY else "Update"
             applied = body if isinstance(body, dict) else None
             return 200, self.update(
-                rtype, namespace, name, new, dry_run, manager, subresource, operation=operation, applied=applied
+                rtype,
+                namespace,
+                name,
+                new,
+                dry_run,
+                manager,
+                subresource,
+                operation=operation,
+                applied=applied,
+                taken=taken,
             )
 
     def delete(
@@ -625,25 +648,125 @@ class Store:
             return self.set_scale(rtype, namespace, name, scale, dry_run, manager)
 
     # ----------------------------------------------------------------------------------------- managers
-    def _record_manager(self, obj: dict, manager: str, operation: str, applied: dict, subresource: str = "") -> None:
+    @staticmethod
+    def _identity(entry: dict) -> tuple[str, str, str]:
+        return entry.get("manager", ""), entry.get("operation", ""), entry.get("subresource", "")
+
+    def _conflicts(self, live: dict, applied: dict, manager: str, subresource: str) -> list[tuple[dict, tuple]]:
+        """Fields the apply would change that another manager owns: (their entry, path)."""
+        paths = managed.leaves(applied, subresource == "status")
+        out = []
+        for entry in live["metadata"].get("managedFields") or []:
+            if self._identity(entry) == (manager, "Apply", subresource):
+                continue
+            for path in sorted(paths & managed.from_fields_v1(entry.get("fieldsV1"))):
+                if path[-1] == managed.ITEM:
+                    continue
+                found, value = managed.value_at(live, path)
+                if found and managed.value_at(applied, path)[1] != value:
+                    out.append((entry, path))
+        return out
+
+    def _drop_unapplied(self, old: dict, new: dict, manager: str, subresource: str, applied: dict, taken: set) -> None:
+        """Fields this applier applied before, does not apply now, and nobody else owns: removed."""
+        status = subresource == "status"
+        now_applied = managed.leaves(applied, status)
+        before: set = set()
+        others: set = set()
+        for entry in old["metadata"].get("managedFields") or []:
+            fields = managed.from_fields_v1(entry.get("fieldsV1"))
+            if self._identity(entry) == (manager, "Apply", subresource):
+                before = fields
+            else:
+                others |= fields - taken
+        for path in sorted(before - now_applied - others, key=len, reverse=True):
+            managed.remove(new, path)
+
+    def _manage(
+        self,
+        old: dict | None,
+        new: dict,
+        manager: str,
+        operation: str,
+        subresource: str,
+        applied: dict | None,
+        taken: set | None = None,
+    ) -> None:
+        """``metadata.managedFields`` after a write: an applier owns what it applied (taking ``taken`` from the
+        others), an updater gains the fields it changed and the others lose them."""
+        status = subresource == "status"
+        identity = (manager, operation, subresource)
         entries = [
-            entry
-            for entry in obj["metadata"].get("managedFields") or []
-            if (entry.get("manager"), entry.get("operation"), entry.get("subresource", ""))
-            != (manager, operation, subresource)
+            (entry, managed.from_fields_v1(entry.get("fieldsV1")))
+            for entry in ((old or {}).get("metadata", {}).get("managedFields") or [])
         ]
-        entry = {
-            "manager": manager,
-            "operation": operation,
-            "apiVersion": obj["apiVersion"],
-            "time": now_iso(),
-            "fieldsType": "FieldsV1",
-            "fieldsV1": fields_v1(applied) if subresource != "status" else {"f:status": {}},
-        }
-        if subresource:
-            entry["subresource"] = subresource
-        entries.append(entry)
-        obj["metadata"]["managedFields"] = entries
+        mine_before = next((fields for entry, fields in entries if self._identity(entry) == identity), None)
+        if operation == "Apply":
+            mine = managed.leaves(applied or {}, status)
+            lost = set(taken or ())
+        else:
+            diff = managed.changed(old, new, status) if old is not None else managed.leaves(new, status)
+            mine = {path for path in (mine_before or set()) | diff if managed.value_at(new, path)[0]}
+            lost = diff
+        result = []
+        for entry, fields in entries:
+            if self._identity(entry) == identity:
+                continue
+            kept = {path for path in fields - lost if managed.value_at(new, path)[0]}
+            if kept == fields:
+                result.append(entry)
+            elif kept:
+                result.append({**entry, "fieldsV1": managed.to_fields_v1(kept)})
+        previous = next((entry for entry, _ in entries if self._identity(entry) == identity), None)
+        if mine:
+            if previous is not None and mine == mine_before:
+                entry = previous
+            else:
+                entry = {
+                    "manager": manager,
+                    "operation": operation,
+                    "apiVersion": new["apiVersion"],
+                    "time": now_iso(),
+                    "fieldsType": "FieldsV1",
+                    "fieldsV1": managed.to_fields_v1(mine),
+                }
+                if subresource:
+                    entry["subresource"] = subresource
+            position = next((i for i, (e, _) in enumerate(entries) if e is previous), len(entries))
+            result.insert(min(position, len(result)), entry)
+        if result:
+            new["metadata"]["managedFields"] = result
+        else:
+            new["metadata"].pop("managedFields", None)
+
+
+def apply_conflict(conflicts: list[tuple[dict, tuple]]) -> ApiError:
+    """``NewConflictError``: 409 with a FieldManagerConflict cause per field."""
+
+    def who(entry: dict) -> str:
+        text = json.dumps(entry.get("manager", ""))
+        if entry.get("subresource"):
+            text += f" with subresource {json.dumps(entry['subresource'])}"
+        if entry.get("operation") == "Update":
+            text += f" using {entry.get('apiVersion', '')}"
+        return text
+
+    causes = [
+        {"reason": "FieldManagerConflict", "message": f"conflict with {who(e)}", "field": managed.path_string(p)}
+        for e, p in conflicts
+    ]
+    if len(conflicts) == 1:
+        message = f"Apply failed with 1 conflict: conflict with {who(conflicts[0][0])}: {causes[0]['field']}"
+    else:
+        grouped: dict[str, list[str]] = {}
+        for entry, path in conflicts:
+            grouped.setdefault(who(entry), []).append(managed.path_string(path))
+        lines = []
+        for name in sorted(grouped):
+            lines.append(f"conflicts with {name}:")
+            lines.extend(f"- {field}" for field in grouped[name])
+        message = f"Apply failed with {len(conflicts)} conflicts: " + "\n".join(lines)
+    return ApiError(409, "Conflict", message, {"causes": causes})
 
 
 def _comparable(obj: dict) -> dict:

@@ -13,6 +13,7 @@ import boto3
 from botocore.config import Config
 
 from sandbox.seed import ecs, network, platform
+from sandbox.seed import neptune as neptune_seed
 
 
 @functools.lru_cache(maxsize=8)
@@ -36,4 +37,5 @@ def seed_aws(endpoint_url: str, region: str = "us-east-1") -> dict:
     manifest = {"region": region, "network": network.seed(make_client)}
     manifest["ecs"] = ecs.seed(make_client, manifest["network"])
     manifest.update(platform.seed(make_client, manifest["network"]))
+    manifest["neptune"] = neptune_seed.seed(make_client, manifest)
     return manifest

@@ -267,3 +267,102 @@ def test_k8s_rollback_shared_label_key_is_rejected(kube, tmp_path):
     assert front["spec"]["template"]["metadata"]["labels"] == {"app": "front", "tier": "web"}
     assert front["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.local/front:1.2.0"
     assert front["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+
+
+def test_statefulset_and_daemonset_wait_and_scale(kube, tmp_path):
+    """kubernetes.core's ``k8s`` with ``wait`` (statefulset_ready / daemonset_ready) and ``k8s_scale`` on a
+    StatefulSet (its ``scale`` subresource), a stuck StatefulSet rollout timing out as on a real cluster."""
+    run = playbook(
+        kube,
+        tmp_path,
+        """
+        - name: Create a StatefulSet and wait until all its pods are ready
+          kubernetes.core.k8s:
+            state: present
+            wait: true
+            wait_timeout: 30
+            wait_sleep: 1
+            definition:
+              apiVersion: apps/v1
+              kind: StatefulSet
+              metadata: {name: cache, namespace: shop}
+              spec:
+                serviceName: cache
+                replicas: 2
+                selector: {matchLabels: {app: cache}}
+                template:
+                  metadata: {labels: {app: cache}}
+                  spec: {containers: [{name: cache, image: "registry.local/cache:7.2.4"}]}
+          register: sts
+        - name: Create a DaemonSet and wait until it runs on every node
+          kubernetes.core.k8s:
+            state: present
+            wait: true
+            wait_timeout: 30
+            wait_sleep: 1
+            definition:
+              apiVersion: apps/v1
+              kind: DaemonSet
+              metadata: {name: node-agent, namespace: shop}
+              spec:
+                selector: {matchLabels: {app: node-agent}}
+                template:
+                  metadata: {labels: {app: node-agent}}
+                  spec: {containers: [{name: agent, image: "registry.local/agent:1.0.0"}]}
+          register: ds
+        - name: Scale the StatefulSet to 3 and wait
+          kubernetes.core.k8s_scale:
+            api_version: apps/v1
+            kind: StatefulSet
+            namespace: shop
+            name: cache
+            replicas: 3
+            wait: true
+            wait_timeout: 30
+            wait_sleep: 1
+          register: scaled
+        - name: A bad image never becomes ready (the wait times out)
+          kubernetes.core.k8s:
+            state: patched
+            kind: StatefulSet
+            namespace: shop
+            name: cache
+            definition:
+              spec: {template: {spec: {containers: [{name: cache, image: "registry.local/cache:bad-7.2.5"}]}}}
+            wait: true
+            wait_timeout: 3
+            wait_sleep: 1
+          register: bad
+          ignore_errors: true
+        - name: Update the DaemonSet and wait for the rollout
+          kubernetes.core.k8s:
+            state: patched
+            kind: DaemonSet
+            namespace: shop
+            name: node-agent
+            definition:
+              spec: {template: {spec: {containers: [{name: agent, image: "registry.local/agent:1.1.0"}]}}}
+            wait: true
+            wait_timeout: 30
+            wait_sleep: 1
+          register: ds_updated
+        - ansible.builtin.assert:
+            that:
+              - sts is changed
+              - sts.result.status.readyReplicas == 2
+              - sts.result.status.currentRevision == sts.result.status.updateRevision
+              - ds.result.status.desiredNumberScheduled == 2
+              - ds.result.status.numberReady == 2
+              - scaled is changed
+              - scaled.result.status.readyReplicas == 3
+              - bad is failed
+              - ds_updated.result.status.updatedNumberScheduled == 2
+    """,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    sts = get(kube, "/apis/apps/v1/namespaces/shop/statefulsets/cache")
+    assert sts["spec"]["replicas"] == 3 and sts["status"]["updatedReplicas"] == 1
+    assert sts["status"]["currentRevision"] != sts["status"]["updateRevision"]
+    pods = get(kube, "/api/v1/namespaces/shop/pods?labelSelector=app%3Dnode-agent")["items"]
+    assert {p["spec"]["containers"][0]["image"] for p in pods} == {"registry.local/agent:1.1.0"}
+    assert len(pods) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import tempfile
 import threading
@@ -895,3 +896,792 @@ def test_delete_collection_foreground_and_create_rules(kube):
     ns = get(kube, "/api/v1/namespaces/batch")
     code, finalized = call(kube, "PUT", "/api/v1/namespaces/batch/finalize", {**ns, "spec": {"finalizers": []}})
     assert code == 200 and finalized["spec"]["finalizers"] == []
+
+
+# ------------------------------------------------------------------------ StatefulSets, DaemonSets, history
+STS = "/apis/apps/v1/namespaces/shop/statefulsets"
+DS = "/apis/apps/v1/namespaces/shop/daemonsets"
+REVISIONS = "/apis/apps/v1/namespaces/shop/controllerrevisions"
+
+
+def _workload(kind, name, image, labels=None, **spec):
+    labels = labels or {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": kind,
+        "metadata": {"name": name, "labels": dict(labels)},
+        "spec": {
+            "selector": {"matchLabels": dict(labels)},
+            "template": {
+                "metadata": {"labels": dict(labels)},
+                "spec": {"containers": [{"name": name, "image": image}]},
+            },
+            **spec,
+        },
+    }
+
+
+def statefulset(name="db", image="registry.local/db:1.0.0", replicas=3, **spec):
+    return _workload("StatefulSet", name, image, replicas=replicas, serviceName=name, **spec)
+
+
+def daemonset(name="agent", image="registry.local/agent:1.0.0", **spec):
+    return _workload("DaemonSet", name, image, **spec)
+
+
+def pods_of(server, app, namespace="shop"):
+    items = get(server, f"/api/v1/namespaces/{namespace}/pods?labelSelector=app%3D{app}")["items"]
+    return {p["metadata"]["name"]: p for p in items}
+
+
+def revisions_of(server, owner_path, namespace="shop"):
+    """The owner's ControllerRevisions by revision number, found the way kubectl does (selector + controller uid)."""
+    owner = get(server, owner_path)
+    selector = ",".join(f"{k}%3D{v}" for k, v in owner["spec"]["selector"]["matchLabels"].items())
+    items = get(server, f"/apis/apps/v1/namespaces/{namespace}/controllerrevisions?labelSelector={selector}")["items"]
+    return {r["revision"]: r for r in items if r["metadata"]["ownerReferences"][0]["uid"] == owner["metadata"]["uid"]}
+
+
+def sts_rolled_out(server, name="db"):
+    """kubernetes.core's ``statefulset_ready`` on the raw object."""
+    s = get(server, f"{STS}/{name}")
+    st, replicas = s.get("status") or {}, s["spec"]["replicas"]
+    ok = (
+        st.get("observedGeneration") == s["metadata"]["generation"]
+        and st.get("updateRevision") == st.get("currentRevision")
+        and st.get("updatedReplicas", 0) == replicas == st.get("readyReplicas", 0) == st.get("replicas")
+    )
+    return s if ok else None
+
+
+def ds_rolled_out(server, name="agent", namespace="shop"):
+    """kubernetes.core's ``daemonset_ready`` on the raw object."""
+    d = get(server, f"/apis/apps/v1/namespaces/{namespace}/daemonsets/{name}")
+    st = d.get("status") or {}
+    ok = (
+        st.get("desiredNumberScheduled") is not None
+        and st.get("updatedNumberScheduled", 0) == st["desiredNumberScheduled"] == st.get("numberReady")
+        and st.get("observedGeneration") == d["metadata"]["generation"]
+    )
+    return d if ok else None
+
+
+def test_apps_discovery_serves_statefulsets_daemonsets_and_controllerrevisions(server):
+    """API reference, apps/v1: StatefulSet (with scale and status), DaemonSet (status), ControllerRevision."""
+    apps = {r["name"]: r for r in get(server, "/apis/apps/v1")["resources"]}
+    assert apps["statefulsets"]["kind"] == "StatefulSet" and apps["statefulsets"]["shortNames"] == ["sts"]
+    assert apps["statefulsets/scale"]["kind"] == "Scale" and apps["statefulsets/scale"]["group"] == "autoscaling"
+    assert apps["statefulsets/status"]["kind"] == "StatefulSet"
+    assert apps["daemonsets"]["shortNames"] == ["ds"] and apps["daemonsets/status"]["kind"] == "DaemonSet"
+    assert "daemonsets/scale" not in apps
+    assert apps["controllerrevisions"]["kind"] == "ControllerRevision" and apps["controllerrevisions"]["namespaced"]
+    for path in (STS, DS, REVISIONS, "/apis/apps/v1/statefulsets", "/apis/apps/v1/controllerrevisions"):
+        assert call(server, "GET", path)[0] == 200
+
+
+def test_statefulset_ordered_creation_identity_and_status(kube):
+    """StatefulSet docs, "Deployment and Scaling Guarantees": pods {0..N-1} are created sequentially and each
+    waits for its predecessors to be Running and Ready; "Pod Identity": ``<name>-<ordinal>``, the
+    ``statefulset.kubernetes.io/pod-name`` and ``apps.kubernetes.io/pod-index`` labels; the
+    ``controller-revision-hash`` label names the ControllerRevision; status as in the API reference."""
+    code, created = call(kube, "POST", STS, statefulset())
+    assert code == 201 and created["spec"]["podManagementPolicy"] == "OrderedReady"
+    assert created["spec"]["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}
+    time.sleep(DELAY / 2)
+    assert set(pods_of(kube, "db")) == {"db-0"}  # db-1 waits for db-0 to be Running and Ready
+    s = kube.wait_for(lambda: sts_rolled_out(kube), timeout=10)
+    assert s["status"]["replicas"] == s["status"]["readyReplicas"] == s["status"]["availableReplicas"] == 3
+    assert s["status"]["currentReplicas"] == s["status"]["updatedReplicas"] == 3
+    assert s["status"]["observedGeneration"] == 1
+    revisions = revisions_of(kube, f"{STS}/db")
+    assert list(revisions) == [1]
+    revision = revisions[1]
+    assert s["status"]["currentRevision"] == s["status"]["updateRevision"] == revision["metadata"]["name"]
+    assert revision["metadata"]["name"] == "db-" + revision["metadata"]["labels"]["controller.kubernetes.io/hash"]
+    owner = revision["metadata"]["ownerReferences"][0]
+    assert owner["kind"] == "StatefulSet" and owner["controller"] is True
+    assert revision["data"]["spec"]["template"]["$patch"] == "replace"
+    pods = pods_of(kube, "db")
+    assert sorted(pods) == ["db-0", "db-1", "db-2"]
+    for ordinal, (name, pod) in enumerate(sorted(pods.items())):
+        labels = pod["metadata"]["labels"]
+        assert labels["controller-revision-hash"] == revision["metadata"]["name"]
+        assert labels["statefulset.kubernetes.io/pod-name"] == name
+        assert labels["apps.kubernetes.io/pod-index"] == str(ordinal)
+        assert pod["spec"]["hostname"] == name and pod["spec"]["subdomain"] == "db"
+        assert pod["spec"]["nodeName"].startswith("sandbox-node-")
+
+
+def _patch_image(server, path, name, image):
+    code, body = call(
+        server, "PATCH", path, {"spec": {"template": {"spec": {"containers": [{"name": name, "image": image}]}}}}, SMP
+    )
+    assert code == 200, body
+    return body
+
+
+def test_statefulset_rolling_update_stuck_on_bad_image_and_forced_rollback(kube):
+    """StatefulSet docs, "Rolling Updates": pods are replaced from the largest ordinal down, one at a time, each
+    waiting for the updated pod to be Running and Ready. "Forced rollback": with OrderedReady, a template that never
+    becomes Ready stops the rollout; reverting the template is not enough, the broken pods must be deleted. Reverting
+    reuses the old ControllerRevision, renumbered (history.FindEqualRevisions + UpdateControllerRevision)."""
+    assert call(kube, "POST", STS, statefulset())[0] == 201
+    kube.wait_for(lambda: sts_rolled_out(kube), timeout=10)
+    good = revisions_of(kube, f"{STS}/db")[1]
+    _patch_image(kube, f"{STS}/db", "db", "registry.local/db:bad-2.0.0")
+
+    def stuck():
+        s = get(kube, f"{STS}/db")
+        return s if s["status"].get("updatedReplicas") == 1 and s["status"]["observedGeneration"] == 2 else None
+
+    kube.wait_for(stuck, timeout=10)
+    time.sleep(DELAY * 4)
+    s = get(kube, f"{STS}/db")
+    status = s["status"]
+    assert status["replicas"] == 3 and status["readyReplicas"] == 2 and status["currentReplicas"] == 2
+    assert status["currentRevision"] == good["metadata"]["name"] != status["updateRevision"]
+    assert sts_rolled_out(kube) is None
+    pods = pods_of(kube, "db")
+    assert pods["db-2"]["metadata"]["labels"]["controller-revision-hash"] == status["updateRevision"]
+    assert pods["db-2"]["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] in (
+        "ErrImagePull",
+        "ImagePullBackOff",
+    )
+    assert pods["db-1"]["metadata"]["labels"]["controller-revision-hash"] == good["metadata"]["name"]
+    # kubectl rollout undo: apply revision 1's data as a strategic merge patch
+    code, _ = call(kube, "PATCH", f"{STS}/db", good["data"], SMP)
+    assert code == 200
+    time.sleep(DELAY * 4)
+    revisions = revisions_of(kube, f"{STS}/db")
+    assert sorted(revisions) == [2, 3] and revisions[3]["metadata"]["name"] == good["metadata"]["name"]
+    assert get(kube, f"{STS}/db")["status"]["updateRevision"] == good["metadata"]["name"]
+    assert sts_rolled_out(kube) is None  # still waiting for the broken db-2
+    assert "registry.local/db:bad-2.0.0" in json.dumps(pods_of(kube, "db")["db-2"]["spec"])
+    assert call(kube, "DELETE", "/api/v1/namespaces/shop/pods/db-2")[0] == 200
+    s = kube.wait_for(lambda: sts_rolled_out(kube), timeout=10)
+    assert {p["spec"]["containers"][0]["image"] for p in pods_of(kube, "db").values()} == {"registry.local/db:1.0.0"}
+    assert s["status"]["currentRevision"] == good["metadata"]["name"]
+
+
+def test_statefulset_partition_scale_subresource_and_reverse_order(kube):
+    """StatefulSet docs, "Partitioned rolling updates": only ordinals >= partition are updated; "Scaling":
+    pods are removed from the highest ordinal; the ``scale`` subresource reads and sets ``spec.replicas``."""
+    body = statefulset(updateStrategy={"type": "RollingUpdate", "rollingUpdate": {"partition": 2}})
+    assert call(kube, "POST", STS, body)[0] == 201
+    kube.wait_for(lambda: sts_rolled_out(kube), timeout=10)
+    _patch_image(kube, f"{STS}/db", "db", "registry.local/db:1.1.0")
+
+    def partitioned():
+        s = get(kube, f"{STS}/db")
+        ok = s["status"].get("updatedReplicas") == 1 and s["status"].get("readyReplicas") == 3
+        return s if ok else None
+
+    s = kube.wait_for(partitioned, timeout=10)
+    assert s["status"]["currentRevision"] != s["status"]["updateRevision"]
+    images = {n: p["spec"]["containers"][0]["image"] for n, p in pods_of(kube, "db").items()}
+    assert images == {
+        "db-0": "registry.local/db:1.0.0",
+        "db-1": "registry.local/db:1.0.0",
+        "db-2": "registry.local/db:1.1.0",
+    }
+    scale = get(kube, f"{STS}/db/scale")
+    assert scale["kind"] == "Scale" and scale["spec"]["replicas"] == 3 and scale["status"]["selector"] == "app=db"
+    code, scale = call(kube, "PATCH", f"{STS}/db/scale", {"spec": {"replicas": 1}}, MERGE)
+    assert code == 200 and scale["spec"]["replicas"] == 1
+    kube.wait_for(lambda: set(pods_of(kube, "db")) == {"db-0"}, timeout=10)
+    assert get(kube, f"{STS}/db")["status"]["replicas"] == 1
+
+
+def test_statefulset_validation(kube):
+    """API reference / ValidateStatefulSetUpdate: the selector must match the template labels and only replicas,
+    ordinals, template, updateStrategy, persistentVolumeClaimRetentionPolicy and minReadySeconds may change."""
+    body = statefulset()
+    body["spec"]["selector"] = {"matchLabels": {"app": "other"}}
+    code, status = call(kube, "POST", STS, body)
+    assert code == 422 and "`selector` does not match template `labels`" in status["message"]
+    assert call(kube, "POST", STS, statefulset(podManagementPolicy="Sometimes"))[0] == 422
+    assert call(kube, "POST", STS, statefulset())[0] == 201
+    code, status = call(kube, "PATCH", f"{STS}/db", {"spec": {"serviceName": "elsewhere"}}, MERGE)
+    assert code == 422 and "updates to statefulset spec for fields other than" in status["message"]
+    assert call(kube, "PATCH", f"{STS}/db", {"spec": {"minReadySeconds": 1}}, MERGE)[0] == 200
+    revision = next(iter(kube.wait_for(lambda: revisions_of(kube, f"{STS}/db")).values()))
+    code, _ = call(
+        kube, "PATCH", f"{REVISIONS}/{revision['metadata']['name']}", {"data": {"spec": {"template": None}}}, MERGE
+    )
+    assert code == 422  # ControllerRevision data is immutable
+
+
+def test_daemonset_one_pod_per_node_rollout_and_rollback(kube):
+    """DaemonSet docs: "ensures that all (or some) Nodes run a copy of a Pod", "As nodes are added to the
+    cluster, Pods are added to them", ``nodeSelector`` limits the nodes; "Perform a Rolling Update on a DaemonSet":
+    RollingUpdate with maxUnavailable 1 by default, old pods killed and new ones created one node at a time;
+    "Perform a Rollback on a DaemonSet": history is in ControllerRevisions, ``controller-revision-hash`` labels."""
+    code, created = call(kube, "POST", DS, daemonset())
+    assert code == 201
+    assert created["spec"]["updateStrategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0},
+    }
+    assert created["metadata"]["annotations"]["deprecated.daemonset.template.generation"] == "1"
+    d = kube.wait_for(lambda: ds_rolled_out(kube), timeout=10)
+    nodes = sorted(n["metadata"]["name"] for n in get(kube, "/api/v1/nodes")["items"])
+    assert d["status"]["desiredNumberScheduled"] == len(nodes) == 2
+    assert d["status"]["currentNumberScheduled"] == d["status"]["numberAvailable"] == 2
+    assert d["status"]["numberMisscheduled"] == 0 and "numberUnavailable" not in d["status"]
+    pods = pods_of(kube, "agent")
+    assert sorted(p["spec"]["nodeName"] for p in pods.values()) == nodes
+    good = revisions_of(kube, f"{DS}/agent")[1]
+    digest = good["metadata"]["labels"]["controller-revision-hash"]
+    assert good["metadata"]["name"] == f"agent-{digest}"
+    assert all(p["metadata"]["labels"]["controller-revision-hash"] == digest for p in pods.values())
+    assert all(p["metadata"]["labels"]["pod-template-generation"] == "1" for p in pods.values())
+    _patch_image(kube, f"{DS}/agent", "agent", "registry.local/agent:broken")
+
+    def stuck():
+        d = get(kube, f"{DS}/agent")
+        return d if d["status"].get("updatedNumberScheduled") == 1 and d["status"]["observedGeneration"] == 2 else None
+
+    kube.wait_for(stuck, timeout=10)
+    time.sleep(DELAY * 4)
+    d = get(kube, f"{DS}/agent")
+    assert d["status"]["updatedNumberScheduled"] == 1 and d["status"]["numberReady"] == 1
+    assert d["status"]["numberUnavailable"] == 1 and d["status"]["numberAvailable"] == 1
+    assert d["metadata"]["annotations"]["deprecated.daemonset.template.generation"] == "2"
+    assert ds_rolled_out(kube) is None
+    code, _ = call(kube, "PATCH", f"{DS}/agent", good["data"], SMP)  # kubectl rollout undo
+    assert code == 200
+    d = kube.wait_for(lambda: ds_rolled_out(kube), timeout=10)
+    revisions = revisions_of(kube, f"{DS}/agent")
+    assert sorted(revisions) == [2, 3] and revisions[3]["metadata"]["name"] == good["metadata"]["name"]
+    assert {p["spec"]["containers"][0]["image"] for p in pods_of(kube, "agent").values()} == {
+        "registry.local/agent:1.0.0"
+    }
+    # a new node gets a pod; a nodeSelector that no longer matches a node removes its pod
+    node = get(kube, "/api/v1/nodes/sandbox-node-2")
+    node["metadata"] = {"name": "sandbox-node-3", "labels": {**node["metadata"]["labels"], "role": "edge"}}
+    assert call(kube, "POST", "/api/v1/nodes", node)[0] == 201
+    kube.wait_for(lambda: get(kube, f"{DS}/agent")["status"]["desiredNumberScheduled"] == 3, timeout=10)
+    kube.wait_for(lambda: ds_rolled_out(kube), timeout=10)
+    code, _ = call(
+        kube, "PATCH", f"{DS}/agent", {"spec": {"template": {"spec": {"nodeSelector": {"role": "edge"}}}}}, SMP
+    )
+    assert code == 200
+    d = kube.wait_for(lambda: ds_rolled_out(kube), timeout=10)
+    assert d["status"]["desiredNumberScheduled"] == 1
+    kube.wait_for(lambda: [p["spec"]["nodeName"] for p in pods_of(kube, "agent").values()] == ["sandbox-node-3"])
+
+
+def test_seeded_daemonset_and_cascade_delete(kube):
+    """The seed's ``kube-system/fluentd`` has two revisions; deleting a workload garbage-collects its pods and
+    ControllerRevisions (ownerReferences)."""
+    seeded = kube.manifest["daemonsets"]["kube-system/fluentd"]
+    assert [seeded["revisions"][r]["image"] for r in ("1", "2")] == seeded["images"]
+    assert ds_rolled_out(kube, "fluentd", "kube-system")
+    assert call(kube, "POST", STS, statefulset(replicas=1))[0] == 201
+    kube.wait_for(lambda: sts_rolled_out(kube), timeout=10)
+    assert call(kube, "DELETE", f"{STS}/db")[0] == 200
+    assert pods_of(kube, "db") == {} and get(kube, REVISIONS)["items"] == []
+
+
+# ------------------------------------------------------------------------------- pods, events, nodes, logs
+PODS = "/api/v1/namespaces/shop/pods"
+
+
+def _pod(name, image="registry.local/tool:1.0.0", **spec):
+    container = {"name": name, "image": image}
+    container.update(spec.pop("container", {}))
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {"containers": [container], **spec}}
+
+
+def events_for(server, name, namespace="shop"):
+    items = get(server, f"/api/v1/namespaces/{namespace}/events?fieldSelector=involvedObject.name%3D{name}")["items"]
+    return [(e["reason"], e["type"], e["message"], e["source"]["component"]) for e in items]
+
+
+def waiting_reason(pod, index=0):
+    return ((pod["status"].get("containerStatuses") or [{}])[index].get("state") or {}).get("waiting", {}).get("reason")
+
+
+def test_standalone_pod_is_scheduled_and_started_with_events(kube):
+    """Pod lifecycle docs: the scheduler binds the pod (``spec.nodeName``, condition PodScheduled, Event
+    ``Scheduled`` from default-scheduler); the kubelet pulls, creates and starts the containers (Events Pulled,
+    Created, Started with ``involvedObject.fieldPath: spec.containers{name}``); phase Running, Ready True."""
+    code, created = call(kube, "POST", PODS, _pod("tool"))
+    assert code == 201 and created["status"]["phase"] == "Pending"
+
+    def running():
+        pod = get(kube, f"{PODS}/tool")
+        return pod if pod["status"].get("phase") == "Running" else None
+
+    pod = kube.wait_for(running, timeout=10)
+    assert pod["spec"]["nodeName"] in ("sandbox-node-1", "sandbox-node-2")
+    assert condition(pod, "Ready")["status"] == "True" and condition(pod, "PodScheduled")["status"] == "True"
+    node = get(kube, f"/api/v1/nodes/{pod['spec']['nodeName']}")
+    internal = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
+    assert pod["status"]["hostIP"] == internal and pod["status"]["podIP"].startswith("10.244.")
+    running_state = pod["status"]["containerStatuses"][0]
+    assert running_state["ready"] is True and "running" in running_state["state"]
+    events = events_for(kube, "tool")
+    assert (
+        "Scheduled",
+        "Normal",
+        f"Successfully assigned shop/tool to {pod['spec']['nodeName']}",
+        "default-scheduler",
+    ) in events
+    assert {e[0] for e in events} >= {"Pulled", "Created", "Started"}
+    started = get(kube, "/api/v1/namespaces/shop/events?fieldSelector=reason%3DStarted")["items"]
+    started = next(e for e in started if e["involvedObject"]["name"] == "tool")
+    assert started["involvedObject"]["fieldPath"] == "spec.containers{tool}"
+    assert started["involvedObject"]["kind"] == "Pod" and started["source"]["host"] == pod["spec"]["nodeName"]
+    assert started["count"] == 1 and started["firstTimestamp"] and started["lastTimestamp"]
+
+
+def test_bad_image_err_image_pull_then_back_off(kube):
+    """Images docs, "ImagePullBackOff": the kubelet reports ErrImagePull, then backs off (ImagePullBackOff);
+    Events Pulling, Failed (``Failed to pull image``, ``Error: ErrImagePull``), BackOff, ``Error:
+    ImagePullBackOff``; the pod stays Pending and its log cannot be read."""
+    assert call(kube, "POST", PODS, _pod("pull", "registry.local/tool:bad-1"))[0] == 201
+    pod = kube.wait_for(lambda: (p := get(kube, f"{PODS}/pull")) and waiting_reason(p) == "ImagePullBackOff" and p)
+    assert pod["status"]["phase"] == "Pending" and condition(pod, "Ready")["status"] == "False"
+    assert condition(pod, "Ready")["reason"] == "ContainersNotReady"
+    reasons = [(e[0], e[2]) for e in events_for(kube, "pull")]
+    assert ("Pulling", 'Pulling image "registry.local/tool:bad-1"') in reasons
+    assert any(r == "Failed" and m.startswith('Failed to pull image "registry.local/tool:bad-1"') for r, m in reasons)
+    assert ("Failed", "Error: ErrImagePull") in reasons and ("Failed", "Error: ImagePullBackOff") in reasons
+    assert ("BackOff", 'Back-off pulling image "registry.local/tool:bad-1"') in reasons
+    code, body = call(kube, "GET", f"{PODS}/pull/log")
+    assert code == 400 and "is waiting to start: trying and failing to pull image" in body["message"]
+
+
+def test_crash_loop_back_off_with_restarts_events_and_logs(kube):
+    """Pod lifecycle docs, "Container restarts" / CrashLoopBackOff: a container that exits is restarted with an
+    exponential back-off; ``restartCount`` grows, ``lastState.terminated`` keeps the exit code, the waiting reason
+    is CrashLoopBackOff, the pod stays Running but not Ready; Event BackOff ``Back-off restarting failed
+    container``; ``kubectl logs`` shows the last run and ``--previous`` the terminated one. A Deployment of it
+    never completes."""
+    body = deployment("crashy", image="registry.local/crashy:crash-1.0", replicas=1)
+    assert call(kube, "POST", APPS.replace("shop", "shop"), body)[0] == 201
+
+    def looping():
+        pods = list(pods_of(kube, "crashy").values())
+        if (
+            pods
+            and waiting_reason(pods[0]) == "CrashLoopBackOff"
+            and pods[0]["status"]["containerStatuses"][0]["restartCount"] >= 1
+        ):
+            return pods[0]
+        return None
+
+    pod = kube.wait_for(looping, timeout=15)
+    status = pod["status"]["containerStatuses"][0]
+    assert pod["status"]["phase"] == "Running" and condition(pod, "Ready")["status"] == "False"
+    assert status["ready"] is False and status["lastState"]["terminated"]["exitCode"] == 1
+    assert status["lastState"]["terminated"]["reason"] == "Error"
+    assert (
+        "back-off" in status["state"]["waiting"]["message"]
+        and "restarting failed container=crashy" in status["state"]["waiting"]["message"]
+    )
+    name = pod["metadata"]["name"]
+    backoff = [e for e in events_for(kube, name) if e[0] == "BackOff"]
+    assert backoff and backoff[0][1] == "Warning"
+    assert backoff[0][2].startswith(f"Back-off restarting failed container crashy in pod {name}_shop(")
+    with urllib.request.urlopen(f"{kube.url}{PODS}/{name}/log?tailLines=2") as resp:
+        lines = resp.read().decode().splitlines()
+    assert len(lines) == 2 and "exiting with status 1" in lines[-1]
+    with urllib.request.urlopen(f"{kube.url}{PODS}/{name}/log?previous=true") as resp:
+        assert "FATAL" in resp.read().decode()
+    assert rolled_out(kube, "crashy") is None
+    d = get(kube, f"{APPS}/crashy")
+    assert d["status"]["unavailableReplicas"] == 1
+    # restartPolicy Never: the pod fails instead of restarting
+    assert call(kube, "POST", PODS, _pod("once", "registry.local/job:exit-1", restartPolicy="Never"))[0] == 201
+    failed = kube.wait_for(lambda: (p := get(kube, f"{PODS}/once")) and p["status"]["phase"] == "Failed" and p)
+    assert failed["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 1
+    assert call(kube, "GET", f"{PODS}/once/log?previous=true")[0] == 400  # no previous instance
+
+
+def test_missing_config_map_and_secret_references(kube):
+    """ConfigMap docs, "Using ConfigMaps as environment variables" / Secret docs: a reference to a missing
+    ConfigMap, Secret or key (not ``optional``) keeps the container from starting (CreateContainerConfigError,
+    Event Failed ``Error: configmap "x" not found``) until it exists; a missing configMap volume keeps the pod
+    in ContainerCreating with Event FailedMount."""
+    env = [{"name": "FLAG", "valueFrom": {"configMapKeyRef": {"name": "flags", "key": "checkout"}}}]
+    assert call(kube, "POST", PODS, _pod("cfg", container={"env": env}))[0] == 201
+    secret_env = {"envFrom": [{"secretRef": {"name": "db-creds"}}]}
+    assert call(kube, "POST", PODS, _pod("sec", container=secret_env))[0] == 201
+    key_env = [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "shop-config", "key": "NOPE"}}}]
+    assert call(kube, "POST", PODS, _pod("key", container={"env": key_env}))[0] == 201
+    optional = [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "absent", "key": "k", "optional": True}}}]
+    assert call(kube, "POST", PODS, _pod("opt", container={"env": optional}))[0] == 201
+    volumes = [{"name": "conf", "configMap": {"name": "absent-volume"}}]
+    assert call(kube, "POST", PODS, _pod("vol", volumes=volumes))[0] == 201
+
+    def config_errors():
+        pods = {n: get(kube, f"{PODS}/{n}") for n in ("cfg", "sec", "key")}
+        return pods if all(waiting_reason(p) == "CreateContainerConfigError" for p in pods.values()) else None
+
+    pods = kube.wait_for(config_errors, timeout=10)
+    messages = {n: p["status"]["containerStatuses"][0]["state"]["waiting"]["message"] for n, p in pods.items()}
+    assert messages == {
+        "cfg": 'configmap "flags" not found',
+        "sec": 'secret "db-creds" not found',
+        "key": "couldn't find key NOPE in ConfigMap shop/shop-config",
+    }
+    assert all(p["status"]["phase"] == "Pending" for p in pods.values())
+    assert ("Failed", "Warning", 'Error: configmap "flags" not found', "kubelet") in events_for(kube, "cfg")
+    kube.wait_for(lambda: get(kube, f"{PODS}/opt")["status"]["phase"] == "Running")
+    vol = get(kube, f"{PODS}/vol")
+    assert waiting_reason(vol) == "ContainerCreating" and vol["status"]["phase"] == "Pending"
+    assert (
+        "FailedMount",
+        "Warning",
+        'MountVolume.SetUp failed for volume "conf" : configmap "absent-volume" not found',
+        "kubelet",
+    ) in events_for(kube, "vol")
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "flags"}, "data": {"checkout": "on"}}
+    assert call(kube, "POST", "/api/v1/namespaces/shop/configmaps", cm)[0] == 201
+    kube.wait_for(lambda: get(kube, f"{PODS}/cfg")["status"]["phase"] == "Running")  # the kubelet retries
+
+
+def test_missing_service_account_blocks_pod_creation(kube):
+    """ServiceAccount admission (Service accounts docs): a pod naming a service account that does not exist is
+    rejected (403); a ReplicaSet records Event FailedCreate and condition ReplicaFailure, which the Deployment
+    copies; once the account exists the pods are created."""
+    code, status = call(kube, "POST", PODS, _pod("nosa", serviceAccountName="runner"))
+    assert code == 403 and status["reason"] == "Forbidden"
+    assert status["message"] == (
+        'pods "nosa" is forbidden: error looking up service account shop/runner: serviceaccount "runner" not found'
+    )
+    body = deployment("needs-sa", replicas=2)
+    body["spec"]["template"]["spec"]["serviceAccountName"] = "runner"
+    assert call(kube, "POST", APPS, body)[0] == 201
+
+    def failed():
+        d = get(kube, f"{APPS}/needs-sa")
+        return d if d.get("status") and condition(d, "ReplicaFailure") else None
+
+    d = kube.wait_for(failed, timeout=10)
+    cond = condition(d, "ReplicaFailure")
+    assert cond["status"] == "True" and cond["reason"] == "FailedCreate"
+    assert 'serviceaccount "runner" not found' in cond["message"]
+    rs = next(iter(owned_replicasets(kube, "needs-sa").values()))
+    assert condition(rs, "ReplicaFailure")["reason"] == "FailedCreate"
+    events = events_for(kube, rs["metadata"]["name"])
+    failed_create = [e for e in events if e[0] == "FailedCreate"]
+    assert failed_create and failed_create[0][1] == "Warning" and failed_create[0][3] == "replicaset-controller"
+    assert failed_create[0][2].startswith(f'Error creating: pods "{rs["metadata"]["name"]}-" is forbidden')
+    assert pods_of(kube, "needs-sa") == {}
+    sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "runner"}}
+    assert call(kube, "POST", "/api/v1/namespaces/shop/serviceaccounts", sa)[0] == 201
+    d = kube.wait_for(lambda: rolled_out(kube, "needs-sa"), timeout=10)
+    assert condition(d, "ReplicaFailure") is None
+
+
+def test_nodes_conditions_and_not_ready_node(kube):
+    """Nodes docs, "Node status": conditions Ready, MemoryPressure, DiskPressure, PIDPressure; addresses,
+    capacity, nodeInfo. A node whose Ready condition is not True gets no new pods, and its pods are marked not
+    Ready (node lifecycle controller)."""
+    nodes = get(kube, "/api/v1/nodes")["items"]
+    assert len(nodes) == 2
+    for node in nodes:
+        conds = {c["type"]: c for c in node["status"]["conditions"]}
+        assert conds["Ready"]["status"] == "True" and conds["Ready"]["reason"] == "KubeletReady"
+        assert {conds[t]["status"] for t in ("MemoryPressure", "DiskPressure", "PIDPressure")} == {"False"}
+        assert node["status"]["nodeInfo"]["kubeletVersion"].startswith("v1.31")
+    node = get(kube, "/api/v1/nodes/sandbox-node-1")
+    for cond in node["status"]["conditions"]:
+        if cond["type"] == "Ready":
+            cond.update(status="Unknown", reason="NodeStatusUnknown", message="Kubelet stopped posting node status.")
+    assert call(kube, "PUT", "/api/v1/nodes/sandbox-node-1/status", node)[0] == 200
+    on_node = get(kube, "/api/v1/pods?fieldSelector=spec.nodeName%3Dsandbox-node-1")["items"]
+    assert on_node
+
+    def marked():
+        pods = get(kube, "/api/v1/pods?fieldSelector=spec.nodeName%3Dsandbox-node-1")["items"]
+        return all(condition(p, "Ready")["status"] == "False" for p in pods)
+
+    kube.wait_for(marked, timeout=10)
+    assert call(kube, "POST", PODS, _pod("later"))[0] == 201
+    assert kube.wait_for(lambda: get(kube, f"{PODS}/later")["spec"].get("nodeName")) == "sandbox-node-2"
+
+
+# ------------------------------------------------------------------------------ HorizontalPodAutoscalers
+HPAS = "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers"
+
+
+def hpa(name="api", minimum=3, maximum=5, target="api", kind="Deployment", **spec):
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": name},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": kind, "name": target},
+            "minReplicas": minimum,
+            "maxReplicas": maximum,
+            **spec,
+        },
+    }
+
+
+def test_autoscaling_v2_discovery_and_defaults(kube):
+    """API reference, autoscaling/v2 (the preferred version): ``metrics`` defaults to CPU at 80 % utilization,
+    ``behavior`` to the documented scale-up/scale-down policies; minReplicas <= maxReplicas is validated."""
+    group = get(kube, "/apis/autoscaling")
+    assert group["preferredVersion"]["version"] == "v2"
+    assert {v["version"] for v in group["versions"]} == {"v1", "v2"}
+    resources = {r["name"] for r in get(kube, "/apis/autoscaling/v2")["resources"]}
+    assert {"horizontalpodautoscalers", "horizontalpodautoscalers/status"} <= resources
+    code, created = call(kube, "POST", HPAS, hpa())
+    assert code == 201
+    assert created["spec"]["metrics"] == [
+        {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}
+    ]
+    assert created["spec"]["behavior"]["scaleUp"]["stabilizationWindowSeconds"] == 0
+    assert created["spec"]["behavior"]["scaleDown"]["policies"] == [
+        {"type": "Percent", "value": 100, "periodSeconds": 15}
+    ]
+    code, status = call(kube, "POST", HPAS, hpa("bad", minimum=4, maximum=2))
+    assert code == 422 and "must be greater than or equal to `minReplicas`" in status["message"]
+    body = hpa("nomax")
+    del body["spec"]["maxReplicas"]
+    assert call(kube, "POST", HPAS, body)[0] == 422
+
+
+def test_hpa_min_replicas_holds_against_a_manual_scale_down(kube):
+    """HPA docs / horizontal.go: replicas below minReplicas (or above maxReplicas) are brought back within them
+    even without metrics (Event SuccessfulRescale "New size: N; reason: Current number of replicas below
+    Spec.MinReplicas"); without a metrics API, ScalingActive is False (FailedGetResourceMetric)."""
+    kube.hpa_sync_period = 0.1
+    assert call(kube, "POST", HPAS, hpa())[0] == 201
+    kube.wait_for(lambda: get(kube, f"{APPS}/api")["spec"]["replicas"] == 3, timeout=10)
+    kube.wait_for(lambda: rolled_out(kube, "api"), timeout=10)
+    code, _ = call(kube, "PATCH", f"{APPS}/api/scale", {"spec": {"replicas": 1}}, MERGE)  # kubectl scale
+    assert code == 200
+    kube.wait_for(lambda: get(kube, f"{APPS}/api")["spec"]["replicas"] == 3, timeout=10)
+    h = kube.wait_for(lambda: (h := get(kube, f"{HPAS}/api")) and h["status"].get("currentReplicas") == 3 and h)
+    assert h["status"]["desiredReplicas"] == 3 and h["status"]["lastScaleTime"]
+    assert condition(h, "ScalingActive")["status"] == "False"
+    assert condition(h, "ScalingActive")["reason"] == "FailedGetResourceMetric"
+    rescales = [e for e in events_for(kube, "api") if e[0] == "SuccessfulRescale"]
+    assert (
+        "SuccessfulRescale",
+        "Normal",
+        "New size: 3; reason: Current number of replicas below Spec.MinReplicas",
+        "horizontal-pod-autoscaler",
+    ) in rescales
+    # above the maximum: brought down to it
+    code, _ = call(kube, "PATCH", f"{APPS}/api/scale", {"spec": {"replicas": 8}}, MERGE)
+    kube.wait_for(lambda: get(kube, f"{APPS}/api")["spec"]["replicas"] == 5, timeout=10)
+    # "Implicit maintenance-mode deactivation": a target scaled to 0 is left alone
+    code, _ = call(kube, "PATCH", f"{APPS}/api/scale", {"spec": {"replicas": 0}}, MERGE)
+    h = kube.wait_for(
+        lambda: (h := get(kube, f"{HPAS}/api")) and condition(h, "ScalingActive")["reason"] == "ScalingDisabled" and h
+    )
+    assert get(kube, f"{APPS}/api")["spec"]["replicas"] == 0
+
+
+def test_hpa_scales_on_cpu_utilization_up_to_its_maximum(kube):
+    """HPA docs, "Algorithm details": desiredReplicas = ceil[currentReplicas * (current / desired metric)],
+    within a 10 % tolerance, limited to maxReplicas (ScalingLimited True, TooManyReplicas: saturation)."""
+    kube.hpa_sync_period = 0.1
+    assert call(kube, "POST", HPAS, hpa("front", minimum=2, maximum=4, target="front"))[0] == 201
+    kube.set_cpu_utilization("shop", "front", 84)  # within 10 % of 80: nothing to do
+    h = kube.wait_for(lambda: (h := get(kube, f"{HPAS}/front")) and h.get("status", {}).get("currentMetrics") and h)
+    assert condition(h, "ScalingActive")["reason"] == "ValidMetricFound"
+    assert get(kube, f"{APPS}/front")["spec"]["replicas"] == 3
+    kube.set_cpu_utilization("shop", "front", 200)
+    kube.wait_for(lambda: get(kube, f"{APPS}/front")["spec"]["replicas"] == 4, timeout=10)
+
+    def limited():
+        h = get(kube, f"{HPAS}/front")
+        cond = condition(h, "ScalingLimited") if h.get("status") else None
+        return h if cond and cond["reason"] == "TooManyReplicas" else None
+
+    h = kube.wait_for(limited, timeout=10)
+    assert condition(h, "ScalingLimited")["status"] == "True" and h["status"]["desiredReplicas"] == 4
+    assert h["status"]["currentMetrics"][0]["resource"]["current"]["averageUtilization"] == 200
+    assert call(kube, "POST", HPAS, hpa("ghost", target="nothing"))[0] == 201
+    h = kube.wait_for(lambda: (h := get(kube, f"{HPAS}/ghost")) and h.get("status", {}).get("conditions") and h)
+    assert condition(h, "AbleToScale")["reason"] == "FailedGetScale"
+
+
+# ------------------------------------------------------------------- Secrets, server-side apply, netpol, ns
+def test_secret_string_data_is_folded_into_data(kube):
+    """Secret docs / API reference: ``stringData`` is a write-only convenience field; its entries are merged into
+    ``data`` (base64) on write, overriding ``data`` keys of the same name, and it is never output when reading."""
+    path = "/api/v1/namespaces/shop/secrets"
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "token"},
+        "data": {"user": base64.b64encode(b"old").decode(), "keep": base64.b64encode(b"k").decode()},
+        "stringData": {"user": "responder", "password": "s3cret"},
+    }
+    code, created = call(kube, "POST", path, secret)
+    assert code == 201 and "stringData" not in created
+    stored = get(kube, f"{path}/token")
+    assert "stringData" not in stored and stored["type"] == "Opaque"
+    decoded = {k: base64.b64decode(v).decode() for k, v in stored["data"].items()}
+    assert decoded == {"user": "responder", "password": "s3cret", "keep": "k"}
+    code, patched = call(kube, "PATCH", f"{path}/token", {"stringData": {"password": "rotated"}}, MERGE)
+    assert code == 200 and "stringData" not in patched
+    assert base64.b64decode(get(kube, f"{path}/token")["data"]["password"]) == b"rotated"
+    bad = {**secret, "metadata": {"name": "badkey"}, "stringData": {"no/slash": "x"}}
+    assert call(kube, "POST", path, bad)[0] == 422
+
+
+def _apply(server, path, manifest, manager, force=False):
+    query = f"?fieldManager={manager}" + ("&force=true" if force else "")
+    return call(server, "PATCH", path + query, json.dumps(manifest), APPLY)
+
+
+def _owners(obj):
+    return {
+        (m["manager"], m["operation"], m.get("subresource", "")): m["fieldsV1"]
+        for m in obj["metadata"].get("managedFields") or []
+    }
+
+
+def test_server_side_apply_conflicts_and_ownership(kube):
+    """Server-Side Apply docs: "a conflict ... occurs when an Apply operation tries to change a field that another
+    manager also claims to manage" (409 without force, naming the manager and the field); applying the same value
+    shares ownership; ``force`` makes the applier the sole manager; an update operation takes ownership of the
+    fields it changes; a field an applier stops applying that nobody else owns is removed."""
+    path = "/api/v1/namespaces/shop/configmaps/flags"
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "flags"}, "data": {"a": "1", "b": "1"}}
+    assert call(kube, "POST", "/api/v1/namespaces/shop/configmaps?fieldManager=kubectl-create", cm)[0] == 201
+    before = get(kube, path)
+    code, status = _apply(kube, path, {**cm, "data": {"a": "2"}}, "runbook")
+    assert code == 409 and status["reason"] == "Conflict"
+    assert status["message"] == 'Apply failed with 1 conflict: conflict with "kubectl-create" using v1: .data.a'
+    assert status["details"]["causes"] == [
+        {"reason": "FieldManagerConflict", "message": 'conflict with "kubectl-create" using v1', "field": ".data.a"}
+    ]
+    assert get(kube, path)["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    code, shared = _apply(kube, path, {**cm, "data": {"a": "1"}}, "runbook")  # same value: shared ownership
+    assert code == 200
+    owners = _owners(shared)
+    assert "f:a" in owners[("runbook", "Apply", "")]["f:data"]
+    assert "f:a" in owners[("kubectl-create", "Update", "")]["f:data"]
+    code, forced = _apply(kube, path, {**cm, "data": {"a": "2", "c": "3"}}, "runbook", force=True)
+    assert code == 200 and forced["data"] == {"a": "2", "b": "1", "c": "3"}
+    owners = _owners(forced)
+    assert set(owners[("runbook", "Apply", "")]["f:data"]) == {"f:a", "f:c"}
+    assert set(owners[("kubectl-create", "Update", "")]["f:data"]) == {"f:b"}
+    code, status = _apply(kube, path, {**cm, "data": {"c": "4"}}, "other")
+    assert code == 409 and status["message"] == 'Apply failed with 1 conflict: conflict with "runbook": .data.c'
+    # runbook stops applying c: nobody else owns it, so it goes
+    code, applied = _apply(kube, path, {**cm, "data": {"a": "2"}}, "runbook")
+    assert code == 200 and applied["data"] == {"a": "2", "b": "1"}
+    # an update (merge patch) takes ownership of what it changes
+    code, edited = call(kube, "PATCH", path + "?fieldManager=editor", {"data": {"a": "5"}}, MERGE)
+    assert code == 200 and set(_owners(edited)[("editor", "Update", "")]["f:data"]) == {"f:a"}
+    assert ("runbook", "Apply", "") not in _owners(edited)
+    code, status = _apply(kube, path, {**cm, "data": {"a": "2", "b": "2"}}, "runbook")
+    assert code == 409 and status["message"].startswith("Apply failed with 2 conflicts: conflicts with ")
+    assert {c["field"] for c in status["details"]["causes"]} == {".data.a", ".data.b"}
+
+
+def test_server_side_apply_conflict_with_kubectl_scale(kube):
+    """Server-Side Apply docs, "Transferring ownership": after ``kubectl scale`` (an update through the ``scale``
+    subresource) re-applying a manifest with the old ``replicas`` conflicts on ``.spec.replicas``."""
+    path = f"{APPS}/web"
+    manifest = deployment("web", replicas=2)
+    code, created = _apply(kube, path, manifest, "runbook")
+    assert code == 201 and set(_owners(created)) == {("runbook", "Apply", "")}
+    code, _ = call(kube, "PATCH", f"{path}/scale?fieldManager=kubectl", {"spec": {"replicas": 4}}, MERGE)
+    assert code == 200
+    owners = _owners(get(kube, path))
+    assert owners[("kubectl", "Update", "scale")] == {"f:spec": {"f:replicas": {}}}
+    code, status = _apply(kube, path, manifest, "runbook")
+    assert code == 409
+    assert status["message"] == (
+        'Apply failed with 1 conflict: conflict with "kubectl" with subresource "scale" using apps/v1: .spec.replicas'
+    )
+    image = "registry.local/web:2.0.0"
+    manifest["spec"]["template"]["spec"]["containers"][0]["image"] = image
+    code, status = _apply(kube, path, manifest, "other-tool")
+    assert code == 409
+    field = '.spec.template.spec.containers[name="web"].image'
+    assert field in {c["field"] for c in status["details"]["causes"]}
+    code, forced = _apply(kube, path, manifest, "runbook", force=True)
+    assert code == 200 and forced["spec"]["replicas"] == 2
+    assert ("kubectl", "Update", "scale") not in _owners(forced)
+
+
+def _netpol(name, **spec):
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name},
+        "spec": {"podSelector": {}, **spec},
+    }
+
+
+def test_network_policy_validation(kube):
+    """API reference, NetworkPolicySpec / ValidateNetworkPolicySpec: policyTypes are "Ingress" or "Egress";
+    a port is 1-65535 or an IANA name, protocol TCP, UDP or SCTP, endPort >= port and only with a numeric port;
+    ipBlock.cidr is a CIDR and ``except`` entries are strict subsets; a peer is an ipBlock or selectors."""
+    path = "/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies"
+    dns = {
+        "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}],
+        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": "dns-tcp"}],
+    }
+    ok = _netpol("deny-all", policyTypes=["Ingress", "Egress"], egress=[dns])
+    code, created = call(kube, "POST", path, ok)
+    assert code == 201 and created["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    cases = [
+        (_netpol("t1", policyTypes=["Ingres"]), 'spec.policyTypes[0]: Unsupported value: "Ingres"'),
+        (_netpol("t2", ingress=[{"ports": [{"port": 70000}]}]), "spec.ingress[0].ports[0].port: Invalid value: 70000"),
+        (_netpol("t3", egress=[{"ports": [{"protocol": "ICMP", "port": 1}]}]), 'Unsupported value: "ICMP"'),
+        (
+            _netpol("t4", ingress=[{"ports": [{"port": 8080, "endPort": 80}]}]),
+            "must be greater than or equal to `port`",
+        ),
+        (_netpol("t5", ingress=[{"ports": [{"port": "http", "endPort": 90}]}]), "when `port` is non-numeric"),
+        (_netpol("t6", ingress=[{"ports": [{"port": "Not_A_Name"}]}]), "spec.ingress[0].ports[0].port"),
+        (_netpol("t7", ingress=[{"from": [{"ipBlock": {"cidr": "10.0.0.0/33"}}]}]), "must be a valid CIDR value"),
+        (
+            _netpol("t8", ingress=[{"from": [{"ipBlock": {"cidr": "10.0.0.0/16", "except": ["192.168.0.0/24"]}}]}]),
+            "must be a strict subset of `cidr`",
+        ),
+        (
+            _netpol("t9", egress=[{"to": [{"ipBlock": {"cidr": "10.0.0.0/8"}, "podSelector": {}}]}]),
+            "may not specify more than 1 peer type",
+        ),
+    ]
+    for body, expected in cases:
+        code, status = call(kube, "POST", path, body)
+        assert code == 422 and status["reason"] == "Invalid", (body, status)
+        assert expected in status["message"], status["message"]
+    code, status = call(kube, "PATCH", f"{path}/deny-all", {"spec": {"policyTypes": ["Sideways"]}}, MERGE)
+    assert code == 422
+    assert get(kube, f"{path}/deny-all")["spec"]["policyTypes"] == ["Ingress", "Egress"]
+
+
+def test_namespace_metadata_name_label_is_reset(kube):
+    """Namespaces docs, "Automatic labelling": the control plane sets the immutable label
+    ``kubernetes.io/metadata.name`` to the namespace's name on every namespace; changing or removing it is undone."""
+    code, created = call(
+        kube,
+        "POST",
+        "/api/v1/namespaces",
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": "iso", "labels": {"kubernetes.io/metadata.name": "x"}},
+        },
+    )
+    assert code == 201 and created["metadata"]["labels"]["kubernetes.io/metadata.name"] == "iso"
+    patch = {"metadata": {"labels": {"kubernetes.io/metadata.name": "kube-system", "quarantine": "inc-1"}}}
+    code, patched = call(kube, "PATCH", "/api/v1/namespaces/shop", patch, MERGE)
+    assert code == 200 and patched["metadata"]["labels"]["kubernetes.io/metadata.name"] == "shop"
+    assert patched["metadata"]["labels"]["quarantine"] == "inc-1"
+    code, patched = call(kube, "PATCH", "/api/v1/namespaces/shop", {"metadata": {"labels": None}}, MERGE)
+    assert code == 200 and patched["metadata"]["labels"] == {"kubernetes.io/metadata.name": "shop"}
+    ns = get(kube, "/api/v1/namespaces/shop")
+    ns["metadata"]["labels"] = {}
+    code, put = call(kube, "PUT", "/api/v1/namespaces/shop", ns)
+    assert code == 200 and put["metadata"]["labels"] == {"kubernetes.io/metadata.name": "shop"}
+    names = get(kube, "/api/v1/namespaces?labelSelector=kubernetes.io%2Fmetadata.name%3Dshop")["items"]
+    assert [n["metadata"]["name"] for n in names] == ["shop"]

@@ -1,0 +1,64 @@
+"""The pitr_restore role: check mode, converge, idempotence, bad input, for a cluster and an instance."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from tests.integration.rds_helpers import rds_state, recap
+
+pytestmark = pytest.mark.integration
+
+ROLE = "tests/integration/playbooks/rds/pitr_restore_role.yml"
+
+
+def members(aws, ident):
+    found = aws.client("rds").describe_db_clusters(DBClusterIdentifier=ident)["DBClusters"][0]
+    return {m["DBInstanceIdentifier"]: m["IsClusterWriter"] for m in found["DBClusterMembers"]}
+
+
+def test_check_mode_changes_nothing(aws, run_playbook):
+    before = rds_state(aws)
+    run = run_playbook(ROLE, check=True, diff=True)
+    assert run.returncode == 0, run.output
+    assert recap(run)["failed"] == 0
+    assert rds_state(aws) == before
+
+
+def test_converge_then_idempotence_and_the_source_untouched(aws, run_playbook):
+    source_before = rds_state(aws)
+    first = run_playbook(ROLE)
+    assert first.returncode == 0, first.output
+    assert recap(first)["changed"] == 1, first.stdout
+    assert members(aws, "orders-db-restored") == {"orders-db-restored-1": True, "orders-db-restored-2": False}
+    after = rds_state(aws)
+    assert after["clusters"]["orders-db"] == source_before["clusters"]["orders-db"]
+    for ident in ("orders-db-1", "orders-db-2"):
+        assert after["instances"][ident] == source_before["instances"][ident]
+
+    second = run_playbook(ROLE)
+    assert second.returncode == 0, second.output
+    assert recap(second)["changed"] == 0 and recap(second)["failed"] == 0, second.stdout
+    assert rds_state(aws) == after
+
+
+def test_instance_kind_converges(aws, run_playbook):
+    extra = {"kind": "instance", "source": "reports-db", "target": "reports-db-restored"}
+    first = run_playbook(ROLE, extra_vars=extra)
+    assert first.returncode == 0, first.output
+    found = aws.client("rds").describe_db_instances(DBInstanceIdentifier="reports-db-restored")["DBInstances"][0]
+    assert found["DBInstanceStatus"] == "available"
+    state = rds_state(aws)
+    second = run_playbook(ROLE, extra_vars=extra)
+    assert second.returncode == 0 and recap(second)["changed"] == 0, second.stdout
+    assert rds_state(aws) == state
+
+
+def test_a_time_in_the_future_is_refused_naming_it(aws, run_playbook):
+    future = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    before = rds_state(aws)
+    run = run_playbook(ROLE, extra_vars={"restore_time": future})
+    assert run.returncode != 0
+    assert f"restore time '{future}'" in run.stdout and "is in the future" in run.stdout
+    assert rds_state(aws) == before

@@ -1,0 +1,184 @@
+"""plugins/module_utils/step.py: bounded retries, times, containment entries (no AWS)."""
+
+from __future__ import annotations
+
+import datetime
+import sys
+from pathlib import Path
+
+import botocore.exceptions
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO / "collections") not in sys.path:
+    sys.path.insert(0, str(REPO / "collections"))
+
+from ansible_collections.firebreak.runbooks.plugins.module_utils import step  # noqa: E402
+
+
+def _client_error(code, status, op="UpdateService"):
+    return botocore.exceptions.ClientError(
+        {"Error": {"Code": code, "Message": f"{code} happened"}, "ResponseMetadata": {"HTTPStatusCode": status}}, op
+    )
+
+
+class FakeClient:
+    """Raises the queued errors in turn, then answers."""
+
+    class meta:
+        method_to_api_mapping = {"update_service": "UpdateService"}
+
+    def __init__(self, errors, answer=None):
+        self.errors = list(errors)
+        self.answer = answer or {"ok": True}
+        self.calls = 0
+
+    def update_service(self, **params):
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return self.answer
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps = []
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def __call__(self):
+        return self.now
+
+
+def _caller(budget=60, **kwargs):
+    clock = Clock()
+    return step.Caller(budget, sleep=clock.sleep, clock=clock, **kwargs), clock
+
+
+def test_throttling_and_transient_errors_are_retried_until_they_clear():
+    client = FakeClient([_client_error("ThrottlingException", 400), _client_error("ServiceUnavailable", 503)])
+    caller, clock = _caller()
+    assert caller(client, "update_service", "service 'shop-api'", cluster="c") == {"ok": True}
+    assert client.calls == 3 and len(clock.sleeps) == 2
+
+
+def test_a_permanent_5xx_fails_within_the_budget_naming_call_code_and_resource():
+    client = FakeClient([_client_error("InternalFailure", 500)] * 1000)
+    caller, clock = _caller(budget=60)
+    with pytest.raises(step.StepAWSError) as err:
+        caller(client, "update_service", "service 'shop-api' (target shop-api:3)")
+    assert clock.now < 60
+    text = str(err.value)
+    assert text.startswith("UpdateService failed for service 'shop-api' (target shop-api:3): InternalFailure")
+    assert "gave up after" in text
+    assert err.value.result()["aws_error_code"] == "InternalFailure"
+    assert client.calls > 3  # it did retry
+
+
+def test_an_error_that_retrying_cannot_fix_fails_at_once():
+    client = FakeClient([_client_error("AccessDeniedException", 400)])
+    caller, clock = _caller()
+    with pytest.raises(step.StepAWSError, match=r"UpdateService failed for x: AccessDeniedException"):
+        caller(client, "update_service", "x")
+    assert client.calls == 1 and clock.sleeps == []
+
+
+def test_extra_retry_codes_per_call():
+    client = FakeClient([_client_error("WAFOptimisticLockException", 400)])
+    caller, _clock = _caller()
+    assert caller(client, "update_service", "ip set", retry_codes=("WAFOptimisticLockException",)) == {"ok": True}
+
+
+def test_an_unimplemented_call_is_not_retried():
+    client = FakeClient([_client_error("NotImplemented", 501)])
+    caller, _clock = _caller()
+    with pytest.raises(step.StepAWSError, match="NotImplemented"):
+        caller(client, "update_service")
+    assert client.calls == 1
+
+
+def test_connection_errors_are_retried_then_fail_naming_the_call():
+    error = botocore.exceptions.EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
+    client = FakeClient([error] * 1000)
+    caller, clock = _caller(budget=5)
+    with pytest.raises(step.StepAWSError, match=r"UpdateService failed: connection error"):
+        caller(client, "update_service")
+    assert clock.now < 5
+
+
+def test_budget_zero_makes_one_attempt():
+    client = FakeClient([_client_error("ThrottlingException", 400)] * 3)
+    caller, _clock = _caller(budget=0)
+    with pytest.raises(step.StepAWSError):
+        caller(client, "update_service")
+    assert client.calls == 1
+
+
+def test_backoff_is_bounded_and_jittered():
+    assert step.backoff_delay(0, rng=lambda: 1.0) == step.BASE_DELAY
+    assert step.backoff_delay(20, rng=lambda: 1.0) == step.MAX_DELAY
+    assert step.backoff_delay(3, rng=lambda: 0.0) == step.BASE_DELAY / 2
+
+
+def test_paginate_multi_follows_every_token():
+    pages = [
+        {"IsTruncated": True, "NextKeyMarker": "k1", "NextVersionIdMarker": "v1", "Versions": [1]},
+        {"IsTruncated": True, "NextKeyMarker": "k2", "Versions": [2]},
+        {"IsTruncated": False, "Versions": [3]},
+    ]
+    seen = []
+
+    class Lister:
+        class meta:
+            method_to_api_mapping = {}
+
+        def list_object_versions(self, **params):
+            seen.append(params)
+            return pages[len(seen) - 1]
+
+    caller, _clock = _caller()
+    got = list(
+        caller.paginate_multi(
+            Lister(),
+            "list_object_versions",
+            "bucket",
+            {"KeyMarker": "NextKeyMarker", "VersionIdMarker": "NextVersionIdMarker"},
+            Bucket="b",
+        )
+    )
+    assert [p["Versions"] for p in got] == [[1], [2], [3]]
+    assert seen[1] == {"Bucket": "b", "KeyMarker": "k1", "VersionIdMarker": "v1"}
+    assert seen[2] == {"Bucket": "b", "KeyMarker": "k2"}  # a token the page does not give is dropped
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-24T09:30:00Z", "2026-11-24T09:30:00Z"),
+        ("2026-11-24T10:30:00+01:00", "2026-11-24T09:30:00Z"),
+        ("2026-11-24T09:30:00", "2026-11-24T09:30:00Z"),
+        ("2026-11-24 09:30:00.250", "2026-11-24T09:30:00.250Z"),
+        ("1795512600", "2026-11-24T09:30:00Z"),
+    ],
+)
+def test_parse_time(text, expected):
+    assert step.iso_utc(step.parse_time(text)) == expected
+
+
+@pytest.mark.parametrize("bad", ["", "yesterday", "2026-13-01T00:00:00Z", None])
+def test_parse_time_names_the_bad_value(bad):
+    with pytest.raises(ValueError, match="time"):
+        step.parse_time(bad)
+
+
+def test_containment_entry_has_a_stable_id_and_the_incident():
+    entry = step.containment_entry("INC-1", "waf_block", "arn:ipset", {"added": ["192.0.2.1/32"]})
+    assert entry["incident_id"] == "INC-1" and entry["step"] == "waf_block" and len(entry["id"]) == 16
+    datetime.datetime.fromisoformat(entry["at"].replace("Z", "+00:00"))
+    release = step.release_entry("INC-1", "waf_block", "arn:ipset", [entry["id"]], {"removed": ["192.0.2.1/32"]})
+    assert release["releases"] == [entry["id"]] and release["left_alone"] == {}
+    assert step.incident_tags("INC-1", "waf_block") == {"firebreak:incident": "INC-1", "firebreak:step": "waf_block"}
+    assert step.incident_tags(None) == {}
