@@ -25,6 +25,10 @@ description:
     that changes anything.
   - Bad input (a cluster or service that does not exist, a negative interval or timeout) fails with a message naming
     the value, before anything is changed.
+  - Every AWS call is retried on throttling and transient errors within O(retry_budget); an error that does not
+    clear fails the step naming the API call, the AWS error code and the service. The calls up to and including the
+    update also share that budget, counted from the step's start (less 2 s to report), so a restart that cannot be
+    made fails within O(retry_budget) seconds.
 options:
   cluster:
     description:
@@ -217,6 +221,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.firebreak.runbooks.plugins.module_utils.ecs import (
     AnsibleECSError,
     ECSInputError,
+    StepCaller,
     capture_before,
     decide_restart,
     deployment_state,
@@ -236,7 +241,6 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.ecs import (
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     INCIDENT_OPTION,
     RETRY_BUDGET_OPTION,
-    Caller,
     StepAWSError,
     aws_client,
     incident_tags,
@@ -270,7 +274,7 @@ def run(module, result: dict | None = None, now=None) -> dict:
         if params[option] < 0:
             raise ECSInputError(message=f"{option} must be >= 0, got {params[option]}")
 
-    caller = Caller(params["retry_budget"])
+    caller = StepCaller(params["retry_budget"])  # the mitigation fails (and reports) within the budget
     ecs = aws_client(module, "ecs")
     elbv2 = lazy_client(module, "elbv2")
     service = describe_service(ecs, cluster, service_name, caller=caller)
@@ -292,6 +296,8 @@ def run(module, result: dict | None = None, now=None) -> dict:
         after_id = "(new deployment)" if decision["changed"] else before["deployment_id"]
         result["diff"] = {"before": {"deployment_id": before["deployment_id"]}, "after": {"deployment_id": after_id}}
 
+    if module.check_mode or not decision["changed"]:
+        caller.end_phase()
     if module.check_mode:
         result["changed"] = decision["changed"]
         result["after"] = dict(before, deployment_id="(new deployment)") if decision["changed"] else dict(before)
@@ -313,6 +319,7 @@ def run(module, result: dict | None = None, now=None) -> dict:
             e.note = "the service was not restarted (ECS did not confirm the new deployment); nothing is recorded"
             raise
         result["changed"] = True
+        caller.end_phase()
         deployment_id = deployment_state(updated)["deployment_id"]
         if deployment_id and deployment_id == before["deployment_id"]:
             raise ECSInputError(

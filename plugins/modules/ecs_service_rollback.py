@@ -26,7 +26,9 @@ description:
     it is rolled on to the pending target; if it already runs the pending target (the update reached ECS but the
     final record was lost), the rollback is only recorded, never repeated to an older revision.
   - Every AWS call is retried on throttling and transient errors within O(retry_budget); an error that does not
-    clear fails the step naming the API call, the AWS error code, the service and the target revision.
+    clear fails the step naming the API call, the AWS error code, the service and the target revision. The calls up
+    to and including the update also share that budget, counted from the step's start (less 2 s to report), so a
+    rollback that cannot be made fails within O(retry_budget) seconds.
   - With O(rollback_from), the module only acts when the service runs that (bad) revision, so a re-run after
     a partial failure, or after someone else already rolled back, changes nothing.
   - In check mode the module reads the service and reports the change (with a diff) but makes no call that
@@ -355,6 +357,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.ecs import (
     TAG_PENDING,
     AnsibleECSError,
     ECSInputError,
+    StepCaller,
     capture_before,
     decide_rollback,
     describe_service,
@@ -381,7 +384,6 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.ecs import (
 )
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     RETRY_BUDGET_OPTION,
-    Caller,
     StepAWSError,
     aws_client,
 )
@@ -447,7 +449,7 @@ def run(module: AnsibleAWSModule, result: dict | None = None) -> dict:
     cluster, service_name = params["cluster"], params["service"]
     validate_params(params)
 
-    caller = Caller(params["retry_budget"])
+    caller = StepCaller(params["retry_budget"])  # the mitigation fails (and reports) within the budget
     ecs = aws_client(module, "ecs")
     elbv2 = lazy_client(module, "elbv2")  # only a service with target groups needs it
     service = describe_service(ecs, cluster, service_name, caller=caller)
@@ -512,6 +514,8 @@ def run(module: AnsibleAWSModule, result: dict | None = None) -> dict:
     if module._diff:
         result["diff"] = {"before": {"task_definition": current}, "after": {"task_definition": target}}
 
+    if module.check_mode or decision["action"] == "none":
+        caller.end_phase()
     if module.check_mode:
         result["after"] = dict(before, task_definition=target)
         result["target_health"] = (
@@ -558,6 +562,7 @@ def run(module: AnsibleAWSModule, result: dict | None = None) -> dict:
             e.note = f"the service ran {current} before this step and the update was not confirmed; {note}"
             raise
         result["changed"] = True
+        caller.end_phase()
         # 3. the final record replaces the pending one
         recorded = record(
             module,
@@ -578,6 +583,7 @@ def run(module: AnsibleAWSModule, result: dict | None = None) -> dict:
             rollback, recorded=recorded, state="rolled-back" if recorded else result["rollback"]["state"]
         )
     elif decision["action"] == "reconcile":
+        caller.end_phase()
         rollback = {"from": pending["from"], "to": current, "at": pending.get("at") or utc_now()}
         recorded = record(
             module,

@@ -25,6 +25,10 @@ description:
   - Idempotent. A second scale-out to the same count, or a second restore, reports no change.
   - In check mode the module reads the service and reports the change (with a diff), making no call that changes
     anything.
+  - Every AWS call is retried on throttling and transient errors within O(retry_budget); an error that does not
+    clear fails the step naming the API call, the AWS error code and the service. The calls up to and including the
+    update also share that budget, counted from the step's start (less 2 s to report), so a scale-out or restore
+    that cannot be made fails within O(retry_budget) seconds.
 options:
   cluster:
     description:
@@ -205,6 +209,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.ecs import (
     SCALE_TAGS,
     AnsibleECSError,
     ECSInputError,
+    StepCaller,
     capture_before,
     decide_scale_out,
     decide_scale_restore,
@@ -226,7 +231,6 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.ecs import (
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     INCIDENT_OPTION,
     RETRY_BUDGET_OPTION,
-    Caller,
     StepAWSError,
     aws_client,
     incident_tags,
@@ -257,7 +261,7 @@ def run(module, result: dict | None = None) -> dict:
     if params["state"] == "scaled":
         validate_desired_count(params["desired_count"])
 
-    caller = Caller(params["retry_budget"])
+    caller = StepCaller(params["retry_budget"])  # the mitigation fails (and reports) within the budget
     ecs = aws_client(module, "ecs")
     elbv2 = lazy_client(module, "elbv2")
     service = describe_service(ecs, cluster, service_name, caller=caller)
@@ -287,6 +291,8 @@ def run(module, result: dict | None = None) -> dict:
         result["diff"] = {"before": {"desired_count": desired_now}, "after": {"desired_count": new_count}}
     verb = "scaled" if params["state"] == "scaled" else "restored"
 
+    if module.check_mode or decision["action"] not in ("scale", "restore"):
+        caller.end_phase()
     if module.check_mode:
         result["changed"] = decision["changed"]
         result["after"] = dict(before, desired_count=new_count, running_count=new_count)
@@ -305,6 +311,7 @@ def run(module, result: dict | None = None) -> dict:
             e.note = f"the desired count was {desired_now} before this step and the update was not confirmed"
             raise
         result["changed"] = True
+        caller.end_phase()
     try:
         if decision["action"] == "scale":
             scale = {"from": decision["from"], "to": new_count, "at": utc_now()}

@@ -208,3 +208,68 @@ def test_scale_out_includes_the_platform_file_and_leaves_room_for_kubernetes():
     main = yaml.safe_load((REPO_ROOT / "roles" / "scale_out" / "tasks" / "main.yml").read_text())
     assert main[0]["ansible.builtin.include_tasks"] == "{{ scale_out_platform }}.yml"
     assert _role_spec("scale_out")["scale_out_platform"]["choices"] == ["ecs", "kubernetes"]
+
+
+# -- the mitigation phase shares the retry budget ---------------------------------------------------------------
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+class _FailingClient:
+    """Answers every call with a permanent 500 (as the fault proxy's error rule), advancing the clock per attempt."""
+
+    def __init__(self, clock, seconds_per_attempt=0.0):
+        self.clock, self.attempts, self.per_attempt = clock, 0, seconds_per_attempt
+
+    def update_service(self, **kwargs):
+        from botocore.exceptions import ClientError
+
+        self.attempts += 1
+        self.clock.now += self.per_attempt
+        error = {"Error": {"Code": "InternalFailure", "Message": "boom"}, "ResponseMetadata": {"HTTPStatusCode": 500}}
+        raise ClientError(error, "UpdateService")
+
+
+def test_step_caller_bounds_the_mitigation_phase_from_the_step_start():
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError
+
+    clock = _Clock()
+    caller = ecs.StepCaller(60, sleep=clock.sleep, clock=clock.clock)
+    start = clock.now
+    clock.now += 20  # slow reads before the update
+    with pytest.raises(StepAWSError) as err:
+        caller(_FailingClient(clock), "update_service", "ECS service 'shop-api'", cluster="shop", service="shop-api")
+    assert clock.now - start < 60 - 1, "the update gave up past the step's budget (less the reporting margin)"
+    assert err.value.code == "InternalFailure" and err.value.attempts > 1
+
+
+def test_step_caller_after_the_phase_gives_each_call_the_full_budget():
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError
+
+    clock = _Clock()
+    caller = ecs.StepCaller(30, sleep=clock.sleep, clock=clock.clock)
+    clock.now += 100  # a long wait after the update
+    caller.end_phase()
+    started = clock.now
+    with pytest.raises(StepAWSError):
+        caller(_FailingClient(clock), "update_service", "x")
+    assert 20 < clock.now - started < 30
+
+
+def test_step_caller_with_zero_budget_makes_one_attempt():
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError
+
+    clock = _Clock()
+    client = _FailingClient(clock)
+    with pytest.raises(StepAWSError):
+        ecs.StepCaller(0, sleep=clock.sleep, clock=clock.clock)(client, "update_service", "x")
+    assert client.attempts == 1

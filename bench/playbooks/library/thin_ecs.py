@@ -1,4 +1,3 @@
-#!/usr/bin/python
 # Copyright: firebreak.runbooks maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Benchmark floor (not part of the collection): the ECS step modules' AWS calls, in the same order, and nothing else.
