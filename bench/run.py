@@ -16,6 +16,7 @@ build (only a run that breaks exits non-zero).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import statistics
@@ -31,6 +32,25 @@ from sandbox.drills import service_down
 
 BIN = Path(sys.executable).parent
 TARGETS = {"rollback_ratio": 3.0, "timeline_overhead_pct": 2.0}
+# Benchmarks by topic: bench/<topic>.py exposes run(box, args) -> dict of figures (and report(figures) -> lines,
+# printed and written to bench/results.md under "## <topic>"). One entry per topic.
+TOPICS = {
+    "ecs": "bench.ecs",
+}
+RESULTS_MD = REPO_ROOT / "bench" / "results.md"
+
+
+def write_section(topic: str, lines: list[str], when: str) -> None:
+    """Replace (or add) the ``## <topic>`` section of bench/results.md, leaving the other sections alone."""
+    text = RESULTS_MD.read_text() if RESULTS_MD.exists() else "# make bench: results\n"
+    body = f"## {topic}\n\nMeasured {when}.\n\n" + "".join(f"- {line}\n" for line in lines)
+    head, sep, rest = text.partition(f"## {topic}\n")
+    if sep:
+        after = rest.find("\n## ")
+        text = head + body + (rest[after + 1 :] if after >= 0 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + body
+    RESULTS_MD.write_text(text)
 
 
 def _timed(cmd: list[str], env: dict) -> float:
@@ -99,18 +119,32 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--only", nargs="*", choices=sorted(TOPICS), help="run only these topics (not the core two)")
     args = parser.parse_args(argv)
 
+    when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    topics: dict[str, dict] = {}
+    rollback = timeline = None
     with tempfile.TemporaryDirectory(prefix="firebreak-bench-") as tmp, Sandbox(kubernetes=False) as box:
         env = {**os.environ, **box.env(), "FIREBREAK_INCIDENT_ID": "BENCH", "FIREBREAK_TIMELINE": f"{tmp}/bench.jsonl"}
-        rollback = bench_rollback(box, env, args.repeat)
-        timeline = bench_timeline(env, args.repeat, args.steps, Path(tmp))
+        if args.only is None:
+            rollback = bench_rollback(box, env, args.repeat)
+            timeline = bench_timeline(env, args.repeat, args.steps, Path(tmp))
+        for topic, name in TOPICS.items():
+            if args.only is None or topic in args.only:
+                module = importlib.import_module(name)
+                topics[topic] = module.run(box, args)
+                lines = module.report(topics[topic]) if hasattr(module, "report") else [json.dumps(topics[topic])]
+                print(f"== {topic}\n" + "\n".join(lines))
+                load = round(os.getloadavg()[0], 2)
+                write_section(topic, lines, f"{when} (median of {args.repeat} runs; 1-minute load {load})")
 
     results = {
-        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "when": when,
         "machine": {"cpus": os.cpu_count(), "load_1m": round(os.getloadavg()[0], 2)},
         "rollback": rollback,
         "timeline": timeline,
+        **topics,
         "targets": TARGETS,
     }
     out = REPO_ROOT / "bench" / "results" / f"{results['when'].replace(':', '')}.json"
@@ -120,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     def verdict(value: float, target: float) -> str:
         return "meets target" if value <= target else "MISSES target"
 
+    if rollback is None:
+        return 0
     print(
         f"ECS rollback step: ansible-playbook {rollback['ansible_s']}s vs boto3 script {rollback['boto3_s']}s "
         f"= {rollback['ratio']}x ({verdict(rollback['ratio'], TARGETS['rollback_ratio'])} "

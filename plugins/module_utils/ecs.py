@@ -5,13 +5,21 @@
 
 Two halves:
 
-* API layer: small functions, one AWS call (or one paginated listing) each, wrapped in
-  ``AWSRetry.jittered_backoff`` (the one retry idiom of this file; ECS throttles with
-  ``ThrottlingException``) and in an error handler that raises ``AnsibleECSError``. Missing clusters,
-  services and task definitions become ``ECSInputError`` with a message naming the value.
+* API layer: small functions, one AWS call (or one paginated listing) each, made through
+  ``step.Caller`` (the collection's one retry idiom: throttling and transient errors are retried, an
+  error that does not clear fails within the step's ``retry_budget`` as ``StepAWSError`` naming the API
+  call, the AWS error code and the resource). Missing clusters, services and task definitions become
+  ``ECSInputError`` with a message naming the value.
 * Decision logic: pure functions (no AWS) that parse and normalise task definition references, pick
-  the rollback target, read the rollback marker, judge stability and summarise target health. Unit
-  tests exercise them without AWS.
+  the rollback target, read the rollback, restart and scale records, decide a restart or a scale-out,
+  judge stability and summarise target health. Unit tests exercise them without AWS.
+
+Records on the service (tags) only claim what happened. A rollback is first tagged *pending*
+(``firebreak:rollback-pending``), then the service is updated, then the pending tag is replaced by the
+``firebreak:rolled-back-*`` record. A re-run that finds a pending record completes it: it rolls the
+service on to the pending target if it still runs the pending source, or only records the rollback if
+the update had reached the service (its final tag was lost). Restarts and scale-outs are tagged after
+the update succeeded.
 
 moto differences handled here (see the shared notes on moto fidelity): ``update_service`` stores the
 task definition as passed (``shop-api:2``, not an ARN) so every comparison normalises both sides to
@@ -21,12 +29,18 @@ task definition as passed (``shop-api:2``, not an ARN) so every comparison norma
 
 from __future__ import annotations
 
+import datetime
 import re
 import time
 
-from ansible_collections.amazon.aws.plugins.module_utils.errors import AWSErrorHandler
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
+    Caller,
+    StepAWSError,
+    aws_client,
+    iso_utc,
+    parse_time,
+)
 
 # --------------------------------------------------------------------------------------------------
 # Errors
@@ -49,37 +63,74 @@ class ECSDeploymentFailed(AnsibleECSError):
     """ECS reports the deployment FAILED (deployment circuit breaker)."""
 
 
-class ECSErrorHandler(AWSErrorHandler):
-    _CUSTOM_EXCEPTION = AnsibleECSError
+class StepCaller(Caller):
+    """A ``step.Caller`` whose calls, until ``end_phase()``, also share one deadline: ``budget`` seconds from the
+    step's start, less a margin for reporting.
+
+    Each call may still retry for at most ``budget`` seconds; but the mitigation phase as a whole (the reads that
+    decide, the records and the mutating call) fails, and is reported, within ``budget`` seconds of the step's
+    start: a permanent 5xx on ``UpdateService`` after a few slow reads does not take ``budget`` plus those reads.
+    After ``end_phase()`` (the mutation succeeded, or there is none), the wait and verification calls get the
+    per-call budget again, so a throttle late in a long wait is still retried.
+    """
+
+    REPORT_MARGIN = 2.0  # seconds kept for failing the module and the timeline's record
+
+    def __init__(self, budget=None, **kwargs):
+        super().__init__(budget, **kwargs)
+        self.per_call = self.budget
+        self.phase_deadline = self.clock() + max(0.0, self.per_call - min(self.REPORT_MARGIN, self.per_call / 10))
+
+    def end_phase(self) -> None:
+        self.phase_deadline = None
+
+    def __call__(self, client, method, resource=None, retry_codes=(), **params):
+        if self.phase_deadline is None:
+            self.budget = self.per_call
+        else:
+            self.budget = max(0.0, min(self.per_call, self.phase_deadline - self.clock()))
+        return super().__call__(client, method, resource, retry_codes, **params)
 
 
-def error_code(err: AnsibleAWSError) -> str | None:
-    """The AWS error code behind an ``AnsibleAWSError`` (None when it did not come from a response)."""
-    exc = getattr(err, "exception", None)
-    response = getattr(exc, "response", None) or {}
-    return response.get("Error", {}).get("Code")
+def _caller(caller):
+    """The given ``Caller``, or one with the default budget (for direct use of the API layer)."""
+    return caller if caller is not None else Caller()
 
 
-# --------------------------------------------------------------------------------------------------
-# Retries: one idiom, a jittered backoff around each call. botocore retries a few times itself;
-# this outlasts longer throttling storms (an incident is exactly when APIs get throttled).
-# --------------------------------------------------------------------------------------------------
+def lazy_client(module, service: str):
+    """A function returning ``module``'s client for ``service`` (bounded retries), created on first use."""
+    made = []
 
-RETRY_CODES = [
-    "ThrottlingException",
-    "ServerException",  # ECS 5xx
-    "ServiceUnavailableException",
-    "RequestLimitExceeded",
-    "Throttling",  # ELBv2
-]
-aws_retry = AWSRetry.jittered_backoff(
-    retries=8, delay=1, backoff=2.0, max_delay=15, catch_extra_error_codes=RETRY_CODES
-)
+    def get():
+        if not made:
+            made.append(aws_client(module, service))
+        return made[0]
+
+    return get
+
+
+def service_resource(cluster: str, service: str) -> str:
+    """How a failure names the service: ``ECS service 'shop-api' in cluster 'shop'``."""
+    return f"ECS service {service!r} in cluster {cluster!r}"
+
 
 # Tags that record a rollback on the service, so that a re-run does not roll back a second time.
 TAG_FROM = "firebreak:rolled-back-from"
 TAG_TO = "firebreak:rolled-back-to"
 TAG_AT = "firebreak:rolled-back-at"
+# A rollback started but not (yet) known to have reached the service: ``from=F to=T at=TIME``.
+TAG_PENDING = "firebreak:rollback-pending"
+# A restart (forced new deployment) recorded on the service.
+TAG_RESTARTED_AT = "firebreak:restarted-at"
+TAG_RESTARTED_DEPLOYMENT = "firebreak:restarted-deployment"
+TAG_RESTARTED_FOR = "firebreak:restarted-for"
+# A scale-out recorded on the service, so that it can be restored.
+TAG_SCALED_FROM = "firebreak:scaled-from"
+TAG_SCALED_TO = "firebreak:scaled-to"
+TAG_SCALED_AT = "firebreak:scaled-at"
+SCALE_TAGS = (TAG_SCALED_FROM, TAG_SCALED_TO, TAG_SCALED_AT)
+# ECS service quota "tasks per service".
+MAX_DESIRED_COUNT = 5000
 
 POLL_DELAY = 5.0  # seconds between DescribeServices calls while waiting
 
@@ -175,11 +226,16 @@ def validate_target(requested: str, described: dict | None, service_family: str,
     return f"{family}:{revision}"
 
 
+def tags_dict(tags) -> dict:
+    """Tags as a dict, from ECS's ``[{key, value}]`` or a dict (None: empty)."""
+    if isinstance(tags, list):
+        return {t.get("key"): t.get("value") for t in tags}
+    return dict(tags or {})
+
+
 def read_marker(tags) -> dict | None:
     """The rollback marker from a service's tags (ECS ``[{key, value}]`` or a dict), or None."""
-    if isinstance(tags, list):
-        tags = {t.get("key"): t.get("value") for t in tags}
-    tags = tags or {}
+    tags = tags_dict(tags)
     if not tags.get(TAG_TO):
         return None
     return {"from": tags.get(TAG_FROM), "to": tags.get(TAG_TO), "at": tags.get(TAG_AT)}
@@ -189,6 +245,30 @@ def marker_tags(rollback_from: str, rollback_to: str, at: str) -> dict:
     return {TAG_FROM: rollback_from, TAG_TO: rollback_to, TAG_AT: at}
 
 
+_PENDING_RE = re.compile(r"^from=(?P<from>\S+) to=(?P<to>\S+)(?: at=(?P<at>\S+))?$")
+
+
+def pending_tags(rollback_from: str, rollback_to: str, at: str) -> dict:
+    """The pending record of a rollback that has been started but not yet seen on the service."""
+    return {TAG_PENDING: f"from={rollback_from} to={rollback_to} at={at}"}
+
+
+def read_pending(tags) -> dict | None:
+    """The pending rollback record (``{from, to, at}``) from a service's tags, or None (also when malformed)."""
+    match = _PENDING_RE.match(str(tags_dict(tags).get(TAG_PENDING) or "").strip())
+    if not match:
+        return None
+    try:
+        found = {
+            "from": normalize_task_definition(match.group("from")),
+            "to": normalize_task_definition(match.group("to")),
+        }
+    except ValueError:
+        return None
+    found["at"] = match.group("at")
+    return found
+
+
 def decide_rollback(
     current: str,
     *,
@@ -196,34 +276,64 @@ def decide_rollback(
     rollback_from: str | None = None,
     marker: dict | None = None,
     active_revisions=None,
+    pending: dict | None = None,
 ) -> dict:
     """Decide what the rollback step does. All references are ``family:revision``.
 
     ``active_revisions`` (revision numbers of the service's family that are ACTIVE, or a callable returning
     them) is only consulted when no explicit ``target`` is given and nothing else decides first.
+    ``pending`` is the pending record of an earlier run (``read_pending``).
 
-    Returns ``{"changed": bool, "target": "family:revision", "reason": str}``; raises ``ECSInputError``
-    when there is nothing to roll back to.
+    Returns ``{"changed": bool, "target": "family:revision", "action": str, "reason": str}``; ``action`` is
+    ``rollback`` (update the service), ``resume`` (update the service to the pending target), ``reconcile``
+    (the pending update reached the service: only record it) or ``none``. Raises ``ECSInputError`` when there
+    is nothing to roll back to.
     """
     family, current_revision = parse_task_definition(current)
     if target is not None and target == current:
-        return {"changed": False, "target": current, "reason": f"the service already runs {current}"}
+        return {"changed": False, "target": current, "action": "none", "reason": f"the service already runs {current}"}
+    if pending and target is None:
+        started = f" (started {pending['at']})" if pending.get("at") else ""
+        if pending["to"] == current and rollback_from in (None, pending["from"]):
+            return {
+                "changed": True,
+                "target": current,
+                "action": "reconcile",
+                "reason": (
+                    f"the pending rollback from {pending['from']} to {current}{started} had reached the service; "
+                    "recorded it"
+                ),
+            }
+        if pending["from"] == current and rollback_from in (None, current):
+            return {
+                "changed": True,
+                "target": pending["to"],
+                "action": "resume",
+                "reason": f"from {current} to {pending['to']} (completing the pending rollback{started})",
+            }
     if rollback_from is not None and rollback_from != current:
         return {
             "changed": False,
             "target": current,
+            "action": "none",
             "reason": (
                 f"the service runs {current}, not {rollback_from} (rollback_from): nothing to roll back; "
                 "it was already rolled back or redeployed"
             ),
         }
     if target is not None:
-        return {"changed": True, "target": target, "reason": f"from {current} to {target} (requested)"}
+        return {
+            "changed": True,
+            "target": target,
+            "action": "rollback",
+            "reason": f"from {current} to {target} (requested)",
+        }
     if rollback_from is None and marker and marker.get("to") == current:
         when = f" at {marker['at']}" if marker.get("at") else ""
         return {
             "changed": False,
             "target": current,
+            "action": "none",
             "reason": (
                 f"the service was already rolled back from {marker.get('from')} to {current}{when} and still runs it; "
                 "not rolling back again (give task_definition or rollback_from to go further back)"
@@ -236,7 +346,173 @@ def decide_rollback(
             message=f"no ACTIVE revision of family {family!r} lower than {current_revision} to roll back to"
         )
     target = f"{family}:{chosen}"
-    return {"changed": True, "target": target, "reason": f"from {current} to {target} (previous ACTIVE revision)"}
+    return {
+        "changed": True,
+        "target": target,
+        "action": "rollback",
+        "reason": f"from {current} to {target} (previous ACTIVE revision)",
+    }
+
+
+# -- restart ----------------------------------------------------------------------------------------
+
+
+def read_restart(tags) -> dict | None:
+    """The restart recorded on a service (``{at, deployment, incident}``), or None."""
+    tags = tags_dict(tags)
+    if not tags.get(TAG_RESTARTED_AT):
+        return None
+    return {
+        "at": tags.get(TAG_RESTARTED_AT),
+        "deployment": tags.get(TAG_RESTARTED_DEPLOYMENT),
+        "incident": tags.get(TAG_RESTARTED_FOR) or None,
+    }
+
+
+def restart_tags(at: str, deployment_id: str | None, incident_id: str | None) -> dict:
+    tags = {TAG_RESTARTED_AT: at, TAG_RESTARTED_DEPLOYMENT: deployment_id or ""}
+    tags[TAG_RESTARTED_FOR] = str(incident_id) if incident_id else ""
+    return tags
+
+
+def decide_restart(record: dict | None, incident_id: str | None, now: datetime.datetime, min_interval: int) -> dict:
+    """Restart unless this incident recorded a restart of the service less than ``min_interval`` seconds ago.
+
+    A record counts when it was made for the same incident (no incident id on either side counts as the
+    same) and its time parses; ``min_interval`` 0 always restarts. Returns ``{"changed", "reason"}``."""
+    if min_interval <= 0 or not record:
+        why = "min_interval is 0" if min_interval <= 0 else "no restart recorded on the service"
+        return {"changed": True, "reason": f"forced a new deployment ({why})"}
+    incident = str(incident_id) if incident_id else None
+    if record.get("incident") != incident:
+        recorded_for = record.get("incident") or "no incident"
+        return {
+            "changed": True,
+            "reason": f"forced a new deployment (the recorded restart at {record.get('at')} was for {recorded_for})",
+        }
+    try:
+        at = parse_time(record.get("at"))
+    except ValueError:
+        return {"changed": True, "reason": f"forced a new deployment (unreadable restart record {record.get('at')!r})"}
+    age = (now - at).total_seconds()
+    if 0 <= age < min_interval:
+        for_incident = f" for incident {incident}" if incident else ""
+        return {
+            "changed": False,
+            "reason": (
+                f"restarted at {record['at']}{for_incident} ({int(age)}s ago, within min_interval {min_interval}s, "
+                f"deployment {record.get('deployment') or 'unknown'}); not restarting again"
+            ),
+        }
+    return {"changed": True, "reason": f"forced a new deployment (last restart {int(age)}s ago, at {record['at']})"}
+
+
+def restart_stability(service: dict, deployment_id: str | None) -> tuple[str, str]:
+    """``stability`` of a restarted service: its PRIMARY deployment must be the one the restart started."""
+    primary = primary_deployment(service) or {}
+    if deployment_id and primary.get("id") != deployment_id:
+        return "waiting", f"PRIMARY deployment is {primary.get('id')}, not yet {deployment_id}"
+    try:
+        current = normalize_task_definition(service.get("taskDefinition"))
+    except ValueError:
+        current = str(service.get("taskDefinition"))
+    return stability(service, current)
+
+
+# -- scale out --------------------------------------------------------------------------------------
+
+
+def read_scale(tags) -> dict | None:
+    """The scale-out recorded on a service (``{from, to, at}`` with integer counts), or None."""
+    tags = tags_dict(tags)
+    try:
+        return {"from": int(tags[TAG_SCALED_FROM]), "to": int(tags[TAG_SCALED_TO]), "at": tags.get(TAG_SCALED_AT)}
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def scale_tags(scaled_from: int, scaled_to: int, at: str) -> dict:
+    return {TAG_SCALED_FROM: str(scaled_from), TAG_SCALED_TO: str(scaled_to), TAG_SCALED_AT: at}
+
+
+def validate_desired_count(value) -> int:
+    """``desired_count`` must be an integer in 0..MAX_DESIRED_COUNT; ``ECSInputError`` naming it otherwise."""
+    if value is None:
+        raise ECSInputError(message="desired_count is required with state=scaled")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_DESIRED_COUNT:
+        raise ECSInputError(
+            message=f"desired_count must be an integer from 0 to {MAX_DESIRED_COUNT} (tasks per service), got {value!r}"
+        )
+    return value
+
+
+def decide_scale_out(desired_now: int, requested: int, record: dict | None) -> dict:
+    """Scale out to ``requested`` tasks. Never scales in (that is ``decide_scale_restore``'s job).
+
+    Returns ``{"changed", "from", "to", "reason"}``; ``from`` is the count to record for a restore: the
+    one already recorded (an earlier scale-out of this incident), else the current desired count."""
+    requested = validate_desired_count(requested)
+    original = record["from"] if record else desired_now
+    if requested < desired_now:
+        raise ECSInputError(
+            message=(
+                f"desired_count {requested} is lower than the service's desired count {desired_now}: a scale-out "
+                "never scales in (use state=restored to put back a recorded count)"
+            )
+        )
+    if requested == desired_now:
+        return {
+            "changed": False,
+            "from": original,
+            "to": requested,
+            "reason": f"the service already wants {requested} tasks",
+        }
+    return {
+        "changed": True,
+        "from": original,
+        "to": requested,
+        "reason": f"desired count {desired_now} -> {requested} (restore to {original} with state=restored)",
+    }
+
+
+def decide_scale_restore(desired_now: int, record: dict | None) -> dict:
+    """Put back the recorded count. ``{"changed", "to", "action", "reason", "left_alone"}``; ``action`` is
+    ``restore`` (update the service and remove the record), ``forget`` (the service already has the recorded
+    count: only remove the record) or ``none``."""
+    if not record:
+        return {
+            "changed": False,
+            "to": desired_now,
+            "action": "none",
+            "reason": "no scale-out recorded on the service: nothing to restore",
+            "left_alone": {},
+        }
+    if desired_now == record["from"]:
+        return {
+            "changed": True,
+            "to": desired_now,
+            "action": "forget",
+            "reason": f"the service already wants the recorded {desired_now} tasks; removed the scale-out record",
+            "left_alone": {},
+        }
+    if desired_now != record["to"]:
+        return {
+            "changed": False,
+            "to": desired_now,
+            "action": "none",
+            "reason": (
+                f"the desired count is {desired_now}, not the {record['to']} the scale-out set: someone changed it "
+                f"meanwhile, so it is left alone (the recorded count to restore is {record['from']})"
+            ),
+            "left_alone": {"desired_count": desired_now, "scaled_to": record["to"], "scaled_from": record["from"]},
+        }
+    return {
+        "changed": True,
+        "to": record["from"],
+        "action": "restore",
+        "reason": f"desired count {desired_now} -> {record['from']} (the count recorded before the scale-out)",
+        "left_alone": {},
+    }
 
 
 def primary_deployment(service: dict) -> dict | None:
@@ -399,24 +675,31 @@ def utc_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+def deployment_state(service: dict) -> dict:
+    """The PRIMARY deployment's ``{deployment_id, deployment_created_at}`` (what a restart changes)."""
+    primary = primary_deployment(service) or {}
+    return {"deployment_id": primary.get("id"), "deployment_created_at": _iso(primary.get("createdAt"))}
+
+
 # --------------------------------------------------------------------------------------------------
-# API layer
+# API layer: every call through a step.Caller (bounded retries; failures name call, code, resource)
 # --------------------------------------------------------------------------------------------------
 
 
-@ECSErrorHandler.common_error_handler("describe the ECS service")
-@aws_retry
-def _describe_services(client, cluster: str, service: str) -> dict:
-    return client.describe_services(cluster=cluster, services=[service], include=["TAGS"])
-
-
-def describe_service(client, cluster: str, service: str) -> dict:
+def describe_service(client, cluster: str, service: str, caller=None) -> dict:
     """The service (with tags). ``ECSInputError`` when the cluster or service does not exist or is not ACTIVE."""
     try:
-        response = _describe_services(client, cluster, service)
-    except AnsibleECSError as e:
-        if error_code(e) == "ClusterNotFoundException":
-            raise ECSInputError(message=f"ECS cluster {cluster!r} not found") from e
+        response = _caller(caller)(
+            client,
+            "describe_services",
+            service_resource(cluster, service),
+            cluster=cluster,
+            services=[service],
+            include=["TAGS"],
+        )
+    except StepAWSError as e:
+        if e.code == "ClusterNotFoundException":
+            raise ECSInputError(message=f"ECS cluster {cluster!r} not found") from None
         raise
     services = response.get("services") or []
     if not services:
@@ -430,101 +713,153 @@ def describe_service(client, cluster: str, service: str) -> dict:
     return found
 
 
-@ECSErrorHandler.common_error_handler("describe the task definition")
-@aws_retry
-def _describe_task_definition(client, task_definition: str) -> dict:
-    return client.describe_task_definition(taskDefinition=task_definition)
-
-
-def describe_task_definition(client, task_definition: str) -> dict | None:
+def describe_task_definition(client, task_definition: str, caller=None) -> dict | None:
     """The task definition, or None when it does not exist (ECS answers ClientException)."""
     try:
-        return _describe_task_definition(client, task_definition)["taskDefinition"]
-    except AnsibleECSError as e:
-        if error_code(e) in ("ClientException", "TaskDefinitionNotFoundException"):
+        return _caller(caller)(
+            client,
+            "describe_task_definition",
+            f"task definition {task_definition!r}",
+            taskDefinition=task_definition,
+        )["taskDefinition"]
+    except StepAWSError as e:
+        if e.code in ("ClientException", "TaskDefinitionNotFoundException"):
             return None
         raise
 
 
-@ECSErrorHandler.common_error_handler("list task definitions")
-@aws_retry
-def _list_task_definitions_page(client, family: str, status: str, token: str | None) -> dict:
-    params = {"familyPrefix": family, "status": status, "sort": "DESC"}
-    if token:
-        params["nextToken"] = token
-    return client.list_task_definitions(**params)
-
-
-def list_revisions(client, family: str, status: str = "ACTIVE") -> dict[int, str]:
+def list_revisions(client, family: str, status: str = "ACTIVE", caller=None) -> dict[int, str]:
     """``{revision: arn}`` of ``family`` with ``status``, ascending (sorted here: moto ignores ``sort``)."""
-    arns, token = [], None
-    while True:
-        page = _list_task_definitions_page(client, family, status, token)
+    arns = []
+    pages = _caller(caller).paginate(
+        client,
+        "list_task_definitions",
+        f"task definition family {family!r} ({status})",
+        token_in="nextToken",  # noqa: S106 - a pagination token name, not a secret
+        familyPrefix=family,
+        status=status,
+        sort="DESC",
+    )
+    for page in pages:
         arns.extend(page.get("taskDefinitionArns") or [])
-        token = page.get("nextToken")
-        if not token:
-            return family_revisions(arns, family)
+    return family_revisions(arns, family)
 
 
-@ECSErrorHandler.common_error_handler("update the ECS service")
-@aws_retry
+def recent_revisions(client, family: str, count: int, current: str | None, caller=None) -> list[dict]:
+    """The ``count`` newest revisions of ``family`` (ACTIVE and INACTIVE), newest first, described."""
+    if count <= 0:
+        return []
+    arns = {}
+    for status in ("ACTIVE", "INACTIVE"):
+        arns.update(list_revisions(client, family, status, caller=caller))
+    summaries = []
+    for revision in sorted(arns, reverse=True)[:count]:
+        described = describe_task_definition(client, arns[revision], caller=caller)
+        if described is None:  # deleted between listing and describing
+            continue
+        summary = revision_summary(described)
+        summary["current"] = f"{summary['family']}:{summary['revision']}" == current
+        summaries.append(summary)
+    return summaries
+
+
 def update_service(
-    client, cluster: str, service: str, task_definition: str, force_new_deployment: bool = False
+    client,
+    cluster: str,
+    service: str,
+    task_definition: str | None = None,
+    force_new_deployment: bool = False,
+    caller=None,
+    resource: str | None = None,
+    desired_count: int | None = None,
 ) -> dict:
-    return client.update_service(
-        cluster=cluster, service=service, taskDefinition=task_definition, forceNewDeployment=force_new_deployment
-    )["service"]
-
-
-@ECSErrorHandler.common_error_handler("tag the ECS service")
-@aws_retry
-def tag_service(client, service_arn: str, tags: dict) -> None:
-    client.tag_resource(resourceArn=service_arn, tags=[{"key": k, "value": v} for k, v in tags.items()])
-
-
-@ECSErrorHandler.common_error_handler("describe target health")
-@aws_retry
-def _describe_target_health(client, target_group_arn: str) -> list:
-    return client.describe_target_health(TargetGroupArn=target_group_arn).get("TargetHealthDescriptions") or []
-
-
-def target_health(elbv2_client, service: dict) -> list[dict]:
-    """Target health summaries for every target group of the service."""
-    return [
-        summarize_target_health(arn, _describe_target_health(elbv2_client, arn)) for arn in target_group_arns(service)
+    """UpdateService; ``resource`` names what the update was for in a failure (default: the service)."""
+    params = {"cluster": cluster, "service": service, "forceNewDeployment": force_new_deployment}
+    if task_definition is not None:
+        params["taskDefinition"] = task_definition
+    if desired_count is not None:
+        params["desiredCount"] = desired_count
+    return _caller(caller)(client, "update_service", resource or service_resource(cluster, service), **params)[
+        "service"
     ]
+
+
+def tag_service(client, service_arn: str, tags: dict, caller=None) -> None:
+    _caller(caller)(
+        client,
+        "tag_resource",
+        f"ECS service {service_arn}",
+        resourceArn=service_arn,
+        tags=[{"key": k, "value": v} for k, v in tags.items()],
+    )
+
+
+def untag_service(client, service_arn: str, keys, caller=None) -> None:
+    _caller(caller)(client, "untag_resource", f"ECS service {service_arn}", resourceArn=service_arn, tagKeys=list(keys))
+
+
+def target_health(elbv2_client, service: dict, caller=None) -> list[dict]:
+    """Target health summaries for every target group of the service. ``elbv2_client`` may be a callable
+    returning the client, so that a service without target groups never creates one."""
+    arns = target_group_arns(service)
+    if not arns:
+        return []
+    client = elbv2_client() if callable(elbv2_client) else elbv2_client
+    summaries = []
+    for arn in arns:
+        response = _caller(caller)(client, "describe_target_health", f"target group {arn}", TargetGroupArn=arn)
+        summaries.append(summarize_target_health(arn, response.get("TargetHealthDescriptions") or []))
+    return summaries
 
 
 def wait_for_stable(
     client,
     cluster: str,
     service: str,
-    target: str,
+    target: str | None,
     timeout: float,
     delay: float = POLL_DELAY,
     sleep=time.sleep,
     clock=time.monotonic,
+    caller=None,
+    deployment_id: str | None = None,
+    purpose: str | None = None,
 ) -> dict:
-    """Poll DescribeServices until ``stability`` says stable; return the service.
+    """Poll DescribeServices until the service is stable; return the service.
 
-    Raises ``ECSDeploymentFailed`` when the PRIMARY deployment FAILED and ``ECSWaitTimeout`` (with the
-    current state in the message) when ``timeout`` seconds pass."""
+    Stable on ``target`` (``stability``), or, with ``target`` None, on whatever it runs; with
+    ``deployment_id``, only once that deployment is PRIMARY (``restart_stability``). Raises
+    ``ECSDeploymentFailed`` when the PRIMARY deployment FAILED and ``ECSWaitTimeout`` (with the current
+    state in the message) when ``timeout`` seconds pass."""
     deadline = clock() + max(float(timeout), 0.0)
+    purpose = purpose or f"roll back to {target}"
     while True:
-        current = describe_service(client, cluster, service)
-        verdict, why = stability(current, target)
+        current = describe_service(client, cluster, service, caller=caller)
+        if target is None or deployment_id is not None:
+            verdict, why = restart_stability(current, deployment_id)
+        else:
+            verdict, why = stability(current, target)
         if verdict == "stable":
             return current
         if verdict == "failed":
-            raise ECSDeploymentFailed(message=f"ECS service {service!r} did not roll back to {target}: {why}")
+            raise ECSDeploymentFailed(message=f"ECS service {service!r} did not {purpose}: {why}")
         remaining = deadline - clock()
         if remaining <= 0:
             state = state_of(current)
             raise ECSWaitTimeout(
                 message=(
-                    f"timed out after {timeout}s waiting for ECS service {service!r} to be stable on {target}: {why} "
-                    f"(taskDefinition={state['task_definition']}, running={state['running_count']}, "
+                    f"timed out after {timeout}s waiting for ECS service {service!r} to {purpose} and be stable: "
+                    f"{why} (taskDefinition={state['task_definition']}, running={state['running_count']}, "
                     f"desired={state['desired_count']}, deployments={len(current.get('deployments') or [])})"
                 )
             )
         sleep(min(delay, remaining))
+
+
+def capture_before(client, elbv2_client, service: dict, caller=None, events: int = 10) -> dict:
+    """What a step records of a service before it changes anything: its summary and target health."""
+    return {
+        "service": service_summary(service, events),
+        "target_health": target_health(elbv2_client, service, caller=caller),
+        "at": iso_utc(datetime.datetime.now(datetime.UTC)),
+    }

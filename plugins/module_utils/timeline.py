@@ -716,6 +716,7 @@ RECOVERY = "recovery"
 ROLE_KINDS = {
     # recovery
     "ecs_rollback": RECOVERY,
+    "ecs_service_restart": RECOVERY,
     "eks_rollout_undo": RECOVERY,
     "aurora_failover": RECOVERY,
     "rds_instance_failover": RECOVERY,
@@ -742,6 +743,7 @@ ACTION_KINDS = {
     "firebreak.runbooks.k8s_workload_scale": RECOVERY,
     "firebreak.runbooks.k8s_config_rollback": RECOVERY,
     "firebreak.runbooks.k8s_namespace_isolate": CONTAINMENT,
+    "firebreak.runbooks.ecs_service_restart": RECOVERY,
 }
 
 

@@ -16,10 +16,19 @@ description:
     service's load balancer target groups.
   - Without O(task_definition), the target is the highest ACTIVE revision of the service's task definition
     family lower than the revision the service runs (gaps and INACTIVE revisions are skipped).
-  - A rollback is recorded on the service with the tags C(firebreak:rolled-back-from),
-    C(firebreak:rolled-back-to) and C(firebreak:rolled-back-at) (written before the update). When no
-    O(task_definition) and no O(rollback_from) are given and the service still runs the recorded
-    C(firebreak:rolled-back-to) revision, the module reports no change instead of rolling back a second time.
+  - A rollback is recorded on the service, and the record only claims what happened. Before the update the
+    module tags the service C(firebreak:rollback-pending) (C(from=<revision> to=<revision> at=<time>)); once
+    the update succeeded it replaces that tag with C(firebreak:rolled-back-from), C(firebreak:rolled-back-to)
+    and C(firebreak:rolled-back-at). When no O(task_definition) and no O(rollback_from) are given and the
+    service still runs the recorded C(firebreak:rolled-back-to) revision, the module reports no change instead of
+    rolling back a second time.
+  - A re-run that finds a pending record completes it. If the service still runs the pending source revision,
+    it is rolled on to the pending target; if it already runs the pending target (the update reached ECS but the
+    final record was lost), the rollback is only recorded, never repeated to an older revision.
+  - Every AWS call is retried on throttling and transient errors within O(retry_budget); an error that does not
+    clear fails the step naming the API call, the AWS error code, the service and the target revision. The calls up
+    to and including the update also share that budget, counted from the step's start (less 2 s to report), so a
+    rollback that cannot be made fails within O(retry_budget) seconds.
   - With O(rollback_from), the module only acts when the service runs that (bad) revision, so a re-run after
     a partial failure, or after someone else already rolled back, changes nothing.
   - In check mode the module reads the service and reports the change (with a diff) but makes no call that
@@ -72,10 +81,27 @@ options:
       - How long to wait, in seconds. On timeout the module fails and reports the service's current state.
     type: int
     default: 600
+  capture:
+    description:
+      - Capture the evidence of the incident in the same module call, returned as RV(captured) (and so
+        recorded in the incident timeline).
+      - The service summary (counts, deployments, recent events, firebreak records) and the health of its
+        target groups are read B(before) anything is changed; the recent task definition revisions of the
+        family (which the rollback does not change) are read B(after) the rollback, so they do not delay it.
+      - Replaces a separate M(firebreak.runbooks.ecs_service_status_info) task before the step (one module
+        process, about 0.4 s, saved before the first mitigating call).
+    type: bool
+    default: false
+  capture_revisions:
+    description:
+      - How many of the most recent task definition revisions to capture with O(capture=true).
+    type: int
+    default: 5
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - firebreak.runbooks.step
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -112,6 +138,14 @@ EXAMPLES = r"""
     service: shop-api
     task_definition: arn:aws:ecs:us-east-1:123456789012:task-definition/shop-api:2
     wait: false
+
+- name: Roll back and capture the before-state (service, target health, revisions) in the same call
+  firebreak.runbooks.ecs_service_rollback:
+    cluster: shop
+    service: shop-api
+    capture: true
+    retry_budget: 120
+  register: rollback
 
 - name: Fail unless every target group has a healthy target after the rollback
   ansible.builtin.assert:
@@ -195,6 +229,14 @@ rollback:
   returned: always
   type: dict
   contains:
+    state:
+      description:
+        - C(rolled-back) when the final record is on the service.
+        - C(pending) when only the pending record is (the update was not confirmed).
+        - C(unrecorded) when tagging failed (see warnings), C(none) when there is no record.
+      returned: always
+      type: str
+      sample: rolled-back
     from:
       description: The revision rolled back from, C(family:revision).
       returned: when a rollback is recorded
@@ -211,10 +253,61 @@ rollback:
       type: str
       sample: "2025-01-31T14:03:07Z"
     recorded:
-      description: Whether the record is on the service (false if tagging the service failed; see warnings).
+      description: Whether the final record is on the service (false if tagging the service failed; see warnings).
       returned: always
       type: bool
       sample: true
+captured:
+  description:
+    - The evidence captured with O(capture=true). C(service) and C(target_health) were read before anything was
+      changed (at C(at)); C(task_definitions) after the step.
+  returned: when O(capture=true)
+  type: dict
+  contains:
+    at:
+      description: When the before-state was read (UTC, ISO 8601).
+      returned: always
+      type: str
+      sample: "2025-01-31T14:03:07Z"
+    service:
+      description: The service summary, as M(firebreak.runbooks.ecs_service_status_info) returns it.
+      returned: always
+      type: dict
+      sample: {"service_name": "shop-api", "task_definition_revision": "shop-api:3", "running_count": 2}
+    target_health:
+      description: Target health of every target group of the service, before the step.
+      returned: always
+      type: list
+      elements: dict
+      sample: [{"target_group_arn": "arn:aws:elasticloadbalancing:...", "healthy": 0, "unhealthy": 2}]
+    task_definitions:
+      description:
+        - The most recent revisions of the family, newest first (as M(firebreak.runbooks.ecs_service_status_info)
+          returns them).
+      returned: always
+      type: list
+      elements: dict
+      sample: [{"revision": 3, "status": "ACTIVE", "images": ["registry.local/shop-api:1.2.0"], "current": false}]
+aws_operation:
+  description: The API call that failed for good (a failed step only).
+  returned: on an AWS error
+  type: str
+  sample: UpdateService
+aws_error_code:
+  description: The AWS error code of that failure.
+  returned: on an AWS error
+  type: str
+  sample: InternalFailure
+resource:
+  description: What the failed call was about.
+  returned: on an AWS error
+  type: str
+  sample: "ECS service 'shop-api' in cluster 'shop' (rollback from shop-api:3 to shop-api:2)"
+attempts:
+  description: How many attempts the failed call made.
+  returned: on an AWS error
+  type: int
+  sample: 9
 target_health:
   description: Health of the targets of every target group of the service, read after the step.
   returned: always
@@ -261,24 +354,38 @@ diff:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils.ecs import (
+    TAG_PENDING,
     AnsibleECSError,
     ECSInputError,
+    StepCaller,
+    capture_before,
     decide_rollback,
     describe_service,
     describe_task_definition,
+    lazy_client,
     list_revisions,
     marker_tags,
     normalize_task_definition,
     parse_task_definition,
+    pending_tags,
     read_marker,
+    read_pending,
+    recent_revisions,
+    service_resource,
     split_loose,
     state_of,
     tag_service,
     target_health,
+    untag_service,
     update_service,
     utc_now,
     validate_target,
     wait_for_stable,
+)
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
+    RETRY_BUDGET_OPTION,
+    StepAWSError,
+    aws_client,
 )
 
 ARGUMENT_SPEC = dict(
@@ -290,14 +397,17 @@ ARGUMENT_SPEC = dict(
     force_new_deployment=dict(type="bool", default=False),
     wait=dict(type="bool", default=True),
     wait_timeout=dict(type="int", default=600),
+    capture=dict(type="bool", default=False),
+    capture_revisions=dict(type="int", default=5),
+    **RETRY_BUDGET_OPTION,
 )
 
 
-def current_revision(client, service: dict) -> tuple[str, int]:
+def current_revision(client, service: dict, caller) -> tuple[str, int]:
     """``(family, revision)`` the service runs (moto may store a bare family: resolve it)."""
     family, revision = split_loose(service.get("taskDefinition"))
     if revision is None:
-        described = describe_task_definition(client, family)
+        described = describe_task_definition(client, family, caller=caller)
         if not described:
             reported = service.get("taskDefinition")
             raise ECSInputError(message=f"the service's task definition {reported!r} does not exist")
@@ -305,12 +415,12 @@ def current_revision(client, service: dict) -> tuple[str, int]:
     return family, revision
 
 
-def run(module: AnsibleAWSModule) -> dict:
-    params = module.params
-    cluster, service_name = params["cluster"], params["service"]
-    if params["wait_timeout"] < 0:
-        raise ECSInputError(message=f"wait_timeout must be >= 0, got {params['wait_timeout']}")
-    # Syntax first, before any call. A bare revision number needs the service's family: checked below.
+def validate_params(params: dict) -> None:
+    """Everything that can be checked without AWS, before any call."""
+    for option in ("wait_timeout", "retry_budget", "capture_revisions"):
+        if params[option] is not None and params[option] < 0:
+            raise ECSInputError(message=f"{option} must be >= 0, got {params[option]}")
+    # Syntax first. A bare revision number needs the service's family: checked once the service is read.
     for option in ("task_definition", "rollback_from"):
         value = params[option]
         if value is not None and not value.strip().isdigit():
@@ -319,14 +429,41 @@ def run(module: AnsibleAWSModule) -> dict:
             except ValueError as e:
                 raise ECSInputError(message=f"{option}: {e}") from None
 
-    ecs = module.client("ecs")
-    service = describe_service(ecs, cluster, service_name)
-    family, revision = current_revision(ecs, service)
+
+def record(module, ecs, caller, service_arn: str, tags: dict, untag=(), what="the rollback") -> bool:
+    """Tag (and untag) the service; a failure is a warning (the service change matters more than its record)."""
+    try:
+        tag_service(ecs, service_arn, tags, caller=caller)
+        if untag:
+            untag_service(ecs, service_arn, untag, caller=caller)
+        return True
+    except StepAWSError as e:
+        module.warn(f"could not record {what} on the service ({e})")
+        return False
+
+
+def run(module: AnsibleAWSModule, result: dict | None = None) -> dict:
+    """The whole step. ``result`` is filled in as the step goes, so a failure can report what was done."""
+    result = {} if result is None else result
+    params = module.params
+    cluster, service_name = params["cluster"], params["service"]
+    validate_params(params)
+
+    caller = StepCaller(params["retry_budget"])  # the mitigation fails (and reports) within the budget
+    ecs = aws_client(module, "ecs")
+    elbv2 = lazy_client(module, "elbv2")  # only a service with target groups needs it
+    service = describe_service(ecs, cluster, service_name, caller=caller)
+    family, revision = current_revision(ecs, service, caller)
     current = f"{family}:{revision}"
     before = state_of(service)
     before["task_definition"] = current
     identity = {"arn": service["serviceArn"], "name": service["serviceName"], "cluster": service.get("clusterArn")}
     marker = read_marker(service.get("tags"))
+    pending = read_pending(service.get("tags"))
+    result.update(changed=False, service=identity, before=before)
+    if params["capture"]:
+        # Evidence that cannot be read afterwards: the service and its targets before anything changes.
+        result["captured"] = capture_before(ecs, elbv2, service, caller=caller)
 
     target_arns: dict[str, str] = {}
     target = None
@@ -335,7 +472,7 @@ def run(module: AnsibleAWSModule) -> dict:
             requested = normalize_task_definition(params["task_definition"], family)
         except ValueError as e:
             raise ECSInputError(message=f"task_definition: {e}") from None
-        described = describe_task_definition(ecs, requested)
+        described = describe_task_definition(ecs, requested, caller=caller)
         target = validate_target(params["task_definition"], described, family, params["allow_other_family"])
         target_arns[target] = described["taskDefinitionArn"]
     rollback_from = None
@@ -346,67 +483,141 @@ def run(module: AnsibleAWSModule) -> dict:
             raise ECSInputError(message=f"rollback_from: {e}") from None
 
     def active_revisions():
-        revisions = list_revisions(ecs, family, "ACTIVE")
+        revisions = list_revisions(ecs, family, "ACTIVE", caller=caller)
         target_arns.update({f"{family}:{r}": arn for r, arn in revisions.items()})
         return list(revisions)
 
     decision = decide_rollback(
-        current, target=target, rollback_from=rollback_from, marker=marker, active_revisions=active_revisions
+        current,
+        target=target,
+        rollback_from=rollback_from,
+        marker=marker,
+        active_revisions=active_revisions,
+        pending=pending,
     )
     target = decision["target"]
+    if decision["action"] == "resume":
+        # The pending target was checked when the rollback started; it must still be deployable.
+        described = describe_task_definition(ecs, target, caller=caller)
+        validate_target(target, described, family, allow_other_family=True)
+        target_arns[target] = described["taskDefinitionArn"]
     target_arn = target_arns.get(target) or (service["taskDefinition"] if target == current else None)
     if target_arn is None or ":task-definition/" not in target_arn:
-        described = describe_task_definition(ecs, target)
+        described = describe_task_definition(ecs, target, caller=caller)
         target_arn = described["taskDefinitionArn"] if described else target
 
-    result = {
-        "changed": decision["changed"],
-        "service": identity,
-        "before": before,
-        "target_task_definition": target_arn,
-        "rollback": dict(marker or {}, recorded=bool(marker)),
-    }
+    if pending:  # the newest record: a rollback started after any recorded one
+        recorded = dict(pending, recorded=False, state="pending")
+    else:
+        recorded = dict(marker or {}, recorded=bool(marker), state="rolled-back" if marker else "none")
+    result.update(changed=decision["changed"], target_task_definition=target_arn, rollback=recorded)
     if module._diff:
         result["diff"] = {"before": {"task_definition": current}, "after": {"task_definition": target}}
 
-    elbv2 = module.client("elbv2")
+    if module.check_mode or decision["action"] == "none":
+        caller.end_phase()
     if module.check_mode:
         result["after"] = dict(before, task_definition=target)
-        result["target_health"] = target_health(elbv2, service)
+        result["target_health"] = (
+            result["captured"]["target_health"] if "captured" in result else target_health(elbv2, service, caller)
+        )
+        if params["capture"]:
+            result["captured"]["task_definitions"] = recent_revisions(
+                ecs, family, params["capture_revisions"], current, caller=caller
+            )
         if decision["changed"]:
-            result["msg"] = f"check mode: would roll back {identity['name']} {decision['reason']}"
+            verb = "would record" if decision["action"] == "reconcile" else "would roll back"
+            result["msg"] = f"check mode: {verb} {identity['name']} {decision['reason']}"
         else:
             result["msg"] = f"check mode: no change to {identity['name']}: {decision['reason']}"
         return result
 
-    if decision["changed"]:
-        record = {"from": current, "to": target, "at": utc_now()}
+    if decision["action"] in ("rollback", "resume"):
+        started = pending["at"] if decision["action"] == "resume" and pending.get("at") else utc_now()
+        rollback = {"from": current, "to": target, "at": started}
+        # 1. the pending record: claims only that a rollback was started
+        pending_recorded = record(
+            module,
+            ecs,
+            caller,
+            service["serviceArn"],
+            pending_tags(current, target, started),
+            what="the pending rollback",
+        )
+        result["rollback"] = dict(rollback, recorded=False, state="pending" if pending_recorded else "unrecorded")
+        result["changed"] = pending_recorded
+        # 2. the update (the mitigation)
+        what = f"{service_resource(cluster, service_name)} (rollback from {current} to {target})"
         try:
-            tag_service(ecs, service["serviceArn"], marker_tags(record["from"], record["to"], record["at"]))
-            result["rollback"] = dict(record, recorded=True)
-        except AnsibleECSError as e:
-            module.warn(
-                f"could not record the rollback on the service ({e}); a re-run without task_definition or "
-                "rollback_from would roll back further"
+            service = update_service(
+                ecs, cluster, service_name, target_arn, params["force_new_deployment"], caller=caller, resource=what
             )
-            result["rollback"] = dict(record, recorded=False)
-        service = update_service(ecs, cluster, service_name, target_arn, params["force_new_deployment"])
+        except StepAWSError as e:
+            note = (
+                "the rollback is recorded as pending on the service (tag firebreak:rollback-pending): a re-run "
+                "completes it, or only records it if this update did reach ECS"
+                if pending_recorded
+                else "no record of it is on the service"
+            )
+            e.note = f"the service ran {current} before this step and the update was not confirmed; {note}"
+            raise
+        result["changed"] = True
+        caller.end_phase()
+        # 3. the final record replaces the pending one
+        recorded = record(
+            module,
+            ecs,
+            caller,
+            service["serviceArn"],
+            marker_tags(current, target, started),
+            untag=[TAG_PENDING],
+            what="the rollback",
+        )
+        if not recorded:
+            module.warn(
+                "the rollback happened but is not recorded on the service: a re-run without task_definition or "
+                "rollback_from would roll back further"
+                + (" (the pending record completes it)" if pending_recorded else "")
+            )
+        result["rollback"] = dict(
+            rollback, recorded=recorded, state="rolled-back" if recorded else result["rollback"]["state"]
+        )
+    elif decision["action"] == "reconcile":
+        caller.end_phase()
+        rollback = {"from": pending["from"], "to": current, "at": pending.get("at") or utc_now()}
+        recorded = record(
+            module,
+            ecs,
+            caller,
+            service["serviceArn"],
+            marker_tags(rollback["from"], rollback["to"], rollback["at"]),
+            untag=[TAG_PENDING],
+        )
+        result["changed"] = recorded
+        result["rollback"] = dict(rollback, recorded=recorded, state="rolled-back" if recorded else "pending")
 
     outcome = decision["reason"]
     if params["wait"]:
         try:
-            service = wait_for_stable(ecs, cluster, service_name, target, params["wait_timeout"])
+            service = wait_for_stable(ecs, cluster, service_name, target, params["wait_timeout"], caller=caller)
         except AnsibleECSError as e:
             # The update (if any) was made: report it with the failure so the record shows it.
-            e.kwargs.update(result, after=state_of(service), changed=decision["changed"])
+            e.kwargs.update(result, after=state_of(service), changed=result["changed"])
             raise
         outcome += "; stable"
-    elif decision["changed"]:
-        service = describe_service(ecs, cluster, service_name)
+    elif decision["action"] in ("rollback", "resume"):
+        service = describe_service(ecs, cluster, service_name, caller=caller)
         outcome += "; not waiting for stability"
     result["after"] = state_of(service)
-    result["target_health"] = target_health(elbv2, service)
-    if decision["changed"]:
+    result["target_health"] = target_health(elbv2, service, caller=caller)
+    if params["capture"]:
+        # The revision list does not change with a rollback: read after the mitigation, not before it.
+        result["captured"]["task_definitions"] = recent_revisions(
+            ecs, family, params["capture_revisions"], current, caller=caller
+        )
+    if decision["action"] == "reconcile":
+        result["msg"] = f"no new rollback of {identity['name']}: {outcome}"
+    elif decision["changed"]:
         result["msg"] = f"rolled back {identity['name']} {outcome}"
     else:
         result["msg"] = f"no change to {identity['name']}: {outcome}"
@@ -415,10 +626,16 @@ def run(module: AnsibleAWSModule) -> dict:
 
 def main():
     module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    result: dict = {}
     try:
-        result = run(module)
+        run(module, result)
+    except StepAWSError as e:
+        result.pop("msg", None)
+        note = getattr(e, "note", None)
+        module.fail_json(msg=f"{e}; {note}" if note else str(e), **{"changed": False, **result, **e.result()})
     except AnsibleECSError as e:
-        details = {"changed": False, **e.kwargs}
+        details = {"changed": False, **result, **e.kwargs}
+        details.pop("msg", None)
         if e.exception is not None:
             module.fail_json_aws(e.exception, msg=e.message, **details)
         module.fail_json(msg=e.message, **details)

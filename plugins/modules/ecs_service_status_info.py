@@ -17,6 +17,9 @@ description:
     revisions of its task definition family (ACTIVE and INACTIVE, newest first, with their images), and the
     health of the targets of every load balancer target group of the service.
   - Reads only; runs in check mode.
+  - The step modules (M(firebreak.runbooks.ecs_service_rollback), M(firebreak.runbooks.ecs_service_restart),
+    M(firebreak.runbooks.ecs_service_scale)) capture the same evidence in their own call with C(capture=true);
+    use this module for triage alone.
 options:
   cluster:
     description:
@@ -42,6 +45,7 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - firebreak.runbooks.step
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -245,12 +249,18 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.firebreak.runbooks.plugins.module_utils.ecs import (
     AnsibleECSError,
     describe_service,
-    describe_task_definition,
-    list_revisions,
-    revision_summary,
+    lazy_client,
+    recent_revisions,
     service_summary,
     split_loose,
     target_health,
+)
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
+    RETRY_BUDGET_OPTION,
+    Caller,
+    StepAWSError,
+    aws_client,
+    fail_step,
 )
 
 ARGUMENT_SPEC = dict(
@@ -258,43 +268,29 @@ ARGUMENT_SPEC = dict(
     service=dict(type="str", required=True),
     revisions=dict(type="int", default=5),
     events=dict(type="int", default=10),
+    **RETRY_BUDGET_OPTION,
 )
-
-
-def recent_revisions(ecs, family: str, count: int, current: str | None) -> list[dict]:
-    """The ``count`` newest revisions of ``family`` (ACTIVE and INACTIVE), newest first, described."""
-    if count <= 0:
-        return []
-    arns = {}
-    for status in ("ACTIVE", "INACTIVE"):
-        arns.update(list_revisions(ecs, family, status))
-    summaries = []
-    for revision in sorted(arns, reverse=True)[:count]:
-        described = describe_task_definition(ecs, arns[revision])
-        if described is None:  # deleted between listing and describing
-            continue
-        summary = revision_summary(described)
-        summary["current"] = f"{summary['family']}:{summary['revision']}" == current
-        summaries.append(summary)
-    return summaries
 
 
 def main():
     module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
+    caller = Caller(params["retry_budget"])
     try:
-        ecs = module.client("ecs")
-        service = describe_service(ecs, params["cluster"], params["service"])
+        ecs = aws_client(module, "ecs")
+        service = describe_service(ecs, params["cluster"], params["service"], caller=caller)
         summary = service_summary(service, params["events"])
         family, _revision = split_loose(service.get("taskDefinition"))
-        revisions = recent_revisions(ecs, family, params["revisions"], summary["task_definition_revision"])
-        health = target_health(module.client("elbv2"), service)
+        revisions = recent_revisions(
+            ecs, family, params["revisions"], summary["task_definition_revision"], caller=caller
+        )
+        health = target_health(lazy_client(module, "elbv2"), service, caller=caller)
+    except StepAWSError as e:
+        fail_step(module, e, changed=False)
     except AnsibleECSError as e:
-        if e.exception is not None:
-            module.fail_json_aws(e.exception, msg=e.message)
-        module.fail_json(msg=e.message)
+        module.fail_json(msg=e.message, changed=False)
     except ValueError as e:
-        module.fail_json(msg=str(e))
+        module.fail_json(msg=str(e), changed=False)
     module.exit_json(changed=False, service=summary, task_definitions=revisions, target_health=health)
 
 

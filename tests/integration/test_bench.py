@@ -22,3 +22,19 @@ def test_timeline_benchmark_compares_with_and_without_the_callback(sandbox, tmp_
     env = {**os.environ, **sandbox.env(), "FIREBREAK_INCIDENT_ID": "BENCH-TEST"}
     result = bench_timeline(env, repeat=1, steps=2, workdir=tmp_path)
     assert result["steps"] == 2 and result["with_s"] > 0 and result["without_s"] > 0
+
+
+def test_ecs_benchmark_measures_first_mutation_and_the_step_against_its_floor(aws):
+    from bench import ecs as bench_ecs
+
+    env = {**os.environ, **aws.env(), "FIREBREAK_INCIDENT_ID": "BENCH-TEST"}
+    first = bench_ecs.first_mutation(aws, env, repeat=1)
+    assert first["service_down"]["first_mutation_s"] > 0 and first["empty_playbook_s"] > 0
+    assert first["service_down"]["update_service_s"] >= first["service_down"]["first_mutation_s"]
+    step = bench_ecs.compare_step(aws, env, "restart", repeat=1, aws=None)  # no AWS CLI in tests (no download)
+    assert step["same_calls_as_thin"], (step["step_calls"], step.get("thin_calls"))
+    assert (
+        step["step_calls"][:2] == ["DescribeServices", "DescribeTargetHealth"] and "UpdateService" in step["step_calls"]
+    )
+    lines = bench_ecs.report({"first_mutation": first, "steps": {"restart": step}, "awscli": "skipped: test"})
+    assert any("restart: step" in line for line in lines)

@@ -6,6 +6,7 @@ Every test asserts the service's state in moto, not only what the module said.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import pytest
 
@@ -218,3 +219,75 @@ def test_status_info_lists_revisions_newest_first_and_target_health(aws, run_pla
 
     run = run_playbook(STATUS, extra_vars={"ecs_revisions": 2}, env=JSON_OUTPUT)
     assert [r["revision"] for r in result_of(run, "Triage")["task_definitions"]] == [4, 3]
+
+
+# -- issue 5 item 9: a permanent 5xx on UpdateService ---------------------------------------------------
+
+
+def _timeline(run) -> list[dict]:
+    return [json.loads(line) for line in run.timeline.read_text().splitlines()]
+
+
+def test_permanent_5xx_on_update_service_fails_within_the_budget_claims_nothing_and_a_rerun_completes(
+    aws, run_playbook
+):
+    rule = aws.proxy.add_rule({"service": "ecs", "action": "UpdateService", "fault": "error", "status": 500})
+    aws.proxy.clear_log()
+    run, result = rollback(run_playbook)  # the default retry_budget (60 s)
+    assert run.returncode != 0, run.output
+    log = aws.proxy.log()
+    first_call = datetime.fromisoformat(log[0]["time"])
+    failed = next(r for r in _timeline(run) if r["event"] == "task_failed")
+    step_seconds = (datetime.fromisoformat(failed["ts"].replace("Z", "+00:00")) - first_call).total_seconds()
+    assert step_seconds < 60, f"the step took {step_seconds:.1f}s to fail"
+    updates = [e for e in log if e["action"] == "UpdateService"]
+    assert len(updates) > 1 and all(e["status"] == 500 for e in updates), "a 5xx is retried, within the budget"
+    message = result["msg"]
+    for expected in ("UpdateService", "InternalFailure", "shop-api", "shop-api:2"):
+        assert expected in message, f"{expected!r} not in {message!r}"
+    assert result["aws_operation"] == "UpdateService" and result["aws_error_code"] == "InternalFailure"
+    # nothing claims a rollback that did not happen
+    assert running(aws) == "shop-api:3"
+    tags = service_tags(aws)
+    assert "firebreak:rolled-back-to" not in tags and "firebreak:rolled-back-from" not in tags, tags
+    assert tags.get("firebreak:rollback-pending", "").startswith("from=shop-api:3 to=shop-api:2"), tags
+    assert result["rollback"]["state"] == "pending"
+
+    # the fault clears: a re-run (same options) completes the pending rollback and records it
+    aws.proxy.remove_rule(rule)
+    run, again = rollback(run_playbook, retry_budget=10)
+    assert run.returncode == 0, run.output
+    assert again["changed"] is True and "pending" in again["msg"], again["msg"]
+    assert running(aws) == "shop-api:2"
+    tags = service_tags(aws)
+    assert tags["firebreak:rolled-back-from"] == "shop-api:3" and tags["firebreak:rolled-back-to"] == "shop-api:2"
+    assert "firebreak:rollback-pending" not in tags
+    run, third = rollback(run_playbook, retry_budget=10)
+    assert run.returncode == 0 and third["changed"] is False and running(aws) == "shop-api:2"
+
+
+def test_update_reached_but_unrecorded_is_reconciled_not_rolled_back_further(aws, run_playbook):
+    # A pending record whose update did reach the service (the final tag was lost): the re-run records it.
+    ecs = aws.client("ecs")
+    arn = aws.manifest["aws"]["ecs"]["service_arn"]
+    ecs.tag_resource(
+        resourceArn=arn, tags=[{"key": "firebreak:rollback-pending", "value": "from=shop-api:3 to=shop-api:2"}]
+    )
+    ecs.update_service(cluster="shop", service="shop-api", taskDefinition="shop-api:2")
+    aws.proxy.clear_log()
+    run, result = rollback(run_playbook, retry_budget=10)
+    assert run.returncode == 0, run.output
+    assert running(aws) == "shop-api:2", "the reconciling run must not roll back to N-2"
+    assert "UpdateService" not in calls(aws)
+    tags = service_tags(aws)
+    assert tags["firebreak:rolled-back-to"] == "shop-api:2" and "firebreak:rollback-pending" not in tags
+    assert result["changed"] is True and "recorded" in result["msg"]
+
+
+def test_throttled_twice_update_service_succeeds_with_bounded_retries(aws, run_playbook):
+    aws.proxy.add_rule({"service": "ecs", "action": "UpdateService", "fault": "throttle", "count": 2})
+    aws.proxy.clear_log()
+    run, result = rollback(run_playbook, retry_budget=20)
+    assert run.returncode == 0, run.output
+    assert result["changed"] is True and running(aws) == "shop-api:2"
+    assert [e["fault"] for e in aws.proxy.log() if e["action"] == "UpdateService"] == ["throttle", "throttle", None]

@@ -14,6 +14,7 @@ from sandbox import REPO_ROOT
 if str(REPO_ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "collections"))
 
+from ansible_collections.firebreak.runbooks.plugins.doc_fragments import step as step_fragment
 from ansible_collections.firebreak.runbooks.plugins.module_utils import ecs
 from ansible_collections.firebreak.runbooks.plugins.modules import (
     ecs_service_rollback,
@@ -112,6 +113,7 @@ def test_default_rollback_picks_previous_active_revision():
     assert decision == {
         "changed": True,
         "target": "shop-api:2",
+        "action": "rollback",
         "reason": "from shop-api:4 to shop-api:2 (previous ACTIVE revision)",
     }
 
@@ -144,7 +146,7 @@ def test_rollback_from_only_acts_on_the_bad_revision():
     on_bad = ecs.decide_rollback("shop-api:4", rollback_from="shop-api:4", active_revisions=[1, 2, 3, 4])
     assert on_bad["changed"] and on_bad["target"] == "shop-api:3"
     elsewhere = ecs.decide_rollback("shop-api:3", rollback_from="shop-api:4", active_revisions=[1, 2, 3, 4])
-    assert elsewhere == {"changed": False, "target": "shop-api:3", "reason": elsewhere["reason"]}
+    assert elsewhere == {"changed": False, "target": "shop-api:3", "action": "none", "reason": elsewhere["reason"]}
     assert "not shop-api:4 (rollback_from)" in elsewhere["reason"]
     # with an explicit target too: only while on the bad revision
     assert not ecs.decide_rollback("shop-api:2", target="shop-api:1", rollback_from="shop-api:4")["changed"]
@@ -361,7 +363,7 @@ class FakeModule:
         self.warnings = []
         self.clients = {}
 
-    def client(self, service):
+    def client(self, service, **kwargs):
         return self.clients[service]
 
     def warn(self, msg):
@@ -380,6 +382,7 @@ def _fake_clients(module, service):
     }
     client.answer_update_service = lambda **kw: {"service": dict(service, taskDefinition=kw["taskDefinition"])}
     client.answer_tag_resource = lambda **kw: {}
+    client.answer_untag_resource = lambda **kw: {}
     module.clients = {"ecs": client, "elbv2": FakeELB()}
     return client
 
@@ -430,7 +433,9 @@ def _doc(module) -> dict:
 
 @pytest.mark.parametrize("module", [ecs_service_rollback, ecs_service_status_info], ids=lambda m: m.__name__)
 def test_argument_spec_matches_documentation(module):
-    options = _doc(module)["options"]
+    options = dict(_doc(module)["options"])
+    if "firebreak.runbooks.step" in _doc(module)["extends_documentation_fragment"]:
+        options.update(yaml.safe_load(step_fragment.ModuleDocFragment.DOCUMENTATION)["options"])
     spec = module.ARGUMENT_SPEC
     assert set(options) == set(spec)
     for name, doc in options.items():
@@ -451,6 +456,7 @@ def test_documentation_header(module):
         "amazon.aws.common.modules",
         "amazon.aws.region.modules",
         "amazon.aws.boto3",
+        "firebreak.runbooks.step",
     ]
     returned = yaml.safe_load(module.RETURN)
     for key, value in returned.items():
@@ -526,4 +532,5 @@ def test_a_rollback_that_cannot_be_tagged_still_happens_with_a_warning():
     result = ecs_service_rollback.run(module)
     assert "update_service" in [name for name, _ in client.calls]
     assert result["changed"] and result["rollback"]["recorded"] is False
-    assert module.warnings and "would roll back further" in module.warnings[0]
+    assert module.warnings and "would roll back further" in module.warnings[-1]
+    assert "could not record the pending rollback" in module.warnings[0]
