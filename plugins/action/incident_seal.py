@@ -88,20 +88,20 @@ class ActionModule(ActionBase):
             key = seal_key(args["prefix"], seal["incident_id"], seal["seq"], seal["hash"])
             where = f"s3://{bucket}/{key}"
             if self._task.check_mode:
-                result.update(changed=True, stored={"uri": where, "version_id": None})
+                result.update(stored={"uri": where, "version_id": None, "check_mode": True})
             else:
                 caller = Caller(args["retry_budget"])
                 endpoint = args.get("endpoint_url") or os.environ.get("FIREBREAK_AWS_ENDPOINT_URL")
                 try:
                     s3 = s3_client(endpoint, args.get("region"), args["retry_budget"])
-                    key, version, changed = put_seal(
+                    key, version, written = put_seal(
                         s3, caller, bucket, args["prefix"], seal, args["retention_days"], args["retention_mode"]
                     )
                 except (StepAWSError, SealError) as exc:
                     return dict(result, failed=True, msg=f"the seal was not stored ({line}): {exc}")
                 result.update(
-                    changed=changed,
                     stored={
+                        "written": written,
                         "uri": where,
                         "version_id": version,
                         "retention_mode": args["retention_mode"],
@@ -112,7 +112,12 @@ class ActionModule(ActionBase):
         Display().display(line)
         result["msg"] = (
             f"{line}\nsealed {timeline} at seq {seal['seq']}"
-            + (f"; stored at {result['stored']['uri']} under {args['retention_mode']} Object Lock" if bucket else "")
+            + (
+                f"; {'would store' if self._task.check_mode else 'stored'} at {result['stored']['uri']} under "
+                f"{args['retention_mode']} Object Lock"
+                if bucket
+                else ""
+            )
             + " (keep this line: incident_report.yml -e incident_seals=... checks the timeline against it)"
         )
         return result

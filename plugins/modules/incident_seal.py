@@ -19,6 +19,9 @@ description:
   - With O(bucket), it is also stored as an object under S3 Object Lock retention, so nobody, the responder
     included, can change or delete it before the retention ends. The bucket must have Object Lock enabled.
   - Every scenario playbook runs it at its end; C(playbooks/incident_seal.yml) runs it on its own.
+  - A seal is a record of the incident, not a change to the systems it is about, so the module always reports
+    C(changed=false) (a scenario re-run stays idempotent); RV(stored.written) says whether an object was written.
+  - In check mode nothing is stored; the seal is still returned and printed.
   - Runs on the controller (an action plugin); S3 is reached with the controller's AWS credentials
     (environment, profile or instance role).
 options:
@@ -110,7 +113,8 @@ timeline:
   type: str
 stored:
   description:
-    - Where the seal was stored (C(uri), C(version_id), C(retention_mode), C(retention_days)).
+    - Where the seal was stored (C(uri), C(version_id), C(retention_mode), C(retention_days)) and whether this
+      run C(written) it (a head already sealed is not written again).
     - Null without O(bucket).
   returned: success
   type: dict
