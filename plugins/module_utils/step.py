@@ -177,6 +177,7 @@ class Caller:
         while True:
             attempt += 1
             self.calls += 1
+            began = self.clock()
             try:
                 return getattr(client, method)(**params)
             except Exception as exc:  # botocore ClientError and connection errors
@@ -191,7 +192,8 @@ class Caller:
                 retryable = code is None or is_retryable(code, status, self.extra_codes | frozenset(retry_codes))
                 delay = backoff_delay(attempt - 1)
                 now = self.clock()
-                if not retryable or now + delay >= deadline:
+                # no attempt that would end after the budget: allow for one more attempt as long as this one
+                if not retryable or now + delay + (now - began) >= deadline:
                     raise StepAWSError(operation, code, message, resource, attempt, now - start, exc) from None
                 self.sleep(delay)
 

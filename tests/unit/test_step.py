@@ -182,3 +182,19 @@ def test_containment_entry_has_a_stable_id_and_the_incident():
     assert release["releases"] == [entry["id"]] and release["left_alone"] == {}
     assert step.incident_tags("INC-1", "waf_block") == {"firebreak:incident": "INC-1", "firebreak:step": "waf_block"}
     assert step.incident_tags(None) == {}
+
+
+def test_no_retry_starts_that_would_end_after_the_budget():
+    """Slow failing attempts (10 s each, as a hung 5xx): the caller stops while the next would still fit."""
+    clock = Clock()
+
+    class Slow(FakeClient):
+        def update_service(self, **params):
+            clock.now += 10.0
+            return super().update_service(**params)
+
+    client = Slow([_client_error("InternalFailure", 500)] * 100)
+    caller = step.Caller(60, sleep=clock.sleep, clock=clock)
+    with pytest.raises(step.StepAWSError):
+        caller(client, "update_service")
+    assert clock.now <= 60.0
