@@ -12,7 +12,7 @@ import functools
 import boto3
 from botocore.config import Config
 
-from sandbox.seed import ecs, network, platform
+from sandbox.seed import ecs, evidence, network, platform
 
 
 @functools.lru_cache(maxsize=8)
@@ -36,4 +36,5 @@ def seed_aws(endpoint_url: str, region: str = "us-east-1") -> dict:
     manifest = {"region": region, "network": network.seed(make_client)}
     manifest["ecs"] = ecs.seed(make_client, manifest["network"])
     manifest.update(platform.seed(make_client, manifest["network"]))
+    manifest["evidence"] = evidence.seed(make_client, manifest)
     return manifest
