@@ -183,6 +183,11 @@ instance:
   returned: when the instance exists
   type: dict
   sample: {"instance_id": "i-0123456789abcdef0", "state": "running", "vpc_id": "vpc-0a1b2c3d"}
+quarantine_group_id:
+  description: The quarantine group (null in check mode when it would be created).
+  returned: when O(state=contained)
+  type: str
+  sample: sg-0a1b2c3d4e5f60718
 before:
   description: The isolation-relevant state before the step.
   returned: always
@@ -462,7 +467,12 @@ def contain(step):
         "auto_scaling_group": None,
         "target_groups": [],
     }
-    result = {"changed": will_change, "instance": evidence["instance"], "before": before}
+    result = {
+        "changed": will_change,
+        "instance": evidence["instance"],
+        "before": before,
+        "quarantine_group_id": quarantine_id,
+    }
     if module._diff:
         result["diff"] = {
             "before": {k: before[k] for k in ("network_interfaces", "protection")},
@@ -630,6 +640,7 @@ def contain(step):
     states = iso.snapshot_states(step.ec2, step.caller, [s["snapshot_id"] for s in evidence["snapshots"]])
     for snap in evidence["snapshots"]:
         snap["state"] = states.get(snap["snapshot_id"])
+    result["quarantine_group_id"] = quarantine_id
     result["after"] = state_view(enis_after, protection_after, None if changed.get("auto_scaling_group") else asg, [])
     result["evidence"] = evidence
     result["pending"] = pending
