@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError
@@ -161,3 +162,138 @@ def check_bucket(s3, caller, bucket, option="bucket"):
         if err.code in ("403", "AccessDenied", "Forbidden"):
             raise EvidenceInputError(f"{option}: S3 bucket {bucket!r} is not accessible (403)") from None
         raise
+
+
+# --------------------------------------------------------------------------------------------------
+# Copying objects into the evidence bucket
+# --------------------------------------------------------------------------------------------------
+
+
+def list_objects(s3, caller, bucket, prefix, limit=None):
+    """``[{"key", "size", "etag", "last_modified"}]`` under ``prefix`` (at most ``limit + 1``: the
+    caller tells "too many" from "exactly the limit")."""
+    found = []
+    params = {"Bucket": bucket}
+    if prefix:
+        params["Prefix"] = prefix
+    try:
+        for page in caller.paginate(
+            s3,
+            "list_objects_v2",
+            f"s3://{bucket}/{prefix}",
+            token_in="ContinuationToken",  # noqa: S106 - a pagination token's name
+            token_out="NextContinuationToken",  # noqa: S106
+            **params,
+        ):
+            for obj in page.get("Contents") or []:
+                if obj["Key"].endswith("/") and not obj.get("Size"):
+                    continue  # a "folder" placeholder
+                found.append(
+                    {
+                        "key": obj["Key"],
+                        "size": obj.get("Size", 0),
+                        "etag": strip_etag(obj.get("ETag")),
+                        "last_modified": obj.get("LastModified"),
+                    }
+                )
+                if limit is not None and len(found) > limit:
+                    return found
+    except StepAWSError as err:
+        if err.code in ("NoSuchBucket", "404"):
+            raise EvidenceInputError(f"S3 bucket {bucket!r} does not exist") from None
+        raise
+    return found
+
+
+def copy_object(s3, caller, source_bucket, source, bucket, incident_id, inline_limit=INLINE_LIMIT):
+    """Copy one object into the evidence bucket, hashing it on the way; returns the record.
+
+    Up to ``inline_limit`` bytes: read once, hashed, uploaded with ``ChecksumSHA256`` (S3 rejects the
+    upload if the bytes differ from the hash). Larger: hashed while streaming, then copied server-side
+    (``CopyObject``, at most 5 GiB) with S3 computing its own SHA-256, which must match ours."""
+    key, dest_key = source["key"], source["dest_key"]
+    where = f"s3://{source_bucket}/{key}"
+    answer = caller(s3, "get_object", where, Bucket=source_bucket, Key=key)
+    digest = hashlib.sha256()
+    chunks = []
+    size = 0
+    body = answer["Body"]
+    try:
+        for chunk in iter(lambda: body.read(CHUNK), b""):
+            digest.update(chunk)
+            size += len(chunk)
+            if size <= inline_limit:
+                chunks.append(chunk)
+            else:
+                chunks = None
+    finally:
+        body.close()
+    sha = digest.hexdigest()
+    version = answer.get("VersionId")
+    etag = strip_etag(answer.get("ETag")) or source.get("etag")
+    metadata = {
+        SHA256_METADATA: sha,
+        SOURCE_METADATA: f"{where}" + (f"?versionId={version}" if version and version != "null" else ""),
+        SOURCE_ETAG_METADATA: etag or "",
+    }
+    if incident_id:
+        metadata[INCIDENT_METADATA] = str(incident_id)
+    dest = f"s3://{bucket}/{dest_key}"
+    if chunks is not None:
+        put = caller(
+            s3,
+            "put_object",
+            dest,
+            Bucket=bucket,
+            Key=dest_key,
+            Body=b"".join(chunks),
+            ChecksumAlgorithm="SHA256",
+            ChecksumSHA256=sha256_b64(sha),
+            Metadata=metadata,
+        )
+        stored_checksum, dest_version = put.get("ChecksumSHA256"), put.get("VersionId")
+    else:
+        if size > COPY_LIMIT:
+            raise EvidenceInputError(f"{where} is {size} bytes: larger than one CopyObject (5 GiB) allows")
+        copy_source = {"Bucket": source_bucket, "Key": key}
+        if version and version != "null":
+            copy_source["VersionId"] = version
+        put = caller(
+            s3,
+            "copy_object",
+            dest,
+            Bucket=bucket,
+            Key=dest_key,
+            CopySource=copy_source,
+            MetadataDirective="REPLACE",
+            Metadata=metadata,
+            ChecksumAlgorithm="SHA256",
+        )
+        stored_checksum, dest_version = (put.get("CopyObjectResult") or {}).get("ChecksumSHA256"), put.get("VersionId")
+    if stored_checksum and "-" not in stored_checksum and stored_checksum != sha256_b64(sha):
+        raise EvidenceInputError(f"{dest}: S3 stored SHA-256 {stored_checksum}, but the bytes read hash to {sha}")
+    return {
+        "key": key,
+        "dest_key": dest_key,
+        "size": size,
+        "sha256": sha,
+        "etag": etag,
+        "source_version_id": version,
+        "version_id": dest_version,
+        "copied": True,
+    }
+
+
+def manifest_body(source_bucket, prefix, records):
+    """The evidence manifest (deterministic JSON: same objects and hashes, same bytes)."""
+    return json.dumps(
+        {
+            "source": f"s3://{source_bucket}/{prefix}",
+            "objects": [
+                {k: r.get(k) for k in ("key", "dest_key", "size", "sha256", "etag")}
+                for r in sorted(records, key=lambda r: r["key"])
+            ],
+        },
+        indent=1,
+        sort_keys=True,
+    ).encode("utf-8")
