@@ -729,6 +729,8 @@ ROLE_KINDS = {
 # Keyed by module FQCN, for steps run as a bare module task outside the roles.
 ACTION_KINDS = {
     "firebreak.runbooks.ecs_service_rollback": RECOVERY,
+    "firebreak.runbooks.ec2_instance_isolate": CONTAINMENT,
+    "firebreak.runbooks.elbv2_target_drain": CONTAINMENT,
 }
 
 
