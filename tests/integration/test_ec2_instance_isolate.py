@@ -354,3 +354,45 @@ def test_auto_scaling_instance_is_detached_with_its_count_and_attached_again_on_
     group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["web-asg"])["AutoScalingGroups"][0]
     assert group["DesiredCapacity"] == 2 and iid in [i["InstanceId"] for i in group["Instances"]]
     assert released["release"][0]["restored"]["auto_scaling_group"] == "web-asg"
+
+
+def test_an_untrack_group_that_does_not_allow_all_is_refused(aws, run_playbook):
+    network = aws.manifest["aws"]["network"]
+    aws.client("ec2").create_security_group(GroupName="firebreak-untrack", Description="wrong", VpcId=network["vpc_id"])
+    state = snapshot_state(aws)
+    aws.proxy.clear_log()
+    run, result = isolate(run_playbook, instance_id=seeded(aws)["instance_id"])
+    assert run.returncode != 0
+    assert "'firebreak-untrack'" in result["msg"] and "cannot untrack flows" in result["msg"], result["msg"]
+    assert not mutating_calls(aws) and snapshot_state(aws) == state
+
+
+def test_a_failure_part_way_reports_what_was_changed_and_both_entries_release(aws, run_playbook):
+    seed = seeded(aws)
+    iid = seed["instance_id"]
+    before = eni_groups(aws)
+    rule = aws.proxy.add_rule(
+        {"service": "ec2", "action": "ModifyNetworkInterfaceAttribute", "fault": "error", "status": 500}
+    )
+    run, failed = isolate(run_playbook, instance_id=iid, retry_budget=2)
+    assert run.returncode != 0
+    assert "ModifyNetworkInterfaceAttribute failed" in failed["msg"], failed["msg"]
+    assert failed["changed"] is True
+    assert failed["containment"]["changed"]["protection"] == {"disableApiTermination": False, "disableApiStop": False}
+    assert "groups" not in failed["containment"]["changed"] or not failed["containment"]["changed"]["groups"]
+    assert eni_groups(aws) == before
+    assert protection(aws, iid) == {"disableApiTermination": True, "disableApiStop": True}
+    aws.proxy.remove_rule(rule)
+
+    run, done = isolate(run_playbook, instance_id=iid)
+    assert run.returncode == 0, run.output
+    assert done["containment"]["changed"]["groups"] == before
+    assert "protection" not in done["containment"]["changed"]
+    assert len(incident_snapshots(aws)) == 2, "the snapshots of the failed run are reused"
+
+    entries = [failed["containment"], done["containment"]]
+    run, released = isolate(run_playbook, instance_id=iid, state="released", containments=entries)
+    assert run.returncode == 0, run.output
+    assert eni_groups(aws) == before
+    assert protection(aws, iid) == {"disableApiTermination": False, "disableApiStop": False}
+    assert sorted(r["releases"][0] for r in released["release"]) == sorted(e["id"] for e in entries)
