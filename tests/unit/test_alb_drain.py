@@ -72,3 +72,46 @@ def test_target_group_and_zone_validation():
     assert drain.validate_zone("eu-central-1b") == "eu-central-1b"
     with pytest.raises(drain.DrainInputError, match="'us-east-1' is not an Availability Zone"):
         drain.validate_zone("us-east-1")
+
+
+class FakeELB:
+    """describe_target_health answering from a script of states (the last one repeats)."""
+
+    def __init__(self, states):
+        self.states = list(states)
+        self.calls = 0
+
+    def describe_target_health(self, **params):
+        state = self.states[min(self.calls, len(self.states) - 1)]
+        self.calls += 1
+        return {"TargetHealthDescriptions": [{"Target": {"Id": "a", "Port": 1}, "TargetHealth": {"State": state}}]}
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def _caller():
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.step import Caller
+
+    return Caller(5)
+
+
+def test_wait_drained_polls_until_unused():
+    clock, elb = Clock(), FakeELB(["draining", "draining", "unused"])
+    pending = drain.wait_drained(elb, _caller(), "arn", [{"id": "a", "port": 1}], 60, sleep=clock.sleep, clock=clock)
+    assert pending == [] and elb.calls == 3
+
+
+def test_wait_drained_reports_what_still_drains_at_the_timeout():
+    clock, elb = Clock(), FakeELB(["draining"])
+    pending = drain.wait_drained(elb, _caller(), "arn", [{"id": "a", "port": 1}], 12, sleep=clock.sleep, clock=clock)
+    assert pending == [{"id": "a", "port": 1, "state": "draining"}]
+    assert clock.now >= 12

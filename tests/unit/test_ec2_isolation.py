@@ -253,3 +253,32 @@ def test_role_tasks_use_fqcn_and_pass_the_incident(role):
         assert action.count(".") == 2, f"{task['name']}: {action} is not an FQCN"
         if action.startswith("firebreak.runbooks.") and "state" in task[action]:
             assert "incident_id" in task[action], task["name"]
+
+
+# -- waiting after the isolation (moto completes snapshots and deregisters at once) ----------------
+
+
+class FakeEC2:
+    def __init__(self, states):
+        self.states, self.calls = list(states), 0
+
+    def describe_snapshots(self, SnapshotIds):
+        state = self.states[min(self.calls, len(self.states) - 1)]
+        self.calls += 1
+        return {"Snapshots": [{"SnapshotId": s, "State": state} for s in SnapshotIds]}
+
+
+def test_wait_settled_waits_for_pending_snapshots_and_never_raises_on_timeout():
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.step import Caller
+
+    now = [0.0]
+
+    def sleep(seconds):
+        now[0] += seconds
+
+    ec2 = FakeEC2(["pending", "pending", "completed"])
+    assert iso.wait_settled(ec2, None, Caller(5), ["snap-1"], [], 60, sleep=sleep, clock=lambda: now[0]) == {}
+    assert ec2.calls == 3
+    ec2 = FakeEC2(["pending"])
+    pending = iso.wait_settled(ec2, None, Caller(5), ["snap-1"], [], 10, sleep=sleep, clock=lambda: now[0])
+    assert pending == {"snapshots": ["snap-1"]}
