@@ -26,5 +26,26 @@ def _init_aws_policies(self):
 
 iam_models.IAMBackend._init_aws_policies = _init_aws_policies
 
+
+# EC2 fidelity (docs/steps/ec2_isolate.md): on AWS every network interface has its own security
+# groups, and an instance's SecurityGroups are those of its primary interface.  moto 5.2.5 reports an
+# attached interface's groups as its own PLUS the instance's launch groups, so an interface moved to a
+# quarantine group still showed its old group.  Report each interface's own groups, and keep the
+# instance's groups equal to its primary interface's when that interface changes.
+from moto.ec2.models import elastic_network_interfaces as eni_models  # noqa: E402
+
+eni_models.NetworkInterface.group_set = property(lambda self: self._group_set)
+_modify_eni = eni_models.NetworkInterfaceBackend.modify_network_interface_attribute
+
+
+def _modify_network_interface_attribute(self, eni_id, group_ids, *args, **kwargs):
+    _modify_eni(self, eni_id, group_ids, *args, **kwargs)
+    eni = self.get_network_interface(eni_id)
+    if group_ids and eni.instance is not None and getattr(eni, "device_index", None) in (0, "0"):
+        eni.instance.security_groups = list(eni._group_set)
+
+
+eni_models.NetworkInterfaceBackend.modify_network_interface_attribute = _modify_network_interface_attribute
+
 if __name__ == "__main__":
     sys.exit(main())

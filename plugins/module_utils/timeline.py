@@ -744,6 +744,8 @@ ACTION_KINDS = {
     "firebreak.runbooks.k8s_config_rollback": RECOVERY,
     "firebreak.runbooks.k8s_namespace_isolate": CONTAINMENT,
     "firebreak.runbooks.ecs_service_restart": RECOVERY,
+    "firebreak.runbooks.ec2_instance_isolate": CONTAINMENT,
+    "firebreak.runbooks.elbv2_target_drain": CONTAINMENT,
 }
 
 

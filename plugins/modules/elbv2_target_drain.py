@@ -1,0 +1,385 @@
+#!/usr/bin/python
+# Copyright: firebreak.runbooks maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: elbv2_target_drain
+short_description: Deregister load balancer targets (given ones, or all in an Availability Zone) and wait for draining
+version_added: 0.2.0
+author: firebreak.runbooks maintainers (@firebreak)
+description:
+  - Performs the step "reduce traffic (deregister targets)" of an incident in one call, for one or more ALB/NLB
+    target groups. With O(state=contained) it deregisters the given O(targets), or every target in
+    O(availability_zone), and waits until they have finished draining (the target group's deregistration delay).
+  - The result's RV(containment) (one entry per target group) records exactly which targets (id and port) were
+    deregistered; the target groups are tagged with the incident.
+  - With O(state=released) it registers again exactly the targets the given O(containments) deregistered, with
+    their ports; a target someone registered again meanwhile is left alone and reported.
+  - Safety, it refuses to deregister every registered target of a target group (the service would go down)
+    unless O(allow_empty=true).
+  - Re-runs change nothing; in check mode nothing is changed. Bad input (an unknown target group, a malformed
+    target, a bad zone) fails naming the value before anything is changed.
+options:
+  target_groups:
+    description: Target group ARNs or names.
+    type: list
+    elements: str
+    required: true
+  state:
+    description: V(contained) deregisters; V(released) registers again what O(containments) deregistered.
+    type: str
+    choices: [contained, released]
+    default: contained
+  targets:
+    description:
+      - The targets to deregister, each a dict with C(id) (instance id, IP address or Lambda ARN) and optionally
+        C(port) (without it, every port of that id). Required with O(state=contained) unless O(availability_zone).
+    type: list
+    elements: raw
+    default: []
+  availability_zone:
+    description:
+      - Deregister every target in this Availability Zone (instances by their placement, IP targets by the subnet of
+        the target group's VPC holding them, or their registered zone).
+    type: str
+  allow_empty:
+    description: Allow deregistering every registered target of a target group.
+    type: bool
+    default: false
+  containments:
+    description:
+      - With O(state=released), the containment entries to undo, as the C(firebreak.runbooks.containments) lookup
+        returns them. Entries for target groups not in O(target_groups) are ignored with a warning.
+    type: list
+    elements: dict
+    default: []
+  wait:
+    description: Wait until the deregistered targets have finished draining (with O(state=contained)).
+    type: bool
+    default: true
+  wait_timeout:
+    description: How long to wait, in seconds. A timeout warns and reports what is still draining.
+    type: int
+    default: 300
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+  - firebreak.runbooks.step
+  - firebreak.runbooks.step.INCIDENT
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+notes:
+  - O(incident_id) is required with O(state=contained) outside check mode.
+  - moto (the sandbox) deregisters targets at once (no C(draining) state, no deregistration delay) and reports every
+    registered target healthy.
+seealso:
+  - module: community.aws.elb_target
+"""
+
+EXAMPLES = r"""
+- name: Take the targets in the failing zone out of the load balancer
+  firebreak.runbooks.elbv2_target_drain:
+    target_groups: [shop-api-tg]
+    availability_zone: us-east-1a
+    incident_id: INC-2026-042
+
+- name: Drain one instance from two target groups
+  firebreak.runbooks.elbv2_target_drain:
+    target_groups: [web-tg, admin-tg]
+    targets:
+      - id: i-0123456789abcdef0
+    incident_id: INC-2026-042
+
+- name: Put them back
+  firebreak.runbooks.elbv2_target_drain:
+    target_groups: [shop-api-tg]
+    state: released
+    incident_id: INC-2026-042
+    containments: "{{ lookup('firebreak.runbooks.containments', 'alb_drain', incident_id='INC-2026-042',
+      wantlist=True) }}"
+"""
+
+RETURN = r"""
+msg:
+  description: What was done.
+  returned: always
+  type: str
+  sample: "deregistered 1 target(s) from 1 target group(s); drained"
+before:
+  description: Registered targets (C(id), C(port), C(state)) per target group ARN before the step.
+  returned: always
+  type: dict
+after:
+  description: Registered targets per target group ARN after the step (predicted in check mode).
+  returned: always
+  type: dict
+not_registered:
+  description: Requested targets that are not registered in a target group (already drained, or never there).
+  returned: when O(state=contained)
+  type: dict
+pending:
+  description: Targets still draining when O(wait_timeout) passed, per target group ARN.
+  returned: when O(state=contained)
+  type: dict
+containment:
+  description:
+    - One entry per target group whose targets were deregistered, C(changed.deregistered) listing C(id), C(port)
+      (and C(availability_zone) when registered with one), C(changed.tags) the tags set on the target group.
+    - Empty when nothing changed.
+  returned: when O(state=contained)
+  type: list
+  elements: dict
+release:
+  description: One entry per released containment, with C(releases), C(restored) and C(left_alone).
+  returned: when O(state=released)
+  type: list
+  elements: dict
+diff:
+  description: Registered targets per target group before and after, when run with C(--diff).
+  returned: when diff mode is on
+  type: dict
+"""
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.firebreak.runbooks.plugins.module_utils import elbv2_drain as drain
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
+    INCIDENT_OPTION,
+    RETRY_BUDGET_OPTION,
+    Caller,
+    StepAWSError,
+    aws_client,
+    containment_entry,
+    incident_tags,
+    release_entry,
+)
+
+ARGUMENT_SPEC = dict(
+    target_groups=dict(type="list", elements="str", required=True),
+    state=dict(type="str", choices=["contained", "released"], default="contained"),
+    targets=dict(type="list", elements="raw", default=[]),
+    availability_zone=dict(type="str"),
+    allow_empty=dict(type="bool", default=False),
+    containments=dict(type="list", elements="dict", default=[]),
+    wait=dict(type="bool", default=True),
+    wait_timeout=dict(type="int", default=300),
+    **RETRY_BUDGET_OPTION,
+    **INCIDENT_OPTION,
+)
+
+
+def _view(targets):
+    return sorted(({"id": t["id"], "port": t["port"]} for t in targets), key=lambda t: (t["id"], t["port"] or 0))
+
+
+def read_groups(elbv2, caller, refs):
+    groups = []
+    for ref in refs:
+        group = drain.describe_target_group(elbv2, caller, drain.validate_target_group(ref))
+        groups.append(group)
+    return groups
+
+
+def contain(module, elbv2, caller):
+    params = module.params
+    incident_id = params.get("incident_id")
+    requested = drain.normalize_targets(params["targets"])
+    zone = drain.validate_zone(params["availability_zone"]) if params["availability_zone"] else None
+    if not requested and not zone:
+        raise drain.DrainInputError("give targets or availability_zone: which targets to deregister")
+    if not incident_id and not module.check_mode:
+        raise drain.DrainInputError("incident_id is required to drain targets (state=contained)")
+    if params["wait_timeout"] < 0:
+        raise drain.DrainInputError(f"wait_timeout must be >= 0, got {params['wait_timeout']}")
+
+    groups = read_groups(elbv2, caller, params["target_groups"])
+    plans, before, after, not_registered = [], {}, {}, {}
+    ec2 = None
+    for group in groups:
+        arn = group["TargetGroupArn"]
+        current = drain.registered(drain.target_health(elbv2, caller, arn))
+        zone_of = None
+        if zone:
+            ec2 = ec2 or aws_client(module, "ec2")
+            zone_of = zone_lookup(ec2, caller, group, current)
+        selected, missing = drain.select_targets(current, requested, zone, zone_of)
+        before[arn] = _view(current)
+        keys = {(t["id"], t["port"]) for t in selected}
+        after[arn] = [t for t in before[arn] if (t["id"], t["port"]) not in keys]
+        if missing:
+            not_registered[arn] = missing
+        if selected and not after[arn] and not params["allow_empty"]:
+            raise drain.DrainInputError(
+                f"draining {len(selected)} target(s) would leave target group {group['TargetGroupName']!r} with no "
+                "registered target (the service would go down); set allow_empty=true if that is intended"
+            )
+        if selected:
+            plans.append((group, selected))
+
+    result = {
+        "changed": bool(plans),
+        "before": before,
+        "after": after,
+        "not_registered": not_registered,
+        "pending": {},
+        "containment": [],
+    }
+    if module._diff:
+        result["diff"] = {"before": before, "after": after}
+    total = sum(len(selected) for _, selected in plans)
+    if module.check_mode:
+        result["msg"] = f"check mode: would deregister {total} target(s) from {len(plans)} target group(s)"
+        return result
+
+    entries = []
+    try:
+        for group, selected in plans:
+            arn = group["TargetGroupArn"]
+            tags = drain.plan_tags(drain.tags_of(elbv2, caller, arn), incident_tags(incident_id, drain.STEP))
+            drain.add_tags(elbv2, caller, arn, {k: v["value"] for k, v in tags.items()})
+            recorded = [{k: v for k, v in t.items() if k != "zone"} for t in selected]
+            drain.deregister(elbv2, caller, arn, recorded)
+            changed = {"deregistered": recorded}
+            if tags:
+                changed["tags"] = tags
+            entries.append(
+                containment_entry(incident_id, drain.STEP, arn, changed, target_group_name=group["TargetGroupName"])
+            )
+    except StepAWSError as err:
+        module.fail_json(
+            msg=f"draining failed after {len(entries)} target group(s): {err}",
+            changed=bool(entries),
+            containment=entries,
+            before=before,
+            **err.result(),
+        )
+    result["containment"] = entries
+    if params["wait"]:
+        for entry in entries:
+            pending = drain.wait_drained(
+                elbv2, caller, entry["resource"], entry["changed"]["deregistered"], params["wait_timeout"]
+            )
+            if pending:
+                result["pending"][entry["resource"]] = pending
+        if result["pending"]:
+            module.warn(f"still draining after {params['wait_timeout']}s: {result['pending']}")
+    for group in groups:
+        arn = group["TargetGroupArn"]
+        result["after"][arn] = _view(drain.registered(drain.target_health(elbv2, caller, arn)))
+    state = "; drained" if params["wait"] and not result["pending"] else ""
+    result["msg"] = f"deregistered {total} target(s) from {len(entries)} target group(s){state}"
+    if not entries:
+        result["msg"] = "no change: none of the targets is registered"
+    return result
+
+
+def zone_lookup(ec2, caller, group, current):
+    """``target -> Availability Zone`` for the targets of ``group``."""
+    zones = {}
+    if group.get("TargetType") == "instance":
+        zones = drain.instance_zones(ec2, caller, {t["id"] for t in current})
+    subnets = None
+
+    def zone_of(target):
+        nonlocal subnets
+        if target.get("availability_zone") and target["availability_zone"] != "all":
+            return target["availability_zone"]
+        if target["id"] in zones:
+            return zones[target["id"]]
+        if group.get("TargetType") == "ip":
+            if subnets is None:
+                subnets = drain.vpc_subnets(ec2, caller, group.get("VpcId")) if group.get("VpcId") else []
+            return drain.zone_of_ip(target["id"], subnets)
+        return None
+
+    return zone_of
+
+
+def release(module, elbv2, caller):
+    params = module.params
+    incident_id = params.get("incident_id")
+    groups = {g["TargetGroupArn"]: g for g in read_groups(elbv2, caller, params["target_groups"])}
+    entries = []
+    for entry in params["containments"]:
+        if not isinstance(entry, dict) or not entry.get("id") or not isinstance(entry.get("changed"), dict):
+            raise drain.DrainInputError(f"containments: not a containment entry: {str(entry)[:200]!r}")
+        if entry.get("step") != drain.STEP or entry.get("resource") not in groups:
+            module.warn(
+                f"ignoring containment {entry['id']}: step {entry.get('step')!r}, resource {entry.get('resource')!r}"
+            )
+            continue
+        entries.append(entry)
+    before, after, releases, total = {}, {}, [], 0
+    for entry in entries:
+        arn = entry["resource"]
+        current = drain.registered(drain.target_health(elbv2, caller, arn))
+        before[arn] = _view(current)
+        to_register, restored, left = drain.decide_release(entry["changed"], current)
+        tags_now = drain.tags_of(elbv2, caller, arn) if entry["changed"].get("tags") else {}
+        remove = [
+            k
+            for k, v in (entry["changed"].get("tags") or {}).items()
+            if v.get("previous") is None and tags_now.get(k) == v["value"]
+        ]
+        total += len(to_register)
+        if not module.check_mode:
+            try:
+                if to_register:
+                    drain.register(elbv2, caller, arn, to_register)
+                drain.remove_tags(elbv2, caller, arn, remove)
+            except StepAWSError as err:
+                module.fail_json(
+                    msg=f"releasing {entry['id']} on {arn} failed: {err}",
+                    changed=bool(releases),
+                    release=releases,
+                    **err.result(),
+                )
+        after[arn] = _view(current + [dict(t, state="initial") for t in to_register])
+        releases.append(
+            release_entry(
+                entry.get("incident_id") or incident_id,
+                drain.STEP,
+                arn,
+                [entry["id"]],
+                restored={"registered": restored},
+                left_alone={"targets": left} if left else {},
+            )
+        )
+    result = {"changed": bool(total), "before": before, "after": after, "release": releases}
+    if module._diff:
+        result["diff"] = {"before": before, "after": after}
+    verb = "would register" if module.check_mode else "registered"
+    left = sum(len(r["left_alone"].get("targets", [])) for r in releases)
+    result["msg"] = f"{verb} {total} target(s) again in {len(releases)} target group(s)" + (
+        f"; left alone {left} registered again meanwhile" if left else ""
+    )
+    if not entries:
+        result["msg"] = "nothing to release"
+    return result
+
+
+def main():
+    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    caller = Caller(module.params["retry_budget"])
+    try:
+        elbv2 = aws_client(module, "elbv2")
+        result = (
+            contain(module, elbv2, caller) if module.params["state"] == "contained" else release(module, elbv2, caller)
+        )
+    except drain.DrainInputError as err:
+        module.fail_json(msg=str(err), changed=False)
+    except StepAWSError as err:
+        module.fail_json(msg=str(err), changed=False, **err.result())
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""The ec2_isolate role: check mode, converge, idempotence, and release through the timeline lookup."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+PLAYBOOK = "tests/integration/playbooks/ec2_isolate/role.yml"
+RECAP = re.compile(
+    r"^localhost\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
+    r"\s+failed=(?P<failed>\d+)\s+skipped=(?P<skipped>\d+)",
+    re.M,
+)
+
+
+def recap(run) -> dict:
+    match = RECAP.search(run.stdout)
+    assert match, f"no PLAY RECAP for localhost in the output:\n{run.output[-3000:]}"
+    return {key: int(value) for key, value in match.groupdict().items()}
+
+
+def state(aws) -> dict:
+    seed = aws.manifest["aws"]["evidence"]
+    ec2 = aws.client("ec2")
+    enis = ec2.describe_network_interfaces(NetworkInterfaceIds=seed["eni_ids"])["NetworkInterfaces"]
+    stop = ec2.describe_instance_attribute(InstanceId=seed["instance_id"], Attribute="disableApiStop")
+    return {
+        "enis": {e["NetworkInterfaceId"]: sorted(g["GroupId"] for g in e["Groups"]) for e in enis},
+        "stop_protection": stop["DisableApiStop"]["Value"],
+        "snapshots": len(ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]),
+    }
+
+
+def role_vars(aws, **extra) -> dict:
+    return {"ec2_isolate_instance": aws.manifest["aws"]["evidence"]["instance_id"], **extra}
+
+
+def test_check_mode_changes_nothing(aws, run_playbook):
+    before = state(aws)
+    run = run_playbook(PLAYBOOK, extra_vars=role_vars(aws), check=True, diff=True)
+    assert run.returncode == 0, run.output
+    assert recap(run)["failed"] == 0
+    assert state(aws) == before
+
+
+def test_converge_idempotence_and_release_from_the_timeline(aws, run_playbook, tmp_path):
+    seed = aws.manifest["aws"]["evidence"]
+    quarantine = seed["security_groups"]["quarantine"]
+    before = state(aws)
+
+    first = run_playbook(PLAYBOOK, extra_vars=role_vars(aws))
+    assert first.returncode == 0, first.output
+    assert recap(first)["changed"] == 1, first.stdout
+    assert state(aws)["enis"] == {eni: [quarantine] for eni in seed["eni_ids"]}
+    assert state(aws)["stop_protection"] is True
+
+    second = run_playbook(PLAYBOOK, extra_vars=role_vars(aws))
+    assert second.returncode == 0, second.output
+    assert recap(second)["changed"] == 0, second.stdout
+
+    # the release reads the isolation from the timeline both runs wrote
+    text = first.timeline.read_text()
+    records = [json.loads(line) for line in text.splitlines()]
+    assert any(isinstance((r.get("details") or {}).get("containment"), dict) for r in records)
+    assert '"testing"' not in text, "the AWS secret key (sandbox value 'testing') reached the timeline"
+    released = run_playbook(PLAYBOOK, extra_vars=role_vars(aws, ec2_isolate_state="released"))
+    assert released.returncode == 0, released.output
+    assert recap(released)["changed"] == 1, released.stdout
+    after = state(aws)
+    assert after["enis"] == before["enis"]
+    assert after["stop_protection"] is False
+
+    again = run_playbook(PLAYBOOK, extra_vars=role_vars(aws, ec2_isolate_state="released"))
+    assert again.returncode == 0, again.output
+    assert recap(again)["changed"] == 0, again.stdout
+    assert "nothing to release" in again.stdout
+
+
+def test_role_rejects_an_unknown_instance_before_changing_anything(aws, run_playbook):
+    before = state(aws)
+    run = run_playbook(PLAYBOOK, extra_vars={"ec2_isolate_instance": "i-0123456789abcdef0"})
+    assert run.returncode != 0
+    assert "EC2 instance 'i-0123456789abcdef0' does not exist" in run.stdout
+    assert state(aws) == before
