@@ -44,6 +44,7 @@ from xml.sax.saxutils import escape
 
 MAX_LATENCY = 30.0
 LOG_SIZE = 2000
+PARAMS_LOG_LIMIT = 16 * 1024  # JSON request bodies up to this size are kept in the log as ``params``
 MAX_RULES = 500
 MAX_CONTROL_BODY = 1 << 20
 FORM_PARSE_LIMIT = 1 << 20
@@ -944,6 +945,9 @@ class FaultProxy:
             "rules": [rule_id for rule_id, _ in decision["applied"]],
             "delay": round(decision["delay"], 3),
             "elapsed": round(elapsed, 4),
+            # What a JSON-protocol client sent, for asserting on what moto does not store (StopExecution's
+            # error and cause, UpdateService's forceNewDeployment).
+            "params": (req.params() or None) if len(req.body or b"") <= PARAMS_LOG_LIMIT else None,
         }
         with self._lock:
             entry["seq"] = next(self._seq)

@@ -15,9 +15,10 @@ if str(REPO_ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "collections"))
 
 from ansible_collections.firebreak.runbooks.plugins.module_utils import s3_public_access as s3pa
+from ansible_collections.firebreak.runbooks.plugins.module_utils import stepfunctions_batch as sb
 
-ROLES = ["s3_public_block"]
-MODULES = ["s3_public_access_lock"]
+ROLES = ["s3_public_block", "pipeline_pause"]
+MODULES = ["s3_public_access_lock", "stepfunctions_batch_pause"]
 ALL_ON = dict.fromkeys(s3pa.SETTINGS, True)
 ALL_OFF = dict.fromkeys(s3pa.SETTINGS, False)
 
@@ -104,6 +105,85 @@ def test_entries_of_other_buckets_and_steps_are_ignored_and_foreign_shapes_refus
     assert s3pa.entries_for([other, waf], "b-1") == []
     with pytest.raises(s3pa.S3PublicAccessError, match="'x'"):
         s3pa.entries_for([{"id": "x", "step": "s3_public_block", "resource": "b-1", "changed": {}}], "b-1")
+
+
+# -- pipeline_pause ----------------------------------------------------------------------------------
+
+QUEUE = "arn:aws:batch:us-east-1:123456789012:job-queue/q1"
+MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:m1"
+
+
+def _queue_entry(disabled=True, tags=None, at="2026-11-24T13:00:00Z", entry_id="q"):
+    changed = {"disabled": disabled, "state_before": "ENABLED" if disabled else "DISABLED", "tags_added": tags or {}}
+    return {
+        "id": entry_id,
+        "step": "pipeline_pause",
+        "kind": "job_queue",
+        "resource": QUEUE,
+        "at": at,
+        "changed": changed,
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [("bad queue!", "job queue"), ("arn:aws:batch:us-east-1:1:job-queue/x", "job queue"), ("a" * 81, "state machine")],
+)
+def test_invalid_names_are_named(value, kind):
+    with pytest.raises(sb.PipelinePauseError, match=re.escape(repr(value))):
+        sb.validate_names([value], kind)
+
+
+def test_names_and_arns_are_accepted_and_deduplicated():
+    assert sb.validate_names(["m1", MACHINE, "m1"], "state machine") == ["m1", MACHINE]
+
+
+def test_stop_reason_names_the_incident_within_limits():
+    error, cause = sb.stop_reason("INC-9" + "x" * 300)
+    assert error.startswith("firebreak.IncidentPause.INC-9") and len(error) == sb.ERROR_MAX
+    assert "INC-9" in cause and len(cause) <= sb.CAUSE_MAX
+
+
+def test_resume_enables_only_a_queue_still_disabled():
+    entries = [_queue_entry(tags={"firebreak:incident": "I"})]
+    now = {QUEUE: {"state": "DISABLED", "tags": {"firebreak:incident": "I"}}}
+    assert sb.decide_queue_resume(entries, now) == {
+        "enable": [QUEUE],
+        "left_alone": {},
+        "tags_removed": {QUEUE: ["firebreak:incident"]},
+    }
+
+
+def test_resume_leaves_a_queue_reenabled_meanwhile_or_gone():
+    decision = sb.decide_queue_resume([_queue_entry()], {QUEUE: {"state": "ENABLED"}})
+    assert decision["enable"] == [] and "re-enabled by someone else" in decision["left_alone"][QUEUE]
+    decision = sb.decide_queue_resume([_queue_entry()], {QUEUE: None})
+    assert decision["left_alone"][QUEUE] == "the job queue no longer exists"
+
+
+def test_resume_of_a_queue_only_tagged_does_not_enable_it():
+    decision = sb.decide_queue_resume([_queue_entry(disabled=False)], {QUEUE: {"state": "DISABLED"}})
+    assert decision["enable"] == []
+
+
+def test_entries_are_split_by_kind_and_executions_deduplicated():
+    machine = {
+        "id": "m",
+        "step": "pipeline_pause",
+        "kind": "state_machine",
+        "resource": MACHINE,
+        "at": "2026-11-24T13:00:00Z",
+        "changed": {"stopped_executions": [{"arn": "e1", "name": "one"}, {"arn": "e1", "name": "one"}]},
+    }
+    machines, queues = sb.entries_by_kind([machine, _queue_entry(), dict(machine, step="waf_block")])
+    assert [e["id"] for e in machines] == ["m"] and [e["id"] for e in queues] == ["q"]
+    assert sb.stopped_executions(machines) == [{"arn": "e1", "name": "one", "state_machine_arn": MACHINE}]
+    with pytest.raises(sb.PipelinePauseError, match="'z'"):
+        sb.entries_by_kind([{"id": "z", "step": "pipeline_pause", "changed": {}}])
+
+
+def test_missing_tags():
+    assert sb.missing_tags({"a": "1", "b": "2"}, {"a": "1", "b": "3", "c": "4"}) == {"b": "3", "c": "4"}
 
 
 # -- modules: documentation matches the argument spec ------------------------------------------------
