@@ -56,9 +56,9 @@ notes:
 import datetime
 import getpass
 import os
-import re
 import secrets
 import threading
+import unicodedata
 
 from ansible import context
 from ansible.module_utils.parsing.convert_bool import boolean
@@ -79,10 +79,36 @@ except ImportError:  # pragma: no cover
 
 NOTE_ACTIONS = frozenset(("firebreak.runbooks.incident_note", "incident_note"))
 SKIP_VAR = "firebreak_timeline_skip"
-# The id names a directory in the default path: no separators, no "..", nothing unprintable.
-INCIDENT_ID_RE = re.compile(r"^(?!\.\.?$)[^/\\\x00-\x1f\x7f]{1,128}$")
+# The id names a directory in the default path: no separators, no "..", nothing invisible.
+INCIDENT_ID_MAX_CHARS = 128
+INCIDENT_ID_MAX_BYTES = 255  # NAME_MAX: one directory name
+INCIDENT_ID_HELP = (
+    "pass the incident id with -e incident_id=INC-2026-042 (or export FIREBREAK_INCIDENT_ID=INC-2026-042); "
+    "to open a new incident, leave both unset and one is generated"
+)
 # Exit status when the timeline cannot be written (ansible-playbook's own generic error status).
 EXIT_TIMELINE_UNWRITABLE = 1
+
+
+def incident_id_problem(value):
+    """Why ``value`` cannot be an incident id (it names a directory), or None when it can."""
+    if value is None or not str(value).strip():
+        return "is empty (an unset shell variable?); refusing to start a new incident silently"
+    text = str(value).strip()
+    if text in (".", "..") or "/" in text or "\\" in text:
+        return "names a directory: no '/', '\\', '.' or '..'"
+    bad = [
+        ch for ch in text if not ch.isprintable() or unicodedata.category(ch) in ("Cf", "Cc", "Co", "Cs", "Zl", "Zp")
+    ]
+    if bad:
+        names = ", ".join(sorted({f"U+{ord(ch):04X} {unicodedata.name(ch, 'unnamed')}" for ch in bad}))
+        return f"contains invisible or bidirectional-control characters ({names})"
+    if len(text) > INCIDENT_ID_MAX_CHARS or len(text.encode("utf-8")) > INCIDENT_ID_MAX_BYTES:
+        return (
+            f"is too long ({len(text)} characters, {len(text.encode('utf-8'))} bytes): at most "
+            f"{INCIDENT_ID_MAX_CHARS} characters and {INCIDENT_ID_MAX_BYTES} bytes, as it names a directory"
+        )
+    return None
 
 
 class TimelineStop(SystemExit):
@@ -122,6 +148,8 @@ class CallbackModule(CallbackBase):
         self._skip_run = False
         self._skip_play = False
         self._stopped = None
+        self._unrecorded = []
+        self._run_id = None
 
     # ------------------------------------------------------------------ setup
 
@@ -139,12 +167,13 @@ class CallbackModule(CallbackBase):
     def _resolve_incident_id(self, extra):
         if self._incident_id:
             return self._incident_id
-        value = extra.get("incident_id")
-        source = "extra var incident_id"
-        if value in (None, ""):
-            value = self.get_option("incident_id")
-            source = "FIREBREAK_INCIDENT_ID"
-        if value in (None, ""):
+        if "incident_id" in extra:
+            value, source = extra.get("incident_id"), "extra var incident_id"
+        else:
+            value, source = self.get_option("incident_id"), "FIREBREAK_INCIDENT_ID"
+            if value in (None, "") and "FIREBREAK_INCIDENT_ID" in os.environ:
+                value = os.environ["FIREBREAK_INCIDENT_ID"]
+        if value is None and source == "FIREBREAK_INCIDENT_ID" and "FIREBREAK_INCIDENT_ID" not in os.environ:
             now = datetime.datetime.now(datetime.UTC)
             value = f"INC-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
             self._display.display(
@@ -153,15 +182,11 @@ class CallbackModule(CallbackBase):
                 stderr=True,
             )
             source = "generated"
-        value = str(value).strip()
-        if not INCIDENT_ID_RE.match(value):
-            self._stop(
-                f"incident id {value!r} (from {source}) is not usable: it names a directory, so no '/', "
-                "no '..' and at most 128 printable characters",
-                path=self._path,
-            )
-        self._incident_id = value
-        return value
+        problem = incident_id_problem(value)
+        if problem:
+            self._stop(f"incident id {value!r} (from {source}) {problem}: {INCIDENT_ID_HELP}", path=self._path)
+        self._incident_id = str(value).strip()
+        return self._incident_id
 
     def _resolve_operator(self, extra):
         user = extra.get("awx_user_name") or extra.get("tower_user_name")
@@ -181,7 +206,13 @@ class CallbackModule(CallbackBase):
     def _resolve_path(self):
         path = self.get_option("path")
         if not path:
-            path = os.path.join("incidents", self._incident_id, "timeline.jsonl")
+            incident_dir = os.path.join("incidents", self._incident_id)
+            if os.path.islink(incident_dir):
+                self._stop(
+                    f"{os.path.abspath(incident_dir)} is a symbolic link (to {os.readlink(incident_dir)}); refusing "
+                    "to follow it: the timeline would be written outside incidents/ or into another incident"
+                )
+            path = os.path.join(incident_dir, "timeline.jsonl")
         return os.path.abspath(os.path.expanduser(str(path)))
 
     @staticmethod
@@ -200,39 +231,60 @@ class CallbackModule(CallbackBase):
 
     # ------------------------------------------------------------------ writing
 
-    def _stop(self, problem, path=None, unrecorded=None):
+    def _stop(self, problem, path=None, unrecorded=None, defer=False):
         where = path or self._path or "(timeline path not resolved)"
         if where not in problem:
             problem = f"{where}: {problem}"
-        message = f"[ERROR]: incident_timeline: cannot write the incident timeline: {problem}\n"
         if unrecorded:
-            message += f"Not recorded: {unrecorded}. Add it by hand (playbooks/incident_note.yml) once fixed.\n"
-        message += (
+            self._unrecorded.append(unrecorded)
+        self._stopped = f"[ERROR]: incident_timeline: cannot write the incident timeline: {problem}\n"
+        if not defer and threading.current_thread() is threading.main_thread():
+            raise TimelineStop(self._stop_message())
+        # A task result (several hosts' results of one task arrive one after the other), or a callback run
+        # off the main thread, where SystemExit would only end the thread: report now, keep collecting
+        # what cannot be recorded, and stop at the next task's start (or the end of the run), naming every
+        # unrecorded result.  No further task starts before that.
+        self._display.error(
+            f"incident_timeline: cannot write the incident timeline: {problem}; stopping before the next task"
+        )
+
+    def _stop_message(self):
+        message = self._stopped
+        if self._unrecorded:
+            message += "Not recorded ({}): {}. Add them by hand (playbooks/incident_note.yml) once fixed.\n".format(
+                len(self._unrecorded), "; ".join(self._unrecorded)
+            )
+        return message + (
             "Stopping the run: a silent gap in the incident record is worse than a stop. "
             "Fix the timeline (option path / FIREBREAK_TIMELINE) and run again."
         )
-        self._stopped = message
-        if threading.current_thread() is threading.main_thread():
-            raise TimelineStop(message)
-        # Callbacks relayed from workers run on the results thread, where SystemExit would only end the
-        # thread: report now and stop at the next event handled on the main thread.
-        self._display.error(message)
 
-    def _write(self, **fields):
+    def _raise_if_stopped(self):
+        if self._stopped and threading.current_thread() is threading.main_thread():
+            raise TimelineStop(self._stop_message())
+
+    def _write(self, defer=False, **fields):
         if self._stopped:
-            if threading.current_thread() is threading.main_thread():
-                raise TimelineStop(self._stopped)
+            if not defer and threading.current_thread() is threading.main_thread():
+                raise TimelineStop(self._stop_message())
+            self._unrecorded.append(self._describe(fields))
             return None
         if self._skip_run or self._path is None:
             return None
-        rec = new_record(incident_id=self._incident_id, operator=self._operator, playbook=self._playbook, **fields)
+        rec = new_record(
+            incident_id=self._incident_id,
+            operator=self._operator,
+            playbook=self._playbook,
+            run_id=self._run_id,
+            **fields,
+        )
         try:
             with self._lock:
-                return append_record(self._path, rec)
+                return append_record(self._path, rec, expect_incident=self._incident_id)
         except TimelineError as exc:
-            self._stop(str(exc), unrecorded=self._describe(rec))
+            self._stop(str(exc), unrecorded=self._describe(rec), defer=defer)
         except Exception as exc:  # anything else is a gap in the record too
-            self._stop(f"{type(exc).__name__}: {exc}", unrecorded=self._describe(rec))
+            self._stop(f"{type(exc).__name__}: {exc}", unrecorded=self._describe(rec), defer=defer)
         return None
 
     @staticmethod
@@ -249,8 +301,7 @@ class CallbackModule(CallbackBase):
     # ------------------------------------------------------------------ playbook and play
 
     def v2_playbook_on_start(self, playbook):
-        if self._stopped:
-            raise TimelineStop(self._stopped)
+        self._raise_if_stopped()
         plays = list(playbook.get_plays())
         self._skip_run = bool(plays) and all(_boolish((p.vars or {}).get(SKIP_VAR)) for p in plays)
         if self._skip_run:
@@ -267,6 +318,7 @@ class CallbackModule(CallbackBase):
         except Exception as exc:  # stop rather than run unrecorded
             self._stop(f"{type(exc).__name__}: {exc}")
         self._playbook = self._playbook_name(playbook)
+        self._run_id = f"{datetime.datetime.now(datetime.UTC):%Y%m%dT%H%M%S}-{os.getpid()}-{secrets.token_hex(4)}"
         self._display.v(f"incident_timeline: incident {self._incident_id} -> {self._path}")
         cli = context.CLIARGS
         details = {
@@ -290,8 +342,7 @@ class CallbackModule(CallbackBase):
         return os.path.abspath(os.path.expanduser(str(path))) if path else None
 
     def v2_playbook_on_play_start(self, play):
-        if self._stopped:
-            raise TimelineStop(self._stopped)
+        self._raise_if_stopped()
         self._play = play.get_name() or None
         self._skip_play = _boolish((play.vars or {}).get(SKIP_VAR))
         check_mode = play.check_mode if isinstance(play.check_mode, bool) else None
@@ -312,8 +363,7 @@ class CallbackModule(CallbackBase):
         )
 
     def v2_playbook_on_stats(self, stats):
-        if self._stopped:
-            raise TimelineStop(self._stopped)
+        self._raise_if_stopped()
         if self._skip_run:
             return
         hosts = sorted(stats.processed.keys())
@@ -347,6 +397,12 @@ class CallbackModule(CallbackBase):
 
     # ------------------------------------------------------------------ tasks
 
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        self._raise_if_stopped()
+
+    def v2_playbook_on_handler_task_start(self, task):
+        self._raise_if_stopped()
+
     @staticmethod
     def _action(task):
         resolved = getattr(task, "_resolved_action", None)
@@ -372,8 +428,6 @@ class CallbackModule(CallbackBase):
 
     def _task_record(self, event, result, ignore_errors=False):
         if self._skip_run or self._skip_play:
-            if self._stopped:
-                raise TimelineStop(self._stopped)
             return
         task = result.task
         fields = result.task_fields or {}
@@ -389,15 +443,18 @@ class CallbackModule(CallbackBase):
         action = self._action(task)
         changed = bool(res.get("changed")) if event in ("ok", "failed") else False
 
-        name = None if no_log else fields.get("name")
-        if not isinstance(name, str) or not name:
+        name = self._raw_name(task) if no_log else fields.get("name")
+        if not no_log and (not isinstance(name, str) or not name):
             name = task.name or None
         if not name and action:
             name = action.rsplit(".", 1)[-1]  # as Ansible shows an unnamed task: TASK [debug]
         if name is not None:
             name = str(name)
 
-        details, found = result_details(res, no_log=no_log)
+        # a value known to be secret anywhere in the task (its arguments, its result) is masked everywhere
+        # in the record: a password passed as an argument and echoed in stdout, a token in the name
+        task_args = None if no_log else self._task_args(task)
+        details, found = result_details(res, no_log=no_log, task_args=task_args)
         msg = None
         if not no_log:
             msg = res.get("msg")
@@ -436,6 +493,7 @@ class CallbackModule(CallbackBase):
             event_name = "host_unreachable"
 
         self._write(
+            defer=True,
             event=event_name,
             play=self._play,
             task=name,
@@ -447,6 +505,22 @@ class CallbackModule(CallbackBase):
             msg=msg,
             details=details,
         )
+
+    @staticmethod
+    def _raw_name(task):
+        """A ``no_log`` task's name as written, before templating: its variables may hold the secrets."""
+        ds = getattr(task, "_ds", None)
+        raw = ds.get("name") if isinstance(ds, dict) else None
+        if isinstance(raw, str) and raw.strip():
+            return str.__str__(raw) if "{{" in raw or "{%" in raw else scrub_text(str.__str__(raw))
+        return None
+
+    @staticmethod
+    def _task_args(task):
+        args = getattr(task, "args", None)
+        if not isinstance(args, dict):
+            return None
+        return {k: v for k, v in args.items() if not str(k).startswith("_ansible_")}
 
     def v2_runner_on_ok(self, result):
         self._task_record("ok", result)

@@ -22,13 +22,22 @@ import errno
 import fcntl
 import hashlib
 import json
-import math
 import os
 import re
 
+from ansible_collections.firebreak.runbooks.plugins.module_utils.redaction import (  # noqa: F401 - re-exported
+    MASK,
+    NO_LOG_DETAILS,
+    SECRET_KEY_WORDS,
+    collect_secrets,
+    find_secrets,
+    is_secret_key,
+    redact,
+    scrub_text,
+    to_plain,
+)
+
 ZERO_HASH = "0" * 64
-MASK = "********"
-NO_LOG_DETAILS = {"censored": "no_log: true was set for this task; its arguments and result are not recorded"}
 
 # Every record carries exactly these fields (null where a field does not apply).
 FIELDS = (
@@ -63,12 +72,25 @@ EVENTS = (
     "playbook_end",
 )
 
-# Size cap for ``details`` (serialised, in bytes).
-DETAILS_MAX_BYTES = 64 * 1024
+# Fields a record may carry besides ``FIELDS``: ``run_id`` (the playbook run that wrote it, the same in
+# its ``playbook_start`` and ``playbook_end``) and ``truncated`` (which fields were cut to their cap, with
+# their original size).
+OPTIONAL_FIELDS = ("run_id", "truncated")
 
-# How far back ``read_tail`` is willing to look for the start of the last line.
+# Size caps.  The writer cuts a field to its cap and says so in ``truncated``; the verifier refuses a
+# record over any cap (no writer of this collection produces one), so both agree on what a record is.
+DETAILS_MAX_BYTES = 64 * 1024  # ``details`` without its ``containment`` and ``release`` entries
+CONTAINMENT_MAX_BYTES = 512 * 1024  # ``containment`` + ``release``: kept whole, a release needs all of it
+MSG_MAX_CHARS = 8 * 1024
+TEXT_MAX_CHARS = 1024  # playbook, play, task, role, action, host, run_id
+OPERATOR_MAX_BYTES = 2 * 1024
+RECORD_MAX_BYTES = 1024 * 1024  # the whole line
+TEXT_FIELDS = ("playbook", "play", "task", "role", "action", "host", "run_id")
+KEPT_DETAIL_KEYS = ("containment", "release")
+
+# How far back ``read_last_line`` reads in one step, and at most (a line over the record cap is damage).
 _TAIL_CHUNK = 16 * 1024
-_TAIL_MAX = 16 * 1024 * 1024
+_TAIL_MAX = RECORD_MAX_BYTES + 1
 
 
 class TimelineError(Exception):
@@ -119,226 +141,12 @@ def parse_timestamp(ts):
 
 def new_record(**fields):
     """A record with every field of ``FIELDS`` present (``None`` unless given)."""
-    unknown = set(fields) - set(FIELDS)
+    unknown = set(fields) - set(FIELDS) - set(OPTIONAL_FIELDS)
     if unknown:
         raise ValueError("unknown timeline fields: {}".format(", ".join(sorted(unknown))))
     rec = dict.fromkeys(FIELDS)
     rec.update(fields)
     return rec
-
-
-# --------------------------------------------------------------------------------------------
-# plain JSON values and redaction
-# --------------------------------------------------------------------------------------------
-
-# Words that make a key look secret, compared against the key lower-cased with every
-# non-alphanumeric character removed (so ``aws_secret_access_key``, ``SecretAccessKey``,
-# ``x-auth-token`` and ``Private Key`` all match).
-SECRET_KEY_WORDS = (
-    "password",
-    "passwd",
-    "passphrase",
-    "secret",
-    "token",
-    "privatekey",
-    "accesskeysecret",
-    "session",
-    "apikey",
-    "authorization",
-    "cookie",
-)
-# Keys that contain a secret word but name or describe the secret rather than hold it; a
-# responder needs to see WHICH key, secret or session was acted on.  Matched against the end
-# of the normalised key.  ``AccessKeyId`` never contains a secret word, so it is never masked.
-SAFE_KEY_SUFFIXES = (
-    "id",
-    "ids",
-    "arn",
-    "arns",
-    "name",
-    "names",
-    "time",
-    "date",
-    "expiration",
-    "expiry",
-    "count",
-    "length",
-    "type",
-    "enabled",
-    "versionstage",
-    "versionstages",
-    "rotationrules",
-    "policy",
-    "duration",
-    "durationseconds",
-    "lastused",
-    "required",
-)
-# ... except these, which are secrets whatever their suffix says.
-ALWAYS_SECRET_KEYS = frozenset(("sessionid", "sessiontoken", "tokenid", "sessioncookie"))
-
-_NORMALISE = re.compile(r"[^a-z0-9]")
-_SAFE_SUFFIX_NAMES = frozenset(SAFE_KEY_SUFFIXES)
-
-
-def _normalise_key(key):
-    return _NORMALISE.sub("", str(key).lower())
-
-
-def is_secret_key(key):
-    """True when the values under ``key`` must be masked."""
-    norm = _normalise_key(key)
-    if not norm:
-        return False
-    if norm in ALWAYS_SECRET_KEYS:
-        return True
-    if not any(word in norm for word in SECRET_KEY_WORDS):
-        return False
-    # names and descriptions of a secret stay visible: SecretId, SecretArn, RoleSessionName, TokenIssueTime
-    return not any(norm.endswith(suffix) and norm != suffix for suffix in _SAFE_SUFFIX_NAMES)
-
-
-# ``password=hunter2``, ``"token": "abc"``, ``SecretAccessKey: abc`` in free text.
-# Linear time on long text: a key starts at a word boundary (lookbehind), has at most 64 characters
-# around the secret word, and the trailing part never backtracks (possessive quantifier).
-_TEXT_SECRET = re.compile(
-    r"""(?ix)
-    (?P<key>["']?(?<![A-Za-z0-9_.\-])[A-Za-z0-9_.\-]{0,64}
-        (?:password|passwd|passphrase|secret|token|private[_\-\s]?key|session|api[_\-]?key|authorization)
-        [A-Za-z0-9_.\-]{0,64}+["']?)
-    (?P<sep>\s*[:=]\s*|\s+)
-    (?P<quote>["']?)
-    (?P<value>(?:bearer\s+|basic\s+)?[^\s"',;}\]]+)
-    """
-)
-
-
-# an argv element naming a secret whose value is the next element: --password, {token:, "secret":
-_ARG_FLAG = re.compile(r"""^[-{\s"']*([A-Za-z0-9_.\-]+?)["']?\s*[:=]?$""")
-
-
-def _mask_text_match(match):
-    if not is_secret_key(match.group("key").strip("\"'")):
-        return match.group(0)
-    sep = match.group("sep")
-    value = match.group("value")
-    # "token abc" is too loose to act on unless the value looks like a credential
-    if not sep.strip() and not match.group("quote") and (len(value) < 16 or value.isalpha()):
-        return match.group(0)
-    return match.group("key") + sep + match.group("quote") + MASK
-
-
-def scrub_text(text, secrets=()):
-    """Mask known secret values and ``key=value`` style secrets inside free text."""
-    if not text:
-        return text
-    for secret in secrets:
-        if secret and secret in text:
-            text = text.replace(secret, MASK)
-    return _TEXT_SECRET.sub(_mask_text_match, text)
-
-
-def _leaf_strings(value, out):
-    if isinstance(value, dict):
-        for v in value.values():
-            _leaf_strings(v, out)
-    elif isinstance(value, (list, tuple, set, frozenset)):
-        for v in value:
-            _leaf_strings(v, out)
-    elif isinstance(value, bytes):
-        out.add(value.decode("utf-8", "replace"))
-    elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        out.add(str(value))
-
-
-def collect_secrets(value, min_length=4):
-    """Every string found under a secret-looking key of ``value`` (recursively)."""
-    found = set()
-
-    def walk(node):
-        if isinstance(node, dict):
-            for k, v in node.items():
-                if is_secret_key(k):
-                    _leaf_strings(v, found)
-                else:
-                    walk(v)
-        elif isinstance(node, (list, tuple, set, frozenset)):
-            for v in node:
-                walk(v)
-
-    walk(value)
-    # longest first so that a secret containing another is replaced whole
-    return sorted((s for s in found if len(s) >= min_length), key=len, reverse=True)
-
-
-def _plain_str(value):
-    text = str.__str__(value) if isinstance(value, str) else str(value)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = text.encode("utf-8", "replace").decode("utf-8")
-    return text
-
-
-def to_plain(value, secrets=(), drop_internal=True, _depth=0):
-    """A JSON-safe copy of ``value`` with secrets masked.
-
-    * values under secret-looking keys become ``MASK`` (``None`` and ``""`` stay as they are);
-    * a dict carrying ``_ansible_no_log: true`` is replaced by a censored marker;
-    * ``_ansible_*`` keys are dropped (``drop_internal``);
-    * strings have the ``secrets`` values and ``key=value`` secrets masked;
-    * anything else (datetimes, bytes, Ansible's tagged types) becomes plain JSON.
-    """
-    if _depth > 64:
-        return "<nested too deep>"
-    if isinstance(value, dict):
-        if value.get("_ansible_no_log") is True:
-            return dict(NO_LOG_DETAILS)
-        out = {}
-        for k, v in value.items():
-            key = _plain_str(k)
-            if drop_internal and key.startswith("_ansible_"):
-                continue
-            if is_secret_key(key) and v is not None and v != "" and not isinstance(v, bool):
-                out[key] = MASK
-            else:
-                out[key] = to_plain(v, secrets, drop_internal, _depth + 1)
-        return out
-    if isinstance(value, (list, tuple, set, frozenset)):
-        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
-        out = []
-        mask_next = False
-        for item in items:
-            if mask_next and isinstance(item, (str, bytes, int, float)) and not isinstance(item, bool):
-                out.append(MASK)
-            else:
-                out.append(to_plain(item, secrets, drop_internal, _depth + 1))
-            # argv-style lists: ["--password", "x"], ["{token:", "x"]
-            flag = _ARG_FLAG.match(item) if isinstance(item, str) and len(item) <= 128 else None
-            mask_next = bool(flag) and is_secret_key(flag.group(1))
-        return out
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        if math.isnan(value) or math.isinf(value):
-            return str(value)
-        return float(value)
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    elif isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
-        return value.isoformat()
-    return scrub_text(_plain_str(value), secrets)
-
-
-def redact(value, extra_secrets=()):
-    """Mask every secret in ``value``: the values of secret-looking keys wherever they appear,
-    and the same values (plus ``key=value`` secrets) inside free text."""
-    secrets = collect_secrets(value)
-    if extra_secrets:
-        secrets = sorted(set(secrets) | {s for s in extra_secrets if s and len(s) >= 4}, key=len, reverse=True)
-    return to_plain(value, secrets)
 
 
 # Keys of a task result that are Ansible's own bookkeeping, or repeated elsewhere in the record.
@@ -362,17 +170,19 @@ RESULT_DROP_KEYS = frozenset(
 ITEM_DROP_KEYS = frozenset(("invocation", "stdout_lines", "stderr_lines", "deprecations"))
 
 
-def result_details(result, no_log=False, max_bytes=DETAILS_MAX_BYTES, extra_secrets=()):
+def result_details(result, no_log=False, max_bytes=DETAILS_MAX_BYTES, extra_secrets=(), task_args=None):
     """``details`` for a task result: redacted, without Ansible internals, capped in size.
 
-    Returns ``(details, secrets)`` where ``secrets`` are the secret values found, so the caller
-    can scrub them from ``msg`` too.
+    Secrets are looked for in the task's arguments (``task_args``) and in the result, and masked
+    wherever they appear.  Returns ``(details, secrets)`` where ``secrets`` are the secret values found,
+    so the caller can mask them in the task name and ``msg`` too.
     """
     if no_log or not isinstance(result, dict) or result.get("_ansible_no_log") is True:
         return (dict(NO_LOG_DETAILS) if no_log or isinstance(result, dict) else None), []
-    secrets = collect_secrets(result)
-    if extra_secrets:
-        secrets = sorted(set(secrets) | {s for s in extra_secrets if s and len(s) >= 4}, key=len, reverse=True)
+    secrets = find_secrets(task_args, result)
+    extra = [x for x in extra_secrets or () if isinstance(x, str) and len(x) >= 3]
+    if extra:
+        secrets = sorted(set(secrets) | set(extra), key=len, reverse=True)
     kept = {}
     for key, value in result.items():
         if key in RESULT_DROP_KEYS or str(key).startswith("_ansible_"):
@@ -408,9 +218,27 @@ def _size(value):
 
 
 def cap_size(details, max_bytes=DETAILS_MAX_BYTES):
-    """``details`` if it serialises within ``max_bytes``, else a shrunken copy marked ``truncated``."""
+    """``details`` if it serialises within its caps, else a shrunken copy marked ``truncated``.
+
+    ``containment`` and ``release`` entries (what a containment changed, needed whole to release it)
+    are kept apart from the rest, up to ``CONTAINMENT_MAX_BYTES``; everything else shares ``max_bytes``.
+    """
     if details is None:
         return None
+    if not isinstance(details, dict):
+        return _cap_value(details, max_bytes)
+    kept = {k: details[k] for k in KEPT_DETAIL_KEYS if k in details}
+    rest = {k: v for k, v in details.items() if k not in kept}
+    if kept and _size(kept) > CONTAINMENT_MAX_BYTES:
+        rest.update(kept)  # too large to keep whole: shrunk with the rest, and marked
+        kept = {}
+    rest = _cap_value(rest, max_bytes)
+    if not kept:
+        return rest
+    return dict(rest, **kept)
+
+
+def _cap_value(details, max_bytes):
     size = _size(details)
     if size <= max_bytes:
         return details
@@ -420,8 +248,43 @@ def cap_size(details, max_bytes=DETAILS_MAX_BYTES):
             shrunk = dict(shrunk, truncated=True, original_bytes=size)
         if _size(shrunk) <= max_bytes:
             return shrunk
-    preview = canonical_json(details)[: max_bytes // 2]
+    preview = canonical_json(details).encode("utf-8")[: max_bytes // 4].decode("utf-8", "ignore")
     return {"truncated": True, "original_bytes": size, "preview": preview}
+
+
+def _cut(text, limit):
+    return text[:limit] + f"... [truncated: {len(text) - limit} more characters]"
+
+
+def cap_record(rec):
+    """Cut every field of ``rec`` to its cap (in place), recording what was cut in ``truncated``."""
+    cut = dict(rec.get("truncated") or {})
+    for field in TEXT_FIELDS:
+        value = rec.get(field)
+        if isinstance(value, str) and len(value) > TEXT_MAX_CHARS:
+            cut[field] = len(value)
+            rec[field] = _cut(value, TEXT_MAX_CHARS)
+    msg = rec.get("msg")
+    if isinstance(msg, str) and len(msg) > MSG_MAX_CHARS:
+        cut["msg"] = len(msg)
+        rec["msg"] = _cut(msg, MSG_MAX_CHARS)
+    if rec.get("operator") is not None and _size(rec["operator"]) > OPERATOR_MAX_BYTES:
+        cut["operator"] = _size(rec["operator"])
+        rec["operator"] = _shrink(rec["operator"], 256, 8)
+    if rec.get("details") is not None and _details_size(rec["details"]) > DETAILS_MAX_BYTES:
+        before = _size(rec["details"])
+        rec["details"] = cap_size(rec["details"])
+        if _size(rec["details"]) != before:
+            cut["details"] = before
+    if cut:
+        rec["truncated"] = cut
+    return rec
+
+
+def _details_size(details):
+    if isinstance(details, dict):
+        return _size({k: v for k, v in details.items() if k not in KEPT_DETAIL_KEYS})
+    return _size(details)
 
 
 # --------------------------------------------------------------------------------------------
@@ -451,9 +314,16 @@ def read_last_line(fd):
         buf = os.pread(fd, step, pos) + buf
         nl = buf.rfind(b"\n")
         if nl != -1:
-            return buf[nl + 1 :], None
+            buf = buf[nl + 1 :]
+            break
         if len(buf) > _TAIL_MAX:
-            raise TimelineError(f"last line is longer than {_TAIL_MAX} bytes")
+            break
+    if len(buf) > RECORD_MAX_BYTES:
+        raise TimelineError(
+            f"the last line is longer than the {RECORD_MAX_BYTES}-byte record cap, so no writer of this "
+            "collection wrote it (damage or tampering); refusing to extend the timeline "
+            "(run playbooks/incident_report.yml to locate the damage)"
+        )
     return buf, None
 
 
@@ -466,6 +336,32 @@ def parse_line(raw, path, lineno):
     if not isinstance(rec, dict):
         raise TimelineVerifyError(f"{path} line {lineno}: not a JSON object", path=path, line=lineno)
     return rec
+
+
+# a cut field ends with "... [truncated: N more characters]": allow for the marker
+_MARKER_SLACK = 64
+
+
+def over_caps(rec, raw=None):
+    """The name of the first field of ``rec`` over its size cap (``"record"`` for the whole line), or None."""
+    if raw is not None and len(raw) > RECORD_MAX_BYTES:
+        return "record"
+    for field in TEXT_FIELDS:
+        if isinstance(rec.get(field), str) and len(rec[field]) > TEXT_MAX_CHARS + _MARKER_SLACK:
+            return field
+    if isinstance(rec.get("msg"), str) and len(rec["msg"]) > MSG_MAX_CHARS + _MARKER_SLACK:
+        return "msg"
+    details = rec.get("details")
+    if details is not None:
+        if _details_size(details) > DETAILS_MAX_BYTES + _MARKER_SLACK:
+            return "details"
+        if isinstance(details, dict):
+            kept = {k: details[k] for k in KEPT_DETAIL_KEYS if k in details}
+            if kept and _size(kept) > CONTAINMENT_MAX_BYTES:
+                return "details.containment"
+    if rec.get("operator") is not None and _size(rec["operator"]) > OPERATOR_MAX_BYTES + _MARKER_SLACK:
+        return "operator"
+    return None
 
 
 def check_record(rec, raw, path, lineno, expected_seq, expected_prev):
@@ -482,9 +378,12 @@ def check_record(rec, raw, path, lineno, expected_seq, expected_prev):
     missing = [f for f in FIELDS if f not in rec]
     if missing:
         fail("missing field(s) {}".format(", ".join(missing)))
-    extra = sorted(set(rec) - set(FIELDS))
+    extra = sorted(set(rec) - set(FIELDS) - set(OPTIONAL_FIELDS))
     if extra:
         fail("unexpected field(s) {}".format(", ".join(extra)))
+    over = over_caps(rec, raw)
+    if over:
+        fail(f"{over}: over its size cap, so not written by this collection's writer (damage or tampering)")
     if rec.get("prev_hash") != expected_prev:
         fail(
             "prev_hash {!r} does not match the hash of the previous record ({})".format(
@@ -522,15 +421,29 @@ def iter_verified(path):
                 raise TimelineVerifyError(
                     f"{path} line {lineno}: seq {lineno}: empty line", path=path, line=lineno, seq=lineno
                 )
-            rec = parse_line(raw_line, path, lineno)
-            check_record(rec, raw_line, path, lineno, lineno, expected_prev)
-            if not raw.endswith(b"\n"):
+            if len(raw_line) > RECORD_MAX_BYTES:
                 raise TimelineVerifyError(
-                    f"{path} line {lineno}: seq {lineno}: line is not terminated by a newline (interrupted write?)",
+                    f"{path} line {lineno}: seq {lineno}: record: over its size cap ({len(raw_line)} bytes > "
+                    f"{RECORD_MAX_BYTES}), so not written by this collection's writer (damage or tampering)",
                     path=path,
                     line=lineno,
                     seq=lineno,
                 )
+            try:
+                rec = parse_line(raw_line, path, lineno)
+            except TimelineVerifyError as exc:
+                if not raw.endswith(b"\n"):
+                    raise TimelineVerifyError(
+                        f"{path} line {lineno}: seq {lineno}: the last line is incomplete and not terminated by a "
+                        "newline (an interrupted write?)",
+                        path=path,
+                        line=lineno,
+                        seq=lineno,
+                    ) from None
+                raise exc from None
+            # a final record that lost only its newline (a copy) is still a complete, verified record;
+            # the writer restores the newline before it appends
+            check_record(rec, raw_line, path, lineno, lineno, expected_prev)
             expected_prev = rec["hash"]
             yield rec
         if lineno == 0:
@@ -553,22 +466,83 @@ def load_records(path):
 
 
 def _open_for_append(path):
+    """Open ``path`` for appending, never through a symbolic link (a dangling link would create a file
+    elsewhere; a link to another incident's timeline would mix two incidents)."""
     parent = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(parent, exist_ok=True)
     except OSError as exc:
         raise TimelineError(f"{path}: cannot create directory {parent}: {exc.strerror or exc}") from None
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
     try:
-        return os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o640)
+        fd = os.open(path, flags, 0o640)
     except OSError as exc:
+        if exc.errno == errno.ELOOP or os.path.islink(path):
+            target = os.readlink(path) if os.path.islink(path) else "?"
+            raise TimelineError(
+                f"{path}: is a symbolic link (to {target}); refusing to follow it. Give the real timeline file "
+                "(option path / FIREBREAK_TIMELINE), or remove the link"
+            ) from None
         raise TimelineError(f"{path}: cannot open timeline for writing: {exc.strerror or exc}") from None
+    if not _is_regular(fd):
+        os.close(fd)
+        raise TimelineError(f"{path}: is not a regular file; refusing to write the timeline there")
+    return fd
+
+
+def _is_regular(fd):
+    import stat
+
+    return stat.S_ISREG(os.fstat(fd).st_mode)
+
+
+def read_first_line(fd):
+    """The first line of the open file ``fd`` (without its newline), read in chunks up to the record cap."""
+    buf = b""
+    pos = 0
+    while len(buf) <= _TAIL_MAX:
+        chunk = os.pread(fd, _TAIL_CHUNK, pos)
+        if not chunk:
+            return buf or None
+        nl = chunk.find(b"\n")
+        if nl != -1:
+            return buf + chunk[:nl]
+        buf += chunk
+        pos += len(chunk)
+    raise TimelineError(f"the first line is longer than the {RECORD_MAX_BYTES}-byte record cap")
+
+
+def timeline_incident(path_or_fd, path=None):
+    """The incident id of a timeline's first record (``None`` for an empty or missing file)."""
+    if isinstance(path_or_fd, int):
+        raw, shown = read_first_line(path_or_fd), path
+    else:
+        shown = path_or_fd
+        try:
+            fd = os.open(path_or_fd, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            raw = read_first_line(fd)
+        finally:
+            os.close(fd)
+    if not raw:
+        return None
+    try:
+        first = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise TimelineError(f"{shown}: the first line is not valid JSON; this is not an intact timeline") from None
+    return first.get("incident_id") if isinstance(first, dict) else None
 
 
 def last_record(path_or_fd, path=None):
     """The last record of a timeline (checked: valid JSON, its own hash right), or ``None``."""
     if isinstance(path_or_fd, int):
-        raw, _ = read_last_line(path_or_fd)
         shown = path
+        try:
+            raw, _ = read_last_line(path_or_fd)
+        except TimelineError as exc:
+            raise TimelineError(f"{shown}: {exc}") from None
     else:
         shown = path_or_fd
         try:
@@ -585,8 +559,8 @@ def last_record(path_or_fd, path=None):
         rec = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise TimelineError(
-            f"{shown}: the last line is not valid JSON; refusing to extend a damaged timeline "
-            "(run playbooks/incident_report.yml to locate the damage)"
+            f"{shown}: the last line is not valid JSON (a torn write, or a copy that lost the end of the file); "
+            "refusing to extend a damaged timeline (run playbooks/incident_report.yml to locate the damage)"
         ) from None
     if not isinstance(rec, dict) or not isinstance(rec.get("seq"), int) or rec.get("hash") != record_hash(rec):
         raise TimelineError(
@@ -597,15 +571,21 @@ def last_record(path_or_fd, path=None):
     return rec
 
 
-def append_record(path, record):
+def append_record(path, record, expect_incident=None):
     """Append ``record`` to the timeline at ``path`` and return the record as written.
 
     Under an exclusive ``flock`` on the file: read the last record (from the tail), set ``seq``,
-    ``prev_hash``, ``ts`` (when not given) and ``hash``, write one line, flush and ``fsync``.
-    Concurrent writers (several ``ansible-playbook`` runs, threads) serialise on the lock and
-    the chain stays valid.  Raises ``TimelineError`` (naming ``path``) on any failure.
+    ``prev_hash``, ``ts`` (when not given) and ``hash``, cut every field to its cap, write one line,
+    flush and ``fsync``.  Concurrent writers (several ``ansible-playbook`` runs, threads) serialise on the
+    lock and the chain stays valid.
+
+    All or nothing: a write that fails part-way (a full disk) is truncated back to the previous end
+    before the error is raised, so the file always ends on a complete record.  A last record that lost
+    only its newline (a copy) gets it back first; any other damaged tail is refused.  The file is never
+    opened through a symbolic link; with ``expect_incident`` an existing file whose first record belongs
+    to another incident is refused.  Raises ``TimelineError`` (naming ``path``) on any failure.
     """
-    rec = new_record(**{k: v for k, v in record.items() if k in FIELDS})
+    rec = new_record(**{k: v for k, v in record.items() if k in FIELDS or k in OPTIONAL_FIELDS})
     fd = _open_for_append(path)
     try:
         try:
@@ -613,35 +593,115 @@ def append_record(path, record):
         except OSError as exc:
             raise TimelineError(f"{path}: cannot lock timeline: {exc.strerror or exc}") from None
         try:
+            end = os.fstat(fd).st_size
             prev = last_record(fd, path)
+            lost_newline = end > 0 and os.pread(fd, 1, end - 1) != b"\n"
+            owner = timeline_incident(fd, path) if expect_incident and end else None
         except OSError as exc:
             raise TimelineError(f"{path}: cannot read timeline: {exc.strerror or exc}") from None
+        if owner is not None and owner != expect_incident:
+            raise TimelineError(
+                f"{path}: this timeline belongs to incident {owner!r} (its first record), not {expect_incident!r}; "
+                "refusing to mix two incidents in one file. Check the incident id, or give this incident its "
+                "own timeline (option path / FIREBREAK_TIMELINE)"
+            )
         rec["seq"] = prev["seq"] + 1 if prev else 1
         rec["prev_hash"] = prev["hash"] if prev else ZERO_HASH
         if not rec.get("ts"):
             rec["ts"] = utc_timestamp()
         rec.pop("hash", None)
         try:
-            line = canonical_json(rec)
+            canonical_json(rec)
         except (TypeError, ValueError):
             rec = to_plain(rec, drop_internal=False)
-            line = canonical_json(rec)
+        cap_record(rec)
+        line = canonical_json(rec)
         rec["hash"] = hashlib.sha256(line.encode("utf-8")).hexdigest()
         data = (canonical_json(rec) + "\n").encode("utf-8")
-        try:
-            written = 0
-            while written < len(data):
-                written += os.write(fd, data[written:])
-            os.fsync(fd)
-        except OSError as exc:
-            if exc.errno == errno.ENOSPC:
-                raise TimelineError(f"{path}: no space left on device while appending seq {rec['seq']}") from None
-            raise TimelineError(f"{path}: cannot write seq {rec['seq']}: {exc.strerror or exc}") from None
+        if lost_newline:
+            data = b"\n" + data
+        _write_all_or_nothing(fd, path, data, end, rec["seq"])
         return rec
     finally:
         with contextlib.suppress(OSError):
             fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+def _write_all_or_nothing(fd, path, data, end, seq):
+    """Write ``data`` at the end of ``fd`` and fsync; on failure truncate back to ``end`` and raise."""
+    try:
+        written = 0
+        while written < len(data):
+            written += os.write(fd, data[written:])
+        os.fsync(fd)
+    except OSError as exc:
+        why = "no space left on device" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
+        try:
+            os.ftruncate(fd, end)
+            os.fsync(fd)
+        except OSError as undo:
+            raise TimelineError(
+                f"{path}: {why} while appending seq {seq}, and the partial write could not be undone "
+                f"({undo.strerror or undo}): the file may end in a torn line; truncate it to {end} bytes "
+                "once there is space"
+            ) from None
+        raise TimelineError(
+            f"{path}: {why} while appending seq {seq}; the partial write was undone (the file still ends on "
+            f"seq {seq - 1}), free space and run again"
+        ) from None
+
+
+# --------------------------------------------------------------------------------------------
+# containments: what containment steps changed, and what has been released since
+# --------------------------------------------------------------------------------------------
+
+
+def _entries(value):
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, dict)]
+    return []
+
+
+def _result_items(details):
+    """The result dicts of a task record's details: the result itself, and each loop item's."""
+    if not isinstance(details, dict):
+        return []
+    items = [details]
+    if isinstance(details.get("results"), list):
+        items += [r for r in details["results"] if isinstance(r, dict)]
+    return items
+
+
+def open_containments(records, incident_id, steps=None, resource=None):
+    """The containment entries of ``incident_id`` not yet released, oldest first.
+
+    A containment is a ``containment`` entry (or list) in the details of a changed, non-check-mode
+    task record; it is released once a later record's ``release`` entry lists its ``id`` under
+    ``releases``.  Failed tasks count too when they report ``changed`` (a step that failed after
+    containing something still contained it).  Each returned entry gets ``seq`` and ``host``.
+    """
+    found = {}
+    released = set()
+    for rec in records:
+        if rec.get("check_mode") or not str(rec.get("event", "")).startswith("task_"):
+            continue
+        for item in _result_items(rec.get("details")):
+            for entry in _entries(item.get("release")):
+                released.update(str(i) for i in entry.get("releases") or [])
+            if not rec.get("changed"):
+                continue
+            for entry in _entries(item.get("containment")):
+                if not entry.get("id") or entry.get("incident_id") != incident_id:
+                    continue
+                if steps and entry.get("step") not in steps:
+                    continue
+                if resource and entry.get("resource") != resource:
+                    continue
+                found.setdefault(str(entry["id"]), dict(entry, seq=rec.get("seq"), host=rec.get("host")))
+    return [entry for key, entry in found.items() if key not in released]
 
 
 # --------------------------------------------------------------------------------------------
