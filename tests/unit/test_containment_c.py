@@ -15,10 +15,11 @@ if str(REPO_ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "collections"))
 
 from ansible_collections.firebreak.runbooks.plugins.module_utils import s3_public_access as s3pa
+from ansible_collections.firebreak.runbooks.plugins.module_utils import secret_rotation as sr
 from ansible_collections.firebreak.runbooks.plugins.module_utils import stepfunctions_batch as sb
 
-ROLES = ["s3_public_block", "pipeline_pause"]
-MODULES = ["s3_public_access_lock", "stepfunctions_batch_pause"]
+ROLES = ["s3_public_block", "pipeline_pause", "secret_rotate"]
+MODULES = ["s3_public_access_lock", "stepfunctions_batch_pause", "secret_rotate"]
 ALL_ON = dict.fromkeys(s3pa.SETTINGS, True)
 ALL_OFF = dict.fromkeys(s3pa.SETTINGS, False)
 
@@ -184,6 +185,103 @@ def test_entries_are_split_by_kind_and_executions_deduplicated():
 
 def test_missing_tags():
     assert sb.missing_tags({"a": "1", "b": "2"}, {"a": "1", "b": "3", "c": "4"}) == {"b": "3", "c": "4"}
+
+
+# -- secret_rotate -----------------------------------------------------------------------------------
+
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/admin-AbCdEf"
+
+
+@pytest.mark.parametrize(
+    ("value_from", "matches", "pinned"),
+    [
+        (SECRET_ARN, True, False),
+        (f"{SECRET_ARN}:ADMIN_PASS::", True, False),
+        (f"{SECRET_ARN}:ADMIN_PASS:AWSCURRENT:", True, False),
+        (f"{SECRET_ARN}:ADMIN_PASS:AWSPREVIOUS:", True, True),
+        (f"{SECRET_ARN}:ADMIN_PASS::0d1e2f3a-4b5c", True, True),
+        ("arn:aws:secretsmanager:us-east-1:123456789012:secret:app/admin", True, False),  # partial ARN
+        ("arn:aws:secretsmanager:eu-west-1:123456789012:secret:app/admin-AbCdEf", False, False),  # other region
+        ("arn:aws:secretsmanager:us-east-1:123456789012:secret:app/admin-two-XyZxYz", False, False),
+        ("app/admin", True, False),
+        ("app/admin:ADMIN_PASS::", True, False),
+        ("app/administrator", False, False),
+        ("arn:aws:ssm:us-east-1:123456789012:parameter/aws/reference/secretsmanager/app/admin", True, False),
+        ("arn:aws:ssm:us-east-1:123456789012:parameter/app/admin", False, False),
+    ],
+)
+def test_ecs_secret_references(value_from, matches, pinned):
+    assert sr.references_secret(value_from, SECRET_ARN, "app/admin") == (matches, pinned)
+
+
+def test_task_definition_reads_reports_pinned_containers():
+    td = {
+        "containerDefinitions": [
+            {"name": "api", "secrets": [{"name": "ADMIN_PASS", "valueFrom": f"{SECRET_ARN}:ADMIN_PASS:AWSPREVIOUS:"}]},
+            {"name": "sidecar", "secrets": [{"name": "X", "valueFrom": "other/secret"}]},
+        ]
+    }
+    assert sr.task_definition_reads(td, SECRET_ARN, "app/admin") == (True, ["api/ADMIN_PASS"])
+    assert sr.task_definition_reads({"containerDefinitions": [{"name": "a"}]}, SECRET_ARN, "app/admin") == (False, [])
+
+
+def test_json_secret_regenerates_only_credential_keys():
+    import json
+    import random
+
+    current = json.dumps({"ADMIN_USER": "admin", "ADMIN_PASS": "old", "db_host": "h"})
+    new, keys = sr.new_secret_string(current, rng=random.Random(1))
+    document = json.loads(new)
+    assert keys == ["ADMIN_PASS"]
+    assert document["ADMIN_USER"] == "admin" and document["db_host"] == "h"
+    assert document["ADMIN_PASS"] != "old" and len(document["ADMIN_PASS"]) == 32
+
+
+def test_json_secret_without_credential_keys_is_refused_naming_keys_not_values():
+    with pytest.raises(sr.SecretRotateError, match=r"\['host', 'user'\]") as err:
+        sr.new_secret_string('{"user": "u-value", "host": "h-value"}')
+    assert "u-value" not in str(err.value)
+
+
+def test_plain_secret_is_replaced_and_generate_keys_refused_for_it():
+    new, keys = sr.new_secret_string("plain-old-value")
+    assert keys == [] and new != "plain-old-value"
+    with pytest.raises(sr.SecretRotateError, match="not a JSON object"):
+        sr.new_secret_string("plain-old-value", ["K"])
+
+
+def test_generated_passwords_mix_classes_and_respect_length():
+    for _ in range(20):
+        value = sr.generate_password(12)
+        assert len(value) == 12 and value.isalnum()
+        assert any(c.isupper() for c in value) and any(c.islower() for c in value) and any(c.isdigit() for c in value)
+    with pytest.raises(sr.SecretRotateError, match="got 8"):
+        sr.generate_password(8)
+
+
+def test_method_choice_never_rotates_without_a_lambda():
+    assert sr.decide_method("auto", {"Name": "s"}) == "generate"
+    assert sr.decide_method("auto", {"RotationLambdaARN": "arn:l"}) == "lambda"
+    assert sr.decide_method("generate", {"RotationLambdaARN": "arn:l"}) == "generate"
+    with pytest.raises(sr.SecretRotateError, match="no rotation Lambda"):
+        sr.decide_method("lambda", {"Name": "s"})
+
+
+def test_already_rotated_needs_the_same_incident_and_version():
+    tags = {"firebreak:incident": "I", sr.ROTATED_TAG: "v2"}
+    assert sr.already_rotated(tags, "I", "v2")
+    assert not sr.already_rotated(tags, "I", "v3")
+    assert not sr.already_rotated(tags, "J", "v2")
+
+
+def test_service_stable_needs_a_new_completed_primary_deployment():
+    old = {"deployments": [{"id": "d1", "status": "PRIMARY", "rolloutState": "COMPLETED"}]}
+    assert not sr.service_stable(old, "d1")
+    new = {"deployments": [{"id": "d2", "status": "PRIMARY", "rolloutState": "COMPLETED"}]}
+    assert sr.service_stable(new, "d1")
+    failed = {"serviceName": "s", "deployments": [{"id": "d2", "status": "PRIMARY", "rolloutState": "FAILED"}]}
+    with pytest.raises(sr.SecretRotateError, match="FAILED"):
+        sr.service_stable(failed, "d1")
 
 
 # -- modules: documentation matches the argument spec ------------------------------------------------
