@@ -14,12 +14,13 @@ from sandbox import REPO_ROOT
 if str(REPO_ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "collections"))
 
+from ansible_collections.firebreak.runbooks.plugins.module_utils import deploy_freeze as df
 from ansible_collections.firebreak.runbooks.plugins.module_utils import s3_public_access as s3pa
 from ansible_collections.firebreak.runbooks.plugins.module_utils import secret_rotation as sr
 from ansible_collections.firebreak.runbooks.plugins.module_utils import stepfunctions_batch as sb
 
-ROLES = ["s3_public_block", "pipeline_pause", "secret_rotate"]
-MODULES = ["s3_public_access_lock", "stepfunctions_batch_pause", "secret_rotate"]
+ROLES = ["s3_public_block", "pipeline_pause", "secret_rotate", "deploy_freeze"]
+MODULES = ["s3_public_access_lock", "stepfunctions_batch_pause", "secret_rotate", "deploy_freeze"]
 ALL_ON = dict.fromkeys(s3pa.SETTINGS, True)
 ALL_OFF = dict.fromkeys(s3pa.SETTINGS, False)
 
@@ -282,6 +283,58 @@ def test_service_stable_needs_a_new_completed_primary_deployment():
     failed = {"serviceName": "s", "deployments": [{"id": "d2", "status": "PRIMARY", "rolloutState": "FAILED"}]}
     with pytest.raises(sr.SecretRotateError, match="FAILED"):
         sr.service_stable(failed, "d1")
+
+
+# -- deploy_freeze -----------------------------------------------------------------------------------
+
+
+def test_freeze_reason_keeps_to_codepipelines_characters():
+    reason = df.freeze_reason("INC/2041:x")
+    assert re.fullmatch(r"[a-zA-Z0-9!@ ().*?\-]{1,300}", reason) and "INC-2041-x" in reason
+
+
+def test_stages_to_freeze_defaults_to_all_but_the_first_and_refuses_unknown_or_first():
+    assert df.stages_to_freeze(["Source", "Build", "Deploy"], []) == ["Build", "Deploy"]
+    assert df.stages_to_freeze(["Source", "Build", "Deploy"], ["Deploy"]) == ["Deploy"]
+    with pytest.raises(df.DeployFreezeError, match="'Nope'"):
+        df.stages_to_freeze(["Source", "Deploy"], ["Nope"])
+    with pytest.raises(df.DeployFreezeError, match="'Source' is the first stage"):
+        df.stages_to_freeze(["Source", "Deploy"], ["Source"])
+
+
+def test_flag_is_recognised_only_for_the_same_incident():
+    value = df.flag_value("I-1", "r", "2026-11-24T13:00:00Z")
+    assert df.is_frozen_by(value, "I-1") and not df.is_frozen_by(value, "I-2")
+    assert not df.is_frozen_by("not json", "I-1")
+
+
+def test_pipeline_release_enables_only_transitions_still_held_with_this_reason():
+    entry = {"changed": {"disabled_transitions": ["Build", "Deploy", "Test"], "reason": "mine"}}
+    inbound = {
+        "Build": {"enabled": True, "reason": None},
+        "Deploy": {"enabled": False, "reason": "mine"},
+        "Test": {"enabled": False, "reason": "theirs"},
+    }
+    enable, left = df.decide_pipeline_release(entry, inbound)
+    assert enable == ["Deploy"] and set(left) == {"Build", "Test"}
+
+
+def test_parameter_release():
+    written = [{"resource": "/f", "changed": {"previous": None, "written_version": 3}}]
+    assert df.decide_parameter_release(written, {"version": 3, "value": "x"}) == ("delete", None)
+    assert df.decide_parameter_release(written, {"version": 4, "value": "x"})[0] == "leave"
+    assert df.decide_parameter_release(written, None)[0] == "leave"
+    had = [{"resource": "/f", "changed": {"previous": {"value": "old", "version": 1}, "written_version": 2}}]
+    assert df.decide_parameter_release(had, {"version": 2, "value": "x"}) == ("restore", {"value": "old", "version": 1})
+
+
+@pytest.mark.parametrize(
+    ("pipelines", "stages", "parameter", "bad"),
+    [(["bad name"], [], "/f", "'bad name'"), ([], ["a b"], "/f", "'a b'"), ([], [], "/aws/x", "'/aws/x'")],
+)
+def test_deploy_freeze_validation_names_the_value(pipelines, stages, parameter, bad):
+    with pytest.raises(df.DeployFreezeError, match=re.escape(bad)):
+        df.validate(pipelines, stages, parameter)
 
 
 # -- modules: documentation matches the argument spec ------------------------------------------------
