@@ -111,8 +111,7 @@ def entries_by_kind(containments):
         if entry.get("kind") not in ("pipeline", "parameter") or not isinstance(entry.get("changed"), dict):
             raise DeployFreezeError(f"containment entry {entry.get('id')!r} is not a deploy_freeze entry")
         (pipelines if entry["kind"] == "pipeline" else parameters).append(entry)
-    key = lambda e: str(e.get("at") or "")  # noqa: E731
-    return sorted(pipelines, key=key), sorted(parameters, key=key)
+    return sorted(pipelines, key=_entry_time), sorted(parameters, key=_entry_time)
 
 
 def decide_pipeline_release(entry, inbound):
@@ -149,3 +148,7 @@ def decide_parameter_release(entries, current):
     if previous is None:
         return "delete", None
     return "restore", previous
+
+
+def _entry_time(entry):
+    return str(entry.get("at") or "")

@@ -202,8 +202,7 @@ def entries_by_kind(containments):
                 f"containment entry {entry.get('id')!r} is not a pipeline_pause entry (no kind or changed)"
             )
         (machines if kind == "state_machine" else queues).append(entry)
-    key = lambda e: str(e.get("at") or "")  # noqa: E731
-    return sorted(machines, key=key), sorted(queues, key=key)
+    return sorted(machines, key=_entry_time), sorted(queues, key=_entry_time)
 
 
 def decide_queue_resume(entries, queues_now):
@@ -249,3 +248,7 @@ def stopped_executions(entries):
                 seen.add(execution["arn"])
                 out.append(dict(execution, state_machine_arn=entry["resource"]))
     return out
+
+
+def _entry_time(entry):
+    return str(entry.get("at") or "")

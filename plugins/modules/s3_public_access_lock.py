@@ -19,7 +19,7 @@ description:
   - With O(state=released), undoes exactly what the given O(containments) entries of this bucket say. It turns off
     again only the settings they turned on and that are still on, deletes the configuration again when there was
     none before, and removes the incident tags they added. A setting someone turned off meanwhile, or a tag
-    someone changed, is left alone and reported in RV(release.left_alone).
+    someone changed, is left alone and reported in the C(left_alone) of RV(release).
   - One module call reads the bucket, decides, changes it and reads it back. A re-run changes nothing. In check
     mode nothing is changed and the result (with a diff) says what would be. Bad input (an invalid or unknown
     bucket, a missing incident id) fails naming the value before anything is changed.

@@ -279,7 +279,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils import secret_r
 from ansible_collections.firebreak.runbooks.plugins.module_utils import step
 
 ARGUMENT_SPEC = dict(
-    secret=dict(type="str", required=True),
+    secret=dict(type="str", required=True, no_log=False),
     method=dict(type="str", choices=["auto", "lambda", "generate"], default="auto"),
     generate_keys=dict(type="list", elements="str", default=[], no_log=False),
     password_length=dict(type="int", default=32, no_log=False),

@@ -20,7 +20,7 @@ description:
   - With O(state=resumed), re-enables exactly the queues the given O(containments) disabled and that are still
     disabled (a queue someone re-enabled meanwhile is left alone and reported; a queue named in O(job_queues) that
     this incident did not disable but is disabled is reported, not enabled), removes the incident tags, and lists
-    the stopped executions with their input in RV(release.redrive). It never starts an execution.
+    the stopped executions with their input in the C(redrive) list of RV(release). It never starts an execution.
   - One module call reads, decides, acts and waits. A re-run changes nothing. In check mode nothing is changed.
     Unknown state machines or queues fail naming the value before anything is changed.
 options:
