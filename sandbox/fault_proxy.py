@@ -44,6 +44,7 @@ from xml.sax.saxutils import escape
 
 MAX_LATENCY = 30.0
 LOG_SIZE = 2000
+PARAMS_LOG_LIMIT = 16 * 1024  # JSON request bodies up to this size are kept in the log as ``params``
 MAX_RULES = 500
 MAX_CONTROL_BODY = 1 << 20
 FORM_PARSE_LIMIT = 1 << 20
@@ -459,7 +460,106 @@ def builtin_cloudtrail_lookup_events(req: RequestInfo, proxy: FaultProxy) -> dic
     return {"Events": events[:limit]}
 
 
-BUILTINS = {"cloudtrail_lookup_events": builtin_cloudtrail_lookup_events}
+class BuiltinError(Exception):
+    """A built-in responder's AWS error: answered as ``status``/``code``/``message`` in the protocol's shape."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+# CodePipeline stage transitions (moto 5.2.5 lacks DisableStageTransition, EnableStageTransition and
+# GetPipelineState).  Behaviour per the CodePipeline API reference: the pipeline and stage must exist
+# (PipelineNotFoundException / StageNotFoundException, read from moto's GetPipeline), the reason is 1-300
+# characters of [a-zA-Z0-9!@ ()._*?-]; GetPipelineState reports each stage's inboundTransitionState
+# (enabled, lastChangedBy, lastChangedAt, disabledReason; the first stage has none).  Outbound
+# transitions are kept but, as in GetPipelineState's documented shape, not reported.
+_TRANSITION_REASON_RE = re.compile(r"^[a-zA-Z0-9!@ \(\)\.\*\?\-]{1,300}$")
+
+
+def _pipeline_from_moto(req: RequestInfo, proxy: FaultProxy, name: str) -> dict:
+    """The pipeline declaration, asked of moto with the caller's own credential scope."""
+    conn = http.client.HTTPConnection(proxy._up_host, proxy._up_port, timeout=30)
+    try:
+        headers = {
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": "CodePipeline_20150709.GetPipeline",
+            "Authorization": _header(req.headers, "Authorization"),
+            "X-Amz-Date": _header(req.headers, "X-Amz-Date"),
+        }
+        conn.request("POST", "/", body=json.dumps({"name": name}).encode(), headers=headers)
+        response = conn.getresponse()
+        payload = response.read()
+    finally:
+        conn.close()
+    if response.status != 200:
+        raise BuiltinError(400, "PipelineNotFoundException", f"Pipeline not found: {name}")
+    return json.loads(payload).get("pipeline") or {}
+
+
+def _transition_target(req: RequestInfo, proxy: FaultProxy) -> tuple:
+    params = req.params()
+    name, stage = params.get("pipelineName"), params.get("stageName")
+    kind = params.get("transitionType")
+    if kind not in ("Inbound", "Outbound"):
+        raise BuiltinError(400, "ValidationException", "transitionType must be Inbound or Outbound")
+    stages = [s.get("name") for s in _pipeline_from_moto(req, proxy, str(name)).get("stages") or []]
+    if stage not in stages:
+        raise BuiltinError(400, "StageNotFoundException", f"Stage not found: {stage} in pipeline {name}")
+    return (name, stage, kind)
+
+
+def builtin_codepipeline_disable_stage_transition(req: RequestInfo, proxy: FaultProxy) -> dict:
+    reason = req.params().get("reason")
+    if not isinstance(reason, str) or not _TRANSITION_REASON_RE.match(reason):
+        raise BuiltinError(400, "ValidationException", "reason must be 1-300 characters of [a-zA-Z0-9!@ ()._*?-]")
+    key = _transition_target(req, proxy)
+    with proxy._transitions_lock:
+        proxy._transitions[key] = {
+            "enabled": False,
+            "disabledReason": reason,
+            "lastChangedBy": _caller_arn(req),
+            "lastChangedAt": dt.datetime.now(dt.UTC).timestamp(),
+        }
+    return {}
+
+
+def builtin_codepipeline_enable_stage_transition(req: RequestInfo, proxy: FaultProxy) -> dict:
+    key = _transition_target(req, proxy)
+    with proxy._transitions_lock:
+        proxy._transitions[key] = {
+            "enabled": True,
+            "lastChangedBy": _caller_arn(req),
+            "lastChangedAt": dt.datetime.now(dt.UTC).timestamp(),
+        }
+    return {}
+
+
+def builtin_codepipeline_get_pipeline_state(req: RequestInfo, proxy: FaultProxy) -> dict:
+    name = req.params().get("name")
+    pipeline = _pipeline_from_moto(req, proxy, str(name))
+    states = []
+    for index, stage in enumerate(pipeline.get("stages") or []):
+        state = {"stageName": stage.get("name"), "actionStates": []}
+        if index > 0:
+            with proxy._transitions_lock:
+                held = proxy._transitions.get((name, stage.get("name"), "Inbound"))
+            state["inboundTransitionState"] = dict(held) if held else {"enabled": True}
+        states.append(state)
+    return {"pipelineName": name, "pipelineVersion": pipeline.get("version", 1), "stageStates": states}
+
+
+def _caller_arn(req: RequestInfo) -> str:
+    match = re.search(r"Credential=([^/,\s]+)/", _header(req.headers, "Authorization"))
+    return f"arn:aws:iam::{ACCOUNT_ID}:user/{match.group(1) if match else 'unknown'}"
+
+
+BUILTINS = {
+    "cloudtrail_lookup_events": builtin_cloudtrail_lookup_events,
+    "codepipeline_disable_stage_transition": builtin_codepipeline_disable_stage_transition,
+    "codepipeline_enable_stage_transition": builtin_codepipeline_enable_stage_transition,
+    "codepipeline_get_pipeline_state": builtin_codepipeline_get_pipeline_state,
+}
 
 DEFAULT_RULES: list[dict] = [
     {
@@ -469,6 +569,20 @@ DEFAULT_RULES: list[dict] = [
         "builtin": "cloudtrail_lookup_events",
         "description": "moto lacks LookupEvents (500, retried by botocore): canned history of a compromised user",
     },
+    *[
+        {
+            "service": "codepipeline",
+            "action": action,
+            "fault": "canned",
+            "builtin": f"codepipeline_{snake}",
+            "description": f"moto lacks {action} (500): stage transitions kept by the proxy, per the API reference",
+        }
+        for action, snake in (
+            ("DisableStageTransition", "disable_stage_transition"),
+            ("EnableStageTransition", "enable_stage_transition"),
+            ("GetPipelineState", "get_pipeline_state"),
+        )
+    ],
     {
         "service": "monitoring",
         "action": "DescribeAlarmHistory",
@@ -808,6 +922,8 @@ class FaultProxy:
         self._ids = itertools.count(1)
         self._seq = itertools.count(1)
         self.anchor_time = dt.datetime.now(dt.UTC)
+        self._transitions_lock = threading.Lock()
+        self._transitions: dict = {}  # CodePipeline (pipeline, stage, Inbound|Outbound) -> transition state
         self.reset()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -850,6 +966,8 @@ class FaultProxy:
     # -- rules -------------------------------------------------------------------------------
     def reset(self) -> None:
         """Drop every rule, then install ``DEFAULT_RULES`` (canned answers for calls moto lacks)."""
+        with self._transitions_lock:
+            self._transitions = {}
         with self._lock:
             self._rules = []
             self.anchor_time = dt.datetime.now(dt.UTC)
@@ -913,9 +1031,12 @@ class FaultProxy:
             request_id = str(uuid.uuid4())
             if answer["fault"] == "canned":
                 body = answer["body"]
-                if answer.get("builtin"):
-                    body = BUILTINS[answer["builtin"]](req, self)
-                response = canned_response(req, answer["status"], body, answer["headers"], request_id)
+                try:
+                    if answer.get("builtin"):
+                        body = BUILTINS[answer["builtin"]](req, self)
+                    response = canned_response(req, answer["status"], body, answer["headers"], request_id)
+                except BuiltinError as err:
+                    response = error_response(req, err.status, err.code, err.message, request_id)
             elif answer["fault"] == "throttle":
                 status, code, message = _throttle_defaults(req)
                 response = error_response(
@@ -944,6 +1065,9 @@ class FaultProxy:
             "rules": [rule_id for rule_id, _ in decision["applied"]],
             "delay": round(decision["delay"], 3),
             "elapsed": round(elapsed, 4),
+            # What a JSON-protocol client sent, for asserting on what moto does not store (StopExecution's
+            # error and cause, UpdateService's forceNewDeployment).
+            "params": (req.params() or None) if len(req.body or b"") <= PARAMS_LOG_LIMIT else None,
         }
         with self._lock:
             entry["seq"] = next(self._seq)

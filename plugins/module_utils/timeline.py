@@ -733,6 +733,8 @@ ROLE_KINDS = {
     "pipeline_pause": CONTAINMENT,
     "secret_rotate": CONTAINMENT,
     "alb_drain": CONTAINMENT,
+    "s3_public_block": CONTAINMENT,
+    "deploy_freeze": CONTAINMENT,
 }
 
 # Keyed by module FQCN, for steps run as a bare module task outside the roles.

@@ -409,6 +409,9 @@ def test_default_rules_answer_what_moto_lacks(proxy, upstream):
     assert {(r["service"], r["action"]) for r in defaults} == {
         ("cloudtrail", "LookupEvents"),
         ("monitoring", "DescribeAlarmHistory"),
+        ("codepipeline", "DisableStageTransition"),
+        ("codepipeline", "EnableStageTransition"),
+        ("codepipeline", "GetPipelineState"),
     }
     events = client(proxy, "cloudtrail").lookup_events()["Events"]
     assert {e["EventName"] for e in events} >= {"ConsoleLogin", "CreateAccessKey", "PutBucketPolicy"}

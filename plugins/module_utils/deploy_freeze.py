@@ -1,0 +1,154 @@
+# Copyright: firebreak.runbooks maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Deploy freeze: CodePipeline stage transitions and an SSM freeze flag; pure decisions and small API helpers.
+
+The freeze disables the inbound transitions of the named pipelines' stages (by default every stage but
+the first, so a source change is still recorded but nothing moves on) with a reason naming the incident,
+and writes a JSON flag to an SSM parameter that any pipeline (GitHub Actions, GitLab, Jenkins) can check
+before deploying.  Release re-enables only transitions that are still disabled *with this incident's
+reason* and restores the parameter only while it still holds the version this incident wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError
+
+STEP = "deploy_freeze"
+DEFAULT_PARAMETER = "/firebreak/deploy-freeze"
+
+_REASON_BAD = re.compile(r"[^a-zA-Z0-9!@ ().*?\-]")
+_PIPELINE_RE = re.compile(r"^[A-Za-z0-9.@_-]{1,100}$")
+_STAGE_RE = re.compile(r"^[A-Za-z0-9.@_-]{1,100}$")
+_PARAMETER_RE = re.compile(r"^/?[A-Za-z0-9_.\-/]{1,1011}$")
+
+
+class DeployFreezeError(Exception):
+    """Bad input or a state the step refuses to act on; nothing was changed."""
+
+
+def validate(pipelines, stages, parameter):
+    for name in pipelines:
+        if not _PIPELINE_RE.match(str(name)):
+            raise DeployFreezeError(f"invalid pipeline name {name!r}")
+    for name in stages:
+        if not _STAGE_RE.match(str(name)):
+            raise DeployFreezeError(f"invalid stage name {name!r}")
+    if parameter and (not _PARAMETER_RE.match(parameter) or parameter.lower().startswith(("/aws", "aws", "/ssm"))):
+        raise DeployFreezeError(f"invalid SSM parameter name {parameter!r}")
+
+
+def freeze_reason(incident_id):
+    """CodePipeline's ``reason`` (1-300 characters of [a-zA-Z0-9!@ ()._*?-]) naming the incident."""
+    text = f"Deploy freeze for incident {incident_id} (firebreak deploy_freeze)"
+    return _REASON_BAD.sub("-", text)[:300]
+
+
+def flag_value(incident_id, reason, at):
+    """The SSM parameter's value while frozen: JSON a pipeline can test with ``jq -e '.frozen'``."""
+    return json.dumps(
+        {"frozen": True, "incident_id": incident_id, "reason": reason, "since": at, "by": "firebreak.runbooks"},
+        sort_keys=True,
+    )
+
+
+def is_frozen_by(value, incident_id):
+    try:
+        document = json.loads(value or "")
+    except ValueError:
+        return False
+    return isinstance(document, dict) and document.get("frozen") is True and document.get("incident_id") == incident_id
+
+
+def stages_to_freeze(declared, requested):
+    """The stages whose inbound transition is frozen: ``requested`` (checked against ``declared``), else every
+    stage but the first (the first stage has no inbound transition)."""
+    if requested:
+        missing = [s for s in requested if s not in declared]
+        if missing:
+            raise DeployFreezeError(f"stage {missing[0]!r} not found (stages: {declared})")
+        if declared and declared[0] in requested:
+            raise DeployFreezeError(f"stage {declared[0]!r} is the first stage: it has no inbound transition")
+        return list(requested)
+    return list(declared[1:])
+
+
+def inbound_states(state):
+    """``{stage: {"enabled", "reason"}}`` from GetPipelineState."""
+    out = {}
+    for stage in state.get("stageStates") or []:
+        inbound = stage.get("inboundTransitionState")
+        if inbound is not None:
+            out[stage["stageName"]] = {
+                "enabled": bool(inbound.get("enabled", True)),
+                "reason": inbound.get("disabledReason"),
+            }
+    return out
+
+
+def read_parameter(caller, ssm, name):
+    """``{"value", "version", "type"}`` of the parameter, or None when it does not exist."""
+    try:
+        answer = caller(ssm, "get_parameter", f"SSM parameter {name!r}", Name=name)
+    except StepAWSError as err:
+        if err.code == "ParameterNotFound":
+            return None
+        raise
+    parameter = answer.get("Parameter") or {}
+    return {"value": parameter.get("Value"), "version": parameter.get("Version"), "type": parameter.get("Type")}
+
+
+def entries_by_kind(containments):
+    pipelines, parameters = [], []
+    for entry in containments or []:
+        if not isinstance(entry, dict):
+            raise DeployFreezeError(f"containments must be a list of containment entries, got {entry!r}")
+        if entry.get("step", STEP) != STEP:
+            continue
+        if entry.get("kind") not in ("pipeline", "parameter") or not isinstance(entry.get("changed"), dict):
+            raise DeployFreezeError(f"containment entry {entry.get('id')!r} is not a deploy_freeze entry")
+        (pipelines if entry["kind"] == "pipeline" else parameters).append(entry)
+    return sorted(pipelines, key=_entry_time), sorted(parameters, key=_entry_time)
+
+
+def decide_pipeline_release(entry, inbound):
+    """``(enable, left_alone)`` for a pipeline entry given its current ``inbound_states``."""
+    enable, left = [], {}
+    reason = entry["changed"].get("reason")
+    for stage in entry["changed"].get("disabled_transitions") or []:
+        now = inbound.get(stage)
+        if now is None:
+            left[stage] = "the stage no longer exists"
+        elif now["enabled"]:
+            left[stage] = "re-enabled by someone else meanwhile: left as is"
+        elif now["reason"] != reason:
+            left[stage] = f"disabled again by someone else ({now['reason']!r}): left disabled"
+        else:
+            enable.append(stage)
+    return enable, left
+
+
+def decide_parameter_release(entries, current):
+    """``("restore", previous) | ("delete", None) | ("leave", why) | ("none", None)`` for parameter entries."""
+    if not entries:
+        return "none", None
+    first, last = entries[0], entries[-1]
+    written = last["changed"].get("written_version")
+    if current is None:
+        return "leave", "deleted by someone else meanwhile: left deleted"
+    if current.get("version") != written:
+        return (
+            "leave",
+            f"changed by someone else meanwhile (version {current.get('version')}, this incident wrote {written})",
+        )
+    previous = first["changed"].get("previous")
+    if previous is None:
+        return "delete", None
+    return "restore", previous
+
+
+def _entry_time(entry):
+    return str(entry.get("at") or "")
