@@ -40,21 +40,13 @@ extends_documentation_fragment:
 """
 
 EXAMPLES = r"""
-- name: Roll back on EKS from a jump host with only boto3 credentials
-  hosts: localhost
-  gather_facts: false
-  vars:
-    eks_kubeconfig: "{{ lookup('firebreak.runbooks.eks_token', 'shop-prod', output='kubeconfig', region='eu-west-1') }}"
-  module_defaults:
-    group/firebreak.runbooks.k8s:
-      kubeconfig: "{{ eks_kubeconfig }}"
-    group/kubernetes.core.k8s:
-      kubeconfig: "{{ eks_kubeconfig }}"
-  roles:
-    - role: firebreak.runbooks.eks_rollout_undo
-      vars:
-        eks_rollout_undo_namespace: shop
-        eks_rollout_undo_name: api
+# In a play: module_defaults for group/firebreak.runbooks.k8s (and group/kubernetes.core.k8s) with
+# kubeconfig: "{{ eks_kubeconfig }}", where the play's vars define eks_kubeconfig as below (evaluated when used).
+- name: Roll the api back on EKS from a jump host with only boto3 credentials
+  firebreak.runbooks.k8s_rollout_undo:
+    kubeconfig: "{{ lookup('firebreak.runbooks.eks_token', 'shop-prod', output='kubeconfig', region='eu-west-1') }}"
+    namespace: shop
+    name: api
 
 - name: Just the token, as aws eks get-token prints it
   ansible.builtin.debug:

@@ -88,7 +88,7 @@ requirements:
   - PyYAML >= 3.11
 notes:
   - After a Deployment rollback the restored ReplicaSet gets a new revision number (max+1), as in Kubernetes;
-    RV(to_revision) is the number it had when it was chosen, RV(after.revision) the number it has now.
+    RV(to_revision) is the number it had when it was chosen, C(after.revision) the number it has now.
 seealso:
   - module: kubernetes.core.k8s_rollback
   - module: firebreak.runbooks.k8s_rolling_restart
