@@ -109,10 +109,10 @@ def build_docs_history(s3, bucket: str, prefix: str = "docs/") -> dict:
     return {"time": at, "expected": expected, "versions": versions}
 
 
-def delete_markers_only(s3, bucket: str, keys, concurrency: int = 16) -> None:
-    """Keys that are nothing but a delete marker (DeleteObject on a key that never existed)."""
+def delete_many_times(s3, bucket: str, key: str, times: int, concurrency: int = 16) -> None:
+    """Stack ``times`` delete markers on ``key`` (each DeleteObject adds one, as in AWS)."""
     with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(lambda key: delete(s3, bucket, key), keys))
+        list(pool.map(lambda _: delete(s3, bucket, key), range(times)))
 
 
 def version_list(s3, bucket: str, prefix: str = "") -> dict[str, list[tuple[str, bool]]]:

@@ -70,7 +70,7 @@ def test_check_mode_returns_the_full_plan_and_changes_nothing(aws, history, run_
     assert result["counts"] == {
         "unchanged": 2,
         "remove_delete_marker": 1,
-        "copy": 3,
+        "copy": 4,
         "absent_at_time": 1,
         "add_delete_marker": 0,
         "needs_restore_request": 0,
@@ -102,7 +102,7 @@ def test_restore_prefix_in_place_then_rerun_is_a_no_op(aws, history, run_playboo
     run, result = restore(run_playbook, prefix="docs/", time=history["time"])
     assert run.returncode == 0, run.output
     assert result["changed"] is True
-    assert result["counts"]["copy"] == 3 and result["counts"]["remove_delete_marker"] == 1
+    assert result["counts"]["copy"] == 4 and result["counts"]["remove_delete_marker"] == 1
     assert result["errors"] == []
     for key, expected in history["expected"].items():
         if key == "docs/new.txt":
@@ -120,7 +120,7 @@ def test_restore_prefix_in_place_then_rerun_is_a_no_op(aws, history, run_playboo
     tags = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=BUCKET, Key="docs/a.txt")["TagSet"]}
     assert tags == {"state": "good", "owner": "shop"}
     assert s3.head_object(Bucket=BUCKET, Key="docs/deleted.txt")["ContentType"] == "text/csv"
-    assert result["after"]["present"] == 6 and result["before"]["present"] == 4
+    assert result["after"]["present"] == 7 and result["before"]["present"] == 5
 
     seq = mark(aws)
     run, again = restore(run_playbook, prefix="docs/", time=history["time"])
@@ -185,26 +185,27 @@ def test_restore_into_another_bucket(aws, history, run_playbook):
     assert s3_history.body(s3, BUCKET, "docs/deleted.txt") is None, "the source stays deleted"
 
 
-def test_pagination_markers_only_page_and_a_boundary_inside_one_keys_versions(aws, run_playbook):
-    """999 marker-only keys sort before docs/a.txt, whose newest entry is a delete marker: the first
-    page (1000 entries) holds only delete markers and ends inside docs/a.txt's three entries."""
+def test_pagination_a_page_of_delete_markers_only_and_a_boundary_inside_one_keys_versions(aws, run_playbook):
+    """docs/0-deleted was deleted 1000 times: the first page (1000 entries) holds only its delete markers,
+    its data version is on the second page, and docs/a.txt after it must still be restored."""
     s3 = aws.client("s3")
     s3_history.versioned_bucket(s3, BUCKET)
-    s3_history.delete_markers_only(s3, BUCKET, [f"docs/0-{i:04d}" for i in range(999)])
+    s3_history.put(s3, BUCKET, "docs/0-deleted", b"gone")
+    s3_history.delete_many_times(s3, BUCKET, "docs/0-deleted", 1000)
     v1 = s3_history.put(s3, BUCKET, "docs/a.txt", b"A1")
     at = s3_history.split()
     s3_history.put(s3, BUCKET, "docs/a.txt", b"A2")
-    s3_history.delete(s3, BUCKET, "docs/a.txt")
     first = s3.list_object_versions(Bucket=BUCKET, Prefix="docs/")
     assert first["IsTruncated"] and not first.get("Versions"), "precondition: a page of delete markers only"
-    assert first["NextKeyMarker"] == "docs/a.txt", "precondition: the page ends inside docs/a.txt"
+    assert first["NextKeyMarker"] == "docs/0-deleted", "precondition: the page ends inside one key's versions"
     run, result = restore(run_playbook, prefix="docs/", time=at, wait=False)
     assert run.returncode == 0, run.output
     assert result["list_calls"] == 2
-    assert result["counts"]["copy"] == 1 and result["counts"]["unchanged"] == 999
+    assert result["counts"]["copy"] == 1 and result["counts"]["unchanged"] == 1
     [plan] = result["actions"]
     assert plan["key"] == "docs/a.txt" and plan["restore_version"]["version_id"] == v1
     assert s3_history.body(s3, BUCKET, "docs/a.txt") == b"A1"
+    assert s3_history.body(s3, BUCKET, "docs/0-deleted") is None
 
 
 def test_multipart_copy_above_a_lowered_threshold_keeps_metadata_and_tags(aws, run_playbook):
@@ -309,7 +310,7 @@ def test_permanent_5xx_on_the_listing_fails_within_the_budget_naming_call_and_co
     listing = [e for e in aws.proxy.log() if e["seq"] > seq and e["status"] == 500]
     first, last = (datetime.datetime.fromisoformat(listing[i]["time"]) for i in (0, -1))
     assert len(listing) > 1 and (last - first).total_seconds() < 60, listing
-    assert elapsed < 60 + 10, elapsed
+    assert elapsed < 60 + 30, elapsed  # start-up of ansible-playbook on a loaded machine
     assert "ListObjectVersions" in result["msg"] and "InternalError" in result["msg"], result["msg"]
     assert result["aws_error_code"] == "InternalError"
     assert s3_history.body(history["s3"], BUCKET, "docs/a.txt") == b"A2-corrupt"
