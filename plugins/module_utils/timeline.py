@@ -662,6 +662,7 @@ ROLE_KINDS = {
     "pitr_restore": RECOVERY,
     "s3_version_restore": RECOVERY,
     "lambda_alias_rollback": RECOVERY,
+    "lambda_limits_raise": RECOVERY,
     "k8s_rolling_restart": RECOVERY,
     "scale_out": RECOVERY,
     # containment
@@ -677,6 +678,7 @@ ROLE_KINDS = {
 # Keyed by module FQCN, for steps run as a bare module task outside the roles.
 ACTION_KINDS = {
     "firebreak.runbooks.ecs_service_rollback": RECOVERY,
+    "firebreak.runbooks.s3_object_restore": RECOVERY,
 }
 
 
