@@ -16,6 +16,7 @@ build (only a run that breaks exits non-zero).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import statistics
@@ -31,6 +32,12 @@ from sandbox.drills import service_down
 
 BIN = Path(sys.executable).parent
 TARGETS = {"rollback_ratio": 3.0, "timeline_overhead_pct": 2.0}
+
+# One entry per step benchmark: name -> module exposing ``run(box, args) -> dict`` (and, optionally,
+# ``render(figures) -> str`` plus ``write_section(text)`` for its ``## <name>`` section of bench/results.md).
+TOPICS = {
+    "s3_restore": "bench.s3_restore",
+}
 
 
 def _timed(cmd: list[str], env: dict) -> float:
@@ -99,18 +106,30 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--only", action="append", choices=sorted(TOPICS), help="run only these step benchmarks")
+    parser.add_argument("--s3-keys", type=int, default=10000, help="keys restored by the s3_restore benchmark")
+    parser.add_argument("--s3-concurrency", type=int, default=32)
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="firebreak-bench-") as tmp, Sandbox(kubernetes=False) as box:
         env = {**os.environ, **box.env(), "FIREBREAK_INCIDENT_ID": "BENCH", "FIREBREAK_TIMELINE": f"{tmp}/bench.jsonl"}
         rollback = bench_rollback(box, env, args.repeat)
         timeline = bench_timeline(env, args.repeat, args.steps, Path(tmp))
+        topics = {}
+        for name, path in TOPICS.items():
+            if args.only and name not in args.only:
+                continue
+            module = importlib.import_module(path)
+            topics[name] = module.run(box, args)
+            if hasattr(module, "render"):
+                module.write_section(module.render(topics[name]))
 
     results = {
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "load_1m": round(os.getloadavg()[0], 2)},
         "rollback": rollback,
         "timeline": timeline,
+        **topics,
         "targets": TARGETS,
     }
     out = REPO_ROOT / "bench" / "results" / f"{results['when'].replace(':', '')}.json"

@@ -467,7 +467,7 @@ def run(module):
     verified = None
     if params["wait"] and done:
         try:
-            present = verify(module, restorer, caller, s3, done, target)
+            present = verify(module, restorer, caller, s3, done, target, prefix)
             after = dict(before_present, **present)
             count = sum(after.values())
             result["after"] = {"keys": len(after), "present": count, "deleted": len(after) - count}
@@ -499,7 +499,7 @@ def finish(result, plans, limit):
     result.update(counts=counts, actions=reported, truncated=truncated)
 
 
-def verify(module, restorer, caller, s3, done, target):
+def verify(module, restorer, caller, s3, done, target, prefix):
     """List again until each changed key is in its state at the time (or the timeout).
 
     Returns ``{name: present}`` for the changed keys (destination keys when restoring elsewhere)."""
@@ -507,7 +507,11 @@ def verify(module, restorer, caller, s3, done, target):
     while True:
         wrong, present = [], {}
         if target is None:
-            histories = restorer.list_keys([p["key"] for p in done])
+            # One listing pass over the prefix when that takes fewer calls than one listing per key.
+            if prefix is not None and len(done) > restorer.list_calls:
+                histories = restorer.list_prefix(prefix)
+            else:
+                histories = restorer.list_keys([p["key"] for p in done])
             for plan in done:
                 history = histories.get(plan["key"], [])
                 again = s3_restore.plan_key(plan["key"], history, restorer.at)
