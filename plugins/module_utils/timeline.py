@@ -679,6 +679,7 @@ ROLE_KINDS = {
 ACTION_KINDS = {
     "firebreak.runbooks.ecs_service_rollback": RECOVERY,
     "firebreak.runbooks.s3_object_restore": RECOVERY,
+    "firebreak.runbooks.lambda_alias_rollback": RECOVERY,
 }
 
 
