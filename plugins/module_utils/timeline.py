@@ -680,6 +680,7 @@ ACTION_KINDS = {
     "firebreak.runbooks.ecs_service_rollback": RECOVERY,
     "firebreak.runbooks.s3_object_restore": RECOVERY,
     "firebreak.runbooks.lambda_alias_rollback": RECOVERY,
+    "firebreak.runbooks.lambda_limits_raise": RECOVERY,
 }
 
 
