@@ -51,7 +51,7 @@ options:
     default: false
   previous:
     description:
-      - With O(state=restored), the RV(changes) of the raise to undo (C({limit: {old, new}})).
+      - "With O(state=restored), the RV(changes) of the raise to undo: C({limit: {old: ..., new: ...}})."
       - C(old) of C(null) for C(reserved_concurrency) means "no reservation" (the reservation is deleted).
     type: dict
   wait:

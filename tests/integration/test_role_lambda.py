@@ -49,3 +49,35 @@ def test_alias_rollback_converge_then_idempotence(aws, run_playbook):
     assert second.returncode == 0, second.output
     assert recap(second)["changed"] == 0 and recap(second)["failed"] == 0
     assert alias_version(aws) == "1", "the idempotence run must not roll back further"
+
+
+LIMITS_ROLE = "tests/integration/playbooks/lambda/role_limits.yml"
+
+
+def limits(aws) -> tuple[int, int]:
+    found = aws.client("lambda").get_function_configuration(FunctionName="thumbnailer")
+    return found["MemorySize"], found["Timeout"]
+
+
+def test_limits_raise_check_mode_then_converge_then_idempotence(aws, run_playbook):
+    raise_vars = {"lambda_limits_raise_memory_size": 1024, "lambda_limits_raise_timeout": 60}
+    check = run_playbook(LIMITS_ROLE, extra_vars=raise_vars, check=True)
+    assert check.returncode == 0, check.output
+    assert limits(aws) == (128, 3)
+
+    first = run_playbook(LIMITS_ROLE, extra_vars=raise_vars)
+    assert first.returncode == 0, first.output
+    assert recap(first)["changed"] == 1
+    assert limits(aws) == (1024, 60)
+
+    second = run_playbook(LIMITS_ROLE, extra_vars=raise_vars)
+    assert second.returncode == 0, second.output
+    assert recap(second)["changed"] == 0 and recap(second)["failed"] == 0
+    assert limits(aws) == (1024, 60)
+
+    previous = {"memory_size": {"old": 128, "new": 1024}, "timeout": {"old": 3, "new": 60}}
+    restore = run_playbook(
+        LIMITS_ROLE, extra_vars={"lambda_limits_raise_state": "restored", "lambda_limits_raise_previous": previous}
+    )
+    assert restore.returncode == 0, restore.output
+    assert limits(aws) == (128, 3)

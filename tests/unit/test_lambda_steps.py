@@ -14,7 +14,7 @@ if str(REPO_ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "collections"))
 
 from ansible_collections.firebreak.runbooks.plugins.module_utils import awslambda
-from ansible_collections.firebreak.runbooks.plugins.modules import lambda_alias_rollback
+from ansible_collections.firebreak.runbooks.plugins.modules import lambda_alias_rollback, lambda_limits_raise
 
 SHARED = {"retry_budget", "incident_id"}  # from the step doc fragments
 
@@ -94,7 +94,7 @@ def test_module_documentation_matches_the_argument_spec():
         assert doc["options"][name].get("default") == spec.get("default"), name
 
 
-@pytest.mark.parametrize("role", ["lambda_alias_rollback"])
+@pytest.mark.parametrize("role", ["lambda_alias_rollback", "lambda_limits_raise"])
 def test_role_defaults_agree_with_argument_specs_and_readme(role):
     path = REPO_ROOT / "roles" / role
     spec = yaml.safe_load((path / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
@@ -103,3 +103,64 @@ def test_role_defaults_agree_with_argument_specs_and_readme(role):
     assert all(name.startswith(f"{role}_") for name in spec)
     rows = dict(re.findall(rf"^\| `({role}_\w+)` \| ([^|]+) \|", (path / "README.md").read_text(), re.M))
     assert {name: kind.strip() for name, kind in rows.items()} == {n: o["type"] for n, o in spec.items()}
+
+
+# -- limits -----------------------------------------------------------------------------------------
+
+CURRENT = {"memory_size": 128, "timeout": 3, "reserved_concurrency": None}
+
+
+def test_raise_changes_only_what_differs():
+    decision = awslambda.decide_limits(CURRENT, {"memory_size": 1024, "timeout": 3})
+    assert decision == {"changes": {"memory_size": (128, 1024)}, "refused": {}}
+
+
+def test_lower_values_and_a_first_reservation_are_refused_unless_forced():
+    wanted = {"timeout": 2, "reserved_concurrency": 10}
+    assert awslambda.decide_limits(CURRENT, wanted)["refused"] == {
+        "timeout": (3, 2),
+        "reserved_concurrency": (None, 10),
+    }
+    assert awslambda.decide_limits(CURRENT, wanted, force=True)["changes"] == {
+        "timeout": (3, 2),
+        "reserved_concurrency": (None, 10),
+    }
+    raised = awslambda.decide_limits(dict(CURRENT, reserved_concurrency=5), {"reserved_concurrency": 50})
+    assert raised["changes"] == {"reserved_concurrency": (5, 50)}
+
+
+def test_restore_plan_resets_only_limits_still_at_the_raised_value():
+    previous = {
+        "memory_size": {"old": 128, "new": 1024},
+        "timeout": {"old": 3, "new": 60},
+        "reserved_concurrency": {"old": None, "new": 50},
+    }
+    current = {"memory_size": 1024, "timeout": 120, "reserved_concurrency": 50}
+    wanted, left_alone = lambda_limits_raise.restore_plan(previous, current)
+    assert wanted == {"memory_size": 128, "reserved_concurrency": -1}
+    assert left_alone == {"timeout": {"current": 120, "expected": 60, "old": 3}}
+    decision = awslambda.decide_limits(current, wanted, restore=True)
+    assert decision["changes"] == {"memory_size": (1024, 128), "reserved_concurrency": (50, None)}
+
+
+def test_restore_plan_rejects_malformed_previous_naming_it():
+    with pytest.raises(awslambda.LambdaInputError, match="previous\\['memory'\\]"):
+        lambda_limits_raise.restore_plan({"memory": {"old": 1, "new": 2}}, CURRENT)
+
+
+@pytest.mark.parametrize(
+    ("wanted", "message"),
+    [({"memory_size": 64}, "memory_size 64"), ({"timeout": 0}, "timeout 0"), ({"reserved_concurrency": -2}, "-2")],
+)
+def test_validate_limits_names_the_value(wanted, message):
+    with pytest.raises(awslambda.LambdaInputError, match=message):
+        awslambda.validate_limits(wanted)
+
+
+def test_limits_module_documentation_matches_the_argument_spec():
+    doc = yaml.safe_load(lambda_limits_raise.DOCUMENTATION)
+    own = {k: v for k, v in lambda_limits_raise.ARGUMENT_SPEC.items() if k not in SHARED}
+    assert set(doc["options"]) == set(own)
+    for name, spec in own.items():
+        assert doc["options"][name]["type"] == spec["type"], name
+        assert doc["options"][name].get("default") == spec.get("default"), name
