@@ -96,8 +96,9 @@ options:
   report_limit:
     description:
       - At most this many keys per action are listed in RV(actions); RV(counts) always counts every key.
+      - The default keeps the result within the incident timeline's 64 KiB per record.
     type: int
-    default: 100
+    default: 25
   wait:
     description:
       - After acting, list the changed keys again and fail unless each is in its state at O(time).
@@ -289,7 +290,7 @@ ARGUMENT_SPEC = dict(
     keep_encryption=dict(type="bool", default=True, no_log=False),
     multipart_threshold=dict(type="int", default=s3_restore.COPY_LIMIT),
     part_size=dict(type="int", default=s3_restore.DEFAULT_PART_SIZE),
-    report_limit=dict(type="int", default=100),
+    report_limit=dict(type="int", default=25),
     wait=dict(type="bool", default=True),
     wait_timeout=dict(type="int", default=300),
     **RETRY_BUDGET_OPTION,
