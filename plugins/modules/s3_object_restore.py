@@ -122,7 +122,7 @@ attributes:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 notes:
-  - Idempotence compares the current object's ETag and size with the version of O(time). A multipart copy
+  - Idempotence compares the current object's ETag and size with the version of O(time); the verification also accepts the copy it just made as the current version. A multipart copy
     gets a new ETag, so a re-run copies objects above O(multipart_threshold) again (harmless, but reported
     as a change). Objects encrypted with SSE-KMS also get a new ETag on copy.
   - Objects encrypted with customer-provided keys (SSE-C) cannot be read without the key and fail.
@@ -519,8 +519,12 @@ def verify(module, restorer, caller, s3, done, target, prefix):
                 present[plan["key"]] = bool(history) and not history[0]["delete_marker"]
                 if plan["action"] == "add_delete_marker":
                     ok = not present[plan["key"]]
-                elif plan.get("multipart"):
-                    ok = present[plan["key"]] and history[0]["version_id"] == plan.get("new_version_id")
+                elif plan["action"] == "copy":
+                    # our copy is the current version (a multipart or SSE-KMS copy has another ETag)
+                    made = plan.get("new_version_id")
+                    ok = again["action"] == "unchanged" or (
+                        present[plan["key"]] and made is not None and history[0]["version_id"] == made
+                    )
                 else:
                     ok = again["action"] == "unchanged"
                 if not ok:
