@@ -122,9 +122,10 @@ attributes:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 notes:
-  - Idempotence compares the current object's ETag and size with the version of O(time); the verification also accepts the copy it just made as the current version. A multipart copy
-    gets a new ETag, so a re-run copies objects above O(multipart_threshold) again (harmless, but reported
-    as a change). Objects encrypted with SSE-KMS also get a new ETag on copy.
+  - Idempotence compares the current object's ETag and size with the version of O(time); the verification
+    also accepts the copy it just made as the current version. A multipart copy gets a new ETag, so a re-run
+    copies objects above O(multipart_threshold) again (harmless, but reported as a change). Objects encrypted
+    with SSE-KMS also get a new ETag on copy.
   - Objects encrypted with customer-provided keys (SSE-C) cannot be read without the key and fail.
   - moto (the sandbox) lists times to the second only; versions written within one second of O(time) may
     be placed on either side of it there.
