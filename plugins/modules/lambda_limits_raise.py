@@ -229,6 +229,7 @@ def run(module):
         result["msg"] = f"{prefix} {name}: {summary}"
         return result
 
+    made = []
     try:
         update = {}
         if "memory_size" in changes:
@@ -237,10 +238,12 @@ def run(module):
             update["Timeout"] = changes["timeout"]["new"]
         if update:
             caller(client, "update_function_configuration", f"function {name!r}", FunctionName=function, **update)
+            made.append("UpdateFunctionConfiguration")
         if "reserved_concurrency" in changes:
             new = changes["reserved_concurrency"]["new"]
             if new is None:
                 caller(client, "delete_function_concurrency", f"function {name!r}", FunctionName=function)
+                made.append("DeleteFunctionConcurrency")
             else:
                 caller(
                     client,
@@ -249,13 +252,17 @@ def run(module):
                     FunctionName=function,
                     ReservedConcurrentExecutions=new,
                 )
+                made.append("PutFunctionConcurrency")
         if params["wait"]:
             configuration = awslambda.wait_updated(caller, client, function, params["wait_timeout"])
         else:
             configuration = awslambda.get_function(caller, client, function)
         after = awslambda.limits_of(configuration, awslambda.get_concurrency(caller, client, function))
-    except (StepAWSError, awslambda.LambdaInputError) as err:
-        module.fail_json(msg=f"{verb} {name} partly: {err}", **dict(result, changed=True, after=predicted))
+    except StepAWSError as err:
+        what = f"{verb} {name} partly ({', '.join(made)} done)" if made else f"nothing {verb} on {name}"
+        module.fail_json(msg=f"{what}: {err}", **err.result(), **dict(result, changed=bool(made), after=predicted))
+    except awslambda.LambdaInputError as err:
+        module.fail_json(msg=f"{verb} {name}: {err}", **dict(result, changed=bool(made), after=predicted))
     result["after"] = after
     wrong = {k: after[k] for k, v in changes.items() if after[k] != v["new"]}
     if wrong:

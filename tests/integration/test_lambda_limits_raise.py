@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -111,3 +112,17 @@ def test_lowering_is_allowed_with_force(aws, run_playbook):
     run, _ = limits(run_playbook, timeout=2, force=True)
     assert run.returncode == 0, run.output
     assert configuration(aws)["timeout"] == 2
+
+
+def test_permanent_5xx_on_the_update_fails_within_the_budget_naming_call_and_code(aws, run_playbook):
+    aws.proxy.add_rule(
+        {"service": "lambda", "method": "PUT", "path": "/functions/thumbnailer/configuration", "fault": "error"}
+    )
+    started = time.monotonic()
+    run, result = limits(run_playbook, memory_size=1024)
+    assert run.returncode != 0
+    assert time.monotonic() - started < 60
+    assert "UpdateFunctionConfiguration" in result["msg"] and "InternalFailure" in result["msg"], result["msg"]
+    assert result["msg"].startswith("nothing raised on thumbnailer")
+    assert result["changed"] is False and result["aws_error_code"] == "InternalFailure"
+    assert configuration(aws) == SEEDED
