@@ -36,6 +36,7 @@ TARGETS = {"rollback_ratio": 3.0, "timeline_overhead_pct": 2.0}
 # printed and written to bench/results.md under "## <topic>"). One entry per topic.
 TOPICS = {
     "ecs": "bench.ecs",
+    "s3_restore": "bench.s3_restore",
 }
 RESULTS_MD = REPO_ROOT / "bench" / "results.md"
 
@@ -120,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--only", nargs="*", choices=sorted(TOPICS), help="run only these topics (not the core two)")
+    parser.add_argument("--s3-keys", type=int, default=10000, help="keys restored by the s3_restore benchmark")
+    parser.add_argument("--s3-concurrency", type=int, default=32)
     args = parser.parse_args(argv)
 
     when = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -134,6 +137,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.only is None or topic in args.only:
                 module = importlib.import_module(name)
                 topics[topic] = module.run(box, args)
+                if hasattr(module, "render"):  # a topic that writes its own section
+                    text = module.render(topics[topic])
+                    print(f"== {topic}\n{text}")
+                    module.write_section(text)
+                    continue
                 lines = module.report(topics[topic]) if hasattr(module, "report") else [json.dumps(topics[topic])]
                 print(f"== {topic}\n" + "\n".join(lines))
                 load = round(os.getloadavg()[0], 2)

@@ -723,6 +723,7 @@ ROLE_KINDS = {
     "pitr_restore": RECOVERY,
     "s3_version_restore": RECOVERY,
     "lambda_alias_rollback": RECOVERY,
+    "lambda_limits_raise": RECOVERY,
     "k8s_rolling_restart": RECOVERY,
     "scale_out": RECOVERY,
     # containment
@@ -748,6 +749,9 @@ ACTION_KINDS = {
     "firebreak.runbooks.ecs_service_restart": RECOVERY,
     "firebreak.runbooks.ec2_instance_isolate": CONTAINMENT,
     "firebreak.runbooks.elbv2_target_drain": CONTAINMENT,
+    "firebreak.runbooks.s3_object_restore": RECOVERY,
+    "firebreak.runbooks.lambda_alias_rollback": RECOVERY,
+    "firebreak.runbooks.lambda_limits_raise": RECOVERY,
 }
 
 

@@ -454,6 +454,7 @@ def test_classification_tables_match_design():
         "pitr_restore",
         "s3_version_restore",
         "lambda_alias_rollback",
+        "lambda_limits_raise",
         "k8s_rolling_restart",
         "scale_out",
     }
