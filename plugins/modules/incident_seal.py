@@ -20,7 +20,7 @@ description:
     included, can change or delete it before the retention ends. The bucket must have Object Lock enabled.
   - Every scenario playbook runs it at its end; C(playbooks/incident_seal.yml) runs it on its own.
   - A seal is a record of the incident, not a change to the systems it is about, so the module always reports
-    C(changed=false) (a scenario re-run stays idempotent); RV(stored.written) says whether an object was written.
+    C(changed=false) (a scenario re-run stays idempotent); C(stored.written) says whether an object was written.
   - In check mode nothing is stored; the seal is still returned and printed.
   - Runs on the controller (an action plugin); S3 is reached with the controller's AWS credentials
     (environment, profile or instance role).
