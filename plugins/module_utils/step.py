@@ -195,7 +195,7 @@ class Caller:
                     raise StepAWSError(operation, code, message, resource, attempt, now - start, exc) from None
                 self.sleep(delay)
 
-    def paginate(self, client, method, resource=None, result_key=None, token_in="NextToken", token_out=None, **params):
+    def paginate(self, client, method, resource=None, result_key=None, token_in="NextToken", token_out=None, **params):  # noqa: S107
         """Yield every page of a listing, each page call within the budget.
 
         ``token_out`` defaults to ``token_in``; pass e.g. ``token_in="KeyMarker"`` and a

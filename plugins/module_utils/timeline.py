@@ -645,6 +645,58 @@ def append_record(path, record):
 
 
 # --------------------------------------------------------------------------------------------
+# containments: what containment steps changed, and what has been released since
+# --------------------------------------------------------------------------------------------
+
+
+def _entries(value):
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, dict)]
+    return []
+
+
+def _result_items(details):
+    """The result dicts of a task record's details: the result itself, and each loop item's."""
+    if not isinstance(details, dict):
+        return []
+    items = [details]
+    if isinstance(details.get("results"), list):
+        items += [r for r in details["results"] if isinstance(r, dict)]
+    return items
+
+
+def open_containments(records, incident_id, steps=None, resource=None):
+    """The containment entries of ``incident_id`` not yet released, oldest first.
+
+    A containment is a ``containment`` entry (or list) in the details of a changed, non-check-mode
+    task record; it is released once a later record's ``release`` entry lists its ``id`` under
+    ``releases``.  Failed tasks count too when they report ``changed`` (a step that failed after
+    containing something still contained it).  Each returned entry gets ``seq`` and ``host``.
+    """
+    found = {}
+    released = set()
+    for rec in records:
+        if rec.get("check_mode") or not str(rec.get("event", "")).startswith("task_"):
+            continue
+        for item in _result_items(rec.get("details")):
+            for entry in _entries(item.get("release")):
+                released.update(str(i) for i in entry.get("releases") or [])
+            if not rec.get("changed"):
+                continue
+            for entry in _entries(item.get("containment")):
+                if not entry.get("id") or entry.get("incident_id") != incident_id:
+                    continue
+                if steps and entry.get("step") not in steps:
+                    continue
+                if resource and entry.get("resource") != resource:
+                    continue
+                found.setdefault(str(entry["id"]), dict(entry, seq=rec.get("seq"), host=rec.get("host")))
+    return [entry for key, entry in found.items() if key not in released]
+
+
+# --------------------------------------------------------------------------------------------
 # step classification (used by the report for time to containment / recovery)
 # --------------------------------------------------------------------------------------------
 

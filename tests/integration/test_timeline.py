@@ -347,3 +347,67 @@ def test_incident_note_playbook_writes_a_note(tmp_path):
     assert notes[0]["incident_id"] == "INC-NOTE"
     assert not any(r["play"] == "Check the note" for r in recs)  # input checking is not recorded
     assert not any(r["event"] == "task_ok" for r in recs)
+
+
+# ------------------------------------------------------------------ containments lookup
+
+
+def _open_resources(proc):
+    for line in proc.stdout.splitlines():
+        if "OPEN=" in line:
+            return json.loads(line.split("OPEN=", 1)[1].rstrip('"').replace('\\"', '"'))
+    raise AssertionError(proc.stdout + proc.stderr)
+
+
+def test_containments_lookup_lists_what_is_contained_and_not_released(tmp_path):
+    """The lookup reads the verified timeline: check-mode runs and released entries are not open."""
+    timeline = tmp_path / "timeline.jsonl"
+    book = PLAYBOOKS / "containments.yml"
+    base = {"incident_id": "INC-LOOKUP"}
+
+    def run(*args, **extra):
+        proc = subprocess.run(
+            _cmd(book, *args, extra_vars={**base, **extra}), env=_env(timeline), capture_output=True, text=True
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc
+
+    assert _open_resources(run(fake_resources=["ipset-a", "ipset-b"])) == ["ipset-a", "ipset-b"]
+    # a check-mode containment changed nothing, so it is not open
+    assert _open_resources(run("--check", fake_resources=["ipset-c"])) == ["ipset-a", "ipset-b"]
+    # another incident's entries are never returned
+    other = subprocess.run(
+        _cmd(book, extra_vars={"incident_id": "INC-OTHER", "fake_resources": ["ipset-z"]}),
+        env=_env(timeline),
+        capture_output=True,
+        text=True,
+    )
+    assert other.returncode == 0, other.stdout + other.stderr
+    assert _open_resources(run(fake_resources=[])) == ["ipset-a", "ipset-b"]
+    # releasing ipset-a leaves ipset-b open; releasing again releases nothing
+    assert _open_resources(run(fake_state="released", fake_resources=["ipset-a"])) == ["ipset-b"]
+    again = run(fake_state="released", fake_resources=["ipset-a"])
+    assert "changed=0" in again.stdout
+    records = tl.verify_timeline(timeline)
+    releases = [r for r in records if isinstance(r.get("details"), dict) and "results" in r["details"]]
+    assert any(item.get("release") for r in releases for item in r["details"]["results"])
+
+
+def test_containments_lookup_refuses_a_broken_chain(tmp_path):
+    timeline = tmp_path / "timeline.jsonl"
+    book = PLAYBOOKS / "containments.yml"
+    extra = {"incident_id": "INC-LOOKUP", "fake_resources": ["ipset-a"]}
+    proc = subprocess.run(_cmd(book, extra_vars=extra), env=_env(timeline), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = timeline.read_bytes().splitlines(keepends=True)
+    lines[2] = lines[2].replace(b"ipset-a", b"ipset-x")
+    timeline.write_bytes(b"".join(lines))
+    # released mode reads the damaged timeline (FIREBREAK_TIMELINE) and must refuse, naming the seq
+    proc = subprocess.run(
+        _cmd(book, extra_vars={**extra, "fake_state": "released"}),
+        env=_env(timeline),
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode != 0
+    assert "seq 3" in proc.stdout + proc.stderr
