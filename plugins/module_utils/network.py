@@ -56,7 +56,9 @@ def normalise_all(values, option="addresses") -> tuple[list[str], dict[str, str]
             seen.add(text)
             normalised.append(text)
     if invalid:
-        shown = ", ".join(repr(v) for v in invalid[:10]) + (f" and {len(invalid) - 10} more" if len(invalid) > 10 else "")
+        shown = ", ".join(repr(v) for v in invalid[:10]) + (
+            f" and {len(invalid) - 10} more" if len(invalid) > 10 else ""
+        )
         raise ValueError(f"{option}: invalid CIDR {shown}: expected an IPv4 or IPv6 address or CIDR")
     return normalised, rewritten
 

@@ -147,9 +147,7 @@ def find_in_listing(caller, client, method, key, value, scope, what):
 def get_web_acl(caller, client, ref, scope):
     """``(web_acl, lock_token)``."""
     try:
-        answer = caller(
-            client, "get_web_acl", f"web ACL {ref['name']!r}", Name=ref["name"], Scope=scope, Id=ref["id"]
-        )
+        answer = caller(client, "get_web_acl", f"web ACL {ref['name']!r}", Name=ref["name"], Scope=scope, Id=ref["id"])
     except StepAWSError as err:
         _not_found(err, f"web ACL {ref['arn']!r} does not exist in scope {scope}")
     return answer["WebACL"], answer.get("LockToken")
@@ -157,9 +155,7 @@ def get_web_acl(caller, client, ref, scope):
 
 def web_acl_for_resource(caller, client, resource_arn):
     try:
-        answer = caller(
-            client, "get_web_acl_for_resource", f"resource {resource_arn!r}", ResourceArn=resource_arn
-        )
+        answer = caller(client, "get_web_acl_for_resource", f"resource {resource_arn!r}", ResourceArn=resource_arn)
     except StepAWSError as err:
         _not_found(err, f"resource {resource_arn!r} does not exist or cannot have a web ACL")
     web_acl = answer.get("WebACL")
@@ -224,4 +220,4 @@ def read_merge_update(caller, client, ref, scope, plan, lock_retries, first=None
                     err.args = (f"{err} (gave up after {conflicts + 1} lock conflicts; nothing of ours was written)",)
                 raise
             conflicts += 1
-            sleep(random.uniform(0.02, 0.1) * min(conflicts, 10))
+            sleep(random.uniform(0.02, 0.1) * min(conflicts, 10))  # noqa: S311 - jitter, not cryptography

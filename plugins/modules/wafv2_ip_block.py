@@ -157,7 +157,7 @@ ip_set:
       description: ARN.
       returned: always
       type: str
-      sample: arn:aws:wafv2:us-east-1:123456789012:regional/ipset/firebreak-blocklist/af7ab5ee-e53c-46fe-a48f-9c51339cea50
+      sample: arn:aws:wafv2:us-east-1:123456789012:regional/ipset/firebreak-blocklist/af7ab5ee-e53c-46fe-a48f
     scope:
       description: V(REGIONAL) or V(CLOUDFRONT).
       returned: always
@@ -255,8 +255,8 @@ release:
   type: dict
   sample: {"releases": ["5f1c0e2a9b7d4c31"], "restored": {"removed": ["203.0.113.66/32"]},
            "left_alone": {"already_removed": [], "added_by_others": []}}
-skipped:
-  description: Ids of O(containments) entries skipped (another step, incident or IP set).
+ignored_entries:
+  description: Ids of O(containments) entries ignored (another step, incident or IP set).
   returned: with O(state=released)
   type: list
   elements: str
@@ -332,7 +332,9 @@ class Step:
             return parsed
         if wafv2.looks_like_arn(value):
             raise WAFInputError(f"web_acl {value!r} is not a WAFv2 web ACL ARN")
-        return wafv2.find_in_listing(self.caller, self.client("wafv2"), "list_web_acls", "WebACLs", value, self.scope, "web ACL")
+        return wafv2.find_in_listing(
+            self.caller, self.client("wafv2"), "list_web_acls", "WebACLs", value, self.scope, "web ACL"
+        )
 
     def web_acls(self):
         """The web ACLs to check: O(web_acl), the one of O(resource_arn), or all of the scope."""
@@ -363,7 +365,9 @@ class Step:
         arn = wafv2.match_ip_set(value, known_arns)
         if arn:
             return wafv2.parse_arn(arn, "ipset")
-        return wafv2.find_in_listing(self.caller, self.client("wafv2"), "list_ip_sets", "IPSets", value, self.scope, "IP set")
+        return wafv2.find_in_listing(
+            self.caller, self.client("wafv2"), "list_ip_sets", "IPSets", value, self.scope, "IP set"
+        )
 
     def vpc_allow_list(self, vpc_id):
         try:
@@ -533,7 +537,7 @@ class Step:
                     "after": addresses_state([]),
                     "removed": [],
                     "left_alone": {},
-                    "skipped": [e.get("id") for e in entries],
+                    "ignored_entries": [e.get("id") for e in entries],
                     "lock_conflicts": 0,
                 }
             ref = self.ip_set_ref(resources[0])
@@ -582,7 +586,7 @@ class Step:
             "after": addresses_state(after),
             "removed": decided["remove"],
             "left_alone": left_alone,
-            "skipped": skipped,
+            "ignored_entries": skipped,
             "lock_conflicts": conflicts,
         }
         if self.module._diff:
