@@ -186,7 +186,7 @@ before:
       sample: 1
     addresses:
       description: The addresses as stored.
-      returned: always
+      returned: when there are at most 1000
       type: list
       elements: str
       sample: ["192.0.2.10/32"]
@@ -202,7 +202,7 @@ after:
       sample: 3
     addresses:
       description: The addresses as written.
-      returned: always
+      returned: when there are at most 1000
       type: list
       elements: str
       sample: ["192.0.2.10/32", "203.0.113.66/32", "203.0.113.0/28"]
@@ -262,10 +262,11 @@ ignored_entries:
   elements: str
   sample: []
 diff:
-  description: The address list before and after, with C(--diff).
+  description: The address count and list (when at most 1000) before and after, with C(--diff).
   returned: when diff mode is on
   type: dict
-  sample: {"before": {"addresses": ["192.0.2.10/32"]}, "after": {"addresses": ["192.0.2.10/32", "203.0.113.66/32"]}}
+  sample: {"before": {"address_count": 1, "addresses": ["192.0.2.10/32"]},
+           "after": {"address_count": 2, "addresses": ["192.0.2.10/32", "203.0.113.66/32"]}}
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
@@ -274,6 +275,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.wafv2 import WA
 
 STEP = "waf_block"
 EXISTING_RECORD_LIMIT = 2000
+LIST_LIMIT = 1000
 
 ARGUMENT_SPEC = dict(
     ip_set=dict(type="str"),
@@ -299,7 +301,11 @@ def shown(values, limit=5):
 
 
 def addresses_state(addresses):
-    return {"address_count": len(addresses), "addresses": list(addresses)}
+    """Count, and the list when short (a 10,000-entry list in every result slows the timeline)."""
+    state = {"address_count": len(addresses)}
+    if len(addresses) <= LIST_LIMIT:
+        state["addresses"] = list(addresses)
+    return state
 
 
 def identity(ip_set, scope):
@@ -485,7 +491,7 @@ class Step:
             "lock_conflicts": conflicts,
         }
         if self.module._diff:
-            result["diff"] = {"before": {"addresses": before}, "after": {"addresses": after}}
+            result["diff"] = {"before": addresses_state(before), "after": addresses_state(after)}
         if added:
             extra = {"scope": self.scope, "ip_set_name": ip_set["Name"], "block_rules": rules}
             if len(before) <= EXISTING_RECORD_LIMIT:
@@ -590,7 +596,7 @@ class Step:
             "lock_conflicts": conflicts,
         }
         if self.module._diff:
-            result["diff"] = {"before": {"addresses": before}, "after": {"addresses": after}}
+            result["diff"] = {"before": addresses_state(before), "after": addresses_state(after)}
         if mine:
             result["release"] = step.release_entry(
                 incident or mine[0].get("incident_id"),

@@ -82,7 +82,10 @@ def test_check_mode_with_diff_changes_nothing(aws, run_playbook):
     run, result = block(aws, run_playbook, check=True, diff=True, addresses=["203.0.113.66"])
     assert run.returncode == 0, run.output
     assert result["changed"] is True and result["added"] == ["203.0.113.66/32"]
-    assert result["diff"] == {"before": {"addresses": SEEDED}, "after": {"addresses": [*SEEDED, "203.0.113.66/32"]}}
+    assert result["diff"] == {
+        "before": {"address_count": 1, "addresses": SEEDED},
+        "after": {"address_count": 2, "addresses": [*SEEDED, "203.0.113.66/32"]},
+    }
     assert "would add" in result["msg"]
     assert addresses(aws) == SEEDED
     assert "firebreak:incident" not in tags(aws)
