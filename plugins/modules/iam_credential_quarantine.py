@@ -373,7 +373,8 @@ class Step:
             "keys": keys,
             "last_used": {key: principal.last_used(key) for key in keys},
             "inline": principal.inline_policies(),
-            "attached": principal.attached_policies(),
+            # only needed to attach a quarantine policy (one call per principal saved otherwise)
+            "attached": principal.attached_policies() if self.params["quarantine_policy"] else [],
             "mfa_devices": principal.mfa_devices(),
             "login_profile": principal.login_profile(),
         }
