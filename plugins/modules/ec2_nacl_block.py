@@ -35,7 +35,7 @@ options:
     default: []
   vpc_id:
     description:
-      - A VPC: every network ACL of it gets the entries (used when O(subnets) is empty).
+      - A VPC whose every network ACL gets the entries (used when O(subnets) is empty).
     type: str
   cidrs:
     description:

@@ -199,7 +199,7 @@ principals:
 before:
   description:
     - Per principal (C(user/NAME), C(role/NAME)), before the step. Each has C(active_keys), C(inactive_keys),
-      C(inline_policies) and C(attached_policies).
+      C(inline_policies) and C(attached_policies) (read only when O(quarantine_policy) is set or on release).
   returned: always
   type: dict
   sample: {"user/ci-deployer": {"active_keys": ["AKIAIOSFODNN7EXAMPLE"], "inactive_keys": [],
