@@ -207,11 +207,18 @@ after:
       elements: str
       sample: ["192.0.2.10/32", "203.0.113.66/32", "203.0.113.0/28"]
 added:
-  description: The CIDRs this call added (would add, in check mode).
+  description:
+    - The CIDRs this call added (would add, in check mode); the first 1000 when more were added (the full list
+      is in RV(containment)).
   returned: with O(state=contained)
   type: list
   elements: str
   sample: ["203.0.113.66/32"]
+added_count:
+  description: How many CIDRs this call added (would add, in check mode).
+  returned: with O(state=contained)
+  type: int
+  sample: 1
 already_covered:
   description: Requested CIDRs left out because a listed (or another requested) CIDR covers them, with that CIDR.
   returned: with O(state=contained)
@@ -485,7 +492,8 @@ class Step:
             "block_rules": rules,
             "before": addresses_state(before),
             "after": addresses_state(after),
-            "added": added,
+            "added": added if len(added) <= LIST_LIMIT else added[:LIST_LIMIT],
+            "added_count": len(added),
             "already_covered": decided["covered"],
             "normalised": rewritten,
             "lock_conflicts": conflicts,
