@@ -729,6 +729,7 @@ ROLE_KINDS = {
     # containment
     "iam_key_disable": CONTAINMENT,
     "waf_block": CONTAINMENT,
+    "nacl_block": CONTAINMENT,
     "ec2_isolate": CONTAINMENT,
     "k8s_namespace_isolate": CONTAINMENT,
     "pipeline_pause": CONTAINMENT,

@@ -1,0 +1,517 @@
+#!/usr/bin/python
+# Copyright: firebreak.runbooks maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: ec2_nacl_block
+short_description: Deny CIDRs on the network ACLs of subnets or a VPC, below the allow rules; release exactly them
+version_added: 0.2.0
+author: firebreak.runbooks maintainers (@firebreak)
+description:
+  - Containment step "block suspicious sources" where there is no WAF (seed ecs-fargate-plan.md, "tighten SG/NACL
+    to block suspicious sources"), in one call.
+  - With O(state=contained) it adds a DENY entry (all protocols) for each of O(cidrs) to the network ACL of each
+    of O(subnets), or to every network ACL of O(vpc_id). Each entry gets a rule number below the ACL's first
+    ALLOW entry of that direction, so it takes effect, and never a number already in use. A CIDR an earlier
+    DENY already covers changes nothing.
+  - CIDRs are validated and normalised (host bits cleared, IPv6 compressed). V(0.0.0.0/0), V(::/0), the VPC's
+    own CIDRs and O(allow_list) are refused unless O(force=true). The entry quota per direction
+    (O(max_entries)) is checked before any change.
+  - Returns one C(containment) entry per network ACL changed, listing exactly the entries added. Tags the
+    ACLs with the incident id.
+  - With O(state=released) it deletes exactly the entries recorded in O(containments). An entry someone replaced
+    or removed meanwhile is left alone and reported in RV(left_alone).
+  - Check mode reads, decides and reports (with a diff) and changes nothing. Bad input fails naming the value,
+    before any change.
+options:
+  subnets:
+    description:
+      - Subnet ids whose network ACLs get the entries.
+    type: list
+    elements: str
+    default: []
+  vpc_id:
+    description:
+      - A VPC whose every network ACL gets the entries (used when O(subnets) is empty).
+    type: str
+  cidrs:
+    description:
+      - Addresses or CIDRs to deny (IPv4 or IPv6). Required with O(state=contained).
+    type: list
+    elements: str
+    default: []
+  direction:
+    description:
+      - Deny inbound traffic from the CIDRs, outbound traffic to them, or both.
+    type: str
+    choices: [ingress, egress, both]
+    default: ingress
+  allow_list:
+    description:
+      - Ranges never to deny (the office, the VPN). The VPC's own CIDRs are always included.
+    type: list
+    elements: str
+    default: []
+  force:
+    description:
+      - Deny V(0.0.0.0/0), V(::/0) and allow-listed ranges anyway.
+    type: bool
+    default: false
+  max_entries:
+    description:
+      - The quota of numbered entries per direction of a network ACL (20 unless raised with AWS).
+    type: int
+    default: 20
+  state:
+    description:
+      - V(contained) adds the DENY entries; V(released) deletes what O(containments) recorded.
+    type: str
+    choices: [contained, released]
+    default: contained
+  containments:
+    description:
+      - With O(state=released), the entries to undo, as the C(firebreak.runbooks.containments) lookup returns them.
+        Entries of another step or incident are ignored.
+    type: list
+    elements: dict
+    default: []
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+  - firebreak.runbooks.step
+  - firebreak.runbooks.step.INCIDENT
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+notes:
+  - O(incident_id) is required with O(state=contained) outside check mode.
+  - Network ACLs are stateless. Denying inbound traffic from a CIDR does not stop replies to connections the
+    instances open to it; use O(direction=both) for that.
+  - A network ACL shared by several subnets is changed once, for all of them.
+seealso:
+  - module: amazon.aws.ec2_vpc_nacl
+"""
+
+EXAMPLES = r"""
+- name: Deny the attacker's range on the application subnets
+  firebreak.runbooks.ec2_nacl_block:
+    subnets: [subnet-0123456789abcdef0, subnet-0fedcba9876543210]
+    cidrs: [203.0.113.0/24]
+    direction: both
+    incident_id: INC-2041
+
+- name: Release what the incident denied
+  firebreak.runbooks.ec2_nacl_block:
+    state: released
+    containments: "{{ lookup('firebreak.runbooks.containments', 'nacl_block', incident_id='INC-2041', wantlist=True) }}"
+    incident_id: INC-2041
+"""
+
+RETURN = r"""
+msg:
+  description: What was done.
+  returned: always
+  type: str
+  sample: "added 2 DENY entries to 1 network ACL(s)"
+network_acls:
+  description: The network ACL ids acted on.
+  returned: always
+  type: list
+  elements: str
+  sample: [acl-0123456789abcdef0]
+added:
+  description: Per network ACL, the entries added (C(rule_number), C(cidr), C(egress)).
+  returned: with O(state=contained)
+  type: dict
+  sample: {"acl-0123456789abcdef0": [{"rule_number": 99, "cidr": "203.0.113.0/24", "egress": false}]}
+already_covered:
+  description: Per network ACL and direction, requested CIDRs an earlier DENY already covers, with that rule.
+  returned: with O(state=contained)
+  type: dict
+  sample: {"acl-0123456789abcdef0": {"ingress": {"203.0.113.7/32": "rule 99 (203.0.113.0/24)"}}}
+normalised:
+  description: Requested values that were rewritten, with their normal form.
+  returned: with O(state=contained)
+  type: dict
+  sample: {"203.0.113.7/24": "203.0.113.0/24"}
+removed:
+  description: Per network ACL, the entries deleted.
+  returned: with O(state=released)
+  type: dict
+  sample: {"acl-0123456789abcdef0": [{"rule_number": 99, "cidr": "203.0.113.0/24", "egress": false}]}
+left_alone:
+  description: Per network ACL, recorded entries found C(replaced) or C(already_removed) and not touched.
+  returned: with O(state=released)
+  type: dict
+  sample: {}
+before:
+  description: Per network ACL, its numbered entries before the step (C(rule_number), C(action), C(cidr), C(egress)).
+  returned: always
+  type: dict
+  sample: {"acl-0123456789abcdef0": [{"rule_number": 100, "action": "allow", "cidr": "0.0.0.0/0", "egress": false}]}
+after:
+  description: The same after the step (in check mode, as it would be).
+  returned: always
+  type: dict
+  sample: {"acl-0123456789abcdef0": [{"rule_number": 99, "action": "deny", "cidr": "203.0.113.0/24", "egress": false},
+           {"rule_number": 100, "action": "allow", "cidr": "0.0.0.0/0", "egress": false}]}
+containment:
+  description: One entry per network ACL changed; C(changed.entries) lists exactly the entries added.
+  returned: with O(state=contained) when entries were added (or would be, in check mode)
+  type: list
+  elements: dict
+  sample: [{"id": "5f1c0e2a9b7d4c31", "step": "nacl_block", "resource": "acl-0123456789abcdef0",
+            "changed": {"entries": [{"rule_number": 99, "cidr": "203.0.113.0/24", "egress": false}]}}]
+release:
+  description: One release record per network ACL (C(releases), C(restored), C(left_alone)).
+  returned: with O(state=released)
+  type: list
+  elements: dict
+  sample: []
+ignored_entries:
+  description: Ids of O(containments) entries ignored (another step or incident).
+  returned: with O(state=released)
+  type: list
+  elements: str
+  sample: []
+diff:
+  description: RV(before) and RV(after), with C(--diff).
+  returned: when diff mode is on
+  type: dict
+  sample: {"before": {}, "after": {}}
+"""
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.firebreak.runbooks.plugins.module_utils import nacl, network, step
+
+STEP = "nacl_block"
+
+
+class NACLInputError(Exception):
+    """Bad input; nothing was changed."""
+
+
+ARGUMENT_SPEC = dict(
+    subnets=dict(type="list", elements="str", default=[]),
+    vpc_id=dict(type="str"),
+    cidrs=dict(type="list", elements="str", default=[]),
+    direction=dict(type="str", choices=["ingress", "egress", "both"], default="ingress"),
+    allow_list=dict(type="list", elements="str", default=[]),
+    force=dict(type="bool", default=False),
+    max_entries=dict(type="int", default=nacl.DEFAULT_MAX_ENTRIES),
+    state=dict(type="str", choices=["contained", "released"], default="contained"),
+    containments=dict(type="list", elements="dict", default=[]),
+    **step.RETRY_BUDGET_OPTION,
+    **step.INCIDENT_OPTION,
+)
+
+
+def entries_of(acl):
+    rows = [
+        {
+            "rule_number": e["RuleNumber"],
+            "action": e.get("RuleAction"),
+            "cidr": nacl.entry_cidr(e),
+            "egress": bool(e.get("Egress")),
+        }
+        for e in acl.get("Entries") or []
+        if e["RuleNumber"] < nacl.DEFAULT_RULE
+    ]
+    return sorted(rows, key=lambda r: (r["egress"], r["rule_number"]))
+
+
+def with_entries(rows, add=(), remove=()):
+    gone = {(r["egress"], r["rule_number"]) for r in remove}
+    kept = [r for r in rows if (r["egress"], r["rule_number"]) not in gone]
+    kept += [{"rule_number": a["rule_number"], "action": "deny", "cidr": a["cidr"], "egress": a["egress"]} for a in add]
+    return sorted(kept, key=lambda r: (r["egress"], r["rule_number"]))
+
+
+class Step:
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.caller = step.Caller(module.params["retry_budget"])
+        self.ec2 = step.aws_client(module, "ec2")
+
+    def call(self, method, resource, not_found=(), **params):
+        try:
+            return self.caller(self.ec2, method, resource, **params)
+        except step.StepAWSError as err:
+            if err.code in not_found:
+                raise NACLInputError(f"{resource} does not exist") from None
+            raise
+
+    def create_entry(self, acl_id, item, key):
+        self.caller(
+            self.ec2,
+            "create_network_acl_entry",
+            f"network ACL {acl_id}",
+            NetworkAclId=acl_id,
+            RuleNumber=item["rule_number"],
+            Protocol="-1",
+            RuleAction="deny",
+            Egress=item["egress"],
+            **{key: item["cidr"]},
+        )
+
+    def acls(self, filters, resource):
+        found = []
+        for page in self.caller.paginate(self.ec2, "describe_network_acls", resource, Filters=filters):
+            found += page.get("NetworkAcls") or []
+        return found
+
+    def targets(self):
+        """``(acls, vpc_ids)`` for O(subnets) or O(vpc_id); unknown ids fail naming them."""
+        subnets = list(dict.fromkeys(s.strip() for s in self.params["subnets"] if s and s.strip()))
+        if subnets:
+            found = []
+            for page in self.caller.paginate(
+                self.ec2,
+                "describe_subnets",
+                f"subnets {', '.join(subnets)}",
+                Filters=[{"Name": "subnet-id", "Values": subnets}],
+            ):
+                found += page.get("Subnets") or []
+            missing = [s for s in subnets if s not in {f["SubnetId"] for f in found}]
+            if missing:
+                raise NACLInputError(f"subnet {', '.join(missing)} does not exist")
+            acls = self.acls(
+                [{"Name": "association.subnet-id", "Values": subnets}], f"network ACLs of {', '.join(subnets)}"
+            )
+            vpcs = sorted({f["VpcId"] for f in found})
+        elif self.params["vpc_id"]:
+            vpc = self.params["vpc_id"]
+            self.call(
+                "describe_vpcs", f"VPC {vpc!r}", ("InvalidVpcID.NotFound", "InvalidVpcID.Malformed"), VpcIds=[vpc]
+            )
+            acls = self.acls([{"Name": "vpc-id", "Values": [vpc]}], f"network ACLs of {vpc}")
+            vpcs = [vpc]
+        else:
+            raise NACLInputError("give subnets or vpc_id")
+        unique = {acl["NetworkAclId"]: acl for acl in acls}
+        return [unique[k] for k in sorted(unique)], vpcs
+
+    def vpc_ranges(self, vpc_ids):
+        answer = self.caller(self.ec2, "describe_vpcs", f"VPCs {', '.join(vpc_ids)}", VpcIds=list(vpc_ids))
+        ranges = []
+        for vpc in answer.get("Vpcs") or []:
+            for assoc in vpc.get("CidrBlockAssociationSet") or []:
+                ranges.append((assoc["CidrBlock"], f"a CIDR of {vpc['VpcId']}"))
+            for assoc in vpc.get("Ipv6CidrBlockAssociationSet") or []:
+                if assoc.get("Ipv6CidrBlock"):
+                    ranges.append((assoc["Ipv6CidrBlock"], f"a CIDR of {vpc['VpcId']}"))
+        return ranges
+
+    # -- contained --------------------------------------------------------------------------------
+    def contained(self):
+        params = self.params
+        try:
+            cidrs, rewritten = network.normalise_all(params["cidrs"], "cidrs")
+            allow, _ = network.normalise_all(params["allow_list"], "allow_list")
+        except ValueError as err:
+            raise NACLInputError(str(err)) from None
+        if not cidrs:
+            raise NACLInputError("cidrs: nothing to deny (give at least one address or CIDR)")
+        refusals = network.check_blockable(cidrs, [(c, "allow_list") for c in allow], params["force"])
+        if refusals:
+            raise NACLInputError(f"refusing to deny: {'; '.join(refusals)} (force=true overrides)")
+        if not 1 <= params["max_entries"] <= 40:
+            raise NACLInputError(f"max_entries must be between 1 and 40, got {params['max_entries']}")
+        if not params["incident_id"] and not self.module.check_mode:
+            raise NACLInputError("incident_id is required with state=contained (the release needs it)")
+        acls, vpcs = self.targets()
+        if not acls:
+            raise NACLInputError("no network ACL found for the given subnets or VPC")
+        refusals = network.check_blockable(cidrs, self.vpc_ranges(vpcs), params["force"])
+        if refusals:
+            raise NACLInputError(f"refusing to deny: {'; '.join(refusals)} (force=true overrides)")
+        directions = {"ingress": [False], "egress": [True], "both": [False, True]}[params["direction"]]
+
+        plans = {}
+        for acl in acls:
+            add, covered = [], {}
+            for egress in directions:
+                try:
+                    plan = nacl.plan_entries(acl, cidrs, egress, params["max_entries"])
+                except ValueError as err:
+                    raise NACLInputError(str(err)) from None
+                add += plan["add"]
+                if plan["covered"]:
+                    covered["egress" if egress else "ingress"] = plan["covered"]
+            plans[acl["NetworkAclId"]] = (acl, add, covered)
+
+        result = {
+            "network_acls": sorted(plans),
+            "added": {},
+            "already_covered": {},
+            "normalised": rewritten,
+            "before": {},
+            "after": {},
+            "containment": [],
+        }
+        for acl_id, (acl, add, covered) in plans.items():
+            done = []
+            if not self.module.check_mode:
+                for item in add:
+                    key = "Ipv6CidrBlock" if network.version_of(item["cidr"]) == "IPV6" else "CidrBlock"
+                    try:
+                        self.create_entry(acl_id, item, key)
+                    except step.StepAWSError as err:
+                        # report what is already in place, so a person can release it
+                        if done:
+                            result["containment"].append(
+                                step.containment_entry(params["incident_id"], STEP, acl_id, {"entries": done})
+                            )
+                        step.fail_step(self.module, err, changed=bool(result["containment"]), **result)
+                    done.append(item)
+                if add:
+                    tags = step.incident_tags(params["incident_id"], STEP)
+                    try:
+                        self.caller(
+                            self.ec2,
+                            "create_tags",
+                            f"network ACL {acl_id}",
+                            Resources=[acl_id],
+                            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+                        )
+                    except step.StepAWSError as err:
+                        self.module.warn(f"the entries are in place, but tagging {acl_id} failed: {err}")
+            rows = entries_of(acl)
+            result["before"][acl_id] = rows
+            result["after"][acl_id] = with_entries(rows, add=add)
+            if add:
+                result["added"][acl_id] = add
+                result["containment"].append(
+                    step.containment_entry(
+                        params["incident_id"], STEP, acl_id, {"entries": add}, vpc_id=acl.get("VpcId")
+                    )
+                )
+            if covered:
+                result["already_covered"][acl_id] = covered
+        if not result["containment"]:
+            del result["containment"]
+        count = sum(len(v) for v in result["added"].values())
+        result["changed"] = bool(count)
+        if self.module._diff:
+            result["diff"] = {"before": result["before"], "after": result["after"]}
+        prefix = "check mode: would add" if self.module.check_mode else "added"
+        if count:
+            result["msg"] = f"{prefix} {count} DENY entries to {len(result['added'])} network ACL(s)"
+        else:
+            result["msg"] = f"no change: every CIDR is already denied on {len(plans)} network ACL(s)"
+        return result
+
+    # -- released ---------------------------------------------------------------------------------
+    def released(self):
+        params = self.params
+        incident = params["incident_id"]
+        mine, ignored = [], []
+        for entry in params["containments"]:
+            if not isinstance(entry, dict):
+                continue
+            if (
+                entry.get("step") != STEP
+                or (incident and entry.get("incident_id") != incident)
+                or not entry.get("resource")
+            ):
+                ignored.append(entry.get("id"))
+                continue
+            recorded = (entry.get("changed") or {}).get("entries")
+            if not isinstance(recorded, list):
+                raise NACLInputError(
+                    f"containment {entry.get('id')!r} has no changed.entries list: not a nacl_block entry"
+                )
+            mine.append(entry)
+        by_acl = {}
+        for entry in mine:
+            by_acl.setdefault(entry["resource"], []).append(entry)
+        result = {
+            "changed": False,
+            "network_acls": sorted(by_acl),
+            "removed": {},
+            "left_alone": {},
+            "before": {},
+            "after": {},
+            "release": [],
+            "ignored_entries": ignored,
+        }
+        for acl_id, entries in sorted(by_acl.items()):
+            try:
+                found = self.caller(
+                    self.ec2, "describe_network_acls", f"network ACL {acl_id}", NetworkAclIds=[acl_id]
+                ).get("NetworkAcls")
+            except step.StepAWSError as err:
+                if err.code not in ("InvalidNetworkAclID.NotFound", "InvalidNetworkAclID.Malformed"):
+                    raise
+                found = []
+            recorded = [item for entry in entries for item in entry["changed"]["entries"]]
+            if not found:
+                left = {"network_acl_deleted": True}
+                delete = []
+                rows = []
+            else:
+                delete, left = nacl.plan_removal(found[0], recorded)
+                rows = entries_of(found[0])
+            if not self.module.check_mode:
+                for item in delete:
+                    self.caller(
+                        self.ec2,
+                        "delete_network_acl_entry",
+                        f"network ACL {acl_id}",
+                        NetworkAclId=acl_id,
+                        RuleNumber=item["rule_number"],
+                        Egress=item["egress"],
+                    )
+            result["before"][acl_id] = rows
+            result["after"][acl_id] = with_entries(rows, remove=delete)
+            if delete:
+                result["removed"][acl_id] = delete
+                result["changed"] = True
+            if left:
+                result["left_alone"][acl_id] = left
+            result["release"].append(
+                step.release_entry(
+                    incident or entries[0].get("incident_id"),
+                    STEP,
+                    acl_id,
+                    released_ids=[e["id"] for e in entries if e.get("id")],
+                    restored={"removed": delete},
+                    left_alone=left,
+                )
+            )
+        if self.module._diff:
+            result["diff"] = {"before": result["before"], "after": result["after"]}
+        count = sum(len(v) for v in result["removed"].values())
+        prefix = "check mode: would remove" if self.module.check_mode else "removed"
+        if not mine:
+            result["msg"] = "nothing to release: no nacl_block containment of this incident"
+        else:
+            result["msg"] = f"{prefix} {count} DENY entries from {len(by_acl)} network ACL(s)"
+            if result["left_alone"]:
+                result["msg"] += f"; left alone entries changed meanwhile on {', '.join(sorted(result['left_alone']))}"
+        return result
+
+
+def main():
+    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    try:
+        runner = Step(module)
+        result = runner.contained() if module.params["state"] == "contained" else runner.released()
+    except NACLInputError as err:
+        module.fail_json(msg=str(err), changed=False)
+    except step.StepAWSError as err:
+        step.fail_step(module, err, changed=False)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,642 @@
+#!/usr/bin/python
+# Copyright: firebreak.runbooks maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: wafv2_ip_block
+short_description: Block addresses in a WAFv2 IP set without losing anyone else's, and release exactly them
+version_added: 0.2.0
+author: firebreak.runbooks maintainers (@firebreak)
+description:
+  - Containment step "block the attacker's addresses at the WAF", in one call. With O(state=contained) it adds
+    O(addresses) to a WAFv2 IP set by reading the set, merging and writing it back with the lock token of the
+    read. When someone else wrote in between (C(WAFOptimisticLockException)) it reads again and merges again, up
+    to O(lock_retries) times. The list is never replaced, so no other writer's address is lost.
+  - Addresses are validated and normalised first. Host bits are cleared (V(10.0.0.5/24) is V(10.0.0.0/24)), IPv6
+    is written compressed in lower case, and a bare address gets V(/32) or V(/128). An IPv6 address cannot go
+    into an IPv4 set, nor the reverse. An address already covered by a CIDR in the set changes nothing.
+  - Refuses V(0.0.0.0/0), V(::/0) and any range overlapping O(allow_list) or the CIDRs of O(vpc_id), unless
+    O(force=true). Refuses more addresses than an IP set holds (10,000) before any call.
+  - An IP set blocks nothing unless a rule of a web ACL blocks on it. The module checks that a rule whose action
+    is Block references the set. It checks the web ACL O(web_acl), or the one protecting O(resource_arn), or,
+    without either, every web ACL of the scope. It fails when there is none.
+  - Returns a C(containment) entry with exactly the addresses this call added. The IP set is tagged with the
+    incident id.
+  - With O(state=released) it removes the addresses recorded in O(containments) (this incident's entries, from
+    the C(firebreak.runbooks.containments) lookup), again read-merge-update with the lock token. Addresses
+    someone else added meanwhile stay and are reported in RV(left_alone).
+  - Check mode reads, decides and reports (with a diff), and makes no call that changes anything. Bad input
+    fails with a message naming the value, before anything is changed.
+options:
+  ip_set:
+    description:
+      - The IP set, by ARN, name or id. With O(state=released) it may be omitted when all O(containments) concern
+        one IP set.
+      - A name is looked up among the IP sets the web ACL references, else among all IP sets of O(scope).
+    type: str
+  scope:
+    description:
+      - V(REGIONAL) (ALB, API Gateway, AppSync, Cognito) or V(CLOUDFRONT) (call it in region us-east-1).
+    type: str
+    choices: [REGIONAL, CLOUDFRONT]
+    default: REGIONAL
+  addresses:
+    description:
+      - Addresses or CIDRs to block (IPv4 or IPv6, matching the set's version). Required with O(state=contained).
+    type: list
+    elements: str
+    default: []
+  state:
+    description:
+      - V(contained) adds O(addresses); V(released) removes what O(containments) recorded as added.
+    type: str
+    choices: [contained, released]
+    default: contained
+  web_acl:
+    description:
+      - The web ACL (ARN, name or id in O(scope)) that must block on the IP set.
+    type: str
+  resource_arn:
+    description:
+      - The protected resource (load balancer, API stage...). Its web ACL must block on the IP set.
+    type: str
+  allow_list:
+    description:
+      - Ranges never to block (the office, the VPN, health checkers). A requested CIDR overlapping one is refused
+        unless O(force=true).
+    type: list
+    elements: str
+    default: []
+  vpc_id:
+    description:
+      - A VPC whose own CIDRs (IPv4 and IPv6) are added to O(allow_list).
+    type: str
+  force:
+    description:
+      - Block V(0.0.0.0/0), V(::/0) and allow-listed ranges anyway.
+    type: bool
+    default: false
+  lock_retries:
+    description:
+      - How many times to re-read and merge again after a lock conflict before failing.
+    type: int
+    default: 10
+  containments:
+    description:
+      - With O(state=released), the containment entries to undo, as the C(firebreak.runbooks.containments) lookup
+        returns them. Entries of another step, another incident or another IP set are skipped.
+    type: list
+    elements: dict
+    default: []
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+  - firebreak.runbooks.step
+  - firebreak.runbooks.step.INCIDENT
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+notes:
+  - O(incident_id) is required with O(state=contained) outside check mode.
+  - Rule order is not judged. An Allow rule evaluated before the Block rule still lets an address through.
+  - moto (the sandbox) accepts invalid CIDRs and bogus IP set ARNs in rules; the module validates both itself.
+seealso:
+  - module: community.aws.wafv2_ip_set
+"""
+
+EXAMPLES = r"""
+- name: Block the attacker's addresses on the load balancer's web ACL
+  firebreak.runbooks.wafv2_ip_block:
+    ip_set: firebreak-blocklist
+    scope: REGIONAL
+    resource_arn: "{{ alb_arn }}"
+    vpc_id: "{{ vpc_id }}"
+    allow_list: [198.51.100.0/24]
+    addresses: [203.0.113.66, 203.0.113.0/28, "2001:db8:dead::/48"]
+    incident_id: INC-2041
+  register: waf
+
+- name: Release exactly what this incident blocked
+  firebreak.runbooks.wafv2_ip_block:
+    state: released
+    ip_set: firebreak-blocklist
+    containments: "{{ lookup('firebreak.runbooks.containments', 'waf_block', incident_id='INC-2041', wantlist=True) }}"
+    incident_id: INC-2041
+"""
+
+RETURN = r"""
+msg:
+  description: What was done.
+  returned: always
+  type: str
+  sample: "added 2 addresses to IP set firebreak-blocklist (1 already covered)"
+ip_set:
+  description: The IP set.
+  returned: always
+  type: dict
+  contains:
+    name:
+      description: Name.
+      returned: always
+      type: str
+      sample: firebreak-blocklist
+    id:
+      description: Id.
+      returned: always
+      type: str
+      sample: af7ab5ee-e53c-46fe-a48f-9c51339cea50
+    arn:
+      description: ARN.
+      returned: always
+      type: str
+      sample: arn:aws:wafv2:us-east-1:123456789012:regional/ipset/firebreak-blocklist/af7ab5ee-e53c-46fe-a48f
+    scope:
+      description: V(REGIONAL) or V(CLOUDFRONT).
+      returned: always
+      type: str
+      sample: REGIONAL
+    ip_address_version:
+      description: V(IPV4) or V(IPV6).
+      returned: always
+      type: str
+      sample: IPV4
+block_rules:
+  description: Web ACLs and their rules that block on the IP set, as C(web ACL name/rule name).
+  returned: with O(state=contained)
+  type: list
+  elements: str
+  sample: ["edge-acl/block-firebreak-blocklist"]
+before:
+  description: The IP set's addresses before the step (as read last, after any lock conflict).
+  returned: always
+  type: dict
+  contains:
+    address_count:
+      description: Number of addresses.
+      returned: always
+      type: int
+      sample: 1
+    addresses:
+      description: The addresses as stored.
+      returned: when there are at most 1000
+      type: list
+      elements: str
+      sample: ["192.0.2.10/32"]
+after:
+  description: The IP set's addresses after the step (in check mode, as they would be).
+  returned: always
+  type: dict
+  contains:
+    address_count:
+      description: Number of addresses.
+      returned: always
+      type: int
+      sample: 3
+    addresses:
+      description: The addresses as written.
+      returned: when there are at most 1000
+      type: list
+      elements: str
+      sample: ["192.0.2.10/32", "203.0.113.66/32", "203.0.113.0/28"]
+added:
+  description:
+    - The CIDRs this call added (would add, in check mode); the first 1000 when more were added (the full list
+      is in RV(containment)).
+  returned: with O(state=contained)
+  type: list
+  elements: str
+  sample: ["203.0.113.66/32"]
+added_count:
+  description: How many CIDRs this call added (would add, in check mode).
+  returned: with O(state=contained)
+  type: int
+  sample: 1
+already_covered:
+  description: Requested CIDRs left out because a listed (or another requested) CIDR covers them, with that CIDR.
+  returned: with O(state=contained)
+  type: dict
+  sample: {"192.0.2.10/32": "192.0.2.10/32"}
+normalised:
+  description: Requested values that were rewritten (host bits, IPv6 spelling), with their normal form.
+  returned: with O(state=contained)
+  type: dict
+  sample: {"203.0.113.5/28": "203.0.113.0/28"}
+removed:
+  description: The addresses this call removed (would remove, in check mode).
+  returned: with O(state=released)
+  type: list
+  elements: str
+  sample: ["203.0.113.66/32"]
+left_alone:
+  description:
+    - With O(state=released), what was not touched. C(already_removed) lists recorded addresses no longer in the
+      set. C(added_by_others) lists addresses added since the containment by someone else (when the containment
+      recorded the set's earlier content).
+  returned: with O(state=released)
+  type: dict
+  sample: {"already_removed": [], "added_by_others": ["198.51.100.99/32"]}
+lock_conflicts:
+  description: How many lock conflicts were met (each followed by a fresh read and merge).
+  returned: always
+  type: int
+  sample: 0
+containment:
+  description:
+    - What this call contained, for the incident timeline and the release. C(changed.added) lists exactly
+      the addresses added. C(existing) holds the set's addresses before, when there were at most 2000.
+  returned: with O(state=contained) when addresses were added (or would be, in check mode)
+  type: dict
+  sample: {"id": "5f1c0e2a9b7d4c31", "incident_id": "INC-2041", "step": "waf_block", "resource": "arn:aws:wafv2:...",
+           "changed": {"added": ["203.0.113.66/32"]}, "scope": "REGIONAL", "at": "2026-11-24T13:30:00Z"}
+release:
+  description: The release record (the ids of the containment entries undone, what was removed and left alone).
+  returned: with O(state=released) when there were entries to release
+  type: dict
+  sample: {"releases": ["5f1c0e2a9b7d4c31"], "restored": {"removed": ["203.0.113.66/32"]},
+           "left_alone": {"already_removed": [], "added_by_others": []}}
+ignored_entries:
+  description: Ids of O(containments) entries ignored (another step, incident or IP set).
+  returned: with O(state=released)
+  type: list
+  elements: str
+  sample: []
+diff:
+  description: The address count and list (when at most 1000) before and after, with C(--diff).
+  returned: when diff mode is on
+  type: dict
+  sample: {"before": {"address_count": 1, "addresses": ["192.0.2.10/32"]},
+           "after": {"address_count": 2, "addresses": ["192.0.2.10/32", "203.0.113.66/32"]}}
+"""
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.firebreak.runbooks.plugins.module_utils import network, step, wafv2
+from ansible_collections.firebreak.runbooks.plugins.module_utils.wafv2 import WAFInputError
+
+STEP = "waf_block"
+EXISTING_RECORD_LIMIT = 2000
+LIST_LIMIT = 1000
+
+ARGUMENT_SPEC = dict(
+    ip_set=dict(type="str"),
+    scope=dict(type="str", choices=["REGIONAL", "CLOUDFRONT"], default="REGIONAL"),
+    addresses=dict(type="list", elements="str", default=[]),
+    state=dict(type="str", choices=["contained", "released"], default="contained"),
+    web_acl=dict(type="str"),
+    resource_arn=dict(type="str"),
+    allow_list=dict(type="list", elements="str", default=[]),
+    vpc_id=dict(type="str"),
+    force=dict(type="bool", default=False),
+    lock_retries=dict(type="int", default=10),
+    containments=dict(type="list", elements="dict", default=[]),
+    **step.RETRY_BUDGET_OPTION,
+    **step.INCIDENT_OPTION,
+)
+
+
+def shown(values, limit=5):
+    values = list(values)
+    text = ", ".join(values[:limit])
+    return text + (f" and {len(values) - limit} more" if len(values) > limit else "")
+
+
+def addresses_state(addresses):
+    """Count, and the list when short (a 10,000-entry list in every result slows the timeline)."""
+    state = {"address_count": len(addresses)}
+    if len(addresses) <= LIST_LIMIT:
+        state["addresses"] = list(addresses)
+    return state
+
+
+def identity(ip_set, scope):
+    return {
+        "name": ip_set["Name"],
+        "id": ip_set["Id"],
+        "arn": ip_set["ARN"],
+        "scope": scope,
+        "ip_address_version": ip_set.get("IPAddressVersion"),
+    }
+
+
+class Step:
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.scope = module.params["scope"]
+        self.caller = step.Caller(module.params["retry_budget"])
+        self._clients = {}
+
+    def client(self, service):
+        if service not in self._clients:
+            self._clients[service] = step.aws_client(self.module, service)
+        return self._clients[service]
+
+    # -- resolving --------------------------------------------------------------------------------
+    def web_acl_ref(self, value):
+        parsed = wafv2.parse_arn(value, "webacl")
+        if parsed:
+            return parsed
+        if wafv2.looks_like_arn(value):
+            raise WAFInputError(f"web_acl {value!r} is not a WAFv2 web ACL ARN")
+        return wafv2.find_in_listing(
+            self.caller, self.client("wafv2"), "list_web_acls", "WebACLs", value, self.scope, "web ACL"
+        )
+
+    def web_acls(self):
+        """The web ACLs to check: O(web_acl), the one of O(resource_arn), or all of the scope."""
+        wafv2_client = self.client("wafv2")
+        if self.params["web_acl"]:
+            ref = self.web_acl_ref(self.params["web_acl"])
+            return [wafv2.get_web_acl(self.caller, wafv2_client, ref, self.scope)[0]]
+        if self.params["resource_arn"]:
+            return [wafv2.web_acl_for_resource(self.caller, wafv2_client, self.params["resource_arn"])]
+        acls, params = [], {"Scope": self.scope, "Limit": 100}
+        while True:
+            page = self.caller(wafv2_client, "list_web_acls", f"web ACLs in scope {self.scope}", **params)
+            for item in page.get("WebACLs") or []:
+                ref = {"name": item["Name"], "id": item["Id"], "arn": item["ARN"]}
+                acls.append(wafv2.get_web_acl(self.caller, wafv2_client, ref, self.scope)[0])
+            if not page.get("NextMarker") or not page.get("WebACLs"):
+                return acls
+            params["NextMarker"] = page["NextMarker"]
+
+    def ip_set_ref(self, value, known_arns=()):
+        parsed = wafv2.parse_arn(value, "ipset")
+        if parsed:
+            if parsed["scope"] != self.scope:
+                raise WAFInputError(f"ip_set {value!r} is in scope {parsed['scope']}, not {self.scope} (scope)")
+            return parsed
+        if wafv2.looks_like_arn(value):
+            raise WAFInputError(f"ip_set {value!r} is not a WAFv2 IP set ARN")
+        arn = wafv2.match_ip_set(value, known_arns)
+        if arn:
+            return wafv2.parse_arn(arn, "ipset")
+        return wafv2.find_in_listing(
+            self.caller, self.client("wafv2"), "list_ip_sets", "IPSets", value, self.scope, "IP set"
+        )
+
+    def vpc_allow_list(self, vpc_id):
+        try:
+            answer = self.caller(self.client("ec2"), "describe_vpcs", f"VPC {vpc_id!r}", VpcIds=[vpc_id])
+        except step.StepAWSError as err:
+            if err.code in ("InvalidVpcID.NotFound", "InvalidVpcID.Malformed"):
+                raise WAFInputError(f"vpc_id {vpc_id!r} does not exist") from None
+            raise
+        ranges = []
+        for vpc in answer.get("Vpcs") or []:
+            for assoc in vpc.get("CidrBlockAssociationSet") or []:
+                ranges.append((assoc["CidrBlock"], f"a CIDR of {vpc_id}"))
+            for assoc in vpc.get("Ipv6CidrBlockAssociationSet") or []:
+                if assoc.get("Ipv6CidrBlock"):
+                    ranges.append((assoc["Ipv6CidrBlock"], f"a CIDR of {vpc_id}"))
+            if vpc.get("CidrBlock"):
+                ranges.append((vpc["CidrBlock"], f"a CIDR of {vpc_id}"))
+        if not ranges:
+            raise WAFInputError(f"vpc_id {vpc_id!r} does not exist")
+        return ranges
+
+    # -- contained --------------------------------------------------------------------------------
+    def validate_contained(self):
+        params = self.params
+        try:
+            requested, rewritten = network.normalise_all(params["addresses"], "addresses")
+            allow, _ = network.normalise_all(params["allow_list"], "allow_list")
+        except ValueError as err:
+            raise WAFInputError(str(err)) from None
+        if not requested:
+            raise WAFInputError("addresses: nothing to block (give at least one address or CIDR)")
+        if len(requested) > wafv2.MAX_ADDRESSES:
+            raise WAFInputError(
+                f"addresses: {len(requested)} distinct addresses given, but an IP set holds at most "
+                f"{wafv2.MAX_ADDRESSES}; the first over the limit is {requested[wafv2.MAX_ADDRESSES]}"
+            )
+        refusals = network.check_blockable(requested, [(cidr, "allow_list") for cidr in allow], params["force"])
+        if refusals:
+            raise WAFInputError(f"refusing to block: {'; '.join(refusals)} (force=true overrides)")
+        if params["lock_retries"] < 0:
+            raise WAFInputError(f"lock_retries must be >= 0, got {params['lock_retries']}")
+        if not params["ip_set"]:
+            raise WAFInputError("ip_set is required with state=contained")
+        if not params["incident_id"] and not self.module.check_mode:
+            raise WAFInputError("incident_id is required with state=contained (the release needs it)")
+        return requested, rewritten
+
+    def contained(self):
+        params = self.params
+        requested, rewritten = self.validate_contained()
+        if params["vpc_id"] and not params["force"]:
+            refusals = network.check_blockable(requested, self.vpc_allow_list(params["vpc_id"]))
+            if refusals:
+                raise WAFInputError(f"refusing to block: {'; '.join(refusals)} (force=true overrides)")
+
+        acls = self.web_acls()
+        known = [arn for acl in acls for arn in wafv2.ip_set_arns_in(acl)]
+        ref = self.ip_set_ref(params["ip_set"], known)
+        wafv2_client = self.client("wafv2")
+        first = wafv2.get_ip_set(self.caller, wafv2_client, ref, self.scope)
+        ip_set = first[0]
+        rules = [f"{acl['Name']}/{rule}" for acl in acls for rule in wafv2.block_rules(acl, ip_set["ARN"])]
+        if not rules:
+            where = (
+                f"web ACL {acls[0]['Name']!r}"
+                if len(acls) == 1
+                else f"any of the {len(acls)} web ACLs in scope {self.scope}"
+            )
+            others = [use for acl in acls for use in wafv2.other_uses(acl, ip_set["ARN"])]
+            detail = f" (it is referenced without a plain Block by: {', '.join(others)})" if others else ""
+            raise WAFInputError(
+                f"IP set {ip_set['Name']!r} is not referenced by a Block rule of {where}{detail}: adding addresses "
+                "to it would block nothing; add a Block rule on it to the web ACL protecting the target"
+            )
+        version = ip_set.get("IPAddressVersion", "IPV4")
+        wrong = [cidr for cidr in requested if network.version_of(cidr) != version]
+        if wrong:
+            raise WAFInputError(
+                f"addresses {shown(wrong)} are not {version} but IP set {ip_set['Name']!r} holds {version} only"
+            )
+
+        decided = {}
+
+        def plan(current):
+            existing = list(current.get("Addresses") or [])
+            additions = network.plan_additions(existing, requested)
+            total = len(existing) + len(additions["add"])
+            if total > wafv2.MAX_ADDRESSES:
+                raise WAFInputError(
+                    f"IP set {current['Name']!r} holds {len(existing)} addresses; adding {len(additions['add'])} "
+                    f"would make {total}, over the limit of {wafv2.MAX_ADDRESSES}"
+                )
+            decided.update(existing=existing, **additions)
+            return existing + additions["add"] if additions["add"] else None
+
+        if self.module.check_mode:
+            plan(ip_set)
+            conflicts = 0
+        else:
+            ip_set, _written, conflicts = wafv2.read_merge_update(
+                self.caller, wafv2_client, ref, self.scope, plan, params["lock_retries"], first=first
+            )
+        added = decided["add"]
+        before = decided["existing"]
+        after = before + added
+        result = {
+            "changed": bool(added),
+            "ip_set": identity(ip_set, self.scope),
+            "block_rules": rules,
+            "before": addresses_state(before),
+            "after": addresses_state(after),
+            "added": added if len(added) <= LIST_LIMIT else added[:LIST_LIMIT],
+            "added_count": len(added),
+            "already_covered": decided["covered"],
+            "normalised": rewritten,
+            "lock_conflicts": conflicts,
+        }
+        if self.module._diff:
+            result["diff"] = {"before": addresses_state(before), "after": addresses_state(after)}
+        if added:
+            extra = {"scope": self.scope, "ip_set_name": ip_set["Name"], "block_rules": rules}
+            if len(before) <= EXISTING_RECORD_LIMIT:
+                extra["existing"] = before
+            result["containment"] = step.containment_entry(
+                params["incident_id"], STEP, ip_set["ARN"], {"added": added}, **extra
+            )
+            if not self.module.check_mode:
+                try:
+                    wafv2.tag_resource(
+                        self.caller, wafv2_client, ip_set["ARN"], step.incident_tags(params["incident_id"], STEP)
+                    )
+                except step.StepAWSError as err:
+                    self.module.warn(f"the addresses are blocked, but tagging the IP set failed: {err}")
+        covered = f" ({len(decided['covered'])} already covered)" if decided["covered"] else ""
+        prefix = "check mode: would add" if self.module.check_mode else "added"
+        if added:
+            result["msg"] = f"{prefix} {len(added)} addresses to IP set {ip_set['Name']}{covered}"
+        else:
+            result["msg"] = f"no change: every address is already covered in IP set {ip_set['Name']}"
+        if conflicts:
+            result["msg"] += f"; {conflicts} lock conflicts resolved by re-reading"
+        return result
+
+    # -- released ---------------------------------------------------------------------------------
+    def released(self):
+        params = self.params
+        incident = params["incident_id"]
+        if params["lock_retries"] < 0:
+            raise WAFInputError(f"lock_retries must be >= 0, got {params['lock_retries']}")
+        entries = [e for e in params["containments"] if isinstance(e, dict)]
+        ours = [
+            e
+            for e in entries
+            if e.get("step") == STEP and (not incident or e.get("incident_id") == incident) and e.get("resource")
+        ]
+        if params["ip_set"]:
+            ref = self.ip_set_ref(params["ip_set"], [e["resource"] for e in ours])
+        else:
+            resources = sorted({e["resource"] for e in ours})
+            if len(resources) > 1:
+                raise WAFInputError(f"containments concern {len(resources)} IP sets ({shown(resources)}): give ip_set")
+            if not resources:
+                return {
+                    "changed": False,
+                    "msg": "nothing to release: no waf_block containment of this incident",
+                    "ip_set": {},
+                    "before": addresses_state([]),
+                    "after": addresses_state([]),
+                    "removed": [],
+                    "left_alone": {},
+                    "ignored_entries": [e.get("id") for e in entries],
+                    "lock_conflicts": 0,
+                }
+            ref = self.ip_set_ref(resources[0])
+        mine = [e for e in ours if e["resource"] == ref["arn"]]
+        skipped = [e.get("id") for e in entries if e not in mine]
+        for entry in mine:
+            added = (entry.get("changed") or {}).get("added")
+            if not isinstance(added, list):
+                raise WAFInputError(f"containment {entry.get('id')!r} has no changed.added list: not a waf_block entry")
+        recorded = [cidr for e in mine for cidr in e["changed"]["added"]]
+        existing_then = None
+        if mine and all(isinstance(e.get("existing"), list) for e in mine):
+            existing_then = {network.normalise_cidr(c) for e in mine for c in e["existing"]}
+        wafv2_client = self.client("wafv2")
+        first = wafv2.get_ip_set(self.caller, wafv2_client, ref, self.scope)
+        decided = {}
+
+        def plan(current):
+            existing = list(current.get("Addresses") or [])
+            removals = network.plan_removals(existing, recorded)
+            decided.update(existing=existing, **removals)
+            if not removals["remove"]:
+                return None
+            gone = set(removals["remove"])
+            return [cidr for cidr in existing if cidr not in gone]
+
+        if self.module.check_mode:
+            plan(first[0])
+            ip_set, conflicts = first[0], 0
+        else:
+            ip_set, _written, conflicts = wafv2.read_merge_update(
+                self.caller, wafv2_client, ref, self.scope, plan, params["lock_retries"], first=first
+            )
+        before = decided["existing"]
+        gone = set(decided["remove"])
+        after = [cidr for cidr in before if cidr not in gone]
+        left_alone = {"already_removed": decided["missing"]}
+        if existing_then is not None:
+            left_alone["added_by_others"] = [
+                cidr for cidr in decided["kept"] if network.normalise_cidr(cidr) not in existing_then
+            ]
+        result = {
+            "changed": bool(gone),
+            "ip_set": identity(ip_set, self.scope),
+            "before": addresses_state(before),
+            "after": addresses_state(after),
+            "removed": decided["remove"],
+            "left_alone": left_alone,
+            "ignored_entries": skipped,
+            "lock_conflicts": conflicts,
+        }
+        if self.module._diff:
+            result["diff"] = {"before": addresses_state(before), "after": addresses_state(after)}
+        if mine:
+            result["release"] = step.release_entry(
+                incident or mine[0].get("incident_id"),
+                STEP,
+                ip_set["ARN"],
+                released_ids=[e.get("id") for e in mine if e.get("id")],
+                restored={"removed": decided["remove"]},
+                left_alone=left_alone,
+            )
+        prefix = "check mode: would remove" if self.module.check_mode else "removed"
+        others = left_alone.get("added_by_others")
+        tail = f"; left alone {len(others)} added by others meanwhile" if others else ""
+        if decided["missing"]:
+            tail += f"; {len(decided['missing'])} recorded addresses were already gone"
+        if not mine:
+            result["msg"] = f"nothing to release on IP set {ip_set['Name']}: no containment entry of this incident"
+        else:
+            result["msg"] = f"{prefix} {len(gone)} addresses from IP set {ip_set['Name']}{tail}"
+        return result
+
+
+def main():
+    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    runner = Step(module)
+    try:
+        result = runner.contained() if module.params["state"] == "contained" else runner.released()
+    except WAFInputError as err:
+        module.fail_json(msg=str(err), changed=False)
+    except step.StepAWSError as err:
+        step.fail_step(module, err, changed=False)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""waf_block, iam_key_disable, nacl_block: argument_specs is the single source of the role variables,
+tasks use FQCNs, and the modules' RETURN docs name every key they return (read from the sources)."""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sandbox import REPO_ROOT
+
+if str(REPO_ROOT / "collections") not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT / "collections"))
+
+from ansible_collections.firebreak.runbooks.plugins.modules import (
+    ec2_nacl_block,
+    iam_credential_quarantine,
+    wafv2_ip_block,
+)
+
+ROLES = ["waf_block", "iam_key_disable", "nacl_block"]
+MODULES = [wafv2_ip_block, iam_credential_quarantine, ec2_nacl_block]
+
+
+def _spec(role) -> dict:
+    path = REPO_ROOT / "roles" / role / "meta" / "argument_specs.yml"
+    return yaml.safe_load(path.read_text())["argument_specs"]["main"]["options"]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_defaults_agree_with_argument_specs(role):
+    defaults = yaml.safe_load((REPO_ROOT / "roles" / role / "defaults" / "main.yml").read_text())
+    spec = _spec(role)
+    assert defaults == {name: opt["default"] for name, opt in spec.items() if "default" in opt}
+    for name, opt in spec.items():
+        assert name.startswith(f"{role}_") and opt.get("type") and opt.get("description"), name
+        assert not (opt.get("required") and "default" in opt), name
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_readme_documents_every_option(role):
+    readme = (REPO_ROOT / "roles" / role / "README.md").read_text()
+    rows = dict(re.findall(rf"^\| `({role}_\w+)` \| ([^|]+) \|", readme, re.M))
+    assert set(rows) == set(_spec(role))
+    for name, opt in _spec(role).items():
+        assert rows[name].strip() == opt["type"], name
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_tasks_use_fqcn_and_pass_the_incident(role):
+    tasks = yaml.safe_load((REPO_ROOT / "roles" / role / "tasks" / "main.yml").read_text())
+    keywords = {"name", "register", "when", "vars", "tags", "no_log", "loop", "loop_control"}
+    for task in tasks:
+        action = next(k for k in task if k not in keywords)
+        assert action.count(".") == 2, f"{task['name']}: {action} is not an FQCN"
+        if action.startswith("firebreak.runbooks."):
+            assert "incident_id" in task[action]
+            assert "FIREBREAK_INCIDENT_ID" in str(task.get("vars"))
+
+
+def _result_keys(module) -> set[str]:
+    """String keys of dict literals assigned to ``result`` / subscripted on ``result`` in the module source."""
+    tree = ast.parse(Path(module.__file__).read_text())
+    keys = set()
+    for node in ast.walk(tree):
+        targets = getattr(node, "targets", [])
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict) and any(_is_result(t) for t in targets):
+            keys |= {k.value for k in node.value.keys if isinstance(k, ast.Constant)}
+        slice_ = getattr(node, "slice", None)
+        if isinstance(node, ast.Subscript) and _is_result(node.value) and isinstance(slice_, ast.Constant):
+            keys.add(slice_.value)
+    return {key for key in keys if isinstance(key, str)}
+
+
+def _is_result(node) -> bool:
+    return isinstance(node, ast.Name) and node.id == "result"
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def test_return_docs_cover_every_returned_key(module):
+    documented = set(yaml.safe_load(module.RETURN))
+    returned = _result_keys(module) - {"changed"}
+    assert returned, "no result keys found"
+    assert returned <= documented, returned - documented
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def test_documented_options_match_the_argument_spec(module):
+    options = yaml.safe_load(module.DOCUMENTATION)["options"]
+    spec = {k: v for k, v in module.ARGUMENT_SPEC.items() if k not in ("retry_budget", "incident_id")}
+    assert set(options) == set(spec)
+    for name, opt in options.items():
+        assert opt["type"] == spec[name]["type"], name
+        assert opt.get("default") == spec[name].get("default"), name
+        assert opt.get("choices") == spec[name].get("choices"), name
