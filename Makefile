@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SCENARIO ?= service_down
-PYTEST_WORKERS ?= 2
+PYTEST_WORKERS ?= 4
 # Where ansible-test wants the collection: a path ending in ansible_collections/firebreak/runbooks.
 SANITY_ROOT := $(CURDIR)/.sanity/ansible_collections/firebreak/runbooks
 SANITY_TESTS ?= validate-modules ansible-doc action-plugin-docs runtime-metadata compile import pep8 yamllint shebang symlinks no-smart-quotes line-endings empty-init use-argspec-type-path replace-urlopen no-get-exception use-compat-six no-assert changelog
