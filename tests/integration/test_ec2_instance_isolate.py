@@ -37,7 +37,7 @@ MUTATING = {
 
 
 def result_of(run, task="Isolate") -> dict:
-    data = json.loads(run.stdout[run.stdout.index("{") :])
+    data = json.JSONDecoder().raw_decode(run.stdout[run.stdout.index("{") :])[0]
     for play in data["plays"]:
         for entry in play["tasks"]:
             if entry["task"]["name"] == task:
@@ -278,7 +278,11 @@ def test_bad_input_fails_naming_the_value_and_changes_nothing(aws, run_playbook,
     aws.proxy.clear_log()
     extra = {f"iso_{k}": v for k, v in options.items() if v is not None}
     if "incident_id" in options and options["incident_id"] is None:
-        run = run_playbook(PLAYBOOK, extra_vars=extra, env={**JSON_OUTPUT, "FIREBREAK_INCIDENT_ID": ""})
+        run = run_playbook(
+            PLAYBOOK,
+            extra_vars=extra,
+            env={**JSON_OUTPUT, "FIREBREAK_INCIDENT_ID": "", "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.timer"},
+        )
     else:
         extra.setdefault("iso_incident_id", INCIDENT)
         run = run_playbook(PLAYBOOK, extra_vars=extra, env=JSON_OUTPUT)

@@ -110,7 +110,9 @@ def test_eight_concurrent_runs_with_injected_lock_conflicts_lose_nothing(aws, sa
         wanted += [f"{a}/32" for a in addresses]
         extra = {"role_addresses": addresses, "incident_id": f"INC-CONCURRENT-{worker}", "role_lock_retries": 30}
         cmd = [str(Path(sys.executable).parent / "ansible-playbook"), PLAYBOOK, "-e", json.dumps(extra)]
-        runs.append(subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        # eight incidents: eight timelines (the timeline refuses to mix incidents in one file)
+        run_env = {**env, "FIREBREAK_TIMELINE": str(tmp_path / f"t{worker}.jsonl")}
+        runs.append(subprocess.Popen(cmd, cwd=REPO_ROOT, env=run_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
     outputs = [proc.communicate(timeout=600)[0].decode() for proc in runs]
     for proc, output in zip(runs, outputs, strict=True):
         assert proc.returncode == 0, output[-3000:]

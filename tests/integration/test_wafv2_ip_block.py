@@ -30,7 +30,7 @@ def tags(aws) -> dict:
 
 
 def result_of(run, task: str = "Block") -> dict:
-    data = json.loads(run.stdout[run.stdout.index("{") :])
+    data = json.JSONDecoder().raw_decode(run.stdout[run.stdout.index("{") :])[0]
     for play in data["plays"]:
         for entry in play["tasks"]:
             if entry["task"]["name"] == task:
@@ -195,7 +195,11 @@ def test_an_ip_set_no_block_rule_uses_is_refused(aws, run_playbook):
 def test_contained_without_an_incident_id_is_refused(aws, run_playbook):
     waf = aws.manifest["aws"]["waf"]
     extra = {"waf_ip_set": waf["ip_set"]["name"], "waf_addresses": ["203.0.113.9"]}
-    run = run_playbook(BLOCK, extra_vars=extra, env={**JSON_OUTPUT, "FIREBREAK_INCIDENT_ID": ""})
+    run = run_playbook(
+        BLOCK,
+        extra_vars=extra,
+        env={**JSON_OUTPUT, "FIREBREAK_INCIDENT_ID": "", "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.timer"},
+    )
     assert run.returncode != 0
     assert "incident_id is required" in result_of(run)["msg"]
     assert addresses(aws) == SEEDED

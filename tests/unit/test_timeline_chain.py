@@ -457,6 +457,7 @@ def test_classification_tables_match_design():
         "lambda_limits_raise",
         "k8s_rolling_restart",
         "scale_out",
+        "ecs_service_restart",
     }
     assert containment == {
         "iam_key_disable",
@@ -466,6 +467,9 @@ def test_classification_tables_match_design():
         "pipeline_pause",
         "secret_rotate",
         "alb_drain",
+        "nacl_block",
+        "s3_public_block",
+        "deploy_freeze",
     }
 
 
