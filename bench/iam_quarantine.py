@@ -64,7 +64,7 @@ def timed_run(box, workdir: Path, extra: dict) -> tuple[float, int]:
     }
     cmd = [
         str(Path(sys.executable).parent / "ansible-playbook"),
-        "bench/playbooks/iam_quarantine.yml",
+        f"bench/playbooks/iam_quarantine{'_loop' if extra.get('bench_per_user') else ''}.yml",
         "-e",
         f"@{vars_file}",
     ]
@@ -103,6 +103,22 @@ def run(box, args) -> dict:
     figures["targets"] = TARGETS
     figures["meets_targets"] = figures["speedup_vs_sequential"] >= TARGETS["min_speedup"]
     return figures
+
+
+def report(figures: dict) -> list[str]:
+    """Lines for bench/results.md (``make bench``)."""
+    conc, seq, loop = figures["concurrent"], figures["sequential"], figures["task_loop"]
+    verdict = "meets" if figures["meets_targets"] else "MISSES"
+    return [
+        f"{figures['users']} IAM users with one active key each, the fault proxy adding "
+        f"{figures['latency_ms_per_call']} ms to every IAM call; each way on fresh users, every key checked Inactive",
+        f"one call, `max_workers: {figures['workers']}`: {conc['seconds']} s, {conc['api_calls']} calls",
+        f"one call, `max_workers: 1` (the same calls in sequence): {seq['seconds']} s, {seq['api_calls']} calls",
+        f"Ansible `loop:` of one call per user: {loop['seconds']} s for {loop['users_timed']} users -> "
+        f"{loop['extrapolated_seconds']} s for {figures['users']}",
+        f"speed-up **{figures['speedup_vs_sequential']}x** against the sequential calls ({verdict} >= "
+        f"{TARGETS['min_speedup']:.0f}x), {figures['speedup_vs_task_loop']}x against the task loop",
+    ]
 
 
 def main(argv=None) -> int:

@@ -119,6 +119,23 @@ def run(box, args) -> dict:
     }
 
 
+def report(figures: dict) -> list[str]:
+    """Lines for bench/results.md (``make bench``)."""
+    step, loop = figures["step"], figures["loop"]
+    calls_ok = "meets" if step["api_calls"] <= TARGETS["max_calls"] else "MISSES"
+    speed_ok = "meets" if figures["speedup"] >= TARGETS["min_speedup"] else "MISSES"
+    return [
+        f"blocking {step['addresses']:,} addresses in the seeded IP set (emptied first), the fault proxy adding "
+        f"{figures['latency_ms_per_call']} ms to every WAFv2 call",
+        f"step (one `ansible-playbook` run of `wafv2_ip_block`, start-up and timeline included): {step['seconds']} s, "
+        f"**{step['api_calls']} calls** ({', '.join(step['calls'])}; {calls_ok} <= {TARGETS['max_calls']})",
+        f"per-address loop (GetIPSet + UpdateIPSet per address, boto3): {loop['api_calls_timed']} calls / "
+        f"{loop['seconds_timed']} s for {loop['addresses_timed']} addresses -> {loop['extrapolated_api_calls']:,} "
+        f"calls / {loop['extrapolated_seconds']} s for all (linear: a lower bound, the real loop's list grows)",
+        f"speed-up **{figures['speedup']}x** ({speed_ok} >= {TARGETS['min_speedup']:.0f}x)",
+    ]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.waf_block", description=__doc__.splitlines()[0])
     parser.add_argument("--addresses", type=int, default=10000)

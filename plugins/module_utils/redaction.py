@@ -21,6 +21,7 @@ Standard library only (the callback, the action plugins and the tests share it).
 from __future__ import annotations
 
 import datetime
+import functools
 import math
 import re
 
@@ -99,8 +100,18 @@ def _normalise_key(key):
     return _NORMALISE.sub("", str(key).lower())
 
 
+def _key_text(key):
+    return str.__str__(key) if isinstance(key, str) else str(key)
+
+
 def is_secret_key(key):
     """True when the values under ``key`` must be masked."""
+    return _is_secret_key(_key_text(key))
+
+
+# Keys repeat across a result (every principal, every object has the same keys): decide each once.
+@functools.lru_cache(maxsize=8192)
+def _is_secret_key(key):
     norm = _normalise_key(key)
     if not norm:
         return False
@@ -114,6 +125,11 @@ def is_secret_key(key):
 
 
 def _is_safe_key(key):
+    return _is_safe_key_text(_key_text(key))
+
+
+@functools.lru_cache(maxsize=8192)
+def _is_safe_key_text(key):
     norm = _normalise_key(key)
     return bool(norm) and norm not in ALWAYS_SECRET_KEYS and any(norm.endswith(s) for s in _SAFE_SUFFIX_NAMES)
 
@@ -157,6 +173,10 @@ _PROGRAM_FLAGS = (
 _USER_PASS_FLAG = re.compile(r"(?<!\S)(?P<flag>-u|--user)(?P<sep>\s+|=)(?P<user>[^\s:\"']+):(?P<value>[^\s\"']+)")
 
 
+# Every key _TEXT_SECRET can match contains one of these: text without any holds no ``key: value`` secret.
+_TEXT_SECRET_HINT = re.compile(r"(?i)pass|pwd|secret|token|private|ssh|session|api|authorization|credential|cookie")
+
+
 def _text_secret_value(match):
     """The secret value of a ``key: value`` match, or None when it is not one."""
     key = match.group("key").strip("\"'")
@@ -196,10 +216,11 @@ def _find_in_text(text, out):
     if "://" in text:
         for m in _URL_USERINFO.finditer(text):
             out.add(m.group("value"))
-    for m in _TEXT_SECRET.finditer(text):
-        value = _text_secret_value(m)
-        if value:
-            out.add(re.sub(r"(?i)^(?:bearer|basic|token)\s+", "", value))
+    if _TEXT_SECRET_HINT.search(text):
+        for m in _TEXT_SECRET.finditer(text):
+            value = _text_secret_value(m)
+            if value:
+                out.add(re.sub(r"(?i)^(?:bearer|basic|token)\s+", "", value))
     if "-" in text:
         for m in _CLI_FLAG.finditer(text):
             if is_secret_key(m.group("flag").lstrip("-")):
@@ -222,7 +243,8 @@ def scrub_text(text, secrets=()):
         text = _PEM.sub(lambda m: m.group(1) + MASK + (m.group("end") or ""), text)
     if "://" in text:
         text = _URL_USERINFO.sub(lambda m: m.group("head") + MASK, text)
-    text = _TEXT_SECRET.sub(_mask_text_match, text)
+    if _TEXT_SECRET_HINT.search(text):
+        text = _TEXT_SECRET.sub(_mask_text_match, text)
     if "-" in text:
         text = _CLI_FLAG.sub(_mask_flag, text)
         for program, flag in _PROGRAM_FLAGS:
@@ -289,6 +311,7 @@ def _usable(secret, min_length):
 def find_secrets(*values, min_length=MIN_SECRET_LENGTH):
     """Every secret value found in ``values`` (task arguments, results), longest first."""
     found = set()
+    scanned = set()  # the same string (a user name, a status) repeats across a result: scan it once
 
     def walk(node, depth=0):
         if depth > 64:
@@ -310,7 +333,9 @@ def find_secrets(*values, min_length=MIN_SECRET_LENGTH):
                 mask_next = _argv_flag_is_secret(v)
         elif isinstance(node, (str, bytes)):
             text = node.decode("utf-8", "replace") if isinstance(node, bytes) else str.__str__(node)
-            _find_in_text(text, found)
+            if text not in scanned:
+                scanned.add(text)
+                _find_in_text(text, found)
 
     for value in values:
         walk(value)

@@ -242,20 +242,28 @@ if botocore is not None:
     )
 
 
-def client_config(budget=DEFAULT_RETRY_BUDGET):
+def client_config(budget=DEFAULT_RETRY_BUDGET, pool=None):
     """botocore config for a step client: botocore's own retries off (``Caller`` retries), and
-    timeouts that keep one hung attempt inside the budget."""
+    timeouts that keep one hung attempt inside the budget.
+
+    ``pool``: how many threads share the client.  botocore keeps 10 connections by default, so a
+    step running more threads than that would have them queue for a connection.
+    """
     read_timeout = max(10, min(60, int(budget) // 2 or 10))
     return botocore.config.Config(
-        retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=10, read_timeout=read_timeout
+        retries={"mode": "standard", "total_max_attempts": 1},
+        connect_timeout=10,
+        read_timeout=read_timeout,
+        max_pool_connections=max(10, (pool or 0) + 2),
     )
 
 
-def aws_client(module, service, budget=None):
-    """A client for ``service`` from an ``AnsibleAWSModule`` with botocore retries off."""
+def aws_client(module, service, budget=None, pool=None):
+    """A client for ``service`` from an ``AnsibleAWSModule`` with botocore retries off; ``pool``: the
+    number of threads that will share it (see ``client_config``)."""
     if budget is None:
         budget = module.params.get("retry_budget") or DEFAULT_RETRY_BUDGET
-    return module.client(service, config=client_config(budget))
+    return module.client(service, config=client_config(budget, pool))
 
 
 def fail_step(module, err, **result):

@@ -289,7 +289,7 @@ class Step:
         self.module = module
         self.params = module.params
         self.caller = step.Caller(module.params["retry_budget"])
-        self.iam = step.aws_client(module, "iam")
+        self.iam = step.aws_client(module, "iam", pool=module.params["max_workers"])
 
     def pool_map(self, fn, items):
         """``fn`` over ``items`` on a thread pool; results in order; the first exception re-raised after all ran."""

@@ -183,7 +183,7 @@ def run(module):
     base = f"{ev.normalize_prefix(params['evidence_prefix'])}{incident_id or '(incident)'}/s3/"
 
     caller = Caller(params["retry_budget"])
-    s3 = aws_client(module, "s3")
+    s3 = aws_client(module, "s3", pool=params["concurrency"])
     ev.check_bucket(s3, caller, source_bucket, "source_bucket")
     ev.check_bucket(s3, caller, bucket, "evidence_bucket")
     listed = ev.list_objects(s3, caller, source_bucket, prefix)

@@ -485,10 +485,12 @@ def run(module):
         + ("; verified" if params["wait"] and done and verified is None else "")
     )
     if verified is not None:
-        module.fail_json(msg=f"{result['msg']}: {verified}", **result)
+        result["msg"] += f": {verified}"
+        module.fail_json(**result)
     if failed:
         first = result["errors"][0]
-        module.fail_json(msg=f"{result['msg']}: first failure: {first['key']!r}: {first['error']}", **result)
+        result["msg"] += f": first failure: {first['key']!r}: {first['error']}"
+        module.fail_json(**result)
     return result
 
 

@@ -299,6 +299,21 @@ def test_bad_input_fails_naming_the_value_and_changes_nothing(aws, history, run_
     assert s3_history.version_list(s3, BUCKET) == before
 
 
+def test_a_key_whose_copy_keeps_failing_fails_the_run_naming_it_and_the_others_are_restored(
+    aws, history, run_playbook
+):
+    s3 = history["s3"]
+    # CopyObject is a PUT carrying x-amz-copy-source; only the copy onto docs/a.txt fails, every time
+    aws.proxy.add_rule({"service": "s3", "method": "PUT", "path": r"/docs/a\.txt$", "fault": "error", "status": 500})
+    run, result = restore(run_playbook, prefix="docs/", time=history["time"], retry_budget=5)
+    assert run.returncode != 0
+    assert "1 failed" in result["msg"] and "first failure: 'docs/a.txt'" in result["msg"], result["msg"]
+    assert [e["key"] for e in result["errors"]] == ["docs/a.txt"]
+    assert s3_history.body(s3, BUCKET, "docs/a.txt") == b"A2-corrupt"
+    for key in ("docs/deleted.txt", "docs/recreated.txt"):
+        assert s3_history.body(s3, BUCKET, key) == history["expected"][key], key
+
+
 def test_permanent_5xx_on_the_listing_fails_within_the_budget_naming_call_and_code(aws, history, run_playbook):
     aws.proxy.add_rule({"service": "s3", "method": "GET", "query": "versions", "fault": "error", "status": 500})
     seq = mark(aws)

@@ -146,6 +146,42 @@ def test_s3_versions_and_delete_marker_match_moto(aws):
     assert lock["ObjectLockEnabled"] == "Enabled"
 
 
+def test_version_listing_pages_through_a_history_without_touching_it(aws):
+    """sandbox/moto_main.py lists versions from shallow copies (moto deep-copies the bucket per page):
+    the answer must stay AWS's, page after page, and the stored versions and bodies must not change."""
+    s3 = aws.client("s3")
+    bucket = "firebreak-test-listing"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    written = {}
+    for key in ("a.txt", "a.txt.bak", "b.txt"):
+        for n in range(3):
+            answer = s3.put_object(Bucket=bucket, Key=key, Body=f"{key}-{n}".encode())
+            written.setdefault(key, []).append(answer["VersionId"])
+    marker = s3.delete_object(Bucket=bucket, Key="b.txt")["VersionId"]
+
+    def listing(max_keys):
+        seen, params = [], {"Bucket": bucket, "MaxKeys": max_keys}
+        while True:
+            page = s3.list_object_versions(**params)
+            seen += [(v["Key"], v["VersionId"], v["IsLatest"], "data") for v in page.get("Versions", [])]
+            seen += [(m["Key"], m["VersionId"], m["IsLatest"], "marker") for m in page.get("DeleteMarkers", [])]
+            if not page["IsTruncated"]:
+                return sorted(seen)
+            params.update(KeyMarker=page["NextKeyMarker"], VersionIdMarker=page["NextVersionIdMarker"])
+
+    whole = listing(1000)
+    assert listing(2) == whole == listing(1000)
+    latest = {(key, version) for key, version, is_latest, _ in whole if is_latest}
+    assert latest == {("a.txt", written["a.txt"][-1]), ("a.txt.bak", written["a.txt.bak"][-1]), ("b.txt", marker)}
+    assert len(whole) == 10
+    for key, versions in written.items():
+        for n, version in enumerate(versions):
+            body = s3.get_object(Bucket=bucket, Key=key, VersionId=version)["Body"].read()
+            assert body == f"{key}-{n}".encode()
+    assert s3.get_object(Bucket=bucket, Key="a.txt")["VersionId"] == written["a.txt"][-1]
+
+
 def test_iam_users_and_keys_match_moto_and_no_secret_is_recorded(aws):
     area = aws.manifest["aws"]["iam"]
     iam = aws.client("iam")
