@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from bench.run import bench_rollback, bench_timeline
+from bench.run import bench_rollback, bench_timeline, timeline_report
 
 pytestmark = pytest.mark.integration
 
@@ -22,6 +22,9 @@ def test_timeline_benchmark_compares_with_and_without_the_callback(sandbox, tmp_
     env = {**os.environ, **sandbox.env(), "FIREBREAK_INCIDENT_ID": "BENCH-TEST"}
     result = bench_timeline(env, repeat=1, steps=2, workdir=tmp_path)
     assert result["steps"] == 2 and result["with_s"] > 0 and result["without_s"] > 0
+    assert result["record_ms"] > 0 and result["record_share_pct"] > 0
+    lines = timeline_report(result)
+    assert any("overhead" in line and f"{result['overhead_pct']}%" in line for line in lines), lines
 
 
 def test_ecs_benchmark_measures_first_mutation_and_the_step_against_its_floor(aws):

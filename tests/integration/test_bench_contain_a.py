@@ -17,6 +17,7 @@ def test_waf_block_benchmark_blocks_with_the_step_and_the_loop(aws):
     assert figures["step"]["calls"] == ["GetWebACL", "GetIPSet", "UpdateIPSet", "TagResource"]
     assert figures["loop"]["api_calls_timed"] == 10 and figures["loop"]["extrapolated_api_calls"] == 100
     assert figures["speedup"] > 0
+    assert any("**4 calls**" in line for line in waf_block.report(figures))
 
 
 def test_iam_benchmark_quarantines_every_user_each_way(aws):
@@ -24,3 +25,4 @@ def test_iam_benchmark_quarantines_every_user_each_way(aws):
     assert figures["concurrent"]["users_timed"] == figures["sequential"]["users_timed"] == 3
     assert figures["concurrent"]["api_calls"] == figures["sequential"]["api_calls"] > 0
     assert figures["task_loop"]["users_timed"] == 1
+    assert any(f"**{figures['speedup_vs_sequential']}x**" in line for line in iam_quarantine.report(figures))
