@@ -41,6 +41,7 @@ TOPICS = {
     "iam_quarantine": "bench.iam_quarantine",
 }
 CORE = ("rollback", "timeline")
+REPEATED_TOPICS = ("ecs",)  # the topics that take --repeat; the others run once
 RESULTS_MD = REPO_ROOT / "bench" / "results.md"
 
 
@@ -106,14 +107,21 @@ def bench_timeline(env: dict, repeat: int, steps: int, workdir: Path) -> dict:
     without_cfg.write_text("\n".join(line for line in config if not line.startswith("callbacks_enabled")) + "\n")
     cmd = [str(BIN / "ansible-playbook"), str(playbook)]
     times: dict[str, list[float]] = {"with": [], "without": []}
-    for _ in range(repeat):
+    for i in range(repeat):
         timeline = workdir / f"timeline-{len(times['with'])}.jsonl"
-        times["with"].append(_timed(cmd, {**env, "ANSIBLE_CONFIG": str(with_cfg), "FIREBREAK_TIMELINE": str(timeline)}))
-        times["without"].append(_timed(cmd, {**env, "ANSIBLE_CONFIG": str(without_cfg)}))
+        runs = [
+            ("with", {**env, "ANSIBLE_CONFIG": str(with_cfg), "FIREBREAK_TIMELINE": str(timeline)}),
+            ("without", {**env, "ANSIBLE_CONFIG": str(without_cfg)}),
+        ]
+        # ABBA order (with, without, without, with, ...): a machine that speeds up or slows down over the
+        # minutes a run takes does not favour one side
+        for kind, run_env in runs if i % 2 == 0 else runs[::-1]:
+            times[kind].append(_timed(cmd, run_env))
         records = len(timeline.read_text().splitlines())
         assert records >= steps + 3, f"the timeline has {records} records for {steps} steps"
     with_t, without_t = statistics.median(times["with"]), statistics.median(times["without"])
     overhead = (with_t - without_t) / without_t * 100
+    pairs = [round((w - wo) / wo * 100, 2) for w, wo in zip(times["with"], times["without"], strict=True)]
     record_ms = record_cost(steps, workdir)
     task_ms = without_t / steps * 1000
     return {
@@ -124,6 +132,7 @@ def bench_timeline(env: dict, repeat: int, steps: int, workdir: Path) -> dict:
         "record_ms": round(record_ms, 3),
         "task_ms": round(task_ms, 1),
         "record_share_pct": round(record_ms / task_ms * 100, 2),
+        "pair_overheads_pct": pairs,
         "runs": times,
     }
 
@@ -181,9 +190,10 @@ def timeline_report(figures: dict) -> list[str]:
     return [
         f"{figures['steps']} `ansible.builtin.command` tasks on localhost; both runs read the same copy of ansible.cfg "
         "(same inventory and collections) except for its `callbacks_enabled` line",
-        f"with the timeline {figures['with_s']} s, without {figures['without_s']} s: overhead "
+        f"with the timeline {figures['with_s']} s, without {figures['without_s']} s (medians): overhead "
         f"**{figures['overhead_pct']}%** ({verdict} < {TARGETS['timeline_overhead_pct']}%); runs with [{runs}], "
-        f"without [{runs_without}]",
+        f"without [{runs_without}], in ABBA order; each pair's overhead: "
+        f"{', '.join(f'{p}%' for p in figures.get('pair_overheads_pct', []))} (run-to-run noise on this machine)",
         f"the callback's own work per record, in process (redaction, caps, hash chain, locked append, fsync): "
         f"{figures['record_ms']} ms = {figures['record_share_pct']}% of a task's {figures['task_ms']} ms "
         "(the part of the overhead that is not run-to-run noise)",
@@ -226,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
                 lines = module.report(topics[topic]) if hasattr(module, "report") else [json.dumps(topics[topic])]
                 print(f"== {topic}\n" + "\n".join(lines))
                 load = round(os.getloadavg()[0], 2)
-                write_section(topic, lines, f"{when} (median of {args.repeat} runs; 1-minute load {load})")
+                runs = f"median of {args.repeat} runs" if topic in REPEATED_TOPICS else "one run"
+                write_section(topic, lines, f"{when} ({runs}; 1-minute load {load})")
 
     results = {
         "when": when,
