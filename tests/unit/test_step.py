@@ -198,3 +198,10 @@ def test_no_retry_starts_that_would_end_after_the_budget():
     with pytest.raises(step.StepAWSError):
         caller(client, "update_service")
     assert clock.now <= 60.0
+
+
+@pytest.mark.parametrize(("pool", "connections"), [(None, 10), (1, 10), (8, 10), (16, 18), (64, 66)])
+def test_a_client_shared_by_threads_has_a_connection_for_each(pool, connections):
+    config = step.client_config(60, pool=pool)
+    assert config.max_pool_connections == connections
+    assert config.retries == {"mode": "standard", "total_max_attempts": 1}
