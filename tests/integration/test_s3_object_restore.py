@@ -299,9 +299,7 @@ def test_bad_input_fails_naming_the_value_and_changes_nothing(aws, history, run_
     assert s3_history.version_list(s3, BUCKET) == before
 
 
-def test_a_key_whose_copy_keeps_failing_fails_the_run_naming_it_and_the_others_are_restored(
-    aws, history, run_playbook
-):
+def test_a_key_whose_copy_keeps_failing_fails_the_run_naming_it_and_the_others_are_restored(aws, history, run_playbook):
     s3 = history["s3"]
     # CopyObject is a PUT carrying x-amz-copy-source; only the copy onto docs/a.txt fails, every time
     aws.proxy.add_rule({"service": "s3", "method": "PUT", "path": r"/docs/a\.txt$", "fault": "error", "status": 500})
