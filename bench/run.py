@@ -48,7 +48,7 @@ RESULTS_MD = REPO_ROOT / "bench" / "results.md"
 def write_section(topic: str, lines: list[str], when: str) -> None:
     """Replace (or add) the ``## <topic>`` section of bench/results.md, leaving the other sections alone."""
     text = RESULTS_MD.read_text() if RESULTS_MD.exists() else "# make bench: results\n"
-    body = f"## {topic}\n\nMeasured {when}.\n\n" + "".join(f"- {line}\n" for line in lines)
+    body = f"## {topic}\n\nMeasured {when}.\n\n" + "".join(f"- {line}\n" for line in lines) + "\n"
     head, sep, rest = text.partition(f"## {topic}\n")
     if sep:
         after = rest.find("\n## ")
