@@ -31,15 +31,12 @@ def main(bucket: str, prefix: str, when: str, workers: str = "1") -> int:
         endpoint_url=os.environ["FIREBREAK_AWS_ENDPOINT_URL"],
         config=Config(max_pool_connections=max(10, pool_size + 2)),
     )
-    work = []
     history: dict[str, list] = {}
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Versions", []):
             history.setdefault(item["Key"], []).append((item["LastModified"], item["IsLatest"], False, item))
         for item in page.get("DeleteMarkers", []):
             history.setdefault(item["Key"], []).append((item["LastModified"], item["IsLatest"], True, item))
-    for key, entries in history.items():
-        work.append((key, entries))
 
     def restore(item):
         key, entries = item
@@ -66,11 +63,11 @@ def main(bucket: str, prefix: str, when: str, workers: str = "1") -> int:
         s3.copy_object(Bucket=bucket, Key=key, CopySource=source, **extra)
 
     if pool_size == 1:
-        for item in work:
+        for item in history.items():
             restore(item)
     else:
         with concurrent.futures.ThreadPoolExecutor(pool_size) as pool:
-            list(pool.map(restore, work))
+            list(pool.map(restore, history.items()))
     return 0
 
 

@@ -214,20 +214,19 @@ def render(results: dict) -> str:
             f"| sequential boto3 loop | {lp['seconds']} | {lc['list']} ({lc['list_bound']}) | {lc['mutating']} | "
             f"{lc['head']} | {lc['calls_per_changed_key']} |",
             f"| floor: the same boto3 calls on {results.get('concurrency', 32)} threads, nothing else | "
-            f"{fl['seconds']} | "
-            f"{fc['list']} ({fc['list_bound']}) | {fc['mutating']} | {fc['head']} | {fc['calls_per_changed_key']} |",
+            f"{fl['seconds']} | {fc['list']} ({fc['list_bound']}) | {fc['mutating']} | {fc['head']} | "
+            f"{fc['calls_per_changed_key']} |",
             "",
             f"Phases (from the proxy's request times): listing {mc.get('listing_s')} s vs {lc.get('listing_s')} s "
             f"({mc.get('list_call_s')} s per ListObjectVersions page in moto); acting {mc.get('acting_s')} s vs "
             f"{lc.get('acting_s')} s (**{results.get('acting_speedup')}x**); the floor: listing "
-            f"{fc.get('listing_s')} s, "
-            f"acting {fc.get('acting_s')} s. Machine load (1 min) at the end: {results.get('load_1m')}.",
+            f"{fc.get('listing_s')} s, acting {fc.get('acting_s')} s. Machine load (1 min) at the end: "
+            f"{results.get('load_1m')}.",
             "",
             f"Speed-up: **{results['speedup']}x** (target >= {TARGETS['speedup']}x); the floor, the most any "
-            f"concurrent client reached against this sandbox in this run: {results['floor_speedup']}x. "
-            f"Mutating calls per changed "
-            f"key: **{mc['mutating_per_changed_key']}** (target 1; none for unchanged keys). List calls "
-            f"{mc['list']} <= ceil(versions/1000) = {mc['list_bound']}.",
+            f"concurrent client reached against this sandbox in this run: {results['floor_speedup']}x. Mutating "
+            f"calls per changed key: **{mc['mutating_per_changed_key']}** (target 1; none for unchanged keys). "
+            f"List calls {mc['list']} <= ceil(versions/1000) = {mc['list_bound']}.",
             "",
         ]
     )

@@ -262,11 +262,6 @@ diff:
 
 import time
 
-try:
-    from botocore.config import Config
-except ImportError:  # pragma: no cover - AnsibleAWSModule reports the missing library
-    Config = None
-
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import s3_restore
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
@@ -372,7 +367,7 @@ def run(module):
     bucket, prefix, keys = params["bucket"], params["prefix"], params["keys"]
 
     caller = Caller(params["retry_budget"])
-    config = client_config(params["retry_budget"]).merge(Config(max_pool_connections=params["concurrency"] + 2))
+    config = client_config(params["retry_budget"], pool=params["concurrency"])
     s3 = module.client("s3", config=config)
     restorer = s3_restore.Restorer(
         caller,
