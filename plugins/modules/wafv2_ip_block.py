@@ -23,8 +23,9 @@ description:
   - An IP set blocks nothing unless a rule of a web ACL blocks on it. The module checks that a rule whose action
     is Block references the set. It checks the web ACL O(web_acl), or the one protecting O(resource_arn), or,
     without either, every web ACL of the scope. It fails when there is none.
-  - Returns a C(containment) entry with exactly the addresses this call added. The IP set is tagged with the
-    incident id.
+  - Returns a C(containment) entry with exactly the addresses this call added. The addresses are the containment
+    and an address cannot carry a tag; the IP set itself is tagged with the incident id only with
+    O(tag_ip_set=true) (see there why not by default).
   - With O(state=released) it removes the addresses recorded in O(containments) (this incident's entries, from
     the C(firebreak.runbooks.containments) lookup), again read-merge-update with the lock token. Addresses
     someone else added meanwhile stay and are reported in RV(left_alone).
@@ -84,6 +85,16 @@ options:
       - How many times to re-read and merge again after a lock conflict before failing.
     type: int
     default: 10
+  tag_ip_set:
+    description:
+      - Also tag the IP set C(firebreak:incident)/C(firebreak:step) after adding addresses (one more call,
+        C(TagResource)).
+      - Off by default because an IP set is usually shared, by several incidents and by hand edits. One incident
+        tag on it is overwritten by the next incident's block, and outlives this incident's release, so it
+        would misname who put what in the set. The C(containment) entry in the timeline is the exact record of
+        the addresses this incident added.
+    type: bool
+    default: false
   containments:
     description:
       - With O(state=released), the containment entries to undo, as the C(firebreak.runbooks.containments) lookup
@@ -295,6 +306,7 @@ ARGUMENT_SPEC = dict(
     vpc_id=dict(type="str"),
     force=dict(type="bool", default=False),
     lock_retries=dict(type="int", default=10),
+    tag_ip_set=dict(type="bool", default=False),
     containments=dict(type="list", elements="dict", default=[]),
     **step.RETRY_BUDGET_OPTION,
     **step.INCIDENT_OPTION,
@@ -507,7 +519,7 @@ class Step:
             result["containment"] = step.containment_entry(
                 params["incident_id"], STEP, ip_set["ARN"], {"added": added}, **extra
             )
-            if not self.module.check_mode:
+            if params["tag_ip_set"] and not self.module.check_mode:
                 try:
                     wafv2.tag_resource(
                         self.caller, wafv2_client, ip_set["ARN"], step.incident_tags(params["incident_id"], STEP)

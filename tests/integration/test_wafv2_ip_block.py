@@ -52,6 +52,7 @@ def mutating_calls(aws) -> list[str]:
 
 
 def test_block_merges_normalised_addresses_keeps_existing_and_reruns_unchanged(aws, run_playbook):
+    aws.proxy.clear_log()
     run, result = block(
         aws, run_playbook, addresses=["203.0.113.66", "198.51.100.7/24", "192.0.2.10", "203.0.113.66/32"]
     )
@@ -66,7 +67,8 @@ def test_block_merges_normalised_addresses_keeps_existing_and_reruns_unchanged(a
     entry = result["containment"]
     assert entry["changed"] == {"added": ["203.0.113.66/32", "198.51.100.0/24"]}
     assert entry["resource"] == aws.manifest["aws"]["waf"]["ip_set"]["arn"] and entry["step"] == "waf_block"
-    assert tags(aws)["firebreak:incident"] == entry["incident_id"]
+    # the shared IP set is not tagged by default: the containment entry is the record (3 calls in all)
+    assert mutating_calls(aws) == ["UpdateIPSet"] and "firebreak:incident" not in tags(aws)
 
     aws.proxy.clear_log()
     run, again = block(aws, run_playbook, addresses=["203.0.113.66", "198.51.100.99"])  # covered by the /24
@@ -75,6 +77,20 @@ def test_block_merges_normalised_addresses_keeps_existing_and_reruns_unchanged(a
     assert again["already_covered"] == {"203.0.113.66/32": "203.0.113.66/32", "198.51.100.99/32": "198.51.100.0/24"}
     assert addresses(aws) == [*SEEDED, "203.0.113.66/32", "198.51.100.0/24"]
     assert not mutating_calls(aws)
+
+
+def test_tag_ip_set_tags_the_set_with_the_incident_but_not_in_check_mode(aws, run_playbook):
+    aws.proxy.clear_log()
+    run, result = block(aws, run_playbook, check=True, tag_ip_set=True, addresses=["203.0.113.70"])
+    assert run.returncode == 0, run.output
+    assert result["changed"] is True and not mutating_calls(aws) and "firebreak:incident" not in tags(aws)
+
+    run, result = block(aws, run_playbook, tag_ip_set=True, addresses=["203.0.113.70"])
+    assert run.returncode == 0, run.output
+    assert mutating_calls(aws) == ["UpdateIPSet", "TagResource"]
+    assert tags(aws)["firebreak:incident"] == result["containment"]["incident_id"]
+    assert tags(aws)["firebreak:step"] == "waf_block"
+    assert addresses(aws) == [*SEEDED, "203.0.113.70/32"]
 
 
 def test_check_mode_with_diff_changes_nothing(aws, run_playbook):
