@@ -48,12 +48,16 @@ def _modify_network_interface_attribute(self, eni_id, group_ids, *args, **kwargs
 eni_models.NetworkInterfaceBackend.modify_network_interface_attribute = _modify_network_interface_attribute
 
 # S3 listing cost (bench/results.md, s3_restore): moto 5.2.5's ListObjectVersions deep-copies every
-# version of the whole bucket on every page (each copy re-reads and re-buffers the object's body) so
-# that it can set ``is_latest`` on the copies.  With 15,000 versions a page took 13 s, where AWS
-# answers a page in well under a second.  A shallow copy of each version gives the same answer (only
-# ``is_latest`` is written, on the copy; the body buffer is shared read-only).
-import copy as _copy  # noqa: E402
+# version of the whole bucket on every page (each copy re-reads and re-buffers the object's body) and
+# sorts them all, so that it can set ``is_latest`` on the copies.  With 15,000 versions a page took
+# 13 s, where AWS answers a page in well under a second, and every page cost the whole bucket.
+# ``_list_object_versions`` below is moto's own loop, unchanged, fed lazily: names in order from the
+# key marker (or the prefix) on, each name's versions newest first as shallow views (only
+# ``is_latest`` is written, on the view; the body buffer is shared read-only), and it stops once past
+# the prefix.  A page now costs its own versions.
+import bisect  # noqa: E402
 
+from moto.core.utils import unix_time_millis  # noqa: E402
 from moto.s3 import models as s3_models  # noqa: E402
 
 
@@ -73,21 +77,83 @@ def _shallow_version(version):
     return clone
 
 
-class _S3ListingCopy:
-    """Stands in for the ``copy`` module inside ``moto.s3.models``: the one ``deepcopy`` there copies
-    a key's list of versions for ListObjectVersions; everything else is the real ``copy``."""
-
-    copy = staticmethod(_copy.copy)
-
-    @staticmethod
-    def deepcopy(value, memo=None):
-        versions = (s3_models.FakeKey, s3_models.FakeDeleteMarker)
-        if isinstance(value, list) and all(isinstance(item, versions) for item in value):
-            return [_shallow_version(item) for item in value]
-        return _copy.deepcopy(value, memo)
+def _versions_in_order(bucket, start):
+    """Every version of every name >= ``start``, by name, newest first within a name (moto's order:
+    a stable sort on (name, -last modified), so same-millisecond versions keep their stored order)."""
+    names = sorted(dict(bucket.keys))
+    for name in names[bisect.bisect_left(names, start) :] if start else names:
+        stored = bucket.keys.getlist(name, [])
+        yield from sorted(
+            (_shallow_version(version) for version in stored), key=lambda r: -unix_time_millis(r.last_modified)
+        )
 
 
-s3_models.copy = _S3ListingCopy()
+def _list_object_versions(self, bucket_name, delimiter=None, key_marker=None, max_keys=1000, prefix="",
+                          version_id_marker=None):  # fmt: skip
+    # moto 5.2.5's S3Backend.list_object_versions, with its version list made lazy (see above).  Names
+    # below the key marker were only ever skipped; without a key marker, names below the prefix were
+    # only ever filtered out; past the prefix's range no name can match.
+    bucket = self.get_bucket(bucket_name)
+    prefix = prefix or ""
+    common_prefixes: set = set()
+    requested_versions: list = []
+    delete_markers: list = []
+    next_key_marker = None
+    next_version_id_marker = None
+    last_name = None
+    skip_versions = True
+    last_item_added = None
+    for version in _versions_in_order(bucket, key_marker if key_marker is not None else prefix):
+        name = version.name
+        version.is_latest = name != last_name
+        if version.is_latest:
+            last_name = name
+        if skip_versions:
+            if key_marker is None:
+                skip_versions = False
+            elif not version_id_marker:
+                skip_versions = version.name < key_marker
+                continue
+            elif version.name == key_marker and version.version_id == version_id_marker:
+                skip_versions = False
+                continue
+            else:
+                continue
+        if not name.startswith(prefix):
+            if name > prefix:
+                break
+            continue
+        is_common_prefix = False
+        if delimiter and delimiter in name[len(prefix) :]:
+            end_of_delimiter = len(prefix) + name[len(prefix) :].index(delimiter) + len(delimiter)
+            prefix_including_delimiter = name[0:end_of_delimiter]
+            if prefix_including_delimiter == key_marker:
+                continue
+            common_prefixes.add(prefix_including_delimiter)
+            name = prefix_including_delimiter
+            is_common_prefix = True
+        elif last_item_added:
+            name = last_item_added.name
+        if max_keys is not None and len(requested_versions) + len(delete_markers) + len(common_prefixes) >= max_keys:
+            next_key_marker = name
+            if is_common_prefix:
+                next_version_id_marker = None
+            elif last_item_added is not None:
+                next_version_id_marker = last_item_added.version_id
+            else:
+                next_version_id_marker = None
+            break
+        if not is_common_prefix:
+            last_item_added = version
+            if not isinstance(version, s3_models.FakeKey):
+                delete_markers.append(version)
+            else:
+                requested_versions.append(version)
+    return requested_versions, sorted(common_prefixes), delete_markers, next_key_marker, next_version_id_marker
+
+
+moto_list_object_versions = s3_models.S3Backend.list_object_versions  # the original, for tests/unit
+s3_models.S3Backend.list_object_versions = _list_object_versions
 
 # Request dispatch cost (bench/results.md, iam_quarantine): for every request moto 5.2.5 lists its own
 # package directory (a listdir and ~150 isdir calls) and then tries its few hundred URL patterns, all
@@ -129,6 +195,32 @@ def _cached_method_names(clazz):
 
 
 moto_responses.method_names_from_class = _cached_method_names
+
+# Response timestamps: moto's serializer reads back every timestamp it writes (a string such as
+# ``2026-11-24T09:30:00.000Z`` for S3) through botocore's ``parse_to_aware_datetime``, which hands it to
+# ``dateutil.parser.parse``: 6% of moto's time on a CopyObject.  Read that one shape directly.
+import datetime as _datetime  # noqa: E402
+import re as _re  # noqa: E402
+
+from dateutil.tz import tzutc as _tzutc  # noqa: E402
+from moto.core import serialize as moto_serialize  # noqa: E402
+
+_parse_to_aware_datetime = moto_serialize.parse_to_aware_datetime
+_ISO_UTC = _re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?Z$")
+
+
+def _fast_aware_datetime(value):
+    match = _ISO_UTC.match(value) if isinstance(value, str) else None
+    if match:
+        fields = [int(part) for part in match.groups()[:6]]
+        try:
+            return _datetime.datetime(*fields, int((match.group(7) or "0").ljust(6, "0")), tzinfo=_tzutc())
+        except ValueError:
+            pass
+    return _parse_to_aware_datetime(value)
+
+
+moto_serialize.parse_to_aware_datetime = _fast_aware_datetime
 
 # One INFO line per request in moto.log repeats the fault proxy's request log (GET /_fault/log) at a
 # cost of a formatted, flushed write per call; warnings and errors still go to moto.log.

@@ -30,6 +30,7 @@ Containment
 from __future__ import annotations
 
 import datetime
+import email.utils
 import hashlib
 import json
 import random
@@ -39,6 +40,8 @@ import time
 try:
     import botocore.config
     import botocore.exceptions
+    import botocore.utils
+    from dateutil.tz import tzutc as _tzutc
 except ImportError:  # pragma: no cover - AnsibleAWSModule reports the missing library
     botocore = None
 
@@ -260,10 +263,49 @@ def client_config(budget=DEFAULT_RETRY_BUDGET, pool=None):
 
 def aws_client(module, service, budget=None, pool=None):
     """A client for ``service`` from an ``AnsibleAWSModule`` with botocore retries off; ``pool``: the
-    number of threads that will share it (see ``client_config``)."""
+    number of threads that will share it (see ``client_config``); timestamps parsed by
+    ``fast_timestamp``."""
     if budget is None:
         budget = module.params.get("retry_budget") or DEFAULT_RETRY_BUDGET
-    return module.client(service, config=client_config(budget, pool))
+    return fast_timestamps(module.client(service, config=client_config(budget, pool)))
+
+
+_ISO_UTC_RE = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z$")
+_HTTP_DATE_RE = re.compile(r"^[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT$")
+
+
+def fast_timestamp(value):
+    """botocore's timestamp parser, with a fast path for the two shapes AWS answers with.
+
+    botocore hands every timestamp string to ``dateutil.parser.parse``: about 0.1 ms a value, which
+    was 60% of the CPU time of parsing a ListObjectVersions page (1,000 ``LastModified``).  A
+    ``2026-11-24T09:30:00.000Z`` body timestamp and a ``Tue, 24 Nov 2026 09:30:00 GMT`` header are
+    read directly into the same value botocore returns (an aware datetime in dateutil's ``tzutc``);
+    anything else goes to botocore's own parser."""
+    if isinstance(value, str):
+        match = _ISO_UTC_RE.match(value)
+        if match:
+            fields = [int(part) for part in match.groups()[:6]]
+            micro = int((match.group(7) or "0").ljust(6, "0")[:6])
+            try:
+                return datetime.datetime(*fields, micro, tzinfo=_tzutc())
+            except ValueError:
+                pass
+        elif _HTTP_DATE_RE.match(value):
+            try:
+                return email.utils.parsedate_to_datetime(value).replace(tzinfo=_tzutc())
+            except (TypeError, ValueError):
+                pass
+    return botocore.utils.parse_timestamp(value)
+
+
+def fast_timestamps(client):
+    """Make ``client`` (and the clients of its session) parse timestamps with ``fast_timestamp``, the
+    way the AWS CLI sets its own timestamp parser.  A client without the hook is left as it is."""
+    factory = getattr(getattr(client, "_endpoint", None), "_response_parser_factory", None)
+    if factory is not None and hasattr(factory, "set_parser_defaults"):
+        factory.set_parser_defaults(timestamp_parser=fast_timestamp)
+    return client
 
 
 def fail_step(module, err, **result):

@@ -268,7 +268,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     RETRY_BUDGET_OPTION,
     Caller,
     StepAWSError,
-    client_config,
+    aws_client,
     fail_step,
     iso_utc,
     parse_time,
@@ -367,8 +367,7 @@ def run(module):
     bucket, prefix, keys = params["bucket"], params["prefix"], params["keys"]
 
     caller = Caller(params["retry_budget"])
-    config = client_config(params["retry_budget"], pool=params["concurrency"])
-    s3 = module.client("s3", config=config)
+    s3 = aws_client(module, "s3", pool=params["concurrency"])
     restorer = s3_restore.Restorer(
         caller,
         s3,

@@ -205,3 +205,50 @@ def test_a_client_shared_by_threads_has_a_connection_for_each(pool, connections)
     config = step.client_config(60, pool=pool)
     assert config.max_pool_connections == connections
     assert config.retries == {"mode": "standard", "total_max_attempts": 1}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-11-24T09:30:00.000Z",
+        "2026-11-24T09:30:00Z",
+        "2026-11-24T09:30:00.123456Z",
+        "2026-11-24T09:30:00.5Z",
+        "2026-11-24T09:30:00.123456789Z",
+        "2024-02-29T23:59:59.999Z",
+        "Tue, 24 Nov 2026 09:30:00 GMT",
+        "Thu, 29 Feb 2024 23:59:59 GMT",
+        "2026-11-24T09:30:00+02:00",
+        "2026-11-24T09:30:00",
+        "2026-11-24 09:30:00Z",
+        1795556916,
+        1795556916.25,
+        "1795556916",
+    ],
+)
+def test_fast_timestamp_gives_what_botocore_gives(value):
+    import botocore.utils
+
+    ours, theirs = step.fast_timestamp(value), botocore.utils.parse_timestamp(value)
+    assert ours == theirs and type(ours) is type(theirs)
+    assert ours.tzinfo == theirs.tzinfo and ours.isoformat() == theirs.isoformat()
+
+
+@pytest.mark.parametrize("value", ["2026-02-30T09:30:00.000Z", "2026-13-01T00:00:00Z", "not a time", ""])
+def test_fast_timestamp_refuses_what_botocore_refuses(value):
+    import botocore.utils
+
+    with pytest.raises(ValueError):
+        botocore.utils.parse_timestamp(value)
+    with pytest.raises(ValueError):
+        step.fast_timestamp(value)
+
+
+def test_a_step_client_parses_response_timestamps_with_the_fast_path():
+    import boto3
+
+    client = step.fast_timestamps(boto3.client("s3", region_name="us-east-1", aws_access_key_id="x",
+                                                aws_secret_access_key="y"))  # fmt: skip
+    parser = client._endpoint._response_parser_factory.create_parser("rest-xml")
+    assert parser._timestamp_parser is step.fast_timestamp
+    assert step.fast_timestamps(object()) is not None  # a client without the hook is left alone
