@@ -7,6 +7,9 @@
    thin-module floor making the same AWS calls (``bench/playbooks/library/thin_ecs.py``: AnsibleModule + boto3 and
    nothing else; the proxy log proves the calls are the same) -- target <= 1.1x -- and against the seeds' own AWS
    CLI commands for the step run as a shell script (``bench/cli/ecs_<step>.sh``) -- target: faster than the CLI.
+   A second floor makes the same calls in a thin AnsibleAWSModule module (``thin_aws_ecs.py``, the framework every
+   step module must use): it splits a step's distance from the plain floor into the framework's start-up cost and
+   the step's own work. The target is judged against the plain floor.
 
 The AWS CLI (``awscli``) pins a botocore other than the collection's, so it goes into its own venv,
 ``bench/.awscli-venv``, which this benchmark creates (pip, from the configured package index) the first time; when
@@ -144,7 +147,7 @@ def _check(box, kind: str, before: dict) -> None:
 
 
 def compare_step(box, env: dict, kind: str, repeat: int, aws: Path | None) -> dict:
-    variants = ["step", "thin"] + (["cli"] if aws else [])
+    variants = ["step", "thin", "thin_aws"] + (["cli"] if aws else [])
     times: dict[str, list[float]] = {variant: [] for variant in variants}
     sequences: dict[str, list[str]] = {}
     cli_env = dict(env, PATH=f"{aws.parent}{os.pathsep}{env.get('PATH', '')}") if aws else env
@@ -160,6 +163,9 @@ def compare_step(box, env: dict, kind: str, repeat: int, aws: Path | None) -> di
             elif variant == "thin":
                 cmd = [str(BIN / "ansible-playbook"), "bench/playbooks/ecs_thin.yml", "-e", json.dumps(extra)]
                 times[variant].append(_run(cmd, env, f"{kind} thin floor"))
+            elif variant == "thin_aws":
+                cmd = [str(BIN / "ansible-playbook"), "bench/playbooks/ecs_thin_aws.yml", "-e", json.dumps(extra)]
+                times[variant].append(_run(cmd, env, f"{kind} thin AnsibleAWSModule floor"))
             else:
                 cmd = ["bash", f"bench/cli/ecs_{kind}.sh", extra["bench_cluster"], extra["bench_service"]]
                 if kind == "scale":
@@ -172,13 +178,16 @@ def compare_step(box, env: dict, kind: str, repeat: int, aws: Path | None) -> di
         "step_s": medians["step"],
         "thin_s": medians["thin"],
         "step_vs_thin": round(medians["step"] / medians["thin"], 2),
-        "same_calls_as_thin": sequences["step"] == sequences["thin"],
+        "same_calls_as_thin": sequences["step"] == sequences["thin"] == sequences["thin_aws"],
+        "thin_aws_s": medians["thin_aws"],
+        "step_vs_thin_aws": round(medians["step"] / medians["thin_aws"], 2),
+        "thin_aws_vs_thin": round(medians["thin_aws"] / medians["thin"], 2),
         "calls": {variant: len(calls) for variant, calls in sequences.items()},
         "step_calls": sequences["step"],
         "runs": times,
     }
     if not result["same_calls_as_thin"]:
-        result["thin_calls"] = sequences["thin"]
+        result["thin_calls"], result["thin_aws_calls"] = sequences["thin"], sequences["thin_aws"]
     if "cli" in medians:
         result.update(cli_s=medians["cli"], step_vs_cli=round(medians["step"] / medians["cli"], 2))
     return result
@@ -222,6 +231,11 @@ def report(figures: dict) -> list[str]:
             f"({verdict(step['step_vs_thin'], TARGETS['step_vs_thin_ratio'])} <= {TARGETS['step_vs_thin_ratio']}x; "
             f"same {step['calls']['step']} calls: {step['same_calls_as_thin']})"
         )
+        if "thin_aws_s" in step:
+            line += (
+                f"; the same calls in a thin AnsibleAWSModule module {step['thin_aws_s']}s: the framework "
+                f"{step['thin_aws_vs_thin']}x the thin floor, the step {step['step_vs_thin_aws']}x the framework floor"
+            )
         if "cli_s" in step:
             line += (
                 f"; AWS CLI script {step['cli_s']}s ({step['calls'].get('cli')} calls) = {step['step_vs_cli']}x "

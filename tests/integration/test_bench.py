@@ -35,9 +35,10 @@ def test_ecs_benchmark_measures_first_mutation_and_the_step_against_its_floor(aw
     assert first["service_down"]["first_mutation_s"] > 0 and first["empty_playbook_s"] > 0
     assert first["service_down"]["update_service_s"] >= first["service_down"]["first_mutation_s"]
     step = bench_ecs.compare_step(aws, env, "restart", repeat=1, aws=None)  # no AWS CLI in tests (no download)
-    assert step["same_calls_as_thin"], (step["step_calls"], step.get("thin_calls"))
+    assert step["same_calls_as_thin"], (step["step_calls"], step.get("thin_calls"), step.get("thin_aws_calls"))
+    assert step["thin_aws_s"] > 0 and len(step["runs"]["thin_aws"]) == 1
     assert (
         step["step_calls"][:2] == ["DescribeServices", "DescribeTargetHealth"] and "UpdateService" in step["step_calls"]
     )
     lines = bench_ecs.report({"first_mutation": first, "steps": {"restart": step}, "awscli": "skipped: test"})
-    assert any("restart: step" in line for line in lines)
+    assert any("restart: step" in line and "thin AnsibleAWSModule module" in line for line in lines), lines

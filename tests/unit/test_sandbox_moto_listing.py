@@ -18,7 +18,22 @@ from moto.s3 import models as s3_models  # noqa: E402
 
 from sandbox import moto_main  # noqa: E402
 
-NAMES = ["a", "a.txt", "a.txt.bak", "b/1", "b/2", "b/2/x", "b0", "c d", "c+d", "c%d", "data/00/x", "data/01/y", "é", "z"]
+NAMES = [
+    "a",
+    "a.txt",
+    "a.txt.bak",
+    "b/1",
+    "b/2",
+    "b/2/x",
+    "b0",
+    "c d",
+    "c+d",
+    "c%d",
+    "data/00/x",
+    "data/01/y",
+    "é",
+    "z",
+]
 
 
 def _summary(answer):
