@@ -247,8 +247,8 @@ def test_fast_timestamp_refuses_what_botocore_refuses(value):
 def test_a_step_client_parses_response_timestamps_with_the_fast_path():
     import boto3
 
-    client = step.fast_timestamps(boto3.client("s3", region_name="us-east-1", aws_access_key_id="x",
-                                                aws_secret_access_key="y"))  # fmt: skip
+    credentials = {"aws_access_key_id": "x", "aws_secret_access_key": "y"}
+    client = step.fast_timestamps(boto3.client("s3", region_name="us-east-1", **credentials))
     parser = client._endpoint._response_parser_factory.create_parser("rest-xml")
     assert parser._timestamp_parser is step.fast_timestamp
     assert step.fast_timestamps(object()) is not None  # a client without the hook is left alone
