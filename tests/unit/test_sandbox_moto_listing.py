@@ -123,3 +123,19 @@ def test_a_marker_inside_one_names_versions_and_a_lone_key_marker_match_moto(bac
                 ours = moto_main._list_object_versions(backend, "listing-markers", **query)
                 theirs = moto_main.moto_list_object_versions(backend, "listing-markers", **query)
                 assert _summary(ours) == _summary(theirs), query
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["2026-11-24T09:30:00.000Z", "2026-11-24T09:30:00Z", "2026-11-24T09:30:00.123456Z", "2026-02-30T09:30:00Z",
+     "2026-11-24T09:30:00+02:00", 1795556916, datetime.datetime(2026, 11, 24, 9, 30)],
+)  # fmt: skip
+def test_response_timestamps_read_as_moto_reads_them(value):
+    """The sandbox's fast path for moto's serializer gives what botocore's parser gives, or the same error."""
+    try:
+        expected = moto_main._parse_to_aware_datetime(value)
+    except ValueError:
+        with pytest.raises(ValueError):
+            moto_main._fast_aware_datetime(value)
+        return
+    assert moto_main._fast_aware_datetime(value) == expected
