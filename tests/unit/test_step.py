@@ -6,7 +6,9 @@ import datetime
 import sys
 from pathlib import Path
 
+import boto3
 import botocore.exceptions
+import botocore.utils
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -227,8 +229,6 @@ def test_a_client_shared_by_threads_has_a_connection_for_each(pool, connections)
     ],
 )
 def test_fast_timestamp_gives_what_botocore_gives(value):
-    import botocore.utils
-
     ours, theirs = step.fast_timestamp(value), botocore.utils.parse_timestamp(value)
     assert ours == theirs and type(ours) is type(theirs)
     assert ours.tzinfo == theirs.tzinfo and ours.isoformat() == theirs.isoformat()
@@ -236,8 +236,6 @@ def test_fast_timestamp_gives_what_botocore_gives(value):
 
 @pytest.mark.parametrize("value", ["2026-02-30T09:30:00.000Z", "2026-13-01T00:00:00Z", "not a time", ""])
 def test_fast_timestamp_refuses_what_botocore_refuses(value):
-    import botocore.utils
-
     with pytest.raises(ValueError):
         botocore.utils.parse_timestamp(value)
     with pytest.raises(ValueError):
@@ -245,8 +243,6 @@ def test_fast_timestamp_refuses_what_botocore_refuses(value):
 
 
 def test_a_step_client_parses_response_timestamps_with_the_fast_path():
-    import boto3
-
     credentials = {"aws_access_key_id": "x", "aws_secret_access_key": "y"}
     client = step.fast_timestamps(boto3.client("s3", region_name="us-east-1", **credentials))
     parser = client._endpoint._response_parser_factory.create_parser("rest-xml")
