@@ -227,5 +227,157 @@ moto_serialize.parse_to_aware_datetime = _fast_aware_datetime
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
+# Keep-alive.  Werkzeug's development server answers every request with ``Connection: close`` (it
+# cannot tell where an unread request body ends), so every call cost a TCP connection and a new server
+# thread, on both sides: the fault proxy reconnected to moto for each request it forwarded.  AWS keeps
+# connections open, and so do botocore and the proxy.  This handler keeps a connection open when it
+# can tell where the request ended (a ``Content-Length`` body, which it drains if moto left part of
+# it unread) and the answer was exactly as long as it said; otherwise it closes, as before.
+import selectors as _selectors  # noqa: E402
+import types as _types  # noqa: E402
+
+from moto import server as moto_server  # noqa: E402
+from werkzeug import serving as werkzeug_serving  # noqa: E402
+
+MAX_DRAIN = 10_000_000_000  # as werkzeug's own drain: a larger unread body closes the connection instead
+
+
+class _NoDrainSelector:
+    """Werkzeug's handler reads whatever the client sends after the answer and throws it away (safe
+    only when every connection closes); on a kept-alive connection that is the next request."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def register(self, *args, **kwargs):
+        pass
+
+    def select(self, timeout=None):
+        return []
+
+    def close(self):
+        pass
+
+
+werkzeug_serving.selectors = _types.SimpleNamespace(
+    DefaultSelector=_NoDrainSelector, EVENT_READ=_selectors.EVENT_READ
+)
+
+
+class _BodyReader:
+    """``wsgi.input`` for a ``Content-Length`` body: reads at most that many bytes."""
+
+    def __init__(self, stream, length):
+        self._stream = stream
+        self.remaining = length
+
+    def read(self, size=-1):
+        if self.remaining <= 0:
+            return b""
+        size = self.remaining if size is None or size < 0 else min(size, self.remaining)
+        data = self._stream.read(size)
+        self.remaining -= len(data)
+        if not data:
+            self.remaining = 0
+        return data
+
+    def readline(self, size=-1):
+        if self.remaining <= 0:
+            return b""
+        size = self.remaining if size is None or size < 0 else min(size, self.remaining)
+        data = self._stream.readline(size)
+        self.remaining -= len(data)
+        if not data:
+            self.remaining = 0
+        return data
+
+    def __iter__(self):
+        return iter(self.readline, b"")
+
+
+class _CountingWriter:
+    def __init__(self, stream):
+        self._stream = stream
+        self.count = 0
+
+    def write(self, data):
+        self.count += len(data)
+        return self._stream.write(data)
+
+    def flush(self):
+        return self._stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+class _KeepAliveHandler(moto_server.MotoRequestHandler):
+    disable_nagle_algorithm = True  # headers and body go out as separate writes
+
+    def setup(self):
+        super().setup()
+        self.wfile = _CountingWriter(self.wfile)
+
+    def make_environ(self):
+        environ = super().make_environ()
+        self._body = None
+        if not environ.get("wsgi.input_terminated"):
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = -1
+            if length >= 0:
+                self._body = environ["wsgi.input"] = _BodyReader(self.rfile, length)
+        return environ
+
+    def send_response(self, code, message=None):
+        self._status = code
+        super().send_response(code, message)
+
+    def send_header(self, keyword, value):
+        lowered = keyword.lower()
+        if lowered == "content-length":
+            self._declared = int(value) if str(value).isdigit() else None
+        elif lowered == "transfer-encoding":
+            self._declared = "chunked"
+        elif lowered == "connection" and value.lower() == "close" and self._body is not None:
+            return  # werkzeug's blanket close; decided after the answer instead
+        super().send_header(keyword, value)
+
+    def end_headers(self):
+        super().end_headers()
+        self._body_start = self.wfile.count
+
+    def run_wsgi(self):
+        self._body = None
+        self._declared = None
+        self._body_start = None
+        self._status = 0
+        super().run_wsgi()
+        if self.close_connection:
+            return
+        if self._body is None:
+            self.close_connection = True
+            return
+        sent = None if self._body_start is None else self.wfile.count - self._body_start
+        if self.command == "HEAD" or self._status in (204, 304) or 100 <= self._status < 200:
+            expected = 0  # no body, whatever the headers say
+        else:
+            expected = self._declared
+        if expected != "chunked" and (expected is None or sent != expected):
+            self.close_connection = True  # the client cannot tell where this answer ends
+            return
+        if self._body.remaining > MAX_DRAIN:
+            self.close_connection = True
+            return
+        while self._body.remaining > 0:
+            if not self._body.read(65536):
+                self.close_connection = True
+                return
+
+
+moto_server.MotoRequestHandler = _KeepAliveHandler
+
+
 if __name__ == "__main__":
     sys.exit(main())
