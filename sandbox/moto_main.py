@@ -259,9 +259,7 @@ class _NoDrainSelector:
         pass
 
 
-werkzeug_serving.selectors = _types.SimpleNamespace(
-    DefaultSelector=_NoDrainSelector, EVENT_READ=_selectors.EVENT_READ
-)
+werkzeug_serving.selectors = _types.SimpleNamespace(DefaultSelector=_NoDrainSelector, EVENT_READ=_selectors.EVENT_READ)
 
 
 class _BodyReader:

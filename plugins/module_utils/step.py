@@ -35,9 +35,11 @@ import hashlib
 import json
 import random
 import re
+import threading
 import time
 
 try:
+    import boto3.session
     import botocore.config
     import botocore.exceptions
     import botocore.utils
@@ -261,13 +263,57 @@ def client_config(budget=DEFAULT_RETRY_BUDGET, pool=None):
     )
 
 
+_SESSIONS: dict = {}
+_SESSIONS_LOCK = threading.Lock()  # a boto3 session is not thread-safe; its clients are
+
+
+def _new_client(profile, service, **kwargs):
+    """A client from the module process's boto3 session for ``profile`` (``None``: the default chain)."""
+    with _SESSIONS_LOCK:
+        session = _SESSIONS.get(profile)
+        if session is None:
+            session = _SESSIONS[profile] = boto3.session.Session(profile_name=profile)
+        return session.client(service, **kwargs)
+
+
 def aws_client(module, service, budget=None, pool=None):
-    """A client for ``service`` from an ``AnsibleAWSModule`` with botocore retries off; ``pool``: the
-    number of threads that will share it (see ``client_config``); timestamps parsed by
-    ``fast_timestamp``."""
+    """A client for ``service`` with the module's connection options (as ``AnsibleAWSModule.client``
+    reads them), botocore retries off, ``pool`` the number of threads that will share it (see
+    ``client_config``), and timestamps parsed by ``fast_timestamp``.
+
+    Every client of the module process comes from one boto3 session per profile.
+    ``AnsibleAWSModule.client`` makes a new session per client: each one loads botocore's endpoint
+    and model data again (about 50 ms a client here) and resolves credentials again, which for an
+    assume-role profile is another ``AssumeRole`` call, and from an instance profile another metadata
+    request.  A step using three services paid that three times."""
+    # Imported here, not at the top: the Kubernetes modules that use this file need no amazon.aws.
+    from ansible_collections.amazon.aws.plugins.module_utils import botocore as aws_botocore
+    from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
     if budget is None:
         budget = module.params.get("retry_budget") or DEFAULT_RETRY_BUDGET
-    return fast_timestamps(module.client(service, config=client_config(budget, pool)))
+    if not isinstance(module, AnsibleAWSModule):  # a stand-in module (unit tests) makes its own clients
+        return fast_timestamps(module.client(service, config=client_config(budget, pool)))
+    region, endpoint_url, params = aws_botocore.get_aws_connection_info(module)
+    params = dict(params)
+    profile = params.pop("profile_name", None)
+    # The user agent amazon.aws gives its clients: "APN/1.0 Ansible/<version> <collection>/<version>".
+    user_agent = getattr(aws_botocore, "_get_user_agent_string", None)
+    config = botocore.config.Config(user_agent=user_agent()) if user_agent else None
+    extra = params.pop("aws_config", None)
+    for part in (client_config(budget, pool), extra):  # as amazon.aws: the aws_config option last
+        if part is not None:
+            config = part if config is None else config.merge(part)
+    try:
+        client = _new_client(profile, service, config=config, region_name=region, endpoint_url=endpoint_url, **params)
+    except botocore.exceptions.NoRegionError:
+        module.fail_json(
+            msg=f"The {module._name} module requires a region and none was found in configuration, "
+            "environment variables or module parameters"
+        )
+    except (ValueError, botocore.exceptions.BotoCoreError) as e:
+        module.fail_json_aws(e, msg="Couldn't connect to AWS")
+    return fast_timestamps(client)
 
 
 _ISO_UTC_RE = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z$")

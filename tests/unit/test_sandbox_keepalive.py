@@ -13,9 +13,9 @@ import pytest
 
 pytest.importorskip("moto")
 
-from werkzeug.serving import make_server  # noqa: E402
+from werkzeug.serving import make_server
 
-from sandbox import moto_main  # noqa: E402
+from sandbox import moto_main
 
 SEEN: list[tuple[str, bytes]] = []
 
@@ -101,7 +101,7 @@ def test_an_unread_body_is_drained_not_read_as_the_next_request(conn):
     smuggled = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
     _get(conn, "POST", "/ignore-body", body=smuggled)
     first = conn.sock
-    response, data = _get(conn, "GET", "/after")
+    _, data = _get(conn, "GET", "/after")
     assert data == b"/after 0"
     assert conn.sock is first
     assert [path for path, _ in SEEN] == ["/ignore-body", "/after"]

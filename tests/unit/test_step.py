@@ -248,3 +248,59 @@ def test_a_step_client_parses_response_timestamps_with_the_fast_path():
     parser = client._endpoint._response_parser_factory.create_parser("rest-xml")
     assert parser._timestamp_parser is step.fast_timestamp
     assert step.fast_timestamps(object()) is not None  # a client without the hook is left alone
+
+
+# -- aws_client: one boto3 session per profile for all of a module's clients -----------------------------
+
+
+def _aws_module(monkeypatch, **params):
+    from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+    module = AnsibleAWSModule.__new__(AnsibleAWSModule)  # no argument parsing: only what aws_client reads
+    defaults = {"region": "us-east-1", "endpoint_url": "http://127.0.0.1:9", "access_key": "AKIDEXAMPLE",
+                "secret_key": "secret", "session_token": None, "profile": None, "validate_certs": True,
+                "aws_ca_bundle": None, "aws_config": None, "retry_budget": 60}  # fmt: skip
+    module._module = type("M", (), {"params": {**defaults, **params}, "_name": "test_step"})()
+    monkeypatch.setattr(step, "_SESSIONS", {})
+    return module
+
+
+def test_aws_client_shares_one_session_between_services_and_keeps_retries_off(monkeypatch):
+    made = []
+    real = boto3.session.Session
+
+    def counting(*args, **kwargs):
+        made.append(kwargs.get("profile_name"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(boto3.session, "Session", counting)
+    module = _aws_module(monkeypatch)
+    ecs = step.aws_client(module, "ecs")
+    elbv2 = step.aws_client(module, "elbv2", pool=32)
+    assert made == [None], "each client made its own session"
+    assert ecs.meta.region_name == "us-east-1" and ecs.meta.endpoint_url == "http://127.0.0.1:9"
+    assert ecs.meta.config.retries["total_max_attempts"] == 1
+    assert elbv2.meta.config.max_pool_connections == 34
+    assert "firebreak.runbooks" in ecs.meta.config.user_agent or "APN/1.0 Ansible/" in ecs.meta.config.user_agent
+    assert ecs._request_signer._credentials.access_key == "AKIDEXAMPLE"
+
+
+def test_aws_client_lets_the_aws_config_option_override(monkeypatch):
+    module = _aws_module(monkeypatch, aws_config={"max_pool_connections": 3, "connect_timeout": 4})
+    client = step.aws_client(module, "s3", pool=32)
+    assert client.meta.config.max_pool_connections == 3 and client.meta.config.connect_timeout == 4
+    assert client.meta.config.retries["total_max_attempts"] == 1
+
+
+def test_aws_client_names_an_unknown_profile(monkeypatch):
+    module = _aws_module(monkeypatch, profile="no-such-profile", access_key=None, secret_key=None)
+    failures = []
+
+    def fail_json_aws(exc, msg):
+        failures.append(f"{msg}: {exc}")
+        raise SystemExit(1)
+
+    module.fail_json_aws = fail_json_aws
+    with pytest.raises(SystemExit):
+        step.aws_client(module, "ecs")
+    assert "no-such-profile" in failures[0]
