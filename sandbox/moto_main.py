@@ -311,6 +311,12 @@ class _CountingWriter:
 
 class _KeepAliveHandler(moto_server.MotoRequestHandler):
     disable_nagle_algorithm = True  # headers and body go out as separate writes
+    # Per request, set in run_wsgi; these defaults cover an answer made before it (``send_error`` for a
+    # malformed request line), which closes the connection as http.server does.
+    _body = None
+    _declared = None
+    _body_start = None
+    _status = 0
 
     def setup(self):
         super().setup()

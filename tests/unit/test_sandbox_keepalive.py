@@ -158,3 +158,14 @@ def test_a_chunked_request_closes_the_connection(conn):
     assert response.read() == b"/chunked 5"
     assert response.getheader("Connection") == "close"
     assert conn.sock is None  # http.client closed it, as told
+
+
+def test_a_request_refused_before_the_app_gets_its_error_and_a_close(server):
+    headers = b"".join(b"X-Header-%d: v\r\n" % i for i in range(101))  # http.server allows 100
+    with socket.create_connection(("127.0.0.1", server), timeout=5) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    assert answer.split(b"\r\n", 1)[0].split(b" ")[1] == b"431"
+    assert b"Connection: close" in answer
