@@ -270,23 +270,16 @@ class _BodyReader:
         self.remaining = length
 
     def read(self, size=-1):
-        if self.remaining <= 0:
-            return b""
-        size = self.remaining if size is None or size < 0 else min(size, self.remaining)
-        data = self._stream.read(size)
-        self.remaining -= len(data)
-        if not data:
-            self.remaining = 0
-        return data
+        return self._take(self._stream.read, size)
 
     def readline(self, size=-1):
+        return self._take(self._stream.readline, size)
+
+    def _take(self, reader, size):
         if self.remaining <= 0:
             return b""
-        size = self.remaining if size is None or size < 0 else min(size, self.remaining)
-        data = self._stream.readline(size)
-        self.remaining -= len(data)
-        if not data:
-            self.remaining = 0
+        data = reader(self.remaining if size is None or size < 0 else min(size, self.remaining))
+        self.remaining = self.remaining - len(data) if data else 0
         return data
 
     def __iter__(self):
