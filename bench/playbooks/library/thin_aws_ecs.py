@@ -5,6 +5,8 @@ must use (AnsibleAWSModule and its ``module.client``), and nothing else.
 
 Beside ``thin_ecs`` (AnsibleModule + boto3) it splits a step's distance from the plain floor into what the framework
 costs (this floor against ``thin_ecs``) and what the step's own work costs (the step against this floor).
+It keeps ``module.client``, which makes a boto3 session per client; the steps make theirs through
+``step.aws_client`` (one session per module run), so a step can come out faster than this floor.
 """
 
 from __future__ import annotations
