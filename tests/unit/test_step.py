@@ -304,3 +304,24 @@ def test_aws_client_names_an_unknown_profile(monkeypatch):
     with pytest.raises(SystemExit):
         step.aws_client(module, "ecs")
     assert "no-such-profile" in failures[0]
+
+
+def test_aws_client_without_a_region_fails_saying_so(monkeypatch, tmp_path):
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    module = _aws_module(monkeypatch, region=None)
+    module._name = "ecs_service_scale"
+    failures = []
+
+    def fail_json(msg):
+        failures.append(msg)
+        raise SystemExit(1)
+
+    module.fail_json = fail_json
+    with pytest.raises(SystemExit):
+        step.aws_client(module, "ecs")
+    assert failures == [
+        "The ecs_service_scale module requires a region and none was found in configuration, "
+        "environment variables or module parameters"
+    ]
