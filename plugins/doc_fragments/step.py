@@ -29,3 +29,23 @@ options:
       - The roles pass the extra variable C(incident_id), else the environment variable C(FIREBREAK_INCIDENT_ID).
     type: str
 """
+
+    # Kubernetes step modules (plugins/module_utils/k8s_common.py).
+    K8S = r"""
+options:
+  retry_budget:
+    description:
+      - Seconds each Kubernetes API call may spend retrying before the step fails. Throttling (429), 5xx
+        answers, refused connections and reads that got no answer are retried.
+      - Each attempt waits for an answer at most half the budget (between 10 and 60 seconds), so a hung API server
+        (an overloaded control plane, an address that drops packets) fails the step instead of holding it. This
+        includes the reads kubernetes.core makes while it creates the client.
+      - An error that does not clear fails the step within this budget, naming the verb, the object, the status
+        and the API server. Errors that retrying cannot fix (forbidden, not found, invalid, conflict, a TLS
+        failure) fail at once.
+      - A write that was sent but not answered is not sent again, since it may have been carried out. The step
+        fails and says so; running it again reads the state again.
+      - C(0) makes one attempt only.
+    type: int
+    default: 60
+"""

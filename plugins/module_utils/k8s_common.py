@@ -11,13 +11,24 @@ The modules take kubernetes.core's connection options (``AUTH_ARG_SPEC``, docume
 Requests go to the known paths of the kinds the steps touch (no discovery round trips), and every
 failure becomes a ``K8sStepError`` whose message names the verb, the object and the API's reason;
 a missing namespace or object becomes a ``K8sInputError`` naming the value.
+
+No call waits for ever (``retry_budget``, the same option as the AWS steps): throttling (429), 5xx
+answers, refused connections and timeouts are retried until the budget is spent, then the step fails
+naming the call.  kubernetes' client sets no timeout of its own, and kubernetes.core's client reads
+the API's version and groups while it is created, so a hung API server (an overloaded control plane,
+a black-holed address) held a step until the job was killed.  Each attempt now has a read timeout
+and, in the module's main thread, an alarm that ends it (``_deadline``): that also bounds the reads
+kubernetes.core makes while the client is created.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime
 import json
+import signal
+import threading
 import time
 
 try:
@@ -50,7 +61,10 @@ STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 
 # Answers worth one more try: throttled, or the apiserver briefly unavailable.
 RETRY_STATUSES = (429, 500, 502, 503, 504)
-RETRY_ATTEMPTS = 4
+DEFAULT_RETRY_BUDGET = 60
+CONNECT_TIMEOUT = 10
+# A request that was sent and not answered may have been carried out: only reads are sent again.
+RESEND_AFTER_NO_ANSWER = frozenset(("GET", "HEAD"))
 
 
 class K8sStepError(Exception):
@@ -73,10 +87,83 @@ class K8sWaitTimeout(K8sStepError):
 
 
 def auth_argument_spec(**extra) -> dict:
-    """kubernetes.core's connection options plus ``extra`` (the step's own options)."""
+    """kubernetes.core's connection options, ``retry_budget``, and ``extra`` (the step's own options)."""
     spec = copy.deepcopy(AUTH_ARG_SPEC)
+    spec["retry_budget"] = {"type": "int", "default": DEFAULT_RETRY_BUDGET}
     spec.update(extra)
     return spec
+
+
+def attempt_timeout(budget) -> int:
+    """Seconds one attempt may wait for an answer: half the budget, between 10 and 60 (as the AWS steps)."""
+    return max(10, min(60, int(budget) // 2 or 10))
+
+
+def backoff_delay(attempt: int) -> float:
+    """Seconds to wait before attempt ``attempt + 1``: 0.5, 1, 2, 4, then 5."""
+    return min(5.0, 0.5 * 2 ** (attempt - 1))
+
+
+class _NoAnswer(BaseException):
+    """Raised by the alarm of ``_deadline``.  A BaseException, so that no library's ``except Exception``
+    takes it for an error of its own and carries on."""
+
+
+@contextlib.contextmanager
+def _deadline(seconds):
+    """End the block with ``_NoAnswer`` after ``seconds`` (SIGALRM).  Only the main thread gets signals:
+    elsewhere (and where there is no ``setitimer``) the block runs unbounded, with its socket timeouts."""
+    if seconds <= 0 or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def alarm(signum, frame):
+        raise _NoAnswer()
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _transport_problem(exc) -> str | None:
+    """What a failed request's exception says about delivery: ``unsent`` (no connection was made),
+    ``unanswered`` (sent, no answer in time), ``dropped`` (the connection broke), or ``None`` for what
+    retrying cannot fix (TLS verification, a malformed address)."""
+    import urllib3.exceptions as u
+
+    if isinstance(exc, u.MaxRetryError) and exc.reason is not None:
+        exc = exc.reason
+    if isinstance(exc, u.ConnectTimeoutError):  # NewConnectionError (refused, no route) is one too
+        return "unsent"
+    if isinstance(exc, (u.ReadTimeoutError, TimeoutError)):
+        return "unanswered"
+    if isinstance(exc, (u.ProtocolError, ConnectionError)):
+        return "dropped"
+    return None
+
+
+def _one_try_per_request(k8s_client):
+    """Turn off urllib3's own retries on the client's connection pool (3 by default, each with its own
+    timeout, so one of our attempts could last four times its timeout), so that ``Kube.request`` alone
+    decides what is sent again, and when.  A client without that pool is returned as it is."""
+    rest = getattr(getattr(getattr(k8s_client, "client", None), "client", None), "rest_client", None)
+    pool = getattr(rest, "pool_manager", None)
+    if pool is not None and hasattr(pool, "connection_pool_kw"):
+        pool.connection_pool_kw["retries"] = False
+        pool.clear()  # pools made for discovery keep the retries they were made with
+    return k8s_client
+
+
+def _retry_after(exc) -> float | None:
+    headers = getattr(exc, "headers", None) or {}
+    try:
+        return float(headers.get("Retry-After"))
+    except (TypeError, ValueError):
+        return None
 
 
 def escape_pointer(key: str) -> str:
@@ -107,9 +194,11 @@ def _status_body(exc) -> dict:
 class Kube:
     """Calls to the Kubernetes API through kubernetes.core's client (``K8SClient``)."""
 
-    def __init__(self, k8s_client, sleep=time.sleep):
+    def __init__(self, k8s_client, sleep=time.sleep, budget=DEFAULT_RETRY_BUDGET, clock=time.monotonic):
         self.k8s = k8s_client
         self.sleep = sleep
+        self.clock = clock
+        self.budget = check_budget(budget)
         self.calls = 0
 
     @classmethod
@@ -117,12 +206,33 @@ class Kube:
         from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
         from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
 
-        try:
-            return cls(get_api_client(module=module))
-        except CoreException as e:
-            raise K8sStepError(f"cannot create a Kubernetes client: {e}") from None
-        except Exception as e:  # kubeconfig errors surface as assorted exceptions
-            raise K8sStepError(f"cannot create a Kubernetes client: {type(e).__name__}: {e}") from None
+        budget = check_budget(module.params.get("retry_budget"))
+        # kubernetes.core reads the API's version and groups while it makes the client (unless its
+        # discovery cache has them): one bounded attempt, which the budget may repeat.
+        limit = attempt_timeout(budget)
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            began = time.monotonic()
+            try:
+                with _deadline(limit):
+                    return cls(_one_try_per_request(get_api_client(module=module)), budget=budget)
+            except _NoAnswer:
+                problem = f"no answer from the Kubernetes API at {_api_host(module)} within {limit}s"
+                retry = True
+            except CoreException as e:
+                raise K8sStepError(f"cannot create a Kubernetes client: {e}") from None
+            except Exception as e:  # kubeconfig errors surface as assorted exceptions
+                status = getattr(e, "status", None)
+                problem = f"{type(e).__name__}: {e}"
+                retry = status in RETRY_STATUSES or _transport_problem(e) is not None
+            now = time.monotonic()
+            elapsed = now - started
+            if not retry or elapsed + backoff_delay(attempt) + (now - began) > budget:
+                note = f" ({attempt} attempts in {elapsed:.0f}s; retry_budget {budget}s)" if attempt > 1 else ""
+                raise K8sStepError(f"cannot create a Kubernetes client: {problem}{note}") from None
+            time.sleep(backoff_delay(attempt))
 
     @staticmethod
     def path(kind: str, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
@@ -140,33 +250,76 @@ class Kube:
     def request(
         self, verb, kind, namespace=None, name=None, body=None, subresource=None, what=None, raw=False, **params
     ):
-        """One API request; returns the decoded JSON (or text with ``raw``). Raises ``K8sStepError``."""
+        """One API request, retried within the budget; returns the decoded JSON (or text with ``raw``).
+
+        Raises ``K8sStepError`` naming the verb, the object, the status and the reason."""
         from kubernetes.client.exceptions import ApiException
 
         path = self.path(kind, namespace, name, subresource)
         what = what or describe(kind, namespace, name)
-        for attempt in range(1, RETRY_ATTEMPTS + 1):
+        limit = attempt_timeout(self.budget)
+        start = self.clock()
+        attempt = 0
+        while True:
+            attempt += 1
             self.calls += 1
+            began = self.clock()
+            remaining = max(1.0, start + self.budget - began)
+            wait = min(limit, remaining) if attempt > 1 else limit
             try:
-                resp = self.k8s.client.request(verb, path, body=body, serialize=False, **params)
+                with _deadline(wait + 1):  # the socket's own timeout first; the alarm for what it misses
+                    resp = self.k8s.client.request(
+                        verb,
+                        path,
+                        body=body,
+                        serialize=False,
+                        _request_timeout=(min(CONNECT_TIMEOUT, wait), wait),
+                        **params,
+                    )
             except ApiException as e:
-                if e.status in RETRY_STATUSES and attempt < RETRY_ATTEMPTS:
-                    self.sleep(0.5 * attempt)
-                    continue
                 status = _status_body(e)
                 reason = status.get("reason") or getattr(e, "reason", None)
                 message = status.get("message") or getattr(e, "reason", "") or str(e)
-                raise K8sStepError(
-                    f"{verb} {what} failed: {e.status} {reason}: {message}", status=e.status, reason=reason
-                ) from None
-            except Exception as e:  # connection refused, TLS, DNS: name the server
-                host = getattr(getattr(self.k8s, "configuration", None), "host", "?")
-                raise K8sStepError(f"{verb} {what} failed: cannot reach the Kubernetes API at {host}: {e}") from None
-            data = resp.data.decode("utf-8") if isinstance(resp.data, bytes) else resp.data
-            if raw:
-                return data
-            return json.loads(data) if data else {}
-        raise AssertionError("unreachable")  # pragma: no cover
+                problem = f"{e.status} {reason}: {message}"
+                retry = e.status in RETRY_STATUSES
+                delay = _retry_after(e) if e.status == 429 else None
+                error = {"status": e.status, "reason": reason}
+            except _NoAnswer:
+                problem, retry, delay, error = self._no_answer(verb, wait)
+            except Exception as e:  # connection refused, TLS, DNS, timeouts: name the server
+                kind_of = _transport_problem(e)
+                if kind_of == "unanswered":
+                    problem, retry, delay, error = self._no_answer(verb, wait)
+                else:
+                    problem = f"cannot reach the Kubernetes API at {self.host}: {e}"
+                    # not sent: safe to send again; a broken connection only for reads
+                    retry = kind_of == "unsent" or (kind_of == "dropped" and verb in RESEND_AFTER_NO_ANSWER)
+                    delay, error = None, {}
+            else:
+                data = resp.data.decode("utf-8") if isinstance(resp.data, bytes) else resp.data
+                if raw:
+                    return data
+                return json.loads(data) if data else {}
+            now = self.clock()
+            delay = min(10.0, delay) if delay is not None else backoff_delay(attempt)
+            # no attempt that would end after the budget: allow for one more as long as this one
+            if not retry or now + delay + (now - began) > start + self.budget:
+                note = (
+                    f" ({attempt} attempts in {now - start:.0f}s; retry_budget {self.budget}s)" if attempt > 1 else ""
+                )
+                raise K8sStepError(f"{verb} {what} failed: {problem}{note}", **error) from None
+            self.sleep(delay)
+
+    @property
+    def host(self) -> str:
+        return getattr(getattr(self.k8s, "configuration", None), "host", None) or "?"
+
+    def _no_answer(self, verb, wait):
+        problem = f"no answer from the Kubernetes API at {self.host} within {wait:g}s"
+        if verb not in RESEND_AFTER_NO_ANSWER:
+            # sent, not answered: it may have been carried out; re-running the step reads the state again
+            problem += " (the request may have been carried out: re-run the step, it reads the state again)"
+        return problem, verb in RESEND_AFTER_NO_ANSWER, None, {}
 
     # -- reads ---------------------------------------------------------------------------------------
     def get(self, kind, namespace, name, missing_ok=False):
@@ -222,6 +375,28 @@ class Kube:
     def delete(self, kind, namespace, name, dry_run=False):
         params = {"dry_run": "All"} if dry_run else {}
         return self.request("DELETE", kind, namespace, name, **params)
+
+
+def check_budget(budget) -> int:
+    """``retry_budget`` as an int >= 0 (``None``: the default); ``K8sInputError`` naming a bad value."""
+    if budget is None:
+        return DEFAULT_RETRY_BUDGET
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 0:
+        raise K8sInputError(f"retry_budget must be an integer >= 0, got {budget!r}")
+    return budget
+
+
+def _api_host(module) -> str:
+    """The API server the module's options or kubeconfig name, for messages."""
+    host = module.params.get("host")
+    if host:
+        return host
+    try:
+        import kubernetes.client
+
+        return kubernetes.client.Configuration.get_default_copy().host or "?"
+    except Exception:  # only for a message
+        return "?"
 
 
 def wait_until(check, timeout, poll=1.0, clock=time.monotonic, sleep=time.sleep):

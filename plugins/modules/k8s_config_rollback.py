@@ -74,6 +74,7 @@ options:
     default: 300
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - firebreak.runbooks.step.K8S
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.

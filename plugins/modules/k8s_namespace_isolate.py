@@ -61,6 +61,7 @@ options:
     default: []
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - firebreak.runbooks.step.K8S
   - firebreak.runbooks.step.INCIDENT
 attributes:
   check_mode:

@@ -53,6 +53,7 @@ options:
     default: 300
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - firebreak.runbooks.step.K8S
   - firebreak.runbooks.step.INCIDENT
 attributes:
   check_mode:

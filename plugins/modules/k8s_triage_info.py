@@ -59,6 +59,7 @@ options:
     type: path
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - firebreak.runbooks.step.K8S
   - firebreak.runbooks.step.INCIDENT
 attributes:
   check_mode:

@@ -45,3 +45,21 @@ def test_tasks_use_fqcn_and_role_prefix(role):
         assert action.count(".") == 2, f"{task['name']}: {action} is not an FQCN"
         register = task.get("register")
         assert register is None or register.startswith((f"__{role}_", f"{role}_")), register
+
+
+K8S_STEP_CALLS = {  # role -> (tasks file, the variable that holds its retry budget)
+    **{role: ("main.yml", f"{role}_retry_budget") for role in ROLES},
+    "scale_out": ("kubernetes.yml", "scale_out_k8s_retry_budget"),
+}
+
+
+@pytest.mark.parametrize("role", sorted(K8S_STEP_CALLS))
+def test_every_kubernetes_step_call_gets_the_roles_retry_budget(role):
+    """A role variable that is typed and documented but not passed on would leave the module's default in force."""
+    tasks_file, variable = K8S_STEP_CALLS[role]
+    tasks = yaml.safe_load((REPO_ROOT / "roles" / role / "tasks" / tasks_file).read_text())
+    calls = [task[key] for task in tasks for key in task if key.startswith("firebreak.runbooks.k8s_")]
+    assert calls, f"no Kubernetes step module call in roles/{role}/tasks/{tasks_file}"
+    for args in calls:
+        assert args.get("retry_budget") == f"{{{{ {variable} | int }}}}", args
+    assert _spec(role)[variable] == {**_spec(role)[variable], "type": "int", "default": 60}
