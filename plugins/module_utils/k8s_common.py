@@ -339,7 +339,7 @@ class Kube:
             params["label_selector"] = label_selector
         if field_selector:
             params["field_selector"] = field_selector
-        items, token = [], None
+        items, token, asked = [], None, set()
         while True:
             page_params = dict(params)
             if limit:
@@ -351,6 +351,12 @@ class Kube:
             token = (page.get("metadata") or {}).get("continue")
             if not token:
                 return items
+            if token in asked:  # a continue token that comes round again: stop instead of listing for ever
+                raise K8sStepError(
+                    f"GET {describe(kind, namespace, None)} failed: the API answered a continue token already "
+                    "listed; stopped instead of listing for ever"
+                )
+            asked.add(token)
 
     def namespace(self, name):
         """The Namespace ``name``; ``K8sInputError`` naming it when it does not exist."""

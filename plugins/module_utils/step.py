@@ -209,17 +209,20 @@ class Caller:
         ``tokens`` mapping through repeated calls for multi-token listings (see ``paginate_multi``).
         """
         token_out = token_out or token_in
+        asked = {params.get(token_in)}
         while True:
             page = self(client, method, resource, **params)
             yield page
             token = page.get(token_out)
             if not token:
                 return
+            advance_or_fail(client, method, resource, asked, token, f"its {token_out}")
             params = dict(params, **{token_in: token})
 
     def paginate_multi(self, client, method, resource, tokens, truncated_key="IsTruncated", **params):
         """Pages of a listing with several continuation tokens (S3 ``ListObjectVersions``:
         ``tokens={"KeyMarker": "NextKeyMarker", "VersionIdMarker": "NextVersionIdMarker"}``)."""
+        asked = {tuple(params.get(key) for key in tokens)}
         while True:
             page = self(client, method, resource, **params)
             yield page
@@ -231,6 +234,21 @@ class Caller:
                     params[request_key] = page[response_key]
                 else:
                     params.pop(request_key, None)
+            markers = tuple(params.get(key) for key in tokens)
+            advance_or_fail(client, method, resource, asked, markers, f"its {'/'.join(tokens.values())}")
+
+
+def advance_or_fail(client, method, resource, asked, token, what):
+    """Stop a listing whose next page would be one already asked for (a truncated answer without a
+    new token, or tokens that come round again), instead of listing, and growing, for ever."""
+    if token in asked:
+        raise StepAWSError(
+            operation_name(client, method),
+            "ListingDidNotAdvance",
+            f"the answer was truncated but {what} asks for a page already listed; stopped instead of listing for ever",
+            resource,
+        )
+    asked.add(token)
 
 
 def _client_error():

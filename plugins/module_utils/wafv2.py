@@ -21,7 +21,7 @@ import random
 import re
 import time
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, advance_or_fail
 
 MAX_ADDRESSES = 10000  # AWS WAF quota: addresses per IP set
 LOCK_CONFLICT = "WAFOptimisticLockException"
@@ -128,7 +128,7 @@ def _not_found(err, message):
 
 def find_in_listing(caller, client, method, key, value, scope, what):
     """``{"name", "id", "arn"}`` of the IP set or web ACL named ``value`` (name, id or ARN)."""
-    matches, params = [], {"Scope": scope, "Limit": 100}
+    matches, params, asked = [], {"Scope": scope, "Limit": 100}, {None}
     while True:
         page = caller(client, method, f"{what}s in scope {scope}", **params)
         for item in page.get(key) or []:
@@ -136,6 +136,7 @@ def find_in_listing(caller, client, method, key, value, scope, what):
                 matches.append({"name": item["Name"], "id": item["Id"], "arn": item["ARN"]})
         if not page.get("NextMarker") or not page.get(key):
             break
+        advance_or_fail(client, method, f"{what}s in scope {scope}", asked, page["NextMarker"], "its NextMarker")
         params["NextMarker"] = page["NextMarker"]
     if not matches:
         raise WAFInputError(f"{what} {value!r} does not exist in scope {scope}")

@@ -369,7 +369,7 @@ class Step:
             return [wafv2.get_web_acl(self.caller, wafv2_client, ref, self.scope)[0]]
         if self.params["resource_arn"]:
             return [wafv2.web_acl_for_resource(self.caller, wafv2_client, self.params["resource_arn"])]
-        acls, params = [], {"Scope": self.scope, "Limit": 100}
+        acls, params, asked = [], {"Scope": self.scope, "Limit": 100}, {None}
         while True:
             page = self.caller(wafv2_client, "list_web_acls", f"web ACLs in scope {self.scope}", **params)
             for item in page.get("WebACLs") or []:
@@ -377,7 +377,11 @@ class Step:
                 acls.append(wafv2.get_web_acl(self.caller, wafv2_client, ref, self.scope)[0])
             if not page.get("NextMarker") or not page.get("WebACLs"):
                 return acls
-            params["NextMarker"] = page["NextMarker"]
+            marker = page["NextMarker"]
+            step.advance_or_fail(
+                wafv2_client, "list_web_acls", f"web ACLs in scope {self.scope}", asked, marker, "its NextMarker"
+            )
+            params["NextMarker"] = marker
 
     def ip_set_ref(self, value, known_arns=()):
         parsed = wafv2.parse_arn(value, "ipset")

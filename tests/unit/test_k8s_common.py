@@ -298,3 +298,23 @@ def test_a_refused_connection_at_client_creation_names_the_server(tmp_path):
 def test_a_bad_budget_is_refused_before_any_connection():
     with pytest.raises(K8sInputError, match="got -5"):
         Kube.from_module(FakeModule(host="http://127.0.0.1:9", api_key="token", retry_budget=-5))
+
+
+def test_a_listing_follows_continue_tokens():
+    pages = [
+        {"metadata": {"continue": "a"}, "items": [1]},
+        {"metadata": {"continue": "b"}, "items": [2]},
+        {"metadata": {}, "items": [3]},
+    ]
+    k, client, _ = kube(pages)
+    assert k.list("Pod", "shop", limit=1) == [1, 2, 3]
+    assert [c[2].get("_continue") for c in client.calls] == [None, "a", "b"]
+
+
+def test_a_continue_token_that_comes_round_again_fails_instead_of_listing_for_ever():
+    pages = [{"metadata": {"continue": "a"}, "items": [1]}, {"metadata": {"continue": "b"}, "items": [2]}]
+    pages.append(pages[0])
+    k, client, _ = kube(pages)
+    with pytest.raises(K8sStepError, match=r"^GET Pods in namespace 'shop' failed: the API answered a continue token"):
+        k.list("Pod", "shop", limit=1)
+    assert len(client.calls) == 3

@@ -156,6 +156,57 @@ def test_paginate_multi_follows_every_token():
     assert seen[2] == {"Bucket": "b", "KeyMarker": "k2"}  # a token the page does not give is dropped
 
 
+class _Pages:
+    """A lister answering ``pages`` in turn (the last one for ever)."""
+
+    class meta:
+        method_to_api_mapping = {"list_object_versions": "ListObjectVersions", "list_things": "ListThings"}
+
+    def __init__(self, pages):
+        self.pages, self.sent = pages, []
+
+    def _answer(self, **params):
+        self.sent.append(params)
+        return self.pages[min(len(self.sent), len(self.pages)) - 1]
+
+    list_object_versions = list_things = _answer
+
+
+@pytest.mark.parametrize(
+    "pages",
+    [
+        # truncated, but no marker: the next request would be the first page again
+        [{"IsTruncated": True, "Versions": [1]}],
+        # markers that do not move
+        [{"IsTruncated": True, "NextKeyMarker": "k1", "NextVersionIdMarker": "v1", "Versions": [1]}],
+        # markers that come round again
+        [
+            {"IsTruncated": True, "NextKeyMarker": "k1", "Versions": [1]},
+            {"IsTruncated": True, "NextKeyMarker": "k2", "Versions": [2]},
+            {"IsTruncated": True, "NextKeyMarker": "k1", "Versions": [1]},
+        ],
+    ],
+)
+def test_a_listing_that_does_not_advance_fails_instead_of_listing_for_ever(pages):
+    lister = _Pages(pages)
+    caller, _clock = _caller()
+    tokens = {"KeyMarker": "NextKeyMarker", "VersionIdMarker": "NextVersionIdMarker"}
+    with pytest.raises(step.StepAWSError) as err:
+        for _ in caller.paginate_multi(lister, "list_object_versions", "bucket shop-data", tokens, Bucket="b"):
+            assert len(lister.sent) < 10, "still listing"
+    assert str(err.value).startswith("ListObjectVersions failed for bucket shop-data: ListingDidNotAdvance: ")
+    assert len(lister.sent) <= 3
+
+
+def test_a_next_token_that_repeats_fails_instead_of_listing_for_ever():
+    lister = _Pages([{"NextToken": "a"}, {"NextToken": "b"}, {"NextToken": "b"}])
+    caller, _clock = _caller()
+    with pytest.raises(step.StepAWSError, match=r"ListThings failed for things: ListingDidNotAdvance: .*NextToken"):
+        for _ in caller.paginate(lister, "list_things", "things"):
+            assert len(lister.sent) < 10, "still listing"
+    assert [p.get("NextToken") for p in lister.sent] == [None, "a", "b"]
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

@@ -176,3 +176,25 @@ def test_read_merge_update_gives_up_after_the_bound():
     with pytest.raises(StepAWSError, match="gave up after 3 lock conflicts"):
         wafv2.read_merge_update(caller, None, ref, "REGIONAL", lambda s: ["1.1.1.1/32"], 2, sleep=lambda _: None)
     assert caller.written == []
+
+
+def test_a_listing_whose_next_marker_comes_round_again_fails_instead_of_listing_for_ever():
+    """WAFv2 answers a NextMarker even on the last page, so the loop ends on an empty page; a marker that repeats
+    with items would have listed for ever."""
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.step import Caller
+
+    sent = []
+
+    class Lister:
+        class meta:
+            method_to_api_mapping = {"list_ip_sets": "ListIPSets"}
+
+        def list_ip_sets(self, **params):
+            sent.append(params.get("NextMarker"))
+            assert len(sent) < 10, "still listing"
+            marker = "m2" if params.get("NextMarker") == "m1" else "m1"
+            return {"IPSets": [{"Name": f"other-{len(sent)}", "Id": "x", "ARN": "arn"}], "NextMarker": marker}
+
+    with pytest.raises(StepAWSError, match=r"^ListIPSets failed for IP sets in scope REGIONAL: ListingDidNotAdvance"):
+        wafv2.find_in_listing(Caller(), Lister(), "list_ip_sets", "IPSets", "blocklist", "REGIONAL", "IP set")
+    assert sent == [None, "m1", "m2"]
