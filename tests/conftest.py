@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -82,3 +84,33 @@ def run_playbook(sandbox, tmp_path, request):
         return result
 
     return run
+
+
+@pytest.fixture
+def silent_server():
+    """``(url, accepted)``: a TCP server on 127.0.0.1 that accepts connections and does not answer (a hung API
+    server).  It drops each connection after 20 s, so that a client without a bound fails its test instead of
+    hanging it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    sock.settimeout(0.2)
+    stop, accepted = threading.Event(), []
+
+    def accept():
+        while not stop.is_set():
+            try:
+                conn = sock.accept()[0]
+            except OSError:
+                continue
+            accepted.append(conn)
+            threading.Timer(20, conn.close).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}", accepted
+    stop.set()
+    thread.join()
+    for conn in accepted:
+        conn.close()
+    sock.close()

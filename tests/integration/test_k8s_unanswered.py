@@ -4,7 +4,6 @@ and the call, instead of holding the job until someone kills it (kubernetes' cli
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,34 +22,6 @@ DISCOVERY = {
     "/api": {"kind": "APIVersions", "versions": ["v1"]},
     "/apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": []},
 }
-
-
-@pytest.fixture
-def silent_tcp():
-    """Accepts connections and never answers; drops each after 90 s so that an unbounded client ends the test."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    sock.settimeout(0.2)
-    stop, accepted = threading.Event(), []
-
-    def accept():
-        while not stop.is_set():
-            try:
-                conn = sock.accept()[0]
-            except OSError:
-                continue
-            accepted.append(conn)
-            threading.Timer(90, conn.close).start()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}", accepted
-    stop.set()
-    thread.join()
-    for conn in accepted:
-        conn.close()
-    sock.close()
 
 
 @pytest.fixture
@@ -92,8 +63,8 @@ def scale(run_playbook, host, budget):
     return run, result_of(run, "Scale"), time.monotonic() - began
 
 
-def test_a_server_that_never_answers_fails_the_step_when_it_creates_its_client(run_playbook, silent_tcp):
-    host, accepted = silent_tcp
+def test_a_server_that_never_answers_fails_the_step_when_it_creates_its_client(run_playbook, silent_server):
+    host, accepted = silent_server
     run, result, seconds = scale(run_playbook, host, 0)
     assert run.returncode != 0
     assert result["failed"] is True and result["changed"] is False

@@ -233,36 +233,6 @@ def test_the_alarm_is_cleared_after_a_call():
     assert signal.getsignal(signal.SIGALRM) is before
 
 
-@pytest.fixture
-def silent_server():
-    """A TCP server on 127.0.0.1 that accepts connections and does not answer (a hung API server).  It drops each
-    connection after 8 s, so that a client without a bound fails this test instead of hanging it."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    accepted = []
-    stop = threading.Event()
-
-    def accept():
-        sock.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn = sock.accept()[0]
-            except OSError:
-                continue
-            accepted.append(conn)
-            threading.Timer(8, conn.close).start()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}", accepted
-    stop.set()
-    thread.join()
-    for conn in accepted:
-        conn.close()
-    sock.close()
-
-
 class FakeModule:
     server_side_dry_run = False
 
