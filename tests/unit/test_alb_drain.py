@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from sandbox import REPO_ROOT
+from tests.unit.fakes import Clock
 
 if str(REPO_ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "collections"))
@@ -85,17 +86,6 @@ class FakeELB:
         state = self.states[min(self.calls, len(self.states) - 1)]
         self.calls += 1
         return {"TargetHealthDescriptions": [{"Target": {"Id": "a", "Port": 1}, "TargetHealth": {"State": state}}]}
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
 
 
 def _caller():

@@ -14,6 +14,7 @@ import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
 from sandbox import REPO_ROOT
+from tests.unit.fakes import Clock
 
 if str(REPO_ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "collections"))
@@ -26,21 +27,6 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common impo
 )
 
 HOST = "https://10.0.0.1:6443"
-
-
-class Clock:
-    """Simulated time: ``sleep`` and each answer advance it."""
-
-    def __init__(self):
-        self.now = 0.0
-        self.slept = []
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 class FakeDynamicClient:
@@ -102,7 +88,7 @@ def test_a_5xx_that_does_not_clear_fails_within_the_budget_naming_the_call_and_s
     assert err.value.status == 503
     assert len(client.calls) > 4  # retried, with backoff ...
     assert clock.now <= 60  # ... and given up inside the budget
-    assert clock.slept[:4] == [0.5, 1.0, 2.0, 4.0] and max(clock.slept) == 5.0
+    assert clock.sleeps[:4] == [0.5, 1.0, 2.0, 4.0] and max(clock.sleeps) == 5.0
 
 
 def test_a_5xx_that_clears_is_retried_and_the_answer_returned():
@@ -114,7 +100,7 @@ def test_a_5xx_that_clears_is_retried_and_the_answer_returned():
 def test_throttling_waits_as_long_as_retry_after_says():
     k, _, clock = kube([api_error(429, "TooManyRequests", headers={"Retry-After": "3"}), DEPLOYMENT])
     assert k.get("Deployment", "shop", "web") == DEPLOYMENT
-    assert clock.slept == [3.0]
+    assert clock.sleeps == [3.0]
 
 
 @pytest.mark.parametrize(
@@ -124,7 +110,7 @@ def test_errors_retrying_cannot_fix_fail_at_once(status, reason):
     k, client, clock = kube([api_error(status, reason, "no")])
     with pytest.raises(K8sStepError) as err:
         k.request("PATCH", "Deployment", "shop", "web", body={})
-    assert len(client.calls) == 1 and clock.slept == []
+    assert len(client.calls) == 1 and clock.sleeps == []
     assert str(err.value) == f"PATCH Deployment shop/web failed: {status} {reason}: no"
 
 

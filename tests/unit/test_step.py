@@ -17,6 +17,8 @@ if str(REPO / "collections") not in sys.path:
 
 from ansible_collections.firebreak.runbooks.plugins.module_utils import step  # noqa: E402
 
+from tests.unit.fakes import Clock  # noqa: E402
+
 
 def _client_error(code, status, op="UpdateService"):
     return botocore.exceptions.ClientError(
@@ -40,19 +42,6 @@ class FakeClient:
         if self.errors:
             raise self.errors.pop(0)
         return self.answer
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps = []
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def __call__(self):
-        return self.now
 
 
 def _caller(budget=60, **kwargs):
