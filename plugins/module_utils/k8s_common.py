@@ -15,10 +15,10 @@ a missing namespace or object becomes a ``K8sInputError`` naming the value.
 No call waits for ever (``retry_budget``, the same option as the AWS steps): throttling (429), 5xx
 answers, refused connections and timeouts are retried until the budget is spent, then the step fails
 naming the call.  kubernetes' client sets no timeout of its own, and kubernetes.core's client reads
-the API's version and groups while it is created, so a hung API server (an overloaded control plane,
-a black-holed address) held a step until the job was killed.  Each attempt now has a read timeout
-and, in the module's main thread, an alarm that ends it (``_deadline``): that also bounds the reads
-kubernetes.core makes while the client is created.
+the API's version and groups while it is created, so without a bound a hung API server (an
+overloaded control plane, a black-holed address) holds a step until the job is killed.  Each attempt
+has a read timeout and, in the module's main thread, an alarm that ends it (``_deadline``); the
+alarm also bounds the reads kubernetes.core makes while the client is created.
 """
 
 from __future__ import annotations
@@ -264,6 +264,8 @@ class Kube:
             attempt += 1
             self.calls += 1
             began = self.clock()
+            # the first attempt gets the whole attempt timeout (a budget of 0 still makes one real attempt);
+            # a later one no more than what is left of the budget
             remaining = max(1.0, start + self.budget - began)
             wait = min(limit, remaining) if attempt > 1 else limit
             try:
