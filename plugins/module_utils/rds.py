@@ -37,7 +37,10 @@ TAG_RESTORED_TO_TIME = "firebreak:restored-to-time"
 TAG_FAILOVER_INCIDENT = "firebreak:failover-incident"
 TAG_FAILOVER_AT = "firebreak:failover-at"
 
-_IDENTIFIER_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{0,62}$")
+IDENTIFIER_MAX = 63
+IDENTIFIER_RULES = (
+    "1-63 letters, digits or hyphens, starting with a letter, no two consecutive hyphens, not ending with a hyphen"
+)
 
 
 class RDSError(Exception):
@@ -84,15 +87,34 @@ def tag_list(tags: dict) -> list:
     return [{"Key": k, "Value": str(v)} for k, v in tags.items()]
 
 
+def identifier_problem(text: str) -> str | None:
+    """Why ``text`` is not a valid RDS identifier (DB clusters and instances alike), or None."""
+    if not text:
+        return "it is empty"
+    if len(text) > IDENTIFIER_MAX:
+        return f"it is {len(text)} characters long (at most {IDENTIFIER_MAX})"
+    if not re.fullmatch(r"[A-Za-z0-9-]+", text):
+        return "it has characters other than letters, digits and hyphens"
+    if not text[0].isalpha():
+        return "it does not start with a letter"
+    if "--" in text:
+        return "it has two consecutive hyphens"
+    if text.endswith("-"):
+        return "it ends with a hyphen"
+    return None
+
+
 def validate_identifier(value, option) -> str:
-    """RDS identifiers: 1-63 letters, digits or hyphens, starting with a letter, no ``--``, no trailing ``-``."""
+    """An RDS identifier given as ``option``, in lower case.
+
+    RDS identifiers are case-insensitive and stored in lower case (``ORDERS-DB`` is created, and answered,
+    as ``orders-db``): every identifier a step takes is folded here, so it compares equal to what the API
+    returns.  Raises ``RDSInputError`` naming the value and the rule it breaks."""
     text = str(value or "").strip()
-    if not _IDENTIFIER_RE.match(text) or "--" in text or text.endswith("-"):
-        raise RDSInputError(
-            f"{option}: {value!r} is not a valid DB identifier (1-63 letters, digits or hyphens, starting with "
-            "a letter, no two consecutive hyphens, not ending with a hyphen)"
-        )
-    return text
+    problem = identifier_problem(text)
+    if problem:
+        raise RDSInputError(f"{option}: {value!r} is not a valid DB identifier: {problem} ({IDENTIFIER_RULES})")
+    return text.lower()
 
 
 def replaced_identifier(source_id: str, incident_id: str) -> str:
@@ -355,7 +377,7 @@ def restore_ownership(tags: dict, source_id: str, incident_id=None) -> tuple[boo
     ``firebreak:incident = <incident>``.  Returns ``(ours, why)``.
     """
     restored_from = tags.get(TAG_RESTORED_FROM)
-    if restored_from != source_id:
+    if str(restored_from or "").lower() != source_id.lower():  # RDS identifiers are case-insensitive
         shown = f"{TAG_RESTORED_FROM}={restored_from}" if restored_from else f"no {TAG_RESTORED_FROM} tag"
         return False, f"it is not a restore of {source_id} ({shown})"
     if incident_id:
@@ -537,7 +559,7 @@ def check_existing_target(kind: str, target_id: str, tags: dict, source_id: str,
 
 def cutover_plan(source_id: str, target_id: str, incident_id, confirm) -> dict:
     """``{"replaced": <source>-replaced-<incident>}``; refuses without the typed confirmation."""
-    if confirm != source_id:
+    if str(confirm or "").strip().lower() != source_id.lower():
         raise RDSInputError(
             f"cut-over renames {source_id!r} and puts the restore in its place: set cutover_confirm to "
             f"{source_id!r} to confirm (got {confirm!r})"

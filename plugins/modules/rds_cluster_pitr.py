@@ -38,6 +38,8 @@ options:
   source:
     description:
       - Identifier of the DB cluster to restore from. Never modified (except by the cut-over).
+      - RDS identifiers are case-insensitive and stored in lower case, so the module folds O(source), O(target) and
+        O(cutover_confirm) to lower case and reports them so.
     type: str
     required: true
   target:

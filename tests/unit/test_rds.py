@@ -391,3 +391,23 @@ def test_role_tasks_use_fqcn_and_pass_the_incident_id(role):
         assert action.count(".") == 2, f"{task['name']}: {action} is not an FQCN"
         if action.startswith("firebreak.runbooks."):
             assert "FIREBREAK_INCIDENT_ID" in task[action]["incident_id"]
+
+
+# -- identifiers: RDS's case folding (issue 21) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "expected"), [("ORDERS-DB-RST", "orders-db-rst"), (" Orders-Db ", "orders-db")])
+def test_identifiers_are_folded_to_lower_case_as_rds_stores_them(value, expected):
+    assert rds.validate_identifier(value, "target") == expected
+
+
+def test_an_invalid_identifier_is_named_with_the_rule_it_breaks():
+    with pytest.raises(rds.RDSInputError, match=r"target: 'a-' is not a valid DB identifier: it ends with a hyphen"):
+        rds.validate_identifier("a-", "target")
+    with pytest.raises(rds.RDSInputError, match=r"it is 64 characters long \(at most 63\)"):
+        rds.validate_identifier("a" * 64, "target")
+
+
+def test_the_typed_confirmation_and_the_ownership_tag_ignore_case():
+    assert rds.cutover_plan("orders-db", "t", "INC-1", " ORDERS-DB ")["replaced"] == "orders-db-replaced-inc-1"
+    assert rds.restore_ownership({rds.TAG_RESTORED_FROM: "ORDERS-DB"}, "orders-db")[0] is True
