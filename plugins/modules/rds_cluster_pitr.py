@@ -45,6 +45,8 @@ options:
   target:
     description:
       - Identifier of the NEW cluster. Its instances are named C(<target>-1) (the writer) to C(<target>-N).
+      - Every identifier derived from it is checked before anything is changed, so it may have at most 61
+        characters (60 for ten source members or more).
     type: str
     required: true
   restore_time:

@@ -218,7 +218,7 @@ def test_permanent_5xx_on_the_restore_call_fails_naming_it(aws, run_playbook):
     assert rds_state(aws) == before
 
 
-# -- identifiers (issue 21): RDS folds them to lower case ----------------------------------------------
+# -- identifiers (issue 21): RDS folds them to lower case; the ones the step derives must be valid too ---
 
 
 def test_the_sandbox_folds_rds_identifiers_to_lower_case_as_rds_does(aws):
@@ -268,3 +268,18 @@ def test_an_upper_case_target_is_restored_under_the_identifiers_rds_gives_it(aws
     assert second["changed"] is False and "no change" in second["msg"], second["msg"]
     assert mutating_calls(aws) == []
     assert rds_state(aws) == after
+
+
+@pytest.mark.parametrize("length", [62, 63])
+def test_a_target_too_long_for_its_instance_identifiers_is_refused_before_any_change(aws, run_playbook, length):
+    # Before the fix: the cluster was restored, then CreateDBInstance failed ("<target>-" for 62
+    # characters; writer and reader both "<target>" for 63), leaving a cluster without instances.
+    target = ("orders-db-restored-" + "x" * 63)[:length]
+    before = rds_state(aws)
+    aws.proxy.clear_log()
+    run, result = restore(run_playbook, target=target, incident_id="INC-9")
+    assert run.returncode != 0
+    assert f"'{target}-1'" in result["msg"] and "choose a target of at most 61 characters" in result["msg"]
+    assert result["changed"] is False
+    assert mutating_calls(aws) == []
+    assert rds_state(aws) == before

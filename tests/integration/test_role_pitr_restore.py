@@ -84,3 +84,12 @@ def test_upper_case_identifiers_converge_to_the_ones_rds_stores(aws, run_playboo
     second = run_playbook(ROLE, extra_vars=extra)
     assert second.returncode == 0 and recap(second)["changed"] == 0, second.stdout
     assert rds_state(aws) == after
+
+
+def test_a_target_too_long_for_its_instance_identifiers_is_refused_and_nothing_is_made(aws, run_playbook):
+    target = "orders-db-restored-" + "x" * 43  # 62 characters: "<target>-1" would be 64
+    before = rds_state(aws)
+    run = run_playbook(ROLE, extra_vars={"target": target})
+    assert run.returncode != 0
+    assert f"'{target}-1'" in run.stdout and "choose a target of at most 61 characters" in run.stdout
+    assert rds_state(aws) == before
