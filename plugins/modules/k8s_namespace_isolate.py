@@ -267,7 +267,21 @@ def isolate(module, kube) -> dict:
         )
     by_name = {p["metadata"]["name"]: p for p in policies}
     to_delete = [by_name[d["name"]] for d in defeating]
-    set_aside = merge_set_aside(set_aside_of(existing), [manifest(p) for p in to_delete])
+    held = {m["metadata"]["name"]: m for m in set_aside_of(existing)}
+    # one set aside before and made again since (by a person or a GitOps controller): deleted again only when it
+    # is the same policy, so that neither manifest is lost
+    remade = [
+        p["metadata"]["name"] for p in to_delete if restorable(p, held.get(p["metadata"]["name"], p)) == "changed"
+    ]
+    if remade:
+        raise K8sInputError(
+            f"NetworkPolicies {', '.join(remade)} in namespace {namespace!r} were set aside by this isolation and have "
+            "been made again with another spec, labels or annotations; setting them aside again would lose one of "
+            "the two; nothing changed",
+            defeating_policies=defeating,
+            set_aside=sorted(held),
+        )
+    set_aside = merge_set_aside(list(held.values()), [manifest(p) for p in to_delete])
     annotations = isolation_annotations(incident, set_aside)
     policy = isolation_policy(namespace, incident, spec, name=name, set_aside=set_aside)
     size = sum(len(k) + len(v) for k, v in annotations.items())

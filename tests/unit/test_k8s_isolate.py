@@ -338,3 +338,21 @@ def test_bad_selector_and_names_fail_before_any_call():
     ):
         with pytest.raises(K8sInputError, match=re.escape(named)):
             run(kube, **params)
+
+
+def test_a_set_aside_policy_made_again_is_set_aside_again_only_when_it_is_the_same():
+    kube = FakeKube([ALLOW_ALL])
+    run(kube, defeating_policies="set_aside")
+    kube.policies["allow-all"] = copy.deepcopy(ALLOW_ALL)  # a GitOps controller puts it back as it was
+    again = run(kube, defeating_policies="set_aside")
+    assert again["changed"] and "allow-all" not in kube.policies
+    assert [iso.restore_body(m) for m in again["containment"]["changed"]["set_aside"]] == [
+        iso.restore_body(iso.manifest(ALLOW_ALL))
+    ]
+    other = copy.deepcopy(ALLOW_ALL)
+    other["metadata"]["labels"] = {"team": "attacker"}
+    kube.policies["allow-all"] = other
+    writes = list(kube.writes)
+    with pytest.raises(K8sInputError, match=r"allow-all .*made again"):
+        run(kube, defeating_policies="set_aside")
+    assert kube.writes == writes and kube.policies["allow-all"] is other
