@@ -371,7 +371,8 @@ def merge_set_aside(*lists: list[dict]) -> list[dict]:
     seen: dict = {}
     for manifests in lists:
         for m in manifests or []:
-            seen.setdefault(m["metadata"]["name"], m)
+            if isinstance(m, dict) and isinstance(m.get("metadata"), dict) and m["metadata"].get("name"):
+                seen.setdefault(m["metadata"]["name"], m)
     return [seen[name] for name in sorted(seen)]
 
 

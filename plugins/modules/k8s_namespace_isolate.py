@@ -392,9 +392,12 @@ def release(module, kube) -> dict:
                 restored[key] = value
         for key, value in plan["left_alone"].items():
             left_alone[key] = value
-        set_aside = merge_set_aside(set_aside, (entry.get("changed") or {}).get("set_aside"))
-        if plan["delete_policy"]:  # what the policy holds, should the entry lack it
-            set_aside = merge_set_aside(set_aside, set_aside_of(by_name[plan["delete_policy"]]))
+        recorded = [m for m in (entry.get("changed") or {}).get("set_aside") or [] if isinstance(m, dict)]
+        if plan["delete_policy"]:
+            # the deny policy's annotation first: read from the API, it is exact; the entry came through the
+            # timeline, which may have masked a value that looked secret
+            recorded = merge_set_aside(set_aside_of(by_name[plan["delete_policy"]]), recorded)
+        set_aside = merge_set_aside(set_aside, recorded)
     creates = []
     for record in set_aside:
         what = restorable(by_name.get(record["metadata"]["name"]), record)

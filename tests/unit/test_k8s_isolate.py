@@ -356,3 +356,17 @@ def test_a_set_aside_policy_made_again_is_set_aside_again_only_when_it_is_the_sa
     with pytest.raises(K8sInputError, match=r"allow-all .*made again"):
         run(kube, defeating_policies="set_aside")
     assert kube.writes == writes and kube.policies["allow-all"] is other
+
+
+def test_release_restores_from_the_deny_policys_annotation_before_the_timelines_copy():
+    """The entry comes back through the timeline, which masks values under keys that look secret; the deny policy's
+    annotation, read from the API, is exact and wins."""
+    secretish = netpol(
+        "allow-vault", {"podSelector": {}, "ingress": [{}]}, annotations={"vault.example.com/token-path": "/v1/x"}
+    )
+    kube = FakeKube([secretish])
+    entry = run(kube, defeating_policies="set_aside")["containment"]
+    masked = copy.deepcopy(entry)
+    masked["changed"]["set_aside"][0]["metadata"]["annotations"]["vault.example.com/token-path"] = "********"
+    run(kube, state="released", containments=[masked])
+    assert kube.policies["allow-vault"]["metadata"]["annotations"] == {"vault.example.com/token-path": "/v1/x"}
