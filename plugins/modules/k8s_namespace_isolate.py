@@ -184,6 +184,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common impo
 )
 from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_isolate import (
     ANNOTATIONS_MAX,
+    INCIDENT_ANNOTATION,
     QUARANTINED,
     SET_ASIDE_ANNOTATION,
     STEP,
@@ -249,7 +250,7 @@ def isolate(module, kube) -> dict:
     name = existing["metadata"]["name"] if existing else policy_name(incident)
     clash = next((p for p in policies if p["metadata"]["name"] == name and p is not existing), None)
     if clash is not None:
-        owner = (clash["metadata"].get("annotations") or {}).get("firebreak.io/incident-id")
+        owner = (clash["metadata"].get("annotations") or {}).get(INCIDENT_ANNOTATION)
         raise K8sInputError(
             f"NetworkPolicy {name!r} in namespace {namespace!r} exists and is not incident {incident!r}'s isolation"
             + (f" (it is incident {owner!r}'s)" if owner else "")
