@@ -179,6 +179,7 @@ def test_incident_ids_differing_in_case_keep_their_own_policies(kube, run_playbo
     assert len(names) == 2 and names == set(policies_of(kube)), (names, sorted(policies_of(kube)))
     run, released = isolate(run_playbook, state="released", incident_id="X-Case", containments=[mixed["containment"]])
     assert run.returncode == 0, run.output
+    assert released["release"]["restored"]["policy_deleted"] == mixed["policy"]["metadata"]["name"]
     left = policies_of(kube)
     assert set(left) == {upper["policy"]["metadata"]["name"]}
     assert left[upper["policy"]["metadata"]["name"]]["metadata"]["annotations"]["firebreak.io/incident-id"] == "X-CASE"
@@ -210,6 +211,7 @@ def test_an_isolation_made_under_the_old_name_is_adopted_and_released(kube, run_
         old_entry["changed"].pop(key, None)
     run, released = isolate(run_playbook, state="released", incident_id="INC-7", containments=[old_entry])
     assert run.returncode == 0, run.output
+    assert released["release"]["restored"]["policy_deleted"] == "firebreak-isolate-inc-7"
     assert policies_of(kube) == {}
 
 
