@@ -264,3 +264,23 @@ def test_an_allow_all_policy_is_refused_by_default_or_set_aside_and_restored_exa
     stored = policies_of(kube)
     assert set(stored) == {"allow-all"} and exact(stored["allow-all"]) == original
     assert state(kube)[0] == labels_before
+
+
+def test_role_sets_aside_an_allow_all_and_its_release_from_the_timeline_restores_it_exactly(kube, run_playbook):
+    """The same acceptance through the role: the entry goes to the incident timeline and the release reads it back."""
+    from tests.integration.test_role_eks_rollout_undo import recap
+
+    role = "tests/integration/playbooks/k8s/role_isolate.yml"
+    call(kube, "POST", NP, ALLOW_ALL)
+    original = exact(policies_of(kube)["allow-all"])
+    refused = run_playbook(role)
+    assert refused.returncode != 0 and "allow-all" in refused.output
+    assert set(policies_of(kube)) == {"allow-all"}
+    first = run_playbook(role, extra_vars={"k8s_defeating_policies": "set_aside"})
+    assert first.returncode == 0, first.output
+    assert "allow-all" not in policies_of(kube) and len(policies_of(kube)) == 1
+    released = run_playbook(role, extra_vars={"k8s_state": "released"})
+    assert released.returncode == 0, released.output
+    assert recap(released)["changed"] == 1
+    stored = policies_of(kube)
+    assert set(stored) == {"allow-all"} and exact(stored["allow-all"]) == original
