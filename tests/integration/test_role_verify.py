@@ -1,0 +1,105 @@
+"""Each recovery role verifies the state it reads back, not the state it asked for.
+
+The fault proxy acknowledges the step's one mutating call with a canned answer and never passes it on,
+so AWS keeps the state from before: the write "succeeded" but the state is wrong behind the module's back
+(as when another actor undoes the change at once). The role must fail, naming what it read back.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.containment_helpers import recap, role
+from tests.integration.rds_helpers import writer
+
+pytestmark = pytest.mark.integration
+
+
+def _swallow(aws, **rule) -> None:
+    """Answer matching calls with ``rule``'s canned answer; moto never sees them."""
+    aws.proxy.add_rule({"fault": "canned", "description": "acknowledged, never applied", **rule})
+
+
+def _failed_task(run) -> str:
+    """The name of the task that failed (the line before the first ``fatal:``)."""
+    lines = run.stdout.splitlines()
+    fatal = next(i for i, line in enumerate(lines) if line.startswith("fatal:"))
+    return next(line for line in reversed(lines[:fatal]) if line.startswith("TASK ["))
+
+
+def _service(aws) -> dict:
+    return aws.client("ecs").describe_services(cluster="shop", services=["shop-api"])["services"][0]
+
+
+def _update_service_answer(aws, **changes) -> dict:
+    """What ECS answers UpdateService with: the service, as the update claims it now is."""
+    service = {key: value for key, value in _service(aws).items() if key not in ("events", "deployments")}
+    return {"service": {**service, **changes}}
+
+
+def test_ecs_rollback_fails_when_the_service_still_runs_the_bad_revision(aws, run_playbook):
+    target = aws.client("ecs").describe_task_definition(taskDefinition="shop-api:2")["taskDefinition"]
+    _swallow(
+        aws,
+        service="ecs",
+        action="UpdateService",
+        body=_update_service_answer(aws, taskDefinition=target["taskDefinitionArn"]),
+    )
+    run = run_playbook("tests/integration/playbooks/ecs/role.yml", extra_vars={"ecs_rollback_wait": False})
+    assert run.returncode != 0, run.output
+    assert "Verify the service runs the target revision" in _failed_task(run), run.stdout
+    assert "runs shop-api:3" in run.stdout and "target shop-api:2" in run.stdout, run.stdout
+    assert _service(aws)["taskDefinition"].endswith("shop-api:3")
+
+
+@pytest.mark.parametrize("wait", [False, True])
+def test_scale_out_fails_when_the_desired_count_did_not_change(aws, run_playbook, wait):
+    _swallow(aws, service="ecs", action="UpdateService", body=_update_service_answer(aws, desiredCount=4))
+    run = run_playbook(
+        "tests/integration/playbooks/ecs/role_scale_out.yml", extra_vars={"count": 4, "scale_out_ecs_wait": wait}
+    )
+    assert run.returncode != 0, run.output
+    assert "Verify the service runs its desired count" in _failed_task(run), run.stdout
+    assert "2/2 tasks" in run.stdout and "not the 4 asked for" in run.stdout, run.stdout
+    assert _service(aws)["desiredCount"] == 2
+
+
+def test_lambda_alias_rollback_fails_when_the_alias_still_points_at_the_bad_version(aws, run_playbook):
+    lam = aws.client("lambda")
+    alias = lam.get_alias(FunctionName="thumbnailer", Name="live")
+    answer = {key: alias[key] for key in ("AliasArn", "Name", "Description", "RevisionId") if key in alias}
+    _swallow(
+        aws,
+        service="lambda",
+        method="PUT",
+        path="/functions/thumbnailer/aliases/live",
+        body=answer | {"FunctionVersion": "1"},
+    )
+    run = run_playbook(
+        "tests/integration/playbooks/lambda/role_alias_rollback.yml",
+        extra_vars={"lambda_alias_rollback_wait_timeout": 2},
+    )
+    assert run.returncode != 0, run.output
+    assert "points at 2" in run.stdout and "not 1" in run.stdout, run.stdout
+    assert lam.get_alias(FunctionName="thumbnailer", Name="live")["FunctionVersion"] == "2"
+
+
+def test_s3_public_block_fails_when_the_bucket_still_allows_public_access(aws, run_playbook):
+    bucket = "firebreak-sandbox-uploads"
+    _swallow(aws, service="s3", method="PUT", query="publicAccessBlock")
+    run = role(run_playbook, "s3_public_block", s3_public_block_bucket=bucket)
+    assert run.returncode != 0, run.output
+    assert recap(run)["failed"] == 1
+    assert bucket in run.stdout, run.stdout
+    with pytest.raises(aws.client("s3").exceptions.ClientError):
+        aws.client("s3").get_public_access_block(Bucket=bucket)
+
+
+def test_aurora_failover_fails_when_the_writer_did_not_change(aws, run_playbook):
+    _swallow(aws, service="rds", action="FailoverDBCluster", body={"DBCluster": {"DBClusterIdentifier": "orders-db"}})
+    run = run_playbook(
+        "tests/integration/playbooks/rds/aurora_failover_role.yml", extra_vars={"aurora_failover_wait_timeout": 3}
+    )
+    assert run.returncode != 0, run.output
+    assert "orders-db-2" in run.stdout, run.stdout
+    assert writer(aws, "orders-db") == "orders-db-1"
