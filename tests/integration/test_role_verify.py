@@ -64,6 +64,32 @@ def test_scale_out_fails_when_the_desired_count_did_not_change(aws, run_playbook
     assert _service(aws)["desiredCount"] == 2
 
 
+def test_ecs_service_restart_fails_when_no_new_deployment_runs(aws, run_playbook):
+    before = _service(aws)["deployments"][0]
+    claimed = dict(before, id="ecs-svc/0000000000000000001", status="PRIMARY")
+    _swallow(aws, service="ecs", action="UpdateService", body=_update_service_answer(aws, deployments=[claimed]))
+    run = run_playbook(
+        "tests/integration/playbooks/ecs/role_restart.yml",
+        extra_vars={"ecs_service_restart_wait": False, "ecs_service_restart_min_interval": 0},
+    )
+    assert run.returncode != 0, run.output
+    assert "Verify the service is stable on its new deployment" in _failed_task(run), run.stdout
+    assert f"deployment {before['id']}, the restart started ecs-svc/0000000000000000001" in run.stdout, run.stdout
+    assert _service(aws)["deployments"][0]["id"] == before["id"]
+
+
+def test_lambda_limits_raise_fails_when_the_function_keeps_its_old_limits(aws, run_playbook):
+    _swallow(aws, service="lambda", method="PUT", path="/functions/thumbnailer/configuration", body={})
+    run = run_playbook(
+        "tests/integration/playbooks/lambda/role_limits.yml",
+        extra_vars={"lambda_limits_raise_memory_size": 1024, "lambda_limits_raise_wait": False},
+    )
+    assert run.returncode != 0, run.output
+    assert "thumbnailer reads back {'memory_size': 128} after the update" in run.stdout, run.stdout
+    found = aws.client("lambda").get_function_configuration(FunctionName="thumbnailer")
+    assert found["MemorySize"] == 128
+
+
 def test_lambda_alias_rollback_fails_when_the_alias_still_points_at_the_bad_version(aws, run_playbook):
     lam = aws.client("lambda")
     alias = lam.get_alias(FunctionName="thumbnailer", Name="live")
