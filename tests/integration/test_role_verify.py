@@ -129,3 +129,59 @@ def test_aurora_failover_fails_when_the_writer_did_not_change(aws, run_playbook)
     assert run.returncode != 0, run.output
     assert "orders-db-2" in run.stdout, run.stdout
     assert writer(aws, "orders-db") == "orders-db-1"
+
+
+# -- containment: the contained state read back ------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="iam_credential_quarantine reports the keys it deactivated as its after-state without reading them back",
+)
+def test_iam_key_disable_fails_when_a_key_stays_active(aws, run_playbook):
+    _swallow(aws, service="iam", action="UpdateAccessKey", body={})
+    run = run_playbook("tests/integration/playbooks/iam/role.yml")
+    assert run.returncode != 0, run.output
+    keys = aws.client("iam").list_access_keys(UserName="ci-deployer")["AccessKeyMetadata"]
+    assert any(key["Status"] == "Active" for key in keys)
+    assert "Active" in run.stdout or "active" in run.stdout, run.stdout
+
+
+def test_pipeline_pause_fails_when_a_queue_stays_enabled(aws, run_playbook):
+    _swallow(aws, service="batch", method="POST", path="/v1/updatejobqueue", body={"jobQueueName": "results-queue"})
+    run = role(
+        run_playbook,
+        "pipeline_pause",
+        pipeline_pause_state_machines=["results-pipeline"],
+        pipeline_pause_job_queues=["results-queue"],
+        pipeline_pause_wait_timeout=3,
+    )
+    assert run.returncode != 0, run.output
+    assert "ENABLED" in run.stdout, run.stdout
+    queue = aws.client("batch").describe_job_queues(jobQueues=["results-queue"])["jobQueues"][0]
+    assert queue["state"] == "ENABLED"
+
+
+def test_alb_drain_fails_when_the_targets_stay_registered(aws, run_playbook):
+    _swallow(aws, service="elasticloadbalancing", action="DeregisterTargets", body={})
+    run = run_playbook(
+        "tests/integration/playbooks/alb_drain/role.yml",
+        extra_vars={
+            "alb_drain_target_groups": ["shop-api-tg"],
+            "alb_drain_availability_zone": "us-east-1a",
+            "alb_drain_wait_timeout": 3,
+        },
+    )
+    assert run.returncode != 0, run.output
+    assert "still registered" in run.stdout, run.stdout
+
+
+def test_ec2_isolate_fails_when_an_interface_keeps_its_groups(aws, run_playbook):
+    seed = aws.manifest["aws"]["evidence"]
+    _swallow(aws, service="ec2", action="ModifyNetworkInterfaceAttribute", body={"return": "true"})
+    run = run_playbook(
+        "tests/integration/playbooks/ec2_isolate/role.yml",
+        extra_vars={"ec2_isolate_instance": seed["instance_id"], "ec2_isolate_snapshots": False},
+    )
+    assert run.returncode != 0, run.output
+    assert "network interfaces are not (only) in" in run.stdout, run.stdout
