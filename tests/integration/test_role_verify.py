@@ -185,3 +185,33 @@ def test_ec2_isolate_fails_when_an_interface_keeps_its_groups(aws, run_playbook)
     )
     assert run.returncode != 0, run.output
     assert "network interfaces are not (only) in" in run.stdout, run.stdout
+
+
+def test_secret_rotate_fails_when_the_new_value_never_becomes_current(aws, run_playbook):
+    before = aws.client("secretsmanager").describe_secret(SecretId="app/admin")
+    _swallow(aws, service="secretsmanager", action="PutSecretValue", body={"VersionId": "not-stored-anywhere"})
+    run = role(run_playbook, "secret_rotate", secret_rotate_secret="app/admin", secret_rotate_method="generate")
+    assert run.returncode != 0, run.output
+    assert "not the new version not-stored-anywhere" in run.stdout, run.stdout
+    after = aws.client("secretsmanager").describe_secret(SecretId="app/admin")
+    assert after["VersionIdsToStages"] == before["VersionIdsToStages"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="s3_evidence_copy hashes what it read from the source and never reads its copies back: with every PUT "
+    "to the evidence bucket swallowed it reports 3 objects preserved while the bucket is empty",
+)
+def test_evidence_capture_fails_when_a_copy_never_lands(aws, run_playbook):
+    seed = aws.manifest["aws"]["evidence"]
+    bucket = aws.manifest["aws"]["s3"]["evidence_bucket"]
+    _swallow(aws, service="s3", method="PUT", path=f"^/{bucket}/", body=None)
+    run = run_playbook(
+        "tests/integration/playbooks/evidence_capture/role.yml",
+        extra_vars={
+            "evidence_capture_bucket": bucket,
+            "evidence_capture_sources": [{"bucket": seed["log_bucket"], "prefix": seed["cloudtrail_prefix"]}],
+        },
+    )
+    assert run.returncode != 0, run.output
+    assert aws.client("s3").list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
