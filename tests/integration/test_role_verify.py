@@ -215,3 +215,15 @@ def test_evidence_capture_fails_when_a_copy_never_lands(aws, run_playbook):
     )
     assert run.returncode != 0, run.output
     assert aws.client("s3").list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
+
+
+def test_pitr_restore_fails_when_the_restored_cluster_gets_no_instance(aws, run_playbook):
+    answer = {"DBInstance": {"DBInstanceIdentifier": "orders-db-restored-1", "DBInstanceStatus": "creating"}}
+    _swallow(aws, service="rds", action="CreateDBInstance", body=answer)
+    run = run_playbook(
+        "tests/integration/playbooks/rds/pitr_restore_role.yml", extra_vars={"pitr_restore_wait_timeout": 3}
+    )
+    assert run.returncode != 0, run.output
+    assert "timed out after 3s waiting for" in run.stdout and "orders-db-restored-1" in run.stdout, run.stdout
+    found = aws.client("rds").describe_db_clusters(DBClusterIdentifier="orders-db-restored")["DBClusters"][0]
+    assert found["DBClusterMembers"] == []
