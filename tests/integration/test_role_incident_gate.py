@@ -132,7 +132,9 @@ def test_two_person_approval_refuses_the_operator(gate):
     assert gate.ip_set() == SEEDED
     alone = gate.run(gate_two_person=True, firebreak_gate_approvals={"contain-waf": pin})  # no approver: the operator
     assert alone.returncode != 0 and "the approver bob is the operator bob" in alone.stdout
-    other = gate.run(gate_two_person=True, firebreak_gate_approvals={"contain-waf": pin}, firebreak_gate_approver="alice")
+    other = gate.run(
+        gate_two_person=True, firebreak_gate_approvals={"contain-waf": pin}, firebreak_gate_approver="alice"
+    )
     assert other.returncode == 0, other.output[-3000:]
     assert "approved by alice" in gate.notes()[-1]["msg"] and "two-person" in gate.notes()[-1]["msg"]
     assert gate.ip_set() == [*SEEDED, GATED]
