@@ -295,6 +295,11 @@ class Ledger:
                 remove.append(item)
         return {"remove": remove, "kept": kept}
 
+    def claimants(self, resource, item):
+        """The incident ids that claim ``item`` of ``resource`` now."""
+        entry = self.state(resource).get(part(item), {CLAIM: set()})
+        return sorted(unpart(key) for key in entry[CLAIM])
+
     def settle(self, incident_id, resource, items, removed=()):
         """After a release: delete this incident's claims on ``items`` and every ``added`` marker of the
         items ``removed``.  The incident's own markers of items kept for others stay (the last claimant's
