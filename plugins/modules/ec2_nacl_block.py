@@ -148,24 +148,32 @@ removed:
   type: dict
   sample: {"acl-0123456789abcdef0": [{"rule_number": 99, "cidr": "203.0.113.0/24", "egress": false}]}
 left_alone:
-  description: Per network ACL, recorded entries found C(replaced) or C(already_removed) and not touched.
+  description:
+    - Per network ACL, recorded entries found C(replaced) or C(already_removed) and not touched, or
+      C(network_acl_deleted).
   returned: with O(state=released)
   type: dict
   sample: {}
+gone:
+  description: Network ACLs deleted meanwhile; their entries were recorded as released (C(gone=true)).
+  returned: with O(state=released)
+  type: list
+  elements: str
+  sample: []
 before:
   description: Per network ACL, its numbered entries before the step (C(rule_number), C(action), C(cidr), C(egress)).
   returned: always
   type: dict
   sample: {"acl-0123456789abcdef0": [{"rule_number": 100, "action": "allow", "cidr": "0.0.0.0/0", "egress": false}]}
 after:
-  description: The same after the step (in check mode, as it would be).
+  description: The same, read back from the API after the step (in check mode, as it would be).
   returned: always
   type: dict
   sample: {"acl-0123456789abcdef0": [{"rule_number": 99, "action": "deny", "cidr": "203.0.113.0/24", "egress": false},
            {"rule_number": 100, "action": "allow", "cidr": "0.0.0.0/0", "egress": false}]}
 containment:
   description: One entry per network ACL changed; C(changed.entries) lists exactly the entries added.
-  returned: with O(state=contained) when entries were added (or would be, in check mode)
+  returned: with O(state=contained)
   type: list
   elements: dict
   sample: [{"id": "5f1c0e2a9b7d4c31", "step": "nacl_block", "resource": "acl-0123456789abcdef0",
@@ -268,6 +276,17 @@ class Step:
         for page in self.caller.paginate(self.ec2, "describe_network_acls", resource, Filters=filters):
             found += page.get("NetworkAcls") or []
         return found
+
+    def read_back(self, acl_ids):
+        """``{acl id: entries}`` as the API answers now (what the role verifies); an ACL gone meanwhile is absent."""
+        try:
+            found = self.caller(
+                self.ec2, "describe_network_acls", f"network ACLs {', '.join(acl_ids)}", NetworkAclIds=list(acl_ids)
+            ).get("NetworkAcls")
+        except step.StepAWSError as err:
+            self.module.warn(f"reading the network ACLs back failed: {err}")
+            return {}
+        return {acl["NetworkAclId"]: entries_of(acl) for acl in found}
 
     def targets(self):
         """``(acls, vpc_ids)`` for O(subnets) or O(vpc_id); unknown ids fail naming them."""
@@ -387,7 +406,7 @@ class Step:
                         self.module.warn(f"the entries are in place, but tagging {acl_id} failed: {err}")
             rows = entries_of(acl)
             result["before"][acl_id] = rows
-            result["after"][acl_id] = with_entries(rows, add=add)
+            result["after"][acl_id] = with_entries(rows, add=add)  # check mode's prediction; read back below
             if add:
                 result["added"][acl_id] = add
                 result["containment"].append(
@@ -397,8 +416,8 @@ class Step:
                 )
             if covered:
                 result["already_covered"][acl_id] = covered
-        if not result["containment"]:
-            del result["containment"]
+        if not self.module.check_mode:
+            result["after"].update(self.read_back(sorted(plans)))
         count = sum(len(v) for v in result["added"].values())
         result["changed"] = bool(count)
         if self.module._diff:
@@ -442,6 +461,7 @@ class Step:
             "before": {},
             "after": {},
             "release": [],
+            "gone": [],
             "ignored_entries": ignored,
         }
         for acl_id, entries in sorted(by_acl.items()):
@@ -473,6 +493,10 @@ class Step:
                     )
             result["before"][acl_id] = rows
             result["after"][acl_id] = with_entries(rows, remove=delete)
+            if found and not self.module.check_mode:
+                result["after"].update(self.read_back([acl_id]))
+            if not found:
+                result["gone"].append(acl_id)
             if delete:
                 result["removed"][acl_id] = delete
                 result["changed"] = True
@@ -486,6 +510,7 @@ class Step:
                     released_ids=[e["id"] for e in entries if e.get("id")],
                     restored={"removed": delete},
                     left_alone=left,
+                    **({"gone": True} if not found else {}),
                 )
             )
         if self.module._diff:
@@ -496,8 +521,11 @@ class Step:
             result["msg"] = "nothing to release: no nacl_block containment of this incident"
         else:
             result["msg"] = f"{prefix} {count} DENY entries from {len(by_acl)} network ACL(s)"
-            if result["left_alone"]:
-                result["msg"] += f"; left alone entries changed meanwhile on {', '.join(sorted(result['left_alone']))}"
+            meanwhile = sorted(set(result["left_alone"]) - set(result["gone"]))
+            if meanwhile:
+                result["msg"] += f"; left alone entries changed meanwhile on {', '.join(meanwhile)}"
+            if result["gone"]:
+                result["msg"] += f"; gone (recorded as released): {', '.join(result['gone'])}"
         return result
 
 
