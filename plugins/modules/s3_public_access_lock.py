@@ -141,32 +141,43 @@ containment:
     - With O(state=contained), when something was (or in check mode would be) changed, the containment entry the
       timeline records and the release reads back.
     - C(changed) has C(public_access_block_before) (C(null) for none configured), C(turned_on) and C(tags_added).
-  returned: when state is contained and something changed
-  type: dict
+  returned: when state is contained (empty when nothing changed)
+  type: list
+  elements: dict
   sample:
-    incident_id: INC-2041
-    step: s3_public_block
-    resource: arn:aws:s3:::firebreak-sandbox-uploads
-    changed:
-      public_access_block_before: null
-      turned_on: [BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy, RestrictPublicBuckets]
-      tags_added: {"firebreak:incident": "INC-2041", "firebreak:step": "s3_public_block"}
-    at: "2026-11-24T13:30:00Z"
-    id: 0123456789abcdef
+    - incident_id: INC-2041
+      step: s3_public_block
+      resource: arn:aws:s3:::firebreak-sandbox-uploads
+      changed:
+        public_access_block_before: null
+        turned_on: [BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy, RestrictPublicBuckets]
+        tags_added: {"firebreak:incident": "INC-2041", "firebreak:step": "s3_public_block"}
+      at: "2026-11-24T13:30:00Z"
+      id: 0123456789abcdef
 release:
   description:
     - With O(state=released), what was undone (C(restored)), the ids of the released entries (C(releases)) and
-      what was left alone because someone changed it meanwhile (C(left_alone)).
+      what was left alone because someone changed it meanwhile (C(left_alone)); C(gone=true) when the bucket no
+      longer exists.
   returned: when state is released
-  type: dict
+  type: list
+  elements: dict
   sample:
-    incident_id: INC-2041
-    step: s3_public_block
-    resource: arn:aws:s3:::firebreak-sandbox-uploads
-    releases: [0123456789abcdef]
-    restored: {"public_access_block": null, "turned_off": [BlockPublicAcls], "tags_removed": ["firebreak:incident"]}
-    left_alone: {"BlockPublicPolicy": "turned off by someone else meanwhile (left off)"}
-    at: "2026-11-24T15:00:00Z"
+    - incident_id: INC-2041
+      step: s3_public_block
+      resource: arn:aws:s3:::firebreak-sandbox-uploads
+      releases: [0123456789abcdef]
+      restored: {"public_access_block": null, "turned_off": [BlockPublicAcls], "tags_removed": ["firebreak:incident"]}
+      left_alone: {"BlockPublicPolicy": "turned off by someone else meanwhile (left off)"}
+      at: "2026-11-24T15:00:00Z"
+gone:
+  description:
+    - With O(state=released), the bucket when it no longer exists (its entries are recorded as released and nothing
+      fails), else empty.
+  returned: when state is released
+  type: list
+  elements: str
+  sample: []
 diff:
   description: Before and after, when run with C(--diff).
   returned: when diff mode is on
@@ -203,10 +214,13 @@ def contain(module, caller, s3, bucket, result):
     changed = bool(decision["turn_on"] or decision["tags_added"])
     result.update(changed=changed, before=view(configuration, tags))
     predicted = view(decision["after"], decision["after_tags"])
+    result["containment"] = []
     if changed:
-        result["containment"] = step.containment_entry(
-            incident_id, s3pa.STEP, s3pa.bucket_arn(bucket), s3pa.containment_changed(configuration, decision)
-        )
+        result["containment"] = [
+            step.containment_entry(
+                incident_id, s3pa.STEP, s3pa.bucket_arn(bucket), s3pa.containment_changed(configuration, decision)
+            )
+        ]
     what = ", ".join(decision["turn_on"]) or "no setting (all four already on)"
     if module.check_mode or not changed:
         result["after"] = predicted if module.check_mode else result["before"]
@@ -239,7 +253,25 @@ def contain(module, caller, s3, bucket, result):
 
 def release(module, caller, s3, bucket, result):
     entries = s3pa.entries_for(module.params["containments"], bucket)
-    configuration = s3pa.read_configuration(caller, s3, bucket)
+    try:
+        configuration = s3pa.read_configuration(caller, s3, bucket)
+    except s3pa.S3PublicAccessError as err:
+        # the bucket is gone: nothing to restore; its entries are recorded as released and the release goes on
+        result.update(before={}, after={}, gone=[bucket] if entries else [], msg=f"gone: {err}; nothing to restore")
+        result["release"] = [
+            step.release_entry(
+                module.params["incident_id"],
+                s3pa.STEP,
+                s3pa.bucket_arn(bucket),
+                [e.get("id") for e in entries if e.get("id")],
+                {},
+                {},
+                gone=True,
+                reason=str(err),
+            )
+        ]
+        return result
+    result["gone"] = []
     tags = s3pa.read_tags(caller, s3, bucket)
     result["policy_is_public"] = s3pa.read_policy_is_public(caller, s3, bucket)
     result["before"] = view(configuration, tags)
@@ -250,14 +282,16 @@ def release(module, caller, s3, bucket, result):
         "tags_removed": decision["tags_removed"],
     }
     result["changed"] = decision["changed"]
-    result["release"] = step.release_entry(
-        module.params["incident_id"],
-        s3pa.STEP,
-        s3pa.bucket_arn(bucket),
-        [e.get("id") for e in entries if e.get("id")],
-        restored,
-        decision["left_alone"],
-    )
+    result["release"] = [
+        step.release_entry(
+            module.params["incident_id"],
+            s3pa.STEP,
+            s3pa.bucket_arn(bucket),
+            [e.get("id") for e in entries if e.get("id")],
+            restored,
+            decision["left_alone"],
+        )
+    ]
     predicted = view(decision["after"], decision["after_tags"])
     if not entries:
         result.update(after=result["before"], msg=f"nothing to release on {bucket}: no containment entry for it")
