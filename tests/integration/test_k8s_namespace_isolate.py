@@ -65,7 +65,7 @@ def test_isolate_then_release_restores_exactly_and_leaves_others_alone(kube, run
     dns = [rule for rule in spec["egress"] if rule.get("ports")]
     assert dns and {p["port"] for p in dns[0]["ports"]} == {53}
     assert policies["allow-front"] == policies_before["allow-front"]
-    entry = result["containment"]
+    [entry] = result["containment"]
     assert entry["step"] == "k8s_namespace_isolate" and entry["resource"] == "namespace/shop"
     assert entry["changed"]["policy_created"] is True and entry["existing_policies"] == ["allow-front"]
     assert entry["changed"]["labels"] == {"firebreak.io/quarantined": None, "firebreak.io/incident": None}
@@ -147,3 +147,17 @@ def test_role_release_reads_the_timeline_and_restores_exactly(kube, run_playbook
     assert (labels, policies) == (dict(before[0], owner="sre"), before[1])
     again = run_playbook(role, extra_vars={"k8s_state": "released"})
     assert again.returncode == 0 and recap(again)["changed"] == 0, again.stdout
+
+
+def test_release_of_a_deleted_namespace_reports_it_gone(kube, run_playbook):
+    call(kube, "POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "doomed"}})
+    run, result = isolate(run_playbook, namespace="doomed", incident_id="INC-43")
+    assert run.returncode == 0, run.output
+    call(kube, "DELETE", "/api/v1/namespaces/doomed")
+    run, released = isolate(
+        run_playbook, namespace="doomed", state="released", incident_id="INC-43", containments=result["containment"]
+    )
+    assert run.returncode == 0, run.output
+    assert released["gone"] == ["namespace/doomed"] and released["changed"] is False
+    assert released["release"]["gone"] is True
+    assert released["release"]["releases"] == [result["containment"][0]["id"]]
