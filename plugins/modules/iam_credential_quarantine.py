@@ -27,7 +27,7 @@ description:
   - With O(state=released) it undoes exactly the O(containments) entries. It reactivates only the keys the
     incident deactivated and removes only the policies it added. A key someone re-enabled or deleted meanwhile
     is left alone and reported in RV(left_alone).
-  - Before it changes a principal it records claims in the containment ledger (O(claims_bucket) or O(claims_dir)):
+  - Before it changes a principal it records claims in the containment ledger (O(claims_bucket) or O(claims_dir)),
     one per key it wants off (deactivated now or already inactive) and for the quarantine policy. A release leaves
     a key or policy another unreleased incident still claims (RV(kept) says for whom); the last claimant's release
     undoes it. A principal deleted meanwhile is reported in RV(gone), its entries recorded as released, and the

@@ -116,7 +116,7 @@ after:
   sample: {"labels": {"firebreak.io/quarantined": "true"}, "policies": ["firebreak-isolate-inc-2041"]}
 containment:
   description:
-    - The containment entries (see C(plugins/module_utils/step.py)): one when the step changed something in
+    - The containment entries (see C(plugins/module_utils/step.py)), one when the step changed something in
       O(state=isolated); C(changed) holds C(policy), C(policy_created), C(labels) (previous values, null for absent)
       and C(labels_set). Empty list otherwise.
   returned: always
