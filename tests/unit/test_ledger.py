@@ -79,3 +79,37 @@ def test_default_directory_is_beside_the_incident_timelines(tmp_path):
     timeline = tmp_path / "incidents" / "INC-A" / "timeline.jsonl"
     assert ledger.default_dir({"FIREBREAK_TIMELINE": str(timeline)}) == str(tmp_path / "incidents" / ".claims")
     assert ledger.default_dir({"FIREBREAK_CLAIMS_DIR": str(tmp_path / "x")}) == str(tmp_path / "x")
+
+
+def test_deploy_freeze_flag_of_a_released_incident_is_not_someone_elses_change():
+    from ansible_collections.firebreak.runbooks.plugins.module_utils import deploy_freeze as df
+
+    flag_a = df.flag_value("INC-A", df.freeze_reason("INC-A"), "2026-12-06T16:00:00Z")
+    flag_b = df.flag_value("INC-B", df.freeze_reason("INC-B"), "2026-12-06T16:05:00Z")
+    entry_a = {"changed": {"previous": None, "written_version": 1}}
+    entry_b = {"changed": {"previous": {"value": flag_a, "version": 1}, "written_version": 2}}
+    # B released first, A last: B's flag is still there but B no longer claims it
+    assert df.decide_parameter_release([entry_a], {"value": flag_b, "version": 2}, claimants=[]) == ("delete", None)
+    # without the ledger the old rule stands: someone else's version is left alone
+    assert df.decide_parameter_release([entry_a], {"value": flag_b, "version": 2})[0] == "leave"
+    # A released first, B last: A's flag is not a state to go back to
+    assert df.decide_parameter_release([entry_b], {"value": flag_b, "version": 2}, claimants=[]) == ("delete", None)
+    # a flag of an incident that still claims it is left alone
+    assert df.decide_parameter_release([entry_a], {"value": flag_b, "version": 2}, claimants=["INC-B"])[0] == "leave"
+    assert df.is_firebreak_reason(df.freeze_reason("INC-A")) and not df.is_firebreak_reason("maintenance")
+
+
+def test_iam_release_undoes_only_what_the_ledger_allows():
+    from ansible_collections.firebreak.runbooks.plugins.module_utils import iam
+
+    plan = {"deactivate": ["AKIA1"], "put_inline": ["firebreak-revoke-issued-INC-B"], "attach": []}
+    keys = {"AKIA1": "Active", "AKIA2": "Inactive"}
+    items = iam.claim_items("user", keys, [], plan, "arn:aws:iam::aws:policy/AWSDenyAll")
+    assert items == ["key:AKIA1", "key:AKIA2", "policy:arn:aws:iam::aws:policy/AWSDenyAll"]
+    changed = {"deactivated": ["AKIA1"], "inline_policies": ["firebreak-revoke-issued-INC-B"], "attached_policies": []}
+    allowed = iam.releasable(changed, ["key:AKIA2", "policy:arn:aws:iam::aws:policy/AWSDenyAll"])
+    assert allowed == {
+        "deactivated": ["AKIA2"],
+        "inline_policies": ["firebreak-revoke-issued-INC-B"],
+        "attached_policies": ["arn:aws:iam::aws:policy/AWSDenyAll"],
+    }
