@@ -240,3 +240,15 @@ def test_contain_confirmed_asks_while_the_symptom_is_only_suspected(gate):
     assert run.returncode != 0
     assert "gate contain-waf not confirmed (contain_confirmed in staging)" in run.stdout
     assert gate.ip_set() == SEEDED
+
+
+@pytest.mark.parametrize("runner", [{"awx_job_id": 42, "awx_user_name": "bob"}, {"ansible_eda": {"ruleset": "alerts"}}])
+def test_awx_and_event_driven_runs_are_never_prompted_even_on_a_pseudo_terminal(gate, runner):
+    """ansible-runner gives the play a pseudo-terminal that nobody answers: the gate must not wait on it."""
+    child = gate.spawn(**runner)
+    index = child.expect([pexpect.EOF, "Approver's name"], timeout=180)
+    child.close(force=True)
+    assert index == 0, "prompted under a runner"
+    assert child.exitstatus != 0
+    assert "gate contain-waf not confirmed" in child.before
+    assert gate.ip_set() == SEEDED
