@@ -32,7 +32,7 @@ TYPES = {"inventories": "inventory", "workflow_approval_templates": "workflow_ap
 
 
 class AWXStandIn:
-    def __init__(self, token: str = "standin-token"):
+    def __init__(self, token: str = "standin-token"):  # noqa: S107 - a loopback test double's dummy token
         self.token = token
         self.requests: list[dict] = []
         self.objects: dict[str, dict[int, dict]] = {"organizations": {}}
@@ -111,9 +111,9 @@ class AWXStandIn:
                 body = json.loads(raw) if raw else None
                 query = dict(parse_qsl(split.query, keep_blank_values=True))
                 with standin._lock:
-                    standin.requests.append(
-                        {"method": method, "path": split.path, "query": query, "body": body, "auth": self.headers.get("Authorization")}
-                    )
+                    auth = self.headers.get("Authorization")
+                    record = {"method": method, "path": split.path, "query": query, "body": body, "auth": auth}
+                    standin.requests.append(record)
                     if self.headers.get("Authorization") != f"Bearer {standin.token}":
                         return self._reply(401, {"detail": "Authentication credentials were not provided."})
                     status, reply = standin.route(method, split.path, query, body)
@@ -191,7 +191,8 @@ class AWXStandIn:
 
     def _list(self, collection: str, query: dict) -> dict:
         if collection == "unified_job_templates":
-            items = [*self.objects.get("job_templates", {}).values(), *self.objects.get("workflow_job_templates", {}).values()]
+            kinds = ("job_templates", "workflow_job_templates")
+            items = [obj for kind in kinds for obj in self.objects.get(kind, {}).values()]
         else:
             items = list(self.objects.get(collection, {}).values())
         either = {k[4:]: v for k, v in query.items() if k.startswith("or__")}

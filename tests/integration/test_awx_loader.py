@@ -149,7 +149,8 @@ def test_credential_types_notifications_inventory(loaded):
         secrets = {f["id"] for f in cred_type["inputs"]["fields"] if f.get("secret")}
         assert secrets, cred_type["name"]
     webhook = types["firebreak: chat webhook"]
-    assert webhook["inputs"]["fields"] == [{"id": "webhook_url", "label": "Webhook URL", "type": "string", "secret": True}]
+    field = {"id": "webhook_url", "label": "Webhook URL", "type": "string", "secret": True}
+    assert webhook["inputs"]["fields"] == [field]
     assert webhook["injectors"] == {"extra_vars": {"firebreak_chat_webhook_url": "{{ webhook_url }}"}}
     k8s = types["firebreak: Kubernetes bearer token"]["injectors"]["env"]
     assert k8s["K8S_AUTH_API_KEY"] == "{{ bearer_token }}" and k8s["K8S_AUTH_HOST"] == "{{ host }}"
