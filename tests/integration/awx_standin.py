@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
@@ -28,16 +29,48 @@ ASSOCIATIONS = {
     "notification_templates_error",
     "notification_templates_approvals",
 }
+# AWX's survey question types and the Python type a non-empty default must have (awx/api/views JobTemplateSurveySpec).
+QUESTION_TYPES = {"text": str, "textarea": str, "password": str, "multiplechoice": str, "multiselect": str}
+QUESTION_TYPES |= {"integer": int, "float": float}
 TYPES = {"inventories": "inventory", "workflow_approval_templates": "workflow_approval_template"}
 
 
-class AWXStandIn:
+class Recorded:
+    """What a stand-in holds and received, as JSON-able data; the tests query it (also after the server stopped)."""
+
+    def __init__(self, state: dict | None = None):
+        state = state or {}
+        self.token: str = state.get("token", "standin-token")
+        self.url: str = state.get("url", "")
+        self.requests: list[dict] = state.get("requests", [])
+        self.objects: dict[str, dict[int, dict]] = {
+            collection: {int(k): v for k, v in items.items()} for collection, items in state.get("objects", {}).items()
+        }
+        self.surveys: dict[str, dict] = state.get("surveys", {})
+        self.links: dict[str, list[int]] = state.get("links", {})
+
+    def state(self) -> dict:
+        keys = ("token", "url", "requests", "objects", "surveys", "links")
+        return json.loads(json.dumps({key: getattr(self, key) for key in keys}))
+
+    def find(self, collection: str, **fields) -> list[dict]:
+        return [o for o in self.objects.get(collection, {}).values() if all(o.get(k) == v for k, v in fields.items())]
+
+    def one(self, collection: str, **fields) -> dict:
+        found = self.find(collection, **fields)
+        assert len(found) == 1, f"{collection} {fields}: {len(found)} objects"
+        return found[0]
+
+    def linked(self, collection: str, obj_id: int, relation: str) -> list[int]:
+        return self.links.get(f"{collection}/{obj_id}/{relation}", [])
+
+    def sent(self, method: str, path_part: str = "") -> list[dict]:
+        return [r for r in self.requests if r["method"] == method and path_part in r["path"]]
+
+
+class AWXStandIn(Recorded):
     def __init__(self, token: str = "standin-token"):  # noqa: S107 - a loopback test double's dummy token
-        self.token = token
-        self.requests: list[dict] = []
-        self.objects: dict[str, dict[int, dict]] = {"organizations": {}}
-        self.surveys: dict[str, dict] = {}
-        self.links: dict[tuple[str, int, str], list[int]] = {}
+        super().__init__({"token": token, "objects": {"organizations": {}}})
         self._next = 1
         self._lock = threading.Lock()
         self._create("organizations", {"name": "Default"})
@@ -72,20 +105,6 @@ class AWXStandIn:
                 return f"{API}{collection}/{obj_id}/"
         return None
 
-    def find(self, collection: str, **fields) -> list[dict]:
-        return [o for o in self.objects.get(collection, {}).values() if all(o.get(k) == v for k, v in fields.items())]
-
-    def one(self, collection: str, **fields) -> dict:
-        found = self.find(collection, **fields)
-        assert len(found) == 1, f"{collection} {fields}: {len(found)} objects"
-        return found[0]
-
-    def linked(self, collection: str, obj_id: int, relation: str) -> list[int]:
-        return self.links.get((collection, obj_id, relation), [])
-
-    def sent(self, method: str, path_part: str = "") -> list[dict]:
-        return [r for r in self.requests if r["method"] == method and path_part in r["path"]]
-
     # -- HTTP ---------------------------------------------------------------------------------------------
     def _handler(self):
         standin = self
@@ -113,6 +132,7 @@ class AWXStandIn:
                 with standin._lock:
                     auth = self.headers.get("Authorization")
                     record = {"method": method, "path": split.path, "query": query, "body": body, "auth": auth}
+                    record["t"] = time.monotonic()
                     standin.requests.append(record)
                     if self.headers.get("Authorization") != f"Bearer {standin.token}":
                         return self._reply(401, {"detail": "Authentication credentials were not provided."})
@@ -165,6 +185,9 @@ class AWXStandIn:
             if method == "GET":
                 return 200, self.surveys.get(obj["url"], {})
             if method == "POST":
+                error = survey_error(body)
+                if error:
+                    return 400, {"error": error}
                 self.surveys[obj["url"]] = body
                 return 200, None
             if method == "DELETE":
@@ -176,7 +199,7 @@ class AWXStandIn:
             obj["related"]["unified_job_template"] = approval["url"]
             return 201, approval
         if sub in ASSOCIATIONS:
-            key = (collection, obj_id, sub)
+            key = f"{collection}/{obj_id}/{sub}"
             if method == "GET":
                 ids = self.links.get(key, [])
                 return 200, {"count": len(ids), "next": None, "previous": None, "results": [{"id": i} for i in ids]}
@@ -205,3 +228,40 @@ class AWXStandIn:
 
         found = [o for o in items if match(o)]
         return {"count": len(found), "next": None, "previous": None, "results": found}
+
+
+def survey_error(spec) -> str | None:
+    """What AWX's survey_spec POST refuses (checked as AWX 24 checks it), or None."""
+    if not isinstance(spec, dict):
+        return "the survey spec is not a JSON object"
+    for field, kind in (("name", str), ("description", str), ("spec", list)):
+        if not isinstance(spec.get(field), kind):
+            return f"field {field!r} missing or not a {kind.__name__}"
+    if not spec["spec"]:
+        return "'spec' doesn't contain any items"
+    seen = set()
+    for idx, q in enumerate(spec["spec"]):
+        for field, kind in (("type", str), ("question_name", str), ("variable", str), ("required", bool)):
+            if not isinstance(q.get(field), kind):
+                return f"question {idx}: {field!r} missing or not a {kind.__name__}"
+        if q["variable"] in seen:
+            return f"question {idx}: variable {q['variable']!r} duplicated"
+        seen.add(q["variable"])
+        if q["type"] not in QUESTION_TYPES:
+            return f"question {idx}: type {q['type']!r} is not an AWX question type"
+        default = q.get("default", "")
+        if default != "" and (isinstance(default, bool) or not isinstance(default, QUESTION_TYPES[q["type"]])):
+            return f"question {idx}: default {default!r} is not a {QUESTION_TYPES[q['type']].__name__}"
+        for bound in ("min", "max"):
+            if q.get(bound) is not None and not isinstance(q[bound], int):
+                return f"question {idx}: {bound} is not an integer"
+        if q["type"] in ("multiplechoice", "multiselect"):
+            if "choices" not in q:
+                return f"question {idx}: a {q['type']} question needs choices"
+            choices = q["choices"].splitlines() if isinstance(q["choices"], str) else q["choices"]
+            defaults = default.splitlines() if isinstance(default, str) else default
+            if q["type"] == "multiplechoice" and len(defaults) > 1:
+                return f"question {idx}: a multiplechoice question has one default"
+            if any(item not in choices for item in defaults):
+                return f"question {idx}: default must be one of the choices"
+    return None

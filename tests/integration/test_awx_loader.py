@@ -9,6 +9,7 @@ A second run changes nothing.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -18,7 +19,7 @@ import pytest
 import yaml
 
 from sandbox import REPO_ROOT
-from tests.integration.awx_standin import AWXStandIn
+from tests.integration.awx_standin import AWXStandIn, Recorded
 from tools import awx_surveys
 
 SCENARIOS = awx_surveys.scenarios()
@@ -45,16 +46,28 @@ def _load(standin: AWXStandIn, tmp_path) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
 
 
-@pytest.fixture(scope="module")
-def loaded(tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp("awx")
+def _run_twice(tmp_path) -> dict:
     with AWXStandIn() as standin:
         first = _load(standin, tmp_path)
         assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
         after_first = len(standin.requests)
         second = _load(standin, tmp_path)
         assert second.returncode == 0, second.stdout[-4000:] + second.stderr[-2000:]
-        yield standin, first, second, after_first
+        return {"state": standin.state(), "second_stdout": second.stdout, "after_first": after_first}
+
+
+@pytest.fixture(scope="session")
+def loaded(tmp_path_factory):
+    """The loader run twice against one stand-in, once per test session: xdist workers share it (about a minute)."""
+    shared = tmp_path_factory.getbasetemp().parent / "awx_loader"
+    shared.mkdir(exist_ok=True)
+    result = shared / "result.json"
+    with (shared / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not result.is_file():
+            result.write_text(json.dumps(_run_twice(shared)), encoding="utf-8")
+        data = json.loads(result.read_text(encoding="utf-8"))
+    return Recorded(data["state"]), data["second_stdout"], data["after_first"]
 
 
 def test_every_request_used_the_token(loaded):
@@ -170,8 +183,8 @@ def test_credential_types_notifications_inventory(loaded):
 
 
 def test_second_run_changes_nothing(loaded):
-    standin, _first, second, after_first = loaded
-    assert "changed=0" in second.stdout.split("PLAY RECAP")[-1], second.stdout[-2000:]
+    standin, second_stdout, after_first = loaded
+    assert "changed=0" in second_stdout.split("PLAY RECAP")[-1], second_stdout[-2000:]
     later = standin.requests[after_first:]
     assert [r for r in later if r["method"] in ("POST", "PATCH", "DELETE")] == []
 

@@ -95,3 +95,13 @@ def test_question_types():
     assert q("a", {"type": "list", "elements": "str", "choices": ["x", "y"], "default": ["y"]})["type"] == "multiselect"
     with pytest.raises(ValueError, match="no AWX survey question type"):
         q("a", {"type": "dict"})
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_survey_is_one_awx_accepts(scenario):
+    from tests.integration.awx_standin import survey_error
+
+    assert survey_error(_committed(scenario)) is None
+    broken = _committed(scenario)
+    broken["spec"][0]["type"] = "boolean"
+    assert "not an AWX question type" in survey_error(broken)
