@@ -22,7 +22,7 @@ import json
 import re
 import time
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError
 
 STEP = "ec2_isolate"
 PROTECTION_ATTRIBUTES = ("disableApiTermination", "disableApiStop")
@@ -41,7 +41,7 @@ ALL_TRAFFIC_V4 = {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
 ALL_TRAFFIC_V6 = {"IpProtocol": "-1", "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}
 
 
-class IsolationInputError(ValueError):
+class IsolationInputError(StepError, ValueError):
     """A bad value, found before anything was changed."""
 
 

@@ -37,6 +37,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.exceptions import Ansib
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     Caller,
     StepAWSError,
+    StepError,
     aws_client,
     iso_utc,
     parse_time,
@@ -47,8 +48,11 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
 # --------------------------------------------------------------------------------------------------
 
 
-class AnsibleECSError(AnsibleAWSError):
+class AnsibleECSError(StepError, AnsibleAWSError):
     """An ECS or ELBv2 call failed."""
+
+    def fail_result(self):
+        return {k: v for k, v in self.kwargs.items() if k != "msg"}
 
 
 class ECSInputError(AnsibleECSError):

@@ -22,6 +22,7 @@ import time
 
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     StepAWSError,
+    StepError,
     incident_tags,
     iso_utc,
     parse_time,
@@ -40,13 +41,16 @@ TAG_FAILOVER_AT = "firebreak:failover-at"
 _IDENTIFIER_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{0,62}$")
 
 
-class RDSError(Exception):
+class RDSError(StepError):
     """A step failure with a message for the operator; ``details`` go into ``fail_json``."""
 
     def __init__(self, message, **details):
         super().__init__(message)
         self.message = message
         self.details = details
+
+    def fail_result(self):
+        return dict(self.details)
 
 
 class RDSInputError(RDSError):
@@ -55,6 +59,22 @@ class RDSInputError(RDSError):
 
 class RDSWaitTimeout(RDSError):
     """The resource did not reach the wanted state in ``wait_timeout`` seconds."""
+
+
+def with_state(run):
+    """``run(module, state)`` as ``step.run_step`` calls a step: on failure, what was read and decided
+    (``state["result"]``) goes with the error, ``changed`` only if the call that acts was made
+    (``state["acted"]``)."""
+
+    def step(module, result):
+        state = {}
+        try:
+            return run(module, state)
+        except StepError:
+            result.update(state.get("result", {}), changed=bool(state.get("acted")))
+            raise
+
+    return step
 
 
 # --------------------------------------------------------------------------------------------------

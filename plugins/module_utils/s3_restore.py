@@ -35,7 +35,7 @@ import datetime
 import threading
 import urllib.parse
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, iso_utc
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError, iso_utc
 
 COPY_LIMIT = 5 * 1024**3  # CopyObject copies at most 5 GB; above it, UploadPartCopy
 DEFAULT_PART_SIZE = 512 * 1024**2
@@ -64,7 +64,7 @@ _HEAD_TO_CREATE = (
 )
 
 
-class S3RestoreError(Exception):
+class S3RestoreError(StepError):
     """Bad input or a state that forbids the restore; nothing was changed."""
 
 

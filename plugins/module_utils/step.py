@@ -22,6 +22,12 @@ Times
     ``parse_time`` accepts ISO 8601 with or without an offset (naive means UTC), ``Z``, and epoch
     seconds; it returns an aware UTC datetime and raises ``ValueError`` naming the value.
 
+The runner
+    ``run_aws_step(run, STEP_KIND, ARGUMENT_SPEC)`` is a step module's whole ``main()`` (the Kubernetes
+    steps reach ``run_step`` through ``k8s_common.run_module``): it runs ``run(module, result)``, stamps
+    the result contract (``step_kind``, ``containment`` always a list; docs/contract.md) and turns any
+    ``StepError`` into ``fail_json`` with the error's message, its call and code, and the partial result.
+
 Containment
     ``containment_entry`` builds the ``containment`` return value that the timeline records and that
     a role's ``released`` mode reads back (``lookup('firebreak.runbooks.containments', ...)``).
@@ -93,7 +99,21 @@ BASE_DELAY = 0.5
 MAX_DELAY = 8.0
 
 
-class StepAWSError(Exception):
+# What a step does, for the report's clock (docs/contract.md).  Every step result carries one.
+STEP_KINDS = ("containment", "mitigation", "recovery", "evidence", "verification")
+
+
+class StepError(Exception):
+    """The one base of every error a step raises on purpose (bad input, a failed call, a wait that ran
+    out).  ``run_step`` turns it into ``fail_json``: ``msg`` is the error's ``message`` (else its text)
+    and ``fail_result()`` adds what a playbook branches on (the call, the code, the resource) and what
+    the step had done so far."""
+
+    def fail_result(self):
+        return {}
+
+
+class StepAWSError(StepError):
     """An AWS call failed for good (or ran out of its retry budget).
 
     ``operation`` is the API call (``UpdateService``), ``code`` the AWS error code (``None`` for a
@@ -127,6 +147,8 @@ class StepAWSError(Exception):
             "resource": self.resource,
             "attempts": self.attempts,
         }
+
+    fail_result = result
 
 
 def operation_name(client, method):
@@ -265,6 +287,11 @@ if botocore is not None:
     )
 
 
+def attempt_timeout(budget) -> int:
+    """Seconds one attempt may wait for an answer: half the budget, between 10 and 60 (AWS and Kubernetes)."""
+    return max(10, min(60, int(budget) // 2 or 10))
+
+
 def client_config(budget=DEFAULT_RETRY_BUDGET, pool=None):
     """botocore config for a step client: botocore's own retries off (``Caller`` retries), and
     timeouts that keep one hung attempt inside the budget.
@@ -272,7 +299,7 @@ def client_config(budget=DEFAULT_RETRY_BUDGET, pool=None):
     ``pool``: how many threads share the client.  botocore keeps 10 connections by default, so a
     step running more threads than that would have them queue for a connection.
     """
-    read_timeout = max(10, min(60, int(budget) // 2 or 10))
+    read_timeout = attempt_timeout(budget)
     return botocore.config.Config(
         retries={"mode": "standard", "total_max_attempts": 1},
         connect_timeout=10,
@@ -375,6 +402,59 @@ def fast_timestamps(client):
 def fail_step(module, err, **result):
     """``fail_json`` for a ``StepAWSError``: the message names the call, the code and the resource."""
     module.fail_json(msg=str(err), **err.result(), **result)
+
+
+# --------------------------------------------------------------------------------------------------
+# The runner: one main() for every step module
+# --------------------------------------------------------------------------------------------------
+
+
+def step_result(result, step_kind):
+    """``result`` with the contract's fixed fields: ``step_kind``, and ``containment`` as a list (``[]``
+    when the step contained nothing; a single entry becomes a list of one)."""
+    if step_kind not in STEP_KINDS:
+        raise ValueError(f"step_kind {step_kind!r} is not one of {', '.join(STEP_KINDS)}")
+    out = dict(result)
+    out["step_kind"] = step_kind
+    containment = out.get("containment")
+    if containment is None:
+        out["containment"] = []
+    elif isinstance(containment, dict):
+        out["containment"] = [containment]
+    return out
+
+
+def failed_result(err, result, step_kind):
+    """The ``fail_json`` keywords for ``err``: the partial ``result`` (``changed`` only if the step did
+    change something before it failed), the error's own keys, its message, and the contract's fields."""
+    out = {"changed": False, **result}
+    out.pop("msg", None)
+    out.update(err.fail_result())
+    message = getattr(err, "message", None) or str(err)
+    note = getattr(err, "note", None)
+    out["msg"] = f"{message}; {note}" if note else message
+    return step_result(out, step_kind)
+
+
+def run_step(module, run, step_kind):
+    """Run ``run(module, result)`` and end the module: ``exit_json`` with the result (the returned dict,
+    else ``result`` as ``run`` filled it), or ``fail_json`` for a ``StepError`` with what ``run`` had
+    put in ``result`` so far."""
+    result = {}
+    try:
+        out = run(module, result)
+    except StepError as err:
+        module.fail_json(**failed_result(err, result, step_kind))
+    module.exit_json(**step_result(result if out is None else out, step_kind))
+
+
+def run_aws_step(run, step_kind, argument_spec, **options):
+    """A whole AWS step module's ``main()``: ``AnsibleAWSModule`` with check mode, then ``run_step``.
+    ``options`` go to the module (``mutually_exclusive``, ``required_if``, ...)."""
+    from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True, **options)
+    run_step(module, run, step_kind)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import time
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError
 
 STEP = "pipeline_pause"
 
@@ -34,7 +34,7 @@ POLL_DELAY = 2.0
 PAGE_TOKEN = "nextToken"  # noqa: S105 - the name of the pagination parameter, not a credential
 
 
-class PipelinePauseError(Exception):
+class PipelinePauseError(StepError):
     """Bad input or a state the step refuses to act on; nothing was changed (unless ``changed``)."""
 
 

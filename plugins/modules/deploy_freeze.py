@@ -137,9 +137,9 @@ diff:
   sample: {"before": {"parameter": null}, "after": {"parameter": {"frozen": true}}}
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import deploy_freeze as df
 from ansible_collections.firebreak.runbooks.plugins.module_utils import step
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import run_aws_step
 
 ARGUMENT_SPEC = dict(
     state=dict(type="str", choices=["contained", "released"], default="contained"),
@@ -421,15 +421,7 @@ def run(module, result):
 
 
 def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    result = {}
-    try:
-        result = run(module, result)
-    except df.DeployFreezeError as err:
-        module.fail_json(msg=str(err), **dict({"changed": False}, **result))
-    except step.StepAWSError as err:
-        step.fail_step(module, err, **dict({"changed": False}, **result))
-    module.exit_json(**result)
+    run_aws_step(run, "containment", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

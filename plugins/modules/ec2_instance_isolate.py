@@ -250,7 +250,6 @@ diff:
 import base64
 import hashlib
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import ec2_isolation as iso
 from ansible_collections.firebreak.runbooks.plugins.module_utils import evidence as ev
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
@@ -262,6 +261,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     containment_entry,
     incident_tags,
     release_entry,
+    run_aws_step,
 )
 
 ARGUMENT_SPEC = dict(
@@ -833,16 +833,13 @@ def apply_release(step, instance_id, actions):
         iso.attach_to_asg(step.client("autoscaling"), step.caller, instance_id, actions["attach_asg"])
 
 
-def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+def run(module, result):
     step = Step(module)
-    try:
-        result = contain(step) if module.params["state"] == "contained" else release(step)
-    except (iso.IsolationInputError, ev.EvidenceInputError) as err:
-        module.fail_json(msg=str(err), changed=False)
-    except StepAWSError as err:
-        module.fail_json(msg=str(err), changed=False, **err.result())
-    module.exit_json(**result)
+    return contain(step) if module.params["state"] == "contained" else release(step)
+
+
+def main():
+    run_aws_step(run, "containment", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

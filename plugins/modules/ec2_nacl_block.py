@@ -189,8 +189,8 @@ diff:
   sample: {"before": {}, "after": {}}
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import nacl, network, step
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import run_aws_step
 
 STEP = "nacl_block"
 
@@ -501,16 +501,13 @@ class Step:
         return result
 
 
+def run(module, result):
+    runner = Step(module)
+    return runner.contained() if module.params["state"] == "contained" else runner.released()
+
+
 def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    try:
-        runner = Step(module)
-        result = runner.contained() if module.params["state"] == "contained" else runner.released()
-    except NACLInputError as err:
-        module.fail_json(msg=str(err), changed=False)
-    except step.StepAWSError as err:
-        step.fail_step(module, err, changed=False)
-    module.exit_json(**result)
+    run_aws_step(run, "containment", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

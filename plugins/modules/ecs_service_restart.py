@@ -217,7 +217,6 @@ attempts:
 
 import datetime
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils.ecs import (
     AnsibleECSError,
     ECSInputError,
@@ -244,6 +243,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     StepAWSError,
     aws_client,
     incident_tags,
+    run_aws_step,
 )
 
 ARGUMENT_SPEC = dict(
@@ -369,19 +369,7 @@ def run(module, result: dict | None = None, now=None) -> dict:
 
 
 def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    result: dict = {}
-    try:
-        run(module, result)
-    except StepAWSError as e:
-        result.pop("msg", None)
-        note = getattr(e, "note", None)
-        module.fail_json(msg=f"{e}; {note}" if note else str(e), **{"changed": False, **result, **e.result()})
-    except AnsibleECSError as e:
-        details = {"changed": False, **result, **e.kwargs}
-        details.pop("msg", None)
-        module.fail_json(msg=e.message, **details)
-    module.exit_json(**result)
+    run_aws_step(run, "mitigation", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

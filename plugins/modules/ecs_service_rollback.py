@@ -386,6 +386,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     RETRY_BUDGET_OPTION,
     StepAWSError,
     aws_client,
+    run_aws_step,
 )
 
 ARGUMENT_SPEC = dict(
@@ -625,21 +626,7 @@ def run(module: AnsibleAWSModule, result: dict | None = None) -> dict:
 
 
 def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    result: dict = {}
-    try:
-        run(module, result)
-    except StepAWSError as e:
-        result.pop("msg", None)
-        note = getattr(e, "note", None)
-        module.fail_json(msg=f"{e}; {note}" if note else str(e), **{"changed": False, **result, **e.result()})
-    except AnsibleECSError as e:
-        details = {"changed": False, **result, **e.kwargs}
-        details.pop("msg", None)
-        if e.exception is not None:
-            module.fail_json_aws(e.exception, msg=e.message, **details)
-        module.fail_json(msg=e.message, **details)
-    module.exit_json(**result)
+    run_aws_step(run, "mitigation", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

@@ -149,7 +149,6 @@ diff:
   type: dict
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import elbv2_drain as drain
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     INCIDENT_OPTION,
@@ -160,6 +159,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     containment_entry,
     incident_tags,
     release_entry,
+    run_aws_step,
 )
 
 ARGUMENT_SPEC = dict(
@@ -366,19 +366,14 @@ def release(module, elbv2, caller):
     return result
 
 
-def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+def run(module, result):
     caller = Caller(module.params["retry_budget"])
-    try:
-        elbv2 = aws_client(module, "elbv2")
-        result = (
-            contain(module, elbv2, caller) if module.params["state"] == "contained" else release(module, elbv2, caller)
-        )
-    except drain.DrainInputError as err:
-        module.fail_json(msg=str(err), changed=False)
-    except StepAWSError as err:
-        module.fail_json(msg=str(err), changed=False, **err.result())
-    module.exit_json(**result)
+    elbv2 = aws_client(module, "elbv2")
+    return contain(module, elbv2, caller) if module.params["state"] == "contained" else release(module, elbv2, caller)
+
+
+def main():
+    run_aws_step(run, "containment", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

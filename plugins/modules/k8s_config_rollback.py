@@ -282,7 +282,7 @@ def main():
         supports_check_mode=True,
         mutually_exclusive=[("snapshot", "evidence_dir")],
     )
-    run_module(module, run)
+    run_module(module, run, "mitigation")
 
 
 if __name__ == "__main__":

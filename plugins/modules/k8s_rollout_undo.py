@@ -366,7 +366,7 @@ def run(module) -> dict:
 
 def main():
     module = AnsibleK8SModule(module_class=AnsibleModule, argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    run_module(module, run)
+    run_module(module, run, "mitigation")
 
 
 if __name__ == "__main__":

@@ -267,7 +267,7 @@ def main():
         supports_check_mode=True,
         required_one_of=[("replicas", "min_replicas", "max_replicas")],
     )
-    run_module(module, run)
+    run_module(module, run, "mitigation")
 
 
 if __name__ == "__main__":

@@ -182,7 +182,6 @@ diff:
 
 import time
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import awslambda
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     INCIDENT_OPTION,
@@ -190,8 +189,8 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     Caller,
     StepAWSError,
     aws_client,
-    fail_step,
     iso_utc,
+    run_aws_step,
     utc_now,
 )
 
@@ -208,7 +207,7 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def run(module):
+def run(module, result=None):
     params = module.params
     function, alias_name = params["function_name"], params["alias"]
     for option in ("version", "rollback_from"):
@@ -321,14 +320,7 @@ def finish(module, caller, client, result, decision, predicted, name):
 
 
 def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    try:
-        result = run(module)
-    except awslambda.LambdaInputError as e:
-        module.fail_json(msg=str(e), changed=False)
-    except StepAWSError as e:
-        fail_step(module, e, changed=False)
-    module.exit_json(**result)
+    run_aws_step(run, "mitigation", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

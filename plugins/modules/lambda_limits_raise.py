@@ -138,14 +138,13 @@ diff:
   sample: {"before": {"memory_size": 128}, "after": {"memory_size": 1024}}
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import awslambda
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     RETRY_BUDGET_OPTION,
     Caller,
     StepAWSError,
     aws_client,
-    fail_step,
+    run_aws_step,
 )
 
 ARGUMENT_SPEC = dict(
@@ -178,7 +177,7 @@ def restore_plan(previous, current):
     return wanted, left_alone
 
 
-def run(module):
+def run(module, result=None):
     params = module.params
     function = params["function_name"]
     restoring = params["state"] == "restored"
@@ -272,14 +271,7 @@ def run(module):
 
 
 def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    try:
-        result = run(module)
-    except awslambda.LambdaInputError as e:
-        module.fail_json(msg=str(e), changed=False)
-    except StepAWSError as e:
-        fail_step(module, e, changed=False)
-    module.exit_json(**result)
+    run_aws_step(run, "mitigation", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

@@ -184,7 +184,6 @@ diff:
   sample: {"before": {"availability_zone": "us-east-1a"}, "after": {"availability_zone": "us-east-1b"}}
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import rds as rdsu
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     INCIDENT_OPTION,
@@ -192,9 +191,9 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     Caller,
     StepAWSError,
     aws_client,
-    fail_step,
     incident_tags,
     iso_utc,
+    run_aws_step,
 )
 
 ARGUMENT_SPEC = dict(
@@ -326,16 +325,7 @@ def run(module, state: dict) -> dict:
 
 
 def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    state: dict = {}
-    try:
-        result = run(module, state)
-    except (rdsu.RDSError, StepAWSError) as e:
-        details = {**state.get("result", {}), "changed": bool(state.get("acted"))}
-        if isinstance(e, StepAWSError):
-            fail_step(module, e, **details)
-        module.fail_json(msg=e.message, **{**details, **e.details})
-    module.exit_json(**result)
+    run_aws_step(rdsu.with_state(run), "mitigation", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

@@ -206,7 +206,6 @@ diff:
   type: dict
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import rds as rdsu
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     INCIDENT_OPTION,
@@ -214,8 +213,8 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     Caller,
     StepAWSError,
     aws_client,
-    fail_step,
     iso_utc,
+    run_aws_step,
 )
 
 ARGUMENT_SPEC = dict(
@@ -439,16 +438,7 @@ def run(module, state: dict) -> dict:
 
 
 def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    state: dict = {}
-    try:
-        result = run(module, state)
-    except (rdsu.RDSError, StepAWSError) as e:
-        details = {**state.get("result", {}), "changed": bool(state.get("acted"))}
-        if isinstance(e, StepAWSError):
-            fail_step(module, e, **details)
-        module.fail_json(msg=e.message, **{**details, **e.details})
-    module.exit_json(**result)
+    run_aws_step(rdsu.with_state(run), "recovery", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

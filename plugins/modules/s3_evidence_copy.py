@@ -132,7 +132,6 @@ diff:
 
 import concurrent.futures
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import evidence as ev
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     INCIDENT_OPTION,
@@ -141,6 +140,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     StepAWSError,
     aws_client,
     parse_time,
+    run_aws_step,
 )
 
 ARGUMENT_SPEC = dict(
@@ -157,7 +157,7 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def run(module):
+def run(module, result=None):
     params = module.params
     source_bucket = ev.validate_bucket_name(params["source_bucket"], "source_bucket")
     bucket = ev.validate_bucket_name(params["evidence_bucket"], "evidence_bucket")
@@ -283,14 +283,7 @@ def _record(source, copied):
 
 
 def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    try:
-        result = run(module)
-    except ev.EvidenceInputError as err:
-        module.fail_json(msg=str(err), changed=False)
-    except StepAWSError as err:
-        module.fail_json(msg=str(err), changed=False, **err.result())
-    module.exit_json(**result)
+    run_aws_step(run, "evidence", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

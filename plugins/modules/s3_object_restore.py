@@ -262,16 +262,16 @@ diff:
 
 import time
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import s3_restore
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     RETRY_BUDGET_OPTION,
     Caller,
     StepAWSError,
+    StepError,
     aws_client,
-    fail_step,
     iso_utc,
     parse_time,
+    run_aws_step,
 )
 
 ARGUMENT_SPEC = dict(
@@ -293,11 +293,11 @@ ARGUMENT_SPEC = dict(
 )
 
 
-class InputError(Exception):
+class InputError(StepError):
     """Bad input or a bucket that cannot be restored; nothing was changed."""
 
 
-class VerifyError(Exception):
+class VerifyError(StepError):
     """The keys were acted on but are not in their state at the time."""
 
 
@@ -358,7 +358,7 @@ def predicted_after(plans, before_present):
     return {"keys": len(present), "present": count, "deleted": len(present) - count}
 
 
-def run(module):
+def run(module, result=None):
     params = module.params
     try:
         at, target = validate(params, s3_restore.now_utc())
@@ -546,19 +546,13 @@ def verify(module, restorer, caller, s3, done, target, prefix):
 
 
 def main():
-    module = AnsibleAWSModule(
-        argument_spec=ARGUMENT_SPEC,
-        supports_check_mode=True,
+    run_aws_step(
+        run,
+        "recovery",
+        ARGUMENT_SPEC,
         mutually_exclusive=[("keys", "prefix")],
         required_one_of=[("keys", "prefix")],
     )
-    try:
-        result = run(module)
-    except InputError as e:
-        module.fail_json(msg=str(e), changed=False)
-    except StepAWSError as e:
-        fail_step(module, e, changed=False)
-    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -174,9 +174,9 @@ diff:
   sample: {"before": {"public_access_block": null}, "after": {"public_access_block": {"BlockPublicAcls": true}}}
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import s3_public_access as s3pa
 from ansible_collections.firebreak.runbooks.plugins.module_utils import step
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import run_aws_step
 
 ARGUMENT_SPEC = dict(
     bucket=dict(type="str", required=True),
@@ -306,15 +306,7 @@ def run(module, result):
 
 
 def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    result = {}
-    try:
-        result = run(module, result)
-    except s3pa.S3PublicAccessError as err:
-        module.fail_json(msg=str(err), **dict(result, changed=False))
-    except step.StepAWSError as err:
-        step.fail_step(module, err, **dict({"changed": False}, **result))
-    module.exit_json(**result)
+    run_aws_step(run, "containment", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

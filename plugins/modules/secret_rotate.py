@@ -274,7 +274,6 @@ diff:
 import time
 import uuid
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import secret_rotation as sr
 from ansible_collections.firebreak.runbooks.plugins.module_utils import step
 
@@ -400,7 +399,7 @@ def wait_for_deployments(caller, ecs, services, timeout):
         time.sleep(POLL_DELAY)
 
 
-def run(module, result):
+def rotate(module, result):
     params = module.params
     secret_id = sr.validate_secret_id(params["secret"])
     incident_id = params["incident_id"]
@@ -564,15 +563,12 @@ def run(module, result):
     return result
 
 
-def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    result = {}
+def run(module, result):
     try:
-        result = run(module, result)
-    except sr.SecretRotateError as err:
-        module.fail_json(msg=str(err), **dict({"changed": False}, **_clean(result)))
-    except step.StepAWSError as err:
-        step.fail_step(module, err, **dict({"changed": False}, **_clean(result)))
+        rotate(module, result)
+    except step.StepError:
+        result.update(_clean(result))
+        raise
     if module._diff:
         result["diff"] = {
             "before": {"current_version_id": result["before"]["current_version_id"]},
@@ -583,7 +579,11 @@ def main():
                 "services_redeployed": [s["service_arn"] for s in result["services"] if s["redeployed"]],
             },
         }
-    module.exit_json(**result)
+    return result
+
+
+def main():
+    step.run_aws_step(run, "containment", ARGUMENT_SPEC)
 
 
 def _clean(result):

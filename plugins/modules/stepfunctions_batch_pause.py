@@ -192,9 +192,9 @@ diff:
 
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import step
 from ansible_collections.firebreak.runbooks.plugins.module_utils import stepfunctions_batch as sb
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import run_aws_step
 
 ARGUMENT_SPEC = dict(
     state=dict(type="str", choices=["paused", "resumed"], default="paused"),
@@ -491,15 +491,7 @@ def run(module, result):
 
 
 def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    result = {}
-    try:
-        result = run(module, result)
-    except sb.PipelinePauseError as err:
-        module.fail_json(msg=str(err), **dict({"changed": False}, **result))
-    except step.StepAWSError as err:
-        step.fail_step(module, err, **dict({"changed": False}, **result))
-    module.exit_json(**result)
+    run_aws_step(run, "containment", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

@@ -287,8 +287,8 @@ diff:
            "after": {"address_count": 2, "addresses": ["192.0.2.10/32", "203.0.113.66/32"]}}
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import network, step, wafv2
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import run_aws_step
 from ansible_collections.firebreak.runbooks.plugins.module_utils.wafv2 import WAFInputError
 
 STEP = "waf_block"
@@ -642,16 +642,13 @@ class Step:
         return result
 
 
-def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+def run(module, result):
     runner = Step(module)
-    try:
-        result = runner.contained() if module.params["state"] == "contained" else runner.released()
-    except WAFInputError as err:
-        module.fail_json(msg=str(err), changed=False)
-    except step.StepAWSError as err:
-        step.fail_step(module, err, changed=False)
-    module.exit_json(**result)
+    return runner.contained() if module.params["state"] == "contained" else runner.released()
+
+
+def main():
+    run_aws_step(run, "containment", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":
