@@ -416,6 +416,7 @@ def step_result(result, step_kind):
         raise ValueError(f"step_kind {step_kind!r} is not one of {', '.join(STEP_KINDS)}")
     out = dict(result)
     out["step_kind"] = step_kind
+    out.setdefault("predicted", False)
     containment = out.get("containment")
     if containment is None:
         out["containment"] = []
@@ -440,12 +441,20 @@ def run_step(module, run, step_kind):
     """Run ``run(module, result)`` and end the module: ``exit_json`` with the result (the returned dict,
     else ``result`` as ``run`` filled it), or ``fail_json`` for a ``StepError`` with what ``run`` had
     put in ``result`` so far."""
+    predicted = bool(module.check_mode)
+    fail_json = module.fail_json
+
+    def fail_json_by_contract(**failed):
+        # a step that reports its own failure (with what it contained so far) keeps the contract too
+        fail_json(**step_result(dict(failed, predicted=predicted), step_kind))
+
+    module.fail_json = fail_json_by_contract
     result = {}
     try:
         out = run(module, result)
     except StepError as err:
         module.fail_json(**failed_result(err, result, step_kind))
-    module.exit_json(**step_result(result if out is None else out, step_kind))
+    module.exit_json(**step_result(dict(result if out is None else out, predicted=predicted), step_kind))
 
 
 def run_aws_step(run, step_kind, argument_spec, **options):

@@ -109,7 +109,7 @@ containment:
     - With O(state=contained), one entry per pipeline changed (C(kind=pipeline), C(changed.disabled_transitions),
       C(changed.reason), C(changed.tags_added)) and one for the flag (C(kind=parameter), C(changed.previous) -
       C(null) when it did not exist - and C(changed.written_version)).
-  returned: when state is contained and something changed
+  returned: always
   type: list
   elements: dict
   sample:
@@ -135,6 +135,26 @@ diff:
   returned: when diff mode is on
   type: dict
   sample: {"before": {"parameter": null}, "after": {"parameter": {"frozen": true}}}
+step_kind:
+  description:
+    - Always V(containment) here, since it stops the harm spreading and records what it changed in RV(containment).
+    - The incident report times mitigation, containment and recovery by it (C(docs/contract.md)).
+  returned: always
+  type: str
+  sample: containment
+predicted:
+  description: C(true) in check mode, where RV(after) is the prediction, not a state read back.
+  returned: always
+  type: bool
+aws_operation:
+  description: The AWS API call that failed for good (after retrying throttling and transient errors).
+  returned: when an AWS call failed
+  type: str
+aws_error_code:
+  description: The AWS error code of that failure (C(null) for a connection error).
+  returned: when an AWS call failed
+  type: str
+  sample: AccessDenied
 """
 
 from ansible_collections.firebreak.runbooks.plugins.module_utils import deploy_freeze as df

@@ -231,8 +231,9 @@ containment:
     - C(changed.groups) maps each moved interface to its previous groups; C(changed.protection) the protection
       flags turned on with their previous values; C(changed.tags) the instance tags set with their previous values;
       C(changed.auto_scaling_group) and C(changed.target_groups) what the instance was taken out of.
-  returned: when O(state=contained)
-  type: raw
+  returned: always
+  type: list
+  elements: dict
   sample: {"id": "3f2a9c0d1e2b4a5c", "step": "ec2_isolate", "resource": "i-0123456789abcdef0",
            "changed": {"groups": {"eni-0a1b2c3d4e5f60718": ["sg-0123456789abcdef0"]}}}
 release:
@@ -245,6 +246,26 @@ diff:
   description: Interface groups and protection flags before and after, when run with C(--diff).
   returned: when diff mode is on
   type: dict
+step_kind:
+  description:
+    - Always V(containment) here, since it stops the harm spreading and records what it changed in RV(containment).
+    - The incident report times mitigation, containment and recovery by it (C(docs/contract.md)).
+  returned: always
+  type: str
+  sample: containment
+predicted:
+  description: C(true) in check mode, where RV(after) is the prediction, not a state read back.
+  returned: always
+  type: bool
+aws_operation:
+  description: The AWS API call that failed for good (after retrying throttling and transient errors).
+  returned: when an AWS call failed
+  type: str
+aws_error_code:
+  description: The AWS error code of that failure (C(null) for a connection error).
+  returned: when an AWS call failed
+  type: str
+  sample: AccessDenied
 """
 
 import base64

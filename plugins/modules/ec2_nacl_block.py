@@ -165,7 +165,7 @@ after:
            {"rule_number": 100, "action": "allow", "cidr": "0.0.0.0/0", "egress": false}]}
 containment:
   description: One entry per network ACL changed; C(changed.entries) lists exactly the entries added.
-  returned: with O(state=contained) when entries were added (or would be, in check mode)
+  returned: always
   type: list
   elements: dict
   sample: [{"id": "5f1c0e2a9b7d4c31", "step": "nacl_block", "resource": "acl-0123456789abcdef0",
@@ -187,6 +187,26 @@ diff:
   returned: when diff mode is on
   type: dict
   sample: {"before": {}, "after": {}}
+step_kind:
+  description:
+    - Always V(containment) here, since it stops the harm spreading and records what it changed in RV(containment).
+    - The incident report times mitigation, containment and recovery by it (C(docs/contract.md)).
+  returned: always
+  type: str
+  sample: containment
+predicted:
+  description: C(true) in check mode, where RV(after) is the prediction, not a state read back.
+  returned: always
+  type: bool
+aws_operation:
+  description: The AWS API call that failed for good (after retrying throttling and transient errors).
+  returned: when an AWS call failed
+  type: str
+aws_error_code:
+  description: The AWS error code of that failure (C(null) for a connection error).
+  returned: when an AWS call failed
+  type: str
+  sample: AccessDenied
 """
 
 from ansible_collections.firebreak.runbooks.plugins.module_utils import nacl, network, step
@@ -195,7 +215,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.step import run
 STEP = "nacl_block"
 
 
-class NACLInputError(Exception):
+class NACLInputError(step.StepError):
     """Bad input; nothing was changed."""
 
 

@@ -135,7 +135,7 @@ containment:
     - One entry per target group whose targets were deregistered, C(changed.deregistered) listing C(id), C(port)
       (and C(availability_zone) when registered with one), C(changed.tags) the tags set on the target group.
     - Empty when nothing changed.
-  returned: when O(state=contained)
+  returned: always
   type: list
   elements: dict
 release:
@@ -147,6 +147,26 @@ diff:
   description: Registered targets per target group before and after, when run with C(--diff).
   returned: when diff mode is on
   type: dict
+step_kind:
+  description:
+    - Always V(containment) here, since it stops the harm spreading and records what it changed in RV(containment).
+    - The incident report times mitigation, containment and recovery by it (C(docs/contract.md)).
+  returned: always
+  type: str
+  sample: containment
+predicted:
+  description: C(true) in check mode, where RV(after) is the prediction, not a state read back.
+  returned: always
+  type: bool
+aws_operation:
+  description: The AWS API call that failed for good (after retrying throttling and transient errors).
+  returned: when an AWS call failed
+  type: str
+aws_error_code:
+  description: The AWS error code of that failure (C(null) for a connection error).
+  returned: when an AWS call failed
+  type: str
+  sample: AccessDenied
 """
 
 from ansible_collections.firebreak.runbooks.plugins.module_utils import elbv2_drain as drain

@@ -215,7 +215,7 @@ containment:
     - One entry per principal changed, for the incident timeline and the release. C(changed) holds exactly
       C(deactivated) (key ids), C(inline_policies) and C(attached_policies) added. C(last_used) holds each key's
       last use.
-  returned: with O(state=contained) when something was changed (or would be, in check mode)
+  returned: always
   type: list
   elements: dict
   sample: [{"id": "5f1c0e2a9b7d4c31", "step": "iam_key_disable",
@@ -246,6 +246,26 @@ diff:
   returned: when diff mode is on
   type: dict
   sample: {"before": {}, "after": {}}
+step_kind:
+  description:
+    - Always V(containment) here, since it stops the harm spreading and records what it changed in RV(containment).
+    - The incident report times mitigation, containment and recovery by it (C(docs/contract.md)).
+  returned: always
+  type: str
+  sample: containment
+predicted:
+  description: C(true) in check mode, where RV(after) is the prediction, not a state read back.
+  returned: always
+  type: bool
+aws_operation:
+  description: The AWS API call that failed for good (after retrying throttling and transient errors).
+  returned: when an AWS call failed
+  type: str
+aws_error_code:
+  description: The AWS error code of that failure (C(null) for a connection error).
+  returned: when an AWS call failed
+  type: str
+  sample: AccessDenied
 """
 
 from concurrent.futures import ThreadPoolExecutor

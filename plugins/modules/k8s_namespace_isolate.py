@@ -120,7 +120,8 @@ containment:
       O(state=isolated); C(changed) holds C(policy), C(policy_created), C(labels) (previous values, null for absent)
       and C(labels_set). Empty list otherwise.
   returned: always
-  type: raw
+  type: list
+  elements: dict
   sample: {"id": "3f2a...", "step": "k8s_namespace_isolate", "resource": "namespace/shop", "changed": {}}
 release:
   description: The release entry, with O(state=released), when entries were given.
@@ -132,6 +133,27 @@ diff:
   returned: when diff mode is on
   type: dict
   sample: {"before": {"policies": []}, "after": {"policies": ["firebreak-isolate-inc-2041"]}}
+step_kind:
+  description:
+    - Always V(containment) here, since it stops the harm spreading and records what it changed in RV(containment).
+    - The incident report times mitigation, containment and recovery by it (C(docs/contract.md)).
+  returned: always
+  type: str
+  sample: containment
+predicted:
+  description: C(true) in check mode, where RV(after) is the prediction, not a state read back.
+  returned: always
+  type: bool
+k8s_verb:
+  description: The verb (HTTP method) of the Kubernetes API call that failed.
+  returned: when a Kubernetes API call failed
+  type: str
+  sample: PATCH
+k8s_status:
+  description: The HTTP status of that answer (C(null) when the API did not answer).
+  returned: when a Kubernetes API call failed
+  type: int
+  sample: 409
 """
 
 from ansible.module_utils.basic import AnsibleModule

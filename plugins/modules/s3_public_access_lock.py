@@ -141,8 +141,9 @@ containment:
     - With O(state=contained), when something was (or in check mode would be) changed, the containment entry the
       timeline records and the release reads back.
     - C(changed) has C(public_access_block_before) (C(null) for none configured), C(turned_on) and C(tags_added).
-  returned: when state is contained and something changed
-  type: dict
+  returned: always
+  type: list
+  elements: dict
   sample:
     incident_id: INC-2041
     step: s3_public_block
@@ -172,6 +173,26 @@ diff:
   returned: when diff mode is on
   type: dict
   sample: {"before": {"public_access_block": null}, "after": {"public_access_block": {"BlockPublicAcls": true}}}
+step_kind:
+  description:
+    - Always V(containment) here, since it stops the harm spreading and records what it changed in RV(containment).
+    - The incident report times mitigation, containment and recovery by it (C(docs/contract.md)).
+  returned: always
+  type: str
+  sample: containment
+predicted:
+  description: C(true) in check mode, where RV(after) is the prediction, not a state read back.
+  returned: always
+  type: bool
+aws_operation:
+  description: The AWS API call that failed for good (after retrying throttling and transient errors).
+  returned: when an AWS call failed
+  type: str
+aws_error_code:
+  description: The AWS error code of that failure (C(null) for a connection error).
+  returned: when an AWS call failed
+  type: str
+  sample: AccessDenied
 """
 
 from ansible_collections.firebreak.runbooks.plugins.module_utils import s3_public_access as s3pa

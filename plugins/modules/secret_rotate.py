@@ -248,8 +248,9 @@ containment:
     - When something changed, the entry the timeline records. C(changed) has C(method), C(previous_version_id),
       C(new_version_id), C(generated_keys), C(services_redeployed) (service ARNs) and C(tags_added). Never a value.
     - It is not released (a rotation is not undone).
-  returned: when something changed
-  type: dict
+  returned: always
+  type: list
+  elements: dict
   sample:
     incident_id: INC-2041
     step: secret_rotate
@@ -269,6 +270,26 @@ diff:
   returned: when diff mode is on
   type: dict
   sample: {"before": {"current_version_id": "3f6c..."}, "after": {"current_version_id": "0d1e..."}}
+step_kind:
+  description:
+    - Always V(containment) here, since it stops the harm spreading and records what it changed in RV(containment).
+    - The incident report times mitigation, containment and recovery by it (C(docs/contract.md)).
+  returned: always
+  type: str
+  sample: containment
+predicted:
+  description: C(true) in check mode, where RV(after) is the prediction, not a state read back.
+  returned: always
+  type: bool
+aws_operation:
+  description: The AWS API call that failed for good (after retrying throttling and transient errors).
+  returned: when an AWS call failed
+  type: str
+aws_error_code:
+  description: The AWS error code of that failure (C(null) for a connection error).
+  returned: when an AWS call failed
+  type: str
+  sample: AccessDenied
 """
 
 import time

@@ -146,7 +146,7 @@ containment:
       C(changed.stopped_executions) (C(arn), C(name), C(start_date)), C(changed.error), C(changed.cause) and
       C(changed.tags_added); a job queue entry (C(kind=job_queue)) has C(changed.disabled), C(changed.state_before)
       and C(changed.tags_added).
-  returned: when state is paused and something changed
+  returned: always
   type: list
   elements: dict
   sample:
@@ -188,6 +188,26 @@ diff:
   returned: when diff mode is on
   type: dict
   sample: {"before": {"job_queues": {}}, "after": {"job_queues": {}}}
+step_kind:
+  description:
+    - Always V(containment) here, since it stops the harm spreading and records what it changed in RV(containment).
+    - The incident report times mitigation, containment and recovery by it (C(docs/contract.md)).
+  returned: always
+  type: str
+  sample: containment
+predicted:
+  description: C(true) in check mode, where RV(after) is the prediction, not a state read back.
+  returned: always
+  type: bool
+aws_operation:
+  description: The AWS API call that failed for good (after retrying throttling and transient errors).
+  returned: when an AWS call failed
+  type: str
+aws_error_code:
+  description: The AWS error code of that failure (C(null) for a connection error).
+  returned: when an AWS call failed
+  type: str
+  sample: AccessDenied
 """
 
 from concurrent.futures import ThreadPoolExecutor

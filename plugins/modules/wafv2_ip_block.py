@@ -263,8 +263,9 @@ containment:
   description:
     - What this call contained, for the incident timeline and the release. C(changed.added) lists exactly
       the addresses added. C(existing) holds the set's addresses before, when there were at most 2000.
-  returned: with O(state=contained) when addresses were added (or would be, in check mode)
-  type: dict
+  returned: always
+  type: list
+  elements: dict
   sample: {"id": "5f1c0e2a9b7d4c31", "incident_id": "INC-2041", "step": "waf_block", "resource": "arn:aws:wafv2:...",
            "changed": {"added": ["203.0.113.66/32"]}, "scope": "REGIONAL", "at": "2026-11-24T13:30:00Z"}
 release:
@@ -285,6 +286,26 @@ diff:
   type: dict
   sample: {"before": {"address_count": 1, "addresses": ["192.0.2.10/32"]},
            "after": {"address_count": 2, "addresses": ["192.0.2.10/32", "203.0.113.66/32"]}}
+step_kind:
+  description:
+    - Always V(containment) here, since it stops the harm spreading and records what it changed in RV(containment).
+    - The incident report times mitigation, containment and recovery by it (C(docs/contract.md)).
+  returned: always
+  type: str
+  sample: containment
+predicted:
+  description: C(true) in check mode, where RV(after) is the prediction, not a state read back.
+  returned: always
+  type: bool
+aws_operation:
+  description: The AWS API call that failed for good (after retrying throttling and transient errors).
+  returned: when an AWS call failed
+  type: str
+aws_error_code:
+  description: The AWS error code of that failure (C(null) for a connection error).
+  returned: when an AWS call failed
+  type: str
+  sample: AccessDenied
 """
 
 from ansible_collections.firebreak.runbooks.plugins.module_utils import network, step, wafv2

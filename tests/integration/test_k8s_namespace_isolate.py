@@ -65,7 +65,7 @@ def test_isolate_then_release_restores_exactly_and_leaves_others_alone(kube, run
     dns = [rule for rule in spec["egress"] if rule.get("ports")]
     assert dns and {p["port"] for p in dns[0]["ports"]} == {53}
     assert policies["allow-front"] == policies_before["allow-front"]
-    entry = result["containment"]
+    entry = result["containment"][0]
     assert entry["step"] == "k8s_namespace_isolate" and entry["resource"] == "namespace/shop"
     assert entry["changed"]["policy_created"] is True and entry["existing_policies"] == ["allow-front"]
     assert entry["changed"]["labels"] == {"firebreak.io/quarantined": None, "firebreak.io/incident": None}

@@ -59,7 +59,7 @@ def test_contain_records_none_configured_then_release_restores_none(aws, run_pla
     assert result["changed"] is True
     assert configuration(aws, name) == ALL_ON
     assert tags(aws, name) == {**before_tags, "firebreak:incident": INCIDENT, "firebreak:step": "s3_public_block"}
-    entry = result["containment"]
+    entry = result["containment"][0]
     assert entry["incident_id"] == INCIDENT and entry["step"] == "s3_public_block"
     assert entry["resource"] == f"arn:aws:s3:::{name}"
     assert entry["changed"]["public_access_block_before"] is None
@@ -90,7 +90,7 @@ def test_release_leaves_a_setting_changed_meanwhile_and_restores_a_partial_previ
 
     run, result = contain(run_playbook, name)
     assert run.returncode == 0, run.output
-    entry = result["containment"]
+    entry = result["containment"][0]
     assert entry["changed"]["public_access_block_before"] == previous
     assert entry["changed"]["turned_on"] == ["IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"]
 
@@ -126,7 +126,7 @@ def test_release_in_check_mode_changes_nothing(aws, run_playbook):
     name = bucket(aws)
     _run, result = contain(run_playbook, name)
     seq = last_seq(aws)
-    run, released = release(run_playbook, name, [result["containment"]], check=True)
+    run, released = release(run_playbook, name, [result["containment"][0]], check=True)
     assert run.returncode == 0 and released["changed"] is True, run.output
     assert configuration(aws, name) == ALL_ON
     assert s3_writes(aws, seq) == []

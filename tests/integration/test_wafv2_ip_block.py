@@ -64,7 +64,7 @@ def test_block_merges_normalised_addresses_keeps_existing_and_reruns_unchanged(a
     assert result["normalised"] == {"198.51.100.7/24": "198.51.100.0/24"}
     assert result["block_rules"] == ["edge-acl/block-firebreak-blocklist"]
     assert result["before"] == {"address_count": 1, "addresses": SEEDED}
-    entry = result["containment"]
+    entry = result["containment"][0]
     assert entry["changed"] == {"added": ["203.0.113.66/32", "198.51.100.0/24"]}
     assert entry["resource"] == aws.manifest["aws"]["waf"]["ip_set"]["arn"] and entry["step"] == "waf_block"
     # the shared IP set is not tagged by default: the containment entry is the record (3 calls in all)
@@ -88,7 +88,7 @@ def test_tag_ip_set_tags_the_set_with_the_incident_but_not_in_check_mode(aws, ru
     run, result = block(aws, run_playbook, tag_ip_set=True, addresses=["203.0.113.70"])
     assert run.returncode == 0, run.output
     assert mutating_calls(aws) == ["UpdateIPSet", "TagResource"]
-    assert tags(aws)["firebreak:incident"] == result["containment"]["incident_id"]
+    assert tags(aws)["firebreak:incident"] == result["containment"][0]["incident_id"]
     assert tags(aws)["firebreak:step"] == "waf_block"
     assert addresses(aws) == [*SEEDED, "203.0.113.70/32"]
 
@@ -263,7 +263,7 @@ def test_permanent_5xx_fails_within_the_budget_naming_call_and_code(aws, run_pla
 def test_release_removes_only_what_was_added_and_reports_others(aws, run_playbook):
     run, contained = block(aws, run_playbook, addresses=["203.0.113.66", "203.0.113.0/28"])
     assert run.returncode == 0, run.output
-    entry = contained["containment"]
+    entry = contained["containment"][0]
     # meanwhile another responder adds an address, and removes one of ours by hand
     waf = aws.manifest["aws"]["waf"]["ip_set"]
     client = aws.client("wafv2")
@@ -295,7 +295,7 @@ def test_release_removes_only_what_was_added_and_reports_others(aws, run_playboo
 
 def test_release_skips_entries_of_other_incidents(aws, run_playbook):
     run, contained = block(aws, run_playbook, addresses=["203.0.113.66"])
-    entry = dict(contained["containment"], incident_id="INC-OTHER")
+    entry = dict(contained["containment"][0], incident_id="INC-OTHER")
     run, released = block(aws, run_playbook, state="released", containments=[entry], addresses=[])
     assert run.returncode == 0, run.output
     assert released["changed"] is False, released
