@@ -410,18 +410,16 @@ def fail_step(module, err, **result):
 
 
 def step_result(result, step_kind):
-    """``result`` with the contract's fixed fields: ``step_kind``, and ``containment`` as a list (``[]``
-    when the step contained nothing; a single entry becomes a list of one)."""
+    """``result`` with the contract's fixed fields: ``step_kind``, ``predicted``, and ``containment``
+    (``[]`` when the step set none).  A ``containment`` that is not a list is left as it is, for the
+    contract test to find: the step builds the list, the runner does not guess it."""
     if step_kind not in STEP_KINDS:
         raise ValueError(f"step_kind {step_kind!r} is not one of {', '.join(STEP_KINDS)}")
     out = dict(result)
     out["step_kind"] = step_kind
     out.setdefault("predicted", False)
-    containment = out.get("containment")
-    if containment is None:
+    if out.get("containment") is None:
         out["containment"] = []
-    elif isinstance(containment, dict):
-        out["containment"] = [containment]
     return out
 
 

@@ -612,7 +612,7 @@ def contain(step):
                 moved[eni_id] = previous
     except (StepAWSError, iso.IsolationInputError) as err:
         entry = (
-            containment_entry(incident_id, iso.STEP, instance_id, changed, **extra, evidence=compact(evidence))
+            [containment_entry(incident_id, iso.STEP, instance_id, changed, **extra, evidence=compact(evidence))]
             if changed
             else []
         )
@@ -637,9 +637,9 @@ def contain(step):
         module.fail_json(
             msg=f"after isolating {instance_id}, network interfaces are not (only) in {quarantine_id}: {wrong}",
             changed=True,
-            containment=containment_entry(
-                incident_id, iso.STEP, instance_id, changed, **extra, evidence=compact(evidence)
-            ),
+            containment=[
+                containment_entry(incident_id, iso.STEP, instance_id, changed, **extra, evidence=compact(evidence))
+            ],
             evidence=evidence,
             before=before,
         )
@@ -671,7 +671,7 @@ def contain(step):
         or any(o.get("changed") for o in evidence["objects"])
     )
     result["containment"] = (
-        containment_entry(incident_id, iso.STEP, instance_id, changed, **extra, evidence=compact(evidence))
+        [containment_entry(incident_id, iso.STEP, instance_id, changed, **extra, evidence=compact(evidence))]
         if changed
         else []
     )

@@ -232,20 +232,22 @@ def isolate(module, kube) -> dict:
         kube.patch("Namespace", None, namespace, {"metadata": {"labels": want_labels}}, content_type=MERGE_PATCH)
     _, result["after"] = snapshot(kube, namespace)
     if changed:
-        result["containment"] = containment_entry(
-            incident,
-            STEP,
-            f"namespace/{namespace}",
-            changed={
-                "policy": name,
-                "policy_created": create,
-                "policy_updated": update,
-                "labels": label_changes,
-                "labels_set": {k: want_labels[k] for k in label_changes},
-            },
-            namespace=namespace,
-            existing_policies=before["policies"],
-        )
+        result["containment"] = [
+            containment_entry(
+                incident,
+                STEP,
+                f"namespace/{namespace}",
+                changed={
+                    "policy": name,
+                    "policy_created": create,
+                    "policy_updated": update,
+                    "labels": label_changes,
+                    "labels_set": {k: want_labels[k] for k in label_changes},
+                },
+                namespace=namespace,
+                existing_policies=before["policies"],
+            )
+        ]
         result["msg"] = f"isolated namespace {namespace} with NetworkPolicy {name}"
     else:
         result["msg"] = f"no change: namespace {namespace} is already isolated by NetworkPolicy {name}"

@@ -225,9 +225,11 @@ def contain(module, caller, s3, bucket, result):
     result.update(changed=changed, before=view(configuration, tags))
     predicted = view(decision["after"], decision["after_tags"])
     if changed:
-        result["containment"] = step.containment_entry(
-            incident_id, s3pa.STEP, s3pa.bucket_arn(bucket), s3pa.containment_changed(configuration, decision)
-        )
+        result["containment"] = [
+            step.containment_entry(
+                incident_id, s3pa.STEP, s3pa.bucket_arn(bucket), s3pa.containment_changed(configuration, decision)
+            )
+        ]
     what = ", ".join(decision["turn_on"]) or "no setting (all four already on)"
     if module.check_mode or not changed:
         result["after"] = predicted if module.check_mode else result["before"]

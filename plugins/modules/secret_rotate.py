@@ -558,20 +558,22 @@ def rotate(module, result):
             resourceArn=item["service_arn"],
             tags=[{"key": sr.REDEPLOYED_TAG, "value": new_version_id}],
         )
-    result["containment"] = step.containment_entry(
-        incident_id,
-        sr.STEP,
-        secret_arn,
-        {
-            "method": method,
-            "previous_version_id": None if done else previous_version_id,
-            "new_version_id": new_version_id,
-            "generated_keys": result["generated_keys"],
-            "services_redeployed": [s["service_arn"] for s in to_redeploy],
-            "tags_added": {} if done else dict(tags_added, **{sr.ROTATED_TAG: new_version_id}),
-        },
-        releasable=False,
-    )
+    result["containment"] = [
+        step.containment_entry(
+            incident_id,
+            sr.STEP,
+            secret_arn,
+            {
+                "method": method,
+                "previous_version_id": None if done else previous_version_id,
+                "new_version_id": new_version_id,
+                "generated_keys": result["generated_keys"],
+                "services_redeployed": [s["service_arn"] for s in to_redeploy],
+                "tags_added": {} if done else dict(tags_added, **{sr.ROTATED_TAG: new_version_id}),
+            },
+            releasable=False,
+        )
+    ]
     if params["wait"] and to_redeploy:
         wait_for_deployments(caller, ecs, to_redeploy, params["wait_timeout"])
     result["services"] = public(services)

@@ -541,9 +541,9 @@ class Step:
             extra = {"scope": self.scope, "ip_set_name": ip_set["Name"], "block_rules": rules}
             if len(before) <= EXISTING_RECORD_LIMIT:
                 extra["existing"] = before
-            result["containment"] = step.containment_entry(
-                params["incident_id"], STEP, ip_set["ARN"], {"added": added}, **extra
-            )
+            result["containment"] = [
+                step.containment_entry(params["incident_id"], STEP, ip_set["ARN"], {"added": added}, **extra)
+            ]
             if params["tag_ip_set"] and not self.module.check_mode:
                 try:
                     wafv2.tag_resource(

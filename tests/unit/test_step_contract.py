@@ -195,6 +195,40 @@ def test_every_module_result_holds_the_contract(denied, name, check_mode):
             assert result["aws_operation"] in calls and result["aws_error_code"] == "AccessDenied", result
 
 
+class GrantingS3:
+    """An S3 bucket with Block Public Access off and no tags, that does what it is asked."""
+
+    def __init__(self):
+        self.configuration = {name: False for name in ("BlockPublicAcls", "IgnorePublicAcls")}
+        self.tags = []
+        self.meta = type("Meta", (), {"region_name": "us-east-1", "method_to_api_mapping": {}})()
+
+    def get_public_access_block(self, Bucket):
+        return {"PublicAccessBlockConfiguration": dict(self.configuration)}
+
+    def get_bucket_tagging(self, Bucket):
+        return {"TagSet": list(self.tags)}
+
+    def get_bucket_policy_status(self, Bucket):
+        return {"PolicyStatus": {"IsPublic": True}}
+
+    def put_public_access_block(self, Bucket, PublicAccessBlockConfiguration):
+        self.configuration = dict(PublicAccessBlockConfiguration)
+
+    def put_bucket_tagging(self, Bucket, Tagging):
+        self.tags = list(Tagging["TagSet"])
+
+
+@pytest.mark.parametrize("check_mode", [False, True], ids=["apply", "check"])
+def test_a_containment_that_contained_returns_a_list_of_entries(denied, monkeypatch, check_mode):
+    monkeypatch.setattr(step, "_new_client", lambda profile, service, **kw: GrantingS3())
+    ended, _ = denied("s3_public_access_lock", check_mode)
+    result = ended.result
+    assert not ended.failed and result["changed"] is True, result
+    assert not contract_problems(result), contract_problems(result)
+    assert len(result["containment"]) == 1 and result["containment"][0]["step"] == "s3_public_block"
+
+
 # -- the runner itself -------------------------------------------------------------------------------------------
 
 
@@ -220,6 +254,12 @@ def test_the_runner_reports_the_partial_result_of_a_failed_step():
     assert result["aws_operation"] == "UpdateService" and result["aws_error_code"] == "InternalFailure"
     assert result["msg"].startswith("UpdateService failed for service 'api': InternalFailure: boom")
     assert result["step_kind"] == "mitigation"
+
+
+def test_the_runner_does_not_turn_a_single_entry_into_a_list():
+    # a step that returns one entry, not a list, breaks the contract: the runner does not hide it
+    result = step.step_result({"changed": True, "msg": "x", "containment": {"id": "c1"}}, "containment")
+    assert contract_problems(result) == ["containment is a dict, not a list"]
 
 
 def test_the_runner_refuses_an_unknown_kind():
