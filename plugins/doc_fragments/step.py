@@ -26,7 +26,8 @@ options:
     description:
       - The incident this step acts for. Recorded in the result (and so in the incident timeline) and
         put on the resources the step changes as the tag C(firebreak:incident) where AWS allows tags.
-      - The roles pass the extra variable C(incident_id), else the environment variable C(FIREBREAK_INCIDENT_ID).
+      - When not given, the environment variable C(FIREBREAK_INCIDENT_ID) (the one the incident timeline reads), so a
+        task or role need not pass it.
     type: str
 """
 
@@ -48,4 +49,30 @@ options:
       - C(0) makes one attempt only.
     type: int
     default: 60
+"""
+
+    # The check and diff mode of a step module (every step supports both; plugins/module_utils/step.py).
+    ATTRIBUTES = r"""
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+"""
+
+    # The Kubernetes object a step acts on, by name (k8s_common.K8S_OBJECT_OPTIONS); O(kind) is the module's own.
+    K8S_OBJECT = r"""
+options:
+  name:
+    description:
+      - Name of the object of kind O(kind) the step acts on.
+    type: str
+    required: true
+  namespace:
+    description:
+      - Namespace of that object.
+    type: str
+    required: true
 """

@@ -99,6 +99,10 @@ class K8sWaitTimeout(K8sStepError):
     """The workload did not reach the wanted state in time."""
 
 
+# The object a step acts on (documented by the firebreak.runbooks.step.K8S_OBJECT fragment).
+K8S_OBJECT_OPTIONS = {"name": {"type": "str", "required": True}, "namespace": {"type": "str", "required": True}}
+
+
 def auth_argument_spec(**extra) -> dict:
     """kubernetes.core's connection options, ``retry_budget``, and ``extra`` (the step's own options)."""
     spec = copy.deepcopy(AUTH_ARG_SPEC)

@@ -44,6 +44,8 @@ import re
 import threading
 import time
 
+from ansible.module_utils.basic import env_fallback
+
 try:
     import boto3.session
     import botocore.config
@@ -515,7 +517,8 @@ def iso_utc(value):
 # --------------------------------------------------------------------------------------------------
 
 INCIDENT_TAG = "firebreak:incident"
-INCIDENT_OPTION = {"incident_id": {"type": "str"}}
+# The environment variable names the incident when no task passes it (the callback reads the same one).
+INCIDENT_OPTION = {"incident_id": {"type": "str", "fallback": (env_fallback, ["FIREBREAK_INCIDENT_ID"])}}
 
 
 def incident_tags(incident_id, step=None):

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: deploy_freeze
 short_description: Freeze deploys during an incident (CodePipeline stage transitions and an SSM flag), and lift it
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - The seeds' "pause deploys while investigating" (Challenge 04, section 2) and "freeze non-critical deploys (pause
@@ -60,13 +60,7 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - O(incident_id) is required with O(state=contained) (except in check mode).
   - A disabled transition lets the current stage's execution finish; the next stage does not start until enabled.

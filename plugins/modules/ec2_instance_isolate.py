@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: ec2_instance_isolate
 short_description: Capture evidence of an EC2 instance, then isolate every network interface in a quarantine group
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Performs the step "isolate affected EC2 instances" of a security incident in one call, evidence first.
@@ -136,13 +136,7 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - O(incident_id) is required with O(state=contained) outside check mode.
   - moto (the sandbox) changes nothing on the interface for C(ModifyInstanceAttribute Groups), has no console

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: ec2_nacl_block
 short_description: Deny CIDRs on the network ACLs of subnets or a VPC, below the allow rules; release exactly them
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Containment step "block suspicious sources" where there is no WAF (seed ecs-fargate-plan.md, "tighten SG/NACL
@@ -84,13 +84,7 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - O(incident_id) is required with O(state=contained) outside check mode.
   - Network ACLs are stateless. Denying inbound traffic from a CIDR does not stop replies to connections the

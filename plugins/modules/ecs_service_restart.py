@@ -69,13 +69,7 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - moto (the sandbox) replaces the PRIMARY deployment's id and creation time on C(forceNewDeployment) but never runs
     a rolling replacement of tasks, so the sandbox shows the new deployment and a stable service, not tasks being

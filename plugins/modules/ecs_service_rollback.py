@@ -102,13 +102,7 @@ extends_documentation_fragment:
   - amazon.aws.region.modules
   - amazon.aws.boto3
   - firebreak.runbooks.step
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - moto (the sandbox) never changes a service's C(deployments); stability is judged on the service's
     C(taskDefinition), C(runningCount) and C(desiredCount), and on the PRIMARY deployment's C(rolloutState).

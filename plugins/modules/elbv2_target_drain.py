@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: elbv2_target_drain
 short_description: Deregister load balancer targets (given ones, or all in an Availability Zone) and wait for draining
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Performs the step "reduce traffic (deregister targets)" of an incident in one call, for one or more ALB/NLB
@@ -70,13 +70,7 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - O(incident_id) is required with O(state=contained) outside check mode.
   - moto (the sandbox) deregisters targets at once (no C(draining) state, no deregistration delay) and reports every

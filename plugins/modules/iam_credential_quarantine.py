@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: iam_credential_quarantine
 short_description: Quarantine IAM users and roles (keys off, issued credentials revoked); release exactly that
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Containment step "disable the compromised credentials", in one call, for one or many users and roles.
@@ -92,13 +92,7 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - O(incident_id) is required with O(state=contained) outside check mode.
   - The incident tags stay on the principals after a release, as a record.

@@ -63,13 +63,7 @@ extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - firebreak.runbooks.step.K8S
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 requirements:
   - kubernetes >= 24.2.0
   - PyYAML >= 3.11
@@ -173,7 +167,11 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_isolate imp
     release_plan,
     spec_matches,
 )
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import containment_entry, release_entry
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
+    INCIDENT_OPTION,
+    containment_entry,
+    release_entry,
+)
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 ARGUMENT_SPEC = auth_argument_spec(
@@ -183,7 +181,7 @@ ARGUMENT_SPEC = auth_argument_spec(
     allow_dns=dict(type="bool", default=True),
     responder_namespaces=dict(type="list", elements="str", default=[]),
     containments=dict(type="list", elements="dict", default=[]),
-    incident_id=dict(type="str"),
+    **INCIDENT_OPTION,
 )
 
 

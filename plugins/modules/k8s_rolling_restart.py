@@ -25,16 +25,6 @@ options:
     type: str
     choices: [Deployment, StatefulSet, DaemonSet]
     default: Deployment
-  name:
-    description:
-      - Name of the workload.
-    type: str
-    required: true
-  namespace:
-    description:
-      - Namespace of the workload.
-    type: str
-    required: true
   force:
     description:
       - Restart even if the workload was already restarted for O(incident_id).
@@ -55,13 +45,8 @@ extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - firebreak.runbooks.step.K8S
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
+  - firebreak.runbooks.step.K8S_OBJECT
 requirements:
   - kubernetes >= 24.2.0
   - PyYAML >= 3.11
@@ -152,6 +137,7 @@ k8s_status:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common import (
+    K8S_OBJECT_OPTIONS,
     K8sInputError,
     Kube,
     auth_argument_spec,
@@ -167,6 +153,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_rollout imp
     restart_patch,
     workload_state,
 )
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import INCIDENT_OPTION
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 RESTARTED_FOR = "firebreak.io/restarted-for"
@@ -174,9 +161,8 @@ RESTARTED_AT_MARK = "firebreak.io/restarted-at"
 
 ARGUMENT_SPEC = auth_argument_spec(
     kind=dict(type="str", choices=["Deployment", "StatefulSet", "DaemonSet"], default="Deployment"),
-    name=dict(type="str", required=True),
-    namespace=dict(type="str", required=True),
-    incident_id=dict(type="str"),
+    **K8S_OBJECT_OPTIONS,
+    **INCIDENT_OPTION,
     force=dict(type="bool", default=False),
     wait=dict(type="bool", default=True),
     wait_timeout=dict(type="int", default=300),

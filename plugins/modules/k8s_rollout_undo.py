@@ -35,16 +35,6 @@ options:
     type: str
     choices: [Deployment, StatefulSet, DaemonSet]
     default: Deployment
-  name:
-    description:
-      - Name of the workload.
-    type: str
-    required: true
-  namespace:
-    description:
-      - Namespace of the workload.
-    type: str
-    required: true
   to_revision:
     description:
       - The revision to roll back to (as C(kubectl rollout history) lists it).
@@ -77,13 +67,8 @@ options:
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - firebreak.runbooks.step.K8S
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
+  - firebreak.runbooks.step.K8S_OBJECT
 requirements:
   - kubernetes >= 24.2.0
   - PyYAML >= 3.11
@@ -227,6 +212,7 @@ k8s_status:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common import (
     JSON_PATCH,
+    K8S_OBJECT_OPTIONS,
     K8sInputError,
     K8sStepError,
     Kube,
@@ -258,8 +244,7 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import An
 
 ARGUMENT_SPEC = auth_argument_spec(
     kind=dict(type="str", choices=["Deployment", "StatefulSet", "DaemonSet"], default="Deployment"),
-    name=dict(type="str", required=True),
-    namespace=dict(type="str", required=True),
+    **K8S_OBJECT_OPTIONS,
     to_revision=dict(type="int"),
     delete_stuck_pods=dict(type="bool", default=True),
     wait=dict(type="bool", default=True),

@@ -204,6 +204,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_triage impo
     events_summary,
     nodes_summary,
 )
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import INCIDENT_OPTION
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 ARGUMENT_SPEC = auth_argument_spec(
@@ -214,7 +215,7 @@ ARGUMENT_SPEC = auth_argument_spec(
     log_lines=dict(type="int", default=20),
     max_pods=dict(type="int", default=20),
     evidence_dir=dict(type="path"),
-    incident_id=dict(type="str"),
+    **INCIDENT_OPTION,
 )
 KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 

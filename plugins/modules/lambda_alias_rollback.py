@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: lambda_alias_rollback
 short_description: Point a Lambda alias back at the previous published version, verify with GetAlias
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Performs the step "consider rollback" of a Lambda incident in one call. It reads the alias, decides the
@@ -69,13 +69,7 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - moto (the sandbox) never changes an alias's C(RevisionId); the update is therefore not made conditional
     on it there, but is on AWS (C(RevisionId) from the C(GetAlias) read).

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: lambda_limits_raise
 short_description: Raise a Lambda function's memory, timeout or reserved concurrency, recording the old values
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Performs the steps "increase memory allocation" and "increase timeout duration" of a Lambda incident in one
@@ -70,13 +70,7 @@ extends_documentation_fragment:
   - amazon.aws.region.modules
   - amazon.aws.boto3
   - firebreak.runbooks.step
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - moto (the sandbox) applies configuration updates at once (C(LastUpdateStatus) is C(Successful)); on AWS the
     module waits for it.

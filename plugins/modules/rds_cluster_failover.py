@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: rds_cluster_failover
 short_description: Fail an Aurora, Neptune or DocumentDB cluster over to a reader and wait until it is the writer
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Performs the step "fail the database cluster over" of an incident in one call. It reads the cluster and its
@@ -60,13 +60,7 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - After a failover the cluster is tagged C(firebreak:incident) and C(firebreak:step) when O(incident_id) is given.
   - moto (the sandbox) moves the writer at once and never shows a failing-over state; in AWS the writer changes

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: rds_cluster_pitr
 short_description: Restore an Aurora, Neptune or DocumentDB cluster to a point in time into a new cluster with instances
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Performs the step "restore from point-in-time backup" of a data loss or corruption incident in one call. It
@@ -89,13 +89,7 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - moto (the sandbox) accepts any restore time, creates the restored cluster at once, and loses the members of a
     renamed cluster (its instances stay with the old identifier), so a cut-over in the sandbox shows the right

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: rds_instance_failover
 short_description: Fail a Multi-AZ RDS DB instance over to its standby (reboot with failover) and wait until available
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Performs the step "initiate a manual failover" of a Multi-AZ DB instance in one call. It reads the instance,
@@ -48,13 +48,7 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - In AWS the primary and the standby swap Availability Zones (RV(az_swapped)); moto (the sandbox) accepts the
     reboot but never swaps them and never leaves C(available).

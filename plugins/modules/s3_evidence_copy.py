@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: s3_evidence_copy
 short_description: Copy log objects (CloudTrail, access logs) into an evidence bucket, recording each SHA-256
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Performs the step "preserve evidence, copy CloudTrail logs to a secure location" of a security incident in one
@@ -62,13 +62,7 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - O(incident_id) is required outside check mode (the copies are filed under it).
   - Objects over 64 MiB are hashed while streaming and copied server-side; over 5 GiB they fail (one CopyObject).

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: s3_object_restore
 short_description: Restore versioned S3 objects to their state at a point in time
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Performs the step "restore the data from object versions" of a data incident in one call. It lists the
@@ -114,13 +114,7 @@ extends_documentation_fragment:
   - amazon.aws.region.modules
   - amazon.aws.boto3
   - firebreak.runbooks.step
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - Idempotence compares the current object's ETag and size with the version of O(time); the verification
     also accepts the copy it just made as the current version. A multipart copy gets a new ETag, so a re-run

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: s3_public_access_lock
 short_description: Turn on S3 Block Public Access for a bucket during an incident, and release it exactly
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Containment step for public S3 objects (seed plan "Challenge 04", detection "public S3 objects").
@@ -49,13 +49,7 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - O(incident_id) is required with O(state=contained) (except in check mode).
   - S3 has no per-tag call on buckets; the tag set is read, merged and written back. A tag written by someone else

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: secret_rotate
 short_description: Rotate a Secrets Manager secret during an incident and redeploy the ECS services that read it
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Containment step "rotate secrets (ADMIN_USER/PASS)" of the seed plan "Challenge 01" (ECS Fargate, section 3) and
@@ -85,13 +85,7 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - O(incident_id) is required (except in check mode).
   - A generated value only changes the stored secret. Use it for a secret that is itself the credential (an

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: stepfunctions_batch_pause
 short_description: Pause a Step Functions / Batch pipeline during an incident, and resume exactly what was paused
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Containment step "pause Step Functions/Batch runs" of the seed plan "Challenge 04" (section 3, security incident),
@@ -67,13 +67,7 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - O(incident_id) is required with O(state=paused) (except in check mode).
   - Stopping an execution does not prevent new ones from starting (EventBridge rules, schedules, API callers); with

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: wafv2_ip_block
 short_description: Block addresses in a WAFv2 IP set without losing anyone else's, and release exactly them
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Containment step "block the attacker's addresses at the WAF", in one call. With O(state=contained) it adds
@@ -108,13 +108,7 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - O(incident_id) is required with O(state=contained) outside check mode.
   - Rule order is not judged. An Allow rule evaluated before the Block rule still lets an address through.

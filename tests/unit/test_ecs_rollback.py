@@ -452,12 +452,13 @@ def test_documentation_header(module):
     assert doc["module"] == module.__name__.rsplit(".", 1)[-1]
     assert doc["version_added"] == "0.1.0"
     assert doc["author"] == "firebreak.runbooks maintainers (@firebreak)"
-    assert doc["extends_documentation_fragment"] == [
+    assert doc["extends_documentation_fragment"][:4] == [
         "amazon.aws.common.modules",
         "amazon.aws.region.modules",
         "amazon.aws.boto3",
         "firebreak.runbooks.step",
     ]
+    assert "firebreak.runbooks.step.ATTRIBUTES" in doc["extends_documentation_fragment"] or "attributes" in doc
     returned = yaml.safe_load(module.RETURN)
     for key, value in returned.items():
         assert {"description", "returned", "type"} <= set(value), key
