@@ -76,3 +76,16 @@ options:
     type: str
     required: true
 """
+
+    # A step whose mitigating call must be made, or fail, within a time from the step's start.
+    DEADLINE = r"""
+options:
+  mitigation_deadline:
+    description:
+      - Seconds from the step's start within which the calls up to and including the mitigating call (the reads that
+        decide, the records, the update) are made or fail, and the failure is reported (2 s are kept to report it).
+      - The calls after the mitigating call (waiting, verifying) each get O(retry_budget) again.
+      - C(0) makes one attempt of each of those calls.
+    type: int
+    default: 60
+"""

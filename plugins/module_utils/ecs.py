@@ -67,35 +67,6 @@ class ECSDeploymentFailed(AnsibleECSError):
     """ECS reports the deployment FAILED (deployment circuit breaker)."""
 
 
-class StepCaller(Caller):
-    """A ``step.Caller`` whose calls, until ``end_phase()``, also share one deadline: ``budget`` seconds from the
-    step's start, less a margin for reporting.
-
-    Each call may still retry for at most ``budget`` seconds; but the mitigation phase as a whole (the reads that
-    decide, the records and the mutating call) fails, and is reported, within ``budget`` seconds of the step's
-    start: a permanent 5xx on ``UpdateService`` after a few slow reads does not take ``budget`` plus those reads.
-    After ``end_phase()`` (the mutation succeeded, or there is none), the wait and verification calls get the
-    per-call budget again, so a throttle late in a long wait is still retried.
-    """
-
-    REPORT_MARGIN = 2.0  # seconds kept for failing the module and the timeline's record
-
-    def __init__(self, budget=None, **kwargs):
-        super().__init__(budget, **kwargs)
-        self.per_call = self.budget
-        self.phase_deadline = self.clock() + max(0.0, self.per_call - min(self.REPORT_MARGIN, self.per_call / 10))
-
-    def end_phase(self) -> None:
-        self.phase_deadline = None
-
-    def __call__(self, client, method, resource=None, retry_codes=(), **params):
-        if self.phase_deadline is None:
-            self.budget = self.per_call
-        else:
-            self.budget = max(0.0, min(self.per_call, self.phase_deadline - self.clock()))
-        return super().__call__(client, method, resource, retry_codes, **params)
-
-
 def _caller(caller):
     """The given ``Caller``, or one with the default budget (for direct use of the API layer)."""
     return caller if caller is not None else Caller()

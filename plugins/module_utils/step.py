@@ -58,6 +58,8 @@ except ImportError:  # pragma: no cover - AnsibleAWSModule reports the missing l
 DEFAULT_RETRY_BUDGET = 60
 
 RETRY_BUDGET_OPTION = {"retry_budget": {"type": "int", "default": DEFAULT_RETRY_BUDGET}}
+# Documented by the firebreak.runbooks.step.DEADLINE fragment.
+DEADLINE_OPTION = {"mitigation_deadline": {"type": "int", "default": DEFAULT_RETRY_BUDGET}}
 
 # Throttling: the call was not made; retrying is always safe.
 THROTTLING_CODES = frozenset(
@@ -191,17 +193,33 @@ class Caller:
     ``clock`` are injectable for tests.
     """
 
-    def __init__(self, budget=DEFAULT_RETRY_BUDGET, extra_codes=(), sleep=time.sleep, clock=time.monotonic):
+    REPORT_MARGIN = 2.0  # seconds of a ``deadline`` kept for failing the module and the timeline's record
+
+    def __init__(
+        self, budget=DEFAULT_RETRY_BUDGET, extra_codes=(), sleep=time.sleep, clock=time.monotonic, deadline=None
+    ):
         self.budget = float(budget if budget is not None else DEFAULT_RETRY_BUDGET)
         self.extra_codes = frozenset(extra_codes)
         self.sleep = sleep
         self.clock = clock
         self.calls = 0
+        # ``deadline`` (the ``mitigation_deadline`` option): seconds from now within which every call fails
+        # and is reported, until ``end_deadline()`` (the mitigating call was made, or there is none).  A
+        # permanent 5xx on the mitigating call after a few slow reads then does not take the budget plus
+        # those reads; the wait and verification calls after it get the per-call budget again.
+        self.deadline = None
+        if deadline is not None:
+            self.deadline = self.clock() + max(0.0, deadline - min(self.REPORT_MARGIN, deadline / 10))
+
+    def end_deadline(self) -> None:
+        self.deadline = None
 
     def __call__(self, client, method, resource=None, retry_codes=(), **params):
         operation = operation_name(client, method)
         start = self.clock()
         deadline = start + self.budget
+        if self.deadline is not None:
+            deadline = max(start, min(deadline, self.deadline))
         attempt = 0
         while True:
             attempt += 1

@@ -27,8 +27,7 @@ description:
     the value, before anything is changed.
   - Every AWS call is retried on throttling and transient errors within O(retry_budget); an error that does not
     clear fails the step naming the API call, the AWS error code and the service. The calls up to and including the
-    update also share that budget, counted from the step's start (less 2 s to report), so a restart that cannot be
-    made fails within O(retry_budget) seconds.
+    update are made or fail within O(mitigation_deadline) seconds of the step's start.
 options:
   cluster:
     description:
@@ -70,6 +69,7 @@ extends_documentation_fragment:
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
   - firebreak.runbooks.step.ATTRIBUTES
+  - firebreak.runbooks.step.DEADLINE
 notes:
   - moto (the sandbox) replaces the PRIMARY deployment's id and creation time on C(forceNewDeployment) but never runs
     a rolling replacement of tasks, so the sandbox shows the new deployment and a stable service, not tasks being
@@ -231,7 +231,6 @@ import datetime
 from ansible_collections.firebreak.runbooks.plugins.module_utils.ecs import (
     AnsibleECSError,
     ECSInputError,
-    StepCaller,
     capture_before,
     decide_restart,
     deployment_state,
@@ -249,8 +248,10 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.ecs import (
     wait_for_stable,
 )
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
+    DEADLINE_OPTION,
     INCIDENT_OPTION,
     RETRY_BUDGET_OPTION,
+    Caller,
     StepAWSError,
     aws_client,
     incident_tags,
@@ -265,6 +266,7 @@ ARGUMENT_SPEC = dict(
     wait_timeout=dict(type="int", default=600),
     capture=dict(type="bool", default=False),
     **RETRY_BUDGET_OPTION,
+    **DEADLINE_OPTION,
     **INCIDENT_OPTION,
 )
 
@@ -281,11 +283,11 @@ def run(module, result: dict | None = None, now=None) -> dict:
     result = {} if result is None else result
     params = module.params
     cluster, service_name, incident_id = params["cluster"], params["service"], params["incident_id"] or None
-    for option in ("min_interval", "wait_timeout", "retry_budget"):
+    for option in ("min_interval", "wait_timeout", "retry_budget", "mitigation_deadline"):
         if params[option] < 0:
             raise ECSInputError(message=f"{option} must be >= 0, got {params[option]}")
 
-    caller = StepCaller(params["retry_budget"])  # the mitigation fails (and reports) within the budget
+    caller = Caller(params["retry_budget"], deadline=params["mitigation_deadline"])
     ecs = aws_client(module, "ecs")
     elbv2 = lazy_client(module, "elbv2")
     service = describe_service(ecs, cluster, service_name, caller=caller)
@@ -308,7 +310,7 @@ def run(module, result: dict | None = None, now=None) -> dict:
         result["diff"] = {"before": {"deployment_id": before["deployment_id"]}, "after": {"deployment_id": after_id}}
 
     if module.check_mode or not decision["changed"]:
-        caller.end_phase()
+        caller.end_deadline()
     if module.check_mode:
         result["changed"] = decision["changed"]
         result["after"] = dict(before, deployment_id="(new deployment)") if decision["changed"] else dict(before)
@@ -330,7 +332,7 @@ def run(module, result: dict | None = None, now=None) -> dict:
             e.note = "the service was not restarted (ECS did not confirm the new deployment); nothing is recorded"
             raise
         result["changed"] = True
-        caller.end_phase()
+        caller.end_deadline()
         deployment_id = deployment_state(updated)["deployment_id"]
         if deployment_id and deployment_id == before["deployment_id"]:
             raise ECSInputError(

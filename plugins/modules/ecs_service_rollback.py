@@ -27,8 +27,7 @@ description:
     final record was lost), the rollback is only recorded, never repeated to an older revision.
   - Every AWS call is retried on throttling and transient errors within O(retry_budget); an error that does not
     clear fails the step naming the API call, the AWS error code, the service and the target revision. The calls up
-    to and including the update also share that budget, counted from the step's start (less 2 s to report), so a
-    rollback that cannot be made fails within O(retry_budget) seconds.
+    to and including the update are made or fail within O(mitigation_deadline) seconds of the step's start.
   - With O(rollback_from), the module only acts when the service runs that (bad) revision, so a re-run after
     a partial failure, or after someone else already rolled back, changes nothing.
   - In check mode the module reads the service and reports the change (with a diff) but makes no call that
@@ -103,6 +102,7 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.ATTRIBUTES
+  - firebreak.runbooks.step.DEADLINE
 notes:
   - moto (the sandbox) never changes a service's C(deployments); stability is judged on the service's
     C(taskDefinition), C(runningCount) and C(desiredCount), and on the PRIMARY deployment's C(rolloutState).
@@ -368,7 +368,6 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.ecs import (
     TAG_PENDING,
     AnsibleECSError,
     ECSInputError,
-    StepCaller,
     capture_before,
     decide_rollback,
     describe_service,
@@ -394,7 +393,9 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.ecs import (
     wait_for_stable,
 )
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
+    DEADLINE_OPTION,
     RETRY_BUDGET_OPTION,
+    Caller,
     StepAWSError,
     aws_client,
     run_aws_step,
@@ -412,6 +413,7 @@ ARGUMENT_SPEC = dict(
     capture=dict(type="bool", default=False),
     capture_revisions=dict(type="int", default=5),
     **RETRY_BUDGET_OPTION,
+    **DEADLINE_OPTION,
 )
 
 
@@ -429,7 +431,7 @@ def current_revision(client, service: dict, caller) -> tuple[str, int]:
 
 def validate_params(params: dict) -> None:
     """Everything that can be checked without AWS, before any call."""
-    for option in ("wait_timeout", "retry_budget", "capture_revisions"):
+    for option in ("wait_timeout", "retry_budget", "mitigation_deadline", "capture_revisions"):
         if params[option] is not None and params[option] < 0:
             raise ECSInputError(message=f"{option} must be >= 0, got {params[option]}")
     # Syntax first. A bare revision number needs the service's family: checked once the service is read.
@@ -461,7 +463,7 @@ def run(module: AnsibleAWSModule, result: dict | None = None) -> dict:
     cluster, service_name = params["cluster"], params["service"]
     validate_params(params)
 
-    caller = StepCaller(params["retry_budget"])  # the mitigation fails (and reports) within the budget
+    caller = Caller(params["retry_budget"], deadline=params["mitigation_deadline"])
     ecs = aws_client(module, "ecs")
     elbv2 = lazy_client(module, "elbv2")  # only a service with target groups needs it
     service = describe_service(ecs, cluster, service_name, caller=caller)
@@ -527,7 +529,7 @@ def run(module: AnsibleAWSModule, result: dict | None = None) -> dict:
         result["diff"] = {"before": {"task_definition": current}, "after": {"task_definition": target}}
 
     if module.check_mode or decision["action"] == "none":
-        caller.end_phase()
+        caller.end_deadline()
     if module.check_mode:
         result["after"] = dict(before, task_definition=target)
         result["target_health"] = (
@@ -574,7 +576,7 @@ def run(module: AnsibleAWSModule, result: dict | None = None) -> dict:
             e.note = f"the service ran {current} before this step and the update was not confirmed; {note}"
             raise
         result["changed"] = True
-        caller.end_phase()
+        caller.end_deadline()
         # 3. the final record replaces the pending one
         recorded = record(
             module,
@@ -595,7 +597,7 @@ def run(module: AnsibleAWSModule, result: dict | None = None) -> dict:
             rollback, recorded=recorded, state="rolled-back" if recorded else result["rollback"]["state"]
         )
     elif decision["action"] == "reconcile":
-        caller.end_phase()
+        caller.end_deadline()
         rollback = {"from": pending["from"], "to": current, "at": pending.get("at") or utc_now()}
         recorded = record(
             module,

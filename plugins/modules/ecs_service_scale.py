@@ -27,8 +27,7 @@ description:
     anything.
   - Every AWS call is retried on throttling and transient errors within O(retry_budget); an error that does not
     clear fails the step naming the API call, the AWS error code and the service. The calls up to and including the
-    update also share that budget, counted from the step's start (less 2 s to report), so a scale-out or restore
-    that cannot be made fails within O(retry_budget) seconds.
+    update are made or fail within O(mitigation_deadline) seconds of the step's start.
 options:
   cluster:
     description:
@@ -75,6 +74,7 @@ extends_documentation_fragment:
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
   - firebreak.runbooks.step.ATTRIBUTES
+  - firebreak.runbooks.step.DEADLINE
 notes:
   - moto (the sandbox) sets the running count to the desired count at once; only real ECS shows tasks starting (and
     failing to start for lack of capacity or IP addresses in the subnets).
@@ -219,7 +219,6 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.ecs import (
     SCALE_TAGS,
     AnsibleECSError,
     ECSInputError,
-    StepCaller,
     capture_before,
     decide_scale_out,
     decide_scale_restore,
@@ -239,8 +238,10 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.ecs import (
     wait_for_stable,
 )
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
+    DEADLINE_OPTION,
     INCIDENT_OPTION,
     RETRY_BUDGET_OPTION,
+    Caller,
     StepAWSError,
     aws_client,
     incident_tags,
@@ -256,6 +257,7 @@ ARGUMENT_SPEC = dict(
     wait_timeout=dict(type="int", default=600),
     capture=dict(type="bool", default=False),
     **RETRY_BUDGET_OPTION,
+    **DEADLINE_OPTION,
     **INCIDENT_OPTION,
 )
 
@@ -266,13 +268,13 @@ def run(module, result: dict | None = None) -> dict:
     result = {} if result is None else result
     params = module.params
     cluster, service_name, incident_id = params["cluster"], params["service"], params["incident_id"] or None
-    for option in ("wait_timeout", "retry_budget"):
+    for option in ("wait_timeout", "retry_budget", "mitigation_deadline"):
         if params[option] < 0:
             raise ECSInputError(message=f"{option} must be >= 0, got {params[option]}")
     if params["state"] == "scaled":
         validate_desired_count(params["desired_count"])
 
-    caller = StepCaller(params["retry_budget"])  # the mitigation fails (and reports) within the budget
+    caller = Caller(params["retry_budget"], deadline=params["mitigation_deadline"])
     ecs = aws_client(module, "ecs")
     elbv2 = lazy_client(module, "elbv2")
     service = describe_service(ecs, cluster, service_name, caller=caller)
@@ -303,7 +305,7 @@ def run(module, result: dict | None = None) -> dict:
     verb = "scaled" if params["state"] == "scaled" else "restored"
 
     if module.check_mode or decision["action"] not in ("scale", "restore"):
-        caller.end_phase()
+        caller.end_deadline()
     if module.check_mode:
         result["changed"] = decision["changed"]
         result["after"] = dict(before, desired_count=new_count, running_count=new_count)
@@ -322,7 +324,7 @@ def run(module, result: dict | None = None) -> dict:
             e.note = f"the desired count was {desired_now} before this step and the update was not confirmed"
             raise
         result["changed"] = True
-        caller.end_phase()
+        caller.end_deadline()
     try:
         if decision["action"] == "scale":
             scale = {"from": decision["from"], "to": new_count, "at": utc_now()}

@@ -434,8 +434,12 @@ def _doc(module) -> dict:
 @pytest.mark.parametrize("module", [ecs_service_rollback, ecs_service_status_info], ids=lambda m: m.__name__)
 def test_argument_spec_matches_documentation(module):
     options = dict(_doc(module)["options"])
-    if "firebreak.runbooks.step" in _doc(module)["extends_documentation_fragment"]:
-        options.update(yaml.safe_load(step_fragment.ModuleDocFragment.DOCUMENTATION)["options"])
+    for fragment in _doc(module)["extends_documentation_fragment"]:
+        if fragment == "firebreak.runbooks.step" or fragment.startswith("firebreak.runbooks.step."):
+            text = getattr(
+                step_fragment.ModuleDocFragment, fragment.rpartition("step")[2].lstrip(".") or "DOCUMENTATION"
+            )
+            options.update(yaml.safe_load(text).get("options") or {})
     spec = module.ARGUMENT_SPEC
     assert set(options) == set(spec)
     for name, doc in options.items():
