@@ -22,7 +22,7 @@ import json
 import re
 import time
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError, isoformat
 
 STEP = "ec2_isolate"
 PROTECTION_ATTRIBUTES = ("disableApiTermination", "disableApiStop")
@@ -254,10 +254,6 @@ def decide_release(changed, now):
 # --------------------------------------------------------------------------------------------------
 
 
-def _iso(value):
-    return value.isoformat() if hasattr(value, "isoformat") else value
-
-
 def instance_summary(instance):
     return {
         "instance_id": instance.get("InstanceId"),
@@ -271,7 +267,7 @@ def instance_summary(instance):
         "public_ip": instance.get("PublicIpAddress"),
         "key_name": instance.get("KeyName"),
         "iam_instance_profile": (instance.get("IamInstanceProfile") or {}).get("Arn"),
-        "launch_time": _iso(instance.get("LaunchTime")),
+        "launch_time": isoformat(instance.get("LaunchTime")),
         "instance_security_groups": group_ids(instance.get("SecurityGroups")),
         "tags": tag_dict(instance.get("Tags")),
     }
@@ -304,7 +300,7 @@ def volume_summary(volume, instance_id):
 
 
 def to_json_bytes(value):
-    return json.dumps(value, indent=2, sort_keys=True, default=_iso).encode("utf-8")
+    return json.dumps(value, indent=2, sort_keys=True, default=isoformat).encode("utf-8")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -543,10 +539,6 @@ def auto_scaling_group_of(autoscaling, caller, instance_id):
     for item in answer.get("AutoScalingInstances") or []:
         return item.get("AutoScalingGroupName")
     return None
-
-
-def iso_value(value):
-    return _iso(value)
 
 
 def create_instance_snapshots(ec2, caller, instance_id, description, tags):

@@ -39,9 +39,12 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     StepAWSError,
     StepError,
     aws_client,
+    iso_seconds,
     iso_utc,
+    isoformat,
     parse_time,
 )
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import utc_now as step_utc_now
 
 # --------------------------------------------------------------------------------------------------
 # Errors
@@ -579,10 +582,6 @@ def target_group_arns(service: dict) -> list[str]:
     return seen
 
 
-def _iso(value):
-    return value.isoformat() if hasattr(value, "isoformat") else value
-
-
 def service_summary(service: dict, events: int = 10) -> dict:
     """A snake_case triage summary of a DescribeServices entry."""
     primary = primary_deployment(service) or {}
@@ -613,13 +612,13 @@ def service_summary(service: dict, events: int = 10) -> dict:
                 "pending_count": d.get("pendingCount"),
                 "failed_tasks": d.get("failedTasks"),
                 "rollout_state": d.get("rolloutState"),
-                "created_at": _iso(d.get("createdAt")),
-                "updated_at": _iso(d.get("updatedAt")),
+                "created_at": isoformat(d.get("createdAt")),
+                "updated_at": isoformat(d.get("updatedAt")),
             }
             for d in service.get("deployments") or []
         ],
         "events": [
-            {"id": e.get("id"), "created_at": _iso(e.get("createdAt")), "message": e.get("message")}
+            {"id": e.get("id"), "created_at": isoformat(e.get("createdAt")), "message": e.get("message")}
             for e in (service.get("events") or [])[: max(int(events), 0)]
         ],
         "load_balancers": [
@@ -642,18 +641,19 @@ def revision_summary(task_definition: dict) -> dict:
         "revision": task_definition.get("revision"),
         "status": task_definition.get("status"),
         "images": [c.get("image") for c in task_definition.get("containerDefinitions") or []],
-        "registered_at": _iso(task_definition.get("registeredAt")),
+        "registered_at": isoformat(task_definition.get("registeredAt")),
     }
 
 
 def utc_now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    """Now, in whole seconds (the time the service records for a rollback, restart or scale)."""
+    return iso_seconds(step_utc_now())
 
 
 def deployment_state(service: dict) -> dict:
     """The PRIMARY deployment's ``{deployment_id, deployment_created_at}`` (what a restart changes)."""
     primary = primary_deployment(service) or {}
-    return {"deployment_id": primary.get("id"), "deployment_created_at": _iso(primary.get("createdAt"))}
+    return {"deployment_id": primary.get("id"), "deployment_created_at": isoformat(primary.get("createdAt"))}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import datetime
 import json
 import signal
 import threading
@@ -432,15 +431,6 @@ def wait_until(check, timeout, poll=1.0, clock=time.monotonic, sleep=time.sleep)
         sleep(min(poll, max(0.05, deadline - clock())))
         state, why, value = check()
     return state, why, value
-
-
-def utc_now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
-def iso(value: datetime.datetime) -> str:
-    """``2026-11-24T13:30:00Z`` (whole seconds, as Kubernetes timestamps)."""
-    return value.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def wait_for_rollout(kube, kind, namespace, name, timeout, since=None, poll=1.0):

@@ -26,7 +26,6 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     incident_tags,
     iso_utc,
     parse_time,
-    utc_now,
 )
 
 POLL_DELAY = 5.0
@@ -503,10 +502,6 @@ def wait_for(fetch, done, timeout, what, sleep=time.sleep, clock=time.monotonic,
             raise RDSWaitTimeout(f"timed out after {timeout}s waiting for {what}: {why}")
         sleep(min(pause, remaining))
         pause = min(delay, pause * 2)
-
-
-def now_utc():
-    return utc_now()
 
 
 # --------------------------------------------------------------------------------------------------

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import datetime
 import threading
 import urllib.parse
 
@@ -484,7 +483,3 @@ def destination_state(caller, s3, bucket, keys_or_prefix, prefix_mode, concurren
             if state is not None:
                 found[key] = state
     return found
-
-
-def now_utc():
-    return datetime.datetime.now(datetime.UTC)

@@ -521,6 +521,16 @@ def parse_time(value):
     return parsed.astimezone(datetime.UTC)
 
 
+def iso_seconds(value):
+    """``2026-11-24T13:30:00Z``: whole seconds (as Kubernetes timestamps and the ECS step records)."""
+    return value.astimezone(datetime.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def isoformat(value):
+    """``value.isoformat()`` for a date or time from an API answer; anything else as it is."""
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
 def iso_utc(value):
     """``2026-11-24T09:30:00Z`` (seconds; milliseconds when present) for an aware datetime."""
     if value is None:

@@ -275,6 +275,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     aws_client,
     containment_entry,
     incident_tags,
+    isoformat,
     release_entry,
     run_aws_step,
 )
@@ -346,7 +347,7 @@ def capture_console(step, instance_id):
     data = text.encode("utf-8")
     record = {
         "available": bool(raw),
-        "timestamp": iso.iso_value(answer.get("Timestamp")),
+        "timestamp": isoformat(answer.get("Timestamp")),
         "size": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),
     }

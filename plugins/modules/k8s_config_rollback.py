@@ -159,10 +159,8 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common impo
     auth_argument_spec,
     escape_pointer,
     failing_pods,
-    iso,
     rollout_failure,
     run_module,
-    utc_now,
     wait_for_rollout,
 )
 from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_config import (
@@ -177,6 +175,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_config impo
     workloads_using,
 )
 from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_rollout import restart_patch
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import iso_seconds, utc_now
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 ARGUMENT_SPEC = auth_argument_spec(
@@ -252,7 +251,7 @@ def run(module) -> dict:
         result["msg"] = f"check mode: would restore {label} from {described} and restart {names}"
         return result
 
-    now = iso(utc_now())
+    now = iso_seconds(utc_now())
     ops = restore_ops(current, target)
     if not obj["metadata"].get("annotations"):
         ops.append({"op": "add", "path": "/metadata/annotations", "value": {}})

@@ -142,10 +142,8 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common impo
     Kube,
     auth_argument_spec,
     failing_pods,
-    iso,
     rollout_failure,
     run_module,
-    utc_now,
     wait_for_rollout,
 )
 from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_rollout import (
@@ -153,7 +151,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_rollout imp
     restart_patch,
     workload_state,
 )
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import INCIDENT_OPTION
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import INCIDENT_OPTION, iso_seconds, utc_now
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 RESTARTED_FOR = "firebreak.io/restarted-for"
@@ -199,7 +197,7 @@ def run(module) -> dict:
     if changed and workload["spec"].get("paused"):
         raise K8sInputError(f"{label} is paused: resume it before restarting (kubectl rollout resume); nothing changed")
     now = utc_now()
-    stamp = iso(now) if changed else before["restarted_at"]
+    stamp = iso_seconds(now) if changed else before["restarted_at"]
     result.update(changed=bool(changed), restarted_at=stamp)
     if module._diff:
         result["diff"] = {"before": {"restarted_at": before["restarted_at"]}, "after": {"restarted_at": stamp}}

@@ -218,10 +218,8 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common impo
     Kube,
     auth_argument_spec,
     failing_pods,
-    iso,
     rollout_failure,
     run_module,
-    utc_now,
     wait_for_rollout,
 )
 from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_rollout import (
@@ -240,6 +238,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_rollout imp
     undo_patch,
     workload_state,
 )
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import iso_seconds, utc_now
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 ARGUMENT_SPEC = auth_argument_spec(
@@ -335,7 +334,7 @@ def run(module) -> dict:
     if decision["changed"]:
         since = utc_now()
         extra = copied_annotations(kind, target)
-        extra.update(marker_annotations(current["revision"], target, iso(since)))
+        extra.update(marker_annotations(current["revision"], target, iso_seconds(since)))
         try:
             ops = undo_patch(workload, target, extra, stale_annotations(kind, workload, target))
             workload = kube.patch(kind, namespace, name, ops, content_type=JSON_PATCH)

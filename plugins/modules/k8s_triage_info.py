@@ -176,9 +176,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common impo
     K8sStepError,
     Kube,
     auth_argument_spec,
-    iso,
     run_module,
-    utc_now,
 )
 from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_config import (
     digests,
@@ -204,7 +202,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_triage impo
     events_summary,
     nodes_summary,
 )
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import INCIDENT_OPTION
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import INCIDENT_OPTION, iso_seconds, utc_now
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 ARGUMENT_SPEC = auth_argument_spec(
@@ -308,7 +306,7 @@ def run(module) -> dict:
         used = set()
         for _, obj in targets:
             used |= references(((obj.get("spec") or {}).get("template") or {}).get("spec") or {})
-        captured = iso(utc_now())
+        captured = iso_seconds(utc_now())
         for kind, name in sorted(used):
             obj = kube.get(kind, namespace, name, missing_ok=True)
             if obj is None:

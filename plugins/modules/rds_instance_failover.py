@@ -214,6 +214,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     incident_tags,
     iso_utc,
     run_aws_step,
+    utc_now,
 )
 
 ARGUMENT_SPEC = dict(
@@ -308,7 +309,7 @@ def run(module, state: dict) -> dict:
         result["msg"] = f"check mode: would fail {ident} over to its standby (RebootDBInstance ForceFailover)"
         return result
 
-    at = iso_utc(rdsu.now_utc())
+    at = iso_utc(utc_now())
     caller(rds, "reboot_db_instance", f"DB instance {ident!r}", DBInstanceIdentifier=ident, ForceFailover=True)
     state["acted"] = True
     if incident:

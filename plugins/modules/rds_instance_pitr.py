@@ -235,6 +235,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     aws_client,
     iso_utc,
     run_aws_step,
+    utc_now,
 )
 
 ARGUMENT_SPEC = dict(
@@ -282,7 +283,7 @@ def run(module, state: dict) -> dict:
         raise rdsu.RDSInputError(f"wait_timeout must be >= 0, got {p['wait_timeout']}")
     incident = p["incident_id"]
     cut = rdsu.cutover_plan(source_id, target_id, incident, p["cutover_confirm"]) if p["cutover"] else None
-    now = rdsu.now_utc()
+    now = utc_now()
     caller = Caller(p["retry_budget"])
     rds = aws_client(module, "rds")
     actions: list = []

@@ -292,6 +292,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     iso_utc,
     parse_time,
     run_aws_step,
+    utc_now,
 )
 
 ARGUMENT_SPEC = dict(
@@ -381,7 +382,7 @@ def predicted_after(plans, before_present):
 def run(module, result=None):
     params = module.params
     try:
-        at, target = validate(params, s3_restore.now_utc())
+        at, target = validate(params, utc_now())
     except InputError as e:
         module.fail_json(msg=str(e), changed=False)
     bucket, prefix, keys = params["bucket"], params["prefix"], params["keys"]
