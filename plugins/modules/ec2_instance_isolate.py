@@ -177,6 +177,10 @@ instance:
   returned: when the instance exists
   type: dict
   sample: {"instance_id": "i-0123456789abcdef0", "state": "running", "vpc_id": "vpc-0a1b2c3d"}
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: containment}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 quarantine_group_id:
   description: The quarantine group (null in check mode when it would be created).
   returned: when O(state=contained)
@@ -240,26 +244,6 @@ diff:
   description: Interface groups and protection flags before and after, when run with C(--diff).
   returned: when diff mode is on
   type: dict
-step_kind:
-  description:
-    - Always V(containment) here, since it stops the harm spreading and records what it changed in RV(containment).
-    - The incident report times mitigation, containment and recovery by it (C(docs/contract.md)).
-  returned: always
-  type: str
-  sample: containment
-predicted:
-  description: C(true) in check mode, where RV(after) is the prediction, not a state read back.
-  returned: always
-  type: bool
-aws_operation:
-  description: The AWS API call that failed for good (after retrying throttling and transient errors).
-  returned: when an AWS call failed
-  type: str
-aws_error_code:
-  description: The AWS error code of that failure (C(null) for a connection error).
-  returned: when an AWS call failed
-  type: str
-  sample: AccessDenied
 """
 
 import base64

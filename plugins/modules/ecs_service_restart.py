@@ -166,6 +166,9 @@ restart:
       returned: always
       type: bool
       sample: true
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: mitigation}
+containment: {description: Always empty here., returned: always, type: list, elements: dict, sample: []}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
 incident_id:
   description: The incident this step acted for.
   returned: always
@@ -207,23 +210,6 @@ attempts:
   returned: on an AWS error
   type: int
   sample: 9
-step_kind:
-  description:
-    - Always V(mitigation) here, since it reduces the impact (rollback, failover, restart, scale).
-    - The incident report times mitigation, containment and recovery by it (C(docs/contract.md)).
-  returned: always
-  type: str
-  sample: mitigation
-containment:
-  description: The containment entries of the step; always empty, since this step contains nothing.
-  returned: always
-  type: list
-  elements: dict
-  sample: []
-predicted:
-  description: C(true) in check mode, where RV(after) is the prediction, not a state read back.
-  returned: always
-  type: bool
 """
 
 import datetime

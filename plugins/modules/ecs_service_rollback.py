@@ -218,6 +218,9 @@ target_task_definition:
   returned: always
   type: str
   sample: arn:aws:ecs:us-east-1:123456789012:task-definition/shop-api:2
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: mitigation}
+containment: {description: Always empty here., returned: always, type: list, elements: dict, sample: []}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
 rollback:
   description: The rollback recorded on the service (its C(firebreak:*) tags), if any.
   returned: always
@@ -344,23 +347,6 @@ diff:
   returned: when diff mode is on
   type: dict
   sample: {"before": {"task_definition": "shop-api:3"}, "after": {"task_definition": "shop-api:2"}}
-step_kind:
-  description:
-    - Always V(mitigation) here, since it reduces the impact (rollback, failover, restart, scale).
-    - The incident report times mitigation, containment and recovery by it (C(docs/contract.md)).
-  returned: always
-  type: str
-  sample: mitigation
-containment:
-  description: The containment entries of the step; always empty, since this step contains nothing.
-  returned: always
-  type: list
-  elements: dict
-  sample: []
-predicted:
-  description: C(true) in check mode, where RV(after) is the prediction, not a state read back.
-  returned: always
-  type: bool
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule

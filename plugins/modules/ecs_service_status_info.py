@@ -164,6 +164,11 @@ service:
       returned: always
       type: dict
       sample: {"from": "shop-api:3", "to": "shop-api:2", "at": "2025-01-31T14:03:07Z"}
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: evidence}
+containment: {description: Always empty here., returned: always, type: list, elements: dict, sample: []}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 task_definitions:
   description: The most recent revisions of the service's task definition family, newest first.
   returned: always
@@ -243,45 +248,9 @@ target_health:
       type: list
       elements: dict
       sample: [{"id": "10.0.1.10", "port": 8000, "state": "healthy", "reason": null, "description": null}]
-msg:
-  description: What the step read, in one line.
-  returned: always
-  type: str
-before:
-  description: Nothing is changed by this step, so there is no state before it.
-  returned: always
-  type: raw
-  sample: null
-after:
-  description: The service as read from the API (the same as RV(service)).
-  returned: always
-  type: raw
-step_kind:
-  description:
-    - Always V(evidence) here, since it reads or preserves state for the record and changes no workload.
-    - The incident report times mitigation, containment and recovery by it (C(docs/contract.md)).
-  returned: always
-  type: str
-  sample: evidence
-containment:
-  description: The containment entries of the step; always empty, since this step contains nothing.
-  returned: always
-  type: list
-  elements: dict
-  sample: []
-predicted:
-  description: C(true) in check mode, where RV(after) is the prediction, not a state read back.
-  returned: always
-  type: bool
-aws_operation:
-  description: The AWS API call that failed for good (after retrying throttling and transient errors).
-  returned: when an AWS call failed
-  type: str
-aws_error_code:
-  description: The AWS error code of that failure (C(null) for a connection error).
-  returned: when an AWS call failed
-  type: str
-  sample: AccessDenied
+msg: {description: What the step read, in one line., returned: always, type: str}
+before: {description: C(null); this step changes nothing., returned: always, type: raw, sample: null}
+after: {description: The service as read (as RV(service))., returned: always, type: raw}
 """
 
 from ansible_collections.firebreak.runbooks.plugins.module_utils.ecs import (

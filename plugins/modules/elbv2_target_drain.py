@@ -120,6 +120,10 @@ not_registered:
   description: Requested targets that are not registered in a target group (already drained, or never there).
   returned: when O(state=contained)
   type: dict
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: containment}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 pending:
   description: Targets still draining when O(wait_timeout) passed, per target group ARN.
   returned: when O(state=contained)
@@ -141,26 +145,6 @@ diff:
   description: Registered targets per target group before and after, when run with C(--diff).
   returned: when diff mode is on
   type: dict
-step_kind:
-  description:
-    - Always V(containment) here, since it stops the harm spreading and records what it changed in RV(containment).
-    - The incident report times mitigation, containment and recovery by it (C(docs/contract.md)).
-  returned: always
-  type: str
-  sample: containment
-predicted:
-  description: C(true) in check mode, where RV(after) is the prediction, not a state read back.
-  returned: always
-  type: bool
-aws_operation:
-  description: The AWS API call that failed for good (after retrying throttling and transient errors).
-  returned: when an AWS call failed
-  type: str
-aws_error_code:
-  description: The AWS error code of that failure (C(null) for a connection error).
-  returned: when an AWS call failed
-  type: str
-  sample: AccessDenied
 """
 
 from ansible_collections.firebreak.runbooks.plugins.module_utils import elbv2_drain as drain

@@ -134,6 +134,10 @@ caller_arn:
   returned: with O(state=contained)
   type: str
   sample: arn:aws:sts::123456789012:assumed-role/responder/alice
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: containment}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 quarantine_policy_arn:
   description: The managed policy attached (or that would be), if any.
   returned: with O(state=contained)
@@ -240,26 +244,6 @@ diff:
   returned: when diff mode is on
   type: dict
   sample: {"before": {}, "after": {}}
-step_kind:
-  description:
-    - Always V(containment) here, since it stops the harm spreading and records what it changed in RV(containment).
-    - The incident report times mitigation, containment and recovery by it (C(docs/contract.md)).
-  returned: always
-  type: str
-  sample: containment
-predicted:
-  description: C(true) in check mode, where RV(after) is the prediction, not a state read back.
-  returned: always
-  type: bool
-aws_operation:
-  description: The AWS API call that failed for good (after retrying throttling and transient errors).
-  returned: when an AWS call failed
-  type: str
-aws_error_code:
-  description: The AWS error code of that failure (C(null) for a connection error).
-  returned: when an AWS call failed
-  type: str
-  sample: AccessDenied
 """
 
 from concurrent.futures import ThreadPoolExecutor

@@ -94,6 +94,11 @@ object:
   returned: always
   type: dict
   sample: {"kind": "ConfigMap", "namespace": "shop", "name": "shop-config", "uid": "5d4c..."}
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: mitigation}
+containment: {description: Always empty here., returned: always, type: list, elements: dict, sample: []}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+k8s_verb: {description: The verb of the failed Kubernetes call., returned: on its failure, type: str, sample: PATCH}
+k8s_status: {description: Its HTTP status (C(null) if unanswered)., returned: on its failure, type: int, sample: 409}
 restored_from:
   description: Where the earlier content came from (C(snapshot <path>) or C(last-applied-configuration)).
   returned: always
@@ -120,33 +125,6 @@ diff:
   returned: when diff mode is on
   type: dict
   sample: {"before": {"A": "sha256:..."}, "after": {"A": "sha256:..."}}
-step_kind:
-  description:
-    - Always V(mitigation) here, since it reduces the impact (rollback, failover, restart, scale).
-    - The incident report times mitigation, containment and recovery by it (C(docs/contract.md)).
-  returned: always
-  type: str
-  sample: mitigation
-containment:
-  description: The containment entries of the step; always empty, since this step contains nothing.
-  returned: always
-  type: list
-  elements: dict
-  sample: []
-predicted:
-  description: C(true) in check mode, where RV(after) is the prediction, not a state read back.
-  returned: always
-  type: bool
-k8s_verb:
-  description: The verb (HTTP method) of the Kubernetes API call that failed.
-  returned: when a Kubernetes API call failed
-  type: str
-  sample: PATCH
-k8s_status:
-  description: The HTTP status of that answer (C(null) when the API did not answer).
-  returned: when a Kubernetes API call failed
-  type: int
-  sample: 409
 """
 
 from ansible.module_utils.basic import AnsibleModule

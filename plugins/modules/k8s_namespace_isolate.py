@@ -122,32 +122,15 @@ release:
   returned: when state is released
   type: dict
   sample: {"releases": ["3f2a..."], "restored": {"policy_deleted": "firebreak-isolate-inc-2041"}, "left_alone": {}}
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: containment}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+k8s_verb: {description: The verb of the failed Kubernetes call., returned: on its failure, type: str, sample: PATCH}
+k8s_status: {description: Its HTTP status (C(null) if unanswered)., returned: on its failure, type: int, sample: 409}
 diff:
   description: Namespace labels and policy names before and after, in diff mode.
   returned: when diff mode is on
   type: dict
   sample: {"before": {"policies": []}, "after": {"policies": ["firebreak-isolate-inc-2041"]}}
-step_kind:
-  description:
-    - Always V(containment) here, since it stops the harm spreading and records what it changed in RV(containment).
-    - The incident report times mitigation, containment and recovery by it (C(docs/contract.md)).
-  returned: always
-  type: str
-  sample: containment
-predicted:
-  description: C(true) in check mode, where RV(after) is the prediction, not a state read back.
-  returned: always
-  type: bool
-k8s_verb:
-  description: The verb (HTTP method) of the Kubernetes API call that failed.
-  returned: when a Kubernetes API call failed
-  type: str
-  sample: PATCH
-k8s_status:
-  description: The HTTP status of that answer (C(null) when the API did not answer).
-  returned: when a Kubernetes API call failed
-  type: int
-  sample: 409
 """
 
 from ansible.module_utils.basic import AnsibleModule

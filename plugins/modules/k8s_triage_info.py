@@ -90,6 +90,11 @@ summary:
   type: list
   elements: str
   sample: ["Deployment api: rollout ProgressDeadlineExceeded", "pod api-6c9f-x2k4p not ready: api: ImagePullBackOff"]
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: evidence}
+containment: {description: Always empty here., returned: always, type: list, elements: dict, sample: []}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+k8s_verb: {description: The verb of the failed Kubernetes call., returned: on its failure, type: str, sample: PATCH}
+k8s_status: {description: Its HTTP status (C(null) if unanswered)., returned: on its failure, type: int, sample: 409}
 workloads:
   description:
     - The workloads triaged, each with C(kind), C(name), C(images), C(rollout) (state and message) and C(history).
@@ -128,46 +133,9 @@ snapshots:
   type: list
   elements: dict
   sample: [{"kind": "Secret", "name": "api-db", "path": "incidents/INC-1/evidence/k8s/shop/Secret-api-db-2026.json"}]
-msg:
-  description: What the step read, in one line.
-  returned: always
-  type: str
-before:
-  description: Nothing is changed by this step, so there is no state before it.
-  returned: always
-  type: raw
-  sample: null
-after:
-  description: The one-line findings read from the API (the same as RV(summary)).
-  returned: always
-  type: raw
-step_kind:
-  description:
-    - Always V(evidence) here, since it reads or preserves state for the record and changes no workload.
-    - The incident report times mitigation, containment and recovery by it (C(docs/contract.md)).
-  returned: always
-  type: str
-  sample: evidence
-containment:
-  description: The containment entries of the step; always empty, since this step contains nothing.
-  returned: always
-  type: list
-  elements: dict
-  sample: []
-predicted:
-  description: C(true) in check mode, where RV(after) is the prediction, not a state read back.
-  returned: always
-  type: bool
-k8s_verb:
-  description: The verb (HTTP method) of the Kubernetes API call that failed.
-  returned: when a Kubernetes API call failed
-  type: str
-  sample: PATCH
-k8s_status:
-  description: The HTTP status of that answer (C(null) when the API did not answer).
-  returned: when a Kubernetes API call failed
-  type: int
-  sample: 409
+msg: {description: What the step read, in one line., returned: always, type: str}
+before: {description: C(null); this step changes nothing., returned: always, type: raw, sample: null}
+after: {description: The findings as read (as RV(summary))., returned: always, type: raw}
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -119,6 +119,11 @@ changes:
   returned: always
   type: dict
   sample: {"memory_size": {"old": 128, "new": 1024}}
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: mitigation}
+containment: {description: Always empty here., returned: always, type: list, elements: dict, sample: []}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 left_alone:
   description: With O(state=restored), limits not restored because someone changed them meanwhile (C(current),
     C(expected) and C(old)).
@@ -130,32 +135,6 @@ diff:
   returned: when diff mode is on
   type: dict
   sample: {"before": {"memory_size": 128}, "after": {"memory_size": 1024}}
-step_kind:
-  description:
-    - Always V(mitigation) here, since it reduces the impact (rollback, failover, restart, scale).
-    - The incident report times mitigation, containment and recovery by it (C(docs/contract.md)).
-  returned: always
-  type: str
-  sample: mitigation
-containment:
-  description: The containment entries of the step; always empty, since this step contains nothing.
-  returned: always
-  type: list
-  elements: dict
-  sample: []
-predicted:
-  description: C(true) in check mode, where RV(after) is the prediction, not a state read back.
-  returned: always
-  type: bool
-aws_operation:
-  description: The AWS API call that failed for good (after retrying throttling and transient errors).
-  returned: when an AWS call failed
-  type: str
-aws_error_code:
-  description: The AWS error code of that failure (C(null) for a connection error).
-  returned: when an AWS call failed
-  type: str
-  sample: AccessDenied
 """
 
 from ansible_collections.firebreak.runbooks.plugins.module_utils import awslambda

@@ -128,6 +128,11 @@ actions:
   type: list
   elements: str
   sample: ["restore cluster orders-db-restored", "create instance orders-db-restored-1 (writer)"]
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: recovery}
+containment: {description: Always empty here., returned: always, type: list, elements: dict, sample: []}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 source:
   description: The source cluster (C(id), C(arn), C(engine)).
   returned: always
@@ -219,32 +224,6 @@ diff:
   description: The restored cluster and its instances before and after, when run with C(--diff).
   returned: when diff mode is on
   type: dict
-step_kind:
-  description:
-    - Always V(recovery) here, since it restores data or state lost in the incident.
-    - The incident report times mitigation, containment and recovery by it (C(docs/contract.md)).
-  returned: always
-  type: str
-  sample: recovery
-containment:
-  description: The containment entries of the step; always empty, since this step contains nothing.
-  returned: always
-  type: list
-  elements: dict
-  sample: []
-predicted:
-  description: C(true) in check mode, where RV(after) is the prediction, not a state read back.
-  returned: always
-  type: bool
-aws_operation:
-  description: The AWS API call that failed for good (after retrying throttling and transient errors).
-  returned: when an AWS call failed
-  type: str
-aws_error_code:
-  description: The AWS error code of that failure (C(null) for a connection error).
-  returned: when an AWS call failed
-  type: str
-  sample: AccessDenied
 """
 
 from ansible_collections.firebreak.runbooks.plugins.module_utils import rds as rdsu

@@ -106,6 +106,11 @@ objects:
   elements: dict
   sample: [{"key": "AWSLogs/a.json.gz", "dest_key": "incidents/INC-1/s3/trail/AWSLogs/a.json.gz", "size": 254,
             "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "copied": true}]
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: evidence}
+containment: {description: Always empty here., returned: always, type: list, elements: dict, sample: []}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 manifest:
   description: The manifest object written beside the copies (C(bucket), C(key), C(sha256), C(size)).
   returned: when not in check mode and objects matched
@@ -122,32 +127,6 @@ diff:
   description: The evidence keys before and after, when run with C(--diff).
   returned: when diff mode is on
   type: dict
-step_kind:
-  description:
-    - Always V(evidence) here, since it reads or preserves state for the record and changes no workload.
-    - The incident report times mitigation, containment and recovery by it (C(docs/contract.md)).
-  returned: always
-  type: str
-  sample: evidence
-containment:
-  description: The containment entries of the step; always empty, since this step contains nothing.
-  returned: always
-  type: list
-  elements: dict
-  sample: []
-predicted:
-  description: C(true) in check mode, where RV(after) is the prediction, not a state read back.
-  returned: always
-  type: bool
-aws_operation:
-  description: The AWS API call that failed for good (after retrying throttling and transient errors).
-  returned: when an AWS call failed
-  type: str
-aws_error_code:
-  description: The AWS error code of that failure (C(null) for a connection error).
-  returned: when an AWS call failed
-  type: str
-  sample: AccessDenied
 """
 
 import concurrent.futures

@@ -157,6 +157,10 @@ still_running:
   type: list
   elements: str
   sample: []
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: containment}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 release:
   description:
     - With O(state=resumed), C(releases) (ids of the entries undone), C(restored) (C(enabled) queues,
@@ -182,26 +186,6 @@ diff:
   returned: when diff mode is on
   type: dict
   sample: {"before": {"job_queues": {}}, "after": {"job_queues": {}}}
-step_kind:
-  description:
-    - Always V(containment) here, since it stops the harm spreading and records what it changed in RV(containment).
-    - The incident report times mitigation, containment and recovery by it (C(docs/contract.md)).
-  returned: always
-  type: str
-  sample: containment
-predicted:
-  description: C(true) in check mode, where RV(after) is the prediction, not a state read back.
-  returned: always
-  type: bool
-aws_operation:
-  description: The AWS API call that failed for good (after retrying throttling and transient errors).
-  returned: when an AWS call failed
-  type: str
-aws_error_code:
-  description: The AWS error code of that failure (C(null) for a connection error).
-  returned: when an AWS call failed
-  type: str
-  sample: AccessDenied
 """
 
 from concurrent.futures import ThreadPoolExecutor

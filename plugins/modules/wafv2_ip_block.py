@@ -173,6 +173,10 @@ ip_set:
       returned: always
       type: str
       sample: IPV4
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: containment}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 block_rules:
   description: Web ACLs and their rules that block on the IP set, as C(web ACL name/rule name).
   returned: with O(state=contained)
@@ -280,26 +284,6 @@ diff:
   type: dict
   sample: {"before": {"address_count": 1, "addresses": ["192.0.2.10/32"]},
            "after": {"address_count": 2, "addresses": ["192.0.2.10/32", "203.0.113.66/32"]}}
-step_kind:
-  description:
-    - Always V(containment) here, since it stops the harm spreading and records what it changed in RV(containment).
-    - The incident report times mitigation, containment and recovery by it (C(docs/contract.md)).
-  returned: always
-  type: str
-  sample: containment
-predicted:
-  description: C(true) in check mode, where RV(after) is the prediction, not a state read back.
-  returned: always
-  type: bool
-aws_operation:
-  description: The AWS API call that failed for good (after retrying throttling and transient errors).
-  returned: when an AWS call failed
-  type: str
-aws_error_code:
-  description: The AWS error code of that failure (C(null) for a connection error).
-  returned: when an AWS call failed
-  type: str
-  sample: AccessDenied
 """
 
 from ansible_collections.firebreak.runbooks.plugins.module_utils import network, step, wafv2
