@@ -22,6 +22,7 @@ import json
 import re
 import time
 
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict as tag_dict
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError, isoformat
 
 STEP = "ec2_isolate"
@@ -126,10 +127,6 @@ def plan_tags(current, wanted):
         for key, value in wanted.items()
         if current.get(key) != value
     }
-
-
-def tag_dict(tags):
-    return {t["Key"]: t["Value"] for t in tags or []}
 
 
 def plan_snapshots(volume_ids, existing):

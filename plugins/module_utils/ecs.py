@@ -34,6 +34,7 @@ import re
 import time
 
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     Caller,
     StepAWSError,
@@ -206,9 +207,7 @@ def validate_target(requested: str, described: dict | None, service_family: str,
 
 def tags_dict(tags) -> dict:
     """Tags as a dict, from ECS's ``[{key, value}]`` or a dict (None: empty)."""
-    if isinstance(tags, list):
-        return {t.get("key"): t.get("value") for t in tags}
-    return dict(tags or {})
+    return boto3_tag_list_to_ansible_dict(tags) if isinstance(tags, list) else dict(tags or {})
 
 
 def read_marker(tags) -> dict | None:

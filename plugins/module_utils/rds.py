@@ -20,6 +20,7 @@ import datetime
 import re
 import time
 
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     StepAWSError,
     StepError,
@@ -94,9 +95,7 @@ def as_utc(value):
 
 def tag_dict(tag_list) -> dict:
     """``{key: value}`` from RDS's ``[{Key, Value}]`` (or a dict)."""
-    if isinstance(tag_list, dict):
-        return dict(tag_list)
-    return {t.get("Key"): t.get("Value") for t in tag_list or []}
+    return dict(tag_list) if isinstance(tag_list, dict) else boto3_tag_list_to_ansible_dict(tag_list)
 
 
 def tag_list(tags: dict) -> list:

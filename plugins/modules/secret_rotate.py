@@ -273,6 +273,7 @@ diff:
 import time
 import uuid
 
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 from ansible_collections.firebreak.runbooks.plugins.module_utils import secret_rotation as sr
 from ansible_collections.firebreak.runbooks.plugins.module_utils import step
 
@@ -358,7 +359,7 @@ def _service_tags(caller, ecs, service):
             ).get("tags")
             or []
         )
-    return {t.get("key"): t.get("value") for t in tags}
+    return boto3_tag_list_to_ansible_dict(tags)
 
 
 def wait_for_promotion(module, caller, sm, secret_id, new_version_id, timeout):
