@@ -68,7 +68,7 @@ def test_contain_records_none_configured_then_release_restores_none(aws, run_pla
 
     run, again = contain(run_playbook, name)
     assert run.returncode == 0 and again["changed"] is False, run.output
-    assert "containment" not in again
+    assert again["containment"] == []
 
     run, released = release(run_playbook, name, [entry])
     assert run.returncode == 0, run.output
@@ -137,7 +137,7 @@ def test_release_in_check_mode_changes_nothing(aws, run_playbook):
     [
         ({"bucket": "no-such-bucket-firebreak"}, "S3 bucket 'no-such-bucket-firebreak' does not exist"),
         ({"bucket": "Bad_Bucket"}, "invalid S3 bucket name 'Bad_Bucket'"),
-        ({"bucket": "firebreak-sandbox-uploads", "incident_id": None}, "incident_id is required"),
+        ({"bucket": "firebreak-sandbox-uploads", "incident_id": ""}, "incident_id is required"),
     ],
     ids=["unknown-bucket", "invalid-name", "no-incident"],
 )
