@@ -248,7 +248,7 @@ target_health:
       type: list
       elements: dict
       sample: [{"id": "10.0.1.10", "port": 8000, "state": "healthy", "reason": null, "description": null}]
-msg: {description: What the step read, in one line., returned: always, type: str}
+msg: {description: What the step read (one line)., returned: always, type: str}
 before: {description: C(null); this step changes nothing., returned: always, type: raw, sample: null}
 after: {description: The service as read (as RV(service))., returned: always, type: raw}
 """

@@ -133,7 +133,7 @@ snapshots:
   type: list
   elements: dict
   sample: [{"kind": "Secret", "name": "api-db", "path": "incidents/INC-1/evidence/k8s/shop/Secret-api-db-2026.json"}]
-msg: {description: What the step read, in one line., returned: always, type: str}
+msg: {description: What the step read (one line)., returned: always, type: str}
 before: {description: C(null); this step changes nothing., returned: always, type: raw, sample: null}
 after: {description: The findings as read (as RV(summary))., returned: always, type: raw}
 """
