@@ -457,8 +457,8 @@ def failed_result(err, result, step_kind):
 
 def run_step(module, run, step_kind):
     """Run ``run(module, result)`` and end the module: ``exit_json`` with the result (the returned dict,
-    else ``result`` as ``run`` filled it), or ``fail_json`` for a ``StepError`` with what ``run`` had
-    put in ``result`` so far."""
+    else ``result`` as ``run`` filled it; in diff mode ``diff`` is ``before``/``after`` unless the step
+    set its own), or ``fail_json`` for a ``StepError`` with what ``run`` had put in ``result`` so far."""
     predicted = bool(module.check_mode)
     fail_json = module.fail_json
 
@@ -472,7 +472,10 @@ def run_step(module, run, step_kind):
         out = run(module, result)
     except StepError as err:
         module.fail_json(**failed_result(err, result, step_kind))
-    module.exit_json(**step_result(dict(result if out is None else out, predicted=predicted), step_kind))
+    result = result if out is None else out
+    if getattr(module, "_diff", False) and "diff" not in result and "before" in result and "after" in result:
+        result = dict(result, diff={"before": result["before"], "after": result["after"]})
+    module.exit_json(**step_result(dict(result, predicted=predicted), step_kind))
 
 
 def run_aws_step(run, step_kind, argument_spec, **options):

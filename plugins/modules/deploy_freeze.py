@@ -413,8 +413,6 @@ def run(module, result):
         if params["state"] == "contained"
         else release(module, caller, clients, result)
     )
-    if module._diff:
-        result["diff"] = {"before": result["before"], "after": result["after"]}
     return result
 
 

@@ -808,8 +808,6 @@ def release(step):
         step.ec2, step.caller, [e for entry in entries for e in entry["changed"].get("groups") or {}]
     )
     result.update(changed=bool(total), release=releases)
-    if module._diff:
-        result["diff"] = {"before": result["before"], "after": result["after"]}
     left = sum(len(r["left_alone"]) for r in releases)
     verb = "would restore" if module.check_mode else "restored"
     result["msg"] = f"{verb} {total} change(s) of {len(entries)} containment(s) on {instance_id}" + (

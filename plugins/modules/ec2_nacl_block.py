@@ -399,8 +399,6 @@ class Step:
             del result["containment"]
         count = sum(len(v) for v in result["added"].values())
         result["changed"] = bool(count)
-        if self.module._diff:
-            result["diff"] = {"before": result["before"], "after": result["after"]}
         prefix = "check mode: would add" if self.module.check_mode else "added"
         if count:
             result["msg"] = f"{prefix} {count} DENY entries to {len(result['added'])} network ACL(s)"
@@ -486,8 +484,6 @@ class Step:
                     left_alone=left,
                 )
             )
-        if self.module._diff:
-            result["diff"] = {"before": result["before"], "after": result["after"]}
         count = sum(len(v) for v in result["removed"].values())
         prefix = "check mode: would remove" if self.module.check_mode else "removed"
         if not mine:

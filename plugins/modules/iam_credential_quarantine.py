@@ -491,8 +491,6 @@ class Step:
         if not result["containment"]:
             del result["containment"]
         result["changed"] = any(p["changed"] for p in result["principals"])
-        if self.module._diff:
-            result["diff"] = {"before": result["before"], "after": result["after"]}
         summary = []
         for principal, plan in zip(result["principals"], plans, strict=True):
             if principal["changed"]:
@@ -616,8 +614,6 @@ class Step:
                     left_alone=left,
                 )
             )
-        if self.module._diff:
-            result["diff"] = {"before": result["before"], "after": result["after"]}
         prefix = "check mode: would release" if self.module.check_mode else "released"
         if not mine:
             result["msg"] = "nothing to release: no iam_key_disable containment of this incident"

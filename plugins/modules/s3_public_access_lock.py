@@ -301,8 +301,6 @@ def run(module, result):
         result = contain(module, caller, s3, bucket, result)
     else:
         result = release(module, caller, s3, bucket, result)
-    if module._diff:
-        result["diff"] = {"before": result["before"], "after": result["after"]}
     return result
 
 

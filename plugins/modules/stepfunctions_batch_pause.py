@@ -483,8 +483,6 @@ def run(module, result):
         if params["state"] == "paused"
         else resume(module, caller, clients, result)
     )
-    if module._diff:
-        result["diff"] = {"before": result["before"], "after": result["after"]}
     return result
 
 

@@ -79,6 +79,9 @@ def test_return_documents_the_contract(name):
     assert ret["containment"]["type"] == "list", f"{name}: RETURN documents containment as {ret['containment']['type']}"
     assert ret["step_kind"]["returned"] == "always" and ret["containment"]["returned"] == "always"
     assert ret["step_kind"].get("sample") in KINDS, f"{name}: step_kind sample {ret['step_kind'].get('sample')!r}"
+    for key in wanted:
+        extra = set(ret[key]) - {"description", "returned", "type", "elements", "sample", "contains", "version_added"}
+        assert not extra, f"{name}: RETURN {key} has unknown fields {sorted(extra)} (a comma in a one-line entry?)"
 
 
 # -- every module, run: the runner's result holds the contract whatever the step does -------------------------
@@ -260,6 +263,19 @@ def test_the_runner_does_not_turn_a_single_entry_into_a_list():
     # a step that returns one entry, not a list, breaks the contract: the runner does not hide it
     result = step.step_result({"changed": True, "msg": "x", "containment": {"id": "c1"}}, "containment")
     assert contract_problems(result) == ["containment is a dict, not a list"]
+
+
+def test_in_diff_mode_the_runner_gives_before_and_after_as_the_diff_unless_the_step_set_one():
+    module = Recorder()
+    module._diff = True
+    with pytest.raises(Ended) as ended:
+        step.run_step(module, lambda m, r: {"changed": True, "msg": "x", "before": 1, "after": 2}, "mitigation")
+    assert ended.value.result["diff"] == {"before": 1, "after": 2}
+    with pytest.raises(Ended) as ended:
+        step.run_step(
+            module, lambda m, r: {"changed": True, "msg": "x", "before": 1, "after": 2, "diff": {}}, "mitigation"
+        )
+    assert ended.value.result["diff"] == {}
 
 
 def test_the_runner_refuses_an_unknown_kind():
