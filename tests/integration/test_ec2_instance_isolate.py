@@ -385,8 +385,8 @@ def test_a_failure_part_way_reports_what_was_changed_and_both_entries_release(aw
     assert run.returncode != 0
     assert "ModifyNetworkInterfaceAttribute failed" in failed["msg"], failed["msg"]
     assert failed["changed"] is True
-    protection = failed["containment"][0]["changed"]["protection"]
-    assert protection == {"disableApiTermination": False, "disableApiStop": False}
+    recorded = failed["containment"][0]["changed"]["protection"]
+    assert recorded == {"disableApiTermination": False, "disableApiStop": False}
     assert "groups" not in failed["containment"][0]["changed"] or not failed["containment"][0]["changed"]["groups"]
     assert eni_groups(aws) == before
     assert protection(aws, iid) == {"disableApiTermination": True, "disableApiStop": True}
