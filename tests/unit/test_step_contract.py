@@ -190,6 +190,7 @@ def test_every_module_result_holds_the_contract(denied, name, check_mode):
     result = ended.result
     assert not contract_problems(result), (name, contract_problems(result), result)
     assert result["predicted"] is check_mode
+    assert result["step_kind"] == docs(name)[1]["step_kind"]["sample"], "RETURN documents another step_kind"
     if ended.failed and ("AccessDenied" in result["msg"] or "403 Forbidden" in result["msg"]):
         # a refused call failed the step: the failure names the call and its code
         if is_k8s(name):
