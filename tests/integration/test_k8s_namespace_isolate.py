@@ -177,7 +177,7 @@ def test_incident_ids_differing_in_case_keep_their_own_policies(kube, run_playbo
     assert run.returncode == 0, run.output
     names = {upper["policy"]["metadata"]["name"], mixed["policy"]["metadata"]["name"]}
     assert len(names) == 2 and names == set(policies_of(kube)), (names, sorted(policies_of(kube)))
-    run, released = isolate(run_playbook, state="released", incident_id="X-Case", containments=[mixed["containment"]])
+    run, released = isolate(run_playbook, state="released", incident_id="X-Case", containments=mixed["containment"])
     assert run.returncode == 0, run.output
     assert released["release"]["restored"]["policy_deleted"] == mixed["policy"]["metadata"]["name"]
     left = policies_of(kube)
@@ -204,7 +204,7 @@ def test_an_isolation_made_under_the_old_name_is_adopted_and_released(kube, run_
     run, result = isolate(run_playbook, incident_id="INC-7")
     assert run.returncode == 0, run.output
     assert set(policies_of(kube)) == {"firebreak-isolate-inc-7"}
-    entry = result["containment"]
+    entry = result["containment"][0]
     assert entry["changed"]["policy"] == "firebreak-isolate-inc-7"
     old_entry = dict(entry, changed=dict(entry["changed"], policy_created=True))
     for key in ("policy_owned", "set_aside"):
@@ -251,7 +251,7 @@ def test_an_allow_all_policy_is_refused_by_default_or_set_aside_and_restored_exa
     stored = policies_of(kube)
     assert set(stored) == {deny}
     assert "allow-all" in stored[deny]["metadata"]["annotations"]["firebreak.io/set-aside"]
-    entry = result["containment"]
+    entry = result["containment"][0]
     assert [exact(m) for m in entry["changed"]["set_aside"]] == [original]
 
     again, second = isolate(run_playbook, incident_id="INC-50", defeating_policies="set_aside")
