@@ -232,8 +232,8 @@ containment:
   returned: always
   type: list
   elements: dict
-  sample: {"id": "3f2a9c0d1e2b4a5c", "step": "ec2_isolate", "resource": "i-0123456789abcdef0",
-           "changed": {"groups": {"eni-0a1b2c3d4e5f60718": ["sg-0123456789abcdef0"]}}}
+  sample: [{"id": "3f2a9c0d1e2b4a5c", "step": "ec2_isolate", "resource": "i-0123456789abcdef0",
+            "changed": {"groups": {"eni-0a1b2c3d4e5f60718": ["sg-0123456789abcdef0"]}}}]
 release:
   description:
     - What the release undid (O(state=released)), with C(releases) (the entry ids), C(restored), C(left_alone)

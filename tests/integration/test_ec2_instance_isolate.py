@@ -209,7 +209,7 @@ def test_release_restores_each_interface_and_leaves_changes_made_meanwhile(aws, 
     primary, secondary = seed["eni_ids"]
     run, result = isolate(run_playbook, instance_id=iid, deregister_targets=True)
     assert run.returncode == 0, run.output
-    entry = result["containment"][0]
+    [entry] = result["containment"]
 
     # meanwhile a responder moves the second interface to the management group by hand
     aws.client("ec2").modify_network_interface_attribute(
@@ -385,8 +385,10 @@ def test_a_failure_part_way_reports_what_was_changed_and_both_entries_release(aw
     assert run.returncode != 0
     assert "ModifyNetworkInterfaceAttribute failed" in failed["msg"], failed["msg"]
     assert failed["changed"] is True
-    recorded = failed["containment"][0]["changed"]["protection"]
-    assert recorded == {"disableApiTermination": False, "disableApiStop": False}
+    assert failed["containment"][0]["changed"]["protection"] == {
+        "disableApiTermination": False,
+        "disableApiStop": False,
+    }
     assert "groups" not in failed["containment"][0]["changed"] or not failed["containment"][0]["changed"]["groups"]
     assert eni_groups(aws) == before
     assert protection(aws, iid) == {"disableApiTermination": True, "disableApiStop": True}
@@ -398,7 +400,7 @@ def test_a_failure_part_way_reports_what_was_changed_and_both_entries_release(aw
     assert "protection" not in done["containment"][0]["changed"]
     assert len(incident_snapshots(aws)) == 2, "the snapshots of the failed run are reused"
 
-    entries = [failed["containment"][0], done["containment"][0]]
+    entries = failed["containment"] + done["containment"]
     run, released = isolate(run_playbook, instance_id=iid, state="released", containments=entries)
     assert run.returncode == 0, run.output
     assert eni_groups(aws) == before

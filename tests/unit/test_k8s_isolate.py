@@ -365,7 +365,7 @@ def test_release_restores_from_the_deny_policys_annotation_before_the_timelines_
         "allow-vault", {"podSelector": {}, "ingress": [{}]}, annotations={"vault.example.com/token-path": "/v1/x"}
     )
     kube = FakeKube([secretish])
-    entry = run(kube, defeating_policies="set_aside")["containment"][0]
+    [entry] = run(kube, defeating_policies="set_aside")["containment"]
     masked = copy.deepcopy(entry)
     masked["changed"]["set_aside"][0]["metadata"]["annotations"]["vault.example.com/token-path"] = "********"
     run(kube, state="released", containments=[masked])
