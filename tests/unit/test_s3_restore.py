@@ -277,3 +277,19 @@ def test_module_documentation_matches_the_argument_spec():
     for name, spec in own.items():
         assert doc["options"][name]["type"] == spec["type"], name
         assert doc["options"][name].get("default") == spec.get("default"), name
+
+
+def test_an_empty_prefix_is_the_whole_bucket_only_when_asked():
+    with pytest.raises(s3_object_restore.InputError, match=r"prefix '' is empty and no keys: .* whole_bucket=true"):
+        s3_object_restore.validate(params(prefix=""), NOW)
+    with pytest.raises(s3_object_restore.InputError, match=r"^no prefix and no keys: .* bucket 'b'"):
+        s3_object_restore.validate(params(prefix=None), NOW)
+    assert s3_object_restore.scope(params(prefix=None, whole_bucket=True)) == ""
+    assert s3_object_restore.scope(params(prefix="", whole_bucket=True)) == ""
+    assert s3_object_restore.scope(params()) == "docs/"
+    with pytest.raises(s3_object_restore.InputError, match="but prefix 'docs/' was given too"):
+        s3_object_restore.scope(params(whole_bucket=True))
+    with pytest.raises(s3_object_restore.InputError, match="restored whole"):
+        s3_object_restore.validate(params(prefix=None, whole_bucket=True, target_prefix="copy/"), NOW)
+    _, target = s3_object_restore.validate(params(prefix=None, whole_bucket=True, target_bucket="other"), NOW)
+    assert target == {"bucket": "other", "prefix": ""}
