@@ -45,6 +45,10 @@ options:
   parameter:
     description:
       - The SSM parameter holding the freeze flag. Empty means no flag.
+      - Checked as AWS documents parameter names before anything is changed, and refused naming the value and the
+        rule broken. Only C(a-zA-Z0-9_.-) and C(/) between levels; a name with a C(/) fully qualified (a leading
+        C(/)); at most 15 levels and 1011 characters; not beginning with C(aws) or C(ssm) (case-insensitive); no
+        C(.), C(..) or empty path segment.
     type: str
     default: /firebreak/deploy-freeze
   containments:

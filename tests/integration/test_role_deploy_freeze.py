@@ -39,3 +39,11 @@ def test_converge_idempotence_and_release(aws, run_playbook, pipeline, tmp_path)
     again = role(run_playbook, "deploy_freeze", timeline=timeline, deploy_freeze_state="released")
     assert again.returncode == 0, again.output
     assert recap(again)["changed"] == 0
+
+
+def test_a_parameter_name_that_climbs_is_refused_naming_it_and_nothing_changes(aws, run_playbook, pipeline):  # noqa: F811
+    run = role(run_playbook, "deploy_freeze", deploy_freeze_parameter="../etc/x", **VARS)
+    assert run.returncode != 0
+    assert "invalid SSM parameter name '../etc/x': a name in a hierarchy must be fully qualified" in run.stdout
+    assert inbound(aws) == OPEN
+    assert aws.client("ssm").describe_parameters()["Parameters"] == []
