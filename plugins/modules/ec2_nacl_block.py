@@ -496,8 +496,14 @@ class Step:
             result["msg"] = "nothing to release: no nacl_block containment of this incident"
         else:
             result["msg"] = f"{prefix} {count} DENY entries from {len(by_acl)} network ACL(s)"
-            if result["left_alone"]:
-                result["msg"] += f"; left alone entries changed meanwhile on {', '.join(sorted(result['left_alone']))}"
+            gone = sorted(a for a, left in result["left_alone"].items() if left.get("network_acl_deleted"))
+            changed = sorted(a for a in result["left_alone"] if a not in gone)
+            if changed:
+                result["msg"] += f"; left alone entries changed meanwhile on {', '.join(changed)}"
+            if gone:
+                result["msg"] += (
+                    f"; network ACL {', '.join(gone)} no longer exists (deleted meanwhile): nothing to remove"
+                )
         return result
 
 
