@@ -112,7 +112,12 @@ class StepAWSError(Exception):
         text = f"{operation} failed"
         if resource:
             text += f" for {resource}"
-        text += f": {code or 'connection error'}"
+        if code:
+            text += f": {code}"
+        elif exception is None or isinstance(exception, _CONNECTION_ERRORS):
+            text += ": connection error"
+        else:  # refused by botocore before anything was sent (ParamValidationError and the like)
+            text += f": not sent: {type(exception).__name__}"
         if message:
             text += f": {message}"
         if attempts > 1:

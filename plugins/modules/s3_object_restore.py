@@ -279,7 +279,7 @@ diff:
 import time
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.firebreak.runbooks.plugins.module_utils import s3_restore
+from ansible_collections.firebreak.runbooks.plugins.module_utils import evidence, s3_restore
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     RETRY_BUDGET_OPTION,
     Caller,
@@ -343,6 +343,12 @@ def scope(params):
 def validate(params, now):
     """Everything checkable without AWS; returns the parsed time."""
     params = dict(params, prefix=scope(params))
+    for option in ("bucket", "target_bucket"):
+        if params[option] is not None:
+            try:
+                evidence.validate_bucket_name(params[option], option)
+            except evidence.EvidenceInputError as e:
+                raise InputError(str(e)) from None
     try:
         at = parse_time(params["time"])
     except ValueError as e:

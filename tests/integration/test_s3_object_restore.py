@@ -334,6 +334,14 @@ def test_archived_versions_are_reported_never_copied(aws, run_playbook):
         ({"whole_bucket": True, "prefix": "docs/"}, "but prefix 'docs/' was given too"),
         ({"whole_bucket": True, "keys": ["docs/a.txt"]}, "but keys ['docs/a.txt'] was given too"),
         ({"whole_bucket": True, "target_prefix": "copy/"}, "which is restored whole: the copies would be listed"),
+        (
+            {"bucket": "s3://restore-test", "prefix": "docs/"},
+            "bucket: 's3://restore-test' is not a valid S3 bucket name: characters '/:' are not allowed",
+        ),
+        (
+            {"prefix": "docs/", "target_bucket": "Restore_Copy"},
+            "target_bucket: 'Restore_Copy' is not a valid S3 bucket name: characters 'CR_' are not allowed",
+        ),
     ],
     ids=[
         "unknown-bucket",
@@ -349,6 +357,8 @@ def test_archived_versions_are_reported_never_copied(aws, run_playbook):
         "whole-bucket-and-prefix",
         "whole-bucket-and-keys",
         "whole-bucket-into-itself",
+        "bucket-name-with-scheme",
+        "target-bucket-name-uppercase",
     ],
 )
 def test_bad_input_fails_naming_the_value_and_changes_nothing(aws, history, run_playbook, options, expected):

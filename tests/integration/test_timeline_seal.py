@@ -155,3 +155,16 @@ def test_a_sandbox_inventory_never_reads_seals_from_real_aws(sealed, run_playboo
     run = _report(run_playbook, timeline, firebreak_aws_endpoint_url="", firebreak_evidence_bucket="")
     assert run.returncode == 0, run.output
     assert "**Seals**: 1 checked" in (timeline.parent / "report.md").read_text()  # the one the timeline recorded
+
+
+def test_an_invalid_evidence_bucket_name_is_named_before_any_call(sealed, run_playbook, aws):
+    timeline, _bucket, _seal = sealed
+    aws.proxy.clear_log()
+    run = _report(run_playbook, timeline, firebreak_evidence_bucket="s3://firebreak-sandbox-evidence")
+    assert run.returncode != 0
+    assert "seal_bucket: 's3://firebreak-sandbox-evidence' is not a valid S3 bucket name" in run.output, run.output
+    assert "connection error" not in run.output
+    run = run_playbook(SEAL, {"firebreak_evidence_bucket": "Evidence_Bucket"}, timeline=timeline)
+    assert run.returncode != 0
+    assert "bucket: 'Evidence_Bucket' is not a valid S3 bucket name: characters 'BE_' are not allowed" in run.output
+    assert [e for e in aws.proxy.log() if e["service"] == "s3"] == []

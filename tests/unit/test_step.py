@@ -100,6 +100,18 @@ def test_connection_errors_are_retried_then_fail_naming_the_call():
     assert clock.now < 5
 
 
+def test_a_request_botocore_refuses_to_send_is_not_called_a_connection_error():
+    error = botocore.exceptions.ParamValidationError(report='Invalid bucket name "s3://shop": Bucket name must match')
+    client = FakeClient([error])
+    caller, _clock = _caller()
+    with pytest.raises(step.StepAWSError) as err:
+        caller(client, "update_service", "bucket 's3://shop'")
+    assert "connection error" not in str(err.value)
+    assert str(err.value).startswith("UpdateService failed for bucket 's3://shop': not sent: ParamValidationError: ")
+    assert 'Invalid bucket name "s3://shop"' in str(err.value)
+    assert client.calls == 1
+
+
 def test_budget_zero_makes_one_attempt():
     client = FakeClient([_client_error("ThrottlingException", 400)] * 3)
     caller, _clock = _caller(budget=0)
