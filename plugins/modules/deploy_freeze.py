@@ -300,6 +300,13 @@ def contain(module, caller, clients, result):
     return result
 
 
+def _left_alone_text(left_alone):
+    """``; left alone: name (why), ...``, or nothing when nothing was left alone."""
+    if not left_alone:
+        return ""
+    return "; left alone: " + ", ".join(f"{name} ({why})" for name, why in sorted(left_alone.items()))
+
+
 def release(module, caller, clients, result):
     params = module.params
     pipeline_entries, parameter_entries = df.entries_by_kind(params["containments"])
@@ -344,7 +351,7 @@ def release(module, caller, clients, result):
         result["after"] = result["before"]
         result["msg"] = (
             "check mode: would lift " if module.check_mode else "nothing to lift: "
-        ) + f"{restored}; left alone: {sorted(left_alone)}"
+        ) + f"{restored}{_left_alone_text(left_alone)}"
         return result
     cp = clients("codepipeline") if enable else None
     for name, stages in enable.items():
@@ -389,7 +396,7 @@ def release(module, caller, clients, result):
     for name in names:
         after["parameter"][name] = _flag_view(df.read_parameter(caller, clients("ssm"), name))
     result["after"] = after
-    result["msg"] = f"lifted the freeze: {restored}; left alone: {sorted(left_alone)}"
+    result["msg"] = f"lifted the freeze: {restored}{_left_alone_text(left_alone)}"
     for entry in pipeline_entries:
         entry.pop("_arn", None)
     return result

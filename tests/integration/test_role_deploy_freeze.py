@@ -34,6 +34,7 @@ def test_converge_idempotence_and_release(aws, run_playbook, pipeline, tmp_path)
     released = role(run_playbook, "deploy_freeze", timeline=timeline, deploy_freeze_state="released")
     assert released.returncode == 0, released.output
     assert recap(released)["changed"] == 1
+    assert "left alone:" not in released.stdout  # nothing changed meanwhile: no "left alone: []" nor "{}"
     assert inbound(aws) == OPEN and flag(aws) is None
 
     again = role(run_playbook, "deploy_freeze", timeline=timeline, deploy_freeze_state="released")
