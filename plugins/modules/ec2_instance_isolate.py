@@ -261,6 +261,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     aws_client,
     containment_entry,
     incident_tags,
+    refuse_mappings_for_lists,
     release_entry,
 )
 
@@ -834,6 +835,7 @@ def apply_release(step, instance_id, actions):
 
 
 def main():
+    refuse_mappings_for_lists(ARGUMENT_SPEC)
     module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     step = Step(module)
     try:

@@ -288,6 +288,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     fail_step,
     iso_utc,
     parse_time,
+    refuse_mappings_for_lists,
 )
 
 ARGUMENT_SPEC = dict(
@@ -604,6 +605,7 @@ def verify(module, restorer, caller, s3, done, target, prefix):
 
 
 def main():
+    refuse_mappings_for_lists(ARGUMENT_SPEC)
     module = AnsibleAWSModule(
         argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,

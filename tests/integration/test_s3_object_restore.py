@@ -342,6 +342,7 @@ def test_archived_versions_are_reported_never_copied(aws, run_playbook):
             {"prefix": "docs/", "target_bucket": "Restore_Copy"},
             "target_bucket: 'Restore_Copy' is not a valid S3 bucket name: characters 'CR_' are not allowed",
         ),
+        ({"keys": {"docs/a.txt": "v1"}}, 'keys: expected a list, got the mapping {"docs/a.txt": "v1"}'),
     ],
     ids=[
         "unknown-bucket",
@@ -359,6 +360,7 @@ def test_archived_versions_are_reported_never_copied(aws, run_playbook):
         "whole-bucket-into-itself",
         "bucket-name-with-scheme",
         "target-bucket-name-uppercase",
+        "mapping-for-keys",
     ],
 )
 def test_bad_input_fails_naming_the_value_and_changes_nothing(aws, history, run_playbook, options, expected):

@@ -377,3 +377,18 @@ def test_aws_client_without_a_region_fails_saying_so(monkeypatch, tmp_path):
         "The ecs_service_scale module requires a region and none was found in configuration, "
         "environment variables or module parameters"
     ]
+
+
+def test_a_mapping_for_a_list_option_is_named_with_its_value_unless_no_log():
+    spec = {
+        "cidrs": {"type": "list", "elements": "str", "aliases": ["addresses"]},
+        "tokens": {"type": "list", "no_log": True},
+        "name": {"type": "str"},
+    }
+    assert step.mapping_for_list_problems(spec, {"cidrs": ["192.0.2.1"], "name": {"x": 1}}) == []
+    (problem,) = step.mapping_for_list_problems(spec, {"addresses": {"192.0.2.1": "attacker"}})
+    assert problem == (
+        'addresses: expected a list, got the mapping {"192.0.2.1": "attacker"}; write each item on its own \'- \' line'
+    )
+    (hidden,) = step.mapping_for_list_problems(spec, {"tokens": {"secret": "hunter2"}})
+    assert "hunter2" not in hidden and "(value hidden: no_log)" in hidden
