@@ -135,3 +135,13 @@ def test_role_refuses_an_empty_prefix_and_no_keys_saying_how_to_ask_for_the_whol
     assert "set s3_version_restore_whole_bucket: true to restore every key of the bucket" in run.stdout, run.stdout
     assert 'prefix=""' in run.stdout and "whole_bucket=false" in run.stdout
     assert s3_history.version_list(s3, BUCKET) == before
+
+
+def test_role_names_a_bad_concurrency_alone(history, run_playbook):
+    s3 = history["s3"]
+    before = s3_history.version_list(s3, BUCKET)
+    run = run_playbook(PLAYBOOK, extra_vars={**history["vars"], "s3_version_restore_concurrency": 0})
+    assert run.returncode != 0
+    (line,) = [line for line in run.stdout.splitlines() if line.startswith("fatal:")]
+    assert "s3_version_restore_concurrency must be >= 1 (got 0)" in line and "prefix" not in line, line
+    assert s3_history.version_list(s3, BUCKET) == before
