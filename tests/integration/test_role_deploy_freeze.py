@@ -48,3 +48,12 @@ def test_a_parameter_name_that_climbs_is_refused_naming_it_and_nothing_changes(a
     assert "invalid SSM parameter name '../etc/x': a name in a hierarchy must be fully qualified" in run.stdout
     assert inbound(aws) == OPEN
     assert aws.client("ssm").describe_parameters()["Parameters"] == []
+
+
+def test_nothing_to_freeze_is_named_alone(aws, run_playbook, pipeline):  # noqa: F811
+    run = role(run_playbook, "deploy_freeze", deploy_freeze_pipelines=[], deploy_freeze_parameter="")
+    assert run.returncode != 0
+    (line,) = [line for line in run.stdout.splitlines() if line.startswith("fatal:")]
+    assert 'freezing needs deploy_freeze_pipelines and/or deploy_freeze_parameter (got [] and \\"\\")' in line, line
+    assert "incident" not in line.split('"msg"', 1)[1]
+    assert inbound(aws) == OPEN
