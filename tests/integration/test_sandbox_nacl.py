@@ -93,7 +93,7 @@ def test_nacl_block_release_reports_a_network_acl_deleted_meanwhile_naming_it_an
     run, released = block(aws, run_playbook, state="released", containments=contained["containment"])
     assert run.returncode == 0, run.output
     assert released["left_alone"][own] == {"network_acl_deleted": True}
-    assert f"network ACL {own} no longer exists (deleted meanwhile)" in released["msg"], released["msg"]
+    assert f"gone (recorded as released): {own}" in released["msg"], released["msg"]
     assert "changed meanwhile" not in released["msg"]
     assert released["removed"][default["NetworkAclId"]] == [
         {"rule_number": 99, "cidr": "203.0.113.0/24", "egress": False}
