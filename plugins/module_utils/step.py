@@ -445,7 +445,7 @@ def mapping_for_list_problems(argument_spec, params):
 
 
 def refuse_mappings_for_lists(argument_spec):
-    """Call in ``main()`` before the module is built: fail naming the option and the value (see
+    """``run_aws_step`` calls it before the module is built: fail naming the option and the value (see
     ``mapping_for_list_problems``).  Nothing has been called or changed at that point."""
     from ansible.module_utils import basic
 
