@@ -200,7 +200,10 @@ def fold(entries, state=None):
                 state["resolved_at"] = entry.get("at")
         elif event == "delivery":
             state["communications"].append(
-                {k: entry.get(k) for k in ("channel", "for_event", "delivered", "attempts", "status_code", "error", "at")}
+                {
+                    k: entry.get(k)
+                    for k in ("channel", "for_event", "delivered", "attempts", "status_code", "error", "at")
+                }
             )
     return state
 
@@ -274,8 +277,11 @@ def declare(params, state, now):
         "role_history": [{"role": r, "person": p, "previous": None, "at": at} for r, p in roles.items()],
         "policy_name": params.get("policy_preset") or "incident-procedures",
         "policy": policy,
-        "response_due": (iso(now + timedelta(minutes=policy[severity]["response_minutes"]))
-                         if policy[severity]["response_minutes"] else None),
+        "response_due": (
+            iso(now + timedelta(minutes=policy[severity]["response_minutes"]))
+            if policy[severity]["response_minutes"]
+            else None
+        ),
         "update_every_minutes": policy[severity]["update_every_minutes"],
         "next_update_due": next_update_due(policy, severity, now),
         "message": params.get("message") or "",
@@ -430,7 +436,8 @@ def render(entry, state, policy):
             f"Status: {status}",
             "",
             entry.get("message")
-            or f"We are currently investigating reports of {impact}. Our team is actively working to resolve the issue.",
+            or f"We are currently investigating reports of {impact}. "
+            "Our team is actively working to resolve the issue.",
         ]
         if every:
             external += ["", f"Updates will be posted every {every} minutes."]
@@ -444,8 +451,10 @@ def render(entry, state, policy):
             chat.append(f"Severity: {severity} - {label}")
         chat += [f"Status: {status}", f"Impact: {impact}"]
         for change in entry.get("role_changes") or []:
-            chat.append(f"{ROLE_LABELS[change['role']]}: {change['person']}" + (
-                f" (was {change['previous']})" if change.get("previous") else ""))
+            chat.append(
+                f"{ROLE_LABELS[change['role']]}: {change['person']}"
+                + (f" (was {change['previous']})" if change.get("previous") else "")
+            )
         chat += ["", "Update:", entry.get("update") or "No change to report.", ""]
         due = parse_iso(entry.get("next_update_due"))
         chat.append(f"Next update: {hhmm(due)}" if due else "Next update: when there is news")

@@ -146,7 +146,8 @@ attributes:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   action:
-    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on
+      the controller.
     support: full
 notes:
   - The roles M(firebreak.runbooks.incident_declare), C(incident_update) and C(incident_resolve) wrap it and post.
@@ -195,12 +196,15 @@ state:
   type: dict
   sample: {severity: P1, status: identified, roles: {commander: "@jane"}}
 post:
-  description: How to post (C(timeout), C(retries), C(delay), C(budget)) and to which channels (C(chat), C(status_page)).
+  description:
+    - How to post (C(timeout), C(retries), C(delay), C(budget)) and to which channels (C(chat), C(status_page)).
   returned: unless O(event=delivery)
   type: dict
   sample: {timeout: 5, retries: 2, delay: 1, budget: 60, chat: true, status_page: true}
 payloads:
-  description: The JSON bodies for the chat webhook (C(chat), Slack-compatible C({text})) and the status page (C(status_page)).
+  description:
+    - The JSON bodies for the chat webhook (C(chat), Slack-compatible C({text})) and the status page
+      (C(status_page)).
   returned: when something was recorded, unless O(event=delivery)
   type: dict
   sample: {chat: {text: "..."}, status_page: {event: declared, status: investigating, message: "..."}}

@@ -32,7 +32,7 @@ class Capture(http.server.ThreadingHTTPServer):
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):  # noqa: N802 (the http.server API)
+    def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.server.delay:
             time.sleep(self.server.delay)
@@ -172,8 +172,17 @@ def test_posting_later_puts_the_first_mitigation_before_any_module_process(run_p
     assert run.returncode == 0, run.output[-3000:]
     tasks = [rec for rec in records(run) if rec["event"].startswith("task_") and rec["event"] != "task_skipped"]
     actions = [rec["action"] for rec in tasks]
-    first_module = next(i for i, a in enumerate(actions) if a.startswith("ansible.builtin.") and a not in (
-        "ansible.builtin.include_role", "ansible.builtin.include_tasks", "ansible.builtin.validate_argument_spec"))
+    first_module = next(
+        i
+        for i, a in enumerate(actions)
+        if a.startswith("ansible.builtin.")
+        and a
+        not in (
+            "ansible.builtin.include_role",
+            "ansible.builtin.include_tasks",
+            "ansible.builtin.validate_argument_spec",
+        )
+    )
     assert actions[first_module] == "ansible.builtin.copy", actions  # the mitigation, then the post
     assert "firebreak.runbooks.incident_lifecycle" in actions[:first_module]
     assert [body["text"].split("\n")[0] for _, body in server.requests] == ["\U0001f6a8 INCIDENT DECLARED \U0001f6a8"]

@@ -45,7 +45,8 @@ def test_every_role_has_a_row_and_no_row_names_a_missing_role():
 
 def test_every_module_appears_once_in_the_index():
     steps, others = _rows("Steps (one role each)"), _rows("Modules outside the step roles")
-    listed = [name for cells in steps.values() for name in _names(cells[1])] + list(others)
+    # a module that several roles call (incident_lifecycle: declare, update, resolve) is in each of their rows
+    listed = sorted({name for cells in steps.values() for name in _names(cells[1])}) + list(others)
     assert sorted(listed) == MODULES, set(listed) ^ set(MODULES)
 
 
