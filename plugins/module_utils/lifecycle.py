@@ -491,3 +491,69 @@ def post_plan(budget, timeout=5, retries=2, delay=1):
     while retries and (retries + 1) * timeout + retries * delay > budget:
         retries -= 1
     return {"timeout": timeout, "retries": retries, "delay": delay, "budget": budget}
+
+
+# ------------------------------------------------------------------------------------------ report
+
+
+def report_severity(state):
+    """``P1 (raised from P2 at 14:10 UTC)`` for the report's summary, or None without a declaration."""
+    if not state:
+        return None
+    history = state.get("severity_history") or []
+    text = state.get("severity") or "?"
+    if len(history) > 1:
+        text += " (" + " → ".join(h["severity"] for h in history) + ")"
+    return text
+
+
+def report_lines(state, md=str):
+    """The report's "Incident Lifecycle" section (Markdown lines) from a folded ``state``; ``md`` escapes text."""
+    if not state:
+        return [
+            "No lifecycle records (declare the incident with the `firebreak.runbooks.incident_declare` role).",
+            "",
+        ]
+
+    def when(at):
+        dt = parse_iso(at)
+        return stamp(dt) if dt else "unknown time"
+
+    out = [
+        f"- **Title**: {md(state.get('title') or '')}",
+        f"- **Type**: {md(state.get('type') or '')}; **environment**: {md(state.get('environment') or 'not given')}",
+        f"- **Services**: {md(', '.join(state.get('services') or []) or 'not given')}; "
+        f"**accounts**: {md(', '.join(state.get('accounts') or []) or 'not given')}",
+        f"- **Severity policy**: {md(state.get('policy_name') or '')}",
+        f"- **Declared**: {when(state.get('declared_at'))} (seq {state.get('declared_seq')})",
+        f"- **Resolved**: {when(state['resolved_at']) if state.get('resolved_at') else 'not resolved'}",
+        "",
+        "| When | Severity | Status |",
+        "|---|---|---|",
+    ]
+    changes = [(h["at"], f"{h['severity']}", "") for h in state.get("severity_history") or []]
+    changes += [(h["at"], "", h["status"]) for h in state.get("status_history") or []]
+    merged = {}
+    for at, severity, status in sorted(changes, key=lambda c: c[0] or ""):
+        row = merged.setdefault(at, ["", ""])
+        row[0] = row[0] or severity
+        row[1] = row[1] or status
+    for at, (severity, status) in merged.items():
+        out.append(f"| {when(at)} | {severity} | {status} |")
+    out += ["", "Roles (with their history):", ""]
+    for entry in state.get("role_history") or []:
+        label = ROLE_LABELS.get(entry.get("role"), entry.get("role"))
+        was = f" (was {md(entry['previous'])})" if entry.get("previous") else ""
+        out.append(f"- {when(entry.get('at'))}: {label}: {md(entry.get('person') or '')}{was}")
+    out += ["", "Communications:", ""]
+    comms = state.get("communications") or []
+    for c in comms:
+        outcome = "delivered" if c.get("delivered") else f"**NOT delivered** ({md(c.get('error') or 'no answer')})"
+        out.append(
+            f"- {when(c.get('at'))}: {c.get('for_event')} to {str(c.get('channel')).replace('_', ' ')}: {outcome}"
+            f" after {c.get('attempts')} attempt(s)"
+        )
+    if not comms:
+        out.append("- none posted (no webhook configured, or posting was left to later and not done)")
+    out.append("")
+    return out

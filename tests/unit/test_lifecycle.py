@@ -197,3 +197,26 @@ def test_the_report_classifies_no_lifecycle_record_as_a_step():
         tl.classify_step(role="firebreak.runbooks.incident_declare", action="firebreak.runbooks.incident_lifecycle")
         is None
     )
+
+
+def test_the_report_shows_severity_roles_status_history_and_communications():
+    first = declared("P2")
+    state = lc.fold(lc.lifecycle_records(as_records(first)))
+    upd = lc.update(
+        {"severity": "P1", "status": "identified", "roles": {"comms": "@kim"}}, state, T0 + timedelta(minutes=5)
+    )
+    post = lc.delivery(
+        {"channel": "chat", "for_event": "update", "delivered": False, "attempts": 3, "error": "timed out"},
+        state,
+        T0 + timedelta(minutes=6),
+    )
+    records = as_records(first, upd, post)
+    for rec in records:
+        rec.update(ts=rec["details"]["lifecycle"]["at"], task="lifecycle", host="localhost")
+    report = tl.render_report(records, "timeline.jsonl")
+    assert "- **Severity**: P1 \\(P2 → P1\\)" in report  # Markdown-escaped
+    section = report.split("## Incident Lifecycle\n", 1)[1].split("\n## ", 1)[0]
+    assert "| 2025-12-27 14:00 UTC | P2 | investigating |" in section
+    assert "| 2025-12-27 14:05 UTC | P1 | identified |" in section
+    assert "Communications Lead: @kim" in section
+    assert "update to chat: **NOT delivered** (timed out) after 3 attempt(s)" in section
