@@ -55,15 +55,16 @@ def timeline_path(args, task_vars):
     return os.path.abspath(os.path.expanduser(str(path))), incident_id
 
 
-def current_state(path, incident_id):
-    """The incident's state folded from the lifecycle records of its verified timeline (None: undeclared)."""
+def current_state(path, incident_id, check_mode=False):
+    """The incident's state folded from the lifecycle records of its verified timeline (None: undeclared);
+    in check mode the check-mode records count too, so that a dry run's update follows its own declaration."""
     if not os.path.exists(path):
         return None
     try:
         records = verify_timeline(path)
     except TimelineError as exc:
         raise AnsibleActionFail(f"incident_lifecycle: cannot read the incident's state: {exc}") from None
-    return lc.fold(lc.lifecycle_records(records, incident_id or None))
+    return lc.fold(lc.lifecycle_records(records, incident_id or None, check_mode=check_mode))
 
 
 class ActionModule(ActionBase):
@@ -78,7 +79,9 @@ class ActionModule(ActionBase):
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         path, incident_id = timeline_path(args, task_vars or {})
         args["incident_id"] = incident_id or None
-        state = current_state(path, incident_id)
+        state = current_state(
+            path, incident_id, check_mode=bool(self._task.check_mode or self._play_context.check_mode)
+        )
         now = lc.utc_now()
         event = args["event"]
         try:

@@ -134,12 +134,12 @@ def duration_text(seconds):
 # ------------------------------------------------------------------------------------------ state
 
 
-def lifecycle_records(records, incident_id=None):
-    """The lifecycle records (``details.lifecycle``) of verified timeline ``records``, in order; check-mode
-    and failed results are left out (they recorded nothing that happened)."""
+def lifecycle_records(records, incident_id=None, check_mode=False):
+    """The lifecycle records (``details.lifecycle``) of verified timeline ``records``, in order; failed results
+    are left out, and check-mode results unless ``check_mode`` (a dry run sees its own predictions)."""
     found = []
     for rec in records:
-        if rec.get("event") not in ("task_ok", "task_changed") or rec.get("check_mode"):
+        if rec.get("event") not in ("task_ok", "task_changed") or (rec.get("check_mode") and not check_mode):
             continue
         if rec.get("action") not in LIFECYCLE_ACTIONS:
             continue

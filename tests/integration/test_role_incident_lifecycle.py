@@ -196,3 +196,15 @@ def test_a_bad_status_order_fails_naming_the_values(run_playbook, tmp_path):
     )
     assert again.returncode != 0
     assert "status cannot go back from identified to investigating" in again.output
+
+
+def test_check_mode_runs_the_frame_posts_nothing_and_a_real_run_ignores_it(run_playbook, capture, tmp_path):
+    server = capture()
+    args = {"marker": str(tmp_path / "mitigated"), "chat_url": f"{server.url}/hook", "update_severity": "P1"}
+    dry = run_playbook(PLAYBOOK, args, check=True)
+    assert dry.returncode == 0, dry.output[-3000:]
+    assert server.requests == [] and not (tmp_path / "mitigated").exists()
+    assert [e["event"] for e in lifecycle(dry)] == ["declared", "update", "resolved"]
+    real = run_playbook(PLAYBOOK, args, timeline=dry.timeline)
+    assert real.returncode == 0, real.output[-3000:]
+    assert len(server.requests) == 3  # declared, update, resolved: the dry run's records did not count
