@@ -188,6 +188,24 @@ def test_posting_later_puts_the_first_mitigation_before_any_module_process(run_p
     assert [body["text"].split("\n")[0] for _, body in server.requests] == ["\U0001f6a8 INCIDENT DECLARED \U0001f6a8"]
 
 
+def test_an_update_recorded_now_is_posted_later_with_the_post_entry_point(run_playbook, capture, tmp_path):
+    server = capture()
+    args = {
+        "marker": str(tmp_path / "m"),
+        "chat_url": f"{server.url}/hook",
+        "post_when": "later",
+        "stop_after": "update",
+    }
+    run = run_playbook(PLAYBOOK, args)
+    assert run.returncode == 0, run.output[-3000:]
+    firsts = [body["text"].split("\n")[0] for _, body in server.requests]
+    assert firsts[0].startswith("\U0001f6a8 INCIDENT DECLARED") and firsts[1].startswith("\U0001f4ca INCIDENT UPDATE")
+    assert [(d["for_event"], d["delivered"]) for d in lifecycle(run, "delivery")] == [
+        ("declared", True),
+        ("update", True),
+    ]
+
+
 def test_a_bad_status_order_fails_naming_the_values(run_playbook, tmp_path):
     run = run_playbook(PLAYBOOK, {"marker": str(tmp_path / "m"), "stop_after": "update"})
     assert run.returncode == 0, run.output[-3000:]
