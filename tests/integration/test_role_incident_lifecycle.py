@@ -126,6 +126,9 @@ def test_declare_update_resolve_post_the_rendered_texts_and_keep_the_urls_out(ru
     due = time.mktime(time.strptime(update["next_update_due"][:19], "%Y-%m-%dT%H:%M:%S"))
     at = time.mktime(time.strptime(update["at"][:19], "%Y-%m-%dT%H:%M:%S"))
     assert due - at == 15 * 60
+    assert (
+        f"P1 identified: next update due {update['next_update_due']} (every 15 minutes at this severity)" in run.stdout
+    )
     assert update["role_changes"] == [{"role": "comms", "person": "@kim", "previous": None, "at": update["at"]}]
     resolved = lifecycle(run, "resolved")[0]
     assert resolved["status"] == "resolved" and resolved["previous_status"] == "identified"
