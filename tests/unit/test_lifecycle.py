@@ -193,10 +193,8 @@ def test_the_action_spec_mirrors_the_documentation():
 
 
 def test_the_report_classifies_no_lifecycle_record_as_a_step():
-    assert (
-        tl.classify_step(role="firebreak.runbooks.incident_declare", action="firebreak.runbooks.incident_lifecycle")
-        is None
-    )
+    for rec in as_records(declared(), lc.delivery({"channel": "chat", "for_event": "declared"}, None, T0)):
+        assert tl.record_step_kind(rec) is None
 
 
 def test_the_report_shows_severity_roles_status_history_and_communications():
