@@ -962,6 +962,11 @@ def render_report(records, path, last_hash=None, seals=()):
         if isinstance(rec.get("details"), dict) and rec["details"].get("severity"):
             severity = rec["details"]["severity"]
     times = step_times(records)
+    # the lifecycle records (incident_declare/update/resolve): severity, status, roles, communications
+    from ansible_collections.firebreak.runbooks.plugins.module_utils import lifecycle as _lifecycle
+
+    lifecycle_state = _lifecycle.fold(_lifecycle.lifecycle_records(records))
+    severity = _lifecycle.report_severity(lifecycle_state) or severity
 
     playbooks = {}
     for run in runs:
@@ -1075,6 +1080,10 @@ def render_report(records, path, last_hash=None, seals=()):
     else:
         out.append("No task reported a change.")
         out.append("")
+
+    # ---- Lifecycle
+    out += ["## Incident Lifecycle", ""]
+    out += _lifecycle.report_lines(lifecycle_state, md=_md)
 
     # ---- Notes
     out += ["## Notes, Decisions and Communications", ""]
