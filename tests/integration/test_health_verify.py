@@ -218,3 +218,50 @@ def test_bad_input_is_refused_naming_the_value(aws, run_playbook):
     run, result = verify(run_playbook, [{"kind": "http", "url": "ftp://example"}])
     assert run.returncode != 0
     assert result["msg"] == "checks[0] (http): url 'ftp://example' is not an http:// or https:// URL"
+
+
+def test_batch_runnable_jobs_fail_the_check(aws, run_playbook):
+    """moto fails every submitted job at once (no Docker): the fault proxy answers ListJobs with a backlog."""
+    queue = aws.manifest["aws"]["batch"]["job_queue_name"]
+    jobs = [{"jobId": f"job-{n}", "jobName": f"results-{n}", "status": "RUNNABLE", "createdAt": 1} for n in range(3)]
+    aws.proxy.add_rule(
+        {"fault": "canned", "service": "batch", "path": "^/v1/listjobs", "body": {"jobSummaryList": jobs}}
+    )
+    result = fails(
+        run_playbook, [{"kind": "batch", "job_queue": queue, "max_runnable": 1}], "3 RUNNABLE job(s) > max_runnable 1"
+    )
+    assert result["checks"][0]["values"]["runnable"] == 3
+
+
+def test_metric_p95_from_cloudwatch_extended_statistics(aws, run_playbook):
+    """moto has no extended statistics: the fault proxy answers GetMetricStatistics as AWS documents it."""
+    now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    points = [
+        {
+            "Timestamp": (now - datetime.timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "ExtendedStatistics": {"p95": 0.2},
+            "Unit": "Seconds",
+        },
+        {
+            "Timestamp": (now - datetime.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "ExtendedStatistics": {"p95": 2.5},
+            "Unit": "Seconds",
+        },
+    ]
+    aws.proxy.add_rule(
+        {
+            "fault": "canned",
+            "service": "monitoring",
+            "action": "GetMetricStatistics",
+            "body": {"Label": "TargetResponseTime", "Datapoints": points},
+        }
+    )
+    check = {
+        "kind": "metric",
+        "namespace": "AWS/ApplicationELB",
+        "metric_name": "TargetResponseTime",
+        "dimensions": {"LoadBalancer": "app/firebreak-alb/1"},
+        "threshold": 0.5,
+    }
+    result = fails(run_playbook, [check], "p95 2.5 > threshold 0.5")
+    assert result["checks"][0]["values"]["recent"] == [0.2, 2.5]
