@@ -30,6 +30,24 @@ options:
     type: str
 """
 
+    # Containment steps: where the claims of the containment ledger live (plugins/module_utils/ledger.py).
+    CLAIMS = r"""
+options:
+  claims_bucket:
+    description:
+      - The S3 bucket that holds the containment ledger's claims, under C(firebreak/claims/). Every responder's run
+        must use the same store, so the roles pass the evidence bucket, C(firebreak_evidence_bucket), when it is set.
+      - A containment records one claim per contained item (address, key, stage...) and incident before it acts. A
+        release removes only what no other unreleased incident still claims, and says which it kept and for whom.
+    type: str
+  claims_dir:
+    description:
+      - Without O(claims_bucket), the local directory that holds the claims.
+      - Defaults to the environment variable C(FIREBREAK_CLAIMS_DIR), else C(.claims) beside the incident
+        directories (the parent of the directory of C(FIREBREAK_TIMELINE)), else C(incidents/.claims).
+    type: path
+"""
+
     # Kubernetes step modules (plugins/module_utils/k8s_common.py).
     K8S = r"""
 options:

@@ -180,8 +180,16 @@ def entries_for(containments, bucket):
     return sorted(found, key=lambda e: str(e.get("at") or ""))
 
 
-def decide_release(entries, configuration, tags):
+def setting_items(names):
+    """The containment ledger's items for Block Public Access settings."""
+    return [f"setting:{name}" for name in names]
+
+
+def decide_release(entries, configuration, tags, removable=None):
     """What releasing ``entries`` (oldest first) changes on a bucket now in ``configuration``/``tags``.
+
+    ``removable``: the settings this release may turn off (the ledger's selection: what no other unreleased
+    incident claims, including settings a released incident turned on); None: those the entries turned on.
 
     Returns ``{"after": configuration or None, "turn_off": [...], "left_alone": {...},
     "delete_configuration": bool, "tags_removed": [...], "after_tags": {...}, "changed": bool}``.
@@ -191,6 +199,8 @@ def decide_release(entries, configuration, tags):
         for name in entry["changed"].get("turned_on") or []:
             if name in SETTINGS and name not in owned:
                 owned.append(name)
+    if removable is not None:
+        owned = [name for name in SETTINGS if name in removable]
     had_none = bool(entries) and entries[0]["changed"].get("public_access_block_before") is None
     current = effective(configuration)
     turn_off = [name for name in SETTINGS if name in owned and current[name]]

@@ -232,9 +232,10 @@ containment:
       flags turned on with their previous values; C(changed.tags) the instance tags set with their previous values;
       C(changed.auto_scaling_group) and C(changed.target_groups) what the instance was taken out of.
   returned: when O(state=contained)
-  type: raw
-  sample: {"id": "3f2a9c0d1e2b4a5c", "step": "ec2_isolate", "resource": "i-0123456789abcdef0",
-           "changed": {"groups": {"eni-0a1b2c3d4e5f60718": ["sg-0123456789abcdef0"]}}}
+  type: list
+  elements: dict
+  sample: [{"id": "3f2a9c0d1e2b4a5c", "step": "ec2_isolate", "resource": "i-0123456789abcdef0",
+            "changed": {"groups": {"eni-0a1b2c3d4e5f60718": ["sg-0123456789abcdef0"]}}}]
 release:
   description:
     - What the release undid (O(state=released)), with C(releases) (the entry ids), C(restored), C(left_alone)
@@ -591,7 +592,7 @@ def contain(step):
                 moved[eni_id] = previous
     except (StepAWSError, iso.IsolationInputError) as err:
         entry = (
-            containment_entry(incident_id, iso.STEP, instance_id, changed, **extra, evidence=compact(evidence))
+            [containment_entry(incident_id, iso.STEP, instance_id, changed, **extra, evidence=compact(evidence))]
             if changed
             else []
         )
@@ -616,9 +617,9 @@ def contain(step):
         module.fail_json(
             msg=f"after isolating {instance_id}, network interfaces are not (only) in {quarantine_id}: {wrong}",
             changed=True,
-            containment=containment_entry(
-                incident_id, iso.STEP, instance_id, changed, **extra, evidence=compact(evidence)
-            ),
+            containment=[
+                containment_entry(incident_id, iso.STEP, instance_id, changed, **extra, evidence=compact(evidence))
+            ],
             evidence=evidence,
             before=before,
         )
@@ -650,7 +651,7 @@ def contain(step):
         or any(o.get("changed") for o in evidence["objects"])
     )
     result["containment"] = (
-        containment_entry(incident_id, iso.STEP, instance_id, changed, **extra, evidence=compact(evidence))
+        [containment_entry(incident_id, iso.STEP, instance_id, changed, **extra, evidence=compact(evidence))]
         if changed
         else []
     )

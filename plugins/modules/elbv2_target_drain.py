@@ -139,10 +139,17 @@ containment:
   type: list
   elements: dict
 release:
-  description: One entry per released containment, with C(releases), C(restored) and C(left_alone).
+  description:
+    - One entry per released containment, with C(releases), C(restored) and C(left_alone); C(gone=true) when its
+      target group no longer exists.
   returned: when O(state=released)
   type: list
   elements: dict
+gone:
+  description: Target groups (ARNs) deleted meanwhile; their entries were recorded as released, the others released.
+  returned: when O(state=released)
+  type: list
+  elements: str
 diff:
   description: Registered targets per target group before and after, when run with C(--diff).
   returned: when diff mode is on
@@ -306,11 +313,23 @@ def zone_lookup(ec2, caller, group, current):
 def release(module, elbv2, caller):
     params = module.params
     incident_id = params.get("incident_id")
-    groups = {g["TargetGroupArn"]: g for g in read_groups(elbv2, caller, params["target_groups"])}
-    entries = []
+    groups, gone_refs = {}, {}
+    for ref in params["target_groups"]:
+        try:
+            group = drain.describe_target_group(elbv2, caller, drain.validate_target_group(ref))
+        except drain.DrainInputError as err:
+            gone_refs[ref] = str(err)  # deleted meanwhile: its entries are reported gone, the rest released
+            continue
+        groups[group["TargetGroupArn"]] = group
+    entries, gone = [], []
     for entry in params["containments"]:
         if not isinstance(entry, dict) or not entry.get("id") or not isinstance(entry.get("changed"), dict):
             raise drain.DrainInputError(f"containments: not a containment entry: {str(entry)[:200]!r}")
+        arn = str(entry.get("resource") or "")
+        name = arn.split("/")[1] if arn.count("/") >= 2 else None
+        if entry.get("step") == drain.STEP and arn not in groups and (arn in gone_refs or name in gone_refs):
+            gone.append(entry)
+            continue
         if entry.get("step") != drain.STEP or entry.get("resource") not in groups:
             module.warn(
                 f"ignoring containment {entry['id']}: step {entry.get('step')!r}, resource {entry.get('resource')!r}"
@@ -353,7 +372,20 @@ def release(module, elbv2, caller):
                 left_alone={"targets": left} if left else {},
             )
         )
-    result = {"changed": bool(total), "before": before, "after": after, "release": releases}
+    for entry in gone:
+        releases.append(
+            release_entry(
+                entry.get("incident_id") or incident_id,
+                drain.STEP,
+                entry["resource"],
+                [entry["id"]],
+                restored={"registered": []},
+                left_alone={},
+                gone=True,
+            )
+        )
+    gone_arns = list(dict.fromkeys(e["resource"] for e in gone))
+    result = {"changed": bool(total), "before": before, "after": after, "release": releases, "gone": gone_arns}
     if module._diff:
         result["diff"] = {"before": before, "after": after}
     verb = "would register" if module.check_mode else "registered"
@@ -361,7 +393,9 @@ def release(module, elbv2, caller):
     result["msg"] = f"{verb} {total} target(s) again in {len(releases)} target group(s)" + (
         f"; left alone {left} registered again meanwhile" if left else ""
     )
-    if not entries:
+    if gone_arns:
+        result["msg"] += f"; gone (recorded as released): {', '.join(gone_arns)}"
+    if not entries and not gone:
         result["msg"] = "nothing to release"
     return result
 
