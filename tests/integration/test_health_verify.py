@@ -200,17 +200,26 @@ def test_check_mode_runs_one_round_of_reads(aws, run_playbook):
 
 
 def test_polls_until_the_check_passes(aws, run_playbook):
+    """The alarm clears only after the module has seen it in ALARM (its first DescribeAlarms)."""
     cloudwatch = aws.client("cloudwatch")
     cloudwatch.set_alarm_state(AlarmName="firebreak-alb-5xx", StateValue="ALARM", StateReason="test")
-    timer = threading.Timer(
-        3, lambda: cloudwatch.set_alarm_state(AlarmName="firebreak-alb-5xx", StateValue="OK", StateReason="fixed")
-    )
-    timer.start()
+    aws.proxy.clear_log()
+    stop = threading.Event()
+
+    def clear_after_first_round():
+        while not stop.wait(0.2):
+            if any(entry.get("action") == "DescribeAlarms" for entry in aws.proxy.log()):
+                cloudwatch.set_alarm_state(AlarmName="firebreak-alb-5xx", StateValue="OK", StateReason="fixed")
+                return
+
+    thread = threading.Thread(target=clear_after_first_round, daemon=True)
+    thread.start()
     try:
         check = [{"kind": "alarm", "alarm_names": ["firebreak-alb-5xx"]}]
-        result = passes(run_playbook, check, health_wait_timeout=30, health_interval=1)
+        result = passes(run_playbook, check, health_wait_timeout=60, health_interval=2)
     finally:
-        timer.cancel()
+        stop.set()
+        thread.join()
     assert result["rounds"] > 1 and result["passed_at"]
 
 
