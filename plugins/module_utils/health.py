@@ -478,22 +478,29 @@ def _sqs(check, clients, caller, now):
 
 
 def _stepfunctions(check, sfn, caller):
+    """The executions that count: the recent ones (newest first, until a page is wholly before ``since``) for
+    the counts, and every FAILED, TIMED_OUT or ABORTED one, listed by status to the end: a listing is ordered
+    by start, and an execution started long before ``since`` may have failed after it."""
     since = parse_time(check["since"])
     arn = check["state_machine_arn"]
-    executions = []
-    for page in caller.paginate(
-        sfn,
-        "list_executions",
-        f"state machine {arn}",
-        token_in="nextToken",  # noqa: S106 - a pagination token name
-        stateMachineArn=arn,
-    ):
-        items = page.get("executions") or []
-        executions.extend(items)
-        # newest first: once a page ends before `since` (started and stopped), the rest is older
-        if items and not any(_after(e.get("startDate"), since) or _after(e.get("stopDate"), since) for e in items):
-            break
-    return verdict_stepfunctions(executions, since)
+    found = {}
+    for status in (None, *FAILED_EXECUTIONS):
+        extra = {"statusFilter": status} if status else {}
+        for page in caller.paginate(
+            sfn,
+            "list_executions",
+            f"state machine {arn}",
+            token_in="nextToken",  # noqa: S106 - a pagination token name
+            stateMachineArn=arn,
+            **extra,
+        ):
+            items = page.get("executions") or []
+            for item in items:
+                found[item.get("executionArn") or item.get("name")] = item
+            recent = any(_after(e.get("startDate"), since) or _after(e.get("stopDate"), since) for e in items)
+            if status is None and items and not recent:
+                break
+    return verdict_stepfunctions(list(found.values()), since)
 
 
 def summary(results):

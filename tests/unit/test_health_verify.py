@@ -196,3 +196,32 @@ def test_summary_names_each_failing_check_and_its_value():
     ]
     assert health.summary(results) == (False, "1/2 check(s) failed: alarm a: alarm 'a' is ALARM, not OK")
     assert health.summary(results[1:]) == (True, "all 1 check(s) passed")
+
+
+class FakeStepFunctions:
+    """Newest first by start; an execution started before ``since`` failed after it, deep in the listing."""
+
+    def __init__(self):
+        self.old = [
+            {"executionArn": f"arn:old-{n}", "name": f"old-{n}", "status": "SUCCEEDED", "startDate": at(-100 - n)}
+            for n in range(3)
+        ]
+        self.old[2].update(status="FAILED", stopDate=at(5))  # started long ago, failed after `since`
+        self.asked = []
+
+    def list_executions(self, stateMachineArn, statusFilter=None, nextToken=None):
+        self.asked.append((statusFilter, nextToken))
+        items = [e for e in self.old if statusFilter in (None, e["status"])]
+        start = int(nextToken or 0)
+        page = {"executions": items[start : start + 1]}
+        if start + 1 < len(items):
+            page["nextToken"] = str(start + 1)
+        return page
+
+
+def test_stepfunctions_finds_a_failure_of_an_execution_started_before_since():
+    sfn = FakeStepFunctions()
+    (check,) = health.normalize([{"kind": "stepfunctions", "state_machine_arn": "arn:sm", "since": T0.isoformat()}])
+    result = health.run_check(check, lambda _service: sfn, Caller(0))
+    assert result["verdict"] == "fail" and result["values"]["failed"] == ["old-2"], result
+    assert sfn.asked[0] == (None, None) and (None, "1") not in sfn.asked  # the unfiltered listing stopped at once
