@@ -225,3 +225,26 @@ def test_stepfunctions_finds_a_failure_of_an_execution_started_before_since():
     result = health.run_check(check, lambda _service: sfn, Caller(0))
     assert result["verdict"] == "fail" and result["values"]["failed"] == ["old-2"], result
     assert sfn.asked[0] == (None, None) and (None, "1") not in sfn.asked  # the unfiltered listing stopped at once
+
+
+def test_k8s_rollout_check_verdicts():
+    from ansible_collections.firebreak.runbooks.plugins.modules.k8s_health_verify import rollout_check
+
+    done = {
+        "metadata": {"generation": 3},
+        "spec": {"replicas": 2},
+        "status": {
+            "observedGeneration": 3,
+            "replicas": 2,
+            "updatedReplicas": 2,
+            "availableReplicas": 2,
+            "readyReplicas": 2,
+        },
+    }
+    assert rollout_check("Deployment", "shop", "api", done)["verdict"] == "pass"
+    stale = {**done, "status": {**done["status"], "observedGeneration": 2}}
+    result = rollout_check("Deployment", "shop", "api", stale)
+    assert result["verdict"] == "fail" and "generation 3" in result["message"]
+    result = rollout_check("Deployment", "shop", "api", {**done, "status": {**done["status"], "availableReplicas": 1}})
+    assert result["verdict"] == "fail" and result["values"]["available"] == 1
+    assert rollout_check("Deployment", "shop", "gone", None)["message"] == "not found"
