@@ -18,7 +18,7 @@ import time
 import urllib.error
 
 from ansible.module_utils.urls import open_url
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import iso_utc, parse_time, utc_now
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepError, iso_utc, parse_time, utc_now
 
 PASS, FAIL = "pass", "fail"
 
@@ -55,7 +55,7 @@ _PERCENTILE_RE = re.compile(r"^p(\d{1,2}(?:\.\d+)?)$")
 _BASIC_STATISTICS = ("Average", "Sum", "Minimum", "Maximum", "SampleCount")
 
 
-class CheckInputError(ValueError):
+class CheckInputError(StepError, ValueError):
     """A check asked for something that cannot be verified (the message names the check and the value)."""
 
 
@@ -65,9 +65,13 @@ def normalize(checks):
         raise CheckInputError("checks is empty: give at least one check")
     out = []
     for index, raw in enumerate(checks):
-        check = {key: value for key, value in (raw or {}).items() if value is not None}
+        if not isinstance(raw, dict):
+            raise CheckInputError(f"checks[{index}] is {raw!r}, not a check (a dict with a kind)")
+        check = {key: value for key, value in raw.items() if value is not None}
         kind = check.get("kind")
         label = f"checks[{index}] ({kind})"
+        if kind not in KIND_OPTIONS:
+            raise CheckInputError(f"{label}: kind {kind!r} is not one of {', '.join(KINDS)}")
         required, optional = KIND_OPTIONS[kind]
         allowed = required | optional | {"kind", "name"}
         stray = sorted(set(check) - allowed)

@@ -248,6 +248,28 @@ passed_at:
   returned: always
   type: str
   sample: "2026-11-24T09:42:10.120Z"
+msg:
+  description: All checks passed, or every failing check with the value that failed it.
+  returned: always
+  type: str
+  sample: "1/2 check(s) failed: alarm a-5xx: alarm 'a-5xx' is ALARM, not OK (after 1 round(s) in 0.3s)"
+before:
+  description: C(null); this step changes nothing.
+  returned: always
+  type: raw
+  sample: null
+after:
+  description: What was read, in short (C(passed) and each check's verdict by C(kind target)).
+  returned: always
+  type: raw
+  sample: {"passed": true, "verdicts": {"ecs shop/shop-api": "pass"}}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: DescribeAlarms}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
+predicted:
+  description: C(true) in check mode (the checks still ran; nothing is ever changed).
+  returned: always
+  type: bool
+  sample: false
 step_kind:
   description: The kind of step, for the incident report.
   returned: always
@@ -263,15 +285,13 @@ containment:
 
 import time
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import health
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     RETRY_BUDGET_OPTION,
     Caller,
-    StepAWSError,
     aws_client,
-    fail_step,
     iso_utc,
+    run_aws_step,
     utc_now,
 )
 
@@ -317,17 +337,13 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+def run(module, result):
     params = module.params
-    base = dict(changed=False, step_kind="verification", containment=[])
+    result.update(changed=False, before=None, after=None)
     for key in ("interval", "wait_timeout", "retry_budget"):
         if params[key] < 0:
-            module.fail_json(msg=f"{key} must be >= 0, got {params[key]}", **base)
-    try:
-        checks = health.normalize(params["checks"])
-    except health.CheckInputError as e:
-        module.fail_json(msg=str(e), **base)
+            raise health.CheckInputError(f"{key} must be >= 0, got {params[key]}")
+    checks = health.normalize(params["checks"])
 
     caller = Caller(params["retry_budget"])
     made = {}
@@ -342,29 +358,29 @@ def main():
     rounds = 0
     while True:
         rounds += 1
-        try:
-            results = [health.run_check(check, clients, caller) for check in checks]
-        except StepAWSError as e:
-            fail_step(module, e, **base)
+        results = [health.run_check(check, clients, caller) for check in checks]
         passed, msg = health.summary(results)
+        result.update(passed=passed, checks=results, rounds=rounds)
         if passed or module.check_mode or time.monotonic() + params["interval"] > deadline:
             break
         time.sleep(params["interval"])
 
     elapsed = round(time.monotonic() - start, 2)
-    result = dict(
-        base,
-        passed=passed,
-        checks=results,
-        rounds=rounds,
+    result.update(
         elapsed=elapsed,
         passed_at=iso_utc(utc_now()) if passed else None,
+        after={"passed": passed, "verdicts": {f"{r['kind']} {r['target']}": r["verdict"] for r in results}},
     )
     if not passed:
         msg = f"{msg} (after {rounds} round(s) in {elapsed}s)"
         if params["fail_on_unhealthy"]:
             module.fail_json(msg=msg, **result)
-    module.exit_json(msg=msg, **result)
+    result["msg"] = msg
+    return result
+
+
+def main():
+    run_aws_step(run, "verification", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

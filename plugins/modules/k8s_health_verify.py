@@ -134,6 +134,28 @@ passed_at:
   returned: always
   type: str
   sample: "2026-11-24T09:42:10Z"
+msg:
+  description: All checks passed, or every failing workload and why.
+  returned: always
+  type: str
+  sample: "1/1 check(s) failed: rollout Deployment shop/api: deployment exceeded its progress deadline"
+before:
+  description: C(null); this step changes nothing.
+  returned: always
+  type: raw
+  sample: null
+after:
+  description: What was read, in short (C(passed) and each workload's verdict).
+  returned: always
+  type: raw
+  sample: {"passed": true, "verdicts": {"Deployment shop/api": "pass"}}
+k8s_verb: {description: The verb of the failed Kubernetes call., returned: on its failure, type: str, sample: GET}
+k8s_status: {description: Its HTTP status (C(null) if unanswered)., returned: on its failure, type: int, sample: 403}
+predicted:
+  description: C(true) in check mode (the checks still ran; nothing is ever changed).
+  returned: always
+  type: bool
+  sample: false
 step_kind:
   description: The kind of step, for the incident report.
   returned: always
@@ -155,11 +177,10 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common impo
     K8sInputError,
     Kube,
     auth_argument_spec,
-    iso,
     run_module,
-    utc_now,
 )
 from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_rollout import rollout_status
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import iso_seconds, utc_now
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 ARGUMENT_SPEC = auth_argument_spec(
@@ -208,12 +229,16 @@ def rollout_check(kind, namespace, name, obj):
 
 def run(module):
     params = module.params
-    base = dict(changed=False, step_kind="verification", containment=[])
+    base = dict(changed=False, before=None, after=None)
     for key in ("interval", "wait_timeout"):
         if params[key] < 0:
             raise K8sInputError(f"{key} must be >= 0, got {params[key]}")
     if not params["checks"]:
         raise K8sInputError("checks is empty: give at least one workload")
+    for index, check in enumerate(params["checks"]):
+        if not isinstance(check, dict) or not check.get("namespace") or not check.get("name"):
+            raise K8sInputError(f"checks[{index}] is {check!r}: give namespace and name")
+        check.setdefault("workload_kind", "Deployment")
     kube = Kube.from_module(module)
     start = time.monotonic()
     deadline = start + params["wait_timeout"]
@@ -235,7 +260,7 @@ def run(module):
         checks=results,
         rounds=rounds,
         elapsed=elapsed,
-        passed_at=iso(utc_now()) if passed else None,
+        passed_at=iso_seconds(utc_now()) if passed else None,
     )
     if not passed:
         msg = f"{msg} (after {rounds} round(s) in {elapsed}s)"
@@ -246,7 +271,7 @@ def run(module):
 
 def main():
     module = AnsibleK8SModule(module_class=AnsibleModule, argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    run_module(module, run)
+    run_module(module, run, "verification")
 
 
 if __name__ == "__main__":

@@ -248,3 +248,20 @@ def test_k8s_rollout_check_verdicts():
     result = rollout_check("Deployment", "shop", "api", {**done, "status": {**done["status"], "availableReplicas": 1}})
     assert result["verdict"] == "fail" and result["values"]["available"] == 1
     assert rollout_check("Deployment", "shop", "gone", None)["message"] == "not found"
+
+
+def test_the_report_takes_the_first_passing_verification_after_a_mitigation_as_recovery():
+    from ansible_collections.firebreak.runbooks.plugins.module_utils import timeline
+
+    def rec(seq, event, **details):
+        return {"seq": seq, "event": event, "changed": event == "task_changed", "details": details}
+
+    records = [
+        rec(1, "task_ok", step_kind="verification", passed=True),  # before any mitigation: not recovery
+        rec(2, "task_changed", step_kind="mitigation"),
+        rec(3, "task_ok", step_kind="verification", passed=False),  # the role's call, fail_on_unhealthy false
+        rec(4, "task_failed", step_kind="verification", passed=False),
+        rec(5, "task_ok", step_kind="verification", passed=True),
+    ]
+    times = timeline.step_times(records)
+    assert times["mitigation"]["seq"] == 2 and times["recovery"]["seq"] == 5
