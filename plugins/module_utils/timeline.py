@@ -917,7 +917,11 @@ def step_times(records):
             continue
         kind = record_step_kind(rec)
         if kind == VERIFICATION:
-            if found[MITIGATION] and found[RECOVERY] is None and rec.get("event") != "task_failed":
+            # a verification that returned its checks without failing the task (``passed: false``) did not pass
+            failed = rec.get("event") == "task_failed" or any(
+                item.get("passed") is False for item in _result_items(rec.get("details"))
+            )
+            if found[MITIGATION] and found[RECOVERY] is None and not failed:
                 found[RECOVERY] = rec
             continue
         if not rec.get("changed") or kind not in (CONTAINMENT, MITIGATION, RECOVERY):
