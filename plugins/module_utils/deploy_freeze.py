@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError
 
 STEP = "deploy_freeze"
 DEFAULT_PARAMETER = "/firebreak/deploy-freeze"
@@ -26,7 +26,7 @@ _STAGE_RE = re.compile(r"^[A-Za-z0-9.@_-]{1,100}$")
 _PARAMETER_RE = re.compile(r"^/?[A-Za-z0-9_.\-/]{1,1011}$")
 
 
-class DeployFreezeError(Exception):
+class DeployFreezeError(StepError):
     """Bad input or a state the step refuses to act on; nothing was changed."""
 
 

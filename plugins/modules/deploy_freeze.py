@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: deploy_freeze
 short_description: Freeze deploys during an incident (CodePipeline stage transitions and an SSM flag), and lift it
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - The seeds' "pause deploys while investigating" (Challenge 04, section 2) and "freeze non-critical deploys (pause
@@ -64,14 +64,8 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
+  - firebreak.runbooks.step.ATTRIBUTES
   - firebreak.runbooks.step.CLAIMS
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
 notes:
   - O(incident_id) is required with O(state=contained) (except in check mode).
   - A disabled transition lets the current stage's execution finish; the next stage does not start until enabled.
@@ -114,7 +108,7 @@ containment:
     - With O(state=contained), one entry per pipeline changed (C(kind=pipeline), C(changed.disabled_transitions),
       C(changed.reason), C(changed.tags_added)) and one for the flag (C(kind=parameter), C(changed.previous) -
       C(null) when it did not exist - and C(changed.written_version)).
-  returned: when state is contained and something changed
+  returned: always
   type: list
   elements: dict
   sample:
@@ -153,6 +147,10 @@ gone:
   type: list
   elements: str
   sample: []
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: containment}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 diff:
   description: Before and after, when run with C(--diff).
   returned: when diff mode is on
@@ -160,9 +158,9 @@ diff:
   sample: {"before": {"parameter": null}, "after": {"parameter": {"frozen": true}}}
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import deploy_freeze as df
 from ansible_collections.firebreak.runbooks.plugins.module_utils import ledger, step
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import run_aws_step
 
 ARGUMENT_SPEC = dict(
     state=dict(type="str", choices=["contained", "released"], default="contained"),
@@ -524,21 +522,11 @@ def run(module, result):
         if params["state"] == "contained"
         else release(module, caller, clients, result)
     )
-    if module._diff:
-        result["diff"] = {"before": result["before"], "after": result["after"]}
     return result
 
 
 def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    result = {}
-    try:
-        result = run(module, result)
-    except (df.DeployFreezeError, ledger.LedgerError) as err:
-        module.fail_json(msg=str(err), **dict({"changed": False}, **result))
-    except step.StepAWSError as err:
-        step.fail_step(module, err, **dict({"changed": False}, **result))
-    module.exit_json(**result)
+    run_aws_step(run, "containment", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":
