@@ -434,5 +434,300 @@ class _KeepAliveHandler(moto_server.MotoRequestHandler):
 moto_server.MotoRequestHandler = _KeepAliveHandler
 
 
+# ECS and ELBv2 fidelity (issue 16 part 2, issue 20 part 5; docs/sandbox.md, "ECS services that fail").
+# moto 5.2.5 runs whatever image a task definition names: a service on a revision that could never
+# start reports its tasks running, its deployment COMPLETED and its targets healthy.  The sandbox
+# follows its Kubernetes server's image convention (docs/sandbox-kubernetes.md): a tag that starts
+# with ``bad`` or ``broken`` is never pulled, one that starts with ``crash`` or ``exit`` exits.  A
+# service whose current revision has such an essential container keeps launching tasks that stop
+# (stoppedReason ``CannotPullContainerError: ...`` / ``Essential container in task exited``, stopCode
+# ``TaskFailedToStart`` / ``EssentialContainerExited``), its PRIMARY deployment counts them in
+# ``failedTasks`` and goes FAILED once the circuit breaker (when on) reaches its threshold
+# (0.5 x desired, at least 3, at most 200), its events say so, and the targets of its target groups
+# are unhealthy (``Target.FailedHealthChecks``) until the service is on a revision that runs.
+import copy as _copy  # noqa: E402
+import math as _math  # noqa: E402
+import os as _os  # noqa: E402
+import time as _time  # noqa: E402
+
+from moto.core.utils import utcnow  # noqa: E402
+from moto.ecs import models as ecs_models  # noqa: E402
+from moto.elbv2 import models as elbv2_models  # noqa: E402
+from moto.moto_api._internal import mock_random as _mock_random  # noqa: E402
+
+BAD_IMAGE = _re.compile(r":(bad|broken)[^/:]*$")
+CRASH_IMAGE = _re.compile(r":(crash|exit)[^/:]*$")
+# How often ECS launches replacement tasks for a failing deployment (AWS: seconds to minutes, with
+# back-off); each round launches ``desiredCount`` tasks that all stop.
+ECS_RETRY_SECONDS = float(_os.environ.get("FIREBREAK_ECS_RETRY_SECONDS", "0.5"))
+MAX_STOPPED_TASKS = 100  # kept per service (AWS keeps stopped tasks visible for about an hour)
+UNABLE_TO_START = (
+    "(service {service}) is unable to consistently start tasks successfully. For more information, "
+    "see the Troubleshooting section of the Amazon ECS Developer Guide."
+)
+
+
+def _image_fault(backend, task_definition_ref):
+    """``("pull", image)``, ``("crash", image)`` or ``None`` for the revision's essential containers."""
+    if not task_definition_ref:
+        return None
+    try:
+        task_definition = backend.describe_task_definition(task_definition_ref)
+    except Exception:  # an unknown revision is moto's business, not a fault
+        return None
+    for container in task_definition.container_definitions or []:
+        if container.get("essential", True) is False:
+            continue
+        image = str(container.get("image") or "")
+        if BAD_IMAGE.search(image):
+            return ("pull", image, container.get("name"), task_definition)
+        if CRASH_IMAGE.search(image):
+            return ("crash", image, container.get("name"), task_definition)
+    return None
+
+
+def _event(service, message):
+    service.events.insert(0, {"id": str(_mock_random.uuid4()), "createdAt": utcnow(), "message": message})
+    del service.events[100:]  # DescribeServices shows the latest 100 events
+
+
+def _circuit_breaker(service):
+    config = getattr(service, "deployment_configuration", None) or {}
+    breaker = config.get("deploymentCircuitBreaker") or config.get("deployment_circuit_breaker") or {}
+    return bool(breaker.get("enable"))
+
+
+def _threshold(desired):
+    return min(max(_math.ceil(0.5 * desired), 3), 200)
+
+
+def _new_deployment(backend, service):
+    """A task definition change (or a forced deployment): a new PRIMARY deployment replaces the old."""
+    state = service.__dict__.setdefault("_firebreak", {})
+    deployment_id = f"ecs-svc/{_mock_random.randint(0, 32**12)}"
+    now = utcnow()
+    fault = _image_fault(backend, service.task_definition)
+    previous = service.deployments[0] if service.deployments else {}
+    deployment = {
+        **previous,
+        "id": deployment_id,
+        "status": "PRIMARY",
+        "taskDefinition": service.task_definition,
+        "desiredCount": service.desired_count,
+        "createdAt": now,
+        "updatedAt": now,
+        "failedTasks": 0,
+    }
+    service.deployments = [deployment]
+    state.update(td=service.task_definition, deployment=deployment, fault=fault, started=_time.monotonic(), rounds=0)
+    if fault is None:
+        # A revision that runs: done at once, as moto's MOTO_ECS_SERVICE_RUNNING makes a new service.
+        try:
+            runs = int(_os.environ.get("MOTO_ECS_SERVICE_RUNNING", "0")) > 0
+        except ValueError:
+            runs = False
+        running = service.desired_count if runs else 0
+        done = running >= service.desired_count
+        progress = "completed" if done else "in progress"
+        deployment.update(runningCount=running, pendingCount=service.desired_count - running,
+                          rolloutState="COMPLETED" if done else "IN_PROGRESS",
+                          rolloutStateReason=f"ECS deployment {deployment_id} {progress}.")  # fmt: skip
+        service.running_count, service.pending_count = running, service.desired_count - running
+        if not done:
+            return
+        if running:
+            _event(service, f"(service {service.name}) has started {running} tasks: "
+                   + " ".join(f"(task {_mock_random.uuid4().hex})" for _ in range(running)) + ".")  # fmt: skip
+        _event(service, f"(service {service.name}) (deployment {deployment_id}) deployment completed.")
+        _event(service, f"(service {service.name}) has reached a steady state.")
+    else:
+        _advance(backend, service)
+
+
+def _stopped_task(backend, service, fault, deployment):
+    kind, image, container_name, task_definition = fault
+    cluster = backend._get_cluster(service.cluster_name)
+    # moto would create an awsvpc task's network interface (and fails on its DNS name in server mode);
+    # a stopped Fargate task's interface is gone anyway: build the task without one, then describe the
+    # attachment as ECS does once the task has stopped.
+    shape = _copy.copy(task_definition)
+    shape.network_mode = "bridge"
+    task = ecs_models.Task(
+        cluster, shape, None, None, backend, group=f"service:{service.name}",
+        launch_type=service.launch_type or "FARGATE", started_by=deployment["id"],
+        platform_version=service.platform_version,
+    )  # fmt: skip
+    network = (service.network_configuration or {}).get("awsvpcConfiguration")
+    if network:
+        task.network_configuration = service.network_configuration
+        subnet = {"name": "subnetId", "value": network["subnets"][0]}
+        task.attachments = [
+            {
+                "id": str(_mock_random.uuid4()),
+                "type": "ElasticNetworkInterface",
+                "status": "DELETED",
+                "details": [subnet],
+            }
+        ]
+    now = utcnow()
+    task.last_status = "STOPPED"
+    task.desired_status = "STOPPED"
+    task.created_at = now
+    task.stopping_at = now
+    task.stopped_at = now
+    task.execution_stopped_at = now
+    for container in task.containers:
+        container.last_status = "STOPPED"
+        container.name = container_name
+        container.image = image
+    if kind == "pull":
+        task.stop_code = "TaskFailedToStart"
+        task.stopped_reason = (
+            f"CannotPullContainerError: pull image manifest has been retried 7 time(s): "
+            f"failed to resolve ref {image}: {image}: not found"
+        )
+        for container in task.containers:
+            container.reason = task.stopped_reason
+    else:
+        task.stop_code = "EssentialContainerExited"
+        task.stopped_reason = "Essential container in task exited"
+        task.started_at = now
+        for container in task.containers:
+            container.exit_code = 1
+            container.exitCode = 1
+    backend.tasks.setdefault(service.cluster_name, {})[task.task_arn] = task
+    stopped = [t for t in backend.tasks[service.cluster_name].values()
+               if getattr(t, "_firebreak_service", None) == service.arn]  # fmt: skip
+    task._firebreak_service = service.arn
+    for old in stopped[: max(0, len(stopped) + 1 - MAX_STOPPED_TASKS)]:
+        backend.tasks[service.cluster_name].pop(old.task_arn, None)
+    return task
+
+
+def _advance(backend, service):
+    """Bring a failing deployment up to now: one round of ``desiredCount`` stopped tasks per retry period."""
+    state = service.__dict__.get("_firebreak")
+    if not state or state.get("fault") is None or not service.deployments:
+        return
+    deployment = service.deployments[0]
+    if deployment.get("rolloutState") == "FAILED":
+        return  # the circuit breaker stopped launching tasks
+    due = 1 + int((_time.monotonic() - state["started"]) / ECS_RETRY_SECONDS)
+    desired = service.desired_count
+    threshold = _threshold(desired)
+    while state["rounds"] < due and desired > 0:
+        state["rounds"] += 1
+        tasks = [_stopped_task(backend, service, state["fault"], deployment) for _ in range(desired)]
+        _event(service, f"(service {service.name}) has started {desired} tasks: "
+               + " ".join(f"(task {t.id})" for t in tasks) + ".")  # fmt: skip
+        before = deployment.get("failedTasks", 0)
+        deployment["failedTasks"] = before + desired
+        if before < threshold <= deployment["failedTasks"]:
+            _event(service, UNABLE_TO_START.format(service=service.name))
+            if _circuit_breaker(service):
+                deployment["rolloutState"] = "FAILED"
+                deployment["rolloutStateReason"] = "ECS deployment circuit breaker: tasks failed to start."
+                _event(service, f"(service {service.name}) (deployment {deployment['id']}) deployment failed: "
+                       "tasks failed to start.")  # fmt: skip
+                break
+    if deployment.get("rolloutState") != "FAILED":
+        deployment["rolloutState"] = "IN_PROGRESS"
+        deployment["rolloutStateReason"] = f"ECS deployment {deployment['id']} in progress."
+    deployment.update(runningCount=0, pendingCount=desired, desiredCount=desired, updatedAt=utcnow())
+    service.running_count, service.pending_count = 0, desired
+
+
+def _sync(backend, service):
+    state = service.__dict__.get("_firebreak")
+    if state is None:
+        # Created by moto: a failing revision starts failing now; a good one is moto's (and
+        # MOTO_ECS_SERVICE_RUNNING's) as before.
+        service.__dict__["_firebreak"] = {"td": service.task_definition, "fault": None}
+        if _image_fault(backend, service.task_definition) is not None:
+            _new_deployment(backend, service)
+        return
+    if state["td"] != service.task_definition:
+        _new_deployment(backend, service)
+    else:
+        _advance(backend, service)
+
+
+_ecs_create_service = ecs_models.EC2ContainerServiceBackend.create_service
+_ecs_update_service = ecs_models.EC2ContainerServiceBackend.update_service
+_ecs_describe_services = ecs_models.EC2ContainerServiceBackend.describe_services
+_ecs_list_tasks = ecs_models.EC2ContainerServiceBackend.list_tasks
+
+
+def _create_service(self, *args, **kwargs):
+    service = _ecs_create_service(self, *args, **kwargs)
+    _sync(self, service)
+    return service
+
+
+def _update_service(self, service_properties):
+    forced = bool(service_properties.get("force_new_deployment"))
+    service = _ecs_update_service(self, service_properties)
+    state = service.__dict__.get("_firebreak")
+    if state is not None and (forced or state["td"] != service.task_definition):
+        state["td"] = None  # a new deployment, even of the same revision
+    _sync(self, service)
+    return service
+
+
+def _describe_services(self, cluster_str, service_names_or_arns):
+    services, failures = _ecs_describe_services(self, cluster_str, service_names_or_arns)
+    for service in services:
+        _sync(self, service)
+    return services, failures
+
+
+def _list_tasks(self, cluster_str=None, *args, **kwargs):
+    for service in list(self.services.values()):
+        if cluster_str is None or service.cluster_name == cluster_str.split("/")[-1]:
+            _sync(self, service)
+    tasks = _ecs_list_tasks(self, cluster_str, *args, **kwargs)
+    service_name = kwargs.get("service_name") if "service_name" in kwargs else (args[3] if len(args) > 3 else None)
+    if service_name:  # moto ignores serviceName; the sandbox's service tasks carry their group
+        name = service_name.split("/")[-1]
+        tasks = [t for t in tasks if getattr(t, "group", None) == f"service:{name}"]
+    return tasks
+
+
+ecs_models.EC2ContainerServiceBackend.create_service = _create_service
+ecs_models.EC2ContainerServiceBackend.update_service = _update_service
+ecs_models.EC2ContainerServiceBackend.describe_services = _describe_services
+ecs_models.EC2ContainerServiceBackend.list_tasks = _list_tasks
+
+_elbv2_describe_target_health = elbv2_models.ELBv2Backend.describe_target_health
+
+
+def _failing_service_for(account_id, region_name, target_group_arn):
+    backend = ecs_models.ecs_backends[account_id][region_name]
+    for service in list(backend.services.values()):
+        if service.status != "ACTIVE":
+            continue
+        if any(lb.get("targetGroupArn") == target_group_arn for lb in service.load_balancers or []):
+            _sync(backend, service)
+            state = service.__dict__.get("_firebreak") or {}
+            if state.get("fault") is not None:
+                return service
+    return None
+
+
+def _describe_target_health(self, target_group_arn, targets):
+    answers = _elbv2_describe_target_health(self, target_group_arn, targets)
+    if _failing_service_for(self.account_id, self.region_name, target_group_arn) is None:
+        return answers
+    for answer in answers:
+        if answer.status == "healthy":
+            answer.status = "unhealthy"
+            answer.reason = "Target.FailedHealthChecks"
+            answer.description = "Health checks failed"
+    return answers
+
+
+elbv2_models.ELBv2Backend.describe_target_health = _describe_target_health
+
+
 if __name__ == "__main__":
     sys.exit(main())

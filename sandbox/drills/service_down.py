@@ -5,8 +5,10 @@ registered and the service is updated to it, as a bad pipeline deploy would. The
 (``playbooks/service_down.yml``) must roll the service back to the last good revision (the seeded
 current one, revision 3), wait until it is stable and verify target health.
 
-moto cannot run the bad image, so the service still reports its tasks running and its targets healthy:
-``verify`` therefore checks the service's task definition (the rollback), not only health.
+The sandbox shows the bad revision as ECS and the ALB would (docs/sandbox.md, "ECS services that fail"):
+its tasks keep stopping with ``CannotPullContainerError``, the service's deployment counts failed tasks,
+runningCount is 0 and the targets are unhealthy until the service runs a good revision again.
+``verify`` checks the rollback itself (the task definition) and that health really came back.
 """
 
 from __future__ import annotations

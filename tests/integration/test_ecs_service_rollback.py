@@ -210,10 +210,12 @@ def test_status_info_lists_revisions_newest_first_and_target_health(aws, run_pla
     assert revisions[1]["images"] == ["registry.local/shop-api:1.2.0"] and revisions[1]["current"] is False
     service = result["service"]
     assert service["task_definition_revision"] == "shop-api:4"
-    assert (service["desired_count"], service["running_count"], service["status"]) == (2, 2, "ACTIVE")
+    # The sandbox shows the bad image's tasks stopping and its targets failing (docs/sandbox.md).
+    assert (service["desired_count"], service["running_count"], service["status"]) == (2, 0, "ACTIVE")
+    assert service["deployments"][0]["failed_tasks"] >= 2
     assert service["load_balancers"][0]["target_group_arn"] == aws.manifest["aws"]["ecs"]["target_group_arn"]
     health = result["target_health"]
-    assert len(health) == 1 and health[0]["healthy"] == 2 and health[0]["states"] == {"healthy": 2}
+    assert len(health) == 1 and health[0]["unhealthy"] == 2 and health[0]["states"] == {"unhealthy": 2}
     assert sorted(t["id"] for t in health[0]["targets"]) == aws.manifest["aws"]["ecs"]["target_ips"]
     assert not MUTATING & set(calls(aws))
 
