@@ -26,7 +26,7 @@ The event put on the queue::
     {"body": <the EventBridge event>,
      "firebreak": {"message_id", "receive_count", "spool", "incident_id", "dedupe_key", "repeat",
                    "kind", "account", "region", "source", "detail_type", "time",
-                   "alarm_name", "alarm_arn", "state", "previous_state", "state_time"}}
+                   "alarm_name", "alarm_arn", "state", "previous_state", "state_time", "dimensions"}}
 """
 
 from __future__ import annotations
@@ -207,8 +207,12 @@ def describe(event: dict) -> dict:
         previous = detail.get("previousState") if isinstance(detail.get("previousState"), dict) else {}
         resources = event.get("resources") or []
         alarm_arn = next((r for r in resources if isinstance(r, str) and ":alarm:" in r), "")
+        metrics = (detail.get("configuration") or {}).get("metrics") or []
+        first = metrics[0] if metrics and isinstance(metrics[0], dict) else {}
+        dimensions = ((first.get("metricStat") or {}).get("metric") or {}).get("dimensions") or {}
         info.update(
             kind="cloudwatch_alarm",
+            dimensions={str(k): str(v) for k, v in dimensions.items()} if isinstance(dimensions, dict) else {},
             alarm_name=str(detail.get("alarmName", "")),
             alarm_arn=alarm_arn,
             state=str(state.get("value", "")),
