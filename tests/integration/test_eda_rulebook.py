@@ -244,3 +244,39 @@ def test_killed_right_after_reading_the_alert_acts_once_after_restart(aws, alarm
     # the killed run was either never dispatched (dispatched again now) or its orphaned playbook confirmed it
     # (deleted now as a duplicate); either way one rollback
     print(f"after the kill: {states}")
+
+
+def test_the_cloudformation_template_routes_alarm_changes_to_the_queue(aws):
+    """extensions/eda/aws/alarm-queue.cfn.yml in the sandbox: the stack builds, the rule sends only alarm state
+    changes of the prefix to the queue, the queue has the redrive policy. (moto evaluates no queue policy.)"""
+    template = (REPO_ROOT / "extensions" / "eda" / "aws" / "alarm-queue.cfn.yml").read_text()
+    cfn = aws.client("cloudformation")
+    stack = f"firebreak-alarms-{uuid.uuid4().hex[:6]}"
+    cfn.create_stack(
+        StackName=stack,
+        TemplateBody=template,
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        Parameters=[
+            {"ParameterKey": "QueueName", "ParameterValue": stack},
+            {"ParameterKey": "AlarmNamePrefix", "ParameterValue": "firebreak-"},
+        ],
+    )
+    (described,) = cfn.describe_stacks(StackName=stack)["Stacks"]
+    assert described["StackStatus"] == "CREATE_COMPLETE"
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Outputs"]}
+    sqs = aws.client("sqs")
+    url = sqs.get_queue_url(QueueName=outputs["QueueName"])["QueueUrl"]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert json.loads(attrs["RedrivePolicy"])["maxReceiveCount"] == 5
+    events = aws.client("events")
+    for name, source, detail_type in [
+        (ALARM, "aws.cloudwatch", "CloudWatch Alarm State Change"),
+        ("other-alarm", "aws.cloudwatch", "CloudWatch Alarm State Change"),
+        (ALARM, "aws.ec2", "EC2 Instance State-change Notification"),
+    ]:
+        detail = {"alarmName": name, "state": {"value": "ALARM"}}
+        entry = {"Source": source, "DetailType": detail_type, "Detail": json.dumps(detail)}
+        assert events.put_events(Entries=[entry])["FailedEntryCount"] == 0
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+    bodies = [json.loads(m["Body"]) for m in messages]
+    assert [(b["source"], b["detail"]["alarmName"]) for b in bodies] == [("aws.cloudwatch", ALARM)]
