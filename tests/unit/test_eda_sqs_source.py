@@ -399,3 +399,24 @@ def test_sns_wrapped_event_and_time_formats():
     assert src.parse_time("yesterday") is None
     with pytest.raises(ValueError):
         src.unwrap("[1, 2]")
+
+
+def test_journal_and_confirmations_older_than_the_retention_are_dropped(tmp_path):
+    spool = tmp_path / "spool"
+    journal_ = src.Journal(spool)
+    journal_.append("received", "old-message", incident_id="INC-old")
+    journal_.append("received", "new-message", incident_id="INC-new")
+    journal_.close()
+    lines = (spool / "journal.jsonl").read_text().splitlines()
+    old = json.loads(lines[0])
+    old["epoch"] -= 15 * 86400
+    (spool / "journal.jsonl").write_text("\n".join([json.dumps(old), lines[1], '{"torn']))  # a torn last line
+    spent = spool / "acks" / "old-message.json"
+    spent.write_text("{}")
+    os.utime(spent, (time.time() - 15 * 86400,) * 2)
+    fresh = spool / "acks" / "new-message.json"
+    fresh.write_text("{}")
+    reopened = src.Journal(spool, retention_days=14)
+    assert set(reopened.messages) == {"new-message"}
+    assert not spent.exists() and fresh.exists()
+    assert len((spool / "journal.jsonl").read_text().splitlines()) == 1

@@ -128,7 +128,9 @@ options:
     type: float
     default: 0.25
   retention_days:
-    description: Journal records older than this are dropped when the source starts.
+    description:
+      - Journal records and confirmations older than this are dropped when the source starts (SQS keeps a
+        message 14 days at most).
     type: int
     default: 14
 """
@@ -288,7 +290,7 @@ class Journal:
         if not self.path.exists():
             return
         cutoff = time.time() - retention_days * 86400
-        kept, dropped = [], 0
+        kept, dropped, unterminated = [], 0, False
         with open(self.path, "rb") as handle:
             for line in handle:
                 try:
@@ -302,9 +304,16 @@ class Journal:
                 if rec.get("epoch", 0) < cutoff:
                     dropped += 1
                     continue
-                kept.append(line if line.endswith(b"\n") else line + b"\n")
+                if not line.endswith(b"\n"):
+                    unterminated = True
+                    line += b"\n"
+                kept.append(line)
                 self._apply(rec)
-        if dropped:
+        for ack in self.acks.glob("*.json"):  # SQS keeps a message 14 days at most: older confirmations are spent
+            with contextlib.suppress(OSError):
+                if ack.stat().st_mtime < cutoff:
+                    ack.unlink()
+        if dropped or unterminated:  # rewritten whole, so the next append starts on a line of its own
             tmp = self.path.with_suffix(".tmp")
             with open(tmp, "wb") as handle:
                 handle.writelines(kept)
