@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from sandbox import REPO_ROOT
+from sandbox.alarm import alarm_event as eventbridge_alarm
 
 pytestmark = pytest.mark.integration
 
@@ -35,40 +36,11 @@ if not (BIN / "ansible-rulebook").exists() or not (shutil.which("java") or os.en
     pytest.skip("ansible-rulebook and a Java 17+ runtime are needed", allow_module_level=True)
 
 
-def alarm_event(cluster, service, state="ALARM"):
-    now = time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime())
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "CloudWatch Alarm State Change",
-        "source": "aws.cloudwatch",
-        "account": ACCOUNT,
-        "time": now[:19] + "Z",
-        "region": "us-east-1",
-        "resources": [f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:{ALARM}"],
-        "detail": {
-            "alarmName": ALARM,
-            "state": {"value": state, "reason": "Threshold Crossed: 1 datapoint [0.0] < 2.0", "timestamp": now},
-            "previousState": {"value": "OK" if state == "ALARM" else "ALARM", "timestamp": now},
-            "configuration": {
-                "metrics": [
-                    {
-                        "id": "m1",
-                        "metricStat": {
-                            "metric": {
-                                "namespace": "ECS/ContainerInsights",
-                                "name": "RunningTaskCount",
-                                "dimensions": {"ClusterName": cluster, "ServiceName": service},
-                            },
-                            "period": 60,
-                            "stat": "Minimum",
-                        },
-                        "returnData": True,
-                    }
-                ]
-            },
-        },
-    }
+def alarm_event(aws, state="ALARM", later=0):
+    """The seeded alarm's state change as EventBridge delivers it (sandbox/alarm.py), ``later`` seconds from now."""
+    alarm = aws.client("cloudwatch").describe_alarms(AlarmNames=[ALARM])["MetricAlarms"][0]
+    when = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=later)
+    return eventbridge_alarm(alarm, state, when)
 
 
 class Rulebook:
@@ -182,14 +154,17 @@ def test_alarm_runs_service_down_and_the_message_is_deleted_only_after(aws, alar
     rulebook = Rulebook(aws, tmp_path, name).start()
     try:
         sent = time.time()
-        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(alarm_event(ecs["cluster"], ecs["service"])))
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(alarm_event(aws)))
         rulebook.wait_for(lambda: "queued" in rulebook.states(), 30, "the alert was not dispatched")
         assert in_queue(sqs, url) == 1  # dispatched, not deleted
         rulebook.wait_for(lambda: "deleted" in rulebook.states(), 120, "the message was not deleted")
         deleted = time.time()
-        # the resolution of the same alarm: recorded on the same incident, never acted on
-        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(alarm_event(ecs["cluster"], ecs["service"], "OK")))
-        rulebook.wait_for(lambda: rulebook.states().count("deleted") == 2, 120, "the OK was not recorded")
+        # the alarm again a minute later (a repeat), then its resolution: recorded on the same incident, not acted on
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(alarm_event(aws, later=60)))
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(alarm_event(aws, "OK", later=120)))
+        rulebook.wait_for(
+            lambda: rulebook.states().count("deleted") == 3, 120, "the repeat and the OK were not recorded"
+        )
     finally:
         rulebook.kill(signal.SIGTERM)
 
@@ -201,8 +176,10 @@ def test_alarm_runs_service_down_and_the_message_is_deleted_only_after(aws, alar
     records = timeline(rulebook, incident_id)
     acks = [r for r in records if (r.get("action") or "").endswith("eda_event_ack")]
     notes = [r for r in records if r["event"] == "note"]
-    assert len(acks) == 2 and len(notes) == 2  # the ALARM and the OK, both on one incident
-    assert "acting: service_down" in notes[0]["msg"] and "recorded, not acted on" in notes[1]["msg"]
+    assert len(acks) == 3 and len(notes) == 3  # the ALARM, the repeat and the OK, all on one incident
+    assert "acting: service_down" in notes[0]["msg"]
+    assert all("recorded, not acted on" in n["msg"] for n in notes[1:])
+    assert sum("a repeat within the incident window" in n["msg"] for n in notes) == 2
     # recorded (note), then confirmed, then deleted, and the runbook acted once
     assert notes[0]["seq"] < acks[0]["seq"]
     acked = next(r for r in journal if r["state"] == "acked" and r["message_id"] == alarm_id)
@@ -218,9 +195,8 @@ def test_alarm_runs_service_down_and_the_message_is_deleted_only_after(aws, alar
 
 def test_killed_right_after_reading_the_alert_acts_once_after_restart(aws, alarm_queue, tmp_path):
     sqs, name, url = alarm_queue
-    ecs = aws.manifest["aws"]["ecs"]
     first = Rulebook(aws, tmp_path, name, visibility=5).start("first")
-    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(alarm_event(ecs["cluster"], ecs["service"])))
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(alarm_event(aws)))
     try:
         first.wait_for(lambda: "received" in first.states(), 30, "the alert was not read")
     finally:
@@ -280,3 +256,32 @@ def test_the_cloudformation_template_routes_alarm_changes_to_the_queue(aws):
     messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
     bodies = [json.loads(m["Body"]) for m in messages]
     assert [(b["source"], b["detail"]["alarmName"]) for b in bodies] == [("aws.cloudwatch", ALARM)]
+
+
+def test_sandbox_alarm_puts_an_accepted_state_change_on_the_seeded_queue(aws):
+    """``python -m sandbox.alarm`` (moto emits no alarm events): the seeded queue gets an event the source accepts."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "aws_sqs_durable", REPO_ROOT / "extensions" / "eda" / "plugins" / "event_source" / "aws_sqs_durable.py"
+    )
+    source = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(source)
+    env = {**os.environ, **aws.env()}
+    sent = subprocess.run(
+        [sys.executable, "-m", "sandbox.alarm", ALARM, "--state", "OK"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert sent.returncode == 0, sent.stderr
+    queue = aws.manifest["aws"]["alarm_queue"]
+    (message,) = aws.client("sqs").receive_message(QueueUrl=queue["queue_url"], WaitTimeSeconds=1)["Messages"]
+    event = source.unwrap(message["Body"])
+    info = source.describe(event)
+    assert source.refusal(event, info, {ACCOUNT}, {"aws.cloudwatch"}, set()) is None
+    assert (info["kind"], info["alarm_name"], info["state"]) == ("cloudwatch_alarm", ALARM, "OK")
+    ecs = aws.manifest["aws"]["ecs"]
+    assert info["dimensions"] == {"ClusterName": ecs["cluster"], "ServiceName": ecs["service"]}
