@@ -420,3 +420,17 @@ def test_journal_and_confirmations_older_than_the_retention_are_dropped(tmp_path
     assert set(reopened.messages) == {"new-message"}
     assert not spent.exists() and fresh.exists()
     assert len((spool / "journal.jsonl").read_text().splitlines()) == 1
+
+
+def test_confirmation_refuses_bad_input_and_writes_nothing_in_check_mode(tmp_path):
+    spool = tmp_path / "spool"
+    with pytest.raises(ValueError, match="acknowledgement directory"):
+        acknowledge(str(spool), "abc")  # no source has made this spool
+    (spool / "acks").mkdir(parents=True)
+    with pytest.raises(ValueError, match="not an SQS message id"):
+        acknowledge(str(spool), "../../etc/passwd")
+    before, ack, path = acknowledge(str(spool), "abc", "INC-1", "run", check_mode=True)
+    assert not before and ack["incident_id"] == "INC-1" and not os.path.exists(path)
+    assert acknowledge(str(spool), "abc", "INC-1", "run")[0] is False
+    assert acknowledge(str(spool), "abc", "INC-1", "again")[0] is True
+    assert sorted(p.name for p in (spool / "acks").iterdir()) == ["abc.json"]  # no temporary file left
