@@ -285,3 +285,26 @@ def test_sandbox_alarm_puts_an_accepted_state_change_on_the_seeded_queue(aws):
     assert (info["kind"], info["alarm_name"], info["state"]) == ("cloudwatch_alarm", ALARM, "OK")
     ecs = aws.manifest["aws"]["ecs"]
     assert info["dimensions"] == {"ClusterName": ecs["cluster"], "ServiceName": ecs["service"]}
+
+
+def test_the_alert_playbook_refuses_a_timeline_that_would_vanish(tmp_path):
+    """Without FIREBREAK_INCIDENTS_DIR (or FIREBREAK_TIMELINE) the run fails before confirming: the message stays."""
+    spool = tmp_path / "spool"
+    (spool / "acks").mkdir(parents=True)
+    extra = {
+        "incident_id": "ALARM-test",
+        "ansible_eda": {"event": {"firebreak": {"message_id": "m-1", "spool": str(spool)}}},
+    }
+    env = {k: v for k, v in os.environ.items() if k not in ("FIREBREAK_INCIDENTS_DIR", "FIREBREAK_TIMELINE")}
+    env.update(ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    run = subprocess.run(
+        [str(BIN / "ansible-playbook"), str(REPO_ROOT / "playbooks" / "eda_alert.yml"), "-e", json.dumps(extra)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode != 0
+    assert "Set FIREBREAK_INCIDENTS_DIR" in run.stdout
+    assert list((spool / "acks").iterdir()) == []
