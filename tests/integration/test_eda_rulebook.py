@@ -190,7 +190,13 @@ def test_alarm_runs_service_down_and_the_message_is_deleted_only_after(aws, alar
     assert service["taskDefinition"].endswith(f":{ecs['current'] - 1}")
     assert in_queue(sqs, url) == 0
     rolled = datetime.datetime.fromisoformat(rollback["ts"].replace("Z", "+00:00")).timestamp()
-    print(f"alarm sent -> message deleted {deleted - sent:.1f}s, -> rollback recorded {rolled - sent:.1f}s")
+    (update,) = [e for e in aws.proxy.log() if e["service"] == "ecs" and e["action"] == "UpdateService"]
+    mitigated = datetime.datetime.fromisoformat(update["time"]).timestamp()
+    # DESIGN.md's target for the first mitigating call is 10 s; reported here, measured, never asserted
+    print(
+        f"alarm sent -> message deleted {deleted - sent:.1f}s, -> ecs UpdateService (first mitigating call) "
+        f"{mitigated - sent:.1f}s, -> rollback recorded {rolled - sent:.1f}s"
+    )
 
 
 def test_killed_right_after_reading_the_alert_acts_once_after_restart(aws, alarm_queue, tmp_path):
