@@ -37,7 +37,10 @@ TAG_RESTORED_TO_TIME = "firebreak:restored-to-time"
 TAG_FAILOVER_INCIDENT = "firebreak:failover-incident"
 TAG_FAILOVER_AT = "firebreak:failover-at"
 
-_IDENTIFIER_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{0,62}$")
+IDENTIFIER_MAX = 63
+IDENTIFIER_RULES = (
+    "1-63 letters, digits or hyphens, starting with a letter, no two consecutive hyphens, not ending with a hyphen"
+)
 
 
 class RDSError(Exception):
@@ -84,24 +87,69 @@ def tag_list(tags: dict) -> list:
     return [{"Key": k, "Value": str(v)} for k, v in tags.items()]
 
 
+def identifier_problem(text: str) -> str | None:
+    """Why ``text`` is not a valid RDS identifier (DB clusters and instances alike), or None."""
+    if not text:
+        return "it is empty"
+    if len(text) > IDENTIFIER_MAX:
+        return f"it is {len(text)} characters long (at most {IDENTIFIER_MAX})"
+    if not re.fullmatch(r"[A-Za-z0-9-]+", text):
+        return "it has characters other than letters, digits and hyphens"
+    if not text[0].isalpha():
+        return "it does not start with a letter"
+    if "--" in text:
+        return "it has two consecutive hyphens"
+    if text.endswith("-"):
+        return "it ends with a hyphen"
+    return None
+
+
 def validate_identifier(value, option) -> str:
-    """RDS identifiers: 1-63 letters, digits or hyphens, starting with a letter, no ``--``, no trailing ``-``."""
+    """An RDS identifier given as ``option``, in lower case.
+
+    RDS identifiers are case-insensitive and stored in lower case (``ORDERS-DB`` is created, and answered,
+    as ``orders-db``): every identifier a step takes is folded here, so it compares equal to what the API
+    returns.  Raises ``RDSInputError`` naming the value and the rule it breaks."""
     text = str(value or "").strip()
-    if not _IDENTIFIER_RE.match(text) or "--" in text or text.endswith("-"):
+    problem = identifier_problem(text)
+    if problem:
+        raise RDSInputError(f"{option}: {value!r} is not a valid DB identifier: {problem} ({IDENTIFIER_RULES})")
+    return text.lower()
+
+
+def derived_identifier(name: str, option: str, given: str, suffix_room: int | None = None) -> str:
+    """Check an identifier the step derives from ``option`` (``given``) before anything is changed.
+
+    ``suffix_room``: how many characters the step appends to ``given``, so the message can say how long
+    ``given`` may be.  Raises ``RDSInputError`` naming the value, the derived identifier and the rule."""
+    problem = identifier_problem(name)
+    if problem:
+        hint = f"; choose a {option} of at most {IDENTIFIER_MAX - suffix_room} characters" if suffix_room else ""
         raise RDSInputError(
-            f"{option}: {value!r} is not a valid DB identifier (1-63 letters, digits or hyphens, starting with "
-            "a letter, no two consecutive hyphens, not ending with a hyphen)"
+            f"{option} {given!r}: the identifier {name!r} the step derives from it is not a valid DB identifier: "
+            f"{problem} ({IDENTIFIER_RULES}){hint}"
         )
-    return text
+    return name.lower()
 
 
-def replaced_identifier(source_id: str, incident_id: str) -> str:
-    """``<source>-replaced-<incident>`` made into a valid identifier (lower case, at most 63 characters)."""
+def replaced_identifier(source_id: str, incident_id) -> str:
+    """``<source>-replaced-<incident>``: the incident id in lower case with every run of other characters
+    one hyphen, cut so that the name has at most 63 characters.  A source too long to leave room for the
+    incident is refused, naming the name it would need."""
     incident = re.sub(r"[^a-z0-9]+", "-", str(incident_id or "").lower()).strip("-")
     if not incident:
         raise RDSInputError("cut-over needs an incident id (incident_id) to name the replaced source")
-    name = f"{source_id}-replaced-{incident}"
-    name = re.sub(r"-+", "-", name)[:63].rstrip("-")
+    stem = f"{source_id}-replaced-"
+    name = (stem + incident)[:IDENTIFIER_MAX].rstrip("-")
+    if len(name) <= len(stem):
+        name = stem + incident  # no room for the incident: refused below, naming the full name
+    problem = identifier_problem(name)
+    if problem:
+        raise RDSInputError(
+            f"cut-over: the source's new identifier {name!r} (<source>-replaced-<incident>) is not a valid DB "
+            f"identifier: {problem} ({IDENTIFIER_RULES}); a cut-over needs a source of at most "
+            f"{IDENTIFIER_MAX - len('-replaced-x')} characters"
+        )
     return name
 
 
@@ -323,20 +371,23 @@ def cluster_instance_plan(source_cluster: dict, source_instances: dict, target_i
 
     Each ``{"id", "source", "instance_class", "availability_zone", "promotion_tier", "parameter_group",
     "writer"}``; ids are ``<target>-1`` (the writer) to ``<target>-N`` (readers in identifier order),
-    so a re-run finds the ones it already created.
+    so a re-run finds the ones it already created.  A target too long for them (62 characters and more;
+    61 with ten members or more) raises ``RDSInputError`` naming the first one: never cut them, since a
+    cut id can end in a hyphen or repeat another.
     """
     writer = cluster_writer(source_cluster)
     tiers = {
         m.get("DBInstanceIdentifier"): m.get("PromotionTier") for m in source_cluster.get("DBClusterMembers") or []
     }
     ordered = sorted(cluster_members(source_cluster), key=lambda ident: (ident != writer, ident))
+    room = len(f"-{len(ordered)}")
     plan = []
     for index, ident in enumerate(ordered, start=1):
         inst = source_instances.get(ident) or {}
         groups = inst.get("DBParameterGroups") or []
         plan.append(
             {
-                "id": f"{target_id}-{index}"[:63],
+                "id": derived_identifier(f"{target_id}-{index}", "target", target_id, room),
                 "source": ident,
                 "writer": ident == writer,
                 "instance_class": inst.get("DBInstanceClass"),
@@ -355,7 +406,7 @@ def restore_ownership(tags: dict, source_id: str, incident_id=None) -> tuple[boo
     ``firebreak:incident = <incident>``.  Returns ``(ours, why)``.
     """
     restored_from = tags.get(TAG_RESTORED_FROM)
-    if restored_from != source_id:
+    if str(restored_from or "").lower() != source_id.lower():  # RDS identifiers are case-insensitive
         shown = f"{TAG_RESTORED_FROM}={restored_from}" if restored_from else f"no {TAG_RESTORED_FROM} tag"
         return False, f"it is not a restore of {source_id} ({shown})"
     if incident_id:
@@ -537,11 +588,17 @@ def check_existing_target(kind: str, target_id: str, tags: dict, source_id: str,
 
 def cutover_plan(source_id: str, target_id: str, incident_id, confirm) -> dict:
     """``{"replaced": <source>-replaced-<incident>}``; refuses without the typed confirmation."""
-    if confirm != source_id:
+    if str(confirm or "").strip().lower() != source_id.lower():
         raise RDSInputError(
             f"cut-over renames {source_id!r} and puts the restore in its place: set cutover_confirm to "
             f"{source_id!r} to confirm (got {confirm!r})"
         )
     if not incident_id:
         raise RDSInputError("cut-over needs an incident id (incident_id) to name the replaced source")
-    return {"replaced": replaced_identifier(source_id, incident_id), "source": source_id, "restored": target_id}
+    replaced = replaced_identifier(source_id, incident_id)
+    if replaced == target_id.lower():
+        raise RDSInputError(
+            f"cut-over: the source's new identifier {replaced!r} (<source>-replaced-<incident>) is also the target: "
+            "choose another target identifier"
+        )
+    return {"replaced": replaced, "source": source_id, "restored": target_id}

@@ -12,15 +12,28 @@ author:
   - firebreak.runbooks maintainers (@firebreak)
 description:
   - The "isolate namespace" containment of the EKS plan (section 3, security incident).
-  - O(state=isolated) creates the NetworkPolicy C(firebreak-isolate-<incident>) that denies all ingress and egress
-    of the namespace's pods (or of the pods matching O(pod_selector)), optionally allowing DNS to kube-system's
-    kube-dns and traffic to and from responder namespaces (selected by the C(kubernetes.io/metadata.name) label,
-    which the apiserver sets), and labels the namespace C(firebreak.io/quarantined=true) and
+  - O(state=isolated) creates the NetworkPolicy C(firebreak-isolate-<folded incident>-<digest>) that denies all
+    ingress and egress of the namespace's pods (or of the pods matching O(pod_selector)), optionally allowing DNS to
+    kube-system's kube-dns and traffic to and from responder namespaces (selected by the C(kubernetes.io/metadata.name)
+    label, which the apiserver sets), and labels the namespace C(firebreak.io/quarantined=true) and
     C(firebreak.io/incident=<incident>). It returns a C(containment) entry recording exactly that (and the
     NetworkPolicies that already existed).
-  - O(state=released) undoes exactly what the given O(containments) entries say. It deletes the policy the step
-    created and puts back the namespace labels it changed, unless someone changed them meanwhile (those are left
-    alone and reported). Policies others added are never touched. It returns a C(release) entry.
+  - The digest is of the exact incident id, so incident ids that differ only in case or punctuation get their own
+    policies; the policy carries the exact id in the annotation C(firebreak.io/incident-id). A policy of that name
+    that is not this incident's isolation is refused. An isolation made before the digest
+    (C(firebreak-isolate-<folded incident>), found by its incident label) is adopted, not duplicated.
+  - NetworkPolicies add up, so another policy that allows traffic to or from the isolated pods (an allow-all, or
+    any allow of a policy whose pod selector may select them) would defeat the deny. By default the step refuses,
+    naming those policies. With O(defeating_policies=set_aside) it keeps their full manifests in the isolation
+    policy's annotation C(firebreak.io/set-aside) and in the containment entry, then deletes them; the release
+    creates them again exactly (spec, labels, annotations). The result's RV(set_aside) says which were set aside.
+  - O(pod_selector) must be a LabelSelector (C(matchLabels), C(matchExpressions)); anything else is refused, naming
+    the value (a real API server drops unknown fields, and an empty selector selects every pod).
+  - O(state=released) undoes exactly what the given O(containments) entries say. It creates again the policies the
+    isolation set aside, then deletes the policy the step created (only while it is still this step's isolation for
+    exactly the entry's incident) and puts back the namespace labels it changed, unless someone changed them
+    meanwhile (those are left alone and reported). While another isolation policy stays in the namespace, the
+    quarantine label stays. Policies others added are never touched. It returns a C(release) entry.
   - Re-runs change nothing. In check mode nothing is changed.
   - The NetworkPolicy only isolates where the cluster's network plugin enforces NetworkPolicies (on EKS, the VPC
     CNI with network policy enabled, or Calico/Cilium).
@@ -52,6 +65,15 @@ options:
     type: list
     elements: str
     default: []
+  defeating_policies:
+    description:
+      - What to do with NetworkPolicies in the namespace that would defeat the isolation (they allow some ingress or
+        egress of pods the isolation selects).
+      - V(refuse) fails naming them and changes nothing.
+      - V(set_aside) deletes them for the isolation after recording their manifests; the release restores them.
+    type: str
+    choices: [refuse, set_aside]
+    default: refuse
   containments:
     description:
       - With O(state=released), the containment entries to undo (as the C(firebreak.runbooks.containments) lookup
@@ -98,12 +120,28 @@ msg:
   description: What was done or why nothing was done.
   returned: always
   type: str
-  sample: "isolated namespace shop with NetworkPolicy firebreak-isolate-inc-2041"
+  sample: "isolated namespace shop with NetworkPolicy firebreak-isolate-inc-2041-486c629e"
 policy:
   description: The isolation NetworkPolicy as created (or that would be created), with O(state=isolated).
   returned: when state is isolated
   type: dict
-  sample: {"metadata": {"name": "firebreak-isolate-inc-2041"}, "spec": {"policyTypes": ["Ingress", "Egress"]}}
+  sample: {"metadata": {"name": "firebreak-isolate-inc-2041-486c629e"}, "spec": {"policyTypes": ["Ingress", "Egress"]}}
+set_aside:
+  description:
+    - With O(state=isolated), the names of the NetworkPolicies the isolation holds set aside (by this run or an
+      earlier one for the incident); empty when none.
+  returned: when state is isolated
+  type: list
+  elements: str
+  sample: ["allow-all"]
+defeating_policies:
+  description:
+    - With O(state=isolated), the policies found that would defeat the isolation, each with C(name) and C(allows)
+      (for example C(all ingress), C(some egress)); also returned when the step refuses because of them.
+  returned: when state is isolated
+  type: list
+  elements: dict
+  sample: [{"name": "allow-all", "allows": ["all ingress", "all egress"]}]
 before:
   description: The namespace's labels and NetworkPolicy names before the step.
   returned: always
@@ -113,12 +151,13 @@ after:
   description: The namespace's labels and NetworkPolicy names after the step (in check mode, the prediction).
   returned: always
   type: dict
-  sample: {"labels": {"firebreak.io/quarantined": "true"}, "policies": ["firebreak-isolate-inc-2041"]}
+  sample: {"labels": {"firebreak.io/quarantined": "true"}, "policies": ["firebreak-isolate-inc-2041-486c629e"]}
 containment:
   description:
     - The containment entry (see C(plugins/module_utils/step.py)) when the step changed something in
-      O(state=isolated); C(changed) holds C(policy), C(policy_created), C(labels) (previous values, null for absent)
-      and C(labels_set). Empty list otherwise.
+      O(state=isolated); C(changed) holds C(policy), C(policy_created), C(policy_owned), C(policy_updated),
+      C(labels) (previous values, null for absent), C(labels_set) and C(set_aside) (the full manifests of the
+      policies set aside). Empty list otherwise.
   returned: always
   type: raw
   sample: {"id": "3f2a...", "step": "k8s_namespace_isolate", "resource": "namespace/shop", "changed": {}}
@@ -126,12 +165,13 @@ release:
   description: The release entry, with O(state=released), when entries were given.
   returned: when state is released
   type: dict
-  sample: {"releases": ["3f2a..."], "restored": {"policy_deleted": "firebreak-isolate-inc-2041"}, "left_alone": {}}
+  sample:
+    {"releases": ["3f2a..."], "restored": {"policy_deleted": "firebreak-isolate-inc-2041-486c629e"}, "left_alone": {}}
 diff:
   description: Namespace labels and policy names before and after, in diff mode.
   returned: when diff mode is on
   type: dict
-  sample: {"before": {"policies": []}, "after": {"policies": ["firebreak-isolate-inc-2041"]}}
+  sample: {"before": {"policies": []}, "after": {"policies": ["firebreak-isolate-inc-2041-486c629e"]}}
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -143,12 +183,28 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common impo
     run_module,
 )
 from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_isolate import (
+    ANNOTATIONS_MAX,
+    INCIDENT_ANNOTATION,
+    QUARANTINED,
+    SET_ASIDE_ANNOTATION,
     STEP,
+    check_incident_id,
+    check_label_selector,
+    check_namespace,
+    defeating_policies,
+    find_isolation,
+    is_isolation,
+    isolation_annotations,
     isolation_policy,
     isolation_spec,
+    manifest,
+    merge_set_aside,
     policy_name,
     quarantine_labels,
     release_plan,
+    restorable,
+    restore_body,
+    set_aside_of,
     spec_matches,
 )
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import containment_entry, release_entry
@@ -160,55 +216,130 @@ ARGUMENT_SPEC = auth_argument_spec(
     pod_selector=dict(type="dict", default={}),
     allow_dns=dict(type="bool", default=True),
     responder_namespaces=dict(type="list", elements="str", default=[]),
+    defeating_policies=dict(type="str", choices=["refuse", "set_aside"], default="refuse"),
     containments=dict(type="list", elements="dict", default=[]),
     incident_id=dict(type="str"),
 )
 
 
 def snapshot(kube, namespace):
+    """The namespace, its labels and policy names, and the NetworkPolicies themselves."""
     ns = kube.namespace(namespace)
-    policies = sorted(p["metadata"]["name"] for p in kube.list("NetworkPolicy", namespace))
-    return ns, {"labels": dict(ns["metadata"].get("labels") or {}), "policies": policies}
+    found = sorted(kube.list("NetworkPolicy", namespace), key=lambda p: p["metadata"]["name"])
+    names = [p["metadata"]["name"] for p in found]
+    return ns, {"labels": dict(ns["metadata"].get("labels") or {}), "policies": names}, found
 
 
 def isolate(module, kube) -> dict:
     params = module.params
-    namespace, incident = params["namespace"], params["incident_id"]
+    namespace, incident = check_namespace(params["namespace"], "namespace"), params["incident_id"]
     if not incident:
         if not module.check_mode:
             raise K8sInputError("incident_id is required to isolate a namespace (it names the policy); nothing changed")
         incident = "check-mode"
+    incident = check_incident_id(incident)
+    selector = check_label_selector(params["pod_selector"], "pod_selector")
+    for responder in params["responder_namespaces"]:
+        check_namespace(responder, "responder_namespaces")
     for responder in params["responder_namespaces"]:
         if kube.get("Namespace", None, responder, missing_ok=True) is None:
             raise K8sInputError(f"responder namespace {responder!r} does not exist; nothing changed")
-    _ns, before = snapshot(kube, namespace)
-    spec = isolation_spec(params["pod_selector"], params["allow_dns"], params["responder_namespaces"])
-    policy = isolation_policy(namespace, incident, spec)
-    name = policy_name(incident)
-    existing = kube.get("NetworkPolicy", namespace, name, missing_ok=True)
+    _ns, before, policies = snapshot(kube, namespace)
+    spec = isolation_spec(selector, params["allow_dns"], params["responder_namespaces"])
+    existing = find_isolation(policies, incident)
+    name = existing["metadata"]["name"] if existing else policy_name(incident)
+    clash = next((p for p in policies if p["metadata"]["name"] == name and p is not existing), None)
+    if clash is not None:
+        owner = (clash["metadata"].get("annotations") or {}).get(INCIDENT_ANNOTATION)
+        raise K8sInputError(
+            f"NetworkPolicy {name!r} in namespace {namespace!r} exists and is not incident {incident!r}'s isolation"
+            + (f" (it is incident {owner!r}'s)" if owner else "")
+            + "; refusing to take it over; nothing changed"
+        )
+    defeating = defeating_policies(policies, spec["podSelector"])
+    if defeating and params["defeating_policies"] != "set_aside":
+        listed = "; ".join(f"{d['name']} (allows {' and '.join(d['allows'])})" for d in defeating)
+        raise K8sInputError(
+            f"namespace {namespace!r} holds NetworkPolicies that would defeat the isolation (policies add up, so "
+            f"their allows admit traffic beside the deny): {listed}; nothing changed. Remove them, or run with "
+            "defeating_policies=set_aside to set them aside for the isolation (recorded, restored on release)",
+            defeating_policies=defeating,
+            set_aside=[],
+        )
+    by_name = {p["metadata"]["name"]: p for p in policies}
+    to_delete = [by_name[d["name"]] for d in defeating]
+    held = {m["metadata"]["name"]: m for m in set_aside_of(existing)}
+    # one set aside before and made again since (by a person or a GitOps controller): deleted again only when it
+    # is the same policy, so that neither manifest is lost
+    remade = [
+        p["metadata"]["name"] for p in to_delete if restorable(p, held.get(p["metadata"]["name"], p)) == "changed"
+    ]
+    if remade:
+        raise K8sInputError(
+            f"NetworkPolicies {', '.join(remade)} in namespace {namespace!r} were set aside by this isolation and have "
+            "been made again with another spec, labels or annotations; setting them aside again would lose one of "
+            "the two; nothing changed",
+            defeating_policies=defeating,
+            set_aside=sorted(held),
+        )
+    set_aside = merge_set_aside(list(held.values()), [manifest(p) for p in to_delete])
+    annotations = isolation_annotations(incident, set_aside)
+    policy = isolation_policy(namespace, incident, spec, name=name, set_aside=set_aside)
+    size = sum(len(k) + len(v) for k, v in annotations.items())
+    if size > ANNOTATIONS_MAX:
+        raise K8sInputError(
+            f"the policies to set aside ({', '.join(m['metadata']['name'] for m in set_aside)}) do not fit in the "
+            f"{SET_ASIDE_ANNOTATION} annotation ({size} bytes, at most {ANNOTATIONS_MAX}); nothing changed"
+        )
     want_labels = quarantine_labels(incident)
     label_changes = {k: before["labels"].get(k) for k, v in want_labels.items() if before["labels"].get(k) != v}
     create = existing is None
-    update = not create and not spec_matches(existing.get("spec"), spec)
-    changed = create or update or bool(label_changes)
+    stored_meta = (existing or {}).get("metadata") or {}
+    meta_patch = {}
+    if not create:
+        stored = stored_meta.get("annotations") or {}
+        changed_annotations = {k: v for k, v in annotations.items() if stored.get(k) != v}
+        if changed_annotations:
+            meta_patch["annotations"] = changed_annotations
+        if not policy["metadata"]["labels"].items() <= (stored_meta.get("labels") or {}).items():
+            meta_patch["labels"] = policy["metadata"]["labels"]
+    update = not create and (not spec_matches(existing.get("spec"), spec) or bool(meta_patch))
+    changed = create or update or bool(label_changes) or bool(to_delete)
     after = {
         "labels": dict(before["labels"], **want_labels),
-        "policies": sorted(set(before["policies"]) | {name}),
+        "policies": sorted((set(before["policies"]) | {name}) - {p["metadata"]["name"] for p in to_delete}),
     }
-    result = {"changed": changed, "policy": policy, "before": before, "containment": []}
+    result = {
+        "changed": changed,
+        "policy": policy,
+        "before": before,
+        "containment": [],
+        "set_aside": [m["metadata"]["name"] for m in set_aside],
+        "defeating_policies": defeating,
+    }
     if module._diff:
         result["diff"] = {"before": before, "after": after}
     if module.check_mode:
         result["after"] = after
-        result["msg"] = f"check mode: {'would isolate' if changed else 'no change to'} namespace {namespace}"
+        result["msg"] = f"check mode: {'would isolate' if changed else 'no change to'} namespace {namespace}" + (
+            f", setting aside {', '.join(result['set_aside'])}" if to_delete else ""
+        )
         return result
+    # the deny first, holding the manifests of what it sets aside; only then are they deleted
     if create:
         kube.create("NetworkPolicy", namespace, policy)
     elif update:
-        kube.patch("NetworkPolicy", namespace, name, {"spec": spec}, content_type=MERGE_PATCH)
+        body = {"spec": spec}
+        if meta_patch:
+            body["metadata"] = meta_patch
+        kube.patch("NetworkPolicy", namespace, name, body, content_type=MERGE_PATCH)
+    for other in to_delete:
+        meta = other["metadata"]
+        pre = {k: meta[k] for k in ("uid", "resourceVersion") if meta.get(k)}
+        kube.request("DELETE", "NetworkPolicy", namespace, meta["name"], body={"preconditions": pre} if pre else None)
     if label_changes:
         kube.patch("Namespace", None, namespace, {"metadata": {"labels": want_labels}}, content_type=MERGE_PATCH)
-    _, result["after"] = snapshot(kube, namespace)
+    _, result["after"], _ = snapshot(kube, namespace)
     if changed:
         result["containment"] = containment_entry(
             incident,
@@ -217,14 +348,18 @@ def isolate(module, kube) -> dict:
             changed={
                 "policy": name,
                 "policy_created": create,
+                "policy_owned": True,
                 "policy_updated": update,
                 "labels": label_changes,
                 "labels_set": {k: want_labels[k] for k in label_changes},
+                "set_aside": set_aside,
             },
             namespace=namespace,
             existing_policies=before["policies"],
         )
-        result["msg"] = f"isolated namespace {namespace} with NetworkPolicy {name}"
+        result["msg"] = f"isolated namespace {namespace} with NetworkPolicy {name}" + (
+            f", setting aside {', '.join(result['set_aside'])} (restored on release)" if set_aside else ""
+        )
     else:
         result["msg"] = f"no change: namespace {namespace} is already isolated by NetworkPolicy {name}"
     return result
@@ -232,8 +367,9 @@ def isolate(module, kube) -> dict:
 
 def release(module, kube) -> dict:
     params = module.params
-    namespace = params["namespace"]
-    _ns, before = snapshot(kube, namespace)
+    namespace = check_namespace(params["namespace"], "namespace")
+    _ns, before, policies = snapshot(kube, namespace)
+    by_name = {p["metadata"]["name"]: p for p in policies}
     resource = f"namespace/{namespace}"
     entries = [e for e in params["containments"] if e.get("step") == STEP and e.get("resource") == resource]
     result = {"changed": False, "before": before}
@@ -243,10 +379,10 @@ def release(module, kube) -> dict:
         return result
     labels = dict(before["labels"])
     deletes, label_patch, restored, left_alone = [], {}, {}, {}
+    set_aside = []
     for entry in entries:
         name = (entry.get("changed") or {}).get("policy")
-        policy = kube.get("NetworkPolicy", namespace, name, missing_ok=True) if name else None
-        plan = release_plan(entry, policy, labels)
+        plan = release_plan(entry, by_name.get(name) if name else None, labels)
         if plan["delete_policy"] and plan["delete_policy"] not in deletes:
             deletes.append(plan["delete_policy"])
         label_patch.update(plan["labels"])
@@ -257,24 +393,49 @@ def release(module, kube) -> dict:
                 restored[key] = value
         for key, value in plan["left_alone"].items():
             left_alone[key] = value
+        recorded = [m for m in (entry.get("changed") or {}).get("set_aside") or [] if isinstance(m, dict)]
+        if plan["delete_policy"]:
+            # the deny policy's annotation first: read from the API, it is exact; the entry came through the
+            # timeline, which may have masked a value that looked secret
+            recorded = merge_set_aside(set_aside_of(by_name[plan["delete_policy"]]), recorded)
+        set_aside = merge_set_aside(set_aside, recorded)
+    creates = []
+    for record in set_aside:
+        what = restorable(by_name.get(record["metadata"]["name"]), record)
+        if what == "create":
+            creates.append(record)
+        elif what == "changed":
+            left_alone.setdefault("set_aside", {})[record["metadata"]["name"]] = "another policy of that name exists"
+    if set_aside:
+        kept_by_others = left_alone.get("set_aside") or {}
+        restored["set_aside_restored"] = [
+            m["metadata"]["name"] for m in set_aside if m["metadata"]["name"] not in kept_by_others
+        ]
+    # another incident's isolation stays: the namespace stays marked quarantined while one is left
+    remaining = [p["metadata"]["name"] for p in policies if is_isolation(p) and p["metadata"]["name"] not in deletes]
+    if remaining and QUARANTINED in label_patch:
+        label_patch.pop(QUARANTINED)
+        restored.get("labels", {}).pop(QUARANTINED, None)
+        left_alone.setdefault("labels", {})[QUARANTINED] = f"kept: {', '.join(remaining)} still isolates"
     ours = {(e.get("changed") or {}).get("policy") for e in entries}
     others = [p for p in before["policies"] if p not in deletes and p not in ours]
     if others:
         left_alone["other_policies"] = others
-    changed = bool(deletes or label_patch)
+    changed = bool(deletes or label_patch or creates)
     result["changed"] = changed
+    after_policies = sorted((set(before["policies"]) - set(deletes)) | {m["metadata"]["name"] for m in creates})
     if module._diff:
         after_labels = {k: v for k, v in dict(labels, **label_patch).items() if v is not None}
-        result["diff"] = {
-            "before": before,
-            "after": {"labels": after_labels, "policies": [p for p in before["policies"] if p not in deletes]},
-        }
+        result["diff"] = {"before": before, "after": {"labels": after_labels, "policies": after_policies}}
     if not module.check_mode:
+        # what was set aside comes back before the deny goes (the deny keeps the manifests until then)
+        for record in creates:
+            kube.create("NetworkPolicy", namespace, restore_body(record))
         for name in deletes:
             kube.delete("NetworkPolicy", namespace, name)
         if label_patch:
             kube.patch("Namespace", None, namespace, {"metadata": {"labels": label_patch}}, content_type=MERGE_PATCH)
-        _, result["after"] = snapshot(kube, namespace)
+        _, result["after"], _ = snapshot(kube, namespace)
     else:
         result["after"] = before
     incident = params["incident_id"] or entries[0].get("incident_id")

@@ -32,6 +32,8 @@ options:
   cluster:
     description:
       - Identifier of the DB cluster.
+      - RDS identifiers are case-insensitive and stored in lower case, so the module folds O(cluster), O(target)
+        and O(failover_from) to lower case and reports them so.
     type: str
     required: true
   target:
@@ -236,14 +238,17 @@ ARGUMENT_SPEC = dict(
 
 def run(module, state: dict) -> dict:
     params = module.params
-    cluster_id = params["cluster"].strip()
+    # RDS identifiers are case-insensitive and answered in lower case: compare them folded.
+    cluster_id = rdsu.validate_identifier(params["cluster"], "cluster")
     if params["wait_timeout"] < 0:
         raise rdsu.RDSInputError(f"wait_timeout must be >= 0, got {params['wait_timeout']}")
     for option in ("target", "failover_from"):
         if params[option] is not None and not params[option].strip():
             raise rdsu.RDSInputError(f"{option} must not be empty")
-    target = params["target"].strip() if params["target"] else None
-    failover_from = params["failover_from"].strip() if params["failover_from"] else None
+    target = rdsu.validate_identifier(params["target"], "target") if params["target"] else None
+    failover_from = (
+        rdsu.validate_identifier(params["failover_from"], "failover_from") if params["failover_from"] else None
+    )
 
     caller = Caller(params["retry_budget"])
     rds = aws_client(module, "rds")

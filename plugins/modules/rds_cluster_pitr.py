@@ -38,11 +38,15 @@ options:
   source:
     description:
       - Identifier of the DB cluster to restore from. Never modified (except by the cut-over).
+      - RDS identifiers are case-insensitive and stored in lower case, so the module folds O(source), O(target) and
+        O(cutover_confirm) to lower case and reports them so.
     type: str
     required: true
   target:
     description:
       - Identifier of the NEW cluster. Its instances are named C(<target>-1) (the writer) to C(<target>-N).
+      - Every identifier derived from it is checked before anything is changed, so it may have at most 61
+        characters (60 for ten source members or more).
     type: str
     required: true
   restore_time:

@@ -25,6 +25,7 @@ options:
   instance:
     description:
       - Identifier of the DB instance.
+      - RDS identifiers are case-insensitive and stored in lower case, so the module folds it to lower case.
     type: str
     required: true
   force:
@@ -236,7 +237,7 @@ def refusal(instance: dict) -> str | None:
 
 def run(module, state: dict) -> dict:
     params = module.params
-    ident = params["instance"].strip()
+    ident = rdsu.validate_identifier(params["instance"], "instance")  # RDS answers identifiers in lower case
     if params["wait_timeout"] < 0:
         raise rdsu.RDSInputError(f"wait_timeout must be >= 0, got {params['wait_timeout']}")
     incident = params["incident_id"]

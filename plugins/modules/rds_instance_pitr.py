@@ -37,6 +37,8 @@ options:
   source:
     description:
       - Identifier of the DB instance to restore from. Never modified (except by the cut-over).
+      - RDS identifiers are case-insensitive and stored in lower case, so the module folds O(source), O(target) and
+        O(cutover_confirm) to lower case and reports them so.
       - An Aurora, Neptune or DocumentDB cluster member is refused; restore its cluster with
         M(firebreak.runbooks.rds_cluster_pitr).
     type: str

@@ -486,8 +486,107 @@ _PORT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _PROTOCOLS = ("SCTP", "TCP", "UDP")
 
 
+_LABEL_KEY_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+LABEL_SELECTOR_FIELDS = ("matchLabels", "matchExpressions")
+REQUIREMENT_FIELDS = ("key", "operator", "values")
+
+
+def _label_key_ok(key) -> bool:
+    if not isinstance(key, str):
+        return False
+    prefix, slash, name = key.rpartition("/")
+    if slash and (not prefix or len(prefix) > 253 or not _NAME_1123.match(prefix)):
+        return False
+    return 0 < len(name) <= 63 and bool(_LABEL_KEY_NAME.match(name))
+
+
+def _validate_label_selector(selector, path: str, causes: list) -> None:
+    """``metav1validation.ValidateLabelSelector``: label keys and values, operators, and the values rules."""
+    if not isinstance(selector, dict):
+        return
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if not _label_key_ok(key):
+            causes.append(("FieldValueInvalid", f"{path}.matchLabels", f"Invalid value: {key!r}: a valid label key"))
+        if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.match(value):
+            causes.append(
+                ("FieldValueInvalid", f"{path}.matchLabels", f"Invalid value: {value!r}: a valid label value")
+            )
+    for i, expr in enumerate(selector.get("matchExpressions") or []):
+        where = f"{path}.matchExpressions[{i}]"
+        operator, values = expr.get("operator"), expr.get("values") or []
+        if operator in ("In", "NotIn") and not values:
+            causes.append(
+                (
+                    "FieldValueRequired",
+                    f"{where}.values",
+                    "Required value: must be specified when `operator` is 'In' or 'NotIn'",
+                )
+            )
+        elif operator in ("Exists", "DoesNotExist") and values:
+            causes.append(
+                (
+                    "Forbidden",
+                    f"{where}.values",
+                    "Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+                )
+            )
+        elif operator not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    f"{where}.operator",
+                    f"Invalid value: {operator!r}: not a valid selector operator",
+                )
+            )
+        if not _label_key_ok(expr.get("key")):
+            causes.append(
+                ("FieldValueInvalid", f"{where}.key", f"Invalid value: {expr.get('key')!r}: a valid label key")
+            )
+        for value in values:
+            if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.match(value):
+                causes.append(
+                    ("FieldValueInvalid", f"{where}.values", f"Invalid value: {value!r}: a valid label value")
+                )
+
+
+def network_policy_selectors(spec: dict):
+    """``(path, selector)`` for every LabelSelector of a NetworkPolicy spec (the pods, and each peer's)."""
+    if not isinstance(spec, dict):
+        return
+    if isinstance(spec.get("podSelector"), dict):
+        yield "spec.podSelector", spec["podSelector"]
+    for direction, peers_key in (("ingress", "from"), ("egress", "to")):
+        for i, rule in enumerate(spec.get(direction) or []):
+            for j, peer in enumerate((rule or {}).get(peers_key) or []):
+                for key in ("podSelector", "namespaceSelector"):
+                    if isinstance((peer or {}).get(key), dict):
+                        yield f"spec.{direction}[{i}].{peers_key}[{j}].{key}", peer[key]
+
+
+def unknown_selector_fields(obj: dict, prune: bool = False) -> list[str]:
+    """The fields of a NetworkPolicy's LabelSelectors that the API does not know (``spec.podSelector.app``), as the
+    apiserver's decoder names them; ``prune`` drops them, as it does unless ``fieldValidation=Strict``."""
+    found = []
+    for path, selector in list(network_policy_selectors(obj.get("spec"))):
+        for key in [k for k in selector if k not in LABEL_SELECTOR_FIELDS]:
+            found.append(f"{path}.{key}")
+            if prune:
+                del selector[key]
+        for i, expr in enumerate(selector.get("matchExpressions") or []):
+            if not isinstance(expr, dict):
+                continue
+            for key in [k for k in expr if k not in REQUIREMENT_FIELDS]:
+                found.append(f"{path}.matchExpressions[{i}].{key}")
+                if prune:
+                    del expr[key]
+    return found
+
+
 def _validate_network_policy(spec: dict, causes: list) -> None:
-    """``ValidateNetworkPolicySpec``: policyTypes, ports (protocol, number or IANA name, endPort), peers."""
+    """``ValidateNetworkPolicySpec``: policyTypes, ports (protocol, number or IANA name, endPort), peers, and the
+    label selectors."""
+    for path, selector in network_policy_selectors(spec):
+        _validate_label_selector(selector, path, causes)
     types = spec.get("policyTypes") or []
     for i, value in enumerate(types):
         if value not in ("Ingress", "Egress"):
@@ -773,5 +872,8 @@ def apply_defaults(rtype: ResourceType, obj: dict) -> None:
             for key, value in string_data.items():
                 data[key] = base64.b64encode(str(value).encode()).decode()
             obj["data"] = data
-    elif rtype.kind == "NetworkPolicy" and isinstance(spec, dict) and "policyTypes" not in spec:
-        spec["policyTypes"] = ["Ingress"] + (["Egress"] if "egress" in spec else [])
+    elif rtype.kind == "NetworkPolicy" and isinstance(spec, dict):
+        # the decoder drops fields the schema does not have (fieldValidation Ignore or Warn, the default)
+        unknown_selector_fields(obj, prune=True)
+        if "policyTypes" not in spec:
+            spec["policyTypes"] = ["Ingress"] + (["Egress"] if "egress" in spec else [])

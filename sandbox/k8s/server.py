@@ -24,6 +24,7 @@ from .resources import (
     api_group,
     api_group_list,
     api_resource_list,
+    unknown_selector_fields,
 )
 from .seed import seed
 from .selectors import SelectorError, parse_field_selector, parse_label_selector
@@ -49,6 +50,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, code: int, body: dict | str, content_type: str = "application/json") -> None:
         data = (json.dumps(body) if isinstance(body, dict) else body).encode()
         self.send_response(code)
+        for warning in getattr(self, "warnings", ()):
+            self.send_header("Warning", f'299 - "{warning}"')
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-cache, private")
@@ -81,6 +84,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
     def _dispatch(self, method: str) -> None:
+        self.warnings: list[str] = []
         url = urlsplit(self.path)
         query = parse_qs(url.query, keep_blank_values=True)
         length = int(self.headers.get("Content-Length") or 0)
@@ -188,10 +192,22 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 text = raw.decode("utf-8")
                 if (self.headers.get("Content-Type") or "").startswith("application/yaml"):
-                    return yaml.safe_load(text)
-                return json.loads(text)
+                    decoded = yaml.safe_load(text)
+                else:
+                    decoded = json.loads(text)
             except (UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
                 raise bad_request(f"the body of the request was in an unknown format: {exc}") from exc
+            if rtype.kind == "NetworkPolicy" and method in ("POST", "PUT") and isinstance(decoded, dict):
+                # fieldValidation: Strict rejects unknown fields; Warn (the default) and Ignore drop them
+                unknown = unknown_selector_fields(decoded)
+                validation = _flag(query, "fieldValidation") or "Warn"
+                if unknown and validation == "Strict":
+                    raise bad_request(
+                        "strict decoding error: " + ", ".join(f'unknown field "{field}"' for field in unknown)
+                    )
+                if validation == "Warn":
+                    self.warnings.extend(f'unknown field \\"{field}\\"' for field in unknown)
+            return decoded
 
         if name is None:
             if method == "GET":

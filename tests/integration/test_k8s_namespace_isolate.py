@@ -26,6 +26,7 @@ def state(box):
 
 
 def existing_policy(box):
+    """A policy that allows nothing to the isolated pods (a default deny of ingress): not in the way."""
     call(
         box,
         "POST",
@@ -33,12 +34,8 @@ def existing_policy(box):
         {
             "apiVersion": "networking.k8s.io/v1",
             "kind": "NetworkPolicy",
-            "metadata": {"name": "allow-front", "namespace": "shop"},
-            "spec": {
-                "podSelector": {"matchLabels": {"app": "api"}},
-                "policyTypes": ["Ingress"],
-                "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "front"}}}]}],
-            },
+            "metadata": {"name": "api-default-deny", "namespace": "shop"},
+            "spec": {"podSelector": {"matchLabels": {"app": "api"}}, "policyTypes": ["Ingress"]},
         },
     )
 
@@ -55,7 +52,7 @@ def test_isolate_then_release_restores_exactly_and_leaves_others_alone(kube, run
     assert result["changed"] is True
     labels, policies = state(kube)
     assert labels["firebreak.io/quarantined"] == "true" and labels["firebreak.io/incident"] == "INC-42"
-    spec = policies["firebreak-isolate-inc-42"]
+    spec = policies[result["policy"]["metadata"]["name"]]
     assert spec["podSelector"] == {} and sorted(spec["policyTypes"]) == ["Egress", "Ingress"]
     responders = {
         "matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["forensics"]}]
@@ -64,10 +61,10 @@ def test_isolate_then_release_restores_exactly_and_leaves_others_alone(kube, run
     assert {"to": [{"namespaceSelector": responders}]} in spec["egress"]
     dns = [rule for rule in spec["egress"] if rule.get("ports")]
     assert dns and {p["port"] for p in dns[0]["ports"]} == {53}
-    assert policies["allow-front"] == policies_before["allow-front"]
+    assert policies["api-default-deny"] == policies_before["api-default-deny"]
     entry = result["containment"]
     assert entry["step"] == "k8s_namespace_isolate" and entry["resource"] == "namespace/shop"
-    assert entry["changed"]["policy_created"] is True and entry["existing_policies"] == ["allow-front"]
+    assert entry["changed"]["policy_created"] is True and entry["existing_policies"] == ["api-default-deny"]
     assert entry["changed"]["labels"] == {"firebreak.io/quarantined": None, "firebreak.io/incident": None}
 
     again, second = isolate(run_playbook, incident_id="INC-42", responders=["forensics"])
@@ -91,10 +88,10 @@ def test_isolate_then_release_restores_exactly_and_leaves_others_alone(kube, run
     assert run.returncode == 0, run.output
     assert released["changed"] is True
     assert released["release"]["releases"] == [entry["id"]]
-    assert released["release"]["left_alone"]["other_policies"] == ["allow-front", "responder-extra"]
+    assert released["release"]["left_alone"]["other_policies"] == ["api-default-deny", "responder-extra"]
     labels, policies = state(kube)
     assert labels == dict(labels_before, owner="sre")
-    assert set(policies) == {"allow-front", "responder-extra"}
+    assert set(policies) == {"api-default-deny", "responder-extra"}
 
     again, second = isolate(run_playbook, state="released", incident_id="INC-42", containments=[entry])
     assert again.returncode == 0 and second["changed"] is False
@@ -147,3 +144,143 @@ def test_role_release_reads_the_timeline_and_restores_exactly(kube, run_playbook
     assert (labels, policies) == (dict(before[0], owner="sre"), before[1])
     again = run_playbook(role, extra_vars={"k8s_state": "released"})
     assert again.returncode == 0 and recap(again)["changed"] == 0, again.stdout
+
+
+def policies_of(box):
+    return {p["metadata"]["name"]: p for p in get(box, NP)["items"]}
+
+
+@pytest.mark.parametrize(
+    "selector, named",
+    [
+        ({"app": "front"}, "'app'"),
+        ("app=front", "'app'"),
+        ({"matchLabels": {"app": "front"}, "matchLabel": {"tier": "web"}}, "'matchLabel'"),
+        ({"matchExpressions": [{"key": "app", "operator": "Equals", "values": ["front"]}]}, "'Equals'"),
+    ],
+)
+def test_a_pod_selector_that_is_not_a_label_selector_is_refused_naming_it(kube, run_playbook, selector, named):
+    """Issue 21 finding 5: a real API server drops unknown LabelSelector fields and would select every pod."""
+    before = state(kube)
+    run, result = isolate(run_playbook, incident_id="INC-44", pod_selector=selector)
+    assert run.returncode != 0, result
+    assert "pod_selector" in result["msg"] and named in result["msg"], result["msg"]
+    assert "Traceback" not in run.output
+    assert state(kube) == before
+
+
+def test_incident_ids_differing_in_case_keep_their_own_policies(kube, run_playbook):
+    """Issue 21 finding 3: X-Case and X-CASE folded to one policy name; releasing one deleted the other's isolation."""
+    run, upper = isolate(run_playbook, incident_id="X-CASE")
+    assert run.returncode == 0, run.output
+    run, mixed = isolate(run_playbook, incident_id="X-Case")
+    assert run.returncode == 0, run.output
+    names = {upper["policy"]["metadata"]["name"], mixed["policy"]["metadata"]["name"]}
+    assert len(names) == 2 and names == set(policies_of(kube)), (names, sorted(policies_of(kube)))
+    run, released = isolate(run_playbook, state="released", incident_id="X-Case", containments=[mixed["containment"]])
+    assert run.returncode == 0, run.output
+    assert released["release"]["restored"]["policy_deleted"] == mixed["policy"]["metadata"]["name"]
+    left = policies_of(kube)
+    assert set(left) == {upper["policy"]["metadata"]["name"]}
+    assert left[upper["policy"]["metadata"]["name"]]["metadata"]["annotations"]["firebreak.io/incident-id"] == "X-CASE"
+    labels, _ = state(kube)
+    assert labels["firebreak.io/quarantined"] == "true"  # X-CASE's isolation still stands
+
+
+def test_an_isolation_made_under_the_old_name_is_adopted_and_released(kube, run_playbook):
+    """Policies named firebreak-isolate-<folded id> (before the digest) stay this incident's: a re-run adopts the
+    policy instead of adding a second one, and the release finds it by its incident label."""
+    legacy = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {
+            "name": "firebreak-isolate-inc-7",
+            "namespace": "shop",
+            "labels": {"firebreak.io/incident": "INC-7", "firebreak.io/step": "k8s_namespace_isolate"},
+        },
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+    }
+    call(kube, "POST", NP, legacy)
+    run, result = isolate(run_playbook, incident_id="INC-7")
+    assert run.returncode == 0, run.output
+    assert set(policies_of(kube)) == {"firebreak-isolate-inc-7"}
+    entry = result["containment"]
+    assert entry["changed"]["policy"] == "firebreak-isolate-inc-7"
+    old_entry = dict(entry, changed=dict(entry["changed"], policy_created=True))
+    for key in ("policy_owned", "set_aside"):
+        old_entry["changed"].pop(key, None)
+    run, released = isolate(run_playbook, state="released", incident_id="INC-7", containments=[old_entry])
+    assert run.returncode == 0, run.output
+    assert released["release"]["restored"]["policy_deleted"] == "firebreak-isolate-inc-7"
+    assert policies_of(kube) == {}
+
+
+ALLOW_ALL = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "NetworkPolicy",
+    "metadata": {
+        "name": "allow-all",
+        "namespace": "shop",
+        "labels": {"team": "web"},
+        "annotations": {"owner": "platform", "note": "legacy allow-all"},
+    },
+    "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"], "ingress": [{}], "egress": [{}]},
+}
+
+
+def exact(policy):
+    meta = policy["metadata"]
+    return meta["name"], meta.get("labels"), meta.get("annotations"), policy["spec"]
+
+
+def test_an_allow_all_policy_is_refused_by_default_or_set_aside_and_restored_exactly(kube, run_playbook):
+    """Issue 21 finding 4: NetworkPolicies add up, so an allow-all policy beside the deny admits everything."""
+    call(kube, "POST", NP, ALLOW_ALL)
+    original = exact(policies_of(kube)["allow-all"])
+    labels_before, _ = state(kube)
+
+    run, refused = isolate(run_playbook, incident_id="INC-50")
+    assert run.returncode != 0, refused
+    assert "allow-all" in refused["msg"] and "defeating_policies" in refused["msg"], refused["msg"]
+    assert set(policies_of(kube)) == {"allow-all"} and state(kube)[0] == labels_before
+
+    run, result = isolate(run_playbook, incident_id="INC-50", defeating_policies="set_aside")
+    assert run.returncode == 0, run.output
+    assert result["set_aside"] == ["allow-all"]
+    deny = result["policy"]["metadata"]["name"]
+    stored = policies_of(kube)
+    assert set(stored) == {deny}
+    assert "allow-all" in stored[deny]["metadata"]["annotations"]["firebreak.io/set-aside"]
+    entry = result["containment"]
+    assert [exact(m) for m in entry["changed"]["set_aside"]] == [original]
+
+    again, second = isolate(run_playbook, incident_id="INC-50", defeating_policies="set_aside")
+    assert again.returncode == 0 and second["changed"] is False, second
+    assert second["set_aside"] == ["allow-all"]
+
+    run, released = isolate(run_playbook, state="released", incident_id="INC-50", containments=[entry])
+    assert run.returncode == 0, run.output
+    assert released["release"]["restored"]["set_aside_restored"] == ["allow-all"]
+    stored = policies_of(kube)
+    assert set(stored) == {"allow-all"} and exact(stored["allow-all"]) == original
+    assert state(kube)[0] == labels_before
+
+
+def test_role_sets_aside_an_allow_all_and_its_release_from_the_timeline_restores_it_exactly(kube, run_playbook):
+    """The same acceptance through the role: the entry goes to the incident timeline and the release reads it back."""
+    from tests.integration.test_role_eks_rollout_undo import recap
+
+    role = "tests/integration/playbooks/k8s/role_isolate.yml"
+    call(kube, "POST", NP, ALLOW_ALL)
+    original = exact(policies_of(kube)["allow-all"])
+    refused = run_playbook(role)
+    assert refused.returncode != 0 and "allow-all" in refused.output
+    assert set(policies_of(kube)) == {"allow-all"}
+    first = run_playbook(role, extra_vars={"k8s_defeating_policies": "set_aside"})
+    assert first.returncode == 0, first.output
+    assert "allow-all" not in policies_of(kube) and len(policies_of(kube)) == 1
+    released = run_playbook(role, extra_vars={"k8s_state": "released"})
+    assert released.returncode == 0, released.output
+    assert recap(released)["changed"] == 1
+    stored = policies_of(kube)
+    assert set(stored) == {"allow-all"} and exact(stored["allow-all"]) == original

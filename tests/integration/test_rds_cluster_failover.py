@@ -196,3 +196,30 @@ def test_role_rejects_a_non_member_target(aws, run_playbook):
     assert run.returncode != 0
     assert "target 'graph-db-2' is not a member of DB cluster 'orders-db'" in run.stdout
     assert rds_state(aws) == before
+
+
+# -- identifiers in any case (issue 21): RDS stores and answers them in lower case ---------------------
+
+
+def test_upper_case_cluster_and_target_fail_over_to_the_lower_case_member(aws, run_playbook):
+    # Before the fix: "target 'ORDERS-DB-2' is not a member of DB cluster 'ORDERS-DB'".
+    run, result = failover(run_playbook, cluster="ORDERS-DB", target="Orders-DB-2")
+    assert run.returncode == 0, run.output
+    assert result["changed"] is True and result["cluster"]["id"] == "orders-db"
+    assert (result["target"], result["new_writer"]) == ("orders-db-2", "orders-db-2")
+    assert writer(aws, "orders-db") == "orders-db-2"
+
+
+def test_failover_from_the_writer_in_upper_case_still_fails_over(aws, run_playbook):
+    # Before the fix: "ORDERS-DB-1" != "orders-db-1", so the step reported the writer as already failed
+    # over and changed nothing while orders-db-1 was still the writer.
+    run, result = failover(run_playbook, failover_from="ORDERS-DB-1")
+    assert run.returncode == 0, run.output
+    assert result["changed"] is True, result["msg"]
+    assert writer(aws, "orders-db") == "orders-db-2"
+
+
+def test_role_accepts_an_upper_case_target(aws, run_playbook):
+    run = run_playbook(ROLE, extra_vars={"target": "ORDERS-DB-2"})
+    assert run.returncode == 0, run.output
+    assert writer(aws, "orders-db") == "orders-db-2"

@@ -216,3 +216,70 @@ def test_permanent_5xx_on_the_restore_call_fails_naming_it(aws, run_playbook):
     assert "RestoreDBClusterToPointInTime failed" in result["msg"] and "InternalFailure" in result["msg"]
     assert result["changed"] is False
     assert rds_state(aws) == before
+
+
+# -- identifiers (issue 21): RDS folds them to lower case; the ones the step derives must be valid too ---
+
+
+def test_the_sandbox_folds_rds_identifiers_to_lower_case_as_rds_does(aws):
+    """The upper-case tests below reproduce AWS only because moto, like RDS, stores identifiers in lower
+    case and matches them case-insensitively (checked here so that a moto upgrade cannot hide it)."""
+    rds = aws.client("rds")
+    made = rds.restore_db_cluster_to_point_in_time(
+        DBClusterIdentifier="CASE-DB", SourceDBClusterIdentifier="ORDERS-DB", UseLatestRestorableTime=True
+    )["DBCluster"]
+    assert made["DBClusterIdentifier"] == "case-db"
+    engine = made["Engine"]
+    rds.create_db_instance(
+        DBInstanceIdentifier="CASE-DB-1", DBClusterIdentifier="Case-Db", Engine=engine, DBInstanceClass="db.r6g.large"
+    )
+    found = rds.describe_db_clusters(DBClusterIdentifier="CASE-db")["DBClusters"]
+    assert [(c["DBClusterIdentifier"], [m["DBInstanceIdentifier"] for m in c["DBClusterMembers"]]) for c in found] == [
+        ("case-db", ["case-db-1"])
+    ]
+    listed = rds.describe_db_instances(Filters=[{"Name": "db-cluster-id", "Values": ["CASE-DB"]}])["DBInstances"]
+    assert [i["DBInstanceIdentifier"] for i in listed] == ["case-db-1"]
+
+
+def test_an_upper_case_target_is_restored_under_the_identifiers_rds_gives_it(aws, run_playbook):
+    # Before the fix: the cluster and both instances were made, then the wait never saw "ORDERS-DB-RST-1"
+    # (RDS answers "orders-db-rst-1") and timed out; the re-run refused the instances as "outside" the target.
+    before = rds_state(aws)
+    run, result = restore(
+        run_playbook, source="ORDERS-DB", target="ORDERS-DB-RST", incident_id="INC-9", wait_timeout=10
+    )
+    assert run.returncode == 0, run.output
+    assert result["changed"] is True
+    assert result["source"]["id"] == "orders-db" and result["target"]["id"] == "orders-db-rst"
+    assert [(i["id"], i["action"]) for i in result["instances"]] == [
+        ("orders-db-rst-1", "created"),
+        ("orders-db-rst-2", "created"),
+    ]
+    after = rds_state(aws)
+    assert set(after["clusters"]) - set(before["clusters"]) == {"orders-db-rst"}
+    assert set(after["instances"]) - set(before["instances"]) == {"orders-db-rst-1", "orders-db-rst-2"}
+    assert after["clusters"]["orders-db-rst"]["members"] == [("orders-db-rst-1", True), ("orders-db-rst-2", False)]
+    assert {k: v for k, v in after["clusters"].items() if k != "orders-db-rst"} == before["clusters"]
+    assert dict(after["clusters"]["orders-db-rst"]["tags"])["firebreak:restored-from"] == "orders-db"
+
+    aws.proxy.clear_log()
+    again, second = restore(run_playbook, source="Orders-Db", target="orders-DB-rst", incident_id="INC-9")
+    assert again.returncode == 0, again.output
+    assert second["changed"] is False and "no change" in second["msg"], second["msg"]
+    assert mutating_calls(aws) == []
+    assert rds_state(aws) == after
+
+
+@pytest.mark.parametrize("length", [62, 63])
+def test_a_target_too_long_for_its_instance_identifiers_is_refused_before_any_change(aws, run_playbook, length):
+    # Before the fix: the cluster was restored, then CreateDBInstance failed ("<target>-" for 62
+    # characters; writer and reader both "<target>" for 63), leaving a cluster without instances.
+    target = ("orders-db-restored-" + "x" * 63)[:length]
+    before = rds_state(aws)
+    aws.proxy.clear_log()
+    run, result = restore(run_playbook, target=target, incident_id="INC-9")
+    assert run.returncode != 0
+    assert f"'{target}-1'" in result["msg"] and "choose a target of at most 61 characters" in result["msg"]
+    assert result["changed"] is False
+    assert mutating_calls(aws) == []
+    assert rds_state(aws) == before

@@ -138,3 +138,11 @@ def test_role_refuses_a_single_az_instance(aws, run_playbook):
     assert run.returncode != 0
     assert "DB instance 'scratch-db' is single-AZ" in run.stdout
     assert rds_state(aws) == before
+
+
+def test_an_upper_case_identifier_is_reported_as_rds_stores_it(aws, run_playbook):
+    run, result = failover(run_playbook, instance="REPORTS-DB", incident_id="INC-1")
+    assert run.returncode == 0, run.output
+    assert result["changed"] is True and result["instance"]["id"] == "reports-db"
+    assert "failed reports-db over" in result["msg"], result["msg"]
+    assert tags(aws)["firebreak:failover-incident"] == "INC-1"

@@ -62,3 +62,34 @@ def test_a_time_in_the_future_is_refused_naming_it(aws, run_playbook):
     assert run.returncode != 0
     assert f"restore time '{future}'" in run.stdout and "is in the future" in run.stdout
     assert rds_state(aws) == before
+
+
+@pytest.mark.parametrize(
+    ("extra", "made"),
+    [
+        ({"kind": "instance", "source": "REPORTS-DB", "target": "Reports-DB-Restored"}, {"reports-db-restored"}),
+        ({"source": "ORDERS-DB", "target": "ORDERS-DB-RST"}, {"orders-db-rst", "orders-db-rst-1", "orders-db-rst-2"}),
+    ],
+)
+def test_upper_case_identifiers_converge_to_the_ones_rds_stores(aws, run_playbook, extra, made):
+    # Before the fix: the instance kind restored, then failed its own check (RDS answers the id in lower
+    # case); the cluster kind waited for instance ids RDS never answers.
+    before = rds_state(aws)
+    first = run_playbook(ROLE, extra_vars=extra)
+    assert first.returncode == 0, first.output
+    after = rds_state(aws)
+    new = (set(after["clusters"]) - set(before["clusters"])) | (set(after["instances"]) - set(before["instances"]))
+    assert new == made
+    assert all(after["instances"][i]["status"] == "available" for i in made if i in after["instances"])
+    second = run_playbook(ROLE, extra_vars=extra)
+    assert second.returncode == 0 and recap(second)["changed"] == 0, second.stdout
+    assert rds_state(aws) == after
+
+
+def test_a_target_too_long_for_its_instance_identifiers_is_refused_and_nothing_is_made(aws, run_playbook):
+    target = "orders-db-restored-" + "x" * 43  # 62 characters: "<target>-1" would be 64
+    before = rds_state(aws)
+    run = run_playbook(ROLE, extra_vars={"target": target})
+    assert run.returncode != 0
+    assert f"'{target}-1'" in run.stdout and "choose a target of at most 61 characters" in run.stdout
+    assert rds_state(aws) == before

@@ -70,6 +70,20 @@ def test_an_interface_in_quarantine_and_another_group_still_moves():
     assert iso.plan_isolation([eni("eni-1", Q, APP)], Q)["move"] == {"eni-1": sorted([APP, Q])}
 
 
+def test_extra_groups_cannot_defeat_the_quarantine_group_they_are_replaced():
+    """Issue 21 finding 4, the EC2 side: security groups only allow and add up, so an allow-all group left beside
+    the quarantine group would defeat it, as an allow-all NetworkPolicy does. The step never adds the quarantine
+    group: it sets each interface's groups to the quarantine group alone, so an interface already holding the
+    quarantine group and an allow-all one is not taken as isolated; it moves, both groups recorded and restored.
+    (Network ACLs cannot defeat it either: traffic must pass both the subnet's ACL and the interface's groups.)"""
+    allow_all = "sg-0cccccccccccccccc"
+    plan = iso.plan_isolation([eni("eni-1", Q, allow_all), eni("eni-2", Q, index=1)], Q)
+    assert plan == {"move": {"eni-1": sorted([Q, allow_all])}, "already": ["eni-2"]}
+    changed = {"quarantine_group_id": Q, "groups": plan["move"]}
+    actions = iso.decide_release(changed, {"instance_exists": True, "enis": {"eni-1": [Q]}})
+    assert actions["groups"] == {"eni-1": sorted([Q, allow_all])}
+
+
 def test_quarantine_and_untrack_group_rules():
     assert iso.rules_of({"IpPermissions": [], "IpPermissionsEgress": []}) == []
     allow_all = {

@@ -1741,6 +1741,39 @@ def test_network_policy_validation(kube):
     assert get(kube, f"{path}/deny-all")["spec"]["policyTypes"] == ["Ingress", "Egress"]
 
 
+def test_network_policy_label_selectors_are_pruned_or_rejected_as_the_apiserver_does(kube):
+    """API concepts, "Field validation": unknown fields are dropped with a ``Warning`` header (``Warn``, the default),
+    dropped silently (``Ignore``) or rejected with 400 (``Strict``). ``podSelector: {app: front}`` so becomes ``{}``,
+    which selects every pod. ValidateLabelSelector answers 422 for bad operators, values and label keys."""
+    path = "/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies"
+    loose = _netpol("loose", podSelector={"app": "front"})
+    code, status = call(kube, "POST", path + "?fieldValidation=Strict", loose)
+    assert code == 400 and status["reason"] == "BadRequest", status
+    assert status["message"] == 'strict decoding error: unknown field "spec.podSelector.app"'
+    req = urllib.request.Request(kube.url + path, data=json.dumps(loose).encode(), method="POST")
+    req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        created = json.loads(resp.read())
+        assert resp.headers["Warning"] == '299 - "unknown field \\"spec.podSelector.app\\""'
+    assert created["spec"]["podSelector"] == {}
+    peer = {"from": [{"podSelector": {"matchLabels": {"app": "x"}, "role": "db"}}]}
+    code, created = call(kube, "POST", path + "?fieldValidation=Ignore", _netpol("peer", ingress=[peer]))
+    assert code == 201 and created["spec"]["ingress"][0]["from"][0]["podSelector"] == {"matchLabels": {"app": "x"}}
+    cases = [
+        (
+            {"matchExpressions": [{"key": "app", "operator": "Equals", "values": ["x"]}]},
+            "not a valid selector operator",
+        ),
+        ({"matchExpressions": [{"key": "app", "operator": "In"}]}, "spec.podSelector.matchExpressions[0].values"),
+        ({"matchExpressions": [{"key": "app", "operator": "Exists", "values": ["x"]}]}, "may not be specified"),
+        ({"matchLabels": {"app": "front end"}}, "Invalid value: 'front end'"),
+        ({"matchLabels": {"bad key": "x"}}, "Invalid value: 'bad key'"),
+    ]
+    for i, (selector, expected) in enumerate(cases):
+        code, status = call(kube, "POST", path, _netpol(f"bad{i}", podSelector=selector))
+        assert code == 422 and expected in status["message"], (selector, status)
+
+
 def test_namespace_metadata_name_label_is_reset(kube):
     """Namespaces docs, "Automatic labelling": the control plane sets the immutable label
     ``kubernetes.io/metadata.name`` to the namespace's name on every namespace; changing or removing it is undone."""

@@ -391,3 +391,65 @@ def test_role_tasks_use_fqcn_and_pass_the_incident_id(role):
         assert action.count(".") == 2, f"{task['name']}: {action} is not an FQCN"
         if action.startswith("firebreak.runbooks."):
             assert "FIREBREAK_INCIDENT_ID" in task[action]["incident_id"]
+
+
+# -- identifiers: RDS's case folding and the identifiers a step derives (issue 21, findings 1 and 2) -----
+
+
+@pytest.mark.parametrize(("value", "expected"), [("ORDERS-DB-RST", "orders-db-rst"), (" Orders-Db ", "orders-db")])
+def test_identifiers_are_folded_to_lower_case_as_rds_stores_them(value, expected):
+    assert rds.validate_identifier(value, "target") == expected
+
+
+def test_an_invalid_identifier_is_named_with_the_rule_it_breaks():
+    with pytest.raises(rds.RDSInputError, match=r"target: 'a-' is not a valid DB identifier: it ends with a hyphen"):
+        rds.validate_identifier("a-", "target")
+    with pytest.raises(rds.RDSInputError, match=r"it is 64 characters long \(at most 63\)"):
+        rds.validate_identifier("a" * 64, "target")
+
+
+@pytest.mark.parametrize("length", [62, 63])
+def test_a_target_too_long_for_the_instance_ids_it_derives_is_refused_naming_them(length):
+    target = "t" * length
+    cluster = _cluster([("src-w", True, 1), ("src-a", False, 0)], cluster_id="src")
+    with pytest.raises(rds.RDSInputError) as caught:
+        rds.cluster_instance_plan(cluster, _instances(("src-w",), ("src-a",)), target)
+    message = caught.value.message
+    assert f"'{target}-1'" in message and "at most 63" in message
+    assert "choose a target of at most 61 characters" in message
+
+
+def test_the_longest_target_that_fits_its_instance_ids_is_accepted():
+    cluster = _cluster([("src-w", True, 1), ("src-a", False, 0)], cluster_id="src")
+    plan = rds.cluster_instance_plan(cluster, _instances(("src-w",), ("src-a",)), "t" * 61)
+    assert [i["id"] for i in plan] == ["t" * 61 + "-1", "t" * 61 + "-2"]
+    assert all(len(i["id"]) == 63 for i in plan)
+
+
+def test_ten_or_more_members_leave_less_room_for_the_target():
+    members = [(f"src-{n:02d}", n == 0, 1) for n in range(10)]
+    cluster = _cluster(members, cluster_id="src")
+    instances = _instances(*[(m[0],) for m in members])
+    assert len(rds.cluster_instance_plan(cluster, instances, "t" * 60)) == 10
+    with pytest.raises(rds.RDSInputError, match="choose a target of at most 60 characters"):
+        rds.cluster_instance_plan(cluster, instances, "t" * 61)
+
+
+def test_a_source_too_long_to_name_its_replaced_self_is_refused():
+    source = "s" * 53  # "<source>-replaced-" leaves no room for the incident
+    with pytest.raises(
+        rds.RDSInputError, match=r"cut-over: the source's new identifier .* is not a valid DB identifier"
+    ):
+        rds.cutover_plan(source, "t", "INC-1", source)
+    assert rds.cutover_plan("s" * 52, "t", "INC-1", "s" * 52)["replaced"] == "s" * 52 + "-replaced-i"
+
+
+def test_a_replaced_name_equal_to_the_target_is_refused():
+    message = r"'orders-db-replaced-inc-1' \(<source>-replaced-<incident>\) is also the target"
+    with pytest.raises(rds.RDSInputError, match=message):
+        rds.cutover_plan("orders-db", "orders-db-replaced-inc-1", "INC-1", "orders-db")
+
+
+def test_the_typed_confirmation_and_the_ownership_tag_ignore_case():
+    assert rds.cutover_plan("orders-db", "t", "INC-1", " ORDERS-DB ")["replaced"] == "orders-db-replaced-inc-1"
+    assert rds.restore_ownership({rds.TAG_RESTORED_FROM: "ORDERS-DB"}, "orders-db")[0] is True
