@@ -21,7 +21,7 @@ JAVA_CHECK = java=$${JAVA_HOME:+$$JAVA_HOME/bin/}java; \
 # Tools run from the venv (ansible-lint and ansible-test look for their siblings on PATH).
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv test unit integration drill sandbox lint sanity bench build clean lock
+.PHONY: help venv test unit integration drill sandbox lint sanity bench build docs clean lock
 
 help:
 	@echo "make drill [SCENARIO=name]  run a scenario end to end against the local sandbox"
@@ -30,6 +30,7 @@ help:
 	@echo "make lint                   ansible-lint, yamllint, ruff, ansible-test sanity"
 	@echo "make bench                  speed targets, measured side by side (never part of make test)"
 	@echo "make build                  build the collection tarball"
+	@echo "make docs                   write each role README's variable table from meta/argument_specs.yml"
 
 venv: $(STAMP)
 
@@ -88,6 +89,10 @@ bench: $(STAMP)
 
 build: $(STAMP)
 	$(BIN)/ansible-galaxy collection build --force .
+
+# roles/*/README.md variable tables, generated from meta/argument_specs.yml (a unit test fails when one differs).
+docs: $(STAMP)
+	$(BIN)/python tools/role_readme.py
 
 clean:
 	rm -rf .sanity .pytest_cache .ruff_cache firebreak-runbooks-*.tar.gz

@@ -46,6 +46,14 @@ def test_tarball_holds_the_plugins_and_none_of_the_local_state(tarball):
     assert "meta/runtime.yml" in names
     for prefix in (".venv/", "collections/", ".sandbox/", ".sanity/", ".ansible/", "incidents/", ".git/"):
         assert not any(name.startswith(prefix) for name in names), prefix
+    # What builds and tests the collection stays out of a user's install (galaxy.yml build_ignore).
+    for prefix in ("tests/", "bench/", "tools/"):
+        assert not any(name.startswith(prefix) for name in names), prefix
+    assert not names & {"Makefile", "pytest.ini", "pyproject.toml", "requirements.txt", ".ansible-lint", ".yamllint"}
+    for role in (REPO_ROOT / "roles").iterdir():
+        for part in ("README.md", "meta/argument_specs.yml", "defaults/main.yml", "tasks/main.yml"):
+            assert f"roles/{role.name}/{part}" in names, f"roles/{role.name}/{part}"
+    assert {"docs/README.md", "inventories/sandbox/hosts.yml", "changelogs/changelog.yaml"} <= names
     with tarfile.open(tarball) as archive:
         manifest = json.loads(archive.extractfile("MANIFEST.json").read())
     assert manifest["collection_info"]["dependencies"].keys() == {"amazon.aws", "kubernetes.core"}

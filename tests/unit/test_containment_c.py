@@ -1,5 +1,5 @@
 """Containment steps s3_public_block, pipeline_pause, secret_rotate, deploy_freeze: pure decisions,
-module documentation and role metadata, without AWS."""
+module documentation, without AWS (the roles' contract is tests/unit/test_role_contract.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils import s3_publi
 from ansible_collections.firebreak.runbooks.plugins.module_utils import secret_rotation as sr
 from ansible_collections.firebreak.runbooks.plugins.module_utils import stepfunctions_batch as sb
 
-ROLES = ["s3_public_block", "pipeline_pause", "secret_rotate", "deploy_freeze"]
 MODULES = ["s3_public_access_lock", "stepfunctions_batch_pause", "secret_rotate", "deploy_freeze"]
 ALL_ON = dict.fromkeys(s3pa.SETTINGS, True)
 ALL_OFF = dict.fromkeys(s3pa.SETTINGS, False)
@@ -358,34 +357,3 @@ def test_module_documentation_matches_the_argument_spec(name):
         assert documented[option]["type"] == definition["type"], option
         assert documented[option].get("default") == definition.get("default"), option
         assert documented[option].get("choices") == definition.get("choices"), option
-
-
-# -- roles: argument_specs is the single source ------------------------------------------------------
-
-
-def _role_spec(name) -> dict:
-    path = REPO_ROOT / "roles" / name / "meta" / "argument_specs.yml"
-    return yaml.safe_load(path.read_text())["argument_specs"]["main"]["options"]
-
-
-@pytest.mark.parametrize("name", ROLES)
-def test_role_defaults_readme_and_tasks_agree(name):
-    role = REPO_ROOT / "roles" / name
-    spec = _role_spec(name)
-    defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text())
-    assert defaults == {key: opt["default"] for key, opt in spec.items() if "default" in opt}
-    for key, opt in spec.items():
-        assert key.startswith(f"{name}_"), key
-        assert opt.get("type") and opt.get("description"), key
-        assert not (opt.get("required") and "default" in opt), key
-    readme = (role / "README.md").read_text()
-    rows = dict(re.findall(rf"^\| `({name}_\w+)` \| ([^|]+) \|", readme, re.M))
-    assert set(rows) == set(spec)
-    for key, opt in spec.items():
-        assert rows[key].strip() == opt["type"], key
-    for task in yaml.safe_load((role / "tasks" / "main.yml").read_text()):
-        action = next(k for k in task if k not in {"name", "register", "when", "vars", "tags", "no_log"})
-        assert action.count(".") == 2, f"{task['name']}: {action} is not an FQCN"
-        register = task.get("register")
-        assert register is None or register.startswith((f"__{name}_", f"{name}_")), register
-    assert (REPO_ROOT / "docs" / "steps" / f"{name}.md").exists()

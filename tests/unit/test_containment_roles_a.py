@@ -1,10 +1,9 @@
-"""waf_block, iam_key_disable, nacl_block: argument_specs is the single source of the role variables,
-tasks use FQCNs, and the modules' RETURN docs name every key they return (read from the sources)."""
+"""wafv2_ip_block, iam_credential_quarantine, ec2_nacl_block: the modules' RETURN docs name every key they return
+(read from the sources). The roles' contract is tests/unit/test_role_contract.py."""
 
 from __future__ import annotations
 
 import ast
-import re
 import sys
 from pathlib import Path
 
@@ -22,44 +21,7 @@ from ansible_collections.firebreak.runbooks.plugins.modules import (
     wafv2_ip_block,
 )
 
-ROLES = ["waf_block", "iam_key_disable", "nacl_block"]
 MODULES = [wafv2_ip_block, iam_credential_quarantine, ec2_nacl_block]
-
-
-def _spec(role) -> dict:
-    path = REPO_ROOT / "roles" / role / "meta" / "argument_specs.yml"
-    return yaml.safe_load(path.read_text())["argument_specs"]["main"]["options"]
-
-
-@pytest.mark.parametrize("role", ROLES)
-def test_role_defaults_agree_with_argument_specs(role):
-    defaults = yaml.safe_load((REPO_ROOT / "roles" / role / "defaults" / "main.yml").read_text())
-    spec = _spec(role)
-    assert defaults == {name: opt["default"] for name, opt in spec.items() if "default" in opt}
-    for name, opt in spec.items():
-        assert name.startswith(f"{role}_") and opt.get("type") and opt.get("description"), name
-        assert not (opt.get("required") and "default" in opt), name
-
-
-@pytest.mark.parametrize("role", ROLES)
-def test_role_readme_documents_every_option(role):
-    readme = (REPO_ROOT / "roles" / role / "README.md").read_text()
-    rows = dict(re.findall(rf"^\| `({role}_\w+)` \| ([^|]+) \|", readme, re.M))
-    assert set(rows) == set(_spec(role))
-    for name, opt in _spec(role).items():
-        assert rows[name].strip() == opt["type"], name
-
-
-@pytest.mark.parametrize("role", ROLES)
-def test_role_tasks_use_fqcn_and_pass_the_incident(role):
-    tasks = yaml.safe_load((REPO_ROOT / "roles" / role / "tasks" / "main.yml").read_text())
-    keywords = {"name", "register", "when", "vars", "tags", "no_log", "loop", "loop_control"}
-    for task in tasks:
-        action = next(k for k in task if k not in keywords)
-        assert action.count(".") == 2, f"{task['name']}: {action} is not an FQCN"
-        if action.startswith("firebreak.runbooks."):
-            assert "incident_id" in task[action]
-            assert "FIREBREAK_INCIDENT_ID" in str(task.get("vars"))
 
 
 def _result_keys(module) -> set[str]:

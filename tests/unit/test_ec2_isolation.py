@@ -1,4 +1,4 @@
-"""EC2 isolation and evidence: decisions without AWS, and the contain-b roles' metadata."""
+"""EC2 isolation and evidence: decisions without AWS (the roles' contract is tests/unit/test_role_contract.py)."""
 
 from __future__ import annotations
 
@@ -226,47 +226,6 @@ def test_isolate_argument_spec_mirrors_documentation():
     for name, option in documented.items():
         assert spec[name]["type"] == option["type"], name
         assert spec[name].get("default") == option.get("default"), name
-
-
-# -- roles: argument_specs is the single source ---------------------------------------------------
-
-ROLES = [name for name in ("ec2_isolate", "evidence_capture", "alb_drain") if (REPO_ROOT / "roles" / name).is_dir()]
-
-
-def _spec(role) -> dict:
-    path = REPO_ROOT / "roles" / role / "meta" / "argument_specs.yml"
-    return yaml.safe_load(path.read_text())["argument_specs"]["main"]["options"]
-
-
-@pytest.mark.parametrize("role", ROLES)
-def test_role_defaults_agree_with_argument_specs(role):
-    defaults = yaml.safe_load((REPO_ROOT / "roles" / role / "defaults" / "main.yml").read_text())
-    assert defaults == {name: opt["default"] for name, opt in _spec(role).items() if "default" in opt}
-    for name, opt in _spec(role).items():
-        assert name.startswith(f"{role}_"), name
-        assert opt.get("type") and opt.get("description"), name
-        assert not (opt.get("required") and "default" in opt), name
-
-
-@pytest.mark.parametrize("role", ROLES)
-def test_role_readme_documents_every_option(role):
-    readme = (REPO_ROOT / "roles" / role / "README.md").read_text()
-    rows = dict(re.findall(rf"^\| `({role}_\w+)` \| ([^|]+) \|", readme, re.M))
-    assert set(rows) == set(_spec(role))
-    for name, opt in _spec(role).items():
-        assert rows[name].strip() == opt["type"], name
-
-
-@pytest.mark.parametrize("role", ROLES)
-def test_role_tasks_use_fqcn_and_pass_the_incident(role):
-    tasks = yaml.safe_load((REPO_ROOT / "roles" / role / "tasks" / "main.yml").read_text())
-    for task in tasks:
-        action = next(
-            k for k in task if k not in {"name", "register", "when", "vars", "tags", "no_log", "loop", "loop_control"}
-        )
-        assert action.count(".") == 2, f"{task['name']}: {action} is not an FQCN"
-        if action.startswith("firebreak.runbooks.") and "state" in task[action]:
-            assert "incident_id" in task[action], task["name"]
 
 
 # -- waiting after the isolation (moto completes snapshots and deregisters at once) ----------------

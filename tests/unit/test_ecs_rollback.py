@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 
 import pytest
@@ -22,7 +21,6 @@ from ansible_collections.firebreak.runbooks.plugins.modules import (
 )
 
 ARN = "arn:aws:ecs:us-east-1:123456789012:task-definition/{}"
-ROLE = REPO_ROOT / "roles" / "ecs_rollback"
 
 
 # -- references -----------------------------------------------------------------------------------
@@ -470,40 +468,6 @@ def test_rollback_return_docs_cover_every_returned_key():
     result = ecs_service_rollback.run(module)
     documented = set(yaml.safe_load(ecs_service_rollback.RETURN))
     assert set(result) - {"changed"} <= documented, set(result) - documented
-
-
-# -- the role: argument_specs is the single source --------------------------------------------------
-
-
-def _role_spec() -> dict:
-    return yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
-
-
-def test_role_defaults_agree_with_argument_specs():
-    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
-    spec_defaults = {name: opt["default"] for name, opt in _role_spec().items() if "default" in opt}
-    assert defaults == spec_defaults
-    for name, opt in _role_spec().items():
-        assert name.startswith("ecs_rollback_"), name
-        assert opt.get("type") and opt.get("description"), name
-        assert not (opt.get("required") and "default" in opt), name
-
-
-def test_role_readme_documents_every_option():
-    readme = (ROLE / "README.md").read_text()
-    rows = dict(re.findall(r"^\| `(ecs_rollback_\w+)` \| ([^|]+) \|", readme, re.M))
-    assert set(rows) == set(_role_spec())
-    for name, opt in _role_spec().items():
-        assert rows[name].strip() == opt["type"], name
-
-
-def test_role_tasks_use_fqcn_and_internal_prefix():
-    tasks = yaml.safe_load((ROLE / "tasks" / "main.yml").read_text())
-    for task in tasks:
-        action = next(k for k in task if k not in {"name", "register", "when", "vars", "tags", "no_log"})
-        assert action.count(".") == 2, f"{task['name']}: {action} is not an FQCN"
-        register = task.get("register")
-        assert register is None or register.startswith(("__ecs_rollback_", "ecs_rollback_")), register
 
 
 def test_wait_timeout_after_the_update_reports_the_change_with_the_failure():

@@ -168,40 +168,12 @@ def test_argument_spec_matches_documentation_with_fragments(module):
         assert bool(opt.get("required", False)) == bool(spec[name].get("required", False)), name
 
 
-# -- the roles: argument_specs is the single source ------------------------------------------------------
-
-ROLES = {"ecs_service_restart": "ecs_service_restart_", "scale_out": "scale_out_", "ecs_rollback": "ecs_rollback_"}
+# -- scale_out picks its platform (the role contract for every role: tests/unit/test_role_contract.py) ----
 
 
 def _role_spec(role) -> dict:
     path = REPO_ROOT / "roles" / role / "meta" / "argument_specs.yml"
     return yaml.safe_load(path.read_text())["argument_specs"]["main"]["options"]
-
-
-@pytest.mark.parametrize("role", sorted(ROLES))
-def test_role_defaults_readme_and_spec_agree(role):
-    import re
-
-    spec = _role_spec(role)
-    defaults = yaml.safe_load((REPO_ROOT / "roles" / role / "defaults" / "main.yml").read_text())
-    assert defaults == {name: opt["default"] for name, opt in spec.items() if "default" in opt}
-    for name, opt in spec.items():
-        assert name.startswith(ROLES[role]) and opt.get("type") and opt.get("description"), name
-    readme = (REPO_ROOT / "roles" / role / "README.md").read_text()
-    rows = dict(re.findall(r"^\| `(\w+)` \| ([^|]+) \|", readme, re.M))
-    assert {name: rows.get(name, "").strip() for name in spec} == {name: opt["type"] for name, opt in spec.items()}
-
-
-@pytest.mark.parametrize(
-    "path", ["ecs_service_restart/tasks/main.yml", "scale_out/tasks/main.yml", "scale_out/tasks/ecs.yml"]
-)
-def test_role_tasks_use_fqcn_and_pass_the_incident_id(path):
-    tasks = yaml.safe_load((REPO_ROOT / "roles" / path).read_text())
-    for task in tasks:
-        action = next(k for k in task if k not in {"name", "register", "when", "vars", "tags", "no_log"})
-        assert action.count(".") == 2, f"{task['name']}: {action} is not an FQCN"
-        if action.startswith("firebreak.runbooks.ecs_service_"):
-            assert "FIREBREAK_INCIDENT_ID" in task[action]["incident_id"]
 
 
 def test_scale_out_includes_the_platform_file_and_leaves_room_for_kubernetes():

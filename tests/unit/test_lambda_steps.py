@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 
 import pytest
@@ -92,17 +91,6 @@ def test_module_documentation_matches_the_argument_spec():
     for name, spec in own.items():
         assert doc["options"][name]["type"] == spec["type"], name
         assert doc["options"][name].get("default") == spec.get("default"), name
-
-
-@pytest.mark.parametrize("role", ["lambda_alias_rollback", "lambda_limits_raise"])
-def test_role_defaults_agree_with_argument_specs_and_readme(role):
-    path = REPO_ROOT / "roles" / role
-    spec = yaml.safe_load((path / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
-    defaults = yaml.safe_load((path / "defaults" / "main.yml").read_text())
-    assert defaults == {name: opt["default"] for name, opt in spec.items() if "default" in opt}
-    assert all(name.startswith(f"{role}_") for name in spec)
-    rows = dict(re.findall(rf"^\| `({role}_\w+)` \| ([^|]+) \|", (path / "README.md").read_text(), re.M))
-    assert {name: kind.strip() for name, kind in rows.items()} == {n: o["type"] for n, o in spec.items()}
 
 
 # -- limits -----------------------------------------------------------------------------------------

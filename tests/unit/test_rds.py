@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import datetime
-import re
 import sys
 
 import pytest
-import yaml
 
 from sandbox import REPO_ROOT
 
@@ -351,46 +349,6 @@ def test_a_multi_az_available_instance_can_fail_over():
         rds_instance_failover.refusal({"DBInstanceIdentifier": "db", "MultiAZ": True, "DBInstanceStatus": "available"})
         is None
     )
-
-
-# -- roles: argument_specs is the single source ----------------------------------------------------------
-
-ROLES = ["aurora_failover", "rds_instance_failover", "pitr_restore"]
-
-
-def _role_spec(role) -> dict:
-    path = REPO_ROOT / "roles" / role / "meta" / "argument_specs.yml"
-    return yaml.safe_load(path.read_text())["argument_specs"]["main"]["options"]
-
-
-@pytest.mark.parametrize("role", ROLES)
-def test_role_defaults_agree_with_argument_specs(role):
-    defaults = yaml.safe_load((REPO_ROOT / "roles" / role / "defaults" / "main.yml").read_text())
-    spec = _role_spec(role)
-    assert defaults == {name: opt["default"] for name, opt in spec.items() if "default" in opt}
-    for name, opt in spec.items():
-        assert name.startswith(f"{role}_"), name
-        assert opt.get("type") and opt.get("description"), name
-        assert not (opt.get("required") and "default" in opt), name
-
-
-@pytest.mark.parametrize("role", ROLES)
-def test_role_readme_documents_every_option(role):
-    readme = (REPO_ROOT / "roles" / role / "README.md").read_text()
-    rows = dict(re.findall(rf"^\| `({role}_\w+)` \| ([^|]+) \|", readme, re.M))
-    assert set(rows) == set(_role_spec(role))
-    for name, opt in _role_spec(role).items():
-        assert rows[name].strip() == opt["type"], name
-
-
-@pytest.mark.parametrize("role", ROLES)
-def test_role_tasks_use_fqcn_and_pass_the_incident_id(role):
-    tasks = yaml.safe_load((REPO_ROOT / "roles" / role / "tasks" / "main.yml").read_text())
-    for task in tasks:
-        action = next(k for k in task if k not in {"name", "register", "when", "vars", "tags", "no_log"})
-        assert action.count(".") == 2, f"{task['name']}: {action} is not an FQCN"
-        if action.startswith("firebreak.runbooks."):
-            assert "FIREBREAK_INCIDENT_ID" in task[action]["incident_id"]
 
 
 # -- identifiers: RDS's case folding and the identifiers a step derives (issue 21, findings 1 and 2) -----

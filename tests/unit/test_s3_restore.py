@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import re
 import sys
 
 import pytest
@@ -254,20 +253,7 @@ def test_validate_target_rules():
     assert same is None  # the same location is an in-place restore
 
 
-# -- the role and the module's documentation ------------------------------------------------------
-
-ROLE = REPO_ROOT / "roles" / "s3_version_restore"
-
-
-def _role_spec() -> dict:
-    return yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
-
-
-def test_role_defaults_agree_with_argument_specs_and_readme():
-    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
-    assert defaults == {name: opt["default"] for name, opt in _role_spec().items() if "default" in opt}
-    rows = dict(re.findall(r"^\| `(s3_version_restore_\w+)` \| ([^|]+) \|", (ROLE / "README.md").read_text(), re.M))
-    assert {name: kind.strip() for name, kind in rows.items()} == {n: o["type"] for n, o in _role_spec().items()}
+# -- the module's documentation ---------------------------------------------------------------------
 
 
 def test_module_documentation_matches_the_argument_spec():
