@@ -37,5 +37,5 @@ def test_rulebook_compiles_with_the_sandbox_variables(monkeypatch):
     # the routed alarm list came from the variables, and the and-chain is a tree of single nodes, not lists
     assert '"firebreak-ecs-running-below-desired"' in text
     assert '"lhs": [' not in text
-    assert act["actions"][0]["Action"]["action_args"]["name"] == "playbooks/eda_service_down.yml"
-    assert record["actions"][0]["Action"]["action_args"]["name"] == "playbooks/eda_alert.yml"
+    assert act["actions"][0]["Action"]["action_args"]["name"] == "firebreak.runbooks.eda_service_down"
+    assert record["actions"][0]["Action"]["action_args"]["name"] == "firebreak.runbooks.eda_alert"
