@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError
 
 STEP = "deploy_freeze"
 DEFAULT_PARAMETER = "/firebreak/deploy-freeze"
@@ -26,7 +26,7 @@ _STAGE_RE = re.compile(r"^[A-Za-z0-9.@_-]{1,100}$")
 _PARAMETER_RE = re.compile(r"^/?[A-Za-z0-9_.\-/]{1,1011}$")
 
 
-class DeployFreezeError(Exception):
+class DeployFreezeError(StepError):
     """Bad input or a state the step refuses to act on; nothing was changed."""
 
 
@@ -114,16 +114,37 @@ def entries_by_kind(containments):
     return sorted(pipelines, key=_entry_time), sorted(parameters, key=_entry_time)
 
 
-def decide_pipeline_release(entry, inbound):
-    """``(enable, left_alone)`` for a pipeline entry given its current ``inbound_states``."""
+def is_firebreak_reason(reason):
+    """Whether a transition's ``reason`` is a deploy_freeze reason (of any incident)."""
+    return bool(_FIREBREAK_REASON_RE.match(str(reason or "")))
+
+
+_FIREBREAK_REASON_RE = re.compile(r"^Deploy freeze for incident .* \(firebreak deploy.freeze\)$")
+
+
+FLAG_ITEM = "flag"  # the ledger's item for the SSM freeze flag (its resource is the parameter name)
+
+
+def stage_items(stages):
+    """The containment ledger's items for frozen stages."""
+    return [f"stage:{stage}" for stage in stages]
+
+
+def decide_pipeline_release(entry, inbound, stages=None, inherited=()):
+    """``(enable, left_alone)`` for a pipeline entry given its current ``inbound_states``.
+
+    ``stages``: the stages this release may lift (default: those the entry disabled); ``inherited``: those of
+    them another, released, incident disabled (their reason is that incident's freeze reason)."""
     enable, left = [], {}
     reason = entry["changed"].get("reason")
-    for stage in entry["changed"].get("disabled_transitions") or []:
+    for stage in entry["changed"].get("disabled_transitions") or [] if stages is None else stages:
         now = inbound.get(stage)
         if now is None:
             left[stage] = "the stage no longer exists"
         elif now["enabled"]:
             left[stage] = "re-enabled by someone else meanwhile: left as is"
+        elif stage in inherited and is_firebreak_reason(now["reason"]):
+            enable.append(stage)
         elif now["reason"] != reason:
             left[stage] = f"disabled again by someone else ({now['reason']!r}): left disabled"
         else:
@@ -131,15 +152,31 @@ def decide_pipeline_release(entry, inbound):
     return enable, left
 
 
-def decide_parameter_release(entries, current):
-    """``("restore", previous) | ("delete", None) | ("leave", why) | ("none", None)`` for parameter entries."""
+def flag_incident(value):
+    """The incident id of a deploy_freeze flag value, else None."""
+    try:
+        document = json.loads(value or "")
+    except ValueError:
+        return None
+    if isinstance(document, dict) and document.get("frozen") is True and document.get("by") == "firebreak.runbooks":
+        return document.get("incident_id")
+    return None
+
+
+def decide_parameter_release(entries, current, claimants=None):
+    """``("restore", previous) | ("delete", None) | ("leave", why) | ("none", None)`` for parameter entries.
+
+    ``claimants``: the incidents that claim the flag in the containment ledger now (None: no ledger).  A flag
+    written by an incident that no longer claims it (released) is not someone else's change: the release goes
+    on as if the flag were its own; and a previous value that is such a flag is not restored but deleted."""
     if not entries:
         return "none", None
     first, last = entries[0], entries[-1]
     written = last["changed"].get("written_version")
     if current is None:
         return "leave", "deleted by someone else meanwhile: left deleted"
-    if current.get("version") != written:
+    released_flag = claimants is not None and flag_incident(current.get("value")) not in (None, *claimants)
+    if current.get("version") != written and not released_flag:
         return (
             "leave",
             f"changed by someone else meanwhile (version {current.get('version')}, this incident wrote {written})",
@@ -147,6 +184,8 @@ def decide_parameter_release(entries, current):
     previous = first["changed"].get("previous")
     if previous is None:
         return "delete", None
+    if claimants is not None and flag_incident(previous.get("value")) not in (None, *claimants):
+        return "delete", None  # the flag of an incident released since: not a state to go back to
     return "restore", previous
 
 

@@ -20,7 +20,7 @@ import hashlib
 import json
 import re
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError
 
 SHA256_METADATA = "firebreak-sha256"
 SOURCE_METADATA = "firebreak-source"
@@ -36,7 +36,7 @@ CHUNK = 1024 * 1024
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
-class EvidenceInputError(ValueError):
+class EvidenceInputError(StepError, ValueError):
     """A bad value, found before anything was changed."""
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, iso_utc
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError, iso_utc
 
 NOT_FOUND = "NoSuchEntity"
 MARKER = "Marker"  # IAM listings page with Marker in and out
@@ -26,7 +26,7 @@ QUARANTINE_AUTO = ("AWSCompromisedKeyQuarantineV2", "AWSDenyAll")
 _POLICY_NAME_BAD = re.compile(r"[^\w+=,.@-]")
 
 
-class IAMInputError(Exception):
+class IAMInputError(StepError):
     """Bad input, or a principal that does not exist or may not be quarantined; nothing was changed."""
 
 
@@ -124,6 +124,36 @@ def plan_release(changed, keys, inline_policies, attached):
         else:
             left.setdefault("policies_already_detached", []).append(arn)
     return {"reactivate": reactivate, "delete_inline": delete_inline, "detach": detach}, left
+
+
+def claim_items(kind, keys, requested_keys, plan, quarantine):
+    """What an incident claims on a principal (the containment ledger's items): ``key:<id>`` for every key it
+    wants off (deactivated now, or already inactive), ``policy:<arn>`` for the quarantine policy.  The
+    inline deny policy is named per incident, so no other incident shares it."""
+    items = []
+    if kind == "user":
+        wanted = requested_keys or sorted(keys)
+        items += [f"key:{key}" for key in wanted if keys.get(key) == "Inactive" or key in plan["deactivate"]]
+    if quarantine:
+        items.append(f"policy:{quarantine}")
+    return items
+
+
+def changed_items(changed):
+    """The ledger items of what a containment entry changed itself."""
+    return [f"key:{key}" for key in changed.get("deactivated") or []] + [
+        f"policy:{arn}" for arn in changed.get("attached_policies") or []
+    ]
+
+
+def releasable(changed, remove):
+    """The part of an entry's ``changed`` a release may undo: the keys and policies in ``remove`` (what no
+    other incident still claims), and the incident's own inline deny policy."""
+    return {
+        "deactivated": [item[4:] for item in remove if item.startswith("key:")],
+        "inline_policies": list(changed.get("inline_policies") or []),
+        "attached_policies": [item[7:] for item in remove if item.startswith("policy:")],
+    }
 
 
 # --------------------------------------------------------------------------------------------------

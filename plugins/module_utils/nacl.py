@@ -36,7 +36,8 @@ def first_allow(entries):
 def plan_entries(acl, cidrs, egress, max_entries=DEFAULT_MAX_ENTRIES):
     """New DENY entries for ``cidrs`` (normalised) in one direction of ``acl``.
 
-    Returns ``{"add": [{"rule_number", "cidr", "egress"}], "covered": {cidr: "rule N (cidr)"}}``; raises
+    Returns ``{"add": [{"rule_number", "cidr", "egress"}], "covered": {cidr: "rule N (cidr)"}, "covering":
+    [{"rule_number", "cidr", "egress"} of the entries that cover]}``; raises
     ``ValueError`` naming the ACL when the numbers below the first ALLOW or the entry quota run out."""
     entries = direction_entries(acl, egress)
     ceiling = first_allow(entries)
@@ -50,7 +51,7 @@ def plan_entries(acl, cidrs, egress, max_entries=DEFAULT_MAX_ENTRIES):
                 continue
     index = network.CoverIndex(net for net, _ in denies)
     numbers = {(net.version, int(net.network_address), net.prefixlen): number for net, number in denies}
-    add, covered = [], {}
+    add, covered, covering = [], {}, []
     candidate = ceiling - 1
     direction = "egress" if egress else "ingress"
     for cidr in cidrs:
@@ -59,6 +60,7 @@ def plan_entries(acl, cidrs, egress, max_entries=DEFAULT_MAX_ENTRIES):
         if cover is not None:
             number = numbers[(cover.version, int(cover.network_address), cover.prefixlen)]
             covered[cidr] = f"rule {number} ({cover})"
+            covering.append({"rule_number": number, "cidr": str(cover), "egress": egress})
             continue
         while candidate >= 1 and candidate in used:
             candidate -= 1
@@ -76,7 +78,20 @@ def plan_entries(acl, cidrs, egress, max_entries=DEFAULT_MAX_ENTRIES):
         used.add(candidate)
         index.add(net)
         numbers[(net.version, int(net.network_address), net.prefixlen)] = candidate
-    return {"add": add, "covered": covered}
+    return {"add": add, "covered": covered, "covering": covering}
+
+
+def claim_item(item):
+    """The containment ledger's item for a DENY entry: ``<direction> <rule number> <cidr>``."""
+    return f"{'egress' if item['egress'] else 'ingress'} {item['rule_number']} {item['cidr']}"
+
+
+def entry_of_item(text):
+    """The entry (``rule_number``, ``cidr``, ``egress``) of a ledger item, else None."""
+    parts = str(text).split(" ")
+    if len(parts) != 3 or parts[0] not in ("ingress", "egress") or not parts[1].isdigit():
+        return None
+    return {"rule_number": int(parts[1]), "cidr": parts[2], "egress": parts[0] == "egress"}
 
 
 def plan_removal(acl, recorded):

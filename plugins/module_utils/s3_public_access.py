@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError
 
 STEP = "s3_public_block"
 
@@ -36,7 +36,7 @@ _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IP_RE = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
 
 
-class S3PublicAccessError(Exception):
+class S3PublicAccessError(StepError):
     """Bad input or a state the step refuses to act on; nothing was changed."""
 
 
@@ -180,8 +180,16 @@ def entries_for(containments, bucket):
     return sorted(found, key=lambda e: str(e.get("at") or ""))
 
 
-def decide_release(entries, configuration, tags):
+def setting_items(names):
+    """The containment ledger's items for Block Public Access settings."""
+    return [f"setting:{name}" for name in names]
+
+
+def decide_release(entries, configuration, tags, removable=None):
     """What releasing ``entries`` (oldest first) changes on a bucket now in ``configuration``/``tags``.
+
+    ``removable``: the settings this release may turn off (the ledger's selection: what no other unreleased
+    incident claims, including settings a released incident turned on); None: those the entries turned on.
 
     Returns ``{"after": configuration or None, "turn_off": [...], "left_alone": {...},
     "delete_configuration": bool, "tags_removed": [...], "after_tags": {...}, "changed": bool}``.
@@ -191,6 +199,8 @@ def decide_release(entries, configuration, tags):
         for name in entry["changed"].get("turned_on") or []:
             if name in SETTINGS and name not in owned:
                 owned.append(name)
+    if removable is not None:
+        owned = [name for name in SETTINGS if name in removable]
     had_none = bool(entries) and entries[0]["changed"].get("public_access_block_before") is None
     current = effective(configuration)
     turn_off = [name for name in SETTINGS if name in owned and current[name]]

@@ -21,7 +21,7 @@ import random
 import re
 import time
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, advance_or_fail
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError, advance_or_fail
 
 MAX_ADDRESSES = 10000  # AWS WAF quota: addresses per IP set
 LOCK_CONFLICT = "WAFOptimisticLockException"
@@ -33,8 +33,12 @@ _ARN_RE = re.compile(
 )
 
 
-class WAFInputError(Exception):
+class WAFInputError(StepError):
     """Bad input or a resource that does not exist or may not be used; nothing was changed."""
+
+
+class WAFGoneError(WAFInputError):
+    """The IP set does not exist (any more): a release reports it as gone and goes on."""
 
 
 def parse_arn(arn, kind):
@@ -139,7 +143,7 @@ def find_in_listing(caller, client, method, key, value, scope, what):
         advance_or_fail(client, method, f"{what}s in scope {scope}", asked, page["NextMarker"], "its NextMarker")
         params["NextMarker"] = page["NextMarker"]
     if not matches:
-        raise WAFInputError(f"{what} {value!r} does not exist in scope {scope}")
+        raise WAFGoneError(f"{what} {value!r} does not exist in scope {scope}")
     if len(matches) > 1:
         raise WAFInputError(f"{what} name {value!r} is ambiguous in scope {scope}: give its ARN")
     return matches[0]
@@ -170,7 +174,9 @@ def get_ip_set(caller, client, ref, scope):
     try:
         answer = caller(client, "get_ip_set", f"IP set {ref['name']!r}", Name=ref["name"], Scope=scope, Id=ref["id"])
     except StepAWSError as err:
-        _not_found(err, f"IP set {ref['arn']!r} does not exist in scope {scope}")
+        if err.code == NOT_FOUND:
+            raise WAFGoneError(f"IP set {ref['arn']!r} does not exist in scope {scope}") from None
+        raise
     return answer["IPSet"], answer["LockToken"]
 
 

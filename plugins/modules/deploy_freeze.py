@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: deploy_freeze
 short_description: Freeze deploys during an incident (CodePipeline stage transitions and an SSM flag), and lift it
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - The seeds' "pause deploys while investigating" (Challenge 04, section 2) and "freeze non-critical deploys (pause
@@ -21,6 +21,10 @@ description:
     it is still disabled with this incident's reason, and restores the parameter (its previous value, or deletes it
     when there was none) only while it still holds the version this incident wrote. Anything someone changed
     meanwhile is left alone and reported.
+  - Before it freezes, it records a claim per stage in the containment ledger (O(claims_bucket) or O(claims_dir)),
+    including stages already frozen by another incident. A release leaves a stage another unreleased incident still
+    claims frozen (RV(kept) says for whom); the last claimant's release lifts it. A pipeline deleted meanwhile is
+    reported in RV(gone) and the release goes on with the rest. The SSM flag is not in the ledger yet.
   - One module call reads, decides, acts and reads back. A re-run changes nothing. In check mode nothing is changed.
     Unknown pipelines or stages fail naming the value before anything is changed.
 options:
@@ -60,13 +64,8 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
+  - firebreak.runbooks.step.CLAIMS
 notes:
   - O(incident_id) is required with O(state=contained) (except in check mode).
   - A disabled transition lets the current stage's execution finish; the next stage does not start until enabled.
@@ -109,7 +108,7 @@ containment:
     - With O(state=contained), one entry per pipeline changed (C(kind=pipeline), C(changed.disabled_transitions),
       C(changed.reason), C(changed.tags_added)) and one for the flag (C(kind=parameter), C(changed.previous) -
       C(null) when it did not exist - and C(changed.written_version)).
-  returned: when state is contained and something changed
+  returned: always
   type: list
   elements: dict
   sample:
@@ -125,11 +124,33 @@ release:
     - With O(state=released), C(releases) (entry ids), C(restored) (C(enabled) transitions per pipeline, C(parameter)
       restored, deleted or untouched) and C(left_alone).
   returned: when state is released
-  type: dict
+  type: list
+  elements: dict
   sample:
-    releases: [0123456789abcdef]
-    restored: {"enabled": {"app-deploy": ["Deploy"]}, "parameter": "deleted"}
-    left_alone: {}
+    - releases: [0123456789abcdef]
+      restored: {"enabled": {"app-deploy": ["Deploy"]}, "parameter": "deleted"}
+      left_alone: {}
+kept:
+  description: With O(state=released), C(pipeline/stage) left frozen because other unreleased incidents claim it.
+  returned: when state is released
+  type: dict
+  sample: {"app-deploy/Deploy": ["INC-2042"]}
+not_lifted:
+  description: With O(state=released), C(pipeline/stage) transitions this release enabled that do not read back enabled.
+  returned: when state is released
+  type: list
+  elements: str
+  sample: []
+gone:
+  description: With O(state=released), pipelines that no longer exist (their entries are recorded as released).
+  returned: when state is released
+  type: list
+  elements: str
+  sample: []
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: containment}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 diff:
   description: Before and after, when run with C(--diff).
   returned: when diff mode is on
@@ -137,9 +158,9 @@ diff:
   sample: {"before": {"parameter": null}, "after": {"parameter": {"frozen": true}}}
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import deploy_freeze as df
-from ansible_collections.firebreak.runbooks.plugins.module_utils import step
+from ansible_collections.firebreak.runbooks.plugins.module_utils import ledger, step
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import run_aws_step
 
 ARGUMENT_SPEC = dict(
     state=dict(type="str", choices=["contained", "released"], default="contained"),
@@ -149,7 +170,16 @@ ARGUMENT_SPEC = dict(
     containments=dict(type="list", elements="dict", default=[]),
     **step.INCIDENT_OPTION,
     **step.RETRY_BUDGET_OPTION,
+    **ledger.CLAIMS_OPTIONS,
 )
+
+
+def bookkeeping(module, record):
+    """Ledger bookkeeping after the change: a failure is a warning, the change stands."""
+    try:
+        record()
+    except (ledger.LedgerError, step.StepAWSError) as err:
+        module.warn(f"the pipelines were changed, but the claim store was not updated: {err}")
 
 
 def read_pipeline(caller, cp, name):
@@ -180,6 +210,7 @@ def contain(module, caller, clients, result):
         info = read_pipeline(caller, clients("codepipeline"), name)
         wanted = df.stages_to_freeze(info["stages"], params["stages"])
         info["freeze"] = [s for s in wanted if info["inbound"].get(s, {"enabled": True})["enabled"]]
+        info["claimed"] = df.stage_items(wanted)
         tags = {}
         if info["arn"]:
             answer = caller(
@@ -202,7 +233,15 @@ def contain(module, caller, clients, result):
         n: dict(p["inbound"], **{s: {"enabled": False, "reason": reason} for s in p["freeze"]})
         for n, p in plans.items()
     }
-    changed = write_flag or any(p["freeze"] or p["tags_added"] for p in plans.values())
+    new_claims = {}
+    if not module.check_mode and params["incident_id"]:
+        # the claims first: another incident's release must see them before the stages are frozen
+        book = clients("ledger")
+        for name, plan in plans.items():
+            new_claims[name] = book.claim(params["incident_id"], df.STEP, plan["arn"] or name, plan["claimed"])
+        if params["parameter"]:
+            book.claim(params["incident_id"], df.STEP, params["parameter"], [df.FLAG_ITEM])
+    changed = write_flag or any(p["freeze"] or p["tags_added"] or new_claims.get(n) for n, p in plans.items())
     result["changed"] = changed
     summary = (
         "; ".join(f"{n} ({', '.join(p['freeze']) or 'already frozen'})" for n, p in plans.items()) or "no pipeline"
@@ -242,7 +281,14 @@ def contain(module, caller, clients, result):
                 resourceArn=plan["arn"],
                 tags=[{"key": k, "value": v} for k, v in plan["tags_added"].items()],
             )
-        if plan["freeze"] or plan["tags_added"]:
+        if plan["freeze"]:
+            bookkeeping(
+                module,
+                lambda resource=plan["arn"] or name, stages=plan["freeze"]: clients("ledger").mark_added(
+                    params["incident_id"], df.STEP, resource, df.stage_items(stages)
+                ),
+            )
+        if plan["freeze"] or plan["tags_added"] or new_claims.get(name):
             entries.append(
                 step.containment_entry(
                     params["incident_id"],
@@ -251,6 +297,7 @@ def contain(module, caller, clients, result):
                     {"disabled_transitions": plan["freeze"], "reason": reason, "tags_added": plan["tags_added"]},
                     kind="pipeline",
                     pipeline_arn=plan["arn"],
+                    claimed=plan["claimed"],
                 )
             )
     after_parameter = parameter
@@ -279,6 +326,10 @@ def contain(module, caller, clients, result):
             )
         )
         after_parameter = df.read_parameter(caller, ssm, params["parameter"])
+        bookkeeping(
+            module,
+            lambda: clients("ledger").mark_added(params["incident_id"], df.STEP, params["parameter"], [df.FLAG_ITEM]),
+        )
     result["containment"] = entries
     after = {"pipelines": {}, "parameter": _flag_view(after_parameter)}
     for name in plans:
@@ -301,15 +352,31 @@ def release(module, caller, clients, result):
     pipeline_entries, parameter_entries = df.entries_by_kind(params["containments"])
     left_alone, enable = {}, {}
     before_pipelines = {}
+    gone, kept, settle = [], {}, []
+    owner = params["incident_id"]
     for entry in pipeline_entries:
         name = entry["resource"]
+        ours = df.stage_items(entry["changed"].get("disabled_transitions") or [])
+        claimed = list(dict.fromkeys(list(entry.get("claimed") or []) + ours))
+        resource = entry.get("pipeline_arn") or name
         try:
             info = read_pipeline(caller, clients("codepipeline"), name)
         except df.DeployFreezeError:
             left_alone[name] = "the pipeline no longer exists"
+            gone.append(name)
+            if owner and not module.check_mode:
+                bookkeeping(module, lambda r=resource, c=claimed: clients("ledger").drop(owner, r, c))
             continue
         before_pipelines[name] = info["inbound"]
-        stages, left = df.decide_pipeline_release(entry, info["inbound"])
+        # what no other unreleased incident still claims (the ledger); the rest is kept, for whom is said
+        selection = clients("ledger").select(owner, resource, claimed, ours) if owner else {"remove": ours, "kept": {}}
+        lift = [item[len("stage:") :] for item in selection["remove"] if item.startswith("stage:")]
+        inherited = [item[len("stage:") :] for item in selection["remove"] if item not in ours]
+        for item, who in selection["kept"].items():
+            kept[f"{name}/{item[len('stage:') :]}"] = who
+            left_alone[f"{name}/{item[len('stage:') :]}"] = f"still claimed by {', '.join(who)}: left frozen"
+        settle.append((resource, claimed, selection["remove"]))
+        stages, left = df.decide_pipeline_release(entry, info["inbound"], lift, inherited)
         for stage in stages:
             if stage not in enable.get(name, []):
                 enable.setdefault(name, []).append(stage)
@@ -322,7 +389,17 @@ def release(module, caller, clients, result):
         mine = [e for e in parameter_entries if e["resource"] == name]
         current = df.read_parameter(caller, clients("ssm"), name)
         before_parameter[name] = _flag_view(current)
-        action, detail = df.decide_parameter_release(mine, current)
+        claimants = None
+        if owner:
+            selection = clients("ledger").select(owner, name, [df.FLAG_ITEM], [df.FLAG_ITEM])
+            settle.append((name, [df.FLAG_ITEM], selection["remove"]))
+            if selection["kept"]:
+                who = selection["kept"][df.FLAG_ITEM]
+                kept[name] = who
+                left_alone[name] = f"still claimed by {', '.join(who)}: left set"
+                continue
+            claimants = [c for c in clients("ledger").claimants(name, df.FLAG_ITEM) if c != owner]
+        action, detail = df.decide_parameter_release(mine, current, claimants)
         if action == "leave":
             left_alone[name] = detail
         else:
@@ -335,8 +412,28 @@ def release(module, caller, clients, result):
         "parameter": {n: ("deleted" if a == "delete" else "restored") for n, (a, _d) in parameter_actions.items()},
     }
     ids = [e.get("id") for e in pipeline_entries + parameter_entries if e.get("id")]
-    result["release"] = step.release_entry(params["incident_id"], df.STEP, "deploy-freeze", ids, restored, left_alone)
+    result["kept"] = kept
+    result["gone"] = gone
+    result["release"] = [
+        step.release_entry(
+            params["incident_id"],
+            df.STEP,
+            "deploy-freeze",
+            ids,
+            restored,
+            left_alone,
+            **({"gone": gone} if gone else {}),
+        )
+    ]
+
+    def settle_claims():
+        if owner and not module.check_mode:
+            for resource, claimed, removed in settle:
+                bookkeeping(module, lambda r=resource, c=claimed, d=removed: clients("ledger").settle(owner, r, c, d))
+
+    result["not_lifted"] = []
     if module.check_mode or not changed:
+        settle_claims()
         result["after"] = result["before"]
         result["msg"] = (
             "check mode: would lift " if module.check_mode else "nothing to lift: "
@@ -384,7 +481,14 @@ def release(module, caller, clients, result):
         )
     for name in names:
         after["parameter"][name] = _flag_view(df.read_parameter(caller, clients("ssm"), name))
+    settle_claims()
     result["after"] = after
+    result["not_lifted"] = [
+        f"{n}/{stage}"
+        for n, stages in enable.items()
+        for stage in stages
+        if not after["pipelines"].get(n, {}).get(stage, {}).get("enabled")
+    ]
     result["msg"] = f"lifted the freeze: {restored}; left alone: {sorted(left_alone)}"
     for entry in pipeline_entries:
         entry.pop("_arn", None)
@@ -407,7 +511,10 @@ def run(module, result):
 
     def clients(service):
         if service not in cache:
-            cache[service] = step.aws_client(module, service)
+            if service == "ledger":
+                cache[service] = ledger.Ledger(ledger.store_for(module, caller, clients))
+            else:
+                cache[service] = step.aws_client(module, service)
         return cache[service]
 
     result = (
@@ -415,21 +522,11 @@ def run(module, result):
         if params["state"] == "contained"
         else release(module, caller, clients, result)
     )
-    if module._diff:
-        result["diff"] = {"before": result["before"], "after": result["after"]}
     return result
 
 
 def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    result = {}
-    try:
-        result = run(module, result)
-    except df.DeployFreezeError as err:
-        module.fail_json(msg=str(err), **dict({"changed": False}, **result))
-    except step.StepAWSError as err:
-        step.fail_step(module, err, **dict({"changed": False}, **result))
-    module.exit_json(**result)
+    run_aws_step(run, "containment", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

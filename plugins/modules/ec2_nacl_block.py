@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: ec2_nacl_block
 short_description: Deny CIDRs on the network ACLs of subnets or a VPC, below the allow rules; release exactly them
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Containment step "block suspicious sources" where there is no WAF (seed ecs-fargate-plan.md, "tighten SG/NACL
@@ -23,7 +23,11 @@ description:
   - Returns one C(containment) entry per network ACL changed, listing exactly the entries added. Tags the
     ACLs with the incident id.
   - With O(state=released) it deletes exactly the entries recorded in O(containments). An entry someone replaced
-    or removed meanwhile is left alone and reported in RV(left_alone).
+    or removed meanwhile is left alone and reported in RV(left_alone). An entry another unreleased incident still
+    claims in the containment ledger (O(claims_bucket) or O(claims_dir)) stays (RV(kept) says for whom); the last
+    claimant's release deletes it. A network ACL deleted meanwhile is reported in RV(gone).
+  - Before it adds entries it records a claim per entry the incident needs, including DENY entries already there.
+  - RV(after) is read back from the API after the change, and the role verifies it.
   - Check mode reads, decides and reports (with a diff) and changes nothing. Bad input fails naming the value,
     before any change.
 options:
@@ -84,13 +88,8 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
+  - firebreak.runbooks.step.CLAIMS
 notes:
   - O(incident_id) is required with O(state=contained) outside check mode.
   - Network ACLs are stateless. Denying inbound traffic from a CIDR does not stop replies to connections the
@@ -127,6 +126,10 @@ network_acls:
   type: list
   elements: str
   sample: [acl-0123456789abcdef0]
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: containment}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 added:
   description: Per network ACL, the entries added (C(rule_number), C(cidr), C(egress)).
   returned: with O(state=contained)
@@ -148,24 +151,39 @@ removed:
   type: dict
   sample: {"acl-0123456789abcdef0": [{"rule_number": 99, "cidr": "203.0.113.0/24", "egress": false}]}
 left_alone:
-  description: Per network ACL, recorded entries found C(replaced) or C(already_removed) and not touched.
+  description:
+    - Per network ACL, recorded entries found C(replaced) or C(already_removed) and not touched, or
+      C(network_acl_deleted).
   returned: with O(state=released)
   type: dict
   sample: {}
+kept:
+  description:
+    - With O(state=released), per network ACL, the entries (C(<direction> <rule> <cidr>)) left in place because another
+      unreleased incident still claims them, with who (also in RV(left_alone) as C(kept_for_others)).
+  returned: with O(state=released)
+  type: dict
+  sample: {"acl-0123456789abcdef0": {"ingress 99 203.0.113.0/24": ["INC-2042"]}}
+gone:
+  description: Network ACLs deleted meanwhile; their entries were recorded as released (C(gone=true)).
+  returned: with O(state=released)
+  type: list
+  elements: str
+  sample: []
 before:
   description: Per network ACL, its numbered entries before the step (C(rule_number), C(action), C(cidr), C(egress)).
   returned: always
   type: dict
   sample: {"acl-0123456789abcdef0": [{"rule_number": 100, "action": "allow", "cidr": "0.0.0.0/0", "egress": false}]}
 after:
-  description: The same after the step (in check mode, as it would be).
+  description: The same, read back from the API after the step (in check mode, as it would be).
   returned: always
   type: dict
   sample: {"acl-0123456789abcdef0": [{"rule_number": 99, "action": "deny", "cidr": "203.0.113.0/24", "egress": false},
            {"rule_number": 100, "action": "allow", "cidr": "0.0.0.0/0", "egress": false}]}
 containment:
   description: One entry per network ACL changed; C(changed.entries) lists exactly the entries added.
-  returned: with O(state=contained) when entries were added (or would be, in check mode)
+  returned: always
   type: list
   elements: dict
   sample: [{"id": "5f1c0e2a9b7d4c31", "step": "nacl_block", "resource": "acl-0123456789abcdef0",
@@ -189,13 +207,13 @@ diff:
   sample: {"before": {}, "after": {}}
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.firebreak.runbooks.plugins.module_utils import nacl, network, step
+from ansible_collections.firebreak.runbooks.plugins.module_utils import ledger, nacl, network, step
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import run_aws_step
 
 STEP = "nacl_block"
 
 
-class NACLInputError(Exception):
+class NACLInputError(step.StepError):
     """Bad input; nothing was changed."""
 
 
@@ -209,6 +227,7 @@ ARGUMENT_SPEC = dict(
     max_entries=dict(type="int", default=nacl.DEFAULT_MAX_ENTRIES),
     state=dict(type="str", choices=["contained", "released"], default="contained"),
     containments=dict(type="list", elements="dict", default=[]),
+    **ledger.CLAIMS_OPTIONS,
     **step.RETRY_BUDGET_OPTION,
     **step.INCIDENT_OPTION,
 )
@@ -241,6 +260,21 @@ class Step:
         self.params = module.params
         self.caller = step.Caller(module.params["retry_budget"])
         self.ec2 = step.aws_client(module, "ec2")
+        self._ledger = None
+
+    @property
+    def ledger(self):
+        if self._ledger is None:
+            store = ledger.store_for(self.module, self.caller, lambda service: step.aws_client(self.module, service))
+            self._ledger = ledger.Ledger(store)
+        return self._ledger
+
+    def bookkeeping(self, record):
+        """Ledger bookkeeping after the change: a failure is a warning, the change stands."""
+        try:
+            record()
+        except (ledger.LedgerError, step.StepAWSError) as err:
+            self.module.warn(f"the network ACLs were changed, but the claim store was not updated: {err}")
 
     def call(self, method, resource, not_found=(), **params):
         try:
@@ -268,6 +302,17 @@ class Step:
         for page in self.caller.paginate(self.ec2, "describe_network_acls", resource, Filters=filters):
             found += page.get("NetworkAcls") or []
         return found
+
+    def read_back(self, acl_ids):
+        """``{acl id: entries}`` as the API answers now (what the role verifies); an ACL gone meanwhile is absent."""
+        try:
+            found = self.caller(
+                self.ec2, "describe_network_acls", f"network ACLs {', '.join(acl_ids)}", NetworkAclIds=list(acl_ids)
+            ).get("NetworkAcls")
+        except step.StepAWSError as err:
+            self.module.warn(f"reading the network ACLs back failed: {err}")
+            return {}
+        return {acl["NetworkAclId"]: entries_of(acl) for acl in found}
 
     def targets(self):
         """``(acls, vpc_ids)`` for O(subnets) or O(vpc_id); unknown ids fail naming them."""
@@ -338,16 +383,23 @@ class Step:
 
         plans = {}
         for acl in acls:
-            add, covered = [], {}
+            add, covered, covering = [], {}, []
             for egress in directions:
                 try:
                     plan = nacl.plan_entries(acl, cidrs, egress, params["max_entries"])
                 except ValueError as err:
                     raise NACLInputError(str(err)) from None
                 add += plan["add"]
+                covering += plan["covering"]
                 if plan["covered"]:
                     covered["egress" if egress else "ingress"] = plan["covered"]
-            plans[acl["NetworkAclId"]] = (acl, add, covered)
+            claimed = list(dict.fromkeys(nacl.claim_item(item) for item in add + covering))
+            plans[acl["NetworkAclId"]] = (acl, add, covered, claimed)
+        new_claims = {}
+        if not self.module.check_mode:
+            # the claims first: another incident's release must see them before the entries are in place
+            for acl_id, (_acl, _add, _covered, claimed) in plans.items():
+                new_claims[acl_id] = self.ledger.claim(params["incident_id"], STEP, acl_id, claimed)
 
         result = {
             "network_acls": sorted(plans),
@@ -358,7 +410,7 @@ class Step:
             "after": {},
             "containment": [],
         }
-        for acl_id, (acl, add, covered) in plans.items():
+        for acl_id, (acl, add, covered, claimed) in plans.items():
             done = []
             if not self.module.check_mode:
                 for item in add:
@@ -385,24 +437,33 @@ class Step:
                         )
                     except step.StepAWSError as err:
                         self.module.warn(f"the entries are in place, but tagging {acl_id} failed: {err}")
+                    added_items = [nacl.claim_item(item) for item in add]
+                    self.bookkeeping(
+                        lambda a=acl_id, i=added_items: self.ledger.mark_added(params["incident_id"], STEP, a, i)
+                    )
             rows = entries_of(acl)
             result["before"][acl_id] = rows
-            result["after"][acl_id] = with_entries(rows, add=add)
+            result["after"][acl_id] = with_entries(rows, add=add)  # check mode's prediction; read back below
             if add:
                 result["added"][acl_id] = add
+            if add or new_claims.get(acl_id):
+                # also when this incident only claimed entries another put there: its release drops the claims
                 result["containment"].append(
                     step.containment_entry(
-                        params["incident_id"], STEP, acl_id, {"entries": add}, vpc_id=acl.get("VpcId")
+                        params["incident_id"],
+                        STEP,
+                        acl_id,
+                        {"entries": add},
+                        vpc_id=acl.get("VpcId"),
+                        claimed=claimed,
                     )
                 )
             if covered:
                 result["already_covered"][acl_id] = covered
-        if not result["containment"]:
-            del result["containment"]
+        if not self.module.check_mode:
+            result["after"].update(self.read_back(sorted(plans)))
         count = sum(len(v) for v in result["added"].values())
-        result["changed"] = bool(count)
-        if self.module._diff:
-            result["diff"] = {"before": result["before"], "after": result["after"]}
+        result["changed"] = bool(count or any(new_claims.values()))
         prefix = "check mode: would add" if self.module.check_mode else "added"
         if count:
             result["msg"] = f"{prefix} {count} DENY entries to {len(result['added'])} network ACL(s)"
@@ -442,6 +503,8 @@ class Step:
             "before": {},
             "after": {},
             "release": [],
+            "gone": [],
+            "kept": {},
             "ignored_entries": ignored,
         }
         for acl_id, entries in sorted(by_acl.items()):
@@ -453,13 +516,23 @@ class Step:
                 if err.code not in ("InvalidNetworkAclID.NotFound", "InvalidNetworkAclID.Malformed"):
                     raise
                 found = []
-            recorded = [item for entry in entries for item in entry["changed"]["entries"]]
+            owner = incident or entries[0].get("incident_id")
+            ours = [nacl.claim_item(item) for entry in entries for item in entry["changed"]["entries"]]
+            claimed = list(dict.fromkeys([i for entry in entries for i in entry.get("claimed") or []] + ours))
             if not found:
                 left = {"network_acl_deleted": True}
                 delete = []
                 rows = []
+                if not self.module.check_mode:
+                    self.bookkeeping(lambda a=acl_id, c=claimed, o=owner: self.ledger.drop(o, a, c))
             else:
+                # what no other unreleased incident still claims (the ledger); the rest is kept, for whom is said
+                selection = self.ledger.select(owner, acl_id, claimed, ours)
+                recorded = [e for e in (nacl.entry_of_item(i) for i in selection["remove"]) if e is not None]
                 delete, left = nacl.plan_removal(found[0], recorded)
+                if selection["kept"]:
+                    left["kept_for_others"] = selection["kept"]
+                    result["kept"][acl_id] = selection["kept"]
                 rows = entries_of(found[0])
             if not self.module.check_mode:
                 for item in delete:
@@ -471,8 +544,18 @@ class Step:
                         RuleNumber=item["rule_number"],
                         Egress=item["egress"],
                     )
+                if found:
+                    self.bookkeeping(
+                        lambda a=acl_id, c=claimed, r=selection["remove"], o=owner: self.ledger.settle(
+                            o, a, c, removed=r
+                        )
+                    )
             result["before"][acl_id] = rows
             result["after"][acl_id] = with_entries(rows, remove=delete)
+            if found and not self.module.check_mode:
+                result["after"].update(self.read_back([acl_id]))
+            if not found:
+                result["gone"].append(acl_id)
             if delete:
                 result["removed"][acl_id] = delete
                 result["changed"] = True
@@ -486,31 +569,37 @@ class Step:
                     released_ids=[e["id"] for e in entries if e.get("id")],
                     restored={"removed": delete},
                     left_alone=left,
+                    **({"gone": True} if not found else {}),
                 )
             )
-        if self.module._diff:
-            result["diff"] = {"before": result["before"], "after": result["after"]}
         count = sum(len(v) for v in result["removed"].values())
         prefix = "check mode: would remove" if self.module.check_mode else "removed"
         if not mine:
             result["msg"] = "nothing to release: no nacl_block containment of this incident"
         else:
             result["msg"] = f"{prefix} {count} DENY entries from {len(by_acl)} network ACL(s)"
-            if result["left_alone"]:
-                result["msg"] += f"; left alone entries changed meanwhile on {', '.join(sorted(result['left_alone']))}"
+            meanwhile = sorted(
+                acl
+                for acl, left in result["left_alone"].items()
+                if set(left) - {"network_acl_deleted", "kept_for_others"}
+            )
+            for acl_id, kept in sorted(result["kept"].items()):
+                shown = "; ".join(f"{item} for {', '.join(who)}" for item, who in kept.items())
+                result["msg"] += f"; kept on {acl_id}: {shown} (still claimed)"
+            if meanwhile:
+                result["msg"] += f"; left alone entries changed meanwhile on {', '.join(meanwhile)}"
+            if result["gone"]:
+                result["msg"] += f"; gone (recorded as released): {', '.join(result['gone'])}"
         return result
 
 
+def run(module, result):
+    runner = Step(module)
+    return runner.contained() if module.params["state"] == "contained" else runner.released()
+
+
 def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    try:
-        runner = Step(module)
-        result = runner.contained() if module.params["state"] == "contained" else runner.released()
-    except NACLInputError as err:
-        module.fail_json(msg=str(err), changed=False)
-    except step.StepAWSError as err:
-        step.fail_step(module, err, changed=False)
-    module.exit_json(**result)
+    run_aws_step(run, "containment", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

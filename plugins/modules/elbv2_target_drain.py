@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: elbv2_target_drain
 short_description: Deregister load balancer targets (given ones, or all in an Availability Zone) and wait for draining
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Performs the step "reduce traffic (deregister targets)" of an incident in one call, for one or more ALB/NLB
@@ -70,13 +70,7 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - O(incident_id) is required with O(state=contained) outside check mode.
   - moto (the sandbox) deregisters targets at once (no C(draining) state, no deregistration delay) and reports every
@@ -126,6 +120,10 @@ not_registered:
   description: Requested targets that are not registered in a target group (already drained, or never there).
   returned: when O(state=contained)
   type: dict
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: containment}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 pending:
   description: Targets still draining when O(wait_timeout) passed, per target group ARN.
   returned: when O(state=contained)
@@ -135,21 +133,27 @@ containment:
     - One entry per target group whose targets were deregistered, C(changed.deregistered) listing C(id), C(port)
       (and C(availability_zone) when registered with one), C(changed.tags) the tags set on the target group.
     - Empty when nothing changed.
-  returned: when O(state=contained)
+  returned: always
   type: list
   elements: dict
 release:
-  description: One entry per released containment, with C(releases), C(restored) and C(left_alone).
+  description:
+    - One entry per released containment, with C(releases), C(restored) and C(left_alone); C(gone=true) when its
+      target group no longer exists.
   returned: when O(state=released)
   type: list
   elements: dict
+gone:
+  description: Target groups (ARNs) deleted meanwhile; their entries were recorded as released, the others released.
+  returned: when O(state=released)
+  type: list
+  elements: str
 diff:
   description: Registered targets per target group before and after, when run with C(--diff).
   returned: when diff mode is on
   type: dict
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import elbv2_drain as drain
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     INCIDENT_OPTION,
@@ -160,6 +164,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     containment_entry,
     incident_tags,
     release_entry,
+    run_aws_step,
 )
 
 ARGUMENT_SPEC = dict(
@@ -306,11 +311,23 @@ def zone_lookup(ec2, caller, group, current):
 def release(module, elbv2, caller):
     params = module.params
     incident_id = params.get("incident_id")
-    groups = {g["TargetGroupArn"]: g for g in read_groups(elbv2, caller, params["target_groups"])}
-    entries = []
+    groups, gone_refs = {}, {}
+    for ref in params["target_groups"]:
+        try:
+            group = drain.describe_target_group(elbv2, caller, drain.validate_target_group(ref))
+        except drain.DrainInputError as err:
+            gone_refs[ref] = str(err)  # deleted meanwhile: its entries are reported gone, the rest released
+            continue
+        groups[group["TargetGroupArn"]] = group
+    entries, gone = [], []
     for entry in params["containments"]:
         if not isinstance(entry, dict) or not entry.get("id") or not isinstance(entry.get("changed"), dict):
             raise drain.DrainInputError(f"containments: not a containment entry: {str(entry)[:200]!r}")
+        arn = str(entry.get("resource") or "")
+        name = arn.split("/")[1] if arn.count("/") >= 2 else None
+        if entry.get("step") == drain.STEP and arn not in groups and (arn in gone_refs or name in gone_refs):
+            gone.append(entry)
+            continue
         if entry.get("step") != drain.STEP or entry.get("resource") not in groups:
             module.warn(
                 f"ignoring containment {entry['id']}: step {entry.get('step')!r}, resource {entry.get('resource')!r}"
@@ -353,7 +370,20 @@ def release(module, elbv2, caller):
                 left_alone={"targets": left} if left else {},
             )
         )
-    result = {"changed": bool(total), "before": before, "after": after, "release": releases}
+    for entry in gone:
+        releases.append(
+            release_entry(
+                entry.get("incident_id") or incident_id,
+                drain.STEP,
+                entry["resource"],
+                [entry["id"]],
+                restored={"registered": []},
+                left_alone={},
+                gone=True,
+            )
+        )
+    gone_arns = list(dict.fromkeys(e["resource"] for e in gone))
+    result = {"changed": bool(total), "before": before, "after": after, "release": releases, "gone": gone_arns}
     if module._diff:
         result["diff"] = {"before": before, "after": after}
     verb = "would register" if module.check_mode else "registered"
@@ -361,24 +391,21 @@ def release(module, elbv2, caller):
     result["msg"] = f"{verb} {total} target(s) again in {len(releases)} target group(s)" + (
         f"; left alone {left} registered again meanwhile" if left else ""
     )
-    if not entries:
+    if gone_arns:
+        result["msg"] += f"; gone (recorded as released): {', '.join(gone_arns)}"
+    if not entries and not gone:
         result["msg"] = "nothing to release"
     return result
 
 
-def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+def run(module, result):
     caller = Caller(module.params["retry_budget"])
-    try:
-        elbv2 = aws_client(module, "elbv2")
-        result = (
-            contain(module, elbv2, caller) if module.params["state"] == "contained" else release(module, elbv2, caller)
-        )
-    except drain.DrainInputError as err:
-        module.fail_json(msg=str(err), changed=False)
-    except StepAWSError as err:
-        module.fail_json(msg=str(err), changed=False, **err.result())
-    module.exit_json(**result)
+    elbv2 = aws_client(module, "elbv2")
+    return contain(module, elbv2, caller) if module.params["state"] == "contained" else release(module, elbv2, caller)
+
+
+def main():
+    run_aws_step(run, "containment", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

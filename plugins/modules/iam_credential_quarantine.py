@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: iam_credential_quarantine
 short_description: Quarantine IAM users and roles (keys off, issued credentials revoked); release exactly that
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Containment step "disable the compromised credentials", in one call, for one or many users and roles.
@@ -27,6 +27,11 @@ description:
   - With O(state=released) it undoes exactly the O(containments) entries. It reactivates only the keys the
     incident deactivated and removes only the policies it added. A key someone re-enabled or deleted meanwhile
     is left alone and reported in RV(left_alone).
+  - Before it changes a principal it records claims in the containment ledger (O(claims_bucket) or O(claims_dir)),
+    one per key it wants off (deactivated now or already inactive) and for the quarantine policy. A release leaves
+    a key or policy another unreleased incident still claims (RV(kept) says for whom); the last claimant's release
+    undoes it. A principal deleted meanwhile is reported in RV(gone), its entries recorded as released, and the
+    release goes on with the other principals.
   - Check mode reads, decides and reports (with a diff) and changes nothing.
 options:
   users:
@@ -92,13 +97,8 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
+  - firebreak.runbooks.step.CLAIMS
 notes:
   - O(incident_id) is required with O(state=contained) outside check mode.
   - The incident tags stay on the principals after a release, as a record.
@@ -140,6 +140,10 @@ caller_arn:
   returned: with O(state=contained)
   type: str
   sample: arn:aws:sts::123456789012:assumed-role/responder/alice
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: containment}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 quarantine_policy_arn:
   description: The managed policy attached (or that would be), if any.
   returned: with O(state=contained)
@@ -205,7 +209,7 @@ before:
   sample: {"user/ci-deployer": {"active_keys": ["AKIAIOSFODNN7EXAMPLE"], "inactive_keys": [],
            "inline_policies": ["deploy"], "attached_policies": []}}
 after:
-  description: The same after the step (in check mode, as it would be).
+  description: The same, read back from the API after the step (in check mode, as it would be).
   returned: always
   type: dict
   sample: {"user/ci-deployer": {"active_keys": [], "inactive_keys": ["AKIAIOSFODNN7EXAMPLE"],
@@ -214,8 +218,9 @@ containment:
   description:
     - One entry per principal changed, for the incident timeline and the release. C(changed) holds exactly
       C(deactivated) (key ids), C(inline_policies) and C(attached_policies) added. C(last_used) holds each key's
-      last use.
-  returned: with O(state=contained) when something was changed (or would be, in check mode)
+      last use. C(claimed) lists the ledger items the incident claims (C(key:<id>), C(policy:<arn>)). A principal
+      whose items were only claimed (already contained by another incident) gets an entry with nothing changed.
+  returned: always
   type: list
   elements: dict
   sample: [{"id": "5f1c0e2a9b7d4c31", "step": "iam_key_disable",
@@ -231,10 +236,24 @@ release:
 left_alone:
   description:
     - With O(state=released), per principal, what was found changed by someone else and not touched
-      (C(keys_already_active), C(keys_deleted), C(inline_policies_already_removed), C(policies_already_detached)).
+      (C(keys_already_active), C(keys_deleted), C(inline_policies_already_removed), C(policies_already_detached)),
+      C(principal_deleted), and C(kept_for_others).
   returned: with O(state=released)
   type: dict
   sample: {"user/ci-deployer": {"keys_already_active": ["AKIAIOSFODNN7EXAMPLE"]}}
+kept:
+  description:
+    - With O(state=released), per principal, the items left contained because another unreleased incident still
+      claims them, with who (also in RV(left_alone) as C(kept_for_others)).
+  returned: with O(state=released)
+  type: dict
+  sample: {"user/ci-deployer": {"key:AKIAIOSFODNN7EXAMPLE": ["INC-2042"]}}
+gone:
+  description: Principals (ARNs) deleted meanwhile; their entries were recorded as released (C(gone=true)).
+  returned: with O(state=released)
+  type: list
+  elements: str
+  sample: []
 ignored_entries:
   description: Ids of O(containments) entries ignored (another step, incident or principal).
   returned: with O(state=released)
@@ -250,9 +269,9 @@ diff:
 
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.firebreak.runbooks.plugins.module_utils import iam, step
+from ansible_collections.firebreak.runbooks.plugins.module_utils import iam, ledger, step
 from ansible_collections.firebreak.runbooks.plugins.module_utils.iam import IAMInputError
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import run_aws_step
 
 STEP = "iam_key_disable"
 
@@ -266,6 +285,7 @@ ARGUMENT_SPEC = dict(
     max_workers=dict(type="int", default=8),
     state=dict(type="str", choices=["contained", "released"], default="contained"),
     containments=dict(type="list", elements="dict", default=[]),
+    **ledger.CLAIMS_OPTIONS,
     **step.RETRY_BUDGET_OPTION,
     **step.INCIDENT_OPTION,
 )
@@ -290,6 +310,21 @@ class Step:
         self.params = module.params
         self.caller = step.Caller(module.params["retry_budget"])
         self.iam = step.aws_client(module, "iam", pool=module.params["max_workers"])
+        self._ledger = None
+
+    @property
+    def ledger(self):
+        if self._ledger is None:
+            store = ledger.store_for(self.module, self.caller, lambda service: step.aws_client(self.module, service))
+            self._ledger = ledger.Ledger(store)
+        return self._ledger
+
+    def bookkeeping(self, record):
+        """Ledger bookkeeping after the change: a failure is a warning, the change stands."""
+        try:
+            record()
+        except (ledger.LedgerError, step.StepAWSError) as err:
+            self.module.warn(f"the principals were changed, but the claim store was not updated: {err}")
 
     def pool_map(self, fn, items):
         """``fn`` over ``items`` on a thread pool; results in order; the first exception re-raised after all ran."""
@@ -411,6 +446,16 @@ class Step:
                 )
             )
 
+        claims = [
+            iam.claim_items(kind, state["keys"], params["access_key_ids"], plan, quarantine)
+            for (kind, _name), state, plan in zip(targets, states, plans, strict=True)
+        ]
+        new_claims = [0] * len(targets)
+        if not self.module.check_mode:
+            # the claims first: another incident's release must see them before the principals are changed
+            for index, (state, items) in enumerate(zip(states, claims, strict=True)):
+                new_claims[index] = self.ledger.claim(params["incident_id"], STEP, state["arn"], items)
+
         def act(index):
             state, plan = states[index], plans[index]
             principal = state["principal"]
@@ -426,12 +471,24 @@ class Step:
                 principal.tag(step.incident_tags(params["incident_id"], STEP))
             except step.StepAWSError as err:
                 self.module.warn(f"{principal.what} is quarantined, but tagging it failed: {err}")
+            changed_here = iam.changed_items({"deactivated": plan["deactivate"], "attached_policies": plan["attach"]})
+            if changed_here:
+                self.bookkeeping(
+                    lambda: self.ledger.mark_added(params["incident_id"], STEP, state["arn"], changed_here)
+                )
+            # read back what the role verifies (the keys and policies as the API answers now)
+            read_back = {"keys": principal.access_keys(), "inline": principal.inline_policies()}
+            if plan["attach"]:
+                read_back["attached"] = principal.attached_policies()
+            return read_back
 
         failures = []
+        read_backs = [None] * len(targets)
         if not self.module.check_mode:
-            for index, (_, err) in enumerate(self.pool_map(act, list(range(len(targets))))):
+            for index, (read_back, err) in enumerate(self.pool_map(act, list(range(len(targets))))):
                 if err is not None:
                     failures.append((index, err))
+                read_backs[index] = read_back
 
         result = {
             "caller_arn": caller_arn,
@@ -449,10 +506,14 @@ class Step:
                 keys_after.update({key: "Inactive" for key in plan["deactivate"]})
             inline_after = state["inline"] + (plan["put_inline"] if done else [])
             attached_after = state["attached"] + (plan["attach"] if done else [])
+            if read_backs[index]:
+                keys_after = read_backs[index]["keys"]
+                inline_after = read_backs[index]["inline"]
+                attached_after = read_backs[index].get("attached", attached_after)
             key = label(kind, name)
             result["before"][key] = state_of(state["keys"], state["inline"], state["attached"])
             result["after"][key] = state_of(keys_after, inline_after, attached_after)
-            changed = done and any(plan.values())
+            changed = done and (any(plan.values()) or bool(new_claims[index]))
             result["principals"].append(
                 {
                     "type": kind,
@@ -463,7 +524,7 @@ class Step:
                         {
                             "access_key_id": key_id,
                             "status_before": status,
-                            "status_after": keys_after[key_id],
+                            "status_after": keys_after.get(key_id),
                             "last_used": state["last_used"][key_id],
                         }
                         for key_id, status in sorted(state["keys"].items())
@@ -488,17 +549,14 @@ class Step:
                         principal_name=name,
                         last_used={k: state["last_used"][k] for k in plan["deactivate"]},
                         revoked_issued_before=step.iso_utc(now.replace(microsecond=0)) if plan["put_inline"] else None,
+                        claimed=claims[index],
                     )
                 )
-        if not result["containment"]:
-            del result["containment"]
         result["changed"] = any(p["changed"] for p in result["principals"])
-        if self.module._diff:
-            result["diff"] = {"before": result["before"], "after": result["after"]}
         summary = []
-        for principal, plan in zip(result["principals"], plans, strict=True):
+        for principal, plan, claimed in zip(result["principals"], plans, claims, strict=True):
             if principal["changed"]:
-                parts = []
+                parts = [] if any(plan.values()) else [f"claimed {len(claimed)} item(s) another incident contains"]
                 if plan["deactivate"]:
                     parts.append(f"deactivated {len(plan['deactivate'])} key(s)")
                 if plan["put_inline"]:
@@ -545,14 +603,27 @@ class Step:
 
         def release(entry):
             kind, name = entry["principal_type"], entry["principal_name"]
+            owner = incident or entry.get("incident_id")
+            ours = iam.changed_items(entry["changed"])
+            claimed = list(dict.fromkeys(list(entry.get("claimed") or []) + ours))
             principal = iam.Principal(self.caller, self.iam, kind, name)
             try:
                 principal.describe()
             except IAMInputError:
+                if not self.module.check_mode and entry.get("resource"):
+                    self.bookkeeping(lambda: self.ledger.drop(owner, entry["resource"], claimed))
                 return entry, None, {"principal_deleted": True}, {}, {}
+            # what no other unreleased incident still claims (the ledger); the rest is kept, for whom is said
+            selection = (
+                self.ledger.select(owner, entry["resource"], claimed, ours)
+                if entry.get("resource")
+                else {"remove": ours, "kept": {}}
+            )
             keys = principal.access_keys()
             inline, attached = principal.inline_policies(), principal.attached_policies()
-            plan, left = iam.plan_release(entry["changed"], keys, inline, attached)
+            plan, left = iam.plan_release(iam.releasable(entry["changed"], selection["remove"]), keys, inline, attached)
+            if selection["kept"]:
+                left["kept_for_others"] = selection["kept"]
             before = state_of(keys, inline, attached)
             if not self.module.check_mode:
                 for key in plan["reactivate"]:
@@ -561,12 +632,18 @@ class Step:
                     principal.delete_inline(policy)
                 for arn in plan["detach"]:
                     principal.detach(arn)
-            keys_after = dict(keys, **{k: "Active" for k in plan["reactivate"]})
-            after = state_of(
-                keys_after,
-                [p for p in inline if p not in plan["delete_inline"]],
-                [a for a in attached if a not in plan["detach"]],
-            )
+                if entry.get("resource"):
+                    self.bookkeeping(
+                        lambda: self.ledger.settle(owner, entry["resource"], claimed, removed=selection["remove"])
+                    )
+                # read back: what the role verifies
+                keys_after = principal.access_keys()
+                inline_after, attached_after = principal.inline_policies(), principal.attached_policies()
+            else:
+                keys_after = dict(keys, **{k: "Active" for k in plan["reactivate"]})
+                inline_after = [p for p in inline if p not in plan["delete_inline"]]
+                attached_after = [a for a in attached if a not in plan["detach"]]
+            after = state_of(keys_after, inline_after, attached_after)
             return entry, plan, left, before, after
 
         outcomes = self.pool_map(release, mine)
@@ -579,6 +656,8 @@ class Step:
             "before": {},
             "after": {},
             "left_alone": {},
+            "kept": {},
+            "gone": [],
             "release": [],
             "ignored_entries": ignored,
         }
@@ -593,6 +672,11 @@ class Step:
                 result["after"][key] = after
             if left:
                 result["left_alone"][key] = left
+            if left.get("kept_for_others"):
+                result["kept"][key] = left["kept_for_others"]
+            gone = bool(left.get("principal_deleted"))
+            if gone:
+                result["gone"].append(entry.get("resource") or key)
             result["principals"].append(
                 {
                     "type": entry["principal_type"],
@@ -616,30 +700,34 @@ class Step:
                     released_ids=[entry["id"]] if entry.get("id") else [],
                     restored=restored,
                     left_alone=left,
+                    **({"gone": True} if gone else {}),
                 )
             )
-        if self.module._diff:
-            result["diff"] = {"before": result["before"], "after": result["after"]}
         prefix = "check mode: would release" if self.module.check_mode else "released"
         if not mine:
             result["msg"] = "nothing to release: no iam_key_disable containment of this incident"
         else:
             result["msg"] = f"{prefix} {len(mine)} containment(s), {restored_count} principal(s) restored"
-            if result["left_alone"]:
-                result["msg"] += f"; left alone changes made meanwhile on {', '.join(sorted(result['left_alone']))}"
+            meanwhile = sorted(
+                k for k, v in result["left_alone"].items() if set(v) - {"kept_for_others", "principal_deleted"}
+            )
+            if meanwhile:
+                result["msg"] += f"; left alone changes made meanwhile on {', '.join(meanwhile)}"
+            for key, kept in sorted(result["kept"].items()):
+                shown = "; ".join(f"{item} for {', '.join(who)}" for item, who in kept.items())
+                result["msg"] += f"; kept on {key}: {shown} (still claimed)"
+            if result["gone"]:
+                result["msg"] += f"; gone (recorded as released): {', '.join(result['gone'])}"
         return result
 
 
+def run(module, result):
+    runner = Step(module)
+    return runner.contained() if module.params["state"] == "contained" else runner.released()
+
+
 def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    try:
-        runner = Step(module)
-        result = runner.contained() if module.params["state"] == "contained" else runner.released()
-    except IAMInputError as err:
-        module.fail_json(msg=str(err), changed=False)
-    except step.StepAWSError as err:
-        step.fail_step(module, err, changed=False)
-    module.exit_json(**result)
+    run_aws_step(run, "containment", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: incident_seal
 short_description: Seal an incident timeline's chain head outside the file
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Verifies the incident timeline's hash chain and records its head (C(seq), C(hash), time, operator) outside

@@ -85,13 +85,7 @@ extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - firebreak.runbooks.step.K8S
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 requirements:
   - kubernetes >= 24.2.0
   - PyYAML >= 3.11
@@ -154,19 +148,32 @@ after:
   sample: {"labels": {"firebreak.io/quarantined": "true"}, "policies": ["firebreak-isolate-inc-2041-486c629e"]}
 containment:
   description:
-    - The containment entry (see C(plugins/module_utils/step.py)) when the step changed something in
+    - The containment entries (see C(plugins/module_utils/step.py)), one when the step changed something in
       O(state=isolated); C(changed) holds C(policy), C(policy_created), C(policy_owned), C(policy_updated),
       C(labels) (previous values, null for absent), C(labels_set) and C(set_aside) (the full manifests of the
       policies set aside). Empty list otherwise.
   returned: always
-  type: raw
-  sample: {"id": "3f2a...", "step": "k8s_namespace_isolate", "resource": "namespace/shop", "changed": {}}
+  type: list
+  elements: dict
+  sample: [{"id": "3f2a...", "step": "k8s_namespace_isolate", "resource": "namespace/shop", "changed": {}}]
 release:
   description: The release entry, with O(state=released), when entries were given.
   returned: when state is released
   type: dict
   sample:
     {"releases": ["3f2a..."], "restored": {"policy_deleted": "firebreak-isolate-inc-2041-486c629e"}, "left_alone": {}}
+gone:
+  description:
+    - With O(state=released), C(namespace/NAME) when the namespace no longer exists; its entries are recorded as
+      released (the release entry has C(gone=true)) and nothing fails. Else empty.
+  returned: when state is released
+  type: list
+  elements: str
+  sample: []
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: containment}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+k8s_verb: {description: The verb of the failed Kubernetes call., returned: on its failure, type: str, sample: PATCH}
+k8s_status: {description: Its HTTP status (C(null) if unanswered)., returned: on its failure, type: int, sample: 409}
 diff:
   description: Namespace labels and policy names before and after, in diff mode.
   returned: when diff mode is on
@@ -207,7 +214,11 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_isolate imp
     set_aside_of,
     spec_matches,
 )
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import containment_entry, release_entry
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
+    INCIDENT_OPTION,
+    containment_entry,
+    release_entry,
+)
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 ARGUMENT_SPEC = auth_argument_spec(
@@ -218,7 +229,7 @@ ARGUMENT_SPEC = auth_argument_spec(
     responder_namespaces=dict(type="list", elements="str", default=[]),
     defeating_policies=dict(type="str", choices=["refuse", "set_aside"], default="refuse"),
     containments=dict(type="list", elements="dict", default=[]),
-    incident_id=dict(type="str"),
+    **INCIDENT_OPTION,
 )
 
 
@@ -341,22 +352,24 @@ def isolate(module, kube) -> dict:
         kube.patch("Namespace", None, namespace, {"metadata": {"labels": want_labels}}, content_type=MERGE_PATCH)
     _, result["after"], _ = snapshot(kube, namespace)
     if changed:
-        result["containment"] = containment_entry(
-            incident,
-            STEP,
-            f"namespace/{namespace}",
-            changed={
-                "policy": name,
-                "policy_created": create,
-                "policy_owned": True,
-                "policy_updated": update,
-                "labels": label_changes,
-                "labels_set": {k: want_labels[k] for k in label_changes},
-                "set_aside": set_aside,
-            },
-            namespace=namespace,
-            existing_policies=before["policies"],
-        )
+        result["containment"] = [
+            containment_entry(
+                incident,
+                STEP,
+                f"namespace/{namespace}",
+                changed={
+                    "policy": name,
+                    "policy_created": create,
+                    "policy_owned": True,
+                    "policy_updated": update,
+                    "labels": label_changes,
+                    "labels_set": {k: want_labels[k] for k in label_changes},
+                    "set_aside": set_aside,
+                },
+                namespace=namespace,
+                existing_policies=before["policies"],
+            )
+        ]
         result["msg"] = f"isolated namespace {namespace} with NetworkPolicy {name}" + (
             f", setting aside {', '.join(result['set_aside'])} (restored on release)" if set_aside else ""
         )
@@ -368,11 +381,30 @@ def isolate(module, kube) -> dict:
 def release(module, kube) -> dict:
     params = module.params
     namespace = check_namespace(params["namespace"], "namespace")
-    _ns, before, policies = snapshot(kube, namespace)
-    by_name = {p["metadata"]["name"]: p for p in policies}
     resource = f"namespace/{namespace}"
     entries = [e for e in params["containments"] if e.get("step") == STEP and e.get("resource") == resource]
-    result = {"changed": False, "before": before}
+    if entries and kube.get("Namespace", None, namespace, missing_ok=True) is None:
+        # deleted meanwhile (its policies with it): nothing to undo; the entries are recorded as released
+        incident = params["incident_id"] or entries[0].get("incident_id")
+        return {
+            "changed": False,
+            "before": {},
+            "after": {},
+            "gone": [resource],
+            "release": release_entry(
+                incident,
+                STEP,
+                resource,
+                [e["id"] for e in entries if e.get("id")],
+                restored={},
+                left_alone={},
+                gone=True,
+            ),
+            "msg": f"gone: namespace {namespace} no longer exists; {len(entries)} containment(s) recorded as released",
+        }
+    _ns, before, policies = snapshot(kube, namespace)
+    by_name = {p["metadata"]["name"]: p for p in policies}
+    result = {"changed": False, "before": before, "gone": []}
     if not entries:
         result["after"] = before
         result["msg"] = f"nothing to release in namespace {namespace}: no containment entries of {STEP} given"
@@ -459,7 +491,7 @@ def run(module) -> dict:
 
 def main():
     module = AnsibleK8SModule(module_class=AnsibleModule, argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    run_module(module, run)
+    run_module(module, run, "containment")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: s3_object_restore
 short_description: Restore versioned S3 objects to their state at a point in time
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Performs the step "restore the data from object versions" of a data incident in one call. It lists the
@@ -114,13 +114,7 @@ extends_documentation_fragment:
   - amazon.aws.region.modules
   - amazon.aws.boto3
   - firebreak.runbooks.step
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - Idempotence compares the current object's ETag and size with the version of O(time); the verification
     also accepts the copy it just made as the current version. A multipart copy gets a new ETag, so a re-run
@@ -169,6 +163,11 @@ bucket:
   returned: always
   type: str
   sample: shop-uploads
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: recovery}
+containment: {description: Always empty here., returned: always, type: list, elements: dict, sample: []}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 time:
   description: The point in time, UTC ISO 8601.
   returned: always
@@ -262,16 +261,17 @@ diff:
 
 import time
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import s3_restore
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     RETRY_BUDGET_OPTION,
     Caller,
     StepAWSError,
+    StepError,
     aws_client,
-    fail_step,
     iso_utc,
     parse_time,
+    run_aws_step,
+    utc_now,
 )
 
 ARGUMENT_SPEC = dict(
@@ -293,11 +293,11 @@ ARGUMENT_SPEC = dict(
 )
 
 
-class InputError(Exception):
+class InputError(StepError):
     """Bad input or a bucket that cannot be restored; nothing was changed."""
 
 
-class VerifyError(Exception):
+class VerifyError(StepError):
     """The keys were acted on but are not in their state at the time."""
 
 
@@ -358,10 +358,10 @@ def predicted_after(plans, before_present):
     return {"keys": len(present), "present": count, "deleted": len(present) - count}
 
 
-def run(module):
+def run(module, result=None):
     params = module.params
     try:
-        at, target = validate(params, s3_restore.now_utc())
+        at, target = validate(params, utc_now())
     except InputError as e:
         module.fail_json(msg=str(e), changed=False)
     bucket, prefix, keys = params["bucket"], params["prefix"], params["keys"]
@@ -546,19 +546,13 @@ def verify(module, restorer, caller, s3, done, target, prefix):
 
 
 def main():
-    module = AnsibleAWSModule(
-        argument_spec=ARGUMENT_SPEC,
-        supports_check_mode=True,
+    run_aws_step(
+        run,
+        "recovery",
+        ARGUMENT_SPEC,
         mutually_exclusive=[("keys", "prefix")],
         required_one_of=[("keys", "prefix")],
     )
-    try:
-        result = run(module)
-    except InputError as e:
-        module.fail_json(msg=str(e), changed=False)
-    except StepAWSError as e:
-        fail_step(module, e, changed=False)
-    module.exit_json(**result)
 
 
 if __name__ == "__main__":

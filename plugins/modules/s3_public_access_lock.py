@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: s3_public_access_lock
 short_description: Turn on S3 Block Public Access for a bucket during an incident, and release it exactly
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Containment step for public S3 objects (seed plan "Challenge 04", detection "public S3 objects").
@@ -49,13 +49,8 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
+  - firebreak.runbooks.step.CLAIMS
 notes:
   - O(incident_id) is required with O(state=contained) (except in check mode).
   - S3 has no per-tag call on buckets; the tag set is read, merged and written back. A tag written by someone else
@@ -93,6 +88,10 @@ bucket:
   returned: always
   type: str
   sample: firebreak-sandbox-uploads
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: containment}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 policy_is_public:
   description: Whether the bucket policy grants public access (S3's evaluation), read before acting.
   returned: always
@@ -141,32 +140,50 @@ containment:
     - With O(state=contained), when something was (or in check mode would be) changed, the containment entry the
       timeline records and the release reads back.
     - C(changed) has C(public_access_block_before) (C(null) for none configured), C(turned_on) and C(tags_added).
-  returned: when state is contained and something changed
-  type: dict
+  returned: always
+  type: list
+  elements: dict
   sample:
-    incident_id: INC-2041
-    step: s3_public_block
-    resource: arn:aws:s3:::firebreak-sandbox-uploads
-    changed:
-      public_access_block_before: null
-      turned_on: [BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy, RestrictPublicBuckets]
-      tags_added: {"firebreak:incident": "INC-2041", "firebreak:step": "s3_public_block"}
-    at: "2026-11-24T13:30:00Z"
-    id: 0123456789abcdef
+    - incident_id: INC-2041
+      step: s3_public_block
+      resource: arn:aws:s3:::firebreak-sandbox-uploads
+      changed:
+        public_access_block_before: null
+        turned_on: [BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy, RestrictPublicBuckets]
+        tags_added: {"firebreak:incident": "INC-2041", "firebreak:step": "s3_public_block"}
+      at: "2026-11-24T13:30:00Z"
+      id: 0123456789abcdef
 release:
   description:
     - With O(state=released), what was undone (C(restored)), the ids of the released entries (C(releases)) and
-      what was left alone because someone changed it meanwhile (C(left_alone)).
+      what was left alone because someone changed it meanwhile (C(left_alone)); C(gone=true) when the bucket no
+      longer exists.
+  returned: when state is released
+  type: list
+  elements: dict
+  sample:
+    - incident_id: INC-2041
+      step: s3_public_block
+      resource: arn:aws:s3:::firebreak-sandbox-uploads
+      releases: [0123456789abcdef]
+      restored: {"public_access_block": null, "turned_off": [BlockPublicAcls], "tags_removed": ["firebreak:incident"]}
+      left_alone: {"BlockPublicPolicy": "turned off by someone else meanwhile (left off)"}
+      at: "2026-11-24T15:00:00Z"
+kept:
+  description:
+    - With O(state=released), the settings left on because another unreleased incident still claims them (the
+      containment ledger), with who. The last claimant's release turns them off.
   returned: when state is released
   type: dict
-  sample:
-    incident_id: INC-2041
-    step: s3_public_block
-    resource: arn:aws:s3:::firebreak-sandbox-uploads
-    releases: [0123456789abcdef]
-    restored: {"public_access_block": null, "turned_off": [BlockPublicAcls], "tags_removed": ["firebreak:incident"]}
-    left_alone: {"BlockPublicPolicy": "turned off by someone else meanwhile (left off)"}
-    at: "2026-11-24T15:00:00Z"
+  sample: {"BlockPublicAcls": ["INC-2042"]}
+gone:
+  description:
+    - With O(state=released), the bucket when it no longer exists (its entries are recorded as released and nothing
+      fails), else empty.
+  returned: when state is released
+  type: list
+  elements: str
+  sample: []
 diff:
   description: Before and after, when run with C(--diff).
   returned: when diff mode is on
@@ -174,19 +191,32 @@ diff:
   sample: {"before": {"public_access_block": null}, "after": {"public_access_block": {"BlockPublicAcls": true}}}
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.firebreak.runbooks.plugins.module_utils import ledger, step
 from ansible_collections.firebreak.runbooks.plugins.module_utils import s3_public_access as s3pa
-from ansible_collections.firebreak.runbooks.plugins.module_utils import step
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import run_aws_step
 
 ARGUMENT_SPEC = dict(
     bucket=dict(type="str", required=True),
     state=dict(type="str", choices=["contained", "released"], default="contained"),
     containments=dict(type="list", elements="dict", default=[]),
+    **ledger.CLAIMS_OPTIONS,
     **step.INCIDENT_OPTION,
     **step.RETRY_BUDGET_OPTION,
 )
 
 TAG_KEYS = tuple(step.incident_tags("x", s3pa.STEP))
+
+
+def claims_ledger(module, caller):
+    return ledger.Ledger(ledger.store_for(module, caller, lambda service: step.aws_client(module, service)))
+
+
+def bookkeeping(module, record):
+    """Ledger bookkeeping after the change: a failure is a warning, the change stands."""
+    try:
+        record()
+    except (ledger.LedgerError, step.StepAWSError) as err:
+        module.warn(f"the bucket was changed, but the claim store was not updated: {err}")
 
 
 def view(configuration, tags):
@@ -200,15 +230,27 @@ def contain(module, caller, s3, bucket, result):
     result["policy_is_public"] = s3pa.read_policy_is_public(caller, s3, bucket)
     wanted = step.incident_tags(incident_id or "(check mode: no incident id)", s3pa.STEP)
     decision = s3pa.decide_contain(configuration, tags, wanted)
-    changed = bool(decision["turn_on"] or decision["tags_added"])
+    claimed = s3pa.setting_items(s3pa.SETTINGS)  # the incident needs all four on, whoever turned them on
+    new_claims = 0
+    if not module.check_mode and incident_id:
+        # the claims first: another incident's release must see them before the settings are turned on
+        new_claims = claims_ledger(module, caller).claim(incident_id, s3pa.STEP, s3pa.bucket_arn(bucket), claimed)
+    changed = bool(decision["turn_on"] or decision["tags_added"] or new_claims)
     result.update(changed=changed, before=view(configuration, tags))
     predicted = view(decision["after"], decision["after_tags"])
+    result["containment"] = []
     if changed:
-        result["containment"] = step.containment_entry(
-            incident_id, s3pa.STEP, s3pa.bucket_arn(bucket), s3pa.containment_changed(configuration, decision)
-        )
+        result["containment"] = [
+            step.containment_entry(
+                incident_id,
+                s3pa.STEP,
+                s3pa.bucket_arn(bucket),
+                s3pa.containment_changed(configuration, decision),
+                claimed=claimed,
+            )
+        ]
     what = ", ".join(decision["turn_on"]) or "no setting (all four already on)"
-    if module.check_mode or not changed:
+    if module.check_mode or not (decision["turn_on"] or decision["tags_added"]):
         result["after"] = predicted if module.check_mode else result["before"]
         prefix = "check mode: would turn on" if module.check_mode else "no change:"
         if not changed:
@@ -221,6 +263,12 @@ def contain(module, caller, s3, bucket, result):
     result["changed"] = True  # from here on a failure reports what may have been changed
     if decision["turn_on"]:
         s3pa.write_configuration(caller, s3, bucket, decision["after"])
+        bookkeeping(
+            module,
+            lambda: claims_ledger(module, caller).mark_added(
+                incident_id, s3pa.STEP, s3pa.bucket_arn(bucket), s3pa.setting_items(decision["turn_on"])
+            ),
+        )
     if decision["tags_added"]:
         s3pa.write_tags(caller, s3, bucket, decision["after_tags"])
     after_config = s3pa.read_configuration(caller, s3, bucket)
@@ -239,30 +287,76 @@ def contain(module, caller, s3, bucket, result):
 
 def release(module, caller, s3, bucket, result):
     entries = s3pa.entries_for(module.params["containments"], bucket)
-    configuration = s3pa.read_configuration(caller, s3, bucket)
+    try:
+        configuration = s3pa.read_configuration(caller, s3, bucket)
+    except s3pa.S3PublicAccessError as err:
+        # the bucket is gone: nothing to restore; its entries are recorded as released and the release goes on
+        owner = module.params["incident_id"] or (entries[0].get("incident_id") if entries else None)
+        if entries and owner and not module.check_mode:
+            items = list(dict.fromkeys(i for e in entries for i in (e.get("claimed") or [])))
+            bookkeeping(module, lambda: claims_ledger(module, caller).drop(owner, s3pa.bucket_arn(bucket), items))
+        result.update(before={}, after={}, gone=[bucket] if entries else [], msg=f"gone: {err}; nothing to restore")
+        result["release"] = [
+            step.release_entry(
+                module.params["incident_id"],
+                s3pa.STEP,
+                s3pa.bucket_arn(bucket),
+                [e.get("id") for e in entries if e.get("id")],
+                {},
+                {},
+                gone=True,
+                reason=str(err),
+            )
+        ]
+        return result
+    result["gone"] = []
+    owner = module.params["incident_id"] or (entries[0].get("incident_id") if entries else None)
+    ours = s3pa.setting_items([n for e in entries for n in e["changed"].get("turned_on") or []])
+    claimed = list(dict.fromkeys([i for e in entries for i in e.get("claimed") or []] + ours))
+    selection = {"remove": ours, "kept": {}}
+    if entries and owner:
+        # what no other unreleased incident still claims (the ledger); the rest is kept, for whom is said
+        selection = claims_ledger(module, caller).select(owner, s3pa.bucket_arn(bucket), claimed, ours)
+    result["kept"] = {item.split(":", 1)[1]: who for item, who in selection["kept"].items()}
     tags = s3pa.read_tags(caller, s3, bucket)
     result["policy_is_public"] = s3pa.read_policy_is_public(caller, s3, bucket)
     result["before"] = view(configuration, tags)
-    decision = s3pa.decide_release(entries, configuration, tags)
+    removable = [item.split(":", 1)[1] for item in selection["remove"]]
+    decision = s3pa.decide_release(entries, configuration, tags, removable)
+    for name, who in result["kept"].items():
+        decision["left_alone"][name] = f"still claimed by {', '.join(who)}: left on"
+
+    def settle():
+        if entries and owner and not module.check_mode:
+            bookkeeping(
+                module,
+                lambda: claims_ledger(module, caller).settle(
+                    owner, s3pa.bucket_arn(bucket), claimed, removed=selection["remove"]
+                ),
+            )
+
     restored = {
         "public_access_block": decision["after"],
         "turned_off": decision["turn_off"],
         "tags_removed": decision["tags_removed"],
     }
     result["changed"] = decision["changed"]
-    result["release"] = step.release_entry(
-        module.params["incident_id"],
-        s3pa.STEP,
-        s3pa.bucket_arn(bucket),
-        [e.get("id") for e in entries if e.get("id")],
-        restored,
-        decision["left_alone"],
-    )
+    result["release"] = [
+        step.release_entry(
+            module.params["incident_id"],
+            s3pa.STEP,
+            s3pa.bucket_arn(bucket),
+            [e.get("id") for e in entries if e.get("id")],
+            restored,
+            decision["left_alone"],
+        )
+    ]
     predicted = view(decision["after"], decision["after_tags"])
     if not entries:
         result.update(after=result["before"], msg=f"nothing to release on {bucket}: no containment entry for it")
         return result
     if module.check_mode or not decision["changed"]:
+        settle()
         result["after"] = predicted if module.check_mode else result["before"]
         verb = "check mode: would restore" if module.check_mode else "no change needed to restore"
         result["msg"] = f"{verb} the recorded Block Public Access of {bucket}" + _left(decision)
@@ -274,6 +368,7 @@ def release(module, caller, s3, bucket, result):
         s3pa.write_configuration(caller, s3, bucket, decision["after"])
     if decision["tags_removed"]:
         s3pa.write_tags(caller, s3, bucket, decision["after_tags"])
+    settle()
     result["after"] = view(s3pa.read_configuration(caller, s3, bucket), s3pa.read_tags(caller, s3, bucket))
     result["msg"] = f"restored the recorded Block Public Access of {bucket}" + _left(decision)
     return result
@@ -300,21 +395,11 @@ def run(module, result):
         result = contain(module, caller, s3, bucket, result)
     else:
         result = release(module, caller, s3, bucket, result)
-    if module._diff:
-        result["diff"] = {"before": result["before"], "after": result["after"]}
     return result
 
 
 def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    result = {}
-    try:
-        result = run(module, result)
-    except s3pa.S3PublicAccessError as err:
-        module.fail_json(msg=str(err), **dict(result, changed=False))
-    except step.StepAWSError as err:
-        step.fail_step(module, err, **dict({"changed": False}, **result))
-    module.exit_json(**result)
+    run_aws_step(run, "containment", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

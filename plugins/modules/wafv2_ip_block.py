@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: wafv2_ip_block
 short_description: Block addresses in a WAFv2 IP set without losing anyone else's, and release exactly them
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Containment step "block the attacker's addresses at the WAF", in one call. With O(state=contained) it adds
@@ -26,9 +26,15 @@ description:
   - Returns a C(containment) entry with exactly the addresses this call added. The addresses are the containment
     and an address cannot carry a tag; the IP set itself is tagged with the incident id only with
     O(tag_ip_set=true) (see there why not by default).
+  - Before it writes, it records a claim in the containment ledger (O(claims_bucket) or O(claims_dir)) for each
+    address the incident needs, including those already blocked by another incident.
   - With O(state=released) it removes the addresses recorded in O(containments) (this incident's entries, from
     the C(firebreak.runbooks.containments) lookup), again read-merge-update with the lock token. Addresses
-    someone else added meanwhile stay and are reported in RV(left_alone).
+    someone else added meanwhile stay and are reported in RV(left_alone). An address another unreleased incident
+    still claims stays too (RV(kept) says for whom); the last claimant's release removes it. An IP set that no
+    longer exists is reported in RV(gone) and its entries are recorded as released; the step does not fail.
+  - RV(after) is read back from the API after the write, and RV(not_blocked) and RV(still_blocked) are computed
+    from it, so a role can verify the result however large the set is.
   - Check mode reads, decides and reports (with a diff), and makes no call that changes anything. Bad input
     fails with a message naming the value, before anything is changed.
 options:
@@ -108,13 +114,8 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
+  - firebreak.runbooks.step.CLAIMS
 notes:
   - O(incident_id) is required with O(state=contained) outside check mode.
   - Rule order is not judged. An Allow rule evaluated before the Block rule still lets an address through.
@@ -179,6 +180,10 @@ ip_set:
       returned: always
       type: str
       sample: IPV4
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: containment}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 block_rules:
   description: Web ACLs and their rules that block on the IP set, as C(web ACL name/rule name).
   returned: with O(state=contained)
@@ -202,7 +207,7 @@ before:
       elements: str
       sample: ["192.0.2.10/32"]
 after:
-  description: The IP set's addresses after the step (in check mode, as they would be).
+  description: The IP set's addresses as read back from the API after the step (in check mode, as they would be).
   returned: always
   type: dict
   contains:
@@ -212,7 +217,7 @@ after:
       type: int
       sample: 3
     addresses:
-      description: The addresses as written.
+      description: The addresses as read back.
       returned: when there are at most 1000
       type: list
       elements: str
@@ -240,6 +245,31 @@ normalised:
   returned: with O(state=contained)
   type: dict
   sample: {"203.0.113.5/28": "203.0.113.0/28"}
+not_blocked:
+  description:
+    - Requested addresses that the set as read back after the write does not cover (empty when the block holds).
+      The first 1000.
+  returned: with O(state=contained)
+  type: list
+  elements: str
+  sample: []
+still_blocked:
+  description: Addresses this call removed that the set as read back still lists (empty when the release holds).
+  returned: with O(state=released)
+  type: list
+  elements: str
+  sample: []
+kept:
+  description: Addresses this incident would have removed but another unreleased incident still claims, with who.
+  returned: with O(state=released)
+  type: dict
+  sample: {"203.0.113.66/32": ["INC-2042"]}
+gone:
+  description: ARNs of IP sets that no longer exist; their containments were recorded as released.
+  returned: with O(state=released)
+  type: list
+  elements: str
+  sample: []
 removed:
   description: The addresses this call removed (would remove, in check mode).
   returned: with O(state=released)
@@ -250,7 +280,7 @@ left_alone:
   description:
     - With O(state=released), what was not touched. C(already_removed) lists recorded addresses no longer in the
       set. C(added_by_others) lists addresses added since the containment by someone else (when the containment
-      recorded the set's earlier content).
+      recorded the set's earlier content). C(kept_for_others) is RV(kept), when not empty.
   returned: with O(state=released)
   type: dict
   sample: {"already_removed": [], "added_by_others": ["198.51.100.99/32"]}
@@ -261,18 +291,25 @@ lock_conflicts:
   sample: 0
 containment:
   description:
-    - What this call contained, for the incident timeline and the release. C(changed.added) lists exactly
-      the addresses added. C(existing) holds the set's addresses before, when there were at most 2000.
-  returned: with O(state=contained) when addresses were added (or would be, in check mode)
-  type: dict
-  sample: {"id": "5f1c0e2a9b7d4c31", "incident_id": "INC-2041", "step": "waf_block", "resource": "arn:aws:wafv2:...",
-           "changed": {"added": ["203.0.113.66/32"]}, "scope": "REGIONAL", "at": "2026-11-24T13:30:00Z"}
+    - What this call contained, for the incident timeline and the release (one entry, or none). C(changed.added)
+      lists exactly the addresses added. C(claimed) lists the addresses the incident claims (added, and those
+      already blocking its other requests). C(existing) holds the set's addresses before, when there were at most
+      2000.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"id": "5f1c0e2a9b7d4c31", "incident_id": "INC-2041", "step": "waf_block", "resource": "arn:aws:wafv2:...",
+            "changed": {"added": ["203.0.113.66/32"]}, "claimed": ["203.0.113.66/32"], "scope": "REGIONAL",
+            "at": "2026-11-24T13:30:00Z"}]
 release:
-  description: The release record (the ids of the containment entries undone, what was removed and left alone).
+  description:
+    - The release record (the ids of the containment entries undone, what was removed and left alone); with
+      C(gone=true) when the IP set no longer exists.
   returned: with O(state=released) when there were entries to release
-  type: dict
-  sample: {"releases": ["5f1c0e2a9b7d4c31"], "restored": {"removed": ["203.0.113.66/32"]},
-           "left_alone": {"already_removed": [], "added_by_others": []}}
+  type: list
+  elements: dict
+  sample: [{"releases": ["5f1c0e2a9b7d4c31"], "restored": {"removed": ["203.0.113.66/32"]},
+            "left_alone": {"already_removed": [], "added_by_others": []}}]
 ignored_entries:
   description: Ids of O(containments) entries ignored (another step, incident or IP set).
   returned: with O(state=released)
@@ -287,9 +324,9 @@ diff:
            "after": {"address_count": 2, "addresses": ["192.0.2.10/32", "203.0.113.66/32"]}}
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.firebreak.runbooks.plugins.module_utils import network, step, wafv2
-from ansible_collections.firebreak.runbooks.plugins.module_utils.wafv2 import WAFInputError
+from ansible_collections.firebreak.runbooks.plugins.module_utils import ledger, network, step, wafv2
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import run_aws_step
+from ansible_collections.firebreak.runbooks.plugins.module_utils.wafv2 import WAFGoneError, WAFInputError
 
 STEP = "waf_block"
 EXISTING_RECORD_LIMIT = 2000
@@ -308,6 +345,7 @@ ARGUMENT_SPEC = dict(
     lock_retries=dict(type="int", default=10),
     tag_ip_set=dict(type="bool", default=False),
     containments=dict(type="list", elements="dict", default=[]),
+    **ledger.CLAIMS_OPTIONS,
     **step.RETRY_BUDGET_OPTION,
     **step.INCIDENT_OPTION,
 )
@@ -327,6 +365,11 @@ def addresses_state(addresses):
     return state
 
 
+def capped(values):
+    values = list(values)
+    return values[:LIST_LIMIT]
+
+
 def identity(ip_set, scope):
     return {
         "name": ip_set["Name"],
@@ -337,6 +380,11 @@ def identity(ip_set, scope):
     }
 
 
+def claim_items(decided):
+    """What an incident needs of the set: the CIDRs it adds and those already covering its other requests."""
+    return list(dict.fromkeys(decided["add"] + list(decided["covered"].values())))
+
+
 class Step:
     def __init__(self, module):
         self.module = module
@@ -345,10 +393,27 @@ class Step:
         self.caller = step.Caller(module.params["retry_budget"])
         self._clients = {}
 
+    def after_write(self, record):
+        """Ledger bookkeeping after the set was written: a failure is a warning, the change stands."""
+        try:
+            record()
+        except (ledger.LedgerError, step.StepAWSError) as err:
+            self.module.warn(f"the IP set was written, but the claim store was not updated: {err}")
+
     def client(self, service):
         if service not in self._clients:
             self._clients[service] = step.aws_client(self.module, service)
         return self._clients[service]
+
+    @property
+    def ledger(self):
+        if not hasattr(self, "_ledger"):
+            self._ledger = ledger.Ledger(ledger.store_for(self.module, self.caller, self.client))
+        return self._ledger
+
+    def read_back(self, ref):
+        """The IP set's addresses as the API answers after the write (what a role verifies)."""
+        return list(wafv2.get_ip_set(self.caller, self.client("wafv2"), ref, self.scope)[0].get("Addresses") or [])
 
     # -- resolving --------------------------------------------------------------------------------
     def web_acl_ref(self, value):
@@ -492,38 +557,56 @@ class Step:
             decided.update(existing=existing, **additions)
             return existing + additions["add"] if additions["add"] else None
 
+        plan(ip_set)  # the items this incident needs: what it adds and what already covers the rest
+        new_claims = 0
         if self.module.check_mode:
-            plan(ip_set)
             conflicts = 0
         else:
+            # the claims first: another incident's release must see them before the addresses are in place
+            new_claims = self.ledger.claim(params["incident_id"], STEP, ip_set["ARN"], claim_items(decided))
             ip_set, _written, conflicts = wafv2.read_merge_update(
                 self.caller, wafv2_client, ref, self.scope, plan, params["lock_retries"], first=first
             )
+            items = claim_items(decided)  # again: a lock conflict may have re-planned
+            self.after_write(lambda: self.ledger.claim(params["incident_id"], STEP, ip_set["ARN"], items))
+            if decided["add"]:
+                self.after_write(
+                    lambda: self.ledger.mark_added(params["incident_id"], STEP, ip_set["ARN"], decided["add"])
+                )
         added = decided["add"]
         before = decided["existing"]
-        after = before + added
+        after = before + added if self.module.check_mode else self.read_back(ref)
+        uncovered = network.plan_additions(after, requested)["add"]
         result = {
-            "changed": bool(added),
+            "changed": bool(added or new_claims),
             "ip_set": identity(ip_set, self.scope),
             "block_rules": rules,
             "before": addresses_state(before),
             "after": addresses_state(after),
-            "added": added if len(added) <= LIST_LIMIT else added[:LIST_LIMIT],
+            "added": capped(added),
             "added_count": len(added),
             "already_covered": decided["covered"],
             "normalised": rewritten,
+            "not_blocked": capped(uncovered),
             "lock_conflicts": conflicts,
+            "containment": [],
         }
         if self.module._diff:
             result["diff"] = {"before": addresses_state(before), "after": addresses_state(after)}
-        if added:
-            extra = {"scope": self.scope, "ip_set_name": ip_set["Name"], "block_rules": rules}
+        if added or new_claims:
+            # also when this incident only claimed addresses already blocked: its release must drop the claims
+            extra = {
+                "scope": self.scope,
+                "ip_set_name": ip_set["Name"],
+                "block_rules": rules,
+                "claimed": claim_items(decided),
+            }
             if len(before) <= EXISTING_RECORD_LIMIT:
                 extra["existing"] = before
-            result["containment"] = step.containment_entry(
-                params["incident_id"], STEP, ip_set["ARN"], {"added": added}, **extra
+            result["containment"].append(
+                step.containment_entry(params["incident_id"], STEP, ip_set["ARN"], {"added": added}, **extra)
             )
-            if params["tag_ip_set"] and not self.module.check_mode:
+            if added and params["tag_ip_set"] and not self.module.check_mode:
                 try:
                     wafv2.tag_resource(
                         self.caller, wafv2_client, ip_set["ARN"], step.incident_tags(params["incident_id"], STEP)
@@ -534,6 +617,11 @@ class Step:
         prefix = "check mode: would add" if self.module.check_mode else "added"
         if added:
             result["msg"] = f"{prefix} {len(added)} addresses to IP set {ip_set['Name']}{covered}"
+        elif new_claims:
+            result["msg"] = (
+                f"claimed {new_claims} addresses already blocked in IP set {ip_set['Name']} (blocked by another "
+                "incident or by hand): no address added, the claim keeps them blocked for this incident"
+            )
         else:
             result["msg"] = f"no change: every address is already covered in IP set {ip_set['Name']}"
         if conflicts:
@@ -552,24 +640,36 @@ class Step:
             for e in entries
             if e.get("step") == STEP and (not incident or e.get("incident_id") == incident) and e.get("resource")
         ]
+        nothing = None
         if params["ip_set"]:
-            ref = self.ip_set_ref(params["ip_set"], [e["resource"] for e in ours])
+            try:
+                ref = self.ip_set_ref(params["ip_set"], [e["resource"] for e in ours])
+            except WAFGoneError as err:
+                if ours:
+                    raise
+                nothing = f"nothing to release: no waf_block containment of this incident ({err})"
         else:
             resources = sorted({e["resource"] for e in ours})
             if len(resources) > 1:
                 raise WAFInputError(f"containments concern {len(resources)} IP sets ({shown(resources)}): give ip_set")
             if not resources:
-                return {
-                    "changed": False,
-                    "msg": "nothing to release: no waf_block containment of this incident",
-                    "ip_set": {},
-                    "before": addresses_state([]),
-                    "after": addresses_state([]),
-                    "removed": [],
-                    "left_alone": {},
-                    "ignored_entries": [e.get("id") for e in entries],
-                    "lock_conflicts": 0,
-                }
+                nothing = "nothing to release: no waf_block containment of this incident"
+        if nothing:
+            return {
+                "changed": False,
+                "msg": nothing,
+                "ip_set": {},
+                "before": addresses_state([]),
+                "after": addresses_state([]),
+                "removed": [],
+                "still_blocked": [],
+                "kept": {},
+                "gone": [],
+                "left_alone": {},
+                "ignored_entries": [e.get("id") for e in entries],
+                "lock_conflicts": 0,
+            }
+        if not params["ip_set"]:
             ref = self.ip_set_ref(resources[0])
         mine = [e for e in ours if e["resource"] == ref["arn"]]
         skipped = [e.get("id") for e in entries if e not in mine]
@@ -577,17 +677,28 @@ class Step:
             added = (entry.get("changed") or {}).get("added")
             if not isinstance(added, list):
                 raise WAFInputError(f"containment {entry.get('id')!r} has no changed.added list: not a waf_block entry")
-        recorded = [cidr for e in mine for cidr in e["changed"]["added"]]
+        recorded = list(dict.fromkeys(network.normalise_cidr(c) for e in mine for c in e["changed"]["added"]))
+        claimed = list(
+            dict.fromkeys(
+                network.normalise_cidr(c) for e in mine for c in (e.get("claimed") or []) + e["changed"]["added"]
+            )
+        )
+        owner = incident or (mine[0].get("incident_id") if mine else None)
         existing_then = None
         if mine and all(isinstance(e.get("existing"), list) for e in mine):
             existing_then = {network.normalise_cidr(c) for e in mine for c in e["existing"]}
         wafv2_client = self.client("wafv2")
-        first = wafv2.get_ip_set(self.caller, wafv2_client, ref, self.scope)
+        try:
+            first = wafv2.get_ip_set(self.caller, wafv2_client, ref, self.scope)
+        except WAFGoneError as err:
+            return self.released_gone(ref, mine, skipped, owner, claimed, str(err))
+        # what no other unreleased incident still claims (the ledger); the rest is kept, for whom is said
+        selection = self.ledger.select(owner, ref["arn"], claimed, recorded) if mine else {"remove": [], "kept": {}}
         decided = {}
 
         def plan(current):
             existing = list(current.get("Addresses") or [])
-            removals = network.plan_removals(existing, recorded)
+            removals = network.plan_removals(existing, selection["remove"])
             decided.update(existing=existing, **removals)
             if not removals["remove"]:
                 return None
@@ -598,23 +709,43 @@ class Step:
             plan(first[0])
             ip_set, conflicts = first[0], 0
         else:
-            ip_set, _written, conflicts = wafv2.read_merge_update(
-                self.caller, wafv2_client, ref, self.scope, plan, params["lock_retries"], first=first
-            )
+            try:
+                ip_set, _written, conflicts = wafv2.read_merge_update(
+                    self.caller, wafv2_client, ref, self.scope, plan, params["lock_retries"], first=first
+                )
+            except step.StepAWSError as err:
+                if err.code != wafv2.NOT_FOUND:
+                    raise
+                return self.released_gone(ref, mine, skipped, owner, claimed, str(err))
         before = decided["existing"]
         gone = set(decided["remove"])
         after = [cidr for cidr in before if cidr not in gone]
+        if not self.module.check_mode:
+            if gone:
+                after = self.read_back(ref)
+            if mine:
+                self.after_write(lambda: self.ledger.settle(owner, ref["arn"], claimed, removed=selection["remove"]))
+        listed = {network.normalise_cidr(c) for c in after if _parses(c)}
+        still = [cidr for cidr in decided["remove"] if network.normalise_cidr(cidr) in listed]
+        kept = selection["kept"]
         left_alone = {"already_removed": decided["missing"]}
         if existing_then is not None:
             left_alone["added_by_others"] = [
-                cidr for cidr in decided["kept"] if network.normalise_cidr(cidr) not in existing_then
+                cidr
+                for cidr in decided["kept"]
+                if _parses(cidr) and network.normalise_cidr(cidr) not in existing_then and cidr not in kept
             ]
+        if kept:
+            left_alone["kept_for_others"] = kept
         result = {
             "changed": bool(gone),
             "ip_set": identity(ip_set, self.scope),
             "before": addresses_state(before),
             "after": addresses_state(after),
             "removed": decided["remove"],
+            "still_blocked": capped(still),
+            "kept": kept,
+            "gone": [],
             "left_alone": left_alone,
             "ignored_entries": skipped,
             "lock_conflicts": conflicts,
@@ -622,17 +753,23 @@ class Step:
         if self.module._diff:
             result["diff"] = {"before": addresses_state(before), "after": addresses_state(after)}
         if mine:
-            result["release"] = step.release_entry(
-                incident or mine[0].get("incident_id"),
-                STEP,
-                ip_set["ARN"],
-                released_ids=[e.get("id") for e in mine if e.get("id")],
-                restored={"removed": decided["remove"]},
-                left_alone=left_alone,
-            )
+            result["release"] = [
+                step.release_entry(
+                    owner,
+                    STEP,
+                    ip_set["ARN"],
+                    released_ids=[e.get("id") for e in mine if e.get("id")],
+                    restored={"removed": decided["remove"]},
+                    left_alone=left_alone,
+                )
+            ]
         prefix = "check mode: would remove" if self.module.check_mode else "removed"
         others = left_alone.get("added_by_others")
         tail = f"; left alone {len(others)} added by others meanwhile" if others else ""
+        if kept:
+            tail += "; kept " + "; ".join(f"{cidr} for {', '.join(who)}" for cidr, who in list(kept.items())[:5])
+            tail += f" and {len(kept) - 5} more" if len(kept) > 5 else ""
+            tail += " (still claimed)"
         if decided["missing"]:
             tail += f"; {len(decided['missing'])} recorded addresses were already gone"
         if not mine:
@@ -641,17 +778,55 @@ class Step:
             result["msg"] = f"{prefix} {len(gone)} addresses from IP set {ip_set['Name']}{tail}"
         return result
 
+    def released_gone(self, ref, mine, skipped, owner, claimed, reason):
+        """The IP set no longer exists: nothing to undo. Its entries are recorded as released (gone) and the
+        incident's claims on it dropped, so the release of the incident's other containments goes on."""
+        if mine and not self.module.check_mode:
+            self.after_write(lambda: self.ledger.drop(owner, ref["arn"], claimed))
+        result = {
+            "changed": False,
+            "msg": f"gone: {reason}; its {len(mine)} containment(s) recorded as released, nothing to remove",
+            "ip_set": {"name": ref["name"], "id": ref["id"], "arn": ref["arn"], "scope": self.scope},
+            "before": addresses_state([]),
+            "after": addresses_state([]),
+            "removed": [],
+            "still_blocked": [],
+            "kept": {},
+            "gone": [ref["arn"]],
+            "left_alone": {},
+            "ignored_entries": skipped,
+            "lock_conflicts": 0,
+        }
+        if mine:
+            result["release"] = [
+                step.release_entry(
+                    owner,
+                    STEP,
+                    ref["arn"],
+                    released_ids=[e.get("id") for e in mine if e.get("id")],
+                    restored={"removed": []},
+                    gone=True,
+                    reason=reason,
+                )
+            ]
+        return result
+
+
+def _parses(cidr):
+    try:
+        network.normalise_cidr(cidr)
+    except ValueError:
+        return False
+    return True
+
+
+def run(module, result):
+    runner = Step(module)
+    return runner.contained() if module.params["state"] == "contained" else runner.released()
+
 
 def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    runner = Step(module)
-    try:
-        result = runner.contained() if module.params["state"] == "contained" else runner.released()
-    except WAFInputError as err:
-        module.fail_json(msg=str(err), changed=False)
-    except step.StepAWSError as err:
-        step.fail_step(module, err, changed=False)
-    module.exit_json(**result)
+    run_aws_step(run, "containment", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

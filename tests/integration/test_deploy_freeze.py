@@ -128,8 +128,8 @@ def test_freeze_disables_transitions_sets_the_flag_and_release_lifts_only_this_i
     assert run.returncode == 0, run.output
     assert released["changed"] is True
     assert inbound(aws) == {"Build": (True, None), "Deploy": (True, None)}
-    assert "app-deploy/Build" in released["release"]["left_alone"]
-    assert released["release"]["restored"]["enabled"] == {"app-deploy": ["Deploy"]}
+    assert "app-deploy/Build" in released["release"][0]["left_alone"]
+    assert released["release"][0]["restored"]["enabled"] == {"app-deploy": ["Deploy"]}
     assert flag(aws) is None, "the flag did not exist before: it is deleted again"
 
     run, again = step(run_playbook, MODULE, state="released", incident_id=INCIDENT, containments=result["containment"])
@@ -155,7 +155,7 @@ def test_release_restores_a_previous_flag_and_leaves_one_changed_meanwhile(aws, 
         run_playbook, MODULE, state="released", incident_id=INCIDENT, containments=result["containment"]
     )
     assert run.returncode == 0, run.output
-    assert FLAG in released["release"]["left_alone"]
+    assert FLAG in released["release"][0]["left_alone"]
     assert "INC-OTHER" in flag(aws)["Value"]
 
 
@@ -171,7 +171,7 @@ def test_another_responders_freeze_of_a_stage_is_left_disabled(aws, run_playbook
     )
     assert run.returncode == 0, run.output
     assert inbound(aws)["Deploy"] == (False, "release hold")
-    assert "disabled again by someone else" in released["release"]["left_alone"]["app-deploy/Deploy"]
+    assert "disabled again by someone else" in released["release"][0]["left_alone"]["app-deploy/Deploy"]
 
 
 def test_check_mode_changes_nothing(aws, run_playbook, pipeline):

@@ -154,7 +154,7 @@ def test_isolate_moves_every_interface_snapshots_and_stores_evidence_then_rerun_
     # connection tracking: every interface went through the allow-all group first, then to quarantine
     moves = [e["action"] for e in aws.proxy.log() if e["action"] == "ModifyNetworkInterfaceAttribute"]
     assert len(moves) == 2 * len(seed["eni_ids"])
-    untrack = result["containment"]["changed"]["untrack_group_id"]
+    untrack = result["containment"][0]["changed"]["untrack_group_id"]
     group = aws.client("ec2").describe_security_groups(GroupIds=[untrack])["SecurityGroups"][0]
     assert any(r["IpProtocol"] == "-1" for r in group["IpPermissions"])
     quarantine_group = aws.client("ec2").describe_security_groups(GroupIds=[quarantine])["SecurityGroups"][0]
@@ -185,14 +185,14 @@ def test_isolate_moves_every_interface_snapshots_and_stores_evidence_then_rerun_
     assert "GetConsoleScreenshot" in result["evidence"]["screenshot"]["reason"]
 
     # the containment records each interface's own previous groups, flags before, targets left
-    changed = result["containment"]["changed"]
+    changed = result["containment"][0]["changed"]
     assert changed["groups"] == before_groups
     assert changed["protection"] == {"disableApiTermination": False, "disableApiStop": False}
     assert {"target_group_arn": seed["target_group_arn"], "id": iid, "port": 8080} in changed["target_groups"]
     # any other registration found is one of the instance's own addresses (an IP target group)
     addresses = {ip for eni in result["evidence"]["network_interfaces"] for ip in eni["private_ips"]}
     assert all(t["id"] in addresses for t in changed["target_groups"] if t["id"] != iid), changed["target_groups"]
-    assert result["containment"]["incident_id"] == INCIDENT and result["containment"]["resource"] == iid
+    assert result["containment"][0]["incident_id"] == INCIDENT and result["containment"][0]["resource"] == iid
 
     aws.proxy.clear_log()
     run, again = isolate(run_playbook, instance_id=iid, evidence_bucket=bucket, deregister_targets=True)
@@ -209,7 +209,7 @@ def test_release_restores_each_interface_and_leaves_changes_made_meanwhile(aws, 
     primary, secondary = seed["eni_ids"]
     run, result = isolate(run_playbook, instance_id=iid, deregister_targets=True)
     assert run.returncode == 0, run.output
-    entry = result["containment"]
+    [entry] = result["containment"]
 
     # meanwhile a responder moves the second interface to the management group by hand
     aws.client("ec2").modify_network_interface_attribute(
@@ -354,9 +354,9 @@ def test_auto_scaling_instance_is_detached_with_its_count_and_attached_again_on_
     group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["web-asg"])["AutoScalingGroups"][0]
     assert group["DesiredCapacity"] == 1
     assert iid not in [i["InstanceId"] for i in group["Instances"]]
-    assert result["containment"]["changed"]["auto_scaling_group"] == {"name": "web-asg", "decremented": True}
+    assert result["containment"][0]["changed"]["auto_scaling_group"] == {"name": "web-asg", "decremented": True}
 
-    run, released = isolate(run_playbook, instance_id=iid, state="released", containments=[result["containment"]])
+    run, released = isolate(run_playbook, instance_id=iid, state="released", containments=result["containment"])
     assert run.returncode == 0, run.output
     group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["web-asg"])["AutoScalingGroups"][0]
     assert group["DesiredCapacity"] == 2 and iid in [i["InstanceId"] for i in group["Instances"]]
@@ -385,19 +385,22 @@ def test_a_failure_part_way_reports_what_was_changed_and_both_entries_release(aw
     assert run.returncode != 0
     assert "ModifyNetworkInterfaceAttribute failed" in failed["msg"], failed["msg"]
     assert failed["changed"] is True
-    assert failed["containment"]["changed"]["protection"] == {"disableApiTermination": False, "disableApiStop": False}
-    assert "groups" not in failed["containment"]["changed"] or not failed["containment"]["changed"]["groups"]
+    assert failed["containment"][0]["changed"]["protection"] == {
+        "disableApiTermination": False,
+        "disableApiStop": False,
+    }
+    assert "groups" not in failed["containment"][0]["changed"] or not failed["containment"][0]["changed"]["groups"]
     assert eni_groups(aws) == before
     assert protection(aws, iid) == {"disableApiTermination": True, "disableApiStop": True}
     aws.proxy.remove_rule(rule)
 
     run, done = isolate(run_playbook, instance_id=iid)
     assert run.returncode == 0, run.output
-    assert done["containment"]["changed"]["groups"] == before
-    assert "protection" not in done["containment"]["changed"]
+    assert done["containment"][0]["changed"]["groups"] == before
+    assert "protection" not in done["containment"][0]["changed"]
     assert len(incident_snapshots(aws)) == 2, "the snapshots of the failed run are reused"
 
-    entries = [failed["containment"], done["containment"]]
+    entries = failed["containment"] + done["containment"]
     run, released = isolate(run_playbook, instance_id=iid, state="released", containments=entries)
     assert run.returncode == 0, run.output
     assert eni_groups(aws) == before

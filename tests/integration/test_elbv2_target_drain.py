@@ -158,3 +158,25 @@ def test_permanent_5xx_fails_fast_naming_the_call_and_the_code(aws, run_playbook
     assert "DeregisterTargets failed" in result["msg"] and "ServiceUnavailable" in result["msg"], result["msg"]
     aws.proxy.remove_rule(rule)
     assert targets(aws, ip_group(aws)) == ["10.20.1.10:8000", "10.20.2.10:8000"]
+
+
+def test_release_with_a_deleted_target_group_reports_it_gone_and_releases_the_other(aws, run_playbook):
+    arn = instance_group(aws)
+    iid = aws.manifest["aws"]["evidence"]["instance_id"]
+    elbv2 = aws.client("elbv2")
+    vpc = elbv2.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]["VpcId"]
+    doomed = elbv2.create_target_group(Name="doomed-tg", Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="instance")
+    doomed_arn = doomed["TargetGroups"][0]["TargetGroupArn"]
+    elbv2.register_targets(TargetGroupArn=doomed_arn, Targets=[{"Id": iid, "Port": 8080}])
+    run, result = drain(run_playbook, target_groups=[arn, doomed_arn], targets=[{"id": iid}], allow_empty=True)
+    assert run.returncode == 0, run.output
+    assert len(result["containment"]) == 2
+    elbv2.delete_target_group(TargetGroupArn=doomed_arn)
+
+    run, released = drain(
+        run_playbook, target_groups=[arn, doomed_arn], state="released", containments=result["containment"]
+    )
+    assert run.returncode == 0, run.output
+    assert released["gone"] == [doomed_arn]
+    assert f"{iid}:8080" in targets(aws, arn), "the other target group is released"
+    assert sorted(r.get("gone", False) for r in released["release"]) == [False, True]

@@ -62,7 +62,7 @@ def test_isolate_then_release_restores_exactly_and_leaves_others_alone(kube, run
     dns = [rule for rule in spec["egress"] if rule.get("ports")]
     assert dns and {p["port"] for p in dns[0]["ports"]} == {53}
     assert policies["api-default-deny"] == policies_before["api-default-deny"]
-    entry = result["containment"]
+    [entry] = result["containment"]
     assert entry["step"] == "k8s_namespace_isolate" and entry["resource"] == "namespace/shop"
     assert entry["changed"]["policy_created"] is True and entry["existing_policies"] == ["api-default-deny"]
     assert entry["changed"]["labels"] == {"firebreak.io/quarantined": None, "firebreak.io/incident": None}
@@ -106,7 +106,7 @@ def test_check_mode_and_bad_input_change_nothing(kube, run_playbook):
     assert run.returncode != 0 and "namespace 'nope' does not exist" in result["msg"]
     run, result = isolate(run_playbook, incident_id="INC-43", responders=["ghost"])
     assert run.returncode != 0 and "responder namespace 'ghost' does not exist" in result["msg"]
-    run, result = isolate(run_playbook)
+    run, result = isolate(run_playbook, incident_id="")  # "" (not omitted: the option falls back to the environment)
     assert run.returncode != 0 and "incident_id is required" in result["msg"]
     assert state(kube) == before
 
@@ -177,7 +177,7 @@ def test_incident_ids_differing_in_case_keep_their_own_policies(kube, run_playbo
     assert run.returncode == 0, run.output
     names = {upper["policy"]["metadata"]["name"], mixed["policy"]["metadata"]["name"]}
     assert len(names) == 2 and names == set(policies_of(kube)), (names, sorted(policies_of(kube)))
-    run, released = isolate(run_playbook, state="released", incident_id="X-Case", containments=[mixed["containment"]])
+    run, released = isolate(run_playbook, state="released", incident_id="X-Case", containments=mixed["containment"])
     assert run.returncode == 0, run.output
     assert released["release"]["restored"]["policy_deleted"] == mixed["policy"]["metadata"]["name"]
     left = policies_of(kube)
@@ -204,7 +204,7 @@ def test_an_isolation_made_under_the_old_name_is_adopted_and_released(kube, run_
     run, result = isolate(run_playbook, incident_id="INC-7")
     assert run.returncode == 0, run.output
     assert set(policies_of(kube)) == {"firebreak-isolate-inc-7"}
-    entry = result["containment"]
+    [entry] = result["containment"]
     assert entry["changed"]["policy"] == "firebreak-isolate-inc-7"
     old_entry = dict(entry, changed=dict(entry["changed"], policy_created=True))
     for key in ("policy_owned", "set_aside"):
@@ -251,7 +251,7 @@ def test_an_allow_all_policy_is_refused_by_default_or_set_aside_and_restored_exa
     stored = policies_of(kube)
     assert set(stored) == {deny}
     assert "allow-all" in stored[deny]["metadata"]["annotations"]["firebreak.io/set-aside"]
-    entry = result["containment"]
+    [entry] = result["containment"]
     assert [exact(m) for m in entry["changed"]["set_aside"]] == [original]
 
     again, second = isolate(run_playbook, incident_id="INC-50", defeating_policies="set_aside")
@@ -284,3 +284,17 @@ def test_role_sets_aside_an_allow_all_and_its_release_from_the_timeline_restores
     assert recap(released)["changed"] == 1
     stored = policies_of(kube)
     assert set(stored) == {"allow-all"} and exact(stored["allow-all"]) == original
+
+
+def test_release_of_a_deleted_namespace_reports_it_gone(kube, run_playbook):
+    call(kube, "POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "doomed"}})
+    run, result = isolate(run_playbook, namespace="doomed", incident_id="INC-43")
+    assert run.returncode == 0, run.output
+    call(kube, "DELETE", "/api/v1/namespaces/doomed")
+    run, released = isolate(
+        run_playbook, namespace="doomed", state="released", incident_id="INC-43", containments=result["containment"]
+    )
+    assert run.returncode == 0, run.output
+    assert released["gone"] == ["namespace/doomed"] and released["changed"] is False
+    assert released["release"]["gone"] is True
+    assert released["release"]["releases"] == [result["containment"][0]["id"]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -50,3 +51,36 @@ def test_check_mode_then_converge_idempotence_and_release(aws, run_playbook, tmp
 
     again = run_playbook(PLAYBOOK, extra_vars={**subnets, "role_state": "released"}, timeline=timeline)
     assert again.returncode == 0 and recap(again)["changed"] == 0, again.output
+
+
+def test_two_incidents_sharing_a_deny_entry(aws, run_playbook, tmp_path):
+    subnets = {"role_subnets": aws.manifest["aws"]["network"]["subnet_ids"]}
+    before = entries(aws)
+
+    def run_as(incident, **extra):
+        return run_playbook(
+            PLAYBOOK,
+            extra_vars={**subnets, **extra},
+            timeline=tmp_path / incident / "timeline.jsonl",
+            env={"FIREBREAK_INCIDENT_ID": incident},
+        )
+
+    first = run_as("INC-A")
+    assert first.returncode == 0, first.output
+    contained = entries(aws)
+    assert len(contained - before) == 2, "one DENY per direction"
+    second = run_as("INC-B")
+    assert second.returncode == 0, second.output
+    assert entries(aws) == contained
+
+    release_a = run_as("INC-A", role_state="released")
+    assert release_a.returncode == 0, release_a.output
+    assert entries(aws) == contained, "INC-B still claims the DENY entries"
+    recorded = [r for r in map(json.loads, (tmp_path / "INC-A" / "timeline.jsonl").read_text().splitlines())]
+    releases = [e for r in recorded for e in (r.get("details") or {}).get("release") or []]
+    kept = [who for e in releases for who in (e["left_alone"].get("kept_for_others") or {}).values()]
+    assert kept == [["INC-B"], ["INC-B"]], releases
+
+    release_b = run_as("INC-B", role_state="released")
+    assert release_b.returncode == 0, release_b.output
+    assert entries(aws) == before, "the last claimant's release deletes them"

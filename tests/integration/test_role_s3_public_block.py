@@ -70,3 +70,32 @@ def test_role_refuses_to_contain_without_an_incident_id(aws, run_playbook):
     assert run.returncode != 0
     assert "incident id" in run.stdout
     assert configuration(aws, BUCKET) is None
+
+
+def test_a_bucket_locked_by_two_incidents(aws, run_playbook, tmp_path):
+    before = configuration(aws, BUCKET)
+
+    def run_as(incident, **variables):
+        return role(
+            run_playbook,
+            "s3_public_block",
+            timeline=tmp_path / incident / "timeline.jsonl",
+            env={"FIREBREAK_INCIDENT_ID": incident},
+            s3_public_block_bucket=BUCKET,
+            **variables,
+        )
+
+    for incident in ("INC-A", "INC-B"):
+        run = run_as(incident)
+        assert run.returncode == 0, run.output
+    assert configuration(aws, BUCKET) == ALL_ON
+
+    release_a = run_as("INC-A", s3_public_block_state="released")
+    assert release_a.returncode == 0, release_a.output
+    assert configuration(aws, BUCKET) == ALL_ON, "INC-B still claims Block Public Access"
+    assert "still claimed by INC-B" in release_a.stdout
+
+    release_b = run_as("INC-B", s3_public_block_state="released")
+    assert release_b.returncode == 0, release_b.output
+    assert configuration(aws, BUCKET) != ALL_ON, "the last claimant's release turns off what INC-A turned on"
+    assert not any((configuration(aws, BUCKET) or {}).values()) and not any((before or {}).values())

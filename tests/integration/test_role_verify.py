@@ -148,10 +148,6 @@ def test_aurora_failover_fails_when_the_writer_did_not_change(aws, run_playbook)
 # -- containment: the contained state read back ------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="iam_credential_quarantine reports the keys it deactivated as its after-state without reading them back",
-)
 def test_iam_key_disable_fails_when_a_key_stays_active(aws, run_playbook):
     _swallow(aws, service="iam", action="UpdateAccessKey", body={})
     run = run_playbook("tests/integration/playbooks/iam/role.yml")

@@ -59,7 +59,7 @@ def test_contain_records_none_configured_then_release_restores_none(aws, run_pla
     assert result["changed"] is True
     assert configuration(aws, name) == ALL_ON
     assert tags(aws, name) == {**before_tags, "firebreak:incident": INCIDENT, "firebreak:step": "s3_public_block"}
-    entry = result["containment"]
+    [entry] = result["containment"]
     assert entry["incident_id"] == INCIDENT and entry["step"] == "s3_public_block"
     assert entry["resource"] == f"arn:aws:s3:::{name}"
     assert entry["changed"]["public_access_block_before"] is None
@@ -68,15 +68,15 @@ def test_contain_records_none_configured_then_release_restores_none(aws, run_pla
 
     run, again = contain(run_playbook, name)
     assert run.returncode == 0 and again["changed"] is False, run.output
-    assert "containment" not in again
+    assert again["containment"] == []
 
     run, released = release(run_playbook, name, [entry])
     assert run.returncode == 0, run.output
     assert released["changed"] is True
     assert configuration(aws, name) is None, "none configured before: the configuration must be deleted again"
     assert tags(aws, name) == before_tags, "the seed's own tags stay, the incident's go"
-    assert released["release"]["releases"] == [entry["id"]]
-    assert released["release"]["left_alone"] == {}
+    assert released["release"][0]["releases"] == [entry["id"]]
+    assert released["release"][0]["left_alone"] == {}
 
     run, again = release(run_playbook, name, [entry])
     assert run.returncode == 0 and again["changed"] is False, run.output
@@ -90,7 +90,7 @@ def test_release_leaves_a_setting_changed_meanwhile_and_restores_a_partial_previ
 
     run, result = contain(run_playbook, name)
     assert run.returncode == 0, run.output
-    entry = result["containment"]
+    [entry] = result["containment"]
     assert entry["changed"]["public_access_block_before"] == previous
     assert entry["changed"]["turned_on"] == ["IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"]
 
@@ -104,8 +104,8 @@ def test_release_leaves_a_setting_changed_meanwhile_and_restores_a_partial_previ
     run, released = release(run_playbook, name, [entry])
     assert run.returncode == 0, run.output
     assert configuration(aws, name) == previous, "BlockPublicAcls was on before the incident: it stays on"
-    assert "BlockPublicPolicy" in released["release"]["left_alone"]
-    assert released["release"]["restored"]["turned_off"] == ["IgnorePublicAcls", "RestrictPublicBuckets"]
+    assert "BlockPublicPolicy" in released["release"][0]["left_alone"]
+    assert released["release"][0]["restored"]["turned_off"] == ["IgnorePublicAcls", "RestrictPublicBuckets"]
     assert tags(aws, name)["owner"] == "bob"
     assert "firebreak:incident" not in tags(aws, name)
 
@@ -126,7 +126,7 @@ def test_release_in_check_mode_changes_nothing(aws, run_playbook):
     name = bucket(aws)
     _run, result = contain(run_playbook, name)
     seq = last_seq(aws)
-    run, released = release(run_playbook, name, [result["containment"]], check=True)
+    run, released = release(run_playbook, name, result["containment"], check=True)
     assert run.returncode == 0 and released["changed"] is True, run.output
     assert configuration(aws, name) == ALL_ON
     assert s3_writes(aws, seq) == []
@@ -137,7 +137,7 @@ def test_release_in_check_mode_changes_nothing(aws, run_playbook):
     [
         ({"bucket": "no-such-bucket-firebreak"}, "S3 bucket 'no-such-bucket-firebreak' does not exist"),
         ({"bucket": "Bad_Bucket"}, "invalid S3 bucket name 'Bad_Bucket'"),
-        ({"bucket": "firebreak-sandbox-uploads", "incident_id": None}, "incident_id is required"),
+        ({"bucket": "firebreak-sandbox-uploads", "incident_id": ""}, "incident_id is required"),
     ],
     ids=["unknown-bucket", "invalid-name", "no-incident"],
 )
@@ -162,3 +162,16 @@ def test_permanent_5xx_fails_within_budget_naming_call_and_code(aws, run_playboo
     assert time.monotonic() - started < 60
     assert "PutPublicAccessBlock" in result["msg"] and "InternalError" in result["msg"], result["msg"]
     assert result["aws_operation"] == "PutPublicAccessBlock"
+
+
+def test_release_of_a_deleted_bucket_reports_it_gone(aws, run_playbook):
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="firebreak-doomed-bucket")
+    run, result = contain(run_playbook, "firebreak-doomed-bucket")
+    assert run.returncode == 0, run.output
+    s3.delete_bucket(Bucket="firebreak-doomed-bucket")
+    run, released = release(run_playbook, "firebreak-doomed-bucket", result["containment"])
+    assert run.returncode == 0, run.output
+    assert released["gone"] == ["firebreak-doomed-bucket"] and released["changed"] is False
+    assert released["release"][0]["gone"] is True
+    assert released["release"][0]["releases"] == [result["containment"][0]["id"]]

@@ -64,7 +64,7 @@ def test_block_merges_normalised_addresses_keeps_existing_and_reruns_unchanged(a
     assert result["normalised"] == {"198.51.100.7/24": "198.51.100.0/24"}
     assert result["block_rules"] == ["edge-acl/block-firebreak-blocklist"]
     assert result["before"] == {"address_count": 1, "addresses": SEEDED}
-    entry = result["containment"]
+    [entry] = result["containment"]
     assert entry["changed"] == {"added": ["203.0.113.66/32", "198.51.100.0/24"]}
     assert entry["resource"] == aws.manifest["aws"]["waf"]["ip_set"]["arn"] and entry["step"] == "waf_block"
     # the shared IP set is not tagged by default: the containment entry is the record (3 calls in all)
@@ -73,7 +73,7 @@ def test_block_merges_normalised_addresses_keeps_existing_and_reruns_unchanged(a
     aws.proxy.clear_log()
     run, again = block(aws, run_playbook, addresses=["203.0.113.66", "198.51.100.99"])  # covered by the /24
     assert run.returncode == 0, run.output
-    assert again["changed"] is False and "containment" not in again
+    assert again["changed"] is False and again["containment"] == []
     assert again["already_covered"] == {"203.0.113.66/32": "203.0.113.66/32", "198.51.100.99/32": "198.51.100.0/24"}
     assert addresses(aws) == [*SEEDED, "203.0.113.66/32", "198.51.100.0/24"]
     assert not mutating_calls(aws)
@@ -88,7 +88,7 @@ def test_tag_ip_set_tags_the_set_with_the_incident_but_not_in_check_mode(aws, ru
     run, result = block(aws, run_playbook, tag_ip_set=True, addresses=["203.0.113.70"])
     assert run.returncode == 0, run.output
     assert mutating_calls(aws) == ["UpdateIPSet", "TagResource"]
-    assert tags(aws)["firebreak:incident"] == result["containment"]["incident_id"]
+    assert tags(aws)["firebreak:incident"] == result["containment"][0]["incident_id"]
     assert tags(aws)["firebreak:step"] == "waf_block"
     assert addresses(aws) == [*SEEDED, "203.0.113.70/32"]
 
@@ -231,7 +231,7 @@ def test_lock_conflicts_are_resolved_by_reading_again(aws, run_playbook):
     assert run.returncode == 0, run.output
     assert result["lock_conflicts"] == 3
     reads = [e for e in aws.proxy.log() if e["action"] == "GetIPSet"]
-    assert len(reads) == 4, "each conflict is followed by a fresh read"
+    assert len(reads) == 5, "each conflict is followed by a fresh read (and the set is read back after the write)"
     assert addresses(aws) == [*SEEDED, "203.0.113.66/32"]
 
 
@@ -263,7 +263,7 @@ def test_permanent_5xx_fails_within_the_budget_naming_call_and_code(aws, run_pla
 def test_release_removes_only_what_was_added_and_reports_others(aws, run_playbook):
     run, contained = block(aws, run_playbook, addresses=["203.0.113.66", "203.0.113.0/28"])
     assert run.returncode == 0, run.output
-    entry = contained["containment"]
+    [entry] = contained["containment"]
     # meanwhile another responder adds an address, and removes one of ours by hand
     waf = aws.manifest["aws"]["waf"]["ip_set"]
     client = aws.client("wafv2")
@@ -285,7 +285,7 @@ def test_release_removes_only_what_was_added_and_reports_others(aws, run_playboo
     assert released["changed"] is True
     assert released["removed"] == ["203.0.113.66/32"]
     assert released["left_alone"] == {"already_removed": ["203.0.113.0/28"], "added_by_others": ["198.51.100.99/32"]}
-    assert released["release"]["releases"] == [entry["id"]]
+    assert released["release"][0]["releases"] == [entry["id"]]
     assert addresses(aws) == [*SEEDED, "198.51.100.99/32"]
 
     run, again = block(aws, run_playbook, state="released", containments=[entry], addresses=[])
@@ -295,7 +295,7 @@ def test_release_removes_only_what_was_added_and_reports_others(aws, run_playboo
 
 def test_release_skips_entries_of_other_incidents(aws, run_playbook):
     run, contained = block(aws, run_playbook, addresses=["203.0.113.66"])
-    entry = dict(contained["containment"], incident_id="INC-OTHER")
+    entry = dict(contained["containment"][0], incident_id="INC-OTHER")
     run, released = block(aws, run_playbook, state="released", containments=[entry], addresses=[])
     assert run.returncode == 0, run.output
     assert released["changed"] is False, released

@@ -299,13 +299,13 @@ def test_a_rerun_after_a_failure_part_way_keeps_every_set_aside_policy_and_relea
     kube.fail_delete = None
     result = run(kube, defeating_policies="set_aside")
     assert set(kube.policies) == {deny, "default-deny"}
-    recorded = result["containment"]["changed"]["set_aside"]
+    recorded = result["containment"][0]["changed"]["set_aside"]
     assert [iso.restore_body(m) for m in recorded] == [
         iso.restore_body(iso.manifest(p)) for p in (ALLOW_ALL, ALLOW_FRONT)
     ]
-    assert result["containment"]["changed"]["policy_owned"] is True
+    assert result["containment"][0]["changed"]["policy_owned"] is True
 
-    released = run(kube, state="released", containments=[result["containment"]])
+    released = run(kube, state="released", containments=result["containment"])
     assert released["release"]["restored"]["set_aside_restored"] == ["allow-all", "allow-front-to-api"]
     assert set(kube.policies) == {"allow-all", "allow-front-to-api", "default-deny"}
     for original in (ALLOW_ALL, ALLOW_FRONT):
@@ -346,7 +346,7 @@ def test_a_set_aside_policy_made_again_is_set_aside_again_only_when_it_is_the_sa
     kube.policies["allow-all"] = copy.deepcopy(ALLOW_ALL)  # a GitOps controller puts it back as it was
     again = run(kube, defeating_policies="set_aside")
     assert again["changed"] and "allow-all" not in kube.policies
-    assert [iso.restore_body(m) for m in again["containment"]["changed"]["set_aside"]] == [
+    assert [iso.restore_body(m) for m in again["containment"][0]["changed"]["set_aside"]] == [
         iso.restore_body(iso.manifest(ALLOW_ALL))
     ]
     other = copy.deepcopy(ALLOW_ALL)
@@ -365,7 +365,7 @@ def test_release_restores_from_the_deny_policys_annotation_before_the_timelines_
         "allow-vault", {"podSelector": {}, "ingress": [{}]}, annotations={"vault.example.com/token-path": "/v1/x"}
     )
     kube = FakeKube([secretish])
-    entry = run(kube, defeating_policies="set_aside")["containment"]
+    [entry] = run(kube, defeating_policies="set_aside")["containment"]
     masked = copy.deepcopy(entry)
     masked["changed"]["set_aside"][0]["metadata"]["annotations"]["vault.example.com/token-path"] = "********"
     run(kube, state="released", containments=[masked])
