@@ -174,7 +174,7 @@ def test_alarm_runs_service_down_and_the_message_is_deleted_only_after(aws, alar
     incident_id = next(r["incident_id"] for r in journal if r["state"] == "received")
     assert incident_id.startswith(f"ALARM-{ALARM}-")
     records = timeline(rulebook, incident_id)
-    acks = [r for r in records if (r.get("action") or "").endswith("eda_event_ack")]
+    acks = [r for r in records if (r.get("action") or "").endswith("incident_event_ack")]
     notes = [r for r in records if r["event"] == "note"]
     assert len(acks) == 3 and len(notes) == 3  # the ALARM, the repeat and the OK, all on one incident
     assert "acting: service_down" in notes[0]["msg"]

@@ -25,7 +25,7 @@ pytest.importorskip("moto")
 
 import boto3
 
-from plugins.modules.eda_event_ack import acknowledge
+from plugins.modules.incident_event_ack import acknowledge
 from sandbox import CREDENTIALS, REGION, REPO_ROOT, MotoServer
 
 SOURCE_PATH = REPO_ROOT / "extensions" / "eda" / "plugins" / "event_source" / "aws_sqs_durable.py"

@@ -11,7 +11,7 @@ Protocol (see docs/event-driven.md):
    spool's journal (``<spool>/journal.jsonl``, fsynced) *before* the event goes to the rules engine;
 2. put the event on the queue, with ``firebreak.message_id``, ``firebreak.spool`` and the incident id;
 3. the playbook the rule runs records the event in the incident timeline and then writes
-   ``<spool>/acks/<message_id>.json`` (module ``firebreak.runbooks.eda_event_ack``, created exclusively:
+   ``<spool>/acks/<message_id>.json`` (module ``firebreak.runbooks.incident_event_ack``, created exclusively:
    a second run for the same message finds it and does not act);
 4. the source sees the acknowledgement, deletes the message, journals ``deleted``.
 
@@ -52,7 +52,7 @@ description:
   - An ansible-rulebook event source for EventBridge events (for example CloudWatch alarm state changes)
     delivered to an SQS queue, at least once and acted on once.
   - Each message is journaled in O(spool) before it is dispatched and deleted only when the run it started
-    wrote its acknowledgement (module C(firebreak.runbooks.eda_event_ack)).
+    wrote its acknowledgement (module C(firebreak.runbooks.incident_event_ack)).
   - Credentials come from the usual boto3 chain (environment, profile, instance role).
 options:
   queue_name:
@@ -176,7 +176,7 @@ def parse_time(value: Any) -> datetime.datetime | None:
 
 
 def ack_path(spool: str | os.PathLike, message_id: str) -> Path:
-    """Where the run acknowledges ``message_id`` (the module eda_event_ack computes the same path)."""
+    """Where the run acknowledges ``message_id`` (the module incident_event_ack computes the same path)."""
     if not MESSAGE_ID.match(message_id or ""):
         raise ValueError(f"not an SQS message id: {message_id!r}")
     return Path(spool) / "acks" / f"{message_id}.json"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
-module: eda_event_ack
+module: incident_event_ack
 short_description: Confirm to the durable SQS event source that this run recorded its event
 version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
@@ -18,6 +18,8 @@ description:
     never reads half of it). When the file is already there, an earlier run confirmed the same message (a
     redelivery after a crash) and RV(acked_before) is true; the playbook then stops instead of acting twice.
   - Runs on the controller, where the event source runs (C(connection=local)).
+  - A record module like C(firebreak.runbooks.incident_note). It changes nothing in the incident's systems, so it
+    returns no step contract (C(step_kind), C(containment)).
 options:
   spool:
     description:
@@ -52,7 +54,7 @@ seealso:
 
 EXAMPLES = r"""
 - name: Confirm the alert to the event source (after it was recorded, before acting)
-  firebreak.runbooks.eda_event_ack:
+  firebreak.runbooks.incident_event_ack:
     spool: "{{ ansible_eda.event.firebreak.spool }}"
     message_id: "{{ ansible_eda.event.firebreak.message_id }}"
     incident_id: "{{ incident_id }}"
