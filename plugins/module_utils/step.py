@@ -136,7 +136,12 @@ class StepAWSError(StepError):
         text = f"{operation} failed"
         if resource:
             text += f" for {resource}"
-        text += f": {code or 'connection error'}"
+        if code:
+            text += f": {code}"
+        elif exception is None or isinstance(exception, _CONNECTION_ERRORS):
+            text += ": connection error"
+        else:  # refused by botocore before anything was sent (ParamValidationError and the like)
+            text += f": not sent: {type(exception).__name__}"
         if message:
             text += f": {message}"
         if attempts > 1:
@@ -419,6 +424,37 @@ def fast_timestamps(client):
     return client
 
 
+def mapping_for_list_problems(argument_spec, params):
+    """Messages for mappings given to ``type: list`` options, each naming the option and the value.
+
+    Ansible's own coercion refuses them naming the option only ("argument 'keys' is of type dict and we were
+    unable to convert to list"), which leaves the responder to find the value; a ``no_log`` option's value is
+    not shown."""
+    problems = []
+    for name, spec in argument_spec.items():
+        if spec.get("type") != "list":
+            continue
+        for key in (name, *(spec.get("aliases") or ())):
+            value = params.get(key)
+            if isinstance(value, dict):
+                shown = "(value hidden: no_log)" if spec.get("no_log") else json.dumps(value, default=str)[:300]
+                problems.append(
+                    f"{key}: expected a list, got the mapping {shown}; write each item on its own '- ' line"
+                )
+    return problems
+
+
+def refuse_mappings_for_lists(argument_spec):
+    """``run_aws_step`` calls it before the module is built: fail naming the option and the value (see
+    ``mapping_for_list_problems``).  Nothing has been called or changed at that point."""
+    from ansible.module_utils import basic
+
+    problems = mapping_for_list_problems(argument_spec, basic._load_params())
+    if problems:
+        print(json.dumps({"failed": True, "changed": False, "msg": "; ".join(problems)}))
+        raise SystemExit(1)
+
+
 def fail_step(module, err, **result):
     """``fail_json`` for a ``StepAWSError``: the message names the call, the code and the resource."""
     module.fail_json(msg=str(err), **err.result(), **result)
@@ -483,6 +519,7 @@ def run_aws_step(run, step_kind, argument_spec, **options):
     ``options`` go to the module (``mutually_exclusive``, ``required_if``, ...)."""
     from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
+    refuse_mappings_for_lists(argument_spec)  # before Ansible's own message, which names no value
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True, **options)
     run_step(module, run, step_kind)
 

@@ -1193,7 +1193,7 @@ def render_report(records, path, last_hash=None, seals=()):
     else:
         out.append(
             "- **Seals**: none checked: a cut tail or a rewritten chain cannot be ruled out (seal with "
-            "`playbooks/incident_seal.yml`, then pass `incident_seal_bucket` or `incident_seals`)"
+            "`playbooks/incident_seal.yml` into the inventory's `firebreak_evidence_bucket`, or pass `incident_seals`)"
         )
     out.append("")
     out.append(

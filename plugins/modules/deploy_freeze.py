@@ -49,6 +49,10 @@ options:
   parameter:
     description:
       - The SSM parameter holding the freeze flag. Empty means no flag.
+      - Checked as AWS documents parameter names before anything is changed, and refused naming the value and the
+        rule broken. Only C(a-zA-Z0-9_.-) and C(/) between levels; a name with a C(/) fully qualified (a leading
+        C(/)); at most 15 levels and 1011 characters; not beginning with C(aws) or C(ssm) (case-insensitive); no
+        C(.), C(..) or empty path segment.
     type: str
     default: /firebreak/deploy-freeze
   containments:
@@ -347,6 +351,13 @@ def contain(module, caller, clients, result):
     return result
 
 
+def _left_alone_text(left_alone):
+    """``; left alone: name (why), ...``, or nothing when nothing was left alone."""
+    if not left_alone:
+        return ""
+    return "; left alone: " + ", ".join(f"{name} ({why})" for name, why in sorted(left_alone.items()))
+
+
 def release(module, caller, clients, result):
     params = module.params
     pipeline_entries, parameter_entries = df.entries_by_kind(params["containments"])
@@ -437,7 +448,7 @@ def release(module, caller, clients, result):
         result["after"] = result["before"]
         result["msg"] = (
             "check mode: would lift " if module.check_mode else "nothing to lift: "
-        ) + f"{restored}; left alone: {sorted(left_alone)}"
+        ) + f"{restored}{_left_alone_text(left_alone)}"
         return result
     cp = clients("codepipeline") if enable else None
     for name, stages in enable.items():
@@ -489,7 +500,7 @@ def release(module, caller, clients, result):
         for stage in stages
         if not after["pipelines"].get(n, {}).get(stage, {}).get("enabled")
     ]
-    result["msg"] = f"lifted the freeze: {restored}; left alone: {sorted(left_alone)}"
+    result["msg"] = f"lifted the freeze: {restored}{_left_alone_text(left_alone)}"
     for entry in pipeline_entries:
         entry.pop("_arn", None)
     return result

@@ -35,7 +35,11 @@ options:
       - A timeline whose records belong to another incident is refused.
     type: str
   bucket:
-    description: S3 bucket (with Object Lock enabled) to store the seal in. Without it the seal is only returned.
+    description:
+      - S3 bucket (with Object Lock enabled) to store the seal in. Without it the seal is only returned.
+      - C(playbooks/incident_seal.yml) and the scenarios pass the inventory's C(firebreak_evidence_bucket), where
+        C(playbooks/incident_report.yml) reads the seals back.
+      - A name AWS would refuse is refused before any call, naming it.
     type: str
   prefix:
     description: Key prefix; seals are stored as C(<prefix>/<incident_id>/seal-<seq>-<hash12>.json).
