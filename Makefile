@@ -12,6 +12,12 @@ PYTEST_WORKERS ?= 4
 SANITY_ROOT := $(CURDIR)/.sanity/ansible_collections/firebreak/runbooks
 SANITY_TESTS ?= validate-modules ansible-doc action-plugin-docs runtime-metadata compile import pep8 yamllint shebang symlinks no-smart-quotes line-endings empty-init use-argspec-type-path replace-urlopen no-get-exception use-compat-six no-assert changelog
 GET_PIP := $(HOME)/.ansible/test/cache/get_pip_24_2.py
+# ansible-rulebook (extensions/eda) needs a Java 17+ runtime: JAVA_HOME's, else the first java on PATH.
+JAVA_CHECK = java=$${JAVA_HOME:+$$JAVA_HOME/bin/}java; \
+  v=$$($$java -version 2>&1 | sed -n 's/.*version "\(1\.\)\{0,1\}\([0-9]*\).*/\2/p' | head -1); \
+  if [ -z "$$v" ] || [ "$$v" -lt 17 ]; then \
+    echo "note: ansible-rulebook (extensions/eda) needs Java 17+ (found: $${v:-none});" \
+      "install it with: apt-get install -y openjdk-17-jre-headless, or set JAVA_HOME" >&2; fi
 # Tools run from the venv (ansible-lint and ansible-test look for their siblings on PATH).
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
@@ -30,6 +36,7 @@ help:
 venv: $(STAMP)
 
 $(STAMP): requirements.txt
+	@$(JAVA_CHECK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt

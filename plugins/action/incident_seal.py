@@ -39,14 +39,15 @@ ARGUMENT_SPEC = {
 
 
 def resolve_timeline(timeline, incident_id):
-    """The timeline path: given, else ``FIREBREAK_TIMELINE``, else ``incidents/<incident_id>/timeline.jsonl``."""
+    """The timeline path: given, else ``FIREBREAK_TIMELINE``, else ``<incidents dir>/<incident_id>/timeline.jsonl``
+    (``FIREBREAK_INCIDENTS_DIR``, default ``incidents``: where the timeline callback writes)."""
     path = timeline or os.environ.get("FIREBREAK_TIMELINE")
     if not path:
         if not incident_id:
             raise TimelineError(
                 "no timeline: give timeline=PATH, or incident_id (-e incident_id=...), or FIREBREAK_TIMELINE"
             )
-        path = os.path.join("incidents", incident_id, "timeline.jsonl")
+        path = os.path.join(os.environ.get("FIREBREAK_INCIDENTS_DIR") or "incidents", incident_id, "timeline.jsonl")
     return os.path.abspath(os.path.expanduser(path))
 
 

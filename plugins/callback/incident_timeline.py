@@ -31,13 +31,26 @@ options:
   path:
     description:
       - The timeline file. Parent directories are created.
-      - Defaults to C(incidents/<incident_id>/timeline.jsonl) relative to the current directory.
+      - Defaults to C(<incidents_dir>/<incident_id>/timeline.jsonl).
     type: path
     env:
       - name: FIREBREAK_TIMELINE
     ini:
       - section: callback_incident_timeline
         key: path
+  incidents_dir:
+    description:
+      - The directory of the incidents, for the default O(path).
+      - Relative to the current directory. Runs that start elsewhere (ansible-runner, hence ansible-rulebook,
+        runs playbooks in a temporary directory) must set it to an absolute path.
+    type: path
+    default: incidents
+    env:
+      - name: FIREBREAK_INCIDENTS_DIR
+    ini:
+      - section: callback_incident_timeline
+        key: incidents_dir
+    version_added: 0.1.0
   incident_id:
     description:
       - The incident id recorded in every record (and used in the default O(path)).
@@ -207,7 +220,7 @@ class CallbackModule(CallbackBase):
     def _resolve_path(self):
         path = self.get_option("path")
         if not path:
-            incident_dir = os.path.join("incidents", self._incident_id)
+            incident_dir = os.path.join(self.get_option("incidents_dir") or "incidents", self._incident_id)
             if os.path.islink(incident_dir):
                 self._stop(
                     f"{os.path.abspath(incident_dir)} is a symbolic link (to {os.readlink(incident_dir)}); refusing "

@@ -12,7 +12,7 @@ import functools
 import boto3
 from botocore.config import Config
 
-from sandbox.seed import ecs, evidence, network, platform
+from sandbox.seed import alarm_queue, ecs, evidence, network, platform
 from sandbox.seed import neptune as neptune_seed
 
 
@@ -39,4 +39,5 @@ def seed_aws(endpoint_url: str, region: str = "us-east-1") -> dict:
     manifest.update(platform.seed(make_client, manifest["network"]))
     manifest["neptune"] = neptune_seed.seed(make_client, manifest)
     manifest["evidence"] = evidence.seed(make_client, manifest)
+    manifest["alarm_queue"] = alarm_queue.seed(make_client)
     return manifest

@@ -1,0 +1,316 @@
+"""ansible-rulebook with extensions/eda/rulebooks/service_down.yml against the sandbox: a CloudWatch alarm
+state change put on the SQS queue starts service_down, and the message is deleted only after the run
+confirmed it; killed right after reading the alert, a restarted rulebook acts on it once.
+
+Needs a Java 17+ runtime (ansible-rulebook's rules engine); skipped without one.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sandbox import REPO_ROOT
+from sandbox.alarm import alarm_event as eventbridge_alarm
+
+pytestmark = pytest.mark.integration
+
+BIN = Path(sys.executable).parent
+RULEBOOK = REPO_ROOT / "extensions" / "eda" / "rulebooks" / "service_down.yml"
+SANDBOX_VARS = REPO_ROOT / "extensions" / "eda" / "rulebooks" / "vars" / "sandbox.yml"
+ALARM = "firebreak-ecs-running-below-desired"
+ACCOUNT = "123456789012"
+
+if not (BIN / "ansible-rulebook").exists() or not (shutil.which("java") or os.environ.get("JAVA_HOME")):
+    pytest.skip("ansible-rulebook and a Java 17+ runtime are needed", allow_module_level=True)
+
+
+def alarm_event(aws, state="ALARM", later=0):
+    """The seeded alarm's state change as EventBridge delivers it (sandbox/alarm.py), ``later`` seconds from now."""
+    alarm = aws.client("cloudwatch").describe_alarms(AlarmNames=[ALARM])["MetricAlarms"][0]
+    when = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=later)
+    return eventbridge_alarm(alarm, state, when)
+
+
+class Rulebook:
+    """One ansible-rulebook process (own session, so the whole group can be killed) and its spool."""
+
+    def __init__(self, sandbox, tmp_path, queue, visibility=60, source_dir=False):
+        self.tmp = tmp_path
+        self.spool = tmp_path / "spool"
+        self.incidents = tmp_path / "incidents"
+        variables = yaml.safe_load(SANDBOX_VARS.read_text())
+        variables.update(firebreak_alarm_queue=queue, firebreak_eda_spool=str(self.spool))
+        variables["firebreak_alarm_visibility_timeout"] = visibility
+        self.vars_file = tmp_path / "vars.yml"
+        self.vars_file.write_text(yaml.safe_dump(variables))
+        self.rulebook = RULEBOOK
+        self.args = []
+        if source_dir:  # the source by file name from the development directory (-S), not through the collection
+            self.rulebook = tmp_path / "service_down_S.yml"
+            self.rulebook.write_text(
+                RULEBOOK.read_text().replace("firebreak.runbooks.aws_sqs_durable:", "aws_sqs_durable:")
+            )
+            self.args = ["-S", str(REPO_ROOT / "extensions" / "eda" / "plugins" / "event_source")]
+        self.env = {
+            **os.environ,
+            **sandbox.env(),
+            "FIREBREAK_INCIDENTS_DIR": str(self.incidents),
+            "ANSIBLE_NOCOLOR": "1",
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+        self.env.pop("FIREBREAK_TIMELINE", None)
+        self.env.pop("FIREBREAK_INCIDENT_ID", None)
+        self.proc = None
+        self.log = None
+
+    def start(self, name="rulebook"):
+        self.log = self.tmp / f"{name}.log"
+        with open(self.log, "w") as log:
+            self.proc = subprocess.Popen(
+                [
+                    *(str(BIN / "ansible-rulebook"), "-r", str(self.rulebook), "-i", "inventories/sandbox"),
+                    *("--vars", str(self.vars_file), "-v", *self.args),
+                ],
+                cwd=REPO_ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.wait_for(lambda: "started" in self.states(), 60, "the source did not start")
+        return self
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            self.proc.wait(timeout=30)
+
+    def journal(self):
+        path = self.spool / "journal.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+    def states(self, message_id=None):
+        return [r["state"] for r in self.journal() if message_id is None or r.get("message_id") == message_id]
+
+    def wait_for(self, predicate, timeout, what):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            if self.proc is not None and self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        log = self.log.read_text()[-4000:] if self.log and self.log.exists() else ""
+        raise AssertionError(f"{what}\njournal: {self.journal()}\nlog tail:\n{log}")
+
+
+@pytest.fixture
+def alarm_queue(aws):
+    sqs = aws.client("sqs")
+    name = f"firebreak-alarms-{uuid.uuid4().hex[:8]}"
+    dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    url = sqs.create_queue(
+        QueueName=name,
+        Attributes={
+            "VisibilityTimeout": "60",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3}),
+        },
+    )["QueueUrl"]
+    return sqs, name, url
+
+
+def in_queue(sqs, url):
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+def timeline(rulebook, incident_id):
+    path = rulebook.incidents / incident_id / "timeline.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def rollbacks(records):
+    return [r for r in records if r["event"] == "task_changed" and r.get("action", "").endswith("ecs_service_rollback")]
+
+
+def test_alarm_runs_service_down_and_the_message_is_deleted_only_after(aws, alarm_queue, tmp_path):
+    sqs, name, url = alarm_queue
+    ecs = aws.manifest["aws"]["ecs"]
+    rulebook = Rulebook(aws, tmp_path, name).start()
+    try:
+        sent = time.time()
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(alarm_event(aws)))
+        rulebook.wait_for(lambda: "queued" in rulebook.states(), 30, "the alert was not dispatched")
+        assert in_queue(sqs, url) == 1  # dispatched, not deleted
+        rulebook.wait_for(lambda: "deleted" in rulebook.states(), 120, "the message was not deleted")
+        deleted = time.time()
+        # the alarm again a minute later (a repeat), then its resolution: recorded on the same incident, not acted on
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(alarm_event(aws, later=60)))
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(alarm_event(aws, "OK", later=120)))
+        rulebook.wait_for(
+            lambda: rulebook.states().count("deleted") == 3, 120, "the repeat and the OK were not recorded"
+        )
+    finally:
+        rulebook.kill(signal.SIGTERM)
+
+    journal = rulebook.journal()
+    alarm_id = next(r["message_id"] for r in journal if r["state"] == "received")
+    assert rulebook.states(alarm_id) == ["received", "queued", "acked", "deleted"]
+    incident_id = next(r["incident_id"] for r in journal if r["state"] == "received")
+    assert incident_id.startswith(f"ALARM-{ALARM}-")
+    records = timeline(rulebook, incident_id)
+    acks = [r for r in records if (r.get("action") or "").endswith("incident_event_ack")]
+    notes = [r for r in records if r["event"] == "note"]
+    assert len(acks) == 3 and len(notes) == 3  # the ALARM, the repeat and the OK, all on one incident
+    assert "acting: service_down" in notes[0]["msg"]
+    assert all("recorded, not acted on" in n["msg"] for n in notes[1:])
+    assert sum("a repeat within the incident window" in n["msg"] for n in notes) == 2
+    # recorded (note), then confirmed, then deleted, and the runbook acted once
+    assert notes[0]["seq"] < acks[0]["seq"]
+    acked = next(r for r in journal if r["state"] == "acked" and r["message_id"] == alarm_id)
+    deleted_rec = next(r for r in journal if r["state"] == "deleted" and r["message_id"] == alarm_id)
+    assert acked["acked_at"] <= deleted_rec["ts"]
+    (rollback,) = rollbacks(records)
+    service = aws.client("ecs").describe_services(cluster=ecs["cluster"], services=[ecs["service"]])["services"][0]
+    assert service["taskDefinition"].endswith(f":{ecs['current'] - 1}")
+    assert in_queue(sqs, url) == 0
+    rolled = datetime.datetime.fromisoformat(rollback["ts"].replace("Z", "+00:00")).timestamp()
+    (update,) = [e for e in aws.proxy.log() if e["service"] == "ecs" and e["action"] == "UpdateService"]
+    mitigated = datetime.datetime.fromisoformat(update["time"]).timestamp()
+    # DESIGN.md's target for the first mitigating call is 10 s; reported here, measured, never asserted
+    print(
+        f"alarm sent -> message deleted {deleted - sent:.1f}s, -> ecs UpdateService (first mitigating call) "
+        f"{mitigated - sent:.1f}s, -> rollback recorded {rolled - sent:.1f}s"
+    )
+
+
+def test_killed_right_after_reading_the_alert_acts_once_after_restart(aws, alarm_queue, tmp_path):
+    sqs, name, url = alarm_queue
+    first = Rulebook(aws, tmp_path, name, visibility=5).start("first")
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(alarm_event(aws)))
+    try:
+        first.wait_for(lambda: "received" in first.states(), 30, "the alert was not read")
+    finally:
+        first.kill()  # SIGKILL to the whole process group, a few milliseconds after the read
+    assert "deleted" not in first.states()
+    assert in_queue(sqs, url) == 1
+
+    # restarted, loading the source from the development directory (-S) this time
+    second = Rulebook(aws, tmp_path, name, visibility=5, source_dir=True).start("second")
+    try:
+        second.wait_for(lambda: "deleted" in second.states(), 120, "the alert was lost")
+        time.sleep(8)  # longer than the visibility timeout: nothing comes back
+    finally:
+        second.kill(signal.SIGTERM)
+    incident_id = next(r["incident_id"] for r in second.journal() if r["state"] == "received")
+    records = timeline(second, incident_id)
+    assert len(rollbacks(records)) == 1
+    assert in_queue(sqs, url) == 0
+    states = second.states()
+    assert states.count("deleted") == 1
+    # the killed run was either never dispatched (dispatched again now) or its orphaned playbook confirmed it
+    # (deleted now as a duplicate); either way one rollback
+    print(f"after the kill: {states}")
+
+
+def test_the_cloudformation_template_routes_alarm_changes_to_the_queue(aws):
+    """extensions/eda/aws/alarm-queue.cfn.yml in the sandbox: the stack builds, the rule sends only alarm state
+    changes of the prefix to the queue, the queue has the redrive policy. (moto evaluates no queue policy.)"""
+    template = (REPO_ROOT / "extensions" / "eda" / "aws" / "alarm-queue.cfn.yml").read_text()
+    cfn = aws.client("cloudformation")
+    stack = f"firebreak-alarms-{uuid.uuid4().hex[:6]}"
+    cfn.create_stack(
+        StackName=stack,
+        TemplateBody=template,
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        Parameters=[
+            {"ParameterKey": "QueueName", "ParameterValue": stack},
+            {"ParameterKey": "AlarmNamePrefix", "ParameterValue": "firebreak-"},
+        ],
+    )
+    (described,) = cfn.describe_stacks(StackName=stack)["Stacks"]
+    assert described["StackStatus"] == "CREATE_COMPLETE"
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Outputs"]}
+    sqs = aws.client("sqs")
+    url = sqs.get_queue_url(QueueName=outputs["QueueName"])["QueueUrl"]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert json.loads(attrs["RedrivePolicy"])["maxReceiveCount"] == 5
+    events = aws.client("events")
+    for name, source, detail_type in [
+        (ALARM, "aws.cloudwatch", "CloudWatch Alarm State Change"),
+        ("other-alarm", "aws.cloudwatch", "CloudWatch Alarm State Change"),
+        (ALARM, "aws.ec2", "EC2 Instance State-change Notification"),
+    ]:
+        detail = {"alarmName": name, "state": {"value": "ALARM"}}
+        entry = {"Source": source, "DetailType": detail_type, "Detail": json.dumps(detail)}
+        assert events.put_events(Entries=[entry])["FailedEntryCount"] == 0
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+    bodies = [json.loads(m["Body"]) for m in messages]
+    assert [(b["source"], b["detail"]["alarmName"]) for b in bodies] == [("aws.cloudwatch", ALARM)]
+
+
+def test_sandbox_alarm_puts_an_accepted_state_change_on_the_seeded_queue(aws):
+    """``python -m sandbox.alarm`` (moto emits no alarm events): the seeded queue gets an event the source accepts."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "aws_sqs_durable", REPO_ROOT / "extensions" / "eda" / "plugins" / "event_source" / "aws_sqs_durable.py"
+    )
+    source = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(source)
+    env = {**os.environ, **aws.env()}
+    sent = subprocess.run(
+        [sys.executable, "-m", "sandbox.alarm", ALARM, "--state", "OK"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert sent.returncode == 0, sent.stderr
+    queue = aws.manifest["aws"]["alarm_queue"]
+    (message,) = aws.client("sqs").receive_message(QueueUrl=queue["queue_url"], WaitTimeSeconds=1)["Messages"]
+    event = source.unwrap(message["Body"])
+    info = source.describe(event)
+    assert source.refusal(event, info, {ACCOUNT}, {"aws.cloudwatch"}, set()) is None
+    assert (info["kind"], info["alarm_name"], info["state"]) == ("cloudwatch_alarm", ALARM, "OK")
+    ecs = aws.manifest["aws"]["ecs"]
+    assert info["dimensions"] == {"ClusterName": ecs["cluster"], "ServiceName": ecs["service"]}
+
+
+def test_the_alert_playbook_refuses_a_timeline_that_would_vanish(tmp_path):
+    """Without FIREBREAK_INCIDENTS_DIR (or FIREBREAK_TIMELINE) the run fails before confirming: the message stays."""
+    spool = tmp_path / "spool"
+    (spool / "acks").mkdir(parents=True)
+    extra = {
+        "incident_id": "ALARM-test",
+        "ansible_eda": {"event": {"firebreak": {"message_id": "m-1", "spool": str(spool)}}},
+    }
+    env = {k: v for k, v in os.environ.items() if k not in ("FIREBREAK_INCIDENTS_DIR", "FIREBREAK_TIMELINE")}
+    env.update(ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    run = subprocess.run(
+        [str(BIN / "ansible-playbook"), str(REPO_ROOT / "playbooks" / "eda_alert.yml"), "-e", json.dumps(extra)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode != 0
+    assert "Set FIREBREAK_INCIDENTS_DIR" in run.stdout
+    assert list((spool / "acks").iterdir()) == []

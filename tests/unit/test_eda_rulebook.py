@@ -1,0 +1,41 @@
+"""The rulebook extensions/eda/rulebooks/service_down.yml parses and its conditions compile to the rules engine's
+JSON with the sandbox variables (ansible-rulebook's own parser, no Java needed). ansible-rulebook 1.3.1 with
+pyparsing 3.3.3 turned every ``and`` into a Drools ClassCastException at start; this catches such a lock."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytest.importorskip("ansible_rulebook")
+
+from ansible_rulebook.conf import settings
+from ansible_rulebook.json_generator import generate_dict_rulesets
+from ansible_rulebook.rules_parser import parse_rule_sets
+
+from sandbox import REPO_ROOT
+
+RULEBOOK = REPO_ROOT / "extensions" / "eda" / "rulebooks" / "service_down.yml"
+VARS = REPO_ROOT / "extensions" / "eda" / "rulebooks" / "vars" / "sandbox.yml"
+
+
+def test_rulebook_compiles_with_the_sandbox_variables(monkeypatch):
+    # the parser looks the source's collection up with ansible-galaxy, through this repository's ansible.cfg
+    monkeypatch.setattr(settings, "ansible_galaxy_path", str(Path(sys.executable).parent / "ansible-galaxy"))
+    monkeypatch.setenv("ANSIBLE_CONFIG", str(REPO_ROOT / "ansible.cfg"))
+    variables = yaml.safe_load(VARS.read_text())
+    (ruleset,) = parse_rule_sets(yaml.safe_load(RULEBOOK.read_text()), variables)
+    assert [s.source_name for s in ruleset.sources] == ["firebreak.runbooks.aws_sqs_durable"]
+    (compiled,) = generate_dict_rulesets([ruleset], variables)
+    rules = [r["Rule"] for r in compiled["RuleSet"]["rules"]]
+    act, record = rules
+    text = json.dumps(act["condition"])
+    # the routed alarm list came from the variables, and the and-chain is a tree of single nodes, not lists
+    assert '"firebreak-ecs-running-below-desired"' in text
+    assert '"lhs": [' not in text
+    assert act["actions"][0]["Action"]["action_args"]["name"] == "firebreak.runbooks.eda_service_down"
+    assert record["actions"][0]["Action"]["action_args"]["name"] == "firebreak.runbooks.eda_alert"
