@@ -168,7 +168,8 @@ release:
       when the namespace no longer exists), as the other containment modules return them.
     - No containment ledger claim is needed here, the cluster itself is the shared record. Each incident has its own
       NetworkPolicy (named per exact incident id), so a release deletes only its own; and the quarantine label stays
-      while another isolation policy is left in the namespace (C(left_alone.labels) says which).
+      while another isolation policy is left in the namespace (C(left_alone.labels) says which); the last release
+      removes firebreak's labels.
   returned: when state is released
   type: list
   elements: dict
@@ -200,6 +201,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common impo
 from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_isolate import (
     ANNOTATIONS_MAX,
     INCIDENT_ANNOTATION,
+    INCIDENT_LABEL,
     QUARANTINED,
     SET_ASIDE_ANNOTATION,
     STEP,
@@ -455,6 +457,13 @@ def release(module, kube) -> dict:
         label_patch.pop(QUARANTINED)
         restored.get("labels", {}).pop(QUARANTINED, None)
         left_alone.setdefault("labels", {})[QUARANTINED] = f"kept: {', '.join(remaining)} still isolates"
+    if not remaining and deletes:
+        # the last isolation leaves: firebreak's own labels go, also where an earlier (released) incident set them
+        # and this incident's isolation found them set (it recorded only what it changed)
+        for key in (QUARANTINED, INCIDENT_LABEL):
+            if labels.get(key) is not None and label_patch.get(key, labels[key]) is not None:
+                label_patch[key] = None
+                restored.setdefault("labels", {})[key] = None
     ours = {(e.get("changed") or {}).get("policy") for e in entries}
     others = [p for p in before["policies"] if p not in deletes and p not in ours]
     if others:

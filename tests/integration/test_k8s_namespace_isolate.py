@@ -300,11 +300,6 @@ def test_release_of_a_deleted_namespace_reports_it_gone(kube, run_playbook):
     assert released["release"][0]["releases"] == [result["containment"][0]["id"]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the second isolation finds firebreak.io/quarantined already 'true' and records only the incident label "
-    "(previous INC-A): the last release puts back incident=INC-A and never removes the quarantine label",
-)
 def test_a_namespace_isolated_by_two_incidents_needs_no_ledger_claim(kube, run_playbook, tmp_path, monkeypatch):
     """Each incident has its own policy and the quarantine label stays while another isolation policy is left: the
     cluster is the shared record, so no claim is written (an empty claims directory proves it)."""
