@@ -15,7 +15,7 @@ GET_PIP := $(HOME)/.ansible/test/cache/get_pip_24_2.py
 # Tools run from the venv (ansible-lint and ansible-test look for their siblings on PATH).
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv test unit integration drill sandbox lint sanity bench build docs clean lock
+.PHONY: help venv test unit integration drill sandbox lint sanity bench build docs awx clean lock
 
 help:
 	@echo "make drill [SCENARIO=name]  run a scenario end to end against the local sandbox"
@@ -25,6 +25,7 @@ help:
 	@echo "make bench                  speed targets, measured side by side (never part of make test)"
 	@echo "make build                  build the collection tarball"
 	@echo "make docs                   write each role README's variable table from meta/argument_specs.yml"
+	@echo "make awx                    write awx/ surveys, job templates and workflows from the scenarios' specs"
 
 venv: $(STAMP)
 
@@ -86,6 +87,11 @@ build: $(STAMP)
 # roles/*/README.md variable tables, generated from meta/argument_specs.yml (a unit test fails when one differs).
 docs: $(STAMP)
 	$(BIN)/python tools/role_readme.py
+
+# awx/surveys/*.json, awx/job_templates.yml, awx/workflows.yml from playbooks/<scenario>.meta.yml and the roles' specs
+# (tests/unit/test_awx_surveys.py fails when one differs). Load them into AWX: ansible-playbook awx/load.yml.
+awx: $(STAMP)
+	$(BIN)/python tools/awx_surveys.py
 
 clean:
 	rm -rf .sanity .pytest_cache .ruff_cache firebreak-runbooks-*.tar.gz

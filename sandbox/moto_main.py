@@ -47,6 +47,64 @@ def _modify_network_interface_attribute(self, eni_id, group_ids, *args, **kwargs
 
 eni_models.NetworkInterfaceBackend.modify_network_interface_attribute = _modify_network_interface_attribute
 
+# EC2 fidelity (docs/sandbox.md): network ACLs answer a missing ACL or entry as AWS does.  moto 5.2.5
+# answers DescribeNetworkAcls for a missing id with InvalidRouteTableID.NotFound (AWS:
+# InvalidNetworkAclID.NotFound), a missing entry in Delete/ReplaceNetworkAclEntry with a 500 (AWS:
+# InvalidNetworkAclEntry.NotFound), and ReplaceNetworkAclAssociation with a missing ACL removes the
+# subnet's association before failing (AWS changes nothing; a missing association is
+# InvalidAssociationID.NotFound).  Validate first, as AWS does, then let moto act.
+from moto.ec2 import exceptions as ec2_errors  # noqa: E402
+from moto.ec2.models import network_acls as nacl_models  # noqa: E402
+
+
+class _NetworkAclNotFound(ec2_errors.EC2ClientError):
+    def __init__(self, network_acl_id):
+        super().__init__("InvalidNetworkAclID.NotFound", f"The networkAcl ID '{network_acl_id}' does not exist")
+
+
+class _NetworkAclEntryNotFound(ec2_errors.EC2ClientError):
+    def __init__(self, rule_number, egress):
+        direction = "egress" if str(egress).lower() == "true" else "ingress"
+        super().__init__("InvalidNetworkAclEntry.NotFound", f"no {direction} entry with number {rule_number}")
+
+
+def _network_acl(self, network_acl_id):
+    found = self.network_acls.get(network_acl_id)
+    if found is None:
+        raise _NetworkAclNotFound(network_acl_id)
+    return found
+
+
+_describe_network_acls = nacl_models.NetworkAclBackend.describe_network_acls
+_delete_network_acl_entry = nacl_models.NetworkAclBackend.delete_network_acl_entry
+_replace_network_acl_association = nacl_models.NetworkAclBackend.replace_network_acl_association
+
+
+def _describe_network_acls_as_aws(self, network_acl_ids=None, filters=None):
+    for network_acl_id in network_acl_ids or []:
+        _network_acl(self, network_acl_id)
+    return _describe_network_acls(self, network_acl_ids, filters)
+
+
+def _delete_network_acl_entry_as_aws(self, network_acl_id, rule_number, egress):
+    found = _network_acl(self, network_acl_id)
+    if not any(e.egress == egress and str(e.rule_number) == str(rule_number) for e in found.network_acl_entries):
+        raise _NetworkAclEntryNotFound(rule_number, egress)
+    return _delete_network_acl_entry(self, network_acl_id, rule_number, egress)
+
+
+def _replace_network_acl_association_as_aws(self, association_id, network_acl_id):
+    _network_acl(self, network_acl_id)
+    if not any(association_id in acl._associations for acl in self.network_acls.values()):
+        raise ec2_errors.InvalidAssociationIdError(association_id)
+    return _replace_network_acl_association(self, association_id, network_acl_id)
+
+
+nacl_models.NetworkAclBackend.get_network_acl = _network_acl
+nacl_models.NetworkAclBackend.describe_network_acls = _describe_network_acls_as_aws
+nacl_models.NetworkAclBackend.delete_network_acl_entry = _delete_network_acl_entry_as_aws  # and so Replace
+nacl_models.NetworkAclBackend.replace_network_acl_association = _replace_network_acl_association_as_aws
+
 # S3 listing cost (bench/results.md, s3_restore): moto 5.2.5's ListObjectVersions deep-copies every
 # version of the whole bucket on every page (each copy re-reads and re-buffers the object's body) and
 # sorts them all, so that it can set ``is_latest`` on the copies.  With 15,000 versions a page took

@@ -9,6 +9,10 @@ import tempfile
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
+from ansible_collections.firebreak.runbooks.plugins.module_utils.evidence import (
+    EvidenceInputError,
+    validate_bucket_name,
+)
 from ansible_collections.firebreak.runbooks.plugins.module_utils.seal import (
     DEFAULT_PREFIX,
     SealError,
@@ -171,6 +175,10 @@ class ActionModule(ActionBase):
         seals = [parse_seal(value, source=f"seals[{i}]") for i, value in enumerate(args["seals"] or [])]
         seals += recorded_seals(records)
         if args.get("seal_bucket"):
+            try:
+                validate_bucket_name(args["seal_bucket"], "seal_bucket")
+            except EvidenceInputError as exc:
+                raise SealError(str(exc)) from None
             caller = Caller(args["retry_budget"])
             endpoint = args.get("endpoint_url") or os.environ.get("FIREBREAK_AWS_ENDPOINT_URL")
             s3 = s3_client(endpoint, args.get("region"), args["retry_budget"])

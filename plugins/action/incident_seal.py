@@ -10,6 +10,10 @@ import os
 
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
+from ansible_collections.firebreak.runbooks.plugins.module_utils.evidence import (
+    EvidenceInputError,
+    validate_bucket_name,
+)
 from ansible_collections.firebreak.runbooks.plugins.module_utils.seal import (
     DEFAULT_PREFIX,
     SealError,
@@ -85,6 +89,10 @@ class ActionModule(ActionBase):
         result.update(changed=False, seal=seal, timeline=timeline, seal_line=line, stored=None)
         bucket = args.get("bucket")
         if bucket:
+            try:
+                validate_bucket_name(bucket, "bucket")
+            except EvidenceInputError as exc:
+                return dict(result, failed=True, msg=f"the seal was not stored ({line}): {exc}")
             key = seal_key(args["prefix"], seal["incident_id"], seal["seq"], seal["hash"])
             where = f"s3://{bucket}/{key}"
             if self._task.check_mode:

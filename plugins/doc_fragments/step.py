@@ -26,7 +26,8 @@ options:
     description:
       - The incident this step acts for. Recorded in the result (and so in the incident timeline) and
         put on the resources the step changes as the tag C(firebreak:incident) where AWS allows tags.
-      - The roles pass the extra variable C(incident_id), else the environment variable C(FIREBREAK_INCIDENT_ID).
+      - When not given, the environment variable C(FIREBREAK_INCIDENT_ID) (the one the incident timeline reads), so a
+        task or role need not pass it.
     type: str
 """
 
@@ -64,6 +65,45 @@ options:
       - A write that was sent but not answered is not sent again, since it may have been carried out. The step
         fails and says so; running it again reads the state again.
       - C(0) makes one attempt only.
+    type: int
+    default: 60
+"""
+
+    # The check and diff mode of a step module (every step supports both; plugins/module_utils/step.py).
+    ATTRIBUTES = r"""
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+"""
+
+    # The Kubernetes object a step acts on, by name (k8s_common.K8S_OBJECT_OPTIONS); O(kind) is the module's own.
+    K8S_OBJECT = r"""
+options:
+  name:
+    description:
+      - Name of the object of kind O(kind) the step acts on.
+    type: str
+    required: true
+  namespace:
+    description:
+      - Namespace of that object.
+    type: str
+    required: true
+"""
+
+    # A step whose mitigating call must be made, or fail, within a time from the step's start.
+    DEADLINE = r"""
+options:
+  mitigation_deadline:
+    description:
+      - Seconds from the step's start within which the calls up to and including the mitigating call (the reads that
+        decide, the records, the update) are made or fail, and the failure is reported (2 s are kept to report it).
+      - The calls after the mitigating call (waiting, verifying) each get O(retry_budget) again.
+      - C(0) makes one attempt of each of those calls.
     type: int
     default: 60
 """

@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: containments
 short_description: An incident's containments not yet released, read from its verified timeline
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Reads the incident timeline (verifying its hash chain first) and returns the C(containment) entries

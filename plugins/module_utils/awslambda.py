@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import time
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError
 
 RECORD_TAG = "firebreak:alias-rollback:{alias}"
 _RECORD_RE = re.compile(r"^from=(?P<from>[^,]*),to=(?P<to>[^,]*),at=(?P<at>[^,]*)$")
@@ -28,7 +28,7 @@ MEMORY_RANGE = (128, 10240)
 TIMEOUT_RANGE = (1, 900)
 
 
-class LambdaInputError(Exception):
+class LambdaInputError(StepError):
     """Bad input, or a function/alias/version that does not exist; nothing was changed."""
 
 

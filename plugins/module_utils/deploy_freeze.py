@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError
 
 STEP = "deploy_freeze"
 DEFAULT_PARAMETER = "/firebreak/deploy-freeze"
@@ -23,10 +23,13 @@ DEFAULT_PARAMETER = "/firebreak/deploy-freeze"
 _REASON_BAD = re.compile(r"[^a-zA-Z0-9!@ ().*?\-]")
 _PIPELINE_RE = re.compile(r"^[A-Za-z0-9.@_-]{1,100}$")
 _STAGE_RE = re.compile(r"^[A-Za-z0-9.@_-]{1,100}$")
-_PARAMETER_RE = re.compile(r"^/?[A-Za-z0-9_.\-/]{1,1011}$")
+_PARAMETER_CHARS = re.compile(r"[^A-Za-z0-9_.\-/]")
+# AWS reports 2048 characters for a name, 1037 of them reserved: the longest name one can create is 1011.
+PARAMETER_MAX_LENGTH = 1011
+PARAMETER_MAX_LEVELS = 15
 
 
-class DeployFreezeError(Exception):
+class DeployFreezeError(StepError):
     """Bad input or a state the step refuses to act on; nothing was changed."""
 
 
@@ -37,8 +40,37 @@ def validate(pipelines, stages, parameter):
     for name in stages:
         if not _STAGE_RE.match(str(name)):
             raise DeployFreezeError(f"invalid stage name {name!r}")
-    if parameter and (not _PARAMETER_RE.match(parameter) or parameter.lower().startswith(("/aws", "aws", "/ssm"))):
-        raise DeployFreezeError(f"invalid SSM parameter name {parameter!r}")
+    if parameter:
+        problem = parameter_name_problem(parameter)
+        if problem:
+            raise DeployFreezeError(f"invalid SSM parameter name {parameter!r}: {problem}")
+
+
+def parameter_name_problem(name):
+    """Why ``name`` is not an SSM parameter name AWS would create, or None.
+
+    The rules of PutParameter's ``Name``: only ``a-zA-Z0-9_.-`` and ``/``; a name in a hierarchy (with a
+    ``/``) fully qualified, with a leading ``/``; at most 15 levels; not prefixed with ``aws`` or ``ssm``
+    (case-insensitive); at most 1011 characters.  ``.``, ``..`` and empty path segments are refused too:
+    AWS would store ``/a/../b`` literally, which a pipeline reading ``/b`` never sees."""
+    if not isinstance(name, str):
+        return f"not a string but a {type(name).__name__}"
+    if len(name) > PARAMETER_MAX_LENGTH:
+        return f"{len(name)} characters, AWS allows at most {PARAMETER_MAX_LENGTH}"
+    bad = sorted(set(_PARAMETER_CHARS.findall(name)))
+    if bad:
+        return f"characters {''.join(bad)!r} are not allowed (only a-z A-Z 0-9 _ . - and / between levels)"
+    if "/" in name and not name.startswith("/"):
+        return f"a name in a hierarchy must be fully qualified, with a leading '/' (/{name})"
+    segments = name[1:].split("/") if name.startswith("/") else [name]
+    if any(seg in ("", ".", "..") for seg in segments):
+        which = next(seg for seg in segments if seg in ("", ".", ".."))
+        return f"the path segment {which!r} is not allowed (no '.', '..' or '//', and no trailing '/')"
+    if len(segments) > PARAMETER_MAX_LEVELS:
+        return f"{len(segments)} levels, AWS allows at most {PARAMETER_MAX_LEVELS}"
+    if segments[0].lower().startswith(("aws", "ssm")):
+        return "names cannot begin with 'aws' or 'ssm' (case-insensitive): those are reserved by AWS"
+    return None
 
 
 def freeze_reason(incident_id):

@@ -22,7 +22,8 @@ import json
 import re
 import time
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict as tag_dict
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError, isoformat
 
 STEP = "ec2_isolate"
 PROTECTION_ATTRIBUTES = ("disableApiTermination", "disableApiStop")
@@ -41,7 +42,7 @@ ALL_TRAFFIC_V4 = {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
 ALL_TRAFFIC_V6 = {"IpProtocol": "-1", "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}
 
 
-class IsolationInputError(ValueError):
+class IsolationInputError(StepError, ValueError):
     """A bad value, found before anything was changed."""
 
 
@@ -126,10 +127,6 @@ def plan_tags(current, wanted):
         for key, value in wanted.items()
         if current.get(key) != value
     }
-
-
-def tag_dict(tags):
-    return {t["Key"]: t["Value"] for t in tags or []}
 
 
 def plan_snapshots(volume_ids, existing):
@@ -254,10 +251,6 @@ def decide_release(changed, now):
 # --------------------------------------------------------------------------------------------------
 
 
-def _iso(value):
-    return value.isoformat() if hasattr(value, "isoformat") else value
-
-
 def instance_summary(instance):
     return {
         "instance_id": instance.get("InstanceId"),
@@ -271,7 +264,7 @@ def instance_summary(instance):
         "public_ip": instance.get("PublicIpAddress"),
         "key_name": instance.get("KeyName"),
         "iam_instance_profile": (instance.get("IamInstanceProfile") or {}).get("Arn"),
-        "launch_time": _iso(instance.get("LaunchTime")),
+        "launch_time": isoformat(instance.get("LaunchTime")),
         "instance_security_groups": group_ids(instance.get("SecurityGroups")),
         "tags": tag_dict(instance.get("Tags")),
     }
@@ -304,7 +297,7 @@ def volume_summary(volume, instance_id):
 
 
 def to_json_bytes(value):
-    return json.dumps(value, indent=2, sort_keys=True, default=_iso).encode("utf-8")
+    return json.dumps(value, indent=2, sort_keys=True, default=isoformat).encode("utf-8")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -543,10 +536,6 @@ def auto_scaling_group_of(autoscaling, caller, instance_id):
     for item in answer.get("AutoScalingInstances") or []:
         return item.get("AutoScalingGroupName")
     return None
-
-
-def iso_value(value):
-    return _iso(value)
 
 
 def create_instance_snapshots(ec2, caller, instance_id, description, tags):

@@ -34,21 +34,29 @@ import re
 import time
 
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     Caller,
     StepAWSError,
+    StepError,
     aws_client,
+    iso_seconds,
     iso_utc,
+    isoformat,
     parse_time,
 )
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import utc_now as step_utc_now
 
 # --------------------------------------------------------------------------------------------------
 # Errors
 # --------------------------------------------------------------------------------------------------
 
 
-class AnsibleECSError(AnsibleAWSError):
+class AnsibleECSError(StepError, AnsibleAWSError):
     """An ECS or ELBv2 call failed."""
+
+    def fail_result(self):
+        return {k: v for k, v in self.kwargs.items() if k != "msg"}
 
 
 class ECSInputError(AnsibleECSError):
@@ -61,35 +69,6 @@ class ECSWaitTimeout(AnsibleECSError):
 
 class ECSDeploymentFailed(AnsibleECSError):
     """ECS reports the deployment FAILED (deployment circuit breaker)."""
-
-
-class StepCaller(Caller):
-    """A ``step.Caller`` whose calls, until ``end_phase()``, also share one deadline: ``budget`` seconds from the
-    step's start, less a margin for reporting.
-
-    Each call may still retry for at most ``budget`` seconds; but the mitigation phase as a whole (the reads that
-    decide, the records and the mutating call) fails, and is reported, within ``budget`` seconds of the step's
-    start: a permanent 5xx on ``UpdateService`` after a few slow reads does not take ``budget`` plus those reads.
-    After ``end_phase()`` (the mutation succeeded, or there is none), the wait and verification calls get the
-    per-call budget again, so a throttle late in a long wait is still retried.
-    """
-
-    REPORT_MARGIN = 2.0  # seconds kept for failing the module and the timeline's record
-
-    def __init__(self, budget=None, **kwargs):
-        super().__init__(budget, **kwargs)
-        self.per_call = self.budget
-        self.phase_deadline = self.clock() + max(0.0, self.per_call - min(self.REPORT_MARGIN, self.per_call / 10))
-
-    def end_phase(self) -> None:
-        self.phase_deadline = None
-
-    def __call__(self, client, method, resource=None, retry_codes=(), **params):
-        if self.phase_deadline is None:
-            self.budget = self.per_call
-        else:
-            self.budget = max(0.0, min(self.per_call, self.phase_deadline - self.clock()))
-        return super().__call__(client, method, resource, retry_codes, **params)
 
 
 def _caller(caller):
@@ -228,9 +207,7 @@ def validate_target(requested: str, described: dict | None, service_family: str,
 
 def tags_dict(tags) -> dict:
     """Tags as a dict, from ECS's ``[{key, value}]`` or a dict (None: empty)."""
-    if isinstance(tags, list):
-        return {t.get("key"): t.get("value") for t in tags}
-    return dict(tags or {})
+    return boto3_tag_list_to_ansible_dict(tags) if isinstance(tags, list) else dict(tags or {})
 
 
 def read_marker(tags) -> dict | None:
@@ -604,10 +581,6 @@ def target_group_arns(service: dict) -> list[str]:
     return seen
 
 
-def _iso(value):
-    return value.isoformat() if hasattr(value, "isoformat") else value
-
-
 def service_summary(service: dict, events: int = 10) -> dict:
     """A snake_case triage summary of a DescribeServices entry."""
     primary = primary_deployment(service) or {}
@@ -638,13 +611,13 @@ def service_summary(service: dict, events: int = 10) -> dict:
                 "pending_count": d.get("pendingCount"),
                 "failed_tasks": d.get("failedTasks"),
                 "rollout_state": d.get("rolloutState"),
-                "created_at": _iso(d.get("createdAt")),
-                "updated_at": _iso(d.get("updatedAt")),
+                "created_at": isoformat(d.get("createdAt")),
+                "updated_at": isoformat(d.get("updatedAt")),
             }
             for d in service.get("deployments") or []
         ],
         "events": [
-            {"id": e.get("id"), "created_at": _iso(e.get("createdAt")), "message": e.get("message")}
+            {"id": e.get("id"), "created_at": isoformat(e.get("createdAt")), "message": e.get("message")}
             for e in (service.get("events") or [])[: max(int(events), 0)]
         ],
         "load_balancers": [
@@ -667,18 +640,19 @@ def revision_summary(task_definition: dict) -> dict:
         "revision": task_definition.get("revision"),
         "status": task_definition.get("status"),
         "images": [c.get("image") for c in task_definition.get("containerDefinitions") or []],
-        "registered_at": _iso(task_definition.get("registeredAt")),
+        "registered_at": isoformat(task_definition.get("registeredAt")),
     }
 
 
 def utc_now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    """Now, in whole seconds (the time the service records for a rollback, restart or scale)."""
+    return iso_seconds(step_utc_now())
 
 
 def deployment_state(service: dict) -> dict:
     """The PRIMARY deployment's ``{deployment_id, deployment_created_at}`` (what a restart changes)."""
     primary = primary_deployment(service) or {}
-    return {"deployment_id": primary.get("id"), "deployment_created_at": _iso(primary.get("createdAt"))}
+    return {"deployment_id": primary.get("id"), "deployment_created_at": isoformat(primary.get("createdAt"))}
 
 
 # --------------------------------------------------------------------------------------------------

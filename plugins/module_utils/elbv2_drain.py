@@ -14,7 +14,7 @@ import ipaddress
 import re
 import time
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError
 
 STEP = "alb_drain"
 _TG_ARN_RE = re.compile(
@@ -25,7 +25,7 @@ _AZ_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d[a-z]$")
 GONE_STATES = ("unused", "draining")
 
 
-class DrainInputError(ValueError):
+class DrainInputError(StepError, ValueError):
     """A bad value, found before anything was changed."""
 
 

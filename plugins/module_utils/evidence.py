@@ -20,7 +20,7 @@ import hashlib
 import json
 import re
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError
 
 SHA256_METADATA = "firebreak-sha256"
 SOURCE_METADATA = "firebreak-source"
@@ -34,17 +34,51 @@ COPY_LIMIT = 5 * 1024 * 1024 * 1024  # CopyObject's limit for one request
 CHUNK = 1024 * 1024
 
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_BUCKET_BAD_CHARS = re.compile(r"[^a-z0-9.-]")
+_BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_BUCKET_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 
 
-class EvidenceInputError(ValueError):
+class EvidenceInputError(StepError, ValueError):
     """A bad value, found before anything was changed."""
 
 
+def bucket_name_problem(name):
+    """Why ``name`` is not a general purpose bucket name AWS would accept, or None.
+
+    AWS's rules: 3-63 characters; lowercase letters, digits, ``.`` and ``-``; beginning and ending with a
+    letter or digit; no two adjacent periods; not formatted as an IP address; not beginning with
+    ``xn--``, ``sthree-`` or ``amzn-s3-demo-``; not ending with ``-s3alias``, ``--ol-s3``, ``.mrap``,
+    ``--x-s3`` or ``--table-s3``.  Checked before any call: botocore refuses some of these names itself
+    (with a ParamValidationError that reads like a failed connection) and sends others."""
+    if not isinstance(name, str):
+        return f"a {type(name).__name__}, not a name"
+    bad = sorted(set(_BUCKET_BAD_CHARS.findall(name)))
+    if bad:
+        return f"characters {''.join(bad)!r} are not allowed (only lowercase letters, digits, '.' and '-')"
+    if not 3 <= len(name) <= 63:
+        return f"{len(name)} characters, AWS allows 3 to 63"
+    if not _BUCKET_RE.match(name):
+        return "it must begin and end with a lowercase letter or a digit"
+    if ".." in name:
+        return "two adjacent periods are not allowed"
+    if re.match(r"^\d+\.\d+\.\d+\.\d+$", name):
+        return "it must not be formatted as an IP address"
+    for prefix in _BUCKET_RESERVED_PREFIXES:
+        if name.startswith(prefix):
+            return f"the prefix {prefix!r} is reserved by AWS"
+    for suffix in _BUCKET_RESERVED_SUFFIXES:
+        if name.endswith(suffix):
+            return f"the suffix {suffix!r} is reserved by AWS"
+    return None
+
+
 def validate_bucket_name(value, option="bucket"):
-    """The bucket name, or ``EvidenceInputError`` naming the option and the value."""
+    """The bucket name, or ``EvidenceInputError`` naming the option, the value and the rule it breaks."""
     text = str(value or "").strip()
-    if not _BUCKET_RE.match(text) or ".." in text or re.match(r"^\d+\.\d+\.\d+\.\d+$", text):
-        raise EvidenceInputError(f"{option}: {value!r} is not a valid S3 bucket name")
+    problem = bucket_name_problem(text)
+    if problem:
+        raise EvidenceInputError(f"{option}: {value!r} is not a valid S3 bucket name: {problem}")
     return text
 
 

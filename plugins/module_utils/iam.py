@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, iso_utc
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError, iso_utc
 
 NOT_FOUND = "NoSuchEntity"
 MARKER = "Marker"  # IAM listings page with Marker in and out
@@ -26,7 +26,7 @@ QUARANTINE_AUTO = ("AWSCompromisedKeyQuarantineV2", "AWSDenyAll")
 _POLICY_NAME_BAD = re.compile(r"[^\w+=,.@-]")
 
 
-class IAMInputError(Exception):
+class IAMInputError(StepError):
     """Bad input, or a principal that does not exist or may not be quarantined; nothing was changed."""
 
 

@@ -25,11 +25,18 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import datetime
 import json
 import signal
 import threading
 import time
+
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
+    DEFAULT_RETRY_BUDGET,
+    RETRY_BUDGET_OPTION,
+    StepError,
+    attempt_timeout,
+    run_step,
+)
 
 try:
     from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
@@ -61,21 +68,26 @@ STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 
 # Answers worth one more try: throttled, or the apiserver briefly unavailable.
 RETRY_STATUSES = (429, 500, 502, 503, 504)
-DEFAULT_RETRY_BUDGET = 60
 CONNECT_TIMEOUT = 10
 # A request that was sent and not answered may have been carried out: only reads are sent again.
 RESEND_AFTER_NO_ANSWER = frozenset(("GET", "HEAD"))
 
 
-class K8sStepError(Exception):
-    """A Kubernetes call failed, or the step cannot complete. ``result`` goes into ``fail_json``."""
+class K8sStepError(StepError):
+    """A Kubernetes call failed, or the step cannot complete. ``result`` goes into ``fail_json``, with the
+    call's ``verb``, HTTP ``status`` and ``reason`` as ``k8s_verb``, ``k8s_status``, ``k8s_reason``."""
 
-    def __init__(self, message, status=None, reason=None, **result):
+    def __init__(self, message, status=None, reason=None, verb=None, **result):
         super().__init__(message)
         self.message = message
         self.status = status
         self.reason = reason
+        self.verb = verb
         self.result = result
+
+    def fail_result(self):
+        call = {"k8s_verb": self.verb, "k8s_status": self.status, "k8s_reason": self.reason}
+        return {**self.result, **call} if self.verb or self.status else dict(self.result)
 
 
 class K8sInputError(K8sStepError):
@@ -86,17 +98,16 @@ class K8sWaitTimeout(K8sStepError):
     """The workload did not reach the wanted state in time."""
 
 
+# The object a step acts on (documented by the firebreak.runbooks.step.K8S_OBJECT fragment).
+K8S_OBJECT_OPTIONS = {"name": {"type": "str", "required": True}, "namespace": {"type": "str", "required": True}}
+
+
 def auth_argument_spec(**extra) -> dict:
     """kubernetes.core's connection options, ``retry_budget``, and ``extra`` (the step's own options)."""
     spec = copy.deepcopy(AUTH_ARG_SPEC)
-    spec["retry_budget"] = {"type": "int", "default": DEFAULT_RETRY_BUDGET}
+    spec.update(copy.deepcopy(RETRY_BUDGET_OPTION))
     spec.update(extra)
     return spec
-
-
-def attempt_timeout(budget) -> int:
-    """Seconds one attempt may wait for an answer: half the budget, between 10 and 60 (as the AWS steps)."""
-    return max(10, min(60, int(budget) // 2 or 10))
 
 
 def backoff_delay(attempt: int) -> float:
@@ -309,7 +320,7 @@ class Kube:
                 note = (
                     f" ({attempt} attempts in {now - start:.0f}s; retry_budget {self.budget}s)" if attempt > 1 else ""
                 )
-                raise K8sStepError(f"{verb} {what} failed: {problem}{note}", **error) from None
+                raise K8sStepError(f"{verb} {what} failed: {problem}{note}", verb=verb, **error) from None
             self.sleep(delay)
 
     @property
@@ -422,15 +433,6 @@ def wait_until(check, timeout, poll=1.0, clock=time.monotonic, sleep=time.sleep)
     return state, why, value
 
 
-def utc_now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
-def iso(value: datetime.datetime) -> str:
-    """``2026-11-24T13:30:00Z`` (whole seconds, as Kubernetes timestamps)."""
-    return value.replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
 def wait_for_rollout(kube, kind, namespace, name, timeout, since=None, poll=1.0):
     """Poll the workload until ``rollout_status`` says done or failed, or ``timeout`` passes.
 
@@ -465,10 +467,7 @@ def rollout_failure(label, action, state, why, pods, timeout, **result):
     )
 
 
-def run_module(module, run):
-    """Run ``run(module)``; a ``K8sStepError`` fails the task with its message and partial result."""
-    try:
-        result = run(module)
-    except K8sStepError as e:
-        module.fail_json(msg=e.message, **{"changed": False, **e.result})
-    module.exit_json(**result)
+def run_module(module, run, step_kind):
+    """Run ``run(module)`` with ``step.run_step``: the result contract, and a ``K8sStepError`` fails the task
+    with its message, the call's verb and status, and the partial result it carries."""
+    run_step(module, lambda module, result: run(module), step_kind)

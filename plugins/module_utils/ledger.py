@@ -44,7 +44,7 @@ import json
 import os
 import urllib.parse
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, iso_utc, utc_now
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError, iso_utc, utc_now
 
 CLAIM = "claim"
 ADDED = "added"
@@ -59,7 +59,7 @@ CLAIMS_OPTIONS = {
 }
 
 
-class LedgerError(Exception):
+class LedgerError(StepError):
     """The claim store cannot be read or written (names the store and the key)."""
 
 

@@ -20,12 +20,13 @@ import datetime
 import re
 import time
 
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     StepAWSError,
+    StepError,
     incident_tags,
     iso_utc,
     parse_time,
-    utc_now,
 )
 
 POLL_DELAY = 5.0
@@ -43,13 +44,16 @@ IDENTIFIER_RULES = (
 )
 
 
-class RDSError(Exception):
+class RDSError(StepError):
     """A step failure with a message for the operator; ``details`` go into ``fail_json``."""
 
     def __init__(self, message, **details):
         super().__init__(message)
         self.message = message
         self.details = details
+
+    def fail_result(self):
+        return dict(self.details)
 
 
 class RDSInputError(RDSError):
@@ -58,6 +62,22 @@ class RDSInputError(RDSError):
 
 class RDSWaitTimeout(RDSError):
     """The resource did not reach the wanted state in ``wait_timeout`` seconds."""
+
+
+def with_state(run):
+    """``run(module, state)`` as ``step.run_step`` calls a step: on failure, what was read and decided
+    (``state["result"]``) goes with the error, ``changed`` only if the call that acts was made
+    (``state["acted"]``)."""
+
+    def step(module, result):
+        state = {}
+        try:
+            return run(module, state)
+        except StepError:
+            result.update(state.get("result", {}), changed=bool(state.get("acted")))
+            raise
+
+    return step
 
 
 # --------------------------------------------------------------------------------------------------
@@ -78,9 +98,7 @@ def as_utc(value):
 
 def tag_dict(tag_list) -> dict:
     """``{key: value}`` from RDS's ``[{Key, Value}]`` (or a dict)."""
-    if isinstance(tag_list, dict):
-        return dict(tag_list)
-    return {t.get("Key"): t.get("Value") for t in tag_list or []}
+    return dict(tag_list) if isinstance(tag_list, dict) else boto3_tag_list_to_ansible_dict(tag_list)
 
 
 def tag_list(tags: dict) -> list:
@@ -534,10 +552,6 @@ def wait_for(fetch, done, timeout, what, sleep=time.sleep, clock=time.monotonic,
             raise RDSWaitTimeout(f"timed out after {timeout}s waiting for {what}: {why}")
         sleep(min(pause, remaining))
         pause = min(delay, pause * 2)
-
-
-def now_utc():
-    return utc_now()
 
 
 # --------------------------------------------------------------------------------------------------

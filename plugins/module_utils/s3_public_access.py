@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError
 
 STEP = "s3_public_block"
 
@@ -36,7 +36,7 @@ _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IP_RE = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
 
 
-class S3PublicAccessError(Exception):
+class S3PublicAccessError(StepError):
     """Bad input or a state the step refuses to act on; nothing was changed."""
 
 

@@ -31,11 +31,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import datetime
 import threading
 import urllib.parse
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, iso_utc
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError, iso_utc
 
 COPY_LIMIT = 5 * 1024**3  # CopyObject copies at most 5 GB; above it, UploadPartCopy
 DEFAULT_PART_SIZE = 512 * 1024**2
@@ -64,7 +63,7 @@ _HEAD_TO_CREATE = (
 )
 
 
-class S3RestoreError(Exception):
+class S3RestoreError(StepError):
     """Bad input or a state that forbids the restore; nothing was changed."""
 
 
@@ -484,7 +483,3 @@ def destination_state(caller, s3, bucket, keys_or_prefix, prefix_mode, concurren
             if state is not None:
                 found[key] = state
     return found
-
-
-def now_utc():
-    return datetime.datetime.now(datetime.UTC)

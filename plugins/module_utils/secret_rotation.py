@@ -21,7 +21,7 @@ import re
 import secrets
 import string
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError
 
 STEP = "secret_rotate"
 CURRENT = "AWSCURRENT"
@@ -38,7 +38,7 @@ _SECRET_NAME_RE = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 _SSM_REFERENCE = "parameter/aws/reference/secretsmanager/"
 
 
-class SecretRotateError(Exception):
+class SecretRotateError(StepError):
     """Bad input or a state the step refuses to act on (the message never holds a secret value)."""
 
 

@@ -22,6 +22,12 @@ Times
     ``parse_time`` accepts ISO 8601 with or without an offset (naive means UTC), ``Z``, and epoch
     seconds; it returns an aware UTC datetime and raises ``ValueError`` naming the value.
 
+The runner
+    ``run_aws_step(run, STEP_KIND, ARGUMENT_SPEC)`` is a step module's whole ``main()`` (the Kubernetes
+    steps reach ``run_step`` through ``k8s_common.run_module``): it runs ``run(module, result)``, stamps
+    the result contract (``step_kind``, ``containment`` always a list; docs/contract.md) and turns any
+    ``StepError`` into ``fail_json`` with the error's message, its call and code, and the partial result.
+
 Containment
     ``containment_entry`` builds the ``containment`` return value that the timeline records and that
     a role's ``released`` mode reads back (``lookup('firebreak.runbooks.containments', ...)``).
@@ -38,6 +44,8 @@ import re
 import threading
 import time
 
+from ansible.module_utils.basic import env_fallback
+
 try:
     import boto3.session
     import botocore.config
@@ -50,6 +58,8 @@ except ImportError:  # pragma: no cover - AnsibleAWSModule reports the missing l
 DEFAULT_RETRY_BUDGET = 60
 
 RETRY_BUDGET_OPTION = {"retry_budget": {"type": "int", "default": DEFAULT_RETRY_BUDGET}}
+# Documented by the firebreak.runbooks.step.DEADLINE fragment.
+DEADLINE_OPTION = {"mitigation_deadline": {"type": "int", "default": DEFAULT_RETRY_BUDGET}}
 
 # Throttling: the call was not made; retrying is always safe.
 THROTTLING_CODES = frozenset(
@@ -93,7 +103,21 @@ BASE_DELAY = 0.5
 MAX_DELAY = 8.0
 
 
-class StepAWSError(Exception):
+# What a step does, for the report's clock (docs/contract.md).  Every step result carries one.
+STEP_KINDS = ("containment", "mitigation", "recovery", "evidence", "verification")
+
+
+class StepError(Exception):
+    """The one base of every error a step raises on purpose (bad input, a failed call, a wait that ran
+    out).  ``run_step`` turns it into ``fail_json``: ``msg`` is the error's ``message`` (else its text)
+    and ``fail_result()`` adds what a playbook branches on (the call, the code, the resource) and what
+    the step had done so far."""
+
+    def fail_result(self):
+        return {}
+
+
+class StepAWSError(StepError):
     """An AWS call failed for good (or ran out of its retry budget).
 
     ``operation`` is the API call (``UpdateService``), ``code`` the AWS error code (``None`` for a
@@ -112,7 +136,12 @@ class StepAWSError(Exception):
         text = f"{operation} failed"
         if resource:
             text += f" for {resource}"
-        text += f": {code or 'connection error'}"
+        if code:
+            text += f": {code}"
+        elif exception is None or isinstance(exception, _CONNECTION_ERRORS):
+            text += ": connection error"
+        else:  # refused by botocore before anything was sent (ParamValidationError and the like)
+            text += f": not sent: {type(exception).__name__}"
         if message:
             text += f": {message}"
         if attempts > 1:
@@ -127,6 +156,8 @@ class StepAWSError(Exception):
             "resource": self.resource,
             "attempts": self.attempts,
         }
+
+    fail_result = result
 
 
 def operation_name(client, method):
@@ -167,17 +198,33 @@ class Caller:
     ``clock`` are injectable for tests.
     """
 
-    def __init__(self, budget=DEFAULT_RETRY_BUDGET, extra_codes=(), sleep=time.sleep, clock=time.monotonic):
+    REPORT_MARGIN = 2.0  # seconds of a ``deadline`` kept for failing the module and the timeline's record
+
+    def __init__(
+        self, budget=DEFAULT_RETRY_BUDGET, extra_codes=(), sleep=time.sleep, clock=time.monotonic, deadline=None
+    ):
         self.budget = float(budget if budget is not None else DEFAULT_RETRY_BUDGET)
         self.extra_codes = frozenset(extra_codes)
         self.sleep = sleep
         self.clock = clock
         self.calls = 0
+        # ``deadline`` (the ``mitigation_deadline`` option): seconds from now within which every call fails
+        # and is reported, until ``end_deadline()`` (the mitigating call was made, or there is none).  A
+        # permanent 5xx on the mitigating call after a few slow reads then does not take the budget plus
+        # those reads; the wait and verification calls after it get the per-call budget again.
+        self.deadline = None
+        if deadline is not None:
+            self.deadline = self.clock() + max(0.0, deadline - min(self.REPORT_MARGIN, deadline / 10))
+
+    def end_deadline(self) -> None:
+        self.deadline = None
 
     def __call__(self, client, method, resource=None, retry_codes=(), **params):
         operation = operation_name(client, method)
         start = self.clock()
         deadline = start + self.budget
+        if self.deadline is not None:
+            deadline = max(start, min(deadline, self.deadline))
         attempt = 0
         while True:
             attempt += 1
@@ -265,6 +312,11 @@ if botocore is not None:
     )
 
 
+def attempt_timeout(budget) -> int:
+    """Seconds one attempt may wait for an answer: half the budget, between 10 and 60 (AWS and Kubernetes)."""
+    return max(10, min(60, int(budget) // 2 or 10))
+
+
 def client_config(budget=DEFAULT_RETRY_BUDGET, pool=None):
     """botocore config for a step client: botocore's own retries off (``Caller`` retries), and
     timeouts that keep one hung attempt inside the budget.
@@ -272,7 +324,7 @@ def client_config(budget=DEFAULT_RETRY_BUDGET, pool=None):
     ``pool``: how many threads share the client.  botocore keeps 10 connections by default, so a
     step running more threads than that would have them queue for a connection.
     """
-    read_timeout = max(10, min(60, int(budget) // 2 or 10))
+    read_timeout = attempt_timeout(budget)
     return botocore.config.Config(
         retries={"mode": "standard", "total_max_attempts": 1},
         connect_timeout=10,
@@ -372,9 +424,104 @@ def fast_timestamps(client):
     return client
 
 
+def mapping_for_list_problems(argument_spec, params):
+    """Messages for mappings given to ``type: list`` options, each naming the option and the value.
+
+    Ansible's own coercion refuses them naming the option only ("argument 'keys' is of type dict and we were
+    unable to convert to list"), which leaves the responder to find the value; a ``no_log`` option's value is
+    not shown."""
+    problems = []
+    for name, spec in argument_spec.items():
+        if spec.get("type") != "list":
+            continue
+        for key in (name, *(spec.get("aliases") or ())):
+            value = params.get(key)
+            if isinstance(value, dict):
+                shown = "(value hidden: no_log)" if spec.get("no_log") else json.dumps(value, default=str)[:300]
+                problems.append(
+                    f"{key}: expected a list, got the mapping {shown}; write each item on its own '- ' line"
+                )
+    return problems
+
+
+def refuse_mappings_for_lists(argument_spec):
+    """``run_aws_step`` calls it before the module is built: fail naming the option and the value (see
+    ``mapping_for_list_problems``).  Nothing has been called or changed at that point."""
+    from ansible.module_utils import basic
+
+    problems = mapping_for_list_problems(argument_spec, basic._load_params())
+    if problems:
+        print(json.dumps({"failed": True, "changed": False, "msg": "; ".join(problems)}))
+        raise SystemExit(1)
+
+
 def fail_step(module, err, **result):
     """``fail_json`` for a ``StepAWSError``: the message names the call, the code and the resource."""
     module.fail_json(msg=str(err), **err.result(), **result)
+
+
+# --------------------------------------------------------------------------------------------------
+# The runner: one main() for every step module
+# --------------------------------------------------------------------------------------------------
+
+
+def step_result(result, step_kind):
+    """``result`` with the contract's fixed fields: ``step_kind``, ``predicted``, and ``containment``
+    (``[]`` when the step set none).  A ``containment`` that is not a list is left as it is, for the
+    contract test to find: the step builds the list, the runner does not guess it."""
+    if step_kind not in STEP_KINDS:
+        raise ValueError(f"step_kind {step_kind!r} is not one of {', '.join(STEP_KINDS)}")
+    out = dict(result)
+    out["step_kind"] = step_kind
+    out.setdefault("predicted", False)
+    if out.get("containment") is None:
+        out["containment"] = []
+    return out
+
+
+def failed_result(err, result, step_kind):
+    """The ``fail_json`` keywords for ``err``: the partial ``result`` (``changed`` only if the step did
+    change something before it failed), the error's own keys, its message, and the contract's fields."""
+    out = {"changed": False, **result}
+    out.pop("msg", None)
+    out.update(err.fail_result())
+    message = getattr(err, "message", None) or str(err)
+    note = getattr(err, "note", None)
+    out["msg"] = f"{message}; {note}" if note else message
+    return step_result(out, step_kind)
+
+
+def run_step(module, run, step_kind):
+    """Run ``run(module, result)`` and end the module: ``exit_json`` with the result (the returned dict,
+    else ``result`` as ``run`` filled it; in diff mode ``diff`` is ``before``/``after`` unless the step
+    set its own), or ``fail_json`` for a ``StepError`` with what ``run`` had put in ``result`` so far."""
+    predicted = bool(module.check_mode)
+    fail_json = module.fail_json
+
+    def fail_json_by_contract(**failed):
+        # a step that reports its own failure (with what it contained so far) keeps the contract too
+        fail_json(**step_result(dict(failed, predicted=predicted), step_kind))
+
+    module.fail_json = fail_json_by_contract
+    result = {}
+    try:
+        out = run(module, result)
+    except StepError as err:
+        module.fail_json(**failed_result(err, result, step_kind))
+    result = result if out is None else out
+    if getattr(module, "_diff", False) and "diff" not in result and "before" in result and "after" in result:
+        result = dict(result, diff={"before": result["before"], "after": result["after"]})
+    module.exit_json(**step_result(dict(result, predicted=predicted), step_kind))
+
+
+def run_aws_step(run, step_kind, argument_spec, **options):
+    """A whole AWS step module's ``main()``: ``AnsibleAWSModule`` with check mode, then ``run_step``.
+    ``options`` go to the module (``mutually_exclusive``, ``required_if``, ...)."""
+    from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+    refuse_mappings_for_lists(argument_spec)  # before Ansible's own message, which names no value
+    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True, **options)
+    run_step(module, run, step_kind)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -414,6 +561,16 @@ def parse_time(value):
     return parsed.astimezone(datetime.UTC)
 
 
+def iso_seconds(value):
+    """``2026-11-24T13:30:00Z``: whole seconds (as Kubernetes timestamps and the ECS step records)."""
+    return value.astimezone(datetime.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def isoformat(value):
+    """``value.isoformat()`` for a date or time from an API answer; anything else as it is."""
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
 def iso_utc(value):
     """``2026-11-24T09:30:00Z`` (seconds; milliseconds when present) for an aware datetime."""
     if value is None:
@@ -428,7 +585,8 @@ def iso_utc(value):
 # --------------------------------------------------------------------------------------------------
 
 INCIDENT_TAG = "firebreak:incident"
-INCIDENT_OPTION = {"incident_id": {"type": "str"}}
+# The environment variable names the incident when no task passes it (the callback reads the same one).
+INCIDENT_OPTION = {"incident_id": {"type": "str", "fallback": (env_fallback, ["FIREBREAK_INCIDENT_ID"])}}
 
 
 def incident_tags(incident_id, step=None):

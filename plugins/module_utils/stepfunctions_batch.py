@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import time
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError, isoformat
 
 STEP = "pipeline_pause"
 
@@ -34,7 +34,7 @@ POLL_DELAY = 2.0
 PAGE_TOKEN = "nextToken"  # noqa: S105 - the name of the pagination parameter, not a credential
 
 
-class PipelinePauseError(Exception):
+class PipelinePauseError(StepError):
     """Bad input or a state the step refuses to act on; nothing was changed (unless ``changed``)."""
 
 
@@ -111,7 +111,7 @@ def running_executions(caller, sfn, machine_arn):
                 {
                     "arn": execution["executionArn"],
                     "name": execution.get("name"),
-                    "start_date": _iso(execution.get("startDate")),
+                    "start_date": isoformat(execution.get("startDate")),
                 }
             )
     return out
@@ -134,10 +134,6 @@ def describe_job_queues(caller, batch, refs):
 
 def queue_view(queue):
     return {"state": queue.get("state"), "status": queue.get("status")}
-
-
-def _iso(value):
-    return value.isoformat() if hasattr(value, "isoformat") else value
 
 
 def wait_for_queues(caller, batch, arns, wanted_state, timeout, sleep=time.sleep, clock=time.monotonic):

@@ -25,15 +25,9 @@ import json
 import os
 import re
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.redaction import (  # noqa: F401 - re-exported
-    MASK,
+from ansible_collections.firebreak.runbooks.plugins.module_utils.redaction import (
     NO_LOG_DETAILS,
-    SECRET_KEY_WORDS,
-    collect_secrets,
     find_secrets,
-    is_secret_key,
-    redact,
-    scrub_text,
     to_plain,
 )
 
@@ -79,14 +73,14 @@ OPTIONAL_FIELDS = ("run_id", "truncated")
 
 # Size caps.  The writer cuts a field to its cap and says so in ``truncated``; the verifier refuses a
 # record over any cap (no writer of this collection produces one), so both agree on what a record is.
-DETAILS_MAX_BYTES = 64 * 1024  # ``details`` without its ``containment`` and ``release`` entries
+DETAILS_MAX_BYTES = 64 * 1024  # ``details`` without its kept keys (``KEPT_DETAIL_KEYS``)
 CONTAINMENT_MAX_BYTES = 512 * 1024  # ``containment`` + ``release``: kept whole, a release needs all of it
 MSG_MAX_CHARS = 8 * 1024
 TEXT_MAX_CHARS = 1024  # playbook, play, task, role, action, host, run_id
 OPERATOR_MAX_BYTES = 2 * 1024
 RECORD_MAX_BYTES = 1024 * 1024  # the whole line
 TEXT_FIELDS = ("playbook", "play", "task", "role", "action", "host", "run_id")
-KEPT_DETAIL_KEYS = ("containment", "release")
+KEPT_DETAIL_KEYS = ("containment", "release", "step_kind")
 
 # How far back ``read_last_line`` reads in one step, and at most (a line over the record cap is damage).
 _TAIL_CHUNK = 16 * 1024
@@ -709,72 +703,31 @@ def open_containments(records, incident_id, steps=None, resource=None):
 # --------------------------------------------------------------------------------------------
 
 CONTAINMENT = "containment"
+MITIGATION = "mitigation"
 RECOVERY = "recovery"
-
-# Keyed by role name (short name; a FQCN role such as firebreak.runbooks.waf_block is looked up
-# by its last component too).  Add a role here when it is added to roles/.
-ROLE_KINDS = {
-    # recovery
-    "ecs_rollback": RECOVERY,
-    "ecs_service_restart": RECOVERY,
-    "eks_rollout_undo": RECOVERY,
-    "aurora_failover": RECOVERY,
-    "rds_instance_failover": RECOVERY,
-    "pitr_restore": RECOVERY,
-    "s3_version_restore": RECOVERY,
-    "lambda_alias_rollback": RECOVERY,
-    "lambda_limits_raise": RECOVERY,
-    "k8s_rolling_restart": RECOVERY,
-    "scale_out": RECOVERY,
-    # containment
-    "iam_key_disable": CONTAINMENT,
-    "waf_block": CONTAINMENT,
-    "nacl_block": CONTAINMENT,
-    "ec2_isolate": CONTAINMENT,
-    "k8s_namespace_isolate": CONTAINMENT,
-    "pipeline_pause": CONTAINMENT,
-    "secret_rotate": CONTAINMENT,
-    "alb_drain": CONTAINMENT,
-    "s3_public_block": CONTAINMENT,
-    "deploy_freeze": CONTAINMENT,
-}
-
-# Keyed by module FQCN, for steps run as a bare module task outside the roles.
-ACTION_KINDS = {
-    "firebreak.runbooks.ecs_service_rollback": RECOVERY,
-    "firebreak.runbooks.k8s_rollout_undo": RECOVERY,
-    "firebreak.runbooks.k8s_rolling_restart": RECOVERY,
-    "firebreak.runbooks.k8s_workload_scale": RECOVERY,
-    "firebreak.runbooks.k8s_config_rollback": RECOVERY,
-    "firebreak.runbooks.k8s_namespace_isolate": CONTAINMENT,
-    "firebreak.runbooks.ecs_service_restart": RECOVERY,
-    "firebreak.runbooks.ec2_instance_isolate": CONTAINMENT,
-    "firebreak.runbooks.elbv2_target_drain": CONTAINMENT,
-    "firebreak.runbooks.s3_object_restore": RECOVERY,
-    "firebreak.runbooks.lambda_alias_rollback": RECOVERY,
-    "firebreak.runbooks.lambda_limits_raise": RECOVERY,
-}
+EVIDENCE = "evidence"
+VERIFICATION = "verification"
+STEP_KINDS = (CONTAINMENT, MITIGATION, RECOVERY, EVIDENCE, VERIFICATION)
 
 
-def classify_step(role=None, action=None):
-    """``"containment"``, ``"recovery"`` or ``None`` for a task of ``role`` running ``action``."""
-    if action and action in ACTION_KINDS:
-        return ACTION_KINDS[action]
-    if role:
-        name = str(role)
-        if name in ROLE_KINDS:
-            return ROLE_KINDS[name]
-        short = name.rsplit(".", 1)[-1]
-        if short in ROLE_KINDS:
-            return ROLE_KINDS[short]
+def result_step_kind(details):
+    """The ``step_kind`` a step module put in its result (``details`` of a task record), or of the first
+    loop item that has one.  A record written before step results carried it counts as containment
+    when it holds a ``containment`` entry; anything else is ``None`` (not a step)."""
+    items = _result_items(details)
+    for item in items:
+        if item.get("step_kind") in STEP_KINDS:
+            return item["step_kind"]
+    if any(_entries(item.get("containment")) for item in items):
+        return CONTAINMENT
     return None
 
 
 def record_step_kind(rec):
-    """The step kind of a timeline record (``None`` for anything but a task record)."""
+    """The step kind of a timeline record (``None`` for anything but a step's task record)."""
     if not isinstance(rec, dict) or not str(rec.get("event", "")).startswith("task_"):
         return None
-    return classify_step(rec.get("role"), rec.get("action"))
+    return result_step_kind(rec.get("details"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -952,15 +905,35 @@ def _render_action(rec):
 
 
 def step_times(records):
-    """``{"containment": rec_or_None, "recovery": rec_or_None}``: the first changed, non-check
-    containment and recovery task records."""
-    found = {CONTAINMENT: None, RECOVERY: None}
+    """``{"containment", "mitigation", "recovery"}`` -> the record that reached it, or ``None``.
+
+    Only non-check-mode task records count.  Containment: the first changed containment step.
+    Mitigation: the first changed containment, mitigation or recovery step.  Recovery: the first
+    verification step that passed after the mitigation; without one, the first changed recovery step."""
+    found = {CONTAINMENT: None, MITIGATION: None, RECOVERY: None}
+    restored = None
     for rec in records:
-        if rec.get("event") not in ("task_changed", "task_failed") or not rec.get("changed") or rec.get("check_mode"):
+        if rec.get("check_mode") or rec.get("event") not in ("task_ok", "task_changed", "task_failed"):
             continue
         kind = record_step_kind(rec)
-        if kind in found and found[kind] is None:
-            found[kind] = rec
+        if kind == VERIFICATION:
+            # a verification that returned its checks without failing the task (``passed: false``) did not pass
+            failed = rec.get("event") == "task_failed" or any(
+                item.get("passed") is False for item in _result_items(rec.get("details"))
+            )
+            if found[MITIGATION] and found[RECOVERY] is None and not failed:
+                found[RECOVERY] = rec
+            continue
+        if not rec.get("changed") or kind not in (CONTAINMENT, MITIGATION, RECOVERY):
+            continue
+        if kind == CONTAINMENT and found[CONTAINMENT] is None:
+            found[CONTAINMENT] = rec
+        if found[MITIGATION] is None:
+            found[MITIGATION] = rec
+        if kind == RECOVERY and restored is None:
+            restored = rec
+    if found[RECOVERY] is None:
+        found[RECOVERY] = restored
     return found
 
 
@@ -993,6 +966,11 @@ def render_report(records, path, last_hash=None, seals=()):
         if isinstance(rec.get("details"), dict) and rec["details"].get("severity"):
             severity = rec["details"]["severity"]
     times = step_times(records)
+    # the lifecycle records (incident_declare/update/resolve): severity, status, roles, communications
+    from ansible_collections.firebreak.runbooks.plugins.module_utils import lifecycle as _lifecycle
+
+    lifecycle_state = _lifecycle.fold(_lifecycle.lifecycle_records(records))
+    severity = _lifecycle.report_severity(lifecycle_state) or severity
 
     playbooks = {}
     for run in runs:
@@ -1050,7 +1028,11 @@ def render_report(records, path, last_hash=None, seals=()):
     if any(e["check"] for e in playbooks.values()):
         outcome += "; check-mode runs are flagged above and count neither as containment nor as recovery"
     out.append(f"- **Outcome**: {outcome}")
-    for kind, label in ((CONTAINMENT, "Time to containment"), (RECOVERY, "Time to recovery")):
+    for kind, label in (
+        (MITIGATION, "Time to mitigation"),
+        (CONTAINMENT, "Time to containment"),
+        (RECOVERY, "Time to recovery"),
+    ):
         rec = times[kind]
         out.append("- **{}**: {}".format(label, since_start(rec) if rec else "not reached"))
     out.append("")
@@ -1103,6 +1085,10 @@ def render_report(records, path, last_hash=None, seals=()):
         out.append("No task reported a change.")
         out.append("")
 
+    # ---- Lifecycle
+    out += ["## Incident Lifecycle", ""]
+    out += _lifecycle.report_lines(lifecycle_state, md=_md)
+
     # ---- Notes
     out += ["## Notes, Decisions and Communications", ""]
     if notes:
@@ -1128,13 +1114,15 @@ def render_report(records, path, last_hash=None, seals=()):
     # ---- Time to containment / recovery
     out += ["## Time to Containment and Recovery", ""]
     out.append(
-        "Measured from the first event ({} UTC) to the first changed, non-check-mode task of a "
-        "containment or recovery step.".format(_clock(first.get("ts")))
+        "Measured from the first event ({} UTC), by the `step_kind` each step recorded: mitigation is the "
+        "first changed containment, mitigation or recovery step; containment the first changed containment "
+        "step; recovery the first verification that passed after a mitigation (else the first changed "
+        "recovery step). Check-mode runs do not count.".format(_clock(first.get("ts")))
     )
     out.append("")
     out.append("| Milestone | Time | After | Step |")
     out.append("|---|---|---|---|")
-    for kind, label in ((CONTAINMENT, "Containment"), (RECOVERY, "Recovery")):
+    for kind, label in ((MITIGATION, "Mitigation"), (CONTAINMENT, "Containment"), (RECOVERY, "Recovery")):
         rec = times[kind]
         if rec:
             step = "seq {}: {} ({}{}) on {}".format(
@@ -1218,7 +1206,7 @@ def render_report(records, path, last_hash=None, seals=()):
     else:
         out.append(
             "- **Seals**: none checked: a cut tail or a rewritten chain cannot be ruled out (seal with "
-            "`playbooks/incident_seal.yml`, then pass `incident_seal_bucket` or `incident_seals`)"
+            "`playbooks/incident_seal.yml` into the inventory's `firebreak_evidence_bucket`, or pass `incident_seals`)"
         )
     out.append("")
     out.append(

@@ -21,7 +21,7 @@ import random
 import re
 import time
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, advance_or_fail
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError, advance_or_fail
 
 MAX_ADDRESSES = 10000  # AWS WAF quota: addresses per IP set
 LOCK_CONFLICT = "WAFOptimisticLockException"
@@ -33,7 +33,7 @@ _ARN_RE = re.compile(
 )
 
 
-class WAFInputError(Exception):
+class WAFInputError(StepError):
     """Bad input or a resource that does not exist or may not be used; nothing was changed."""
 
 

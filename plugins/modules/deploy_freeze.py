@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: deploy_freeze
 short_description: Freeze deploys during an incident (CodePipeline stage transitions and an SSM flag), and lift it
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - The seeds' "pause deploys while investigating" (Challenge 04, section 2) and "freeze non-critical deploys (pause
@@ -49,6 +49,10 @@ options:
   parameter:
     description:
       - The SSM parameter holding the freeze flag. Empty means no flag.
+      - Checked as AWS documents parameter names before anything is changed, and refused naming the value and the
+        rule broken. Only C(a-zA-Z0-9_.-) and C(/) between levels; a name with a C(/) fully qualified (a leading
+        C(/)); at most 15 levels and 1011 characters; not beginning with C(aws) or C(ssm) (case-insensitive); no
+        C(.), C(..) or empty path segment.
     type: str
     default: /firebreak/deploy-freeze
   containments:
@@ -64,14 +68,8 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
+  - firebreak.runbooks.step.ATTRIBUTES
   - firebreak.runbooks.step.CLAIMS
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
 notes:
   - O(incident_id) is required with O(state=contained) (except in check mode).
   - A disabled transition lets the current stage's execution finish; the next stage does not start until enabled.
@@ -114,7 +112,7 @@ containment:
     - With O(state=contained), one entry per pipeline changed (C(kind=pipeline), C(changed.disabled_transitions),
       C(changed.reason), C(changed.tags_added)) and one for the flag (C(kind=parameter), C(changed.previous) -
       C(null) when it did not exist - and C(changed.written_version)).
-  returned: when state is contained and something changed
+  returned: always
   type: list
   elements: dict
   sample:
@@ -153,6 +151,10 @@ gone:
   type: list
   elements: str
   sample: []
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: containment}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 diff:
   description: Before and after, when run with C(--diff).
   returned: when diff mode is on
@@ -160,9 +162,9 @@ diff:
   sample: {"before": {"parameter": null}, "after": {"parameter": {"frozen": true}}}
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import deploy_freeze as df
 from ansible_collections.firebreak.runbooks.plugins.module_utils import ledger, step
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import run_aws_step
 
 ARGUMENT_SPEC = dict(
     state=dict(type="str", choices=["contained", "released"], default="contained"),
@@ -349,6 +351,13 @@ def contain(module, caller, clients, result):
     return result
 
 
+def _left_alone_text(left_alone):
+    """``; left alone: name (why), ...``, or nothing when nothing was left alone."""
+    if not left_alone:
+        return ""
+    return "; left alone: " + ", ".join(f"{name} ({why})" for name, why in sorted(left_alone.items()))
+
+
 def release(module, caller, clients, result):
     params = module.params
     pipeline_entries, parameter_entries = df.entries_by_kind(params["containments"])
@@ -439,7 +448,7 @@ def release(module, caller, clients, result):
         result["after"] = result["before"]
         result["msg"] = (
             "check mode: would lift " if module.check_mode else "nothing to lift: "
-        ) + f"{restored}; left alone: {sorted(left_alone)}"
+        ) + f"{restored}{_left_alone_text(left_alone)}"
         return result
     cp = clients("codepipeline") if enable else None
     for name, stages in enable.items():
@@ -491,7 +500,7 @@ def release(module, caller, clients, result):
         for stage in stages
         if not after["pipelines"].get(n, {}).get(stage, {}).get("enabled")
     ]
-    result["msg"] = f"lifted the freeze: {restored}; left alone: {sorted(left_alone)}"
+    result["msg"] = f"lifted the freeze: {restored}{_left_alone_text(left_alone)}"
     for entry in pipeline_entries:
         entry.pop("_arn", None)
     return result
@@ -524,21 +533,11 @@ def run(module, result):
         if params["state"] == "contained"
         else release(module, caller, clients, result)
     )
-    if module._diff:
-        result["diff"] = {"before": result["before"], "after": result["after"]}
     return result
 
 
 def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    result = {}
-    try:
-        result = run(module, result)
-    except (df.DeployFreezeError, ledger.LedgerError) as err:
-        module.fail_json(msg=str(err), **dict({"changed": False}, **result))
-    except step.StepAWSError as err:
-        step.fail_step(module, err, **dict({"changed": False}, **result))
-    module.exit_json(**result)
+    run_aws_step(run, "containment", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: ec2_instance_isolate
 short_description: Capture evidence of an EC2 instance, then isolate every network interface in a quarantine group
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Performs the step "isolate affected EC2 instances" of a security incident in one call, evidence first.
@@ -142,13 +142,7 @@ extends_documentation_fragment:
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
   - firebreak.runbooks.step.CLAIMS
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - O(incident_id) is required with O(state=contained) outside check mode.
   - moto (the sandbox) changes nothing on the interface for C(ModifyInstanceAttribute Groups), has no console
@@ -189,6 +183,10 @@ instance:
   returned: when the instance exists
   type: dict
   sample: {"instance_id": "i-0123456789abcdef0", "state": "running", "vpc_id": "vpc-0a1b2c3d"}
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: containment}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 quarantine_group_id:
   description: The quarantine group (null in check mode when it would be created).
   returned: when O(state=contained)
@@ -237,7 +235,7 @@ containment:
     - C(changed.groups) maps each moved interface to its previous groups; C(changed.protection) the protection
       flags turned on with their previous values; C(changed.tags) the instance tags set with their previous values;
       C(changed.auto_scaling_group) and C(changed.target_groups) what the instance was taken out of.
-  returned: when O(state=contained)
+  returned: always
   type: list
   elements: dict
   sample: [{"id": "3f2a9c0d1e2b4a5c", "step": "ec2_isolate", "resource": "i-0123456789abcdef0",
@@ -272,7 +270,6 @@ diff:
 import base64
 import hashlib
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import ec2_isolation as iso
 from ansible_collections.firebreak.runbooks.plugins.module_utils import evidence as ev
 from ansible_collections.firebreak.runbooks.plugins.module_utils import ledger
@@ -284,7 +281,9 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     aws_client,
     containment_entry,
     incident_tags,
+    isoformat,
     release_entry,
+    run_aws_step,
 )
 
 ARGUMENT_SPEC = dict(
@@ -368,7 +367,7 @@ def capture_console(step, instance_id):
     data = text.encode("utf-8")
     record = {
         "available": bool(raw),
-        "timestamp": iso.iso_value(answer.get("Timestamp")),
+        "timestamp": isoformat(answer.get("Timestamp")),
         "size": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),
     }
@@ -867,8 +866,6 @@ def release(step):
         step.ec2, step.caller, [e for entry in entries for e in entry["changed"].get("groups") or {}]
     )
     result.update(changed=bool(total), release=releases, kept=kept_all, gone=[] if exists else [instance_id])
-    if module._diff:
-        result["diff"] = {"before": result["before"], "after": result["after"]}
     left = sum(len(r["left_alone"]) for r in releases)
     verb = "would restore" if module.check_mode else "restored"
     result["msg"] = f"{verb} {total} change(s) of {len(entries)} containment(s) on {instance_id}" + (
@@ -938,16 +935,13 @@ def apply_release(step, instance_id, actions):
         iso.attach_to_asg(step.client("autoscaling"), step.caller, instance_id, actions["attach_asg"])
 
 
-def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+def run(module, result):
     step = Step(module)
-    try:
-        result = contain(step) if module.params["state"] == "contained" else release(step)
-    except (iso.IsolationInputError, ev.EvidenceInputError) as err:
-        module.fail_json(msg=str(err), changed=False)
-    except StepAWSError as err:
-        module.fail_json(msg=str(err), changed=False, **err.result())
-    module.exit_json(**result)
+    return contain(step) if module.params["state"] == "contained" else release(step)
+
+
+def main():
+    run_aws_step(run, "containment", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: ec2_nacl_block
 short_description: Deny CIDRs on the network ACLs of subnets or a VPC, below the allow rules; release exactly them
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Containment step "block suspicious sources" where there is no WAF (seed ecs-fargate-plan.md, "tighten SG/NACL
@@ -88,14 +88,8 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
+  - firebreak.runbooks.step.ATTRIBUTES
   - firebreak.runbooks.step.CLAIMS
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
 notes:
   - O(incident_id) is required with O(state=contained) outside check mode.
   - Network ACLs are stateless. Denying inbound traffic from a CIDR does not stop replies to connections the
@@ -132,6 +126,10 @@ network_acls:
   type: list
   elements: str
   sample: [acl-0123456789abcdef0]
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: containment}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 added:
   description: Per network ACL, the entries added (C(rule_number), C(cidr), C(egress)).
   returned: with O(state=contained)
@@ -185,7 +183,7 @@ after:
            {"rule_number": 100, "action": "allow", "cidr": "0.0.0.0/0", "egress": false}]}
 containment:
   description: One entry per network ACL changed; C(changed.entries) lists exactly the entries added.
-  returned: with O(state=contained)
+  returned: always
   type: list
   elements: dict
   sample: [{"id": "5f1c0e2a9b7d4c31", "step": "nacl_block", "resource": "acl-0123456789abcdef0",
@@ -209,13 +207,13 @@ diff:
   sample: {"before": {}, "after": {}}
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import ledger, nacl, network, step
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import run_aws_step
 
 STEP = "nacl_block"
 
 
-class NACLInputError(Exception):
+class NACLInputError(step.StepError):
     """Bad input; nothing was changed."""
 
 
@@ -466,8 +464,6 @@ class Step:
             result["after"].update(self.read_back(sorted(plans)))
         count = sum(len(v) for v in result["added"].values())
         result["changed"] = bool(count or any(new_claims.values()))
-        if self.module._diff:
-            result["diff"] = {"before": result["before"], "after": result["after"]}
         prefix = "check mode: would add" if self.module.check_mode else "added"
         if count:
             result["msg"] = f"{prefix} {count} DENY entries to {len(result['added'])} network ACL(s)"
@@ -576,8 +572,6 @@ class Step:
                     **({"gone": True} if not found else {}),
                 )
             )
-        if self.module._diff:
-            result["diff"] = {"before": result["before"], "after": result["after"]}
         count = sum(len(v) for v in result["removed"].values())
         prefix = "check mode: would remove" if self.module.check_mode else "removed"
         if not mine:
@@ -599,16 +593,13 @@ class Step:
         return result
 
 
+def run(module, result):
+    runner = Step(module)
+    return runner.contained() if module.params["state"] == "contained" else runner.released()
+
+
 def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    try:
-        runner = Step(module)
-        result = runner.contained() if module.params["state"] == "contained" else runner.released()
-    except (NACLInputError, ledger.LedgerError) as err:
-        module.fail_json(msg=str(err), changed=False)
-    except step.StepAWSError as err:
-        step.fail_step(module, err, changed=False)
-    module.exit_json(**result)
+    run_aws_step(run, "containment", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

@@ -27,8 +27,7 @@ description:
     the value, before anything is changed.
   - Every AWS call is retried on throttling and transient errors within O(retry_budget); an error that does not
     clear fails the step naming the API call, the AWS error code and the service. The calls up to and including the
-    update also share that budget, counted from the step's start (less 2 s to report), so a restart that cannot be
-    made fails within O(retry_budget) seconds.
+    update are made or fail within O(mitigation_deadline) seconds of the step's start.
 options:
   cluster:
     description:
@@ -69,13 +68,8 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
+  - firebreak.runbooks.step.DEADLINE
 notes:
   - moto (the sandbox) replaces the PRIMARY deployment's id and creation time on C(forceNewDeployment) but never runs
     a rolling replacement of tasks, so the sandbox shows the new deployment and a stable service, not tasks being
@@ -172,6 +166,9 @@ restart:
       returned: always
       type: bool
       sample: true
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: mitigation}
+containment: {description: Always empty here., returned: always, type: list, elements: dict, sample: []}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
 incident_id:
   description: The incident this step acted for.
   returned: always
@@ -217,11 +214,9 @@ attempts:
 
 import datetime
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils.ecs import (
     AnsibleECSError,
     ECSInputError,
-    StepCaller,
     capture_before,
     decide_restart,
     deployment_state,
@@ -239,11 +234,14 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.ecs import (
     wait_for_stable,
 )
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
+    DEADLINE_OPTION,
     INCIDENT_OPTION,
     RETRY_BUDGET_OPTION,
+    Caller,
     StepAWSError,
     aws_client,
     incident_tags,
+    run_aws_step,
 )
 
 ARGUMENT_SPEC = dict(
@@ -254,6 +252,7 @@ ARGUMENT_SPEC = dict(
     wait_timeout=dict(type="int", default=600),
     capture=dict(type="bool", default=False),
     **RETRY_BUDGET_OPTION,
+    **DEADLINE_OPTION,
     **INCIDENT_OPTION,
 )
 
@@ -270,11 +269,11 @@ def run(module, result: dict | None = None, now=None) -> dict:
     result = {} if result is None else result
     params = module.params
     cluster, service_name, incident_id = params["cluster"], params["service"], params["incident_id"] or None
-    for option in ("min_interval", "wait_timeout", "retry_budget"):
+    for option in ("min_interval", "wait_timeout", "retry_budget", "mitigation_deadline"):
         if params[option] < 0:
             raise ECSInputError(message=f"{option} must be >= 0, got {params[option]}")
 
-    caller = StepCaller(params["retry_budget"])  # the mitigation fails (and reports) within the budget
+    caller = Caller(params["retry_budget"], deadline=params["mitigation_deadline"])
     ecs = aws_client(module, "ecs")
     elbv2 = lazy_client(module, "elbv2")
     service = describe_service(ecs, cluster, service_name, caller=caller)
@@ -297,7 +296,7 @@ def run(module, result: dict | None = None, now=None) -> dict:
         result["diff"] = {"before": {"deployment_id": before["deployment_id"]}, "after": {"deployment_id": after_id}}
 
     if module.check_mode or not decision["changed"]:
-        caller.end_phase()
+        caller.end_deadline()
     if module.check_mode:
         result["changed"] = decision["changed"]
         result["after"] = dict(before, deployment_id="(new deployment)") if decision["changed"] else dict(before)
@@ -319,7 +318,7 @@ def run(module, result: dict | None = None, now=None) -> dict:
             e.note = "the service was not restarted (ECS did not confirm the new deployment); nothing is recorded"
             raise
         result["changed"] = True
-        caller.end_phase()
+        caller.end_deadline()
         deployment_id = deployment_state(updated)["deployment_id"]
         if deployment_id and deployment_id == before["deployment_id"]:
             raise ECSInputError(
@@ -369,19 +368,7 @@ def run(module, result: dict | None = None, now=None) -> dict:
 
 
 def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    result: dict = {}
-    try:
-        run(module, result)
-    except StepAWSError as e:
-        result.pop("msg", None)
-        note = getattr(e, "note", None)
-        module.fail_json(msg=f"{e}; {note}" if note else str(e), **{"changed": False, **result, **e.result()})
-    except AnsibleECSError as e:
-        details = {"changed": False, **result, **e.kwargs}
-        details.pop("msg", None)
-        module.fail_json(msg=e.message, **details)
-    module.exit_json(**result)
+    run_aws_step(run, "mitigation", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

@@ -27,8 +27,7 @@ description:
     final record was lost), the rollback is only recorded, never repeated to an older revision.
   - Every AWS call is retried on throttling and transient errors within O(retry_budget); an error that does not
     clear fails the step naming the API call, the AWS error code, the service and the target revision. The calls up
-    to and including the update also share that budget, counted from the step's start (less 2 s to report), so a
-    rollback that cannot be made fails within O(retry_budget) seconds.
+    to and including the update are made or fail within O(mitigation_deadline) seconds of the step's start.
   - With O(rollback_from), the module only acts when the service runs that (bad) revision, so a re-run after
     a partial failure, or after someone else already rolled back, changes nothing.
   - In check mode the module reads the service and reports the change (with a diff) but makes no call that
@@ -102,13 +101,8 @@ extends_documentation_fragment:
   - amazon.aws.region.modules
   - amazon.aws.boto3
   - firebreak.runbooks.step
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
+  - firebreak.runbooks.step.DEADLINE
 notes:
   - moto (the sandbox) never changes a service's C(deployments); stability is judged on the service's
     C(taskDefinition), C(runningCount) and C(desiredCount), and on the PRIMARY deployment's C(rolloutState).
@@ -224,6 +218,9 @@ target_task_definition:
   returned: always
   type: str
   sample: arn:aws:ecs:us-east-1:123456789012:task-definition/shop-api:2
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: mitigation}
+containment: {description: Always empty here., returned: always, type: list, elements: dict, sample: []}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
 rollback:
   description: The rollback recorded on the service (its C(firebreak:*) tags), if any.
   returned: always
@@ -357,7 +354,6 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.ecs import (
     TAG_PENDING,
     AnsibleECSError,
     ECSInputError,
-    StepCaller,
     capture_before,
     decide_rollback,
     describe_service,
@@ -383,9 +379,12 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.ecs import (
     wait_for_stable,
 )
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
+    DEADLINE_OPTION,
     RETRY_BUDGET_OPTION,
+    Caller,
     StepAWSError,
     aws_client,
+    run_aws_step,
 )
 
 ARGUMENT_SPEC = dict(
@@ -400,6 +399,7 @@ ARGUMENT_SPEC = dict(
     capture=dict(type="bool", default=False),
     capture_revisions=dict(type="int", default=5),
     **RETRY_BUDGET_OPTION,
+    **DEADLINE_OPTION,
 )
 
 
@@ -417,7 +417,7 @@ def current_revision(client, service: dict, caller) -> tuple[str, int]:
 
 def validate_params(params: dict) -> None:
     """Everything that can be checked without AWS, before any call."""
-    for option in ("wait_timeout", "retry_budget", "capture_revisions"):
+    for option in ("wait_timeout", "retry_budget", "mitigation_deadline", "capture_revisions"):
         if params[option] is not None and params[option] < 0:
             raise ECSInputError(message=f"{option} must be >= 0, got {params[option]}")
     # Syntax first. A bare revision number needs the service's family: checked once the service is read.
@@ -449,7 +449,7 @@ def run(module: AnsibleAWSModule, result: dict | None = None) -> dict:
     cluster, service_name = params["cluster"], params["service"]
     validate_params(params)
 
-    caller = StepCaller(params["retry_budget"])  # the mitigation fails (and reports) within the budget
+    caller = Caller(params["retry_budget"], deadline=params["mitigation_deadline"])
     ecs = aws_client(module, "ecs")
     elbv2 = lazy_client(module, "elbv2")  # only a service with target groups needs it
     service = describe_service(ecs, cluster, service_name, caller=caller)
@@ -515,7 +515,7 @@ def run(module: AnsibleAWSModule, result: dict | None = None) -> dict:
         result["diff"] = {"before": {"task_definition": current}, "after": {"task_definition": target}}
 
     if module.check_mode or decision["action"] == "none":
-        caller.end_phase()
+        caller.end_deadline()
     if module.check_mode:
         result["after"] = dict(before, task_definition=target)
         result["target_health"] = (
@@ -562,7 +562,7 @@ def run(module: AnsibleAWSModule, result: dict | None = None) -> dict:
             e.note = f"the service ran {current} before this step and the update was not confirmed; {note}"
             raise
         result["changed"] = True
-        caller.end_phase()
+        caller.end_deadline()
         # 3. the final record replaces the pending one
         recorded = record(
             module,
@@ -583,7 +583,7 @@ def run(module: AnsibleAWSModule, result: dict | None = None) -> dict:
             rollback, recorded=recorded, state="rolled-back" if recorded else result["rollback"]["state"]
         )
     elif decision["action"] == "reconcile":
-        caller.end_phase()
+        caller.end_deadline()
         rollback = {"from": pending["from"], "to": current, "at": pending.get("at") or utc_now()}
         recorded = record(
             module,
@@ -625,21 +625,7 @@ def run(module: AnsibleAWSModule, result: dict | None = None) -> dict:
 
 
 def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    result: dict = {}
-    try:
-        run(module, result)
-    except StepAWSError as e:
-        result.pop("msg", None)
-        note = getattr(e, "note", None)
-        module.fail_json(msg=f"{e}; {note}" if note else str(e), **{"changed": False, **result, **e.result()})
-    except AnsibleECSError as e:
-        details = {"changed": False, **result, **e.kwargs}
-        details.pop("msg", None)
-        if e.exception is not None:
-            module.fail_json_aws(e.exception, msg=e.message, **details)
-        module.fail_json(msg=e.message, **details)
-    module.exit_json(**result)
+    run_aws_step(run, "mitigation", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

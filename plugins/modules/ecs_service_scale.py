@@ -27,8 +27,7 @@ description:
     anything.
   - Every AWS call is retried on throttling and transient errors within O(retry_budget); an error that does not
     clear fails the step naming the API call, the AWS error code and the service. The calls up to and including the
-    update also share that budget, counted from the step's start (less 2 s to report), so a scale-out or restore
-    that cannot be made fails within O(retry_budget) seconds.
+    update are made or fail within O(mitigation_deadline) seconds of the step's start.
 options:
   cluster:
     description:
@@ -74,13 +73,8 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
+  - firebreak.runbooks.step.DEADLINE
 notes:
   - moto (the sandbox) sets the running count to the desired count at once; only real ECS shows tasks starting (and
     failing to start for lack of capacity or IP addresses in the subnets).
@@ -154,6 +148,9 @@ scale:
       returned: always
       type: bool
       sample: true
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: mitigation}
+containment: {description: Always empty here., returned: always, type: list, elements: dict, sample: []}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
 left_alone:
   description:
     - With O(state=restored), what was found changed by someone else since the scale-out and therefore not touched
@@ -204,12 +201,10 @@ attempts:
   sample: 9
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils.ecs import (
     SCALE_TAGS,
     AnsibleECSError,
     ECSInputError,
-    StepCaller,
     capture_before,
     decide_scale_out,
     decide_scale_restore,
@@ -229,11 +224,14 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.ecs import (
     wait_for_stable,
 )
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
+    DEADLINE_OPTION,
     INCIDENT_OPTION,
     RETRY_BUDGET_OPTION,
+    Caller,
     StepAWSError,
     aws_client,
     incident_tags,
+    run_aws_step,
 )
 
 ARGUMENT_SPEC = dict(
@@ -245,6 +243,7 @@ ARGUMENT_SPEC = dict(
     wait_timeout=dict(type="int", default=600),
     capture=dict(type="bool", default=False),
     **RETRY_BUDGET_OPTION,
+    **DEADLINE_OPTION,
     **INCIDENT_OPTION,
 )
 
@@ -255,13 +254,13 @@ def run(module, result: dict | None = None) -> dict:
     result = {} if result is None else result
     params = module.params
     cluster, service_name, incident_id = params["cluster"], params["service"], params["incident_id"] or None
-    for option in ("wait_timeout", "retry_budget"):
+    for option in ("wait_timeout", "retry_budget", "mitigation_deadline"):
         if params[option] < 0:
             raise ECSInputError(message=f"{option} must be >= 0, got {params[option]}")
     if params["state"] == "scaled":
         validate_desired_count(params["desired_count"])
 
-    caller = StepCaller(params["retry_budget"])  # the mitigation fails (and reports) within the budget
+    caller = Caller(params["retry_budget"], deadline=params["mitigation_deadline"])
     ecs = aws_client(module, "ecs")
     elbv2 = lazy_client(module, "elbv2")
     service = describe_service(ecs, cluster, service_name, caller=caller)
@@ -292,7 +291,7 @@ def run(module, result: dict | None = None) -> dict:
     verb = "scaled" if params["state"] == "scaled" else "restored"
 
     if module.check_mode or decision["action"] not in ("scale", "restore"):
-        caller.end_phase()
+        caller.end_deadline()
     if module.check_mode:
         result["changed"] = decision["changed"]
         result["after"] = dict(before, desired_count=new_count, running_count=new_count)
@@ -311,7 +310,7 @@ def run(module, result: dict | None = None) -> dict:
             e.note = f"the desired count was {desired_now} before this step and the update was not confirmed"
             raise
         result["changed"] = True
-        caller.end_phase()
+        caller.end_deadline()
     try:
         if decision["action"] == "scale":
             scale = {"from": decision["from"], "to": new_count, "at": utc_now()}
@@ -355,23 +354,7 @@ def run(module, result: dict | None = None) -> dict:
 
 
 def main():
-    module = AnsibleAWSModule(
-        argument_spec=ARGUMENT_SPEC,
-        supports_check_mode=True,
-        required_if=[("state", "scaled", ("desired_count",))],
-    )
-    result: dict = {}
-    try:
-        run(module, result)
-    except StepAWSError as e:
-        result.pop("msg", None)
-        note = getattr(e, "note", None)
-        module.fail_json(msg=f"{e}; {note}" if note else str(e), **{"changed": False, **result, **e.result()})
-    except AnsibleECSError as e:
-        details = {"changed": False, **result, **e.kwargs}
-        details.pop("msg", None)
-        module.fail_json(msg=e.message, **details)
-    module.exit_json(**result)
+    run_aws_step(run, "mitigation", ARGUMENT_SPEC, required_if=[("state", "scaled", ("desired_count",))])
 
 
 if __name__ == "__main__":

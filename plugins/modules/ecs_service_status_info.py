@@ -164,6 +164,11 @@ service:
       returned: always
       type: dict
       sample: {"from": "shop-api:3", "to": "shop-api:2", "at": "2025-01-31T14:03:07Z"}
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: evidence}
+containment: {description: Always empty here., returned: always, type: list, elements: dict, sample: []}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 task_definitions:
   description: The most recent revisions of the service's task definition family, newest first.
   returned: always
@@ -243,11 +248,13 @@ target_health:
       type: list
       elements: dict
       sample: [{"id": "10.0.1.10", "port": 8000, "state": "healthy", "reason": null, "description": null}]
+msg: {description: What the step read (one line)., returned: always, type: str}
+before: {description: C(null); this step changes nothing., returned: always, type: raw, sample: null}
+after: {description: The service as read (as RV(service))., returned: always, type: raw}
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils.ecs import (
-    AnsibleECSError,
+    ECSInputError,
     describe_service,
     lazy_client,
     recent_revisions,
@@ -258,9 +265,8 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.ecs import (
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     RETRY_BUDGET_OPTION,
     Caller,
-    StepAWSError,
     aws_client,
-    fail_step,
+    run_aws_step,
 )
 
 ARGUMENT_SPEC = dict(
@@ -272,26 +278,32 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+def run(module, result):
     params = module.params
     caller = Caller(params["retry_budget"])
+    ecs = aws_client(module, "ecs")
+    service = describe_service(ecs, params["cluster"], params["service"], caller=caller)
+    summary = service_summary(service, params["events"])
     try:
-        ecs = aws_client(module, "ecs")
-        service = describe_service(ecs, params["cluster"], params["service"], caller=caller)
-        summary = service_summary(service, params["events"])
         family, _revision = split_loose(service.get("taskDefinition"))
-        revisions = recent_revisions(
-            ecs, family, params["revisions"], summary["task_definition_revision"], caller=caller
-        )
-        health = target_health(lazy_client(module, "elbv2"), service, caller=caller)
-    except StepAWSError as e:
-        fail_step(module, e, changed=False)
-    except AnsibleECSError as e:
-        module.fail_json(msg=e.message, changed=False)
     except ValueError as e:
-        module.fail_json(msg=str(e), changed=False)
-    module.exit_json(changed=False, service=summary, task_definitions=revisions, target_health=health)
+        raise ECSInputError(str(e)) from None
+    revisions = recent_revisions(ecs, family, params["revisions"], summary["task_definition_revision"], caller=caller)
+    health = target_health(lazy_client(module, "elbv2"), service, caller=caller)
+    result.update(
+        changed=False,
+        msg=f"read {summary.get('name') or params['service']}",
+        before=None,
+        after=summary,
+        service=summary,
+        task_definitions=revisions,
+        target_health=health,
+    )
+    return result
+
+
+def main():
+    run_aws_step(run, "evidence", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

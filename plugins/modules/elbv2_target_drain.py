@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: elbv2_target_drain
 short_description: Deregister load balancer targets (given ones, or all in an Availability Zone) and wait for draining
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Performs the step "reduce traffic (deregister targets)" of an incident in one call, for one or more ALB/NLB
@@ -75,13 +75,7 @@ extends_documentation_fragment:
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
   - firebreak.runbooks.step.CLAIMS
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - O(incident_id) is required with O(state=contained) outside check mode.
   - moto (the sandbox) deregisters targets at once (no C(draining) state, no deregistration delay) and reports every
@@ -131,6 +125,10 @@ not_registered:
   description: Requested targets that are not registered in a target group (already drained, or never there).
   returned: when O(state=contained)
   type: dict
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: containment}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 pending:
   description: Targets still draining when O(wait_timeout) passed, per target group ARN.
   returned: when O(state=contained)
@@ -140,7 +138,7 @@ containment:
     - One entry per target group whose targets were deregistered, C(changed.deregistered) listing C(id), C(port)
       (and C(availability_zone) when registered with one), C(changed.tags) the tags set on the target group.
     - Empty when nothing changed.
-  returned: when O(state=contained)
+  returned: always
   type: list
   elements: dict
 release:
@@ -169,7 +167,6 @@ diff:
   type: dict
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import elbv2_drain as drain
 from ansible_collections.firebreak.runbooks.plugins.module_utils import ledger
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
@@ -181,6 +178,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     containment_entry,
     incident_tags,
     release_entry,
+    run_aws_step,
 )
 
 ARGUMENT_SPEC = dict(
@@ -530,19 +528,14 @@ def release(module, elbv2, caller):
     return result
 
 
-def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+def run(module, result):
     caller = Caller(module.params["retry_budget"])
-    try:
-        elbv2 = aws_client(module, "elbv2")
-        result = (
-            contain(module, elbv2, caller) if module.params["state"] == "contained" else release(module, elbv2, caller)
-        )
-    except drain.DrainInputError as err:
-        module.fail_json(msg=str(err), changed=False)
-    except StepAWSError as err:
-        module.fail_json(msg=str(err), changed=False, **err.result())
-    module.exit_json(**result)
+    elbv2 = aws_client(module, "elbv2")
+    return contain(module, elbv2, caller) if module.params["state"] == "contained" else release(module, elbv2, caller)
+
+
+def main():
+    run_aws_step(run, "containment", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: iam_credential_quarantine
 short_description: Quarantine IAM users and roles (keys off, issued credentials revoked); release exactly that
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Containment step "disable the compromised credentials", in one call, for one or many users and roles.
@@ -97,14 +97,8 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
+  - firebreak.runbooks.step.ATTRIBUTES
   - firebreak.runbooks.step.CLAIMS
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
 notes:
   - O(incident_id) is required with O(state=contained) outside check mode.
   - The incident tags stay on the principals after a release, as a record.
@@ -146,6 +140,10 @@ caller_arn:
   returned: with O(state=contained)
   type: str
   sample: arn:aws:sts::123456789012:assumed-role/responder/alice
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: containment}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 quarantine_policy_arn:
   description: The managed policy attached (or that would be), if any.
   returned: with O(state=contained)
@@ -222,7 +220,7 @@ containment:
       C(deactivated) (key ids), C(inline_policies) and C(attached_policies) added. C(last_used) holds each key's
       last use. C(claimed) lists the ledger items the incident claims (C(key:<id>), C(policy:<arn>)). A principal
       whose items were only claimed (already contained by another incident) gets an entry with nothing changed.
-  returned: with O(state=contained)
+  returned: always
   type: list
   elements: dict
   sample: [{"id": "5f1c0e2a9b7d4c31", "step": "iam_key_disable",
@@ -271,9 +269,9 @@ diff:
 
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import iam, ledger, step
 from ansible_collections.firebreak.runbooks.plugins.module_utils.iam import IAMInputError
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import run_aws_step
 
 STEP = "iam_key_disable"
 
@@ -555,8 +553,6 @@ class Step:
                     )
                 )
         result["changed"] = any(p["changed"] for p in result["principals"])
-        if self.module._diff:
-            result["diff"] = {"before": result["before"], "after": result["after"]}
         summary = []
         for principal, plan, claimed in zip(result["principals"], plans, claims, strict=True):
             if principal["changed"]:
@@ -707,8 +703,6 @@ class Step:
                     **({"gone": True} if gone else {}),
                 )
             )
-        if self.module._diff:
-            result["diff"] = {"before": result["before"], "after": result["after"]}
         prefix = "check mode: would release" if self.module.check_mode else "released"
         if not mine:
             result["msg"] = "nothing to release: no iam_key_disable containment of this incident"
@@ -727,16 +721,13 @@ class Step:
         return result
 
 
+def run(module, result):
+    runner = Step(module)
+    return runner.contained() if module.params["state"] == "contained" else runner.released()
+
+
 def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    try:
-        runner = Step(module)
-        result = runner.contained() if module.params["state"] == "contained" else runner.released()
-    except (IAMInputError, ledger.LedgerError) as err:
-        module.fail_json(msg=str(err), changed=False)
-    except step.StepAWSError as err:
-        step.fail_step(module, err, changed=False)
-    module.exit_json(**result)
+    run_aws_step(run, "containment", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

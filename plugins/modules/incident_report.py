@@ -46,6 +46,9 @@ options:
   seal_bucket:
     description:
       - Also check every seal of the incident stored in this S3 bucket (see M(firebreak.runbooks.incident_seal)).
+      - C(playbooks/incident_report.yml) passes the inventory's C(firebreak_evidence_bucket), where
+        C(playbooks/incident_seal.yml) and the scenarios store the seals.
+      - A name AWS would refuse is refused before any call, naming it.
     type: str
   seal_prefix:
     description: Key prefix of the stored seals.

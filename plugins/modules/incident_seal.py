@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: incident_seal
 short_description: Seal an incident timeline's chain head outside the file
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Verifies the incident timeline's hash chain and records its head (C(seq), C(hash), time, operator) outside
@@ -35,7 +35,11 @@ options:
       - A timeline whose records belong to another incident is refused.
     type: str
   bucket:
-    description: S3 bucket (with Object Lock enabled) to store the seal in. Without it the seal is only returned.
+    description:
+      - S3 bucket (with Object Lock enabled) to store the seal in. Without it the seal is only returned.
+      - C(playbooks/incident_seal.yml) and the scenarios pass the inventory's C(firebreak_evidence_bucket), where
+        C(playbooks/incident_report.yml) reads the seals back.
+      - A name AWS would refuse is refused before any call, naming it.
     type: str
   prefix:
     description: Key prefix; seals are stored as C(<prefix>/<incident_id>/seal-<seq>-<hash12>.json).

@@ -31,16 +31,6 @@ options:
     type: str
     choices: [ConfigMap, Secret]
     default: ConfigMap
-  name:
-    description:
-      - Name of the ConfigMap or Secret.
-    type: str
-    required: true
-  namespace:
-    description:
-      - Namespace of the object.
-    type: str
-    required: true
   source:
     description:
       - Where the earlier content comes from.
@@ -75,13 +65,8 @@ options:
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - firebreak.runbooks.step.K8S
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
+  - firebreak.runbooks.step.K8S_OBJECT
 requirements:
   - kubernetes >= 24.2.0
   - PyYAML >= 3.11
@@ -109,6 +94,11 @@ object:
   returned: always
   type: dict
   sample: {"kind": "ConfigMap", "namespace": "shop", "name": "shop-config", "uid": "5d4c..."}
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: mitigation}
+containment: {description: Always empty here., returned: always, type: list, elements: dict, sample: []}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+k8s_verb: {description: The verb of the failed Kubernetes call., returned: on its failure, type: str, sample: PATCH}
+k8s_status: {description: Its HTTP status (C(null) if unanswered)., returned: on its failure, type: int, sample: 409}
 restored_from:
   description: Where the earlier content came from (C(snapshot <path>) or C(last-applied-configuration)).
   returned: always
@@ -140,16 +130,15 @@ diff:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common import (
     JSON_PATCH,
+    K8S_OBJECT_OPTIONS,
     K8sInputError,
     K8sStepError,
     Kube,
     auth_argument_spec,
     escape_pointer,
     failing_pods,
-    iso,
     rollout_failure,
     run_module,
-    utc_now,
     wait_for_rollout,
 )
 from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_config import (
@@ -164,12 +153,12 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_config impo
     workloads_using,
 )
 from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_rollout import restart_patch
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import iso_seconds, utc_now
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 ARGUMENT_SPEC = auth_argument_spec(
     kind=dict(type="str", choices=["ConfigMap", "Secret"], default="ConfigMap"),
-    name=dict(type="str", required=True),
-    namespace=dict(type="str", required=True),
+    **K8S_OBJECT_OPTIONS,
     source=dict(type="str", choices=["auto", "snapshot", "last_applied"], default="auto"),
     snapshot=dict(type="path"),
     evidence_dir=dict(type="path"),
@@ -240,7 +229,7 @@ def run(module) -> dict:
         result["msg"] = f"check mode: would restore {label} from {described} and restart {names}"
         return result
 
-    now = iso(utc_now())
+    now = iso_seconds(utc_now())
     ops = restore_ops(current, target)
     if not obj["metadata"].get("annotations"):
         ops.append({"op": "add", "path": "/metadata/annotations", "value": {}})
@@ -282,7 +271,7 @@ def main():
         supports_check_mode=True,
         mutually_exclusive=[("snapshot", "evidence_dir")],
     )
-    run_module(module, run)
+    run_module(module, run, "mitigation")
 
 
 if __name__ == "__main__":

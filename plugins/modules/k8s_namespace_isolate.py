@@ -85,13 +85,7 @@ extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - firebreak.runbooks.step.K8S
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 requirements:
   - kubernetes >= 24.2.0
   - PyYAML >= 3.11
@@ -183,6 +177,10 @@ gone:
   type: list
   elements: str
   sample: []
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: containment}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+k8s_verb: {description: The verb of the failed Kubernetes call., returned: on its failure, type: str, sample: PATCH}
+k8s_status: {description: Its HTTP status (C(null) if unanswered)., returned: on its failure, type: int, sample: 409}
 diff:
   description: Namespace labels and policy names before and after, in diff mode.
   returned: when diff mode is on
@@ -224,7 +222,11 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_isolate imp
     set_aside_of,
     spec_matches,
 )
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import containment_entry, release_entry
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
+    INCIDENT_OPTION,
+    containment_entry,
+    release_entry,
+)
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 ARGUMENT_SPEC = auth_argument_spec(
@@ -235,7 +237,7 @@ ARGUMENT_SPEC = auth_argument_spec(
     responder_namespaces=dict(type="list", elements="str", default=[]),
     defeating_policies=dict(type="str", choices=["refuse", "set_aside"], default="refuse"),
     containments=dict(type="list", elements="dict", default=[]),
-    incident_id=dict(type="str"),
+    **INCIDENT_OPTION,
 )
 
 
@@ -513,7 +515,7 @@ def run(module) -> dict:
 
 def main():
     module = AnsibleK8SModule(module_class=AnsibleModule, argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    run_module(module, run)
+    run_module(module, run, "containment")
 
 
 if __name__ == "__main__":

@@ -25,16 +25,6 @@ options:
     type: str
     choices: [Deployment, StatefulSet, DaemonSet]
     default: Deployment
-  name:
-    description:
-      - Name of the workload.
-    type: str
-    required: true
-  namespace:
-    description:
-      - Namespace of the workload.
-    type: str
-    required: true
   force:
     description:
       - Restart even if the workload was already restarted for O(incident_id).
@@ -55,13 +45,8 @@ extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - firebreak.runbooks.step.K8S
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
+  - firebreak.runbooks.step.K8S_OBJECT
 requirements:
   - kubernetes >= 24.2.0
   - PyYAML >= 3.11
@@ -90,6 +75,11 @@ workload:
   returned: always
   type: dict
   sample: {"kind": "Deployment", "namespace": "shop", "name": "api", "uid": "5d4c..."}
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: mitigation}
+containment: {description: Always empty here., returned: always, type: list, elements: dict, sample: []}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+k8s_verb: {description: The verb of the failed Kubernetes call., returned: on its failure, type: str, sample: PATCH}
+k8s_status: {description: Its HTTP status (C(null) if unanswered)., returned: on its failure, type: int, sample: 409}
 restarted_at:
   description: The C(kubectl.kubernetes.io/restartedAt) value the pod template carries after the step.
   returned: always
@@ -125,14 +115,13 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common import (
+    K8S_OBJECT_OPTIONS,
     K8sInputError,
     Kube,
     auth_argument_spec,
     failing_pods,
-    iso,
     rollout_failure,
     run_module,
-    utc_now,
     wait_for_rollout,
 )
 from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_rollout import (
@@ -140,6 +129,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_rollout imp
     restart_patch,
     workload_state,
 )
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import INCIDENT_OPTION, iso_seconds, utc_now
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 RESTARTED_FOR = "firebreak.io/restarted-for"
@@ -147,9 +137,8 @@ RESTARTED_AT_MARK = "firebreak.io/restarted-at"
 
 ARGUMENT_SPEC = auth_argument_spec(
     kind=dict(type="str", choices=["Deployment", "StatefulSet", "DaemonSet"], default="Deployment"),
-    name=dict(type="str", required=True),
-    namespace=dict(type="str", required=True),
-    incident_id=dict(type="str"),
+    **K8S_OBJECT_OPTIONS,
+    **INCIDENT_OPTION,
     force=dict(type="bool", default=False),
     wait=dict(type="bool", default=True),
     wait_timeout=dict(type="int", default=300),
@@ -186,7 +175,7 @@ def run(module) -> dict:
     if changed and workload["spec"].get("paused"):
         raise K8sInputError(f"{label} is paused: resume it before restarting (kubectl rollout resume); nothing changed")
     now = utc_now()
-    stamp = iso(now) if changed else before["restarted_at"]
+    stamp = iso_seconds(now) if changed else before["restarted_at"]
     result.update(changed=bool(changed), restarted_at=stamp)
     if module._diff:
         result["diff"] = {"before": {"restarted_at": before["restarted_at"]}, "after": {"restarted_at": stamp}}
@@ -230,7 +219,7 @@ def run(module) -> dict:
 
 def main():
     module = AnsibleK8SModule(module_class=AnsibleModule, argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    run_module(module, run)
+    run_module(module, run, "mitigation")
 
 
 if __name__ == "__main__":

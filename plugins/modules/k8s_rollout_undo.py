@@ -35,16 +35,6 @@ options:
     type: str
     choices: [Deployment, StatefulSet, DaemonSet]
     default: Deployment
-  name:
-    description:
-      - Name of the workload.
-    type: str
-    required: true
-  namespace:
-    description:
-      - Namespace of the workload.
-    type: str
-    required: true
   to_revision:
     description:
       - The revision to roll back to (as C(kubectl rollout history) lists it).
@@ -77,13 +67,8 @@ options:
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - firebreak.runbooks.step.K8S
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
+  - firebreak.runbooks.step.K8S_OBJECT
 requirements:
   - kubernetes >= 24.2.0
   - PyYAML >= 3.11
@@ -129,6 +114,11 @@ workload:
   returned: always
   type: dict
   sample: {"kind": "Deployment", "namespace": "shop", "name": "api", "uid": "5d4c..."}
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: mitigation}
+containment: {description: Always empty here., returned: always, type: list, elements: dict, sample: []}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+k8s_verb: {description: The verb of the failed Kubernetes call., returned: on its failure, type: str, sample: PATCH}
+k8s_status: {description: Its HTTP status (C(null) if unanswered)., returned: on its failure, type: int, sample: 409}
 from_revision:
   description: The revision the workload ran before the step.
   returned: always
@@ -200,15 +190,14 @@ diff:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common import (
     JSON_PATCH,
+    K8S_OBJECT_OPTIONS,
     K8sInputError,
     K8sStepError,
     Kube,
     auth_argument_spec,
     failing_pods,
-    iso,
     rollout_failure,
     run_module,
-    utc_now,
     wait_for_rollout,
 )
 from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_rollout import (
@@ -227,12 +216,12 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_rollout imp
     undo_patch,
     workload_state,
 )
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import iso_seconds, utc_now
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 ARGUMENT_SPEC = auth_argument_spec(
     kind=dict(type="str", choices=["Deployment", "StatefulSet", "DaemonSet"], default="Deployment"),
-    name=dict(type="str", required=True),
-    namespace=dict(type="str", required=True),
+    **K8S_OBJECT_OPTIONS,
     to_revision=dict(type="int"),
     delete_stuck_pods=dict(type="bool", default=True),
     wait=dict(type="bool", default=True),
@@ -323,7 +312,7 @@ def run(module) -> dict:
     if decision["changed"]:
         since = utc_now()
         extra = copied_annotations(kind, target)
-        extra.update(marker_annotations(current["revision"], target, iso(since)))
+        extra.update(marker_annotations(current["revision"], target, iso_seconds(since)))
         try:
             ops = undo_patch(workload, target, extra, stale_annotations(kind, workload, target))
             workload = kube.patch(kind, namespace, name, ops, content_type=JSON_PATCH)
@@ -366,7 +355,7 @@ def run(module) -> dict:
 
 def main():
     module = AnsibleK8SModule(module_class=AnsibleModule, argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    run_module(module, run)
+    run_module(module, run, "mitigation")
 
 
 if __name__ == "__main__":

@@ -90,6 +90,11 @@ summary:
   type: list
   elements: str
   sample: ["Deployment api: rollout ProgressDeadlineExceeded", "pod api-6c9f-x2k4p not ready: api: ImagePullBackOff"]
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: evidence}
+containment: {description: Always empty here., returned: always, type: list, elements: dict, sample: []}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+k8s_verb: {description: The verb of the failed Kubernetes call., returned: on its failure, type: str, sample: PATCH}
+k8s_status: {description: Its HTTP status (C(null) if unanswered)., returned: on its failure, type: int, sample: 409}
 workloads:
   description:
     - The workloads triaged, each with C(kind), C(name), C(images), C(rollout) (state and message) and C(history).
@@ -128,6 +133,9 @@ snapshots:
   type: list
   elements: dict
   sample: [{"kind": "Secret", "name": "api-db", "path": "incidents/INC-1/evidence/k8s/shop/Secret-api-db-2026.json"}]
+msg: {description: What the step read (one line)., returned: always, type: str}
+before: {description: C(null); this step changes nothing., returned: always, type: raw, sample: null}
+after: {description: The findings as read (as RV(summary))., returned: always, type: raw}
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -136,9 +144,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common impo
     K8sStepError,
     Kube,
     auth_argument_spec,
-    iso,
     run_module,
-    utc_now,
 )
 from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_config import (
     digests,
@@ -164,6 +170,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_triage impo
     events_summary,
     nodes_summary,
 )
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import INCIDENT_OPTION, iso_seconds, utc_now
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 ARGUMENT_SPEC = auth_argument_spec(
@@ -174,7 +181,7 @@ ARGUMENT_SPEC = auth_argument_spec(
     log_lines=dict(type="int", default=20),
     max_pods=dict(type="int", default=20),
     evidence_dir=dict(type="path"),
-    incident_id=dict(type="str"),
+    **INCIDENT_OPTION,
 )
 KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 
@@ -267,7 +274,7 @@ def run(module) -> dict:
         used = set()
         for _, obj in targets:
             used |= references(((obj.get("spec") or {}).get("template") or {}).get("spec") or {})
-        captured = iso(utc_now())
+        captured = iso_seconds(utc_now())
         for kind, name in sorted(used):
             obj = kube.get(kind, namespace, name, missing_ok=True)
             if obj is None:
@@ -283,6 +290,9 @@ def run(module) -> dict:
 
     return {
         "changed": False,
+        "msg": f"{len(summary)} finding(s) in namespace {namespace}" if summary else f"no findings in {namespace}",
+        "before": None,
+        "after": summary[:50],
         "summary": summary[:50],
         "workloads": workloads,
         "pods_not_ready": not_ready,
@@ -295,7 +305,7 @@ def run(module) -> dict:
 
 def main():
     module = AnsibleK8SModule(module_class=AnsibleModule, argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    run_module(module, run)
+    run_module(module, run, "evidence")
 
 
 if __name__ == "__main__":

@@ -28,16 +28,6 @@ options:
     type: str
     choices: [Deployment, StatefulSet]
     default: Deployment
-  name:
-    description:
-      - Name of the workload.
-    type: str
-    required: true
-  namespace:
-    description:
-      - Namespace of the workload.
-    type: str
-    required: true
   replicas:
     description:
       - The replica count wanted. With an HPA, the HPA's new C(minReplicas) (unless O(min_replicas) is given).
@@ -64,13 +54,8 @@ options:
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - firebreak.runbooks.step.K8S
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
+  - firebreak.runbooks.step.K8S_OBJECT
 requirements:
   - kubernetes >= 24.2.0
   - PyYAML >= 3.11
@@ -106,6 +91,11 @@ workload:
   returned: always
   type: dict
   sample: {"kind": "Deployment", "namespace": "shop", "name": "api", "uid": "5d4c..."}
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: mitigation}
+containment: {description: Always empty here., returned: always, type: list, elements: dict, sample: []}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+k8s_verb: {description: The verb of the failed Kubernetes call., returned: on its failure, type: str, sample: PATCH}
+k8s_status: {description: Its HTTP status (C(null) if unanswered)., returned: on its failure, type: int, sample: 409}
 previous:
   description:
     - The values before the step, to restore them later. C(replicas) of the workload and, when an HPA targets it,
@@ -143,6 +133,7 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common import (
+    K8S_OBJECT_OPTIONS,
     MERGE_PATCH,
     K8sInputError,
     K8sStepError,
@@ -158,8 +149,7 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import An
 
 ARGUMENT_SPEC = auth_argument_spec(
     kind=dict(type="str", choices=["Deployment", "StatefulSet"], default="Deployment"),
-    name=dict(type="str", required=True),
-    namespace=dict(type="str", required=True),
+    **K8S_OBJECT_OPTIONS,
     replicas=dict(type="int"),
     min_replicas=dict(type="int"),
     max_replicas=dict(type="int"),
@@ -267,7 +257,7 @@ def main():
         supports_check_mode=True,
         required_one_of=[("replicas", "min_replicas", "max_replicas")],
     )
-    run_module(module, run)
+    run_module(module, run, "mitigation")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: lambda_alias_rollback
 short_description: Point a Lambda alias back at the previous published version, verify with GetAlias
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Performs the step "consider rollback" of a Lambda incident in one call. It reads the alias, decides the
@@ -69,13 +69,7 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - moto (the sandbox) never changes an alias's C(RevisionId); the update is therefore not made conditional
     on it there, but is on AWS (C(RevisionId) from the C(GetAlias) read).
@@ -108,6 +102,11 @@ function_arn:
   returned: always
   type: str
   sample: arn:aws:lambda:us-east-1:123456789012:function:thumbnailer
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: mitigation}
+containment: {description: Always empty here., returned: always, type: list, elements: dict, sample: []}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 alias_arn:
   description: The alias ARN.
   returned: always
@@ -182,7 +181,6 @@ diff:
 
 import time
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import awslambda
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     INCIDENT_OPTION,
@@ -190,8 +188,8 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     Caller,
     StepAWSError,
     aws_client,
-    fail_step,
     iso_utc,
+    run_aws_step,
     utc_now,
 )
 
@@ -208,7 +206,7 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def run(module):
+def run(module, result=None):
     params = module.params
     function, alias_name = params["function_name"], params["alias"]
     for option in ("version", "rollback_from"):
@@ -321,14 +319,7 @@ def finish(module, caller, client, result, decision, predicted, name):
 
 
 def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    try:
-        result = run(module)
-    except awslambda.LambdaInputError as e:
-        module.fail_json(msg=str(e), changed=False)
-    except StepAWSError as e:
-        fail_step(module, e, changed=False)
-    module.exit_json(**result)
+    run_aws_step(run, "mitigation", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: lambda_limits_raise
 short_description: Raise a Lambda function's memory, timeout or reserved concurrency, recording the old values
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Performs the steps "increase memory allocation" and "increase timeout duration" of a Lambda incident in one
@@ -70,13 +70,7 @@ extends_documentation_fragment:
   - amazon.aws.region.modules
   - amazon.aws.boto3
   - firebreak.runbooks.step
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - moto (the sandbox) applies configuration updates at once (C(LastUpdateStatus) is C(Successful)); on AWS the
     module waits for it.
@@ -125,6 +119,11 @@ changes:
   returned: always
   type: dict
   sample: {"memory_size": {"old": 128, "new": 1024}}
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: mitigation}
+containment: {description: Always empty here., returned: always, type: list, elements: dict, sample: []}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 left_alone:
   description: With O(state=restored), limits not restored because someone changed them meanwhile (C(current),
     C(expected) and C(old)).
@@ -138,14 +137,13 @@ diff:
   sample: {"before": {"memory_size": 128}, "after": {"memory_size": 1024}}
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import awslambda
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     RETRY_BUDGET_OPTION,
     Caller,
     StepAWSError,
     aws_client,
-    fail_step,
+    run_aws_step,
 )
 
 ARGUMENT_SPEC = dict(
@@ -178,7 +176,7 @@ def restore_plan(previous, current):
     return wanted, left_alone
 
 
-def run(module):
+def run(module, result=None):
     params = module.params
     function = params["function_name"]
     restoring = params["state"] == "restored"
@@ -272,14 +270,7 @@ def run(module):
 
 
 def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    try:
-        result = run(module)
-    except awslambda.LambdaInputError as e:
-        module.fail_json(msg=str(e), changed=False)
-    except StepAWSError as e:
-        fail_step(module, e, changed=False)
-    module.exit_json(**result)
+    run_aws_step(run, "mitigation", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

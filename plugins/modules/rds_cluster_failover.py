@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: rds_cluster_failover
 short_description: Fail an Aurora, Neptune or DocumentDB cluster over to a reader and wait until it is the writer
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Performs the step "fail the database cluster over" of an incident in one call. It reads the cluster and its
@@ -62,13 +62,7 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - After a failover the cluster is tagged C(firebreak:incident) and C(firebreak:step) when O(incident_id) is given.
   - moto (the sandbox) moves the writer at once and never shows a failing-over state; in AWS the writer changes
@@ -120,6 +114,11 @@ cluster:
       returned: always
       type: str
       sample: aurora-postgresql
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: mitigation}
+containment: {description: Always empty here., returned: always, type: list, elements: dict, sample: []}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 old_writer:
   description: The writer before the step.
   returned: always
@@ -213,16 +212,14 @@ diff:
   sample: {"before": {"writer": "orders-db-1"}, "after": {"writer": "orders-db-2"}}
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import rds as rdsu
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     INCIDENT_OPTION,
     RETRY_BUDGET_OPTION,
     Caller,
-    StepAWSError,
     aws_client,
-    fail_step,
     incident_tags,
+    run_aws_step,
 )
 
 ARGUMENT_SPEC = dict(
@@ -334,17 +331,7 @@ def run(module, state: dict) -> dict:
 
 
 def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    state: dict = {}
-    try:
-        result = run(module, state)
-    except (rdsu.RDSError, StepAWSError) as e:
-        # What was read and decided goes with the failure; changed only if the failover call was made.
-        details = {**state.get("result", {}), "changed": bool(state.get("acted"))}
-        if isinstance(e, StepAWSError):
-            fail_step(module, e, **details)
-        module.fail_json(msg=e.message, **{**details, **e.details})
-    module.exit_json(**result)
+    run_aws_step(rdsu.with_state(run), "mitigation", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: rds_instance_failover
 short_description: Fail a Multi-AZ RDS DB instance over to its standby (reboot with failover) and wait until available
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Performs the step "initiate a manual failover" of a Multi-AZ DB instance in one call. It reads the instance,
@@ -49,13 +49,7 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - In AWS the primary and the standby swap Availability Zones (RV(az_swapped)); moto (the sandbox) accepts the
     reboot but never swaps them and never leaves C(available).
@@ -158,6 +152,11 @@ az_swapped:
   returned: always
   type: bool
   sample: true
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: mitigation}
+containment: {description: Always empty here., returned: always, type: list, elements: dict, sample: []}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 failover:
   description: The failover recorded on the instance (its tags), if any.
   returned: always
@@ -185,7 +184,6 @@ diff:
   sample: {"before": {"availability_zone": "us-east-1a"}, "after": {"availability_zone": "us-east-1b"}}
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import rds as rdsu
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     INCIDENT_OPTION,
@@ -193,9 +191,10 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     Caller,
     StepAWSError,
     aws_client,
-    fail_step,
     incident_tags,
     iso_utc,
+    run_aws_step,
+    utc_now,
 )
 
 ARGUMENT_SPEC = dict(
@@ -290,7 +289,7 @@ def run(module, state: dict) -> dict:
         result["msg"] = f"check mode: would fail {ident} over to its standby (RebootDBInstance ForceFailover)"
         return result
 
-    at = iso_utc(rdsu.now_utc())
+    at = iso_utc(utc_now())
     caller(rds, "reboot_db_instance", f"DB instance {ident!r}", DBInstanceIdentifier=ident, ForceFailover=True)
     state["acted"] = True
     if incident:
@@ -327,16 +326,7 @@ def run(module, state: dict) -> dict:
 
 
 def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    state: dict = {}
-    try:
-        result = run(module, state)
-    except (rdsu.RDSError, StepAWSError) as e:
-        details = {**state.get("result", {}), "changed": bool(state.get("acted"))}
-        if isinstance(e, StepAWSError):
-            fail_step(module, e, **details)
-        module.fail_json(msg=e.message, **{**details, **e.details})
-    module.exit_json(**result)
+    run_aws_step(rdsu.with_state(run), "mitigation", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

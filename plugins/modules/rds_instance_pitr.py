@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: rds_instance_pitr
 short_description: Restore an RDS DB instance to a point in time into a new instance
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Performs the step "restore from point-in-time backup" of a data loss or corruption incident for an RDS DB
@@ -86,13 +86,7 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - moto (the sandbox) accepts any restore time and makes the instance available at once; its automated backups
     carry no restore window, so the earliest restorable time is derived there.
@@ -126,6 +120,11 @@ actions:
   type: list
   elements: str
   sample: ["restore instance reports-db-restored from reports-db to 2026-11-24T14:00:00Z"]
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: recovery}
+containment: {description: Always empty here., returned: always, type: list, elements: dict, sample: []}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 source:
   description: The source instance (C(id), C(arn), C(engine)).
   returned: when the source was read
@@ -208,7 +207,6 @@ diff:
   type: dict
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import rds as rdsu
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     INCIDENT_OPTION,
@@ -216,8 +214,9 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     Caller,
     StepAWSError,
     aws_client,
-    fail_step,
     iso_utc,
+    run_aws_step,
+    utc_now,
 )
 
 ARGUMENT_SPEC = dict(
@@ -265,7 +264,7 @@ def run(module, state: dict) -> dict:
         raise rdsu.RDSInputError(f"wait_timeout must be >= 0, got {p['wait_timeout']}")
     incident = p["incident_id"]
     cut = rdsu.cutover_plan(source_id, target_id, incident, p["cutover_confirm"]) if p["cutover"] else None
-    now = rdsu.now_utc()
+    now = utc_now()
     caller = Caller(p["retry_budget"])
     rds = aws_client(module, "rds")
     actions: list = []
@@ -441,16 +440,7 @@ def run(module, state: dict) -> dict:
 
 
 def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    state: dict = {}
-    try:
-        result = run(module, state)
-    except (rdsu.RDSError, StepAWSError) as e:
-        details = {**state.get("result", {}), "changed": bool(state.get("acted"))}
-        if isinstance(e, StepAWSError):
-            fail_step(module, e, **details)
-        module.fail_json(msg=e.message, **{**details, **e.details})
-    module.exit_json(**result)
+    run_aws_step(rdsu.with_state(run), "recovery", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: s3_evidence_copy
 short_description: Copy log objects (CloudTrail, access logs) into an evidence bucket, recording each SHA-256
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Performs the step "preserve evidence, copy CloudTrail logs to a secure location" of a security incident in one
@@ -62,13 +62,7 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - O(incident_id) is required outside check mode (the copies are filed under it).
   - Objects over 64 MiB are hashed while streaming and copied server-side; over 5 GiB they fail (one CopyObject).
@@ -112,6 +106,11 @@ objects:
   elements: dict
   sample: [{"key": "AWSLogs/a.json.gz", "dest_key": "incidents/INC-1/s3/trail/AWSLogs/a.json.gz", "size": 254,
             "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "copied": true}]
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: evidence}
+containment: {description: Always empty here., returned: always, type: list, elements: dict, sample: []}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 manifest:
   description: The manifest object written beside the copies (C(bucket), C(key), C(sha256), C(size)).
   returned: when not in check mode and objects matched
@@ -132,7 +131,6 @@ diff:
 
 import concurrent.futures
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import evidence as ev
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     INCIDENT_OPTION,
@@ -141,6 +139,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     StepAWSError,
     aws_client,
     parse_time,
+    run_aws_step,
 )
 
 ARGUMENT_SPEC = dict(
@@ -157,7 +156,7 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def run(module):
+def run(module, result=None):
     params = module.params
     source_bucket = ev.validate_bucket_name(params["source_bucket"], "source_bucket")
     bucket = ev.validate_bucket_name(params["evidence_bucket"], "evidence_bucket")
@@ -283,14 +282,7 @@ def _record(source, copied):
 
 
 def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    try:
-        result = run(module)
-    except ev.EvidenceInputError as err:
-        module.fail_json(msg=str(err), changed=False)
-    except StepAWSError as err:
-        module.fail_json(msg=str(err), changed=False, **err.result())
-    module.exit_json(**result)
+    run_aws_step(run, "evidence", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

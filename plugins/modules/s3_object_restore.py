@@ -8,11 +8,12 @@ DOCUMENTATION = r"""
 ---
 module: s3_object_restore
 short_description: Restore versioned S3 objects to their state at a point in time
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Performs the step "restore the data from object versions" of a data incident in one call. It lists the
-    versions and delete markers of one key, a list of keys, or every key under a prefix, decides per key what
+    versions and delete markers of one key, a list of keys, every key under a prefix, or (with
+    O(whole_bucket=true)) every key of the bucket, decides per key what
     brings it back to its state at O(time), acts on the keys that need it in a bounded thread pool, and
     verifies the result by listing again.
   - A key whose newer entries are only delete markers gets those markers removed (C(DeleteObject) with the
@@ -39,13 +40,21 @@ options:
   keys:
     description:
       - Exact keys to restore (C(a.txt) never matches C(a.txt.bak)). Mutually exclusive with O(prefix).
+      - Give O(keys), a non-empty O(prefix), or O(whole_bucket=true).
     type: list
     elements: str
   prefix:
     description:
-      - Restore every key under this prefix (an empty string means the whole bucket). Mutually exclusive
-        with O(keys).
+      - Restore every key under this prefix. Mutually exclusive with O(keys).
+      - An empty prefix is refused; to restore every key of the bucket, set O(whole_bucket=true) instead.
     type: str
+  whole_bucket:
+    description:
+      - Restore every key of O(bucket) (ransomware, or a bad job over the whole bucket). Give neither O(prefix)
+        nor O(keys) with it.
+      - The keys are listed in one complete C(ListObjectVersions) pass over the bucket.
+    type: bool
+    default: false
   time:
     description:
       - The point in time, ISO 8601 with or without an offset (naive means UTC, C(Z) accepted) or epoch seconds.
@@ -114,13 +123,7 @@ extends_documentation_fragment:
   - amazon.aws.region.modules
   - amazon.aws.boto3
   - firebreak.runbooks.step
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - Idempotence compares the current object's ETag and size with the version of O(time); the verification
     also accepts the copy it just made as the current version. A multipart copy gets a new ETag, so a re-run
@@ -148,6 +151,13 @@ EXAMPLES = r"""
     time: "2026-11-24T10:30:00+01:00"
     target_prefix: restore-check/uploads/
 
+- name: Ransomware over the whole bucket - first check the plan (run with --check), then restore every key
+  firebreak.runbooks.s3_object_restore:
+    bucket: shop-uploads
+    whole_bucket: true
+    time: "2026-11-24T09:30:00Z"
+    delete_absent: true
+
 - name: Restore two keys, hiding keys created after the time
   firebreak.runbooks.s3_object_restore:
     bucket: shop-uploads
@@ -169,6 +179,11 @@ bucket:
   returned: always
   type: str
   sample: shop-uploads
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: recovery}
+containment: {description: Always empty here., returned: always, type: list, elements: dict, sample: []}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 time:
   description: The point in time, UTC ISO 8601.
   returned: always
@@ -262,22 +277,24 @@ diff:
 
 import time
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.firebreak.runbooks.plugins.module_utils import s3_restore
+from ansible_collections.firebreak.runbooks.plugins.module_utils import evidence, s3_restore
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     RETRY_BUDGET_OPTION,
     Caller,
     StepAWSError,
+    StepError,
     aws_client,
-    fail_step,
     iso_utc,
     parse_time,
+    run_aws_step,
+    utc_now,
 )
 
 ARGUMENT_SPEC = dict(
     bucket=dict(type="str", required=True),
     keys=dict(type="list", elements="str", no_log=False),
     prefix=dict(type="str"),
+    whole_bucket=dict(type="bool", default=False),
     time=dict(type="str", required=True),
     target_bucket=dict(type="str"),
     target_prefix=dict(type="str"),
@@ -293,16 +310,45 @@ ARGUMENT_SPEC = dict(
 )
 
 
-class InputError(Exception):
+class InputError(StepError):
     """Bad input or a bucket that cannot be restored; nothing was changed."""
 
 
-class VerifyError(Exception):
+class VerifyError(StepError):
     """The keys were acted on but are not in their state at the time."""
+
+
+def scope(params):
+    """The prefix to list: ``""`` for the whole bucket, the prefix, or None with named keys.
+
+    An empty prefix with no keys is refused unless ``whole_bucket`` asks for every key in so many words."""
+    bucket, prefix, keys = params["bucket"], params["prefix"], params["keys"]
+    if params.get("whole_bucket"):
+        if keys is not None or prefix:
+            given = f"keys {keys!r}" if keys is not None else f"prefix {prefix!r}"
+            raise InputError(
+                f"whole_bucket=true restores every key of bucket {bucket!r}, but {given} was given too: "
+                "give either whole_bucket=true or a prefix or keys"
+            )
+        return ""
+    if keys is None and not prefix:
+        given = "no prefix" if prefix is None else f"prefix {prefix!r} is empty"
+        raise InputError(
+            f"{given} and no keys: give a non-empty prefix or keys, or whole_bucket=true to restore every key of "
+            f"bucket {bucket!r} (role: s3_version_restore_whole_bucket: true)"
+        )
+    return prefix
 
 
 def validate(params, now):
     """Everything checkable without AWS; returns the parsed time."""
+    params = dict(params, prefix=scope(params))
+    for option in ("bucket", "target_bucket"):
+        if params[option] is not None:
+            try:
+                evidence.validate_bucket_name(params[option], option)
+            except evidence.EvidenceInputError as e:
+                raise InputError(str(e)) from None
     try:
         at = parse_time(params["time"])
     except ValueError as e:
@@ -324,6 +370,11 @@ def validate(params, now):
         target_bucket == params["bucket"] and target_prefix == ("" if params["keys"] is not None else params["prefix"])
     )
     same_bucket = not in_place and target_bucket == params["bucket"]
+    if same_bucket and params["prefix"] == "":
+        raise InputError(
+            f"target_prefix {target_prefix!r} lies in bucket {params['bucket']!r}, which is restored whole: the "
+            "copies would be listed as sources; give another target_bucket"
+        )
     if same_bucket and params["prefix"] is not None and target_prefix.startswith(params["prefix"]):
         raise InputError(
             f"target_prefix {target_prefix!r} lies under prefix {params['prefix']!r} in bucket "
@@ -358,10 +409,10 @@ def predicted_after(plans, before_present):
     return {"keys": len(present), "present": count, "deleted": len(present) - count}
 
 
-def run(module):
-    params = module.params
+def run(module, result=None):
     try:
-        at, target = validate(params, s3_restore.now_utc())
+        params = dict(module.params, prefix=scope(module.params))
+        at, target = validate(params, utc_now())
     except InputError as e:
         module.fail_json(msg=str(e), changed=False)
     bucket, prefix, keys = params["bucket"], params["prefix"], params["keys"]
@@ -393,7 +444,11 @@ def run(module):
         histories = restorer.list_prefix(prefix)
         names = sorted(histories)
         if not names:
-            raise InputError(f"no versions under prefix {prefix!r} in bucket {bucket!r}")
+            raise InputError(
+                f"no versions in bucket {bucket!r}"
+                if prefix == ""
+                else f"no versions under prefix {prefix!r} in bucket {bucket!r}"
+            )
     list_calls = restorer.list_calls
 
     def dest_of(key):
@@ -445,7 +500,10 @@ def run(module):
             "after": {p.get("target_key", p["key"]): _label_after(p) for p in shown},
         }
 
-    where = f"{bucket} " + (f"under {prefix!r}" if keys is None else f"({len(names)} named key(s))")
+    if keys is not None:
+        where = f"{bucket} ({len(names)} named key(s))"
+    else:
+        where = f"{bucket} (the whole bucket)" if prefix == "" else f"{bucket} under {prefix!r}"
     if module.check_mode or not changing:
         result["after"] = predicted_after(plans, before_present)
         finish(result, plans, params["report_limit"])
@@ -546,19 +604,12 @@ def verify(module, restorer, caller, s3, done, target, prefix):
 
 
 def main():
-    module = AnsibleAWSModule(
-        argument_spec=ARGUMENT_SPEC,
-        supports_check_mode=True,
+    run_aws_step(
+        run,
+        "recovery",
+        ARGUMENT_SPEC,
         mutually_exclusive=[("keys", "prefix")],
-        required_one_of=[("keys", "prefix")],
     )
-    try:
-        result = run(module)
-    except InputError as e:
-        module.fail_json(msg=str(e), changed=False)
-    except StepAWSError as e:
-        fail_step(module, e, changed=False)
-    module.exit_json(**result)
 
 
 if __name__ == "__main__":

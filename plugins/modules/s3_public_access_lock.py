@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: s3_public_access_lock
 short_description: Turn on S3 Block Public Access for a bucket during an incident, and release it exactly
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Containment step for public S3 objects (seed plan "Challenge 04", detection "public S3 objects").
@@ -49,14 +49,8 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
+  - firebreak.runbooks.step.ATTRIBUTES
   - firebreak.runbooks.step.CLAIMS
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
 notes:
   - O(incident_id) is required with O(state=contained) (except in check mode).
   - S3 has no per-tag call on buckets; the tag set is read, merged and written back. A tag written by someone else
@@ -94,6 +88,10 @@ bucket:
   returned: always
   type: str
   sample: firebreak-sandbox-uploads
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: containment}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 policy_is_public:
   description: Whether the bucket policy grants public access (S3's evaluation), read before acting.
   returned: always
@@ -142,7 +140,7 @@ containment:
     - With O(state=contained), when something was (or in check mode would be) changed, the containment entry the
       timeline records and the release reads back.
     - C(changed) has C(public_access_block_before) (C(null) for none configured), C(turned_on) and C(tags_added).
-  returned: when state is contained (empty when nothing changed)
+  returned: always
   type: list
   elements: dict
   sample:
@@ -193,9 +191,9 @@ diff:
   sample: {"before": {"public_access_block": null}, "after": {"public_access_block": {"BlockPublicAcls": true}}}
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import ledger, step
 from ansible_collections.firebreak.runbooks.plugins.module_utils import s3_public_access as s3pa
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import run_aws_step
 
 ARGUMENT_SPEC = dict(
     bucket=dict(type="str", required=True),
@@ -397,21 +395,11 @@ def run(module, result):
         result = contain(module, caller, s3, bucket, result)
     else:
         result = release(module, caller, s3, bucket, result)
-    if module._diff:
-        result["diff"] = {"before": result["before"], "after": result["after"]}
     return result
 
 
 def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    result = {}
-    try:
-        result = run(module, result)
-    except s3pa.S3PublicAccessError as err:
-        module.fail_json(msg=str(err), **dict(result, changed=False))
-    except step.StepAWSError as err:
-        step.fail_step(module, err, **dict({"changed": False}, **result))
-    module.exit_json(**result)
+    run_aws_step(run, "containment", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: secret_rotate
 short_description: Rotate a Secrets Manager secret during an incident and redeploy the ECS services that read it
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Containment step "rotate secrets (ADMIN_USER/PASS)" of the seed plan "Challenge 01" (ECS Fargate, section 3) and
@@ -85,13 +85,7 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - O(incident_id) is required (except in check mode).
   - A generated value only changes the stored secret. Use it for a secret that is itself the credential (an
@@ -130,6 +124,10 @@ secret_arn:
   returned: always
   type: str
   sample: arn:aws:secretsmanager:us-east-1:123456789012:secret:app/admin-AbCdEf
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: containment}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 secret_name:
   description: Name of the secret.
   returned: always
@@ -248,8 +246,9 @@ containment:
     - When something changed, the entry the timeline records. C(changed) has C(method), C(previous_version_id),
       C(new_version_id), C(generated_keys), C(services_redeployed) (service ARNs) and C(tags_added). Never a value.
     - It is not released (a rotation is not undone).
-  returned: when something changed
-  type: dict
+  returned: always
+  type: list
+  elements: dict
   sample:
     incident_id: INC-2041
     step: secret_rotate
@@ -274,7 +273,7 @@ diff:
 import time
 import uuid
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 from ansible_collections.firebreak.runbooks.plugins.module_utils import secret_rotation as sr
 from ansible_collections.firebreak.runbooks.plugins.module_utils import step
 
@@ -360,7 +359,7 @@ def _service_tags(caller, ecs, service):
             ).get("tags")
             or []
         )
-    return {t.get("key"): t.get("value") for t in tags}
+    return boto3_tag_list_to_ansible_dict(tags)
 
 
 def wait_for_promotion(module, caller, sm, secret_id, new_version_id, timeout):
@@ -400,7 +399,7 @@ def wait_for_deployments(caller, ecs, services, timeout):
         time.sleep(POLL_DELAY)
 
 
-def run(module, result):
+def rotate(module, result):
     params = module.params
     secret_id = sr.validate_secret_id(params["secret"])
     incident_id = params["incident_id"]
@@ -538,20 +537,22 @@ def run(module, result):
             resourceArn=item["service_arn"],
             tags=[{"key": sr.REDEPLOYED_TAG, "value": new_version_id}],
         )
-    result["containment"] = step.containment_entry(
-        incident_id,
-        sr.STEP,
-        secret_arn,
-        {
-            "method": method,
-            "previous_version_id": None if done else previous_version_id,
-            "new_version_id": new_version_id,
-            "generated_keys": result["generated_keys"],
-            "services_redeployed": [s["service_arn"] for s in to_redeploy],
-            "tags_added": {} if done else dict(tags_added, **{sr.ROTATED_TAG: new_version_id}),
-        },
-        releasable=False,
-    )
+    result["containment"] = [
+        step.containment_entry(
+            incident_id,
+            sr.STEP,
+            secret_arn,
+            {
+                "method": method,
+                "previous_version_id": None if done else previous_version_id,
+                "new_version_id": new_version_id,
+                "generated_keys": result["generated_keys"],
+                "services_redeployed": [s["service_arn"] for s in to_redeploy],
+                "tags_added": {} if done else dict(tags_added, **{sr.ROTATED_TAG: new_version_id}),
+            },
+            releasable=False,
+        )
+    ]
     if params["wait"] and to_redeploy:
         wait_for_deployments(caller, ecs, to_redeploy, params["wait_timeout"])
     result["services"] = public(services)
@@ -564,15 +565,12 @@ def run(module, result):
     return result
 
 
-def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    result = {}
+def run(module, result):
     try:
-        result = run(module, result)
-    except sr.SecretRotateError as err:
-        module.fail_json(msg=str(err), **dict({"changed": False}, **_clean(result)))
-    except step.StepAWSError as err:
-        step.fail_step(module, err, **dict({"changed": False}, **_clean(result)))
+        rotate(module, result)
+    except step.StepError:
+        result.update(_clean(result))
+        raise
     if module._diff:
         result["diff"] = {
             "before": {"current_version_id": result["before"]["current_version_id"]},
@@ -583,7 +581,11 @@ def main():
                 "services_redeployed": [s["service_arn"] for s in result["services"] if s["redeployed"]],
             },
         }
-    module.exit_json(**result)
+    return result
+
+
+def main():
+    step.run_aws_step(run, "containment", ARGUMENT_SPEC)
 
 
 def _clean(result):

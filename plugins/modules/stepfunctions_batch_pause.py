@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: stepfunctions_batch_pause
 short_description: Pause a Step Functions / Batch pipeline during an incident, and resume exactly what was paused
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Containment step "pause Step Functions/Batch runs" of the seed plan "Challenge 04" (section 3, security incident),
@@ -74,13 +74,7 @@ extends_documentation_fragment:
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
   - firebreak.runbooks.step.CLAIMS
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - O(incident_id) is required with O(state=paused) (except in check mode).
   - Stopping an execution does not prevent new ones from starting (EventBridge rules, schedules, API callers); with
@@ -155,7 +149,7 @@ containment:
       and C(changed.tags_added), and C(claimed) (C(state:DISABLED), the containment ledger's item). A queue another
       incident had already disabled gets an entry with C(changed.disabled=false) that only claims it.
     - Empty when nothing changed.
-  returned: when state is paused
+  returned: always
   type: list
   elements: dict
   sample:
@@ -172,6 +166,10 @@ still_running:
   type: list
   elements: str
   sample: []
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: containment}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 release:
   description:
     - With O(state=resumed), one entry per released resource (job queue or state machine), with C(kind),
@@ -224,9 +222,9 @@ diff:
 
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import ledger, step
 from ansible_collections.firebreak.runbooks.plugins.module_utils import stepfunctions_batch as sb
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import run_aws_step
 
 ARGUMENT_SPEC = dict(
     state=dict(type="str", choices=["paused", "resumed"], default="paused"),
@@ -628,21 +626,11 @@ def run(module, result):
         if params["state"] == "paused"
         else resume(module, caller, clients, result)
     )
-    if module._diff:
-        result["diff"] = {"before": result["before"], "after": result["after"]}
     return result
 
 
 def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    result = {}
-    try:
-        result = run(module, result)
-    except sb.PipelinePauseError as err:
-        module.fail_json(msg=str(err), **dict({"changed": False}, **result))
-    except step.StepAWSError as err:
-        step.fail_step(module, err, **dict({"changed": False}, **result))
-    module.exit_json(**result)
+    run_aws_step(run, "containment", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: wafv2_ip_block
 short_description: Block addresses in a WAFv2 IP set without losing anyone else's, and release exactly them
-version_added: 0.2.0
+version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
   - Containment step "block the attacker's addresses at the WAF", in one call. With O(state=contained) it adds
@@ -114,14 +114,8 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
+  - firebreak.runbooks.step.ATTRIBUTES
   - firebreak.runbooks.step.CLAIMS
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
 notes:
   - O(incident_id) is required with O(state=contained) outside check mode.
   - Rule order is not judged. An Allow rule evaluated before the Block rule still lets an address through.
@@ -186,6 +180,10 @@ ip_set:
       returned: always
       type: str
       sample: IPV4
+step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: containment}
+predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 block_rules:
   description: Web ACLs and their rules that block on the IP set, as C(web ACL name/rule name).
   returned: with O(state=contained)
@@ -297,7 +295,7 @@ containment:
       lists exactly the addresses added. C(claimed) lists the addresses the incident claims (added, and those
       already blocking its other requests). C(existing) holds the set's addresses before, when there were at most
       2000.
-  returned: with O(state=contained)
+  returned: always
   type: list
   elements: dict
   sample: [{"id": "5f1c0e2a9b7d4c31", "incident_id": "INC-2041", "step": "waf_block", "resource": "arn:aws:wafv2:...",
@@ -326,8 +324,8 @@ diff:
            "after": {"address_count": 2, "addresses": ["192.0.2.10/32", "203.0.113.66/32"]}}
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils import ledger, network, step, wafv2
+from ansible_collections.firebreak.runbooks.plugins.module_utils.step import run_aws_step
 from ansible_collections.firebreak.runbooks.plugins.module_utils.wafv2 import WAFGoneError, WAFInputError
 
 STEP = "waf_block"
@@ -822,16 +820,13 @@ def _parses(cidr):
     return True
 
 
-def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+def run(module, result):
     runner = Step(module)
-    try:
-        result = runner.contained() if module.params["state"] == "contained" else runner.released()
-    except (WAFInputError, ledger.LedgerError) as err:
-        module.fail_json(msg=str(err), changed=False)
-    except step.StepAWSError as err:
-        step.fail_step(module, err, changed=False)
-    module.exit_json(**result)
+    return runner.contained() if module.params["state"] == "contained" else runner.released()
+
+
+def main():
+    run_aws_step(run, "containment", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

@@ -192,8 +192,24 @@ def test_check_mode_changes_nothing(aws, run_playbook, pipeline):
         ({"stages": ["Source"]}, "stage 'Source' is the first stage"),
         ({"pipelines": ["bad name!"]}, "invalid pipeline name 'bad name!'"),
         ({"incident_id": ""}, "incident_id is required"),
+        ({"parameter": "../etc/x"}, "invalid SSM parameter name '../etc/x': a name in a hierarchy must be fully"),
+        ({"parameter": "/firebreak/../etc/x"}, "'/firebreak/../etc/x': the path segment '..' is not allowed"),
+        ({"parameter": "firebreak/freeze"}, "'firebreak/freeze': a name in a hierarchy must be fully qualified"),
+        ({"parameter": "ssm-freeze"}, "'ssm-freeze': names cannot begin with 'aws' or 'ssm'"),
+        ({"parameter": "/freeze flag"}, "'/freeze flag': characters ' ' are not allowed"),
     ],
-    ids=["unknown-pipeline", "unknown-stage", "first-stage", "invalid-name", "no-incident"],
+    ids=[
+        "unknown-pipeline",
+        "unknown-stage",
+        "first-stage",
+        "invalid-name",
+        "no-incident",
+        "parameter-climbing",
+        "parameter-dotdot-segment",
+        "parameter-not-fully-qualified",
+        "parameter-reserved-prefix",
+        "parameter-space",
+    ],
 )
 def test_bad_input_fails_naming_the_value_and_changes_nothing(aws, run_playbook, pipeline, args, expected):
     seq = last_seq(aws)
@@ -203,6 +219,7 @@ def test_bad_input_fails_naming_the_value_and_changes_nothing(aws, run_playbook,
     assert result["changed"] is False
     assert flag(aws) is None and inbound(aws) == {"Build": (True, None), "Deploy": (True, None)}
     assert mutations(aws, seq) == []
+    assert aws.client("ssm").describe_parameters()["Parameters"] == []  # no parameter of any name was created
 
 
 def test_permanent_5xx_fails_within_budget_naming_call_and_code(aws, run_playbook, pipeline):

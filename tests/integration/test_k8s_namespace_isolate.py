@@ -106,7 +106,7 @@ def test_check_mode_and_bad_input_change_nothing(kube, run_playbook):
     assert run.returncode != 0 and "namespace 'nope' does not exist" in result["msg"]
     run, result = isolate(run_playbook, incident_id="INC-43", responders=["ghost"])
     assert run.returncode != 0 and "responder namespace 'ghost' does not exist" in result["msg"]
-    run, result = isolate(run_playbook)
+    run, result = isolate(run_playbook, incident_id="")  # "" (not omitted: the option falls back to the environment)
     assert run.returncode != 0 and "incident_id is required" in result["msg"]
     assert state(kube) == before
 

@@ -71,6 +71,7 @@ def test_converge_idempotence_and_release_from_the_timeline(aws, run_playbook, t
     released = run_playbook(PLAYBOOK, extra_vars=role_vars(aws, ec2_isolate_state="released"))
     assert released.returncode == 0, released.output
     assert recap(released)["changed"] == 1, released.stdout
+    assert "left alone:" not in released.stdout  # nothing was changed meanwhile: no "left alone: [{}]"
     after = state(aws)
     assert after["enis"] == before["enis"]
     assert after["stop_protection"] is False
@@ -138,3 +139,21 @@ def test_a_terminated_instance_is_gone_and_the_release_goes_on(aws, run_playbook
     assert f"gone (recorded as released): {instance}" in released.stdout
     again = run_playbook(PLAYBOOK, extra_vars=role_vars(aws, ec2_isolate_state="released"), env=env, timeline=timeline)
     assert again.returncode == 0 and "nothing to release" in again.stdout, again.output
+
+
+@pytest.mark.parametrize(
+    ("extra", "named", "not_named"),
+    [
+        ({"ec2_isolate_instance": ""}, 'ec2_isolate_instance must name the EC2 instance (got "")', "wait_timeout"),
+        ({"ec2_isolate_wait_timeout": -1}, "ec2_isolate_wait_timeout must be >= 0 (got -1)", "ec2_isolate_instance"),
+    ],
+    ids=["empty-instance", "negative-wait"],
+)
+def test_a_bad_value_is_named_alone_and_nothing_changes(aws, run_playbook, extra, named, not_named):
+    before = state(aws)
+    run = run_playbook(PLAYBOOK, extra_vars=role_vars(aws, **extra))
+    assert run.returncode != 0
+    (line,) = [line for line in run.stdout.splitlines() if line.startswith("fatal:")]
+    message = json.loads(line.split("=> ", 1)[1])["msg"]
+    assert named in message and not_named not in message, message
+    assert state(aws) == before

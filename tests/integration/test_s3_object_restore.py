@@ -131,6 +131,63 @@ def test_restore_prefix_in_place_then_rerun_is_a_no_op(aws, history, run_playboo
     assert s3_history.version_list(s3, BUCKET) == versions
 
 
+def whole_bucket_history(s3, bucket: str) -> tuple[str, dict[str, bytes]]:
+    """Keys under several prefixes and at the top level; after the time a third is overwritten ("encrypted"),
+    a third deleted, and ransom notes created.  Returns (time, {key: body at the time})."""
+    good = {}
+    for prefix in ("uploads/", "reports/2026/", "img/", ""):
+        for n in range(12):
+            key = f"{prefix}file-{n:02d}.dat"
+            good[key] = f"good {key}".encode()
+            s3_history.put(s3, bucket, key, good[key])
+    at = s3_history.split()
+    for i, key in enumerate(sorted(good)):
+        if i % 3 == 0:
+            s3_history.put(s3, bucket, key, b"ENCRYPTED " + good[key][::-1])
+        elif i % 3 == 1:
+            s3_history.delete(s3, bucket, key)
+    for note in ("README-RANSOM.txt", "uploads/README-RANSOM.txt"):
+        s3_history.put(s3, bucket, note, b"pay up")
+    return at, good
+
+
+def test_whole_bucket_check_then_restore_then_rerun_changes_nothing(aws, run_playbook):
+    s3 = aws.client("s3")
+    s3_history.versioned_bucket(s3, BUCKET)
+    at, good = whole_bucket_history(s3, BUCKET)
+    versions = s3_history.version_list(s3, BUCKET)
+    expected_counts = {"copy": 16, "remove_delete_marker": 16, "unchanged": 16, "add_delete_marker": 2}
+
+    seq = mark(aws)
+    run, planned = restore(run_playbook, check=True, whole_bucket=True, delete_absent=True, time=at)
+    assert run.returncode == 0, run.output
+    assert planned["changed"] is True
+    assert {k: n for k, n in planned["counts"].items() if n} == expected_counts, planned["counts"]
+    assert "would restore 34 of 50 key(s) in restore-test (the whole bucket)" in planned["msg"], planned["msg"]
+    assert mutating(aws, seq) == []
+    assert s3_history.version_list(s3, BUCKET) == versions
+
+    run, result = restore(run_playbook, whole_bucket=True, delete_absent=True, time=at)
+    assert run.returncode == 0, run.output
+    assert result["changed"] is True and result["errors"] == []
+    assert {k: n for k, n in result["counts"].items() if n} == expected_counts, result["counts"]
+    for key, body in good.items():
+        assert s3_history.body(s3, BUCKET, key) == body, key
+    for note in ("README-RANSOM.txt", "uploads/README-RANSOM.txt"):
+        assert s3_history.body(s3, BUCKET, note) is None, note
+        assert len(s3_history.version_list(s3, BUCKET, note)[note]) == 2  # hidden, its data kept
+    assert result["before"]["present"] == 34 and result["after"]["present"] == 48
+    restored = s3_history.version_list(s3, BUCKET)
+
+    seq = mark(aws)
+    run, again = restore(run_playbook, whole_bucket=True, delete_absent=True, time=at)
+    assert run.returncode == 0, run.output
+    assert again["changed"] is False, again["actions"]
+    assert again["counts"]["unchanged"] == 50
+    assert mutating(aws, seq) == []
+    assert s3_history.version_list(s3, BUCKET) == restored
+
+
 def test_exact_keys_only_and_unchanged_keys_cost_no_call(aws, history, run_playbook):
     s3 = history["s3"]
     seq = mark(aws)
@@ -272,6 +329,20 @@ def test_archived_versions_are_reported_never_copied(aws, run_playbook):
         ({"prefix": "docs/", "target_prefix": "docs/copy/"}, "target_prefix 'docs/copy/' lies under prefix 'docs/'"),
         ({"bucket": "plain-bucket", "prefix": "docs/"}, "bucket 'plain-bucket' has never had versioning enabled"),
         ({"prefix": "docs/", "target_bucket": "no-such-target"}, "no-such-target"),
+        ({"prefix": ""}, "prefix '' is empty and no keys: give a non-empty prefix or keys, or whole_bucket=true"),
+        ({}, "no prefix and no keys: give a non-empty prefix or keys, or whole_bucket=true"),
+        ({"whole_bucket": True, "prefix": "docs/"}, "but prefix 'docs/' was given too"),
+        ({"whole_bucket": True, "keys": ["docs/a.txt"]}, "but keys ['docs/a.txt'] was given too"),
+        ({"whole_bucket": True, "target_prefix": "copy/"}, "which is restored whole: the copies would be listed"),
+        (
+            {"bucket": "s3://restore-test", "prefix": "docs/"},
+            "bucket: 's3://restore-test' is not a valid S3 bucket name: characters '/:' are not allowed",
+        ),
+        (
+            {"prefix": "docs/", "target_bucket": "Restore_Copy"},
+            "target_bucket: 'Restore_Copy' is not a valid S3 bucket name: characters 'CR_' are not allowed",
+        ),
+        ({"keys": {"docs/a.txt": "v1"}}, 'keys: expected a list, got the mapping {"docs/a.txt": "v1"}'),
     ],
     ids=[
         "unknown-bucket",
@@ -282,6 +353,14 @@ def test_archived_versions_are_reported_never_copied(aws, run_playbook):
         "target-under-prefix",
         "unversioned",
         "unknown-target",
+        "empty-prefix-without-whole-bucket",
+        "nothing-named",
+        "whole-bucket-and-prefix",
+        "whole-bucket-and-keys",
+        "whole-bucket-into-itself",
+        "bucket-name-with-scheme",
+        "target-bucket-name-uppercase",
+        "mapping-for-keys",
     ],
 )
 def test_bad_input_fails_naming_the_value_and_changes_nothing(aws, history, run_playbook, options, expected):

@@ -137,7 +137,7 @@ def test_release_in_check_mode_changes_nothing(aws, run_playbook):
     [
         ({"bucket": "no-such-bucket-firebreak"}, "S3 bucket 'no-such-bucket-firebreak' does not exist"),
         ({"bucket": "Bad_Bucket"}, "invalid S3 bucket name 'Bad_Bucket'"),
-        ({"bucket": "firebreak-sandbox-uploads", "incident_id": None}, "incident_id is required"),
+        ({"bucket": "firebreak-sandbox-uploads", "incident_id": ""}, "incident_id is required"),
     ],
     ids=["unknown-bucket", "invalid-name", "no-incident"],
 )

@@ -83,10 +83,10 @@ def test_generate_rotates_the_credential_keys_and_redeploys_the_readers(aws, run
         assert deployment_id(aws, name) != readers[name], f"{name} got no new deployment"
     assert deployment_id(aws, "shop-api") == readers["shop-api"], "a service that does not read it is left alone"
 
-    changed = result["containment"]["changed"]
+    changed = result["containment"][0]["changed"]
     assert changed["previous_version_id"] == old_version and changed["new_version_id"] == new_version
     assert sorted(changed["services_redeployed"]) == sorted(s["service_arn"] for s in result["services"])
-    assert result["containment"]["releasable"] is False
+    assert result["containment"][0]["releasable"] is False
     assert_no_value(json.dumps(result) + run.output + timeline_text(run), old["ADMIN_PASS"], new["ADMIN_PASS"])
 
     seq = last_seq(aws)

@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO / "collections") not in sys.path:
     sys.path.insert(0, str(REPO / "collections"))
 
+from ansible_collections.firebreak.runbooks.plugins.module_utils import redaction as rd  # noqa: E402
 from ansible_collections.firebreak.runbooks.plugins.module_utils import timeline as tl  # noqa: E402
 
 pytestmark = pytest.mark.integration
@@ -136,7 +137,7 @@ def test_secrets_never_reach_the_file(tmp_path):
     nolog = next(r for r in recs if r["task"] == "A no_log task whose argument is a secret")
     assert nolog["details"] == tl.NO_LOG_DETAILS and nolog["msg"] is None
     facts = next(r for r in recs if r["task"] == "A task returning secret-looking keys")["details"]["ansible_facts"]
-    assert facts["db_password"] == tl.MASK and facts["nested"]["items"][0]["clientSecret"] == tl.MASK
+    assert facts["db_password"] == rd.MASK and facts["nested"]["items"][0]["clientSecret"] == rd.MASK
 
 
 # ------------------------------------------------------------------ the report

@@ -58,6 +58,30 @@ def test_bad_bucket_names(name):
         ev.validate_bucket_name(name, "evidence_bucket")
 
 
+@pytest.mark.parametrize(
+    ("name", "rule"),
+    [
+        ("s3://evidence", "characters '/:' are not allowed"),
+        ("Evidence_1", "characters 'E_' are not allowed"),
+        ("ab", "2 characters, AWS allows 3 to 63"),
+        ("-evidence", "must begin and end with a lowercase letter or a digit"),
+        ("a..b", "two adjacent periods"),
+        ("192.168.1.1", "formatted as an IP address"),
+        ("xn--evidence", "the prefix 'xn--' is reserved"),
+        ("evidence-s3alias", "the suffix '-s3alias' is reserved"),
+    ],
+)
+def test_bad_bucket_names_say_which_rule(name, rule):
+    assert rule in ev.bucket_name_problem(name)
+    with pytest.raises(ev.EvidenceInputError, match=f"^evidence_bucket: {re.escape(repr(name))} is not a valid S3"):
+        ev.validate_bucket_name(name, "evidence_bucket")
+
+
+def test_good_bucket_names():
+    for name in ("firebreak-sandbox-evidence", "a.b-c", "abc", "x" * 63):
+        assert ev.bucket_name_problem(name) is None
+
+
 # -- isolation plan --------------------------------------------------------------------------------
 
 

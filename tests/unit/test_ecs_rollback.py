@@ -432,8 +432,12 @@ def _doc(module) -> dict:
 @pytest.mark.parametrize("module", [ecs_service_rollback, ecs_service_status_info], ids=lambda m: m.__name__)
 def test_argument_spec_matches_documentation(module):
     options = dict(_doc(module)["options"])
-    if "firebreak.runbooks.step" in _doc(module)["extends_documentation_fragment"]:
-        options.update(yaml.safe_load(step_fragment.ModuleDocFragment.DOCUMENTATION)["options"])
+    for fragment in _doc(module)["extends_documentation_fragment"]:
+        if fragment == "firebreak.runbooks.step" or fragment.startswith("firebreak.runbooks.step."):
+            text = getattr(
+                step_fragment.ModuleDocFragment, fragment.rpartition("step")[2].lstrip(".") or "DOCUMENTATION"
+            )
+            options.update(yaml.safe_load(text).get("options") or {})
     spec = module.ARGUMENT_SPEC
     assert set(options) == set(spec)
     for name, doc in options.items():
@@ -450,12 +454,13 @@ def test_documentation_header(module):
     assert doc["module"] == module.__name__.rsplit(".", 1)[-1]
     assert doc["version_added"] == "0.1.0"
     assert doc["author"] == "firebreak.runbooks maintainers (@firebreak)"
-    assert doc["extends_documentation_fragment"] == [
+    assert doc["extends_documentation_fragment"][:4] == [
         "amazon.aws.common.modules",
         "amazon.aws.region.modules",
         "amazon.aws.boto3",
         "firebreak.runbooks.step",
     ]
+    assert "firebreak.runbooks.step.ATTRIBUTES" in doc["extends_documentation_fragment"] or "attributes" in doc
     returned = yaml.safe_load(module.RETURN)
     for key, value in returned.items():
         assert {"description", "returned", "type"} <= set(value), key

@@ -14,7 +14,7 @@ if str(REPO_ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "collections"))
 
 from ansible_collections.firebreak.runbooks.plugins.doc_fragments import step as step_fragment
-from ansible_collections.firebreak.runbooks.plugins.module_utils import ecs
+from ansible_collections.firebreak.runbooks.plugins.module_utils import ecs, step
 from ansible_collections.firebreak.runbooks.plugins.modules import (
     ecs_service_restart,
     ecs_service_rollback,
@@ -157,9 +157,12 @@ def test_argument_spec_matches_documentation_with_fragments(module):
     options = dict(doc["options"])
     fragments = doc["extends_documentation_fragment"]
     assert "firebreak.runbooks.step" in fragments
-    options.update(yaml.safe_load(step_fragment.ModuleDocFragment.DOCUMENTATION)["options"])
-    if "firebreak.runbooks.step.INCIDENT" in fragments:
-        options.update(yaml.safe_load(step_fragment.ModuleDocFragment.INCIDENT)["options"])
+    for fragment in fragments:
+        if fragment == "firebreak.runbooks.step" or fragment.startswith("firebreak.runbooks.step."):
+            text = getattr(
+                step_fragment.ModuleDocFragment, fragment.rpartition("step")[2].lstrip(".") or "DOCUMENTATION"
+            )
+            options.update(yaml.safe_load(text).get("options") or {})
     spec = module.ARGUMENT_SPEC
     assert set(options) == set(spec)
     for name, opt in options.items():
@@ -182,7 +185,7 @@ def test_scale_out_includes_the_platform_file_and_leaves_room_for_kubernetes():
     assert _role_spec("scale_out")["scale_out_platform"]["choices"] == ["ecs", "kubernetes"]
 
 
-# -- the mitigation phase shares the retry budget ---------------------------------------------------------------
+# -- the calls up to the mitigating one share the mitigation deadline -----------------------------------------------
 
 
 class _Clock:
@@ -211,37 +214,37 @@ class _FailingClient:
         raise ClientError(error, "UpdateService")
 
 
-def test_step_caller_bounds_the_mitigation_phase_from_the_step_start():
+def test_the_deadline_bounds_the_calls_up_to_the_mitigation_from_the_step_start():
     from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError
 
     clock = _Clock()
-    caller = ecs.StepCaller(60, sleep=clock.sleep, clock=clock.clock)
+    caller = step.Caller(60, sleep=clock.sleep, clock=clock.clock, deadline=60)
     start = clock.now
     clock.now += 20  # slow reads before the update
     with pytest.raises(StepAWSError) as err:
         caller(_FailingClient(clock), "update_service", "ECS service 'shop-api'", cluster="shop", service="shop-api")
-    assert clock.now - start < 60 - 1, "the update gave up past the step's budget (less the reporting margin)"
+    assert clock.now - start < 60 - 1, "the update gave up past the mitigation deadline (less the reporting margin)"
     assert err.value.code == "InternalFailure" and err.value.attempts > 1
 
 
-def test_step_caller_after_the_phase_gives_each_call_the_full_budget():
+def test_after_the_deadline_ends_each_call_gets_the_full_budget():
     from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError
 
     clock = _Clock()
-    caller = ecs.StepCaller(30, sleep=clock.sleep, clock=clock.clock)
+    caller = step.Caller(30, sleep=clock.sleep, clock=clock.clock, deadline=30)
     clock.now += 100  # a long wait after the update
-    caller.end_phase()
+    caller.end_deadline()
     started = clock.now
     with pytest.raises(StepAWSError):
         caller(_FailingClient(clock), "update_service", "x")
     assert 20 < clock.now - started < 30
 
 
-def test_step_caller_with_zero_budget_makes_one_attempt():
+def test_a_zero_deadline_makes_one_attempt():
     from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError
 
     clock = _Clock()
     client = _FailingClient(clock)
     with pytest.raises(StepAWSError):
-        ecs.StepCaller(0, sleep=clock.sleep, clock=clock.clock)(client, "update_service", "x")
+        step.Caller(0, sleep=clock.sleep, clock=clock.clock, deadline=0)(client, "update_service", "x")
     assert client.attempts == 1

@@ -180,6 +180,8 @@ def test_every_step_call_gets_the_roles_retry_budget(role):
     """A budget typed and documented but not passed on would leave the module's default in force."""
     calls = _step_calls(role)
     assert calls, f"roles/{role} calls none of the collection's step modules"
+    if role.startswith("incident_") and not any("retry_budget" in _module_options(module) for _, module, _ in calls):
+        pytest.skip(f"roles/{role} is a frame role calling only record modules: no API call to budget")
     spec = _spec(role)
     budgets = {name for name in spec if name.endswith("_retry_budget")}
     assert budgets, f"roles/{role}/meta/argument_specs.yml has no {role}_retry_budget"

@@ -217,7 +217,7 @@ NOW = datetime.datetime(2026, 11, 24, 12, 0, tzinfo=datetime.UTC)
 
 def params(**overrides):
     base = {
-        "bucket": "b",
+        "bucket": "shop",
         "keys": None,
         "prefix": "docs/",
         "time": "2026-11-24T09:30:00+01:00",
@@ -244,12 +244,12 @@ def test_validate_accepts_offsets_and_rejects_future_and_unparseable_times_namin
 
 def test_validate_target_rules():
     _, target = s3_object_restore.validate(params(target_prefix="check/"), NOW)
-    assert target == {"bucket": "b", "prefix": "check/"}
+    assert target == {"bucket": "shop", "prefix": "check/"}
     with pytest.raises(s3_object_restore.InputError, match="lies under prefix"):
         s3_object_restore.validate(params(target_prefix="docs/x/"), NOW)
     with pytest.raises(s3_object_restore.InputError, match="in-place restore only"):
         s3_object_restore.validate(params(target_bucket="other", delete_absent=True), NOW)
-    _, same = s3_object_restore.validate(params(target_bucket="b", target_prefix="docs/"), NOW)
+    _, same = s3_object_restore.validate(params(target_bucket="shop", target_prefix="docs/"), NOW)
     assert same is None  # the same location is an in-place restore
 
 
@@ -263,3 +263,26 @@ def test_module_documentation_matches_the_argument_spec():
     for name, spec in own.items():
         assert doc["options"][name]["type"] == spec["type"], name
         assert doc["options"][name].get("default") == spec.get("default"), name
+
+
+def test_an_empty_prefix_is_the_whole_bucket_only_when_asked():
+    with pytest.raises(s3_object_restore.InputError, match=r"prefix '' is empty and no keys: .* whole_bucket=true"):
+        s3_object_restore.validate(params(prefix=""), NOW)
+    with pytest.raises(s3_object_restore.InputError, match=r"^no prefix and no keys: .* bucket 'shop'"):
+        s3_object_restore.validate(params(prefix=None), NOW)
+    assert s3_object_restore.scope(params(prefix=None, whole_bucket=True)) == ""
+    assert s3_object_restore.scope(params(prefix="", whole_bucket=True)) == ""
+    assert s3_object_restore.scope(params()) == "docs/"
+    with pytest.raises(s3_object_restore.InputError, match="but prefix 'docs/' was given too"):
+        s3_object_restore.scope(params(whole_bucket=True))
+    with pytest.raises(s3_object_restore.InputError, match="restored whole"):
+        s3_object_restore.validate(params(prefix=None, whole_bucket=True, target_prefix="copy/"), NOW)
+    _, target = s3_object_restore.validate(params(prefix=None, whole_bucket=True, target_bucket="other"), NOW)
+    assert target == {"bucket": "other", "prefix": ""}
+
+
+def test_bucket_names_are_checked_before_any_call_naming_the_value_and_the_rule():
+    with pytest.raises(s3_object_restore.InputError, match=r"^bucket: 's3://shop' is not a valid S3 bucket name: "):
+        s3_object_restore.validate(params(bucket="s3://shop"), NOW)
+    with pytest.raises(s3_object_restore.InputError, match=r"^target_bucket: 'ab' .*: 2 characters, AWS allows 3"):
+        s3_object_restore.validate(params(target_bucket="ab"), NOW)

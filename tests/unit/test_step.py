@@ -100,6 +100,18 @@ def test_connection_errors_are_retried_then_fail_naming_the_call():
     assert clock.now < 5
 
 
+def test_a_request_botocore_refuses_to_send_is_not_called_a_connection_error():
+    error = botocore.exceptions.ParamValidationError(report='Invalid bucket name "s3://shop": Bucket name must match')
+    client = FakeClient([error])
+    caller, _clock = _caller()
+    with pytest.raises(step.StepAWSError) as err:
+        caller(client, "update_service", "bucket 's3://shop'")
+    assert "connection error" not in str(err.value)
+    assert str(err.value).startswith("UpdateService failed for bucket 's3://shop': not sent: ParamValidationError: ")
+    assert 'Invalid bucket name "s3://shop"' in str(err.value)
+    assert client.calls == 1
+
+
 def test_budget_zero_makes_one_attempt():
     client = FakeClient([_client_error("ThrottlingException", 400)] * 3)
     caller, _clock = _caller(budget=0)
@@ -365,3 +377,18 @@ def test_aws_client_without_a_region_fails_saying_so(monkeypatch, tmp_path):
         "The ecs_service_scale module requires a region and none was found in configuration, "
         "environment variables or module parameters"
     ]
+
+
+def test_a_mapping_for_a_list_option_is_named_with_its_value_unless_no_log():
+    spec = {
+        "cidrs": {"type": "list", "elements": "str", "aliases": ["addresses"]},
+        "tokens": {"type": "list", "no_log": True},
+        "name": {"type": "str"},
+    }
+    assert step.mapping_for_list_problems(spec, {"cidrs": ["192.0.2.1"], "name": {"x": 1}}) == []
+    (problem,) = step.mapping_for_list_problems(spec, {"addresses": {"192.0.2.1": "attacker"}})
+    assert problem == (
+        'addresses: expected a list, got the mapping {"192.0.2.1": "attacker"}; write each item on its own \'- \' line'
+    )
+    (hidden,) = step.mapping_for_list_problems(spec, {"tokens": {"secret": "hunter2"}})
+    assert "hunter2" not in hidden and "(value hidden: no_log)" in hidden

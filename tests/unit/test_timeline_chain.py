@@ -15,6 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO / "collections") not in sys.path:
     sys.path.insert(0, str(REPO / "collections"))
 
+from ansible_collections.firebreak.runbooks.plugins.module_utils import redaction as rd  # noqa: E402
 from ansible_collections.firebreak.runbooks.plugins.module_utils import timeline as tl  # noqa: E402
 
 
@@ -321,7 +322,7 @@ def test_a_final_record_that_lost_only_its_newline_still_verifies(chain):
     ],
 )
 def test_secret_keys(key):
-    assert tl.is_secret_key(key)
+    assert rd.is_secret_key(key)
 
 
 @pytest.mark.parametrize(
@@ -341,7 +342,7 @@ def test_secret_keys(key):
     ],
 )
 def test_not_secret_keys(key):
-    assert not tl.is_secret_key(key)
+    assert not rd.is_secret_key(key)
 
 
 def test_redact_masks_recursively_and_keeps_access_key_id():
@@ -354,7 +355,7 @@ def test_redact_masks_recursively_and_keeps_access_key_id():
         "other": "echo of wJalrXUtnFEMI/K7MDENG in free text",
         "_ansible_internal": 1,
     }
-    out = tl.redact(value)
+    out = rd.redact(value)
     text = json.dumps(out)
     assert "wJalrXUtnFEMI" not in text and "FQoGZXIvYXdz" not in text and "hunter22" not in text
     assert out["AccessKeyId"] == "AKIAIOSFODNN7EXAMPLE"
@@ -366,16 +367,16 @@ def test_redact_masks_recursively_and_keeps_access_key_id():
 
 
 def test_scrub_text_patterns():
-    assert "s3cr3t-value" not in tl.scrub_text('{"token": "s3cr3t-value"}')
-    assert "s3cr3t-value" not in tl.scrub_text("password: s3cr3t-value")
-    assert "s3cr3t-value" not in tl.scrub_text("aws_secret_access_key=s3cr3t-value")
-    assert "AKIAIOSFODNN7EXAMPLE" in tl.scrub_text("AccessKeyId=AKIAIOSFODNN7EXAMPLE")
-    assert tl.scrub_text("the password is short") == "the password is short"
+    assert "s3cr3t-value" not in rd.scrub_text('{"token": "s3cr3t-value"}')
+    assert "s3cr3t-value" not in rd.scrub_text("password: s3cr3t-value")
+    assert "s3cr3t-value" not in rd.scrub_text("aws_secret_access_key=s3cr3t-value")
+    assert "AKIAIOSFODNN7EXAMPLE" in rd.scrub_text("AccessKeyId=AKIAIOSFODNN7EXAMPLE")
+    assert rd.scrub_text("the password is short") == "the password is short"
 
 
 def test_argv_lists_mask_the_value_after_a_secret_flag():
-    out = tl.to_plain(["mysql", "--password", "hunter22", "--user", "root"])
-    assert out == ["mysql", "--password", tl.MASK, "--user", "root"]
+    out = rd.to_plain(["mysql", "--password", "hunter22", "--user", "root"])
+    assert out == ["mysql", "--password", rd.MASK, "--user", "root"]
 
 
 def test_result_details_drops_internals_and_honours_no_log():
@@ -418,7 +419,7 @@ def test_details_size_is_capped_and_marked():
 def test_to_plain_handles_odd_values():
     import datetime
 
-    out = tl.to_plain({"when": datetime.datetime(2025, 1, 1), "b": b"\xff", "s": {3, 1}, "n": float("nan"), 1: "k"})
+    out = rd.to_plain({"when": datetime.datetime(2025, 1, 1), "b": b"\xff", "s": {3, 1}, "n": float("nan"), 1: "k"})
     assert out == {"when": "2025-01-01T00:00:00", "b": "\ufffd", "s": [1, 3], "n": "nan", "1": "k"}
     tl.canonical_json(out)
 
@@ -427,50 +428,51 @@ def test_to_plain_handles_odd_values():
 
 
 @pytest.mark.parametrize(
-    ("role", "action", "kind"),
+    ("details", "kind"),
     [
-        ("waf_block", None, "containment"),
-        ("firebreak.runbooks.iam_key_disable", "firebreak.runbooks.iam_access_key", "containment"),
-        ("alb_drain", None, "containment"),
-        ("ecs_rollback", None, "recovery"),
-        ("firebreak.runbooks.scale_out", None, "recovery"),
-        (None, "firebreak.runbooks.ecs_service_rollback", "recovery"),
-        ("evidence_capture", None, None),
-        (None, "ansible.builtin.command", None),
+        ({"step_kind": "containment", "containment": []}, "containment"),
+        ({"step_kind": "mitigation", "containment": []}, "mitigation"),
+        ({"results": [{"skipped": True}, {"step_kind": "recovery"}]}, "recovery"),  # a loop's items
+        ({"step_kind": "bogus"}, None),
+        # records written before results carried step_kind: a containment entry still counts
+        ({"containment": {"id": "abc", "step": "waf_block"}}, "containment"),
+        ({"containment": [{"id": "abc"}]}, "containment"),
+        ({"containment": []}, None),
+        ({"rc": 0}, None),
+        (None, None),
     ],
 )
-def test_classify_step(role, action, kind):
-    assert tl.classify_step(role, action) == kind
+def test_record_step_kind_comes_from_the_result(details, kind):
+    # the role and action names play no part: a bare module and any role count alike
+    rec = {"event": "task_changed", "role": "waf_block", "action": "firebreak.runbooks.ecs_service_rollback"}
+    assert tl.record_step_kind(dict(rec, details=details)) == kind
+    assert tl.record_step_kind(dict(rec, event="note", details=details)) is None
 
 
-def test_classification_tables_match_design():
-    recovery = {k for k, v in tl.ROLE_KINDS.items() if v == tl.RECOVERY}
-    containment = {k for k, v in tl.ROLE_KINDS.items() if v == tl.CONTAINMENT}
-    assert recovery == {
-        "ecs_rollback",
-        "eks_rollout_undo",
-        "aurora_failover",
-        "rds_instance_failover",
-        "pitr_restore",
-        "s3_version_restore",
-        "lambda_alias_rollback",
-        "lambda_limits_raise",
-        "k8s_rolling_restart",
-        "scale_out",
-        "ecs_service_restart",
-    }
-    assert containment == {
-        "iam_key_disable",
-        "waf_block",
-        "ec2_isolate",
-        "k8s_namespace_isolate",
-        "pipeline_pause",
-        "secret_rotate",
-        "alb_drain",
-        "nacl_block",
-        "s3_public_block",
-        "deploy_freeze",
-    }
+def test_step_times_by_kind():
+    def task(seq, kind, event="task_changed", changed=True, check_mode=False):
+        return {
+            "seq": seq,
+            "event": event,
+            "changed": changed,
+            "check_mode": check_mode,
+            "details": {"step_kind": kind},
+        }
+
+    recs = [
+        task(1, "verification", event="task_ok", changed=False),  # before any mitigation: not recovery
+        task(2, "mitigation", check_mode=True),  # a dry run counts for nothing
+        task(3, "evidence"),
+        task(4, "mitigation"),
+        task(5, "containment"),
+        task(6, "verification", event="task_failed", changed=False),
+        task(7, "verification", event="task_ok", changed=False),
+    ]
+    times = tl.step_times(recs)
+    assert {k: (v or {}).get("seq") for k, v in times.items()} == {"mitigation": 4, "containment": 5, "recovery": 7}
+    # without a verification, the first changed recovery step (a restore) is the recovery
+    times = tl.step_times([task(1, "containment"), task(2, "recovery")])
+    assert {k: (v or {}).get("seq") for k, v in times.items()} == {"mitigation": 1, "containment": 1, "recovery": 2}
 
 
 def test_format_duration():
@@ -505,6 +507,7 @@ def test_render_report_sections_and_times():
             changed=True,
             check_mode=True,
             host="localhost",
+            details={"step_kind": "containment", "containment": [{"id": "c0", "step": "waf_block"}]},
         ),
         _rec(
             4,
@@ -515,7 +518,12 @@ def test_render_report_sections_and_times():
             changed=True,
             check_mode=False,
             host="localhost",
-            details={"before": {"addresses": []}, "after": {"addresses": ["203.0.113.66/32"]}},
+            details={
+                "before": {"addresses": []},
+                "after": {"addresses": ["203.0.113.66/32"]},
+                "step_kind": "containment",
+                "containment": [{"id": "c1", "step": "waf_block"}],
+            },
         ),
         _rec(5, "2025-12-27T14:12:00.000Z", "task_failed", task="Roll back", role="ecs_rollback", msg="boom"),
         _rec(6, "2025-12-27T16:15:00.000Z", "playbook_end", playbook="playbooks/x.yml", details={"outcome": "failed"}),
@@ -539,6 +547,7 @@ def test_render_report_sections_and_times():
     assert "**Duration**: 2 hours 15 minutes" in md
     assert "**Severity**: P1" in md
     assert "**Time to containment**: 10 minutes" in md  # the check-mode change at 14:06 does not count
+    assert "**Time to mitigation**: 10 minutes" in md
     assert "**Time to recovery**: not reached" in md
     assert '"203.0.113.66/32"' in md
     assert "14:05:00 UTC - #2 note decision: Decided to block" in md

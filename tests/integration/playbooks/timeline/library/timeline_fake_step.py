@@ -26,6 +26,9 @@ options:
   api_token:
     description: A credential (must never reach the timeline).
     type: str
+  step_kind:
+    description: The result's C(step_kind) (omitted from the result when not given).
+    type: str
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 - after DOCUMENTATION, as in every module
@@ -38,11 +41,14 @@ def main():
             "before": {"type": "dict", "default": {}},
             "after": {"type": "dict", "default": {}},
             "api_token": {"type": "str", "no_log": True},
+            "step_kind": {"type": "str"},
         },
         supports_check_mode=True,
     )
     before, after = module.params["before"], module.params["after"]
+    kind = {"step_kind": module.params["step_kind"]} if module.params["step_kind"] else {}
     module.exit_json(
+        **kind,
         changed=before != after,
         resource_id=module.params["resource_id"],
         before=before,
