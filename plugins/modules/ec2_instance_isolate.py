@@ -32,6 +32,11 @@ description:
     groups, the protection flags and tags as they were, and registering the targets again; anything someone
     changed meanwhile (an interface whose groups are no longer the quarantine group, a flag changed by hand) is
     left alone and reported under C(left_alone). Evidence (snapshots, objects) is never deleted.
+  - Each isolation claims C(isolation) and C(protection:<flag>) on the instance in the containment ledger, also when
+    another incident already isolated it. A release keeps what another unreleased incident still claims (the
+    interfaces stay in quarantine, the flags on, the instance out of its Auto Scaling group and target groups;
+    RV(kept) says for whom); the last claimant's release restores the interfaces' groups from their
+    C(firebreak:previous-groups) tags and turns off the flags a containment turned on.
   - Re-runs change nothing. In check mode nothing is changed; the result says what would be.
   - Bad input (an instance, group, target group or bucket that does not exist, a quarantine group with rules, a
     missing incident id) fails with a message naming the value, before anything is changed.
@@ -136,6 +141,7 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
+  - firebreak.runbooks.step.CLAIMS
   - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - O(incident_id) is required with O(state=contained) outside check mode.
@@ -236,10 +242,25 @@ containment:
             "changed": {"groups": {"eni-0a1b2c3d4e5f60718": ["sg-0123456789abcdef0"]}}}]
 release:
   description:
-    - What the release undid (O(state=released)), with C(releases) (the entry ids), C(restored), C(left_alone)
-      (changed by someone else meanwhile, not touched) and C(not_restored).
+    - What the release undid (O(state=released)), one entry per released containment, with C(releases) (the entry
+      ids), C(restored), C(left_alone) (changed by someone else meanwhile, not touched; C(kept_for_others) what
+      another unreleased incident still claims) and C(not_restored); C(gone=true) when the instance no longer
+      exists.
   returned: when O(state=released)
+  type: list
+  elements: dict
+kept:
+  description:
+    - With O(state=released), the containment ledger's items (C(isolation), C(protection:<flag>)) left in place
+      because another unreleased incident still claims them, with who. The last claimant's release undoes them.
+  returned: when O(state=released) and there was something to release
   type: dict
+  sample: {"isolation": ["INC-2042"]}
+gone:
+  description: With O(state=released), the instance when it no longer exists (its entries are recorded as released).
+  returned: when O(state=released) and there was something to release
+  type: list
+  elements: str
 diff:
   description: Interface groups and protection flags before and after, when run with C(--diff).
   returned: when diff mode is on
@@ -251,6 +272,7 @@ import hashlib
 
 from ansible_collections.firebreak.runbooks.plugins.module_utils import ec2_isolation as iso
 from ansible_collections.firebreak.runbooks.plugins.module_utils import evidence as ev
+from ansible_collections.firebreak.runbooks.plugins.module_utils import ledger
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     INCIDENT_OPTION,
     RETRY_BUDGET_OPTION,
@@ -284,11 +306,25 @@ ARGUMENT_SPEC = dict(
     target_group_arns=dict(type="list", elements="str", default=[]),
     wait=dict(type="bool", default=True),
     wait_timeout=dict(type="int", default=300),
+    **ledger.CLAIMS_OPTIONS,
     **RETRY_BUDGET_OPTION,
     **INCIDENT_OPTION,
 )
 
 CONSOLE_OUTPUT_MAX = 32 * 1024  # in the result (the timeline caps details at 64 KiB)
+ISOLATION = "isolation"  # the ledger's item for "the interfaces are in the quarantine group"
+
+
+def claims_ledger(step):
+    return ledger.Ledger(ledger.store_for(step.module, step.caller, step.client))
+
+
+def bookkeeping(module, record):
+    """Ledger bookkeeping after the change: a failure is a warning, the change stands."""
+    try:
+        record()
+    except (ledger.LedgerError, StepAWSError) as err:
+        module.warn(f"the instance was changed, but the claim store was not updated: {err}")
 
 
 class Step:
@@ -503,9 +539,16 @@ def contain(step):
         )
         return result
 
+    # -- the claims first: another incident's release must see them before the instance is isolated ---------
+    claimed = [ISOLATION] + [f"protection:{attr}" for attr in sorted(protection)]
+    try:
+        new_claims = claims_ledger(step).claim(incident_id, iso.STEP, instance_id, claimed)
+    except (ledger.LedgerError, StepAWSError) as err:
+        raise iso.IsolationInputError(f"nothing changed: {err}") from None
+
     # -- act: evidence first, then containment -------------------------------------------------------------
     changed = {}
-    extra = {"quarantine_group_id": quarantine_id, "created_groups": []}
+    extra = {"quarantine_group_id": quarantine_id, "created_groups": [], "claimed": claimed}
     try:
         if missing:
             snap_tags = dict(incident_tags(incident_id, iso.STEP), **{"firebreak:instance-id": instance_id})
@@ -605,6 +648,12 @@ def contain(step):
             **extra_result,
         )
 
+    added = ([ISOLATION] if changed.get("groups") else []) + [
+        f"protection:{a}" for a in changed.get("protection") or {}
+    ]
+    if added:
+        bookkeeping(module, lambda: claims_ledger(step).mark_added(incident_id, iso.STEP, instance_id, added))
+
     # -- verify and wait -------------------------------------------------------------------------------------
     enis_after = iso.network_interfaces(step.ec2, step.caller, instance_id)
     wrong = {
@@ -645,13 +694,13 @@ def contain(step):
     result["evidence"] = evidence
     result["pending"] = pending
     result["changed"] = (
-        bool(changed)
+        bool(changed or new_claims)
         or any(s["created"] for s in evidence["snapshots"])
         or any(o.get("changed") for o in evidence["objects"])
     )
     result["containment"] = (
         [containment_entry(incident_id, iso.STEP, instance_id, changed, **extra, evidence=compact(evidence))]
-        if changed
+        if changed or new_claims
         else []
     )
     if module._diff:
@@ -759,10 +808,13 @@ def release(step):
         }
 
     exists = iso.instance_exists(step.ec2, step.caller, instance_id)
-    releases, total = [], 0
+    releases, total, kept_all = [], 0, {}
     result = {"before": {}, "after": {}}
+    claims = claims_ledger(step)
     for entry in entries:
-        changed = entry["changed"]
+        owner = entry.get("incident_id") or incident_id
+        changed, ledger_notes = ledger_view(step, claims, owner, instance_id, entry, exists)
+        kept_all.update(ledger_notes["kept"])
         now = {"instance_exists": exists}
         now["enis"] = iso.interfaces_by_id(step.ec2, step.caller, list(changed.get("groups") or {}))
         if exists:
@@ -776,6 +828,9 @@ def release(step):
             if changed.get("auto_scaling_group"):
                 now["in_asg"] = iso.auto_scaling_group_of(step.client("autoscaling"), step.caller, instance_id)
         actions = iso.decide_release(changed, now)
+        if ledger_notes["kept"]:
+            actions["left_alone"]["kept_for_others"] = ledger_notes["kept"]
+        actions["not_restored"].update(ledger_notes["not_restored"])
         result["before"].setdefault("network_interfaces", {}).update({k: v for k, v in now["enis"].items()})
         count = (
             len(actions["groups"]) + len(actions["protection"]) + len(actions["tags_set"]) + len(actions["tags_delete"])
@@ -802,18 +857,67 @@ def release(step):
                 restored=actions["restored"],
                 left_alone=actions["left_alone"],
                 not_restored=actions["not_restored"],
+                **({} if exists else {"gone": True}),
             )
         )
+        if owner and not module.check_mode:
+            bookkeeping(module, ledger_notes["settle"])
     result["after"]["network_interfaces"] = iso.interfaces_by_id(
         step.ec2, step.caller, [e for entry in entries for e in entry["changed"].get("groups") or {}]
     )
-    result.update(changed=bool(total), release=releases)
+    result.update(changed=bool(total), release=releases, kept=kept_all, gone=[] if exists else [instance_id])
     left = sum(len(r["left_alone"]) for r in releases)
     verb = "would restore" if module.check_mode else "restored"
     result["msg"] = f"{verb} {total} change(s) of {len(entries)} containment(s) on {instance_id}" + (
         f"; left alone {left} kind(s) of change made meanwhile (see release.left_alone)" if left else ""
     )
+    for value, who in kept_all.items():
+        result["msg"] += f"; kept {value} for {', '.join(who)} (still claimed)"
+    if not exists:
+        result["msg"] += f"; gone (recorded as released): {instance_id}"
     return result
+
+
+def ledger_view(step, claims, owner, instance_id, entry, exists):
+    """The entry's ``changed`` as the containment ledger lets this release undo it, and what to report.
+
+    ``isolation`` (the interfaces' groups) and ``protection:<attr>`` stay while another unreleased incident
+    still claims them; while the isolation stays, the Auto Scaling group and target registrations stay out too.
+    The last claimant's release undoes what an earlier (released) incident's step changed: the interfaces' groups
+    from their ``firebreak:previous-groups`` tags, and the protection flags it turned on."""
+    changed = {k: (dict(v) if isinstance(v, dict) else v) for k, v in entry["changed"].items()}
+    ours = ([ISOLATION] if changed.get("groups") else []) + [f"protection:{a}" for a in changed.get("protection") or {}]
+    claimed = list(dict.fromkeys(list(entry.get("claimed") or []) + ours))
+    notes = {"kept": {}, "not_restored": {}, "settle": lambda: None}
+    if not owner or not claimed:
+        return changed, notes
+    if not exists:
+        notes["settle"] = lambda: claims.drop(owner, instance_id, claimed)
+        return changed, notes
+    selection = claims.select(owner, instance_id, claimed, ours)
+    notes["kept"] = selection["kept"]
+    notes["settle"] = lambda: claims.settle(owner, instance_id, claimed, removed=selection["remove"])
+    if ISOLATION in selection["kept"]:
+        for key in ("groups", "auto_scaling_group", "target_groups"):
+            if changed.pop(key, None):
+                notes["not_restored"][key] = (
+                    f"the instance stays isolated for {', '.join(selection['kept'][ISOLATION])} (still claimed)"
+                )
+    for item in selection["kept"]:
+        if item.startswith("protection:"):
+            (changed.get("protection") or {}).pop(item.split(":", 1)[1], None)
+    if ISOLATION in selection["remove"] and not changed.get("groups"):
+        # isolated by another (released) incident's step: restore the groups it recorded on each interface
+        for eni in iso.network_interfaces(step.ec2, step.caller, instance_id):
+            groups = iso.group_ids(eni.get("Groups"))
+            previous = iso.tag_dict(eni.get("TagSet")).get(iso.PREVIOUS_GROUPS_TAG)
+            if previous and len(groups) == 1:
+                changed.setdefault("groups", {})[eni["NetworkInterfaceId"]] = previous.split(",")
+                changed["quarantine_group_id"] = groups[0]
+    for item in selection["remove"]:
+        if item.startswith("protection:") and item not in ours:
+            changed.setdefault("protection", {})[item.split(":", 1)[1]] = False  # a containment turned it on
+    return changed, notes
 
 
 def apply_release(step, instance_id, actions):

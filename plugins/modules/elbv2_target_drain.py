@@ -18,6 +18,10 @@ description:
     deregistered; the target groups are tagged with the incident.
   - With O(state=released) it registers again exactly the targets the given O(containments) deregistered, with
     their ports; a target someone registered again meanwhile is left alone and reported.
+  - Each drained target is claimed in the containment ledger (item C(<id>:<port>) on the target group ARN), also a
+    target another incident already drained; a release registers a target again only when no other unreleased
+    incident still claims it (RV(kept) says for whom), so a target drained by two incidents comes back with the last
+    release.
   - Safety, it refuses to deregister every registered target of a target group (the service would go down)
     unless O(allow_empty=true).
   - Re-runs change nothing; in check mode nothing is changed. Bad input (an unknown target group, a malformed
@@ -70,6 +74,7 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
+  - firebreak.runbooks.step.CLAIMS
   - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - O(incident_id) is required with O(state=contained) outside check mode.
@@ -140,9 +145,17 @@ release:
   description:
     - One entry per released containment, with C(releases), C(restored) and C(left_alone); C(gone=true) when its
       target group no longer exists.
+    - C(left_alone.kept_for_others) lists the targets kept drained because another unreleased incident claims them.
   returned: when O(state=released)
   type: list
   elements: dict
+kept:
+  description:
+    - Targets (C(<id>:<port>)) left drained because another unreleased incident still claims them, with who, per
+      target group ARN. The last claimant's release registers them again.
+  returned: when O(state=released)
+  type: dict
+  sample: {"arn:aws:elasticloadbalancing:us-east-1:1234:targetgroup/shop-api-tg/0123": {"10.20.1.10:8000": ["INC-B"]}}
 gone:
   description: Target groups (ARNs) deleted meanwhile; their entries were recorded as released, the others released.
   returned: when O(state=released)
@@ -155,6 +168,7 @@ diff:
 """
 
 from ansible_collections.firebreak.runbooks.plugins.module_utils import elbv2_drain as drain
+from ansible_collections.firebreak.runbooks.plugins.module_utils import ledger
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     INCIDENT_OPTION,
     RETRY_BUDGET_OPTION,
@@ -176,9 +190,49 @@ ARGUMENT_SPEC = dict(
     containments=dict(type="list", elements="dict", default=[]),
     wait=dict(type="bool", default=True),
     wait_timeout=dict(type="int", default=300),
+    **ledger.CLAIMS_OPTIONS,
     **RETRY_BUDGET_OPTION,
     **INCIDENT_OPTION,
 )
+
+
+def claims_ledger(module, caller):
+    return ledger.Ledger(ledger.store_for(module, caller, lambda service: aws_client(module, service)))
+
+
+def bookkeeping(module, record):
+    """Ledger bookkeeping after the change: a failure is a warning, the change stands."""
+    try:
+        record()
+    except (ledger.LedgerError, StepAWSError) as err:
+        module.warn(f"the targets were changed, but the claim store was not updated: {err}")
+
+
+def item(target):
+    return f"{target['id']}:{target.get('port')}"
+
+
+def target_of(value):
+    """``{"id", "port"}`` from an item ``<id>:<port>`` (the id may hold colons: an IPv6 address, a Lambda ARN)."""
+    ident, _, port = value.rpartition(":")
+    return {"id": ident, "port": int(port) if port.isdigit() else None}
+
+
+def drained_by_others(state, current, requested, zone, zone_of):
+    """Targets another incident drained (claimed in the ledger, not registered now) that this request covers."""
+    now = {item(t) for t in current}
+    found = []
+    for key, kinds in state.items():
+        value = ledger.unpart(key)
+        if not kinds[ledger.CLAIM] or value in now:
+            continue
+        target = target_of(value)
+        hit = any(w["id"] == target["id"] and w["port"] in (None, target["port"]) for w in requested or [])
+        if zone and zone_of is not None and zone_of(target) == zone:
+            hit = True
+        if hit:
+            found.append(target)
+    return found
 
 
 def _view(targets):
@@ -211,11 +265,16 @@ def contain(module, elbv2, caller):
     for group in groups:
         arn = group["TargetGroupArn"]
         current = drain.registered(drain.target_health(elbv2, caller, arn))
+        # the ledger of this target group: targets another incident drained are claimed too (not changed)
+        state = claims_ledger(module, caller).state(arn) if incident_id and not module.check_mode else {}
         zone_of = None
         if zone:
             ec2 = ec2 or aws_client(module, "ec2")
-            zone_of = zone_lookup(ec2, caller, group, current)
+            known = [target_of(ledger.unpart(k)) for k, v in state.items() if v[ledger.CLAIM]]
+            zone_of = zone_lookup(ec2, caller, group, current + known)
         selected, missing = drain.select_targets(current, requested, zone, zone_of)
+        others = drained_by_others(state, current, requested, zone, zone_of)
+        missing = [w for w in missing if not any(w["id"] == t["id"] for t in others)]
         before[arn] = _view(current)
         keys = {(t["id"], t["port"]) for t in selected}
         after[arn] = [t for t in before[arn] if (t["id"], t["port"]) not in keys]
@@ -226,8 +285,8 @@ def contain(module, elbv2, caller):
                 f"draining {len(selected)} target(s) would leave target group {group['TargetGroupName']!r} with no "
                 "registered target (the service would go down); set allow_empty=true if that is intended"
             )
-        if selected:
-            plans.append((group, selected))
+        if selected or others:
+            plans.append((group, selected, others))
 
     result = {
         "changed": bool(plans),
@@ -239,36 +298,56 @@ def contain(module, elbv2, caller):
     }
     if module._diff:
         result["diff"] = {"before": before, "after": after}
-    total = sum(len(selected) for _, selected in plans)
+    total = sum(len(selected) for _, selected, _ in plans)
     if module.check_mode:
         result["msg"] = f"check mode: would deregister {total} target(s) from {len(plans)} target group(s)"
         return result
 
     entries = []
+    claims = claims_ledger(module, caller)
     try:
-        for group, selected in plans:
+        for group, selected, others in plans:
             arn = group["TargetGroupArn"]
-            tags = drain.plan_tags(drain.tags_of(elbv2, caller, arn), incident_tags(incident_id, drain.STEP))
-            drain.add_tags(elbv2, caller, arn, {k: v["value"] for k, v in tags.items()})
             recorded = [{k: v for k, v in t.items() if k != "zone"} for t in selected]
-            drain.deregister(elbv2, caller, arn, recorded)
+            claimed = list(dict.fromkeys(item(t) for t in recorded + others))
+            # the claims first: another incident's release must see them before the targets are deregistered
+            new_claims = claims.claim(incident_id, drain.STEP, arn, claimed)
+            if not recorded and not new_claims:
+                continue
+            tags = {}
+            if recorded:
+                tags = drain.plan_tags(drain.tags_of(elbv2, caller, arn), incident_tags(incident_id, drain.STEP))
+                drain.add_tags(elbv2, caller, arn, {k: v["value"] for k, v in tags.items()})
+                drain.deregister(elbv2, caller, arn, recorded)
+                added = [item(t) for t in recorded]
+                bookkeeping(module, lambda arn=arn, added=added: claims.mark_added(incident_id, drain.STEP, arn, added))
             changed = {"deregistered": recorded}
             if tags:
                 changed["tags"] = tags
             entries.append(
-                containment_entry(incident_id, drain.STEP, arn, changed, target_group_name=group["TargetGroupName"])
+                containment_entry(
+                    incident_id,
+                    drain.STEP,
+                    arn,
+                    changed,
+                    target_group_name=group["TargetGroupName"],
+                    claimed=claimed,
+                )
             )
-    except StepAWSError as err:
+    except (StepAWSError, ledger.LedgerError) as err:
         module.fail_json(
             msg=f"draining failed after {len(entries)} target group(s): {err}",
             changed=bool(entries),
             containment=entries,
             before=before,
-            **err.result(),
+            **(err.result() if isinstance(err, StepAWSError) else {}),
         )
     result["containment"] = entries
+    result["changed"] = bool(entries)
     if params["wait"]:
         for entry in entries:
+            if not entry["changed"]["deregistered"]:
+                continue  # only claimed (another incident drained them): nothing to wait for
             pending = drain.wait_drained(
                 elbv2, caller, entry["resource"], entry["changed"]["deregistered"], params["wait_timeout"]
             )
@@ -281,6 +360,9 @@ def contain(module, elbv2, caller):
         result["after"][arn] = _view(drain.registered(drain.target_health(elbv2, caller, arn)))
     state = "; drained" if params["wait"] and not result["pending"] else ""
     result["msg"] = f"deregistered {total} target(s) from {len(entries)} target group(s){state}"
+    shared = sum(len(e["claimed"]) - len(e["changed"]["deregistered"]) for e in entries)
+    if shared:
+        result["msg"] += f"; claimed {shared} target(s) another incident had already drained"
     if not entries:
         result["msg"] = "no change: none of the targets is registered"
     return result
@@ -334,12 +416,26 @@ def release(module, elbv2, caller):
             )
             continue
         entries.append(entry)
-    before, after, releases, total = {}, {}, [], 0
+    before, after, releases, total, kept_all = {}, {}, [], 0, {}
+    settles = []
     for entry in entries:
         arn = entry["resource"]
         current = drain.registered(drain.target_health(elbv2, caller, arn))
         before[arn] = _view(current)
-        to_register, restored, left = drain.decide_release(entry["changed"], current)
+        owner = entry.get("incident_id") or incident_id
+        ours = [item(t) for t in entry["changed"].get("deregistered") or []]
+        claimed = list(dict.fromkeys(list(entry.get("claimed") or []) + ours))
+        selection = {"remove": ours, "kept": {}}
+        if owner:
+            # what no other unreleased incident still claims (the ledger); the rest stays drained, for whom is said
+            selection = claims_ledger(module, caller).select(owner, arn, claimed, ours)
+            settles.append((owner, arn, claimed, selection["remove"]))
+        removable = set(selection["remove"])
+        wanted = [t for t in entry["changed"].get("deregistered") or [] if item(t) in removable]
+        wanted += [target_of(i) for i in selection["remove"] if i not in ours]
+        to_register, restored, left = drain.decide_release({"deregistered": wanted}, current)
+        if selection["kept"]:
+            kept_all[arn] = selection["kept"]
         tags_now = drain.tags_of(elbv2, caller, arn) if entry["changed"].get("tags") else {}
         remove = [
             k
@@ -367,10 +463,34 @@ def release(module, elbv2, caller):
                 arn,
                 [entry["id"]],
                 restored={"registered": restored},
-                left_alone={"targets": left} if left else {},
+                left_alone=dict(
+                    {"targets": left} if left else {},
+                    **({"kept_for_others": selection["kept"]} if selection["kept"] else {}),
+                ),
             )
         )
+    if not module.check_mode:
+        for owner, arn, claimed, removed in settles:
+            bookkeeping(
+                module,
+                lambda owner=owner, arn=arn, claimed=claimed, removed=removed: claims_ledger(module, caller).settle(
+                    owner, arn, claimed, removed=removed
+                ),
+            )
     for entry in gone:
+        owner = entry.get("incident_id") or incident_id
+        items = list(
+            dict.fromkeys(
+                list(entry.get("claimed") or []) + [item(t) for t in entry["changed"].get("deregistered") or []]
+            )
+        )
+        if owner and not module.check_mode:
+            bookkeeping(
+                module,
+                lambda owner=owner, entry=entry, items=items: claims_ledger(module, caller).drop(
+                    owner, entry["resource"], items
+                ),
+            )
         releases.append(
             release_entry(
                 entry.get("incident_id") or incident_id,
@@ -383,7 +503,14 @@ def release(module, elbv2, caller):
             )
         )
     gone_arns = list(dict.fromkeys(e["resource"] for e in gone))
-    result = {"changed": bool(total), "before": before, "after": after, "release": releases, "gone": gone_arns}
+    result = {
+        "changed": bool(total),
+        "before": before,
+        "after": after,
+        "release": releases,
+        "gone": gone_arns,
+        "kept": kept_all,
+    }
     if module._diff:
         result["diff"] = {"before": before, "after": after}
     verb = "would register" if module.check_mode else "registered"
@@ -391,6 +518,9 @@ def release(module, elbv2, caller):
     result["msg"] = f"{verb} {total} target(s) again in {len(releases)} target group(s)" + (
         f"; left alone {left} registered again meanwhile" if left else ""
     )
+    for kept in kept_all.values():
+        for value, who in kept.items():
+            result["msg"] += f"; kept {value} for {', '.join(who)} (still claimed)"
     if gone_arns:
         result["msg"] += f"; gone (recorded as released): {', '.join(gone_arns)}"
     if not entries and not gone:

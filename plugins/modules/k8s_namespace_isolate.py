@@ -157,11 +157,18 @@ containment:
   elements: dict
   sample: [{"id": "3f2a...", "step": "k8s_namespace_isolate", "resource": "namespace/shop", "changed": {}}]
 release:
-  description: The release entry, with O(state=released), when entries were given.
+  description:
+    - With O(state=released), the release entries (one, for the namespace, when entries were given; C(gone=true)
+      when the namespace no longer exists), as the other containment modules return them.
+    - No containment ledger claim is needed here, the cluster itself is the shared record. Each incident has its own
+      NetworkPolicy (named per exact incident id), so a release deletes only its own; and the quarantine label stays
+      while another isolation policy is left in the namespace (C(left_alone.labels) says which); the last release
+      removes firebreak's labels.
   returned: when state is released
-  type: dict
+  type: list
+  elements: dict
   sample:
-    {"releases": ["3f2a..."], "restored": {"policy_deleted": "firebreak-isolate-inc-2041-486c629e"}, "left_alone": {}}
+    [{"releases": ["3f2a..."], "restored": {"policy_deleted": "firebreak-isolate-inc-2041-486c629e"}, "left_alone": {}}]
 gone:
   description:
     - With O(state=released), C(namespace/NAME) when the namespace no longer exists; its entries are recorded as
@@ -192,6 +199,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common impo
 from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_isolate import (
     ANNOTATIONS_MAX,
     INCIDENT_ANNOTATION,
+    INCIDENT_LABEL,
     QUARANTINED,
     SET_ASIDE_ANNOTATION,
     STEP,
@@ -391,20 +399,22 @@ def release(module, kube) -> dict:
             "before": {},
             "after": {},
             "gone": [resource],
-            "release": release_entry(
-                incident,
-                STEP,
-                resource,
-                [e["id"] for e in entries if e.get("id")],
-                restored={},
-                left_alone={},
-                gone=True,
-            ),
+            "release": [
+                release_entry(
+                    incident,
+                    STEP,
+                    resource,
+                    [e["id"] for e in entries if e.get("id")],
+                    restored={},
+                    left_alone={},
+                    gone=True,
+                )
+            ],
             "msg": f"gone: namespace {namespace} no longer exists; {len(entries)} containment(s) recorded as released",
         }
     _ns, before, policies = snapshot(kube, namespace)
     by_name = {p["metadata"]["name"]: p for p in policies}
-    result = {"changed": False, "before": before, "gone": []}
+    result = {"changed": False, "before": before, "gone": [], "release": []}
     if not entries:
         result["after"] = before
         result["msg"] = f"nothing to release in namespace {namespace}: no containment entries of {STEP} given"
@@ -449,6 +459,13 @@ def release(module, kube) -> dict:
         label_patch.pop(QUARANTINED)
         restored.get("labels", {}).pop(QUARANTINED, None)
         left_alone.setdefault("labels", {})[QUARANTINED] = f"kept: {', '.join(remaining)} still isolates"
+    if not remaining and deletes:
+        # the last isolation leaves: firebreak's own labels go, also where an earlier (released) incident set them
+        # and this incident's isolation found them set (it recorded only what it changed)
+        for key in (QUARANTINED, INCIDENT_LABEL):
+            if labels.get(key) is not None and label_patch.get(key, labels[key]) is not None:
+                label_patch[key] = None
+                restored.setdefault("labels", {})[key] = None
     ours = {(e.get("changed") or {}).get("policy") for e in entries}
     others = [p for p in before["policies"] if p not in deletes and p not in ours]
     if others:
@@ -471,9 +488,16 @@ def release(module, kube) -> dict:
     else:
         result["after"] = before
     incident = params["incident_id"] or entries[0].get("incident_id")
-    result["release"] = release_entry(
-        incident, STEP, resource, [e["id"] for e in entries if e.get("id")], restored=restored, left_alone=left_alone
-    )
+    result["release"] = [
+        release_entry(
+            incident,
+            STEP,
+            resource,
+            [e["id"] for e in entries if e.get("id")],
+            restored=restored,
+            left_alone=left_alone,
+        )
+    ]
     verb = "would release" if module.check_mode else "released"
     result["msg"] = (
         f"{verb} namespace {namespace}: {', '.join(f'{k}={v}' for k, v in restored.items()) or 'nothing to undo'}"

@@ -20,7 +20,13 @@ description:
   - With O(state=resumed), re-enables exactly the queues the given O(containments) disabled and that are still
     disabled (a queue someone re-enabled meanwhile is left alone and reported; a queue named in O(job_queues) that
     this incident did not disable but is disabled is reported, not enabled), removes the incident tags, and lists
-    the stopped executions with their input in the C(redrive) list of RV(release). It never starts an execution.
+    the stopped executions with their input in RV(redrive) (and per state machine in RV(release)). It never starts
+    an execution.
+  - Each job queue is claimed in the containment ledger (item C(state:DISABLED) on the queue ARN), also a queue
+    another incident already disabled; a resume re-enables a queue only when no other unreleased incident still
+    claims it (RV(kept) says for whom), so a queue disabled by two incidents stays disabled until the last resume.
+    Stopped executions cannot be un-stopped, so they record no claim; each incident's resume lists its own for
+    re-drive. A queue deleted meanwhile is reported in RV(gone) and the resume goes on.
   - One module call reads, decides, acts and waits. A re-run changes nothing. In check mode nothing is changed.
     Unknown state machines or queues fail naming the value before anything is changed.
 options:
@@ -67,6 +73,7 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
+  - firebreak.runbooks.step.CLAIMS
   - firebreak.runbooks.step.ATTRIBUTES
 notes:
   - O(incident_id) is required with O(state=paused) (except in check mode).
@@ -139,7 +146,9 @@ containment:
     - With O(state=paused), one entry per resource changed. A state machine entry (C(kind=state_machine)) has
       C(changed.stopped_executions) (C(arn), C(name), C(start_date)), C(changed.error), C(changed.cause) and
       C(changed.tags_added); a job queue entry (C(kind=job_queue)) has C(changed.disabled), C(changed.state_before)
-      and C(changed.tags_added).
+      and C(changed.tags_added), and C(claimed) (C(state:DISABLED), the containment ledger's item). A queue another
+      incident had already disabled gets an entry with C(changed.disabled=false) that only claims it.
+    - Empty when nothing changed.
   returned: always
   type: list
   elements: dict
@@ -163,24 +172,47 @@ aws_operation: {description: The AWS API call that failed., returned: on its fai
 aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 release:
   description:
-    - With O(state=resumed), C(releases) (ids of the entries undone), C(restored) (C(enabled) queues,
-      C(tags_removed)), C(left_alone) (changed by someone else meanwhile) and C(redrive), the stopped executions
-      with C(state_machine_arn), C(execution_arn), C(name), C(status) and C(input), to start again by hand.
+    - With O(state=resumed), one entry per released resource (job queue or state machine), with C(kind),
+      C(releases) (ids of the entries undone), C(restored) (C(enabled), the queue when re-enabled, and
+      C(tags_removed)), C(left_alone) (changed by someone else meanwhile, or still claimed by another incident),
+      C(redrive) (for a state machine, the executions it stopped, to start again by hand) and C(gone=true) when the
+      queue no longer exists.
+  returned: when state is resumed
+  type: list
+  elements: dict
+  sample:
+    - incident_id: INC-2041
+      step: pipeline_pause
+      kind: state_machine
+      resource: arn:aws:states:us-east-1:123456789012:stateMachine:results-pipeline
+      releases: [0123456789abcdef]
+      restored: {"enabled": [], "tags_removed": ["firebreak:incident"]}
+      left_alone: {}
+      redrive:
+        - state_machine_arn: arn:aws:states:us-east-1:123456789012:stateMachine:results-pipeline
+          execution_arn: arn:aws:states:us-east-1:123456789012:execution:results-pipeline:upload-20240601-0001
+          name: upload-20240601-0001
+          status: ABORTED
+          input: '{"batch": 1}'
+redrive:
+  description:
+    - With O(state=resumed), every execution the containments stopped that is still C(ABORTED), with
+      C(state_machine_arn), C(execution_arn), C(name), C(status) and C(input), to start again by hand.
+  returned: when state is resumed
+  type: list
+  elements: dict
+kept:
+  description:
+    - With O(state=resumed), the job queues (ARNs) left disabled because another unreleased incident still claims
+      them, with who. The last claimant's resume re-enables them.
   returned: when state is resumed
   type: dict
-  sample:
-    incident_id: INC-2041
-    step: pipeline_pause
-    resource: pipeline
-    releases: [0123456789abcdef]
-    restored: {"enabled": ["arn:aws:batch:us-east-1:123456789012:job-queue/results-queue"], "tags_removed": {}}
-    left_alone: {}
-    redrive:
-      - state_machine_arn: arn:aws:states:us-east-1:123456789012:stateMachine:results-pipeline
-        execution_arn: arn:aws:states:us-east-1:123456789012:execution:results-pipeline:upload-20240601-0001
-        name: upload-20240601-0001
-        status: ABORTED
-        input: '{"batch": 1}'
+  sample: {"arn:aws:batch:us-east-1:123456789012:job-queue/results-queue": ["INC-2042"]}
+gone:
+  description: With O(state=resumed), job queues (ARNs) deleted meanwhile; their entries are recorded as released.
+  returned: when state is resumed
+  type: list
+  elements: str
 diff:
   description: Before and after, when run with C(--diff).
   returned: when diff mode is on
@@ -190,7 +222,7 @@ diff:
 
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import step
+from ansible_collections.firebreak.runbooks.plugins.module_utils import ledger, step
 from ansible_collections.firebreak.runbooks.plugins.module_utils import stepfunctions_batch as sb
 from ansible_collections.firebreak.runbooks.plugins.module_utils.step import run_aws_step
 
@@ -201,11 +233,25 @@ ARGUMENT_SPEC = dict(
     containments=dict(type="list", elements="dict", default=[]),
     wait=dict(type="bool", default=True),
     wait_timeout=dict(type="int", default=300),
+    **ledger.CLAIMS_OPTIONS,
     **step.INCIDENT_OPTION,
     **step.RETRY_BUDGET_OPTION,
 )
 
 STOP_CONCURRENCY = 8
+QUEUE_ITEM = "state:DISABLED"
+
+
+def claims_ledger(module, caller):
+    return ledger.Ledger(ledger.store_for(module, caller, lambda service: step.aws_client(module, service)))
+
+
+def bookkeeping(module, record):
+    """Ledger bookkeeping after the change: a failure is a warning, the change stands."""
+    try:
+        record()
+    except (ledger.LedgerError, step.StepAWSError) as err:
+        module.warn(f"the pipeline was changed, but the claim store was not updated: {err}")
 
 
 def _sfn_tags(caller, sfn, arn):
@@ -251,11 +297,17 @@ def pause(module, caller, clients, result):
     }
     error, cause = sb.stop_reason(incident_id)
     entries = []
+    claims = claims_ledger(module, caller) if plan_queues and incident_id and not module.check_mode else None
     for q in plan_queues:
-        if q["disable"] or q["tags_added"]:
+        # the claims first: another incident's resume must see them before the queue is disabled; a queue already
+        # disabled (by another incident) is claimed too, so it stays disabled until the last claimant resumes
+        new_claim = claims.claim(incident_id, sb.STEP, q["arn"], [QUEUE_ITEM]) if claims else 0
+        if q["disable"] or q["tags_added"] or new_claim:
             changed = {"disabled": q["disable"], "state_before": q["queue"].get("state"), "tags_added": q["tags_added"]}
             entries.append(
-                step.containment_entry(incident_id, sb.STEP, q["arn"], changed, kind="job_queue", name=q["name"])
+                step.containment_entry(
+                    incident_id, sb.STEP, q["arn"], changed, kind="job_queue", name=q["name"], claimed=[QUEUE_ITEM]
+                )
             )
     for m in plan_machines:
         if m["running"] or m["tags_added"]:
@@ -274,8 +326,7 @@ def pause(module, caller, clients, result):
     summary = f"stop {stops} execution(s) of {machine_names}; disable {', '.join(disables) or 'no queue'}"
     result["changed"] = bool(entries)
     result["still_running"] = []
-    if entries:
-        result["containment"] = entries
+    result["containment"] = entries
     if module.check_mode or not entries:
         result["after"] = predicted if module.check_mode else result["before"]
         result["msg"] = (
@@ -290,6 +341,7 @@ def pause(module, caller, clients, result):
     for q in plan_queues:
         if q["disable"]:
             caller(batch, "update_job_queue", f"job queue {q['name']!r}", jobQueue=q["arn"], state="DISABLED")
+            bookkeeping(module, lambda q=q: claims.mark_added(incident_id, sb.STEP, q["arn"], [QUEUE_ITEM]))
         if q["tags_added"]:
             caller(batch, "tag_resource", f"job queue {q['name']!r}", resourceArn=q["arn"], tags=q["tags_added"])
     sfn = clients.sfn() if plan_machines else None
@@ -330,6 +382,10 @@ def pause(module, caller, clients, result):
     return result
 
 
+def _queue_name(arn):
+    return arn.rsplit("/", 1)[-1]
+
+
 def resume(module, caller, clients, result):
     params = module.params
     machine_entries, queue_entries = sb.entries_by_kind(params["containments"])
@@ -343,7 +399,32 @@ def resume(module, caller, clients, result):
         answer = caller(clients.batch(), "describe_job_queues", "job queues", jobQueues=queue_arns)
         for queue in answer.get("jobQueues") or []:
             now[queue["jobQueueArn"]] = queue
-    decision = sb.decide_queue_resume(queue_entries, {arn: now.get(arn) for arn in queue_arns})
+
+    # The containment ledger: a queue stays disabled while another unreleased incident still claims it.
+    claims = claims_ledger(module, caller)
+    gone, kept, settles, decided = [], {}, [], []
+    for arn in queue_arns:
+        entries = [e for e in queue_entries if e["resource"] == arn]
+        owner = params["incident_id"] or entries[0].get("incident_id")
+        ours = [QUEUE_ITEM] if any(e["changed"].get("disabled") for e in entries) else []
+        claimed = list(dict.fromkeys([i for e in entries for i in e.get("claimed") or []] + ours))
+        if now.get(arn) is None:
+            gone.append(arn)  # deleted meanwhile: recorded as released, the release goes on
+            if owner and claimed and not module.check_mode:
+                bookkeeping(module, lambda owner=owner, arn=arn, claimed=claimed: claims.drop(owner, arn, claimed))
+            continue
+        selection = {"remove": ours, "kept": {}}
+        if owner and claimed:
+            selection = claims.select(owner, arn, claimed, ours)
+            settles.append((owner, arn, claimed, selection["remove"]))
+        if selection["kept"]:
+            kept[arn] = selection["kept"][QUEUE_ITEM]
+        # enable only what the ledger lets this release remove (also a queue another, released incident disabled)
+        may_enable = QUEUE_ITEM in selection["remove"]
+        decided += [dict(e, changed=dict(e["changed"], disabled=may_enable)) for e in entries]
+    decision = sb.decide_queue_resume(decided, {arn: now.get(arn) for arn in queue_arns if arn not in gone})
+    for arn, who in kept.items():
+        decision["left_alone"][arn] = f"still claimed by {', '.join(who)}: left disabled"
     for queue in named.values():
         arn = queue["jobQueueArn"]
         if arn not in queue_arns and queue.get("state") == "DISABLED":
@@ -395,16 +476,12 @@ def resume(module, caller, clients, result):
     result["before"] = {"state_machines": {}, "job_queues": {arn: sb.queue_view(q) for arn, q in now.items()}}
     tags_removed = dict(decision["tags_removed"], **machine_tags_removed)
     changed = bool(decision["enable"] or tags_removed)
-    ids = [e.get("id") for e in machine_entries + queue_entries if e.get("id")]
-    result["release"] = step.release_entry(
-        params["incident_id"],
-        sb.STEP,
-        "pipeline",
-        ids,
-        {"enabled": decision["enable"], "tags_removed": tags_removed},
-        decision["left_alone"],
-        redrive=redrive,
+    result["release"] = release_entries(
+        params["incident_id"], machine_entries, queue_entries, decision, tags_removed, redrive, gone
     )
+    result["redrive"] = redrive
+    result["kept"] = kept
+    result["gone"] = gone
     result["changed"] = changed
     predicted = {
         "state_machines": {},
@@ -416,7 +493,24 @@ def resume(module, caller, clients, result):
     tail = f"; {len(redrive)} execution(s) listed for re-drive (not started)" + (
         f"; left alone: {', '.join(sorted(decision['left_alone']))}" if decision["left_alone"] else ""
     )
+    for arn, who in kept.items():
+        tail += f"; kept {_queue_name(arn)} disabled for {', '.join(who)} (still claimed)"
+    if gone:
+        tail += f"; gone (recorded as released): {', '.join(gone)}"
+
+    def settle():
+        if module.check_mode:
+            return
+        for owner, arn, claimed, removed in settles:
+            bookkeeping(
+                module,
+                lambda owner=owner, arn=arn, claimed=claimed, removed=removed: claims.settle(
+                    owner, arn, claimed, removed=removed
+                ),
+            )
+
     if module.check_mode or not changed:
+        settle()
         result["after"] = predicted if module.check_mode else result["before"]
         verb = (
             f"check mode: would re-enable {len(decision['enable'])} queue(s)"
@@ -434,6 +528,7 @@ def resume(module, caller, clients, result):
             caller(batch, "untag_resource", f"job queue {arn!r}", resourceArn=arn, tagKeys=keys)
         else:
             caller(clients.sfn(), "untag_resource", f"state machine {arn!r}", resourceArn=arn, tagKeys=keys)
+    settle()
     after = {"state_machines": {}, "job_queues": dict(predicted["job_queues"])}
     if params["wait"] and decision["enable"]:
         queues = sb.wait_for_queues(caller, batch, decision["enable"], "ENABLED", params["wait_timeout"])
@@ -441,6 +536,54 @@ def resume(module, caller, clients, result):
     result["after"] = after
     result["msg"] = f"re-enabled {len(decision['enable'])} queue(s)" + tail
     return result
+
+
+def release_entries(incident_id, machine_entries, queue_entries, decision, tags_removed, redrive, gone):
+    """One release entry per resource: each queue (C(restored.enabled)), each state machine (its C(redrive))."""
+    out = []
+    by_resource = {}
+    for entry in queue_entries + machine_entries:
+        by_resource.setdefault(entry["resource"], []).append(entry)
+    for arn, entries in by_resource.items():
+        is_queue = entries[0].get("kind") == "job_queue"
+        left = {k: v for k, v in decision["left_alone"].items() if k == arn}
+        if not is_queue:
+            stopped = {x.get("arn") for e in entries for x in e["changed"].get("stopped_executions") or []}
+            left.update({k: v for k, v in decision["left_alone"].items() if k in stopped})
+        extra = {"kind": entries[0].get("kind"), "redrive": [r for r in redrive if r["state_machine_arn"] == arn]}
+        if arn in gone:
+            extra["gone"] = True
+        out.append(
+            step.release_entry(
+                entries[0].get("incident_id") or incident_id,
+                sb.STEP,
+                arn,
+                [e["id"] for e in entries if e.get("id")],
+                {
+                    "enabled": [arn] if arn in decision["enable"] else [],
+                    "tags_removed": tags_removed.get(arn, []),
+                },
+                left,
+                **extra,
+            )
+        )
+    placed = {k for entry in out for k in entry["left_alone"]}
+    for arn, why in decision["left_alone"].items():
+        if arn not in placed and ":job-queue/" in arn:
+            # a queue named in job_queues that this incident did not disable: reported, nothing released
+            out.append(
+                step.release_entry(
+                    incident_id,
+                    sb.STEP,
+                    arn,
+                    [],
+                    {"enabled": [], "tags_removed": []},
+                    {arn: why},
+                    kind="job_queue",
+                    redrive=[],
+                )
+            )
+    return out
 
 
 class Clients:

@@ -87,8 +87,8 @@ def test_isolate_then_release_restores_exactly_and_leaves_others_alone(kube, run
     run, released = isolate(run_playbook, state="released", incident_id="INC-42", containments=[entry])
     assert run.returncode == 0, run.output
     assert released["changed"] is True
-    assert released["release"]["releases"] == [entry["id"]]
-    assert released["release"]["left_alone"]["other_policies"] == ["api-default-deny", "responder-extra"]
+    assert released["release"][0]["releases"] == [entry["id"]]
+    assert released["release"][0]["left_alone"]["other_policies"] == ["api-default-deny", "responder-extra"]
     labels, policies = state(kube)
     assert labels == dict(labels_before, owner="sre")
     assert set(policies) == {"api-default-deny", "responder-extra"}
@@ -179,7 +179,7 @@ def test_incident_ids_differing_in_case_keep_their_own_policies(kube, run_playbo
     assert len(names) == 2 and names == set(policies_of(kube)), (names, sorted(policies_of(kube)))
     run, released = isolate(run_playbook, state="released", incident_id="X-Case", containments=mixed["containment"])
     assert run.returncode == 0, run.output
-    assert released["release"]["restored"]["policy_deleted"] == mixed["policy"]["metadata"]["name"]
+    assert released["release"][0]["restored"]["policy_deleted"] == mixed["policy"]["metadata"]["name"]
     left = policies_of(kube)
     assert set(left) == {upper["policy"]["metadata"]["name"]}
     assert left[upper["policy"]["metadata"]["name"]]["metadata"]["annotations"]["firebreak.io/incident-id"] == "X-CASE"
@@ -211,7 +211,7 @@ def test_an_isolation_made_under_the_old_name_is_adopted_and_released(kube, run_
         old_entry["changed"].pop(key, None)
     run, released = isolate(run_playbook, state="released", incident_id="INC-7", containments=[old_entry])
     assert run.returncode == 0, run.output
-    assert released["release"]["restored"]["policy_deleted"] == "firebreak-isolate-inc-7"
+    assert released["release"][0]["restored"]["policy_deleted"] == "firebreak-isolate-inc-7"
     assert policies_of(kube) == {}
 
 
@@ -260,7 +260,7 @@ def test_an_allow_all_policy_is_refused_by_default_or_set_aside_and_restored_exa
 
     run, released = isolate(run_playbook, state="released", incident_id="INC-50", containments=[entry])
     assert run.returncode == 0, run.output
-    assert released["release"]["restored"]["set_aside_restored"] == ["allow-all"]
+    assert released["release"][0]["restored"]["set_aside_restored"] == ["allow-all"]
     stored = policies_of(kube)
     assert set(stored) == {"allow-all"} and exact(stored["allow-all"]) == original
     assert state(kube)[0] == labels_before
@@ -296,5 +296,35 @@ def test_release_of_a_deleted_namespace_reports_it_gone(kube, run_playbook):
     )
     assert run.returncode == 0, run.output
     assert released["gone"] == ["namespace/doomed"] and released["changed"] is False
-    assert released["release"]["gone"] is True
-    assert released["release"]["releases"] == [result["containment"][0]["id"]]
+    assert released["release"][0]["gone"] is True
+    assert released["release"][0]["releases"] == [result["containment"][0]["id"]]
+
+
+def test_a_namespace_isolated_by_two_incidents_needs_no_ledger_claim(kube, run_playbook, tmp_path, monkeypatch):
+    """Each incident has its own policy and the quarantine label stays while another isolation policy is left: the
+    cluster is the shared record, so no claim is written (an empty claims directory proves it)."""
+    claims = tmp_path / "claims"
+    monkeypatch.setenv("FIREBREAK_CLAIMS_DIR", str(claims))
+    labels_before, _ = state(kube)
+    entries = {}
+    for incident in ("INC-A", "INC-B"):
+        run, result = isolate(run_playbook, incident_id=incident)
+        assert run.returncode == 0, run.output
+        [entries[incident]] = result["containment"]
+    labels, policies = state(kube)
+    assert labels["firebreak.io/quarantined"] == "true" and len(policies) == 2
+
+    run, released = isolate(run_playbook, state="released", incident_id="INC-A", containments=[entries["INC-A"]])
+    assert run.returncode == 0, run.output
+    [release] = released["release"]
+    labels, policies = state(kube)
+    assert labels["firebreak.io/quarantined"] == "true", "INC-B's isolation is still in the namespace"
+    assert len(policies) == 1 and all("inc-b" in name for name in policies), policies
+    assert "still isolates" in release["left_alone"]["labels"]["firebreak.io/quarantined"]
+
+    run, released = isolate(run_playbook, state="released", incident_id="INC-B", containments=[entries["INC-B"]])
+    assert run.returncode == 0, run.output
+    labels, policies = state(kube)
+    assert "firebreak.io/quarantined" not in labels and policies == {}
+    assert labels == labels_before
+    assert not claims.exists() or not any(claims.rglob("*")), "k8s_namespace_isolate records no ledger claim"

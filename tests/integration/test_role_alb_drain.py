@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from tests.integration.containment_helpers import recorded_containments, role
+
 pytestmark = pytest.mark.integration
 
 PLAYBOOK = "tests/integration/playbooks/alb_drain/role.yml"
@@ -69,4 +71,59 @@ def test_role_refuses_to_empty_a_target_group(aws, run_playbook):
     run = run_playbook(PLAYBOOK, extra_vars=extra)
     assert run.returncode != 0
     assert "would leave target group 'shop-api-tg' with no registered target" in run.stdout
+    assert targets(aws) == before
+
+
+def test_a_target_drained_by_two_incidents(aws, run_playbook, tmp_path):
+    """The first release keeps the target drained while the second incident claims it; the last registers it."""
+    before = targets(aws)
+
+    def run_as(incident, **variables):
+        return role(
+            run_playbook,
+            "alb_drain",
+            timeline=tmp_path / incident / "timeline.jsonl",
+            env={"FIREBREAK_INCIDENT_ID": incident},
+            **ZONE_A,
+            **variables,
+        )
+
+    for incident in ("INC-A", "INC-B"):
+        run = run_as(incident)
+        assert run.returncode == 0, run.output
+        assert targets(aws) == ["10.20.2.10:8000"]
+    assert recorded_containments(tmp_path / "INC-B" / "timeline.jsonl", "alb_drain"), "INC-B records its claim"
+
+    release_a = run_as("INC-A", alb_drain_state="released")
+    assert release_a.returncode == 0, release_a.output
+    assert targets(aws) == ["10.20.2.10:8000"], "INC-B still claims the drained target"
+    assert "kept 10.20.1.10:8000 for INC-B" in release_a.stdout
+
+    release_b = run_as("INC-B", alb_drain_state="released")
+    assert release_b.returncode == 0, release_b.output
+    assert targets(aws) == before, "the last claimant's release registers the target INC-A drained"
+
+
+def test_a_deleted_target_group_is_gone_and_the_release_goes_on(aws, run_playbook, tmp_path):
+    """Two target groups drained by one incident; one is deleted; the release reports it gone, restores the other."""
+    elbv2 = aws.client("elbv2")
+    main_arn = aws.manifest["aws"]["ecs"]["target_group_arn"]
+    vpc = elbv2.describe_target_groups(TargetGroupArns=[main_arn])["TargetGroups"][0]["VpcId"]
+    spare = elbv2.create_target_group(Name="spare-gone-tg", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="ip")
+    spare_arn = spare["TargetGroups"][0]["TargetGroupArn"]
+    elbv2.register_targets(
+        TargetGroupArn=spare_arn, Targets=[{"Id": "10.20.1.10", "Port": 80}, {"Id": "10.20.2.10", "Port": 80}]
+    )
+    before = targets(aws)
+    timeline = tmp_path / "INC-G" / "timeline.jsonl"
+    groups = {"alb_drain_target_groups": ["shop-api-tg", "spare-gone-tg"], "alb_drain_availability_zone": "us-east-1a"}
+    env = {"FIREBREAK_INCIDENT_ID": "INC-G"}
+    run = role(run_playbook, "alb_drain", timeline=timeline, env=env, **groups)
+    assert run.returncode == 0, run.output
+    assert targets(aws) == ["10.20.2.10:8000"]
+    elbv2.delete_target_group(TargetGroupArn=spare_arn)
+
+    released = role(run_playbook, "alb_drain", timeline=timeline, env=env, alb_drain_state="released", **groups)
+    assert released.returncode == 0, released.output
+    assert "gone (recorded as released)" in released.stdout and "spare-gone-tg" in released.stdout
     assert targets(aws) == before

@@ -90,6 +90,57 @@ def test_role_rejects_an_unknown_instance_before_changing_anything(aws, run_play
     assert state(aws) == before
 
 
+def test_an_instance_isolated_by_two_incidents(aws, run_playbook, tmp_path):
+    """The first release keeps the groups while the second incident claims the isolation; the last restores them."""
+    quarantine = aws.manifest["aws"]["evidence"]["security_groups"]["quarantine"]
+    seed_enis = aws.manifest["aws"]["evidence"]["eni_ids"]
+    before = state(aws)
+
+    def run_as(incident, **extra):
+        return run_playbook(
+            PLAYBOOK,
+            extra_vars=role_vars(aws, **extra),
+            env={"FIREBREAK_INCIDENT_ID": incident},
+            timeline=tmp_path / incident / "timeline.jsonl",
+        )
+
+    for incident in ("INC-A", "INC-B"):
+        run = run_as(incident)
+        assert run.returncode == 0, run.output
+        assert state(aws)["enis"] == {eni: [quarantine] for eni in seed_enis}
+
+    release_a = run_as("INC-A", ec2_isolate_state="released")
+    assert release_a.returncode == 0, release_a.output
+    assert state(aws)["enis"] == {eni: [quarantine] for eni in seed_enis}, "INC-B still claims the isolation"
+    assert state(aws)["stop_protection"] is True
+    assert "kept isolation for INC-B" in release_a.stdout
+
+    release_b = run_as("INC-B", ec2_isolate_state="released")
+    assert release_b.returncode == 0, release_b.output
+    after = state(aws)
+    assert after["enis"] == before["enis"], "the last claimant's release restores the groups INC-A replaced"
+    assert after["stop_protection"] is False
+
+
+def test_a_terminated_instance_is_gone_and_the_release_goes_on(aws, run_playbook, tmp_path):
+    instance = aws.manifest["aws"]["evidence"]["instance_id"]
+    env = {"FIREBREAK_INCIDENT_ID": "INC-T"}
+    timeline = tmp_path / "INC-T" / "timeline.jsonl"
+    run = run_playbook(PLAYBOOK, extra_vars=role_vars(aws), env=env, timeline=timeline)
+    assert run.returncode == 0, run.output
+    ec2 = aws.client("ec2")
+    ec2.modify_instance_attribute(InstanceId=instance, DisableApiTermination={"Value": False})
+    ec2.terminate_instances(InstanceIds=[instance])
+
+    released = run_playbook(
+        PLAYBOOK, extra_vars=role_vars(aws, ec2_isolate_state="released"), env=env, timeline=timeline
+    )
+    assert released.returncode == 0, released.output
+    assert f"gone (recorded as released): {instance}" in released.stdout
+    again = run_playbook(PLAYBOOK, extra_vars=role_vars(aws, ec2_isolate_state="released"), env=env, timeline=timeline)
+    assert again.returncode == 0 and "nothing to release" in again.stdout, again.output
+
+
 @pytest.mark.parametrize(
     ("extra", "named", "not_named"),
     [

@@ -41,3 +41,59 @@ def test_converge_idempotence_and_resume(aws, run_playbook, tmp_path):
     again = role(run_playbook, "pipeline_pause", timeline=timeline, pipeline_pause_state="resumed")
     assert again.returncode == 0, again.output
     assert recap(again)["changed"] == 0
+
+
+def test_a_queue_disabled_by_two_incidents(aws, run_playbook, tmp_path):
+    """The first resume keeps the queue disabled while the second incident claims it; the last resume enables it."""
+
+    def run_as(incident, **variables):
+        return role(
+            run_playbook,
+            "pipeline_pause",
+            timeline=tmp_path / incident / "timeline.jsonl",
+            env={"FIREBREAK_INCIDENT_ID": incident},
+            **variables,
+        )
+
+    first = run_as("INC-A", **VARS)
+    assert first.returncode == 0, first.output
+    second = run_as("INC-B", pipeline_pause_job_queues=["results-queue"])
+    assert second.returncode == 0, second.output
+    assert queue_state(aws) == "DISABLED"
+
+    resume_a = run_as("INC-A", pipeline_pause_state="resumed")
+    assert resume_a.returncode == 0, resume_a.output
+    assert queue_state(aws) == "DISABLED", "INC-B still claims the disabled queue"
+    assert "kept results-queue disabled for INC-B" in resume_a.stdout
+    assert "upload-20240601-0001" in resume_a.stdout, "INC-A's stopped executions are still listed for re-drive"
+
+    resume_b = run_as("INC-B", pipeline_pause_state="resumed")
+    assert resume_b.returncode == 0, resume_b.output
+    assert queue_state(aws) == "ENABLED", "the last claimant's resume enables the queue INC-A disabled"
+    assert set(statuses(aws).values()) == {"ABORTED"}, "resume never restarts executions"
+
+
+def test_a_deleted_queue_is_gone_and_the_resume_goes_on(aws, run_playbook, tmp_path):
+    client = aws.client("batch")
+    results = client.describe_job_queues(jobQueues=["results-queue"])["jobQueues"][0]
+    order = [{"order": 1, "computeEnvironment": results["computeEnvironmentOrder"][0]["computeEnvironment"]}]
+    spare = client.create_job_queue(
+        jobQueueName="spare-queue", state="ENABLED", priority=1, computeEnvironmentOrder=order
+    )["jobQueueArn"]
+    timeline = tmp_path / "INC-G" / "timeline.jsonl"
+    env = {"FIREBREAK_INCIDENT_ID": "INC-G"}
+    paused = role(
+        run_playbook,
+        "pipeline_pause",
+        timeline=timeline,
+        env=env,
+        pipeline_pause_job_queues=["results-queue", "spare-queue"],
+    )
+    assert paused.returncode == 0, paused.output
+    assert queue_state(aws) == "DISABLED"
+    client.delete_job_queue(jobQueue=spare)
+
+    resumed = role(run_playbook, "pipeline_pause", timeline=timeline, env=env, pipeline_pause_state="resumed")
+    assert resumed.returncode == 0, resumed.output
+    assert "gone (recorded as released)" in resumed.stdout and "spare-queue" in resumed.stdout
+    assert queue_state(aws) == "ENABLED"

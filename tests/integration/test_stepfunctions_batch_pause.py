@@ -105,13 +105,14 @@ def test_resume_reenables_only_what_was_disabled_and_lists_executions_for_redriv
     assert resumed["changed"] is True
     assert queue_state(aws) == "ENABLED"
     assert "firebreak:incident" not in queue_tags(aws)
-    redrive = resumed["release"]["redrive"]
+    redrive = resumed["redrive"]
+    assert redrive == [r for rel in resumed["release"] for r in rel["redrive"]]
     assert sorted(r["execution_arn"] for r in redrive) == sorted(sfn["execution_arns"])
     assert {r["input"] for r in redrive} == {'{"batch": 1}'}
     assert {r["status"] for r in redrive} == {"ABORTED"}
     assert "StartExecution" not in [e["action"] for e in aws.proxy.log() if e["seq"] > seq], "never restarted silently"
     assert statuses(aws) == dict.fromkeys(sfn["execution_arns"], "ABORTED")
-    assert sorted(resumed["release"]["releases"]) == sorted(e["id"] for e in entries)
+    assert sorted(i for rel in resumed["release"] for i in rel["releases"]) == sorted(e["id"] for e in entries)
 
     run, again = step(run_playbook, MODULE, state="resumed", incident_id=INCIDENT, containments=entries)
     assert run.returncode == 0 and again["changed"] is False, run.output
@@ -138,10 +139,10 @@ def test_resume_leaves_a_queue_reenabled_meanwhile_and_reports_a_queue_disabled_
         containments=paused["containment"],
     )
     assert run.returncode == 0, run.output
-    left = resumed["release"]["left_alone"]
+    left = {k: v for rel in resumed["release"] for k, v in rel["left_alone"].items()}
     assert "re-enabled by someone else" in left[batch["job_queue_arn"]]
     assert "not by this incident" in left[other]
-    assert resumed["release"]["restored"]["enabled"] == []
+    assert [q for rel in resumed["release"] for q in rel["restored"]["enabled"]] == []
     assert queue_state(aws) == "ENABLED"
     assert client.describe_job_queues(jobQueues=["reports-queue"])["jobQueues"][0]["state"] == "DISABLED"
 

@@ -306,7 +306,7 @@ def test_a_rerun_after_a_failure_part_way_keeps_every_set_aside_policy_and_relea
     assert result["containment"][0]["changed"]["policy_owned"] is True
 
     released = run(kube, state="released", containments=result["containment"])
-    assert released["release"]["restored"]["set_aside_restored"] == ["allow-all", "allow-front-to-api"]
+    assert released["release"][0]["restored"]["set_aside_restored"] == ["allow-all", "allow-front-to-api"]
     assert set(kube.policies) == {"allow-all", "allow-front-to-api", "default-deny"}
     for original in (ALLOW_ALL, ALLOW_FRONT):
         stored = kube.policies[original["metadata"]["name"]]
