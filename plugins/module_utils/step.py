@@ -449,7 +449,10 @@ def refuse_mappings_for_lists(argument_spec):
     ``mapping_for_list_problems``).  Nothing has been called or changed at that point."""
     from ansible.module_utils import basic
 
-    problems = mapping_for_list_problems(argument_spec, basic._load_params())
+    params = basic._load_params()
+    if not isinstance(params, dict):  # no arguments to read (ansible-test's argument-spec introspection)
+        return
+    problems = mapping_for_list_problems(argument_spec, params)
     if problems:
         print(json.dumps({"failed": True, "changed": False, "msg": "; ".join(problems)}))
         raise SystemExit(1)
