@@ -80,6 +80,18 @@ attributes:
     support: full
 """
 
+    # Check and diff mode of a module that changes nothing it reports a diff for (info, verification and
+    # record modules): check mode runs, diff mode has nothing to show.
+    ATTRIBUTES_NO_DIFF = r"""
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+"""
+
     # The Kubernetes object a step acts on, by name (k8s_common.K8S_OBJECT_OPTIONS); O(kind) is the module's own.
     K8S_OBJECT = r"""
 options:

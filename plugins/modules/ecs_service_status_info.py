@@ -46,13 +46,7 @@ extends_documentation_fragment:
   - amazon.aws.region.modules
   - amazon.aws.boto3
   - firebreak.runbooks.step
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
+  - firebreak.runbooks.step.ATTRIBUTES_NO_DIFF
 seealso:
   - module: firebreak.runbooks.ecs_service_rollback
 """

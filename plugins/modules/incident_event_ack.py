@@ -39,13 +39,8 @@ options:
     description:
       - What confirms, for the source's journal (for example the playbook name).
     type: str
-attributes:
-  check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
+extends_documentation_fragment:
+  - firebreak.runbooks.step.ATTRIBUTES_NO_DIFF
 seealso:
   - name: Event-driven response
     description: The source's guarantees and the acknowledgement protocol.

@@ -138,13 +138,9 @@ options:
     description: Seconds all attempts of one post may take together; RV(post) fits in it.
     type: int
     default: 60
+extends_documentation_fragment:
+  - firebreak.runbooks.step.ATTRIBUTES_NO_DIFF
 attributes:
-  check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
   action:
     description: Indicates this has a corresponding action plugin so some parts of the options can be executed on
       the controller.

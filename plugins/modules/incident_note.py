@@ -38,13 +38,8 @@ options:
     description:
       - Who a communication went to, for example C(#incident-response) or C(status page).
     type: str
-attributes:
-  check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
+extends_documentation_fragment:
+  - firebreak.runbooks.step.ATTRIBUTES_NO_DIFF
 notes:
   - Run it once per incident step (C(run_once=true)) when the play targets several hosts; each host's result
     is recorded.

@@ -66,17 +66,13 @@ options:
     description: Seconds each S3 call may spend retrying throttling and transient errors before the seal fails.
     type: int
     default: 60
+extends_documentation_fragment:
+  - firebreak.runbooks.step.ATTRIBUTES_NO_DIFF
 attributes:
   action:
     description:
       - Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
     support: full
-  check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
 seealso:
   - module: firebreak.runbooks.incident_report
 """

@@ -62,13 +62,7 @@ options:
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - firebreak.runbooks.step.K8S
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
+  - firebreak.runbooks.step.ATTRIBUTES_NO_DIFF
 seealso:
   - module: firebreak.runbooks.health_verify
 """
