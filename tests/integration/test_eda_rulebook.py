@@ -190,7 +190,15 @@ def test_alarm_runs_service_down_and_the_message_is_deleted_only_after(aws, alar
     assert service["taskDefinition"].endswith(f":{ecs['current'] - 1}")
     assert in_queue(sqs, url) == 0
     rolled = datetime.datetime.fromisoformat(rollback["ts"].replace("Z", "+00:00")).timestamp()
-    (update,) = [e for e in aws.proxy.log() if e["service"] == "ecs" and e["action"] == "UpdateService"]
+    # the runbook's UpdateService calls, after the alarm was sent (the seed sets the circuit breaker with one)
+    updates = [
+        e
+        for e in aws.proxy.log()
+        if e["service"] == "ecs"
+        and e["action"] == "UpdateService"
+        and datetime.datetime.fromisoformat(e["time"]).timestamp() >= sent
+    ]
+    (update,) = updates
     mitigated = datetime.datetime.fromisoformat(update["time"]).timestamp()
     # DESIGN.md's target for the first mitigating call is 10 s; reported here, measured, never asserted
     print(
