@@ -157,7 +157,7 @@ def record_cost(records: int, workdir: Path) -> float:
     """Milliseconds per record of the callback's own work for one ``command`` task's result, in process:
     redaction, capping, hashing, the locked append and its fsync (what each task adds to a run)."""
     sys.path.insert(0, str(REPO_ROOT / "collections"))
-    from ansible_collections.firebreak.runbooks.plugins.module_utils import timeline as tl
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.record import timeline as tl
 
     path = workdir / "record-cost.jsonl"
     started = time.perf_counter()

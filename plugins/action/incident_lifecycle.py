@@ -13,8 +13,8 @@ import os
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
-from ansible_collections.firebreak.runbooks.plugins.module_utils import lifecycle as lc
-from ansible_collections.firebreak.runbooks.plugins.module_utils.timeline import TimelineError, verify_timeline
+from ansible_collections.firebreak.runbooks.plugins.module_utils.record import lifecycle as lc
+from ansible_collections.firebreak.runbooks.plugins.module_utils.record.timeline import TimelineError, verify_timeline
 
 ARGUMENT_SPEC = {
     "event": {"type": "str", "required": True, "choices": list(lc.EVENTS)},

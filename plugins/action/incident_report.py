@@ -9,11 +9,11 @@ import tempfile
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
-from ansible_collections.firebreak.runbooks.plugins.module_utils.evidence import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws.evidence import (
     EvidenceInputError,
     validate_bucket_name,
 )
-from ansible_collections.firebreak.runbooks.plugins.module_utils.seal import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.record.seal import (
     DEFAULT_PREFIX,
     SealError,
     check_seals,
@@ -21,13 +21,13 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.seal import (
     parse_seal,
     s3_client,
 )
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import Caller, StepAWSError
-from ansible_collections.firebreak.runbooks.plugins.module_utils.timeline import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.record.timeline import (
     TimelineError,
     TimelineVerifyError,
     render_report,
     verify_timeline,
 )
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import Caller, StepAWSError
 
 ARGUMENT_SPEC = {
     "timeline": {"type": "path", "required": True},

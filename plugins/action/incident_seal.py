@@ -10,11 +10,11 @@ import os
 
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
-from ansible_collections.firebreak.runbooks.plugins.module_utils.evidence import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws.evidence import (
     EvidenceInputError,
     validate_bucket_name,
 )
-from ansible_collections.firebreak.runbooks.plugins.module_utils.seal import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.record.seal import (
     DEFAULT_PREFIX,
     SealError,
     make_seal,
@@ -22,8 +22,8 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.seal import (
     s3_client,
     seal_key,
 )
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import Caller, StepAWSError
-from ansible_collections.firebreak.runbooks.plugins.module_utils.timeline import TimelineError, verify_timeline
+from ansible_collections.firebreak.runbooks.plugins.module_utils.record.timeline import TimelineError, verify_timeline
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import Caller, StepAWSError
 
 ARGUMENT_SPEC = {
     "timeline": {"type": "path"},

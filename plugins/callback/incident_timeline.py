@@ -76,8 +76,8 @@ import unicodedata
 from ansible import context
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.callback import CallbackBase
-from ansible_collections.firebreak.runbooks.plugins.module_utils.redaction import scrub_text, to_plain
-from ansible_collections.firebreak.runbooks.plugins.module_utils.timeline import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.record.redaction import scrub_text, to_plain
+from ansible_collections.firebreak.runbooks.plugins.module_utils.record.timeline import (
     TimelineError,
     append_record,
     new_record,

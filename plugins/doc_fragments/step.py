@@ -5,7 +5,7 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # Options every incident step module shares (plugins/module_utils/step.py).
+    # Options every incident step module shares (plugins/module_utils/runtime/step.py).
     DOCUMENTATION = r"""
 options:
   retry_budget:
@@ -31,7 +31,7 @@ options:
     type: str
 """
 
-    # Containment steps: where the claims of the containment ledger live (plugins/module_utils/ledger.py).
+    # Containment steps: where the claims of the containment ledger live (plugins/module_utils/containment/ledger.py).
     CLAIMS = r"""
 options:
   claims_bucket:
@@ -49,7 +49,7 @@ options:
     type: path
 """
 
-    # Kubernetes step modules (plugins/module_utils/k8s_common.py).
+    # Kubernetes step modules (plugins/module_utils/k8s/common.py).
     K8S = r"""
 options:
   retry_budget:
@@ -69,7 +69,7 @@ options:
     default: 60
 """
 
-    # The check and diff mode of a step module (every step supports both; plugins/module_utils/step.py).
+    # The check and diff mode of a step module (every step supports both; plugins/module_utils/runtime/step.py).
     ATTRIBUTES = r"""
 attributes:
   check_mode:

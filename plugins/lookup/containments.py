@@ -64,7 +64,7 @@ import os
 
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
-from ansible_collections.firebreak.runbooks.plugins.module_utils.timeline import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.record.timeline import (
     TimelineError,
     open_containments,
     verify_timeline,

@@ -68,8 +68,8 @@ except ImportError:  # AWSLookupBase reports the missing SDK
 
 from ansible.errors import AnsibleLookupError
 from ansible_collections.amazon.aws.plugins.plugin_utils.lookup import AWSLookupBase
-from ansible_collections.firebreak.runbooks.plugins.module_utils.eks_auth import get_token, kubeconfig
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import Caller, StepAWSError, client_config
+from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s.eks_auth import get_token, kubeconfig
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import Caller, StepAWSError, client_config
 
 
 class LookupModule(AWSLookupBase):

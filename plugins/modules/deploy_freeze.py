@@ -162,9 +162,10 @@ diff:
   sample: {"before": {"parameter": null}, "after": {"parameter": {"frozen": true}}}
 """
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import deploy_freeze as df
-from ansible_collections.firebreak.runbooks.plugins.module_utils import ledger, step
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import run_aws_step
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import deploy_freeze as df
+from ansible_collections.firebreak.runbooks.plugins.module_utils.containment import ledger
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime import step
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import run_aws_step
 
 ARGUMENT_SPEC = dict(
     state=dict(type="str", choices=["contained", "released"], default="contained"),

@@ -270,10 +270,10 @@ diff:
 import base64
 import hashlib
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import ec2_isolation as iso
-from ansible_collections.firebreak.runbooks.plugins.module_utils import evidence as ev
-from ansible_collections.firebreak.runbooks.plugins.module_utils import ledger
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import ec2_isolation as iso
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import evidence as ev
+from ansible_collections.firebreak.runbooks.plugins.module_utils.containment import ledger
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import (
     INCIDENT_OPTION,
     RETRY_BUDGET_OPTION,
     Caller,

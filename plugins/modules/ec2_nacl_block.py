@@ -207,8 +207,10 @@ diff:
   sample: {"before": {}, "after": {}}
 """
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import ledger, nacl, network, step
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import run_aws_step
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import nacl, network
+from ansible_collections.firebreak.runbooks.plugins.module_utils.containment import ledger
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime import step
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import run_aws_step
 
 STEP = "nacl_block"
 

@@ -214,7 +214,7 @@ attempts:
 
 import datetime
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.ecs import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws.ecs import (
     AnsibleECSError,
     ECSInputError,
     capture_before,
@@ -233,7 +233,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.ecs import (
     utc_now,
     wait_for_stable,
 )
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import (
     DEADLINE_OPTION,
     INCIDENT_OPTION,
     RETRY_BUDGET_OPTION,

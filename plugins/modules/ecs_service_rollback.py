@@ -350,7 +350,7 @@ diff:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.firebreak.runbooks.plugins.module_utils.ecs import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws.ecs import (
     TAG_PENDING,
     AnsibleECSError,
     ECSInputError,
@@ -378,7 +378,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.ecs import (
     validate_target,
     wait_for_stable,
 )
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import (
     DEADLINE_OPTION,
     RETRY_BUDGET_OPTION,
     Caller,

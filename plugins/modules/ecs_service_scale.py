@@ -201,7 +201,7 @@ attempts:
   sample: 9
 """
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.ecs import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws.ecs import (
     SCALE_TAGS,
     AnsibleECSError,
     ECSInputError,
@@ -223,7 +223,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.ecs import (
     validate_desired_count,
     wait_for_stable,
 )
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import (
     DEADLINE_OPTION,
     INCIDENT_OPTION,
     RETRY_BUDGET_OPTION,

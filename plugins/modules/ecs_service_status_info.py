@@ -247,7 +247,7 @@ before: {description: C(null); this step changes nothing., returned: always, typ
 after: {description: The service as read (as RV(service))., returned: always, type: raw}
 """
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.ecs import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws.ecs import (
     ECSInputError,
     describe_service,
     lazy_client,
@@ -256,7 +256,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.ecs import (
     split_loose,
     target_health,
 )
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import (
     RETRY_BUDGET_OPTION,
     Caller,
     aws_client,

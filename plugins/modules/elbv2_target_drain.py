@@ -167,9 +167,9 @@ diff:
   type: dict
 """
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import elbv2_drain as drain
-from ansible_collections.firebreak.runbooks.plugins.module_utils import ledger
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import elbv2_drain as drain
+from ansible_collections.firebreak.runbooks.plugins.module_utils.containment import ledger
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import (
     INCIDENT_OPTION,
     RETRY_BUDGET_OPTION,
     Caller,

@@ -279,8 +279,8 @@ containment:
 
 import time
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import health
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import health
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import (
     RETRY_BUDGET_OPTION,
     Caller,
     aws_client,

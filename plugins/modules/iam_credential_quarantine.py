@@ -269,9 +269,11 @@ diff:
 
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import iam, ledger, step
-from ansible_collections.firebreak.runbooks.plugins.module_utils.iam import IAMInputError
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import run_aws_step
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import iam
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws.iam import IAMInputError
+from ansible_collections.firebreak.runbooks.plugins.module_utils.containment import ledger
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime import step
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import run_aws_step
 
 STEP = "iam_key_disable"
 

@@ -128,7 +128,7 @@ diff:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s.common import (
     JSON_PATCH,
     K8S_OBJECT_OPTIONS,
     K8sInputError,
@@ -141,7 +141,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common impo
     run_module,
     wait_for_rollout,
 )
-from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_config import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s.config import (
     RESTORED_AT,
     RESTORED_FROM,
     content,
@@ -152,8 +152,8 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_config impo
     restore_ops,
     workloads_using,
 )
-from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_rollout import restart_patch
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import iso_seconds, utc_now
+from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s.rollout import restart_patch
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import iso_seconds, utc_now
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 ARGUMENT_SPEC = auth_argument_spec(

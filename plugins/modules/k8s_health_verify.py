@@ -166,15 +166,15 @@ containment:
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.firebreak.runbooks.plugins.module_utils import health
-from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import health
+from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s.common import (
     K8sInputError,
     Kube,
     auth_argument_spec,
     run_module,
 )
-from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_rollout import rollout_status
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import iso_seconds, utc_now
+from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s.rollout import rollout_status
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import iso_seconds, utc_now
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 ARGUMENT_SPEC = auth_argument_spec(

@@ -148,7 +148,7 @@ after:
   sample: {"labels": {"firebreak.io/quarantined": "true"}, "policies": ["firebreak-isolate-inc-2041-486c629e"]}
 containment:
   description:
-    - The containment entries (see C(plugins/module_utils/step.py)), one when the step changed something in
+    - The containment entries (see C(plugins/module_utils/runtime/step.py)), one when the step changed something in
       O(state=isolated); C(changed) holds C(policy), C(policy_created), C(policy_owned), C(policy_updated),
       C(labels) (previous values, null for absent), C(labels_set) and C(set_aside) (the full manifests of the
       policies set aside). Empty list otherwise.
@@ -189,14 +189,14 @@ diff:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s.common import (
     MERGE_PATCH,
     K8sInputError,
     Kube,
     auth_argument_spec,
     run_module,
 )
-from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_isolate import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s.isolate import (
     ANNOTATIONS_MAX,
     INCIDENT_ANNOTATION,
     INCIDENT_LABEL,
@@ -222,7 +222,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_isolate imp
     set_aside_of,
     spec_matches,
 )
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import (
     INCIDENT_OPTION,
     containment_entry,
     release_entry,

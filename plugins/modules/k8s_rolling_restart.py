@@ -114,7 +114,7 @@ diff:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s.common import (
     K8S_OBJECT_OPTIONS,
     K8sInputError,
     Kube,
@@ -124,12 +124,16 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common impo
     run_module,
     wait_for_rollout,
 )
-from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_rollout import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s.rollout import (
     RESTARTED_AT,
     restart_patch,
     workload_state,
 )
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import INCIDENT_OPTION, iso_seconds, utc_now
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import (
+    INCIDENT_OPTION,
+    iso_seconds,
+    utc_now,
+)
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 RESTARTED_FOR = "firebreak.io/restarted-for"

@@ -188,7 +188,7 @@ diff:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s.common import (
     JSON_PATCH,
     K8S_OBJECT_OPTIONS,
     K8sInputError,
@@ -200,7 +200,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common impo
     run_module,
     wait_for_rollout,
 )
-from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_rollout import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s.rollout import (
     RolloutInputError,
     controller_revision_history,
     copied_annotations,
@@ -216,7 +216,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_rollout imp
     undo_patch,
     workload_state,
 )
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import iso_seconds, utc_now
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import iso_seconds, utc_now
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 ARGUMENT_SPEC = auth_argument_spec(

@@ -139,14 +139,14 @@ after: {description: The findings as read (as RV(summary))., returned: always, t
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s.common import (
     K8sInputError,
     K8sStepError,
     Kube,
     auth_argument_spec,
     run_module,
 )
-from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_config import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s.config import (
     digests,
     references,
     snapshot_dir,
@@ -154,7 +154,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_config impo
     snapshot_filename,
     write_snapshot,
 )
-from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_rollout import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s.rollout import (
     controller_revision_history,
     current_entry,
     deployment_history,
@@ -164,13 +164,17 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_rollout imp
     rollout_status,
     selector_matches,
 )
-from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_triage import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s.triage import (
     clip,
     crashing_containers,
     events_summary,
     nodes_summary,
 )
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import INCIDENT_OPTION, iso_seconds, utc_now
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import (
+    INCIDENT_OPTION,
+    iso_seconds,
+    utc_now,
+)
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 ARGUMENT_SPEC = auth_argument_spec(

@@ -132,7 +132,7 @@ diff:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s.common import (
     K8S_OBJECT_OPTIONS,
     MERGE_PATCH,
     K8sInputError,
@@ -144,7 +144,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common impo
     run_module,
     wait_for_rollout,
 )
-from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_rollout import decide_scale
+from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s.rollout import decide_scale
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 ARGUMENT_SPEC = auth_argument_spec(

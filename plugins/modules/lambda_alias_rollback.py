@@ -181,8 +181,8 @@ diff:
 
 import time
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import awslambda
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import awslambda
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import (
     INCIDENT_OPTION,
     RETRY_BUDGET_OPTION,
     Caller,

@@ -137,8 +137,8 @@ diff:
   sample: {"before": {"memory_size": 128}, "after": {"memory_size": 1024}}
 """
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import awslambda
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import awslambda
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import (
     RETRY_BUDGET_OPTION,
     Caller,
     StepAWSError,

@@ -184,8 +184,8 @@ diff:
   sample: {"before": {"availability_zone": "us-east-1a"}, "after": {"availability_zone": "us-east-1b"}}
 """
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import rds as rdsu
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import rds as rdsu
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import (
     INCIDENT_OPTION,
     RETRY_BUDGET_OPTION,
     Caller,

@@ -131,8 +131,8 @@ diff:
 
 import concurrent.futures
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import evidence as ev
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import evidence as ev
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import (
     INCIDENT_OPTION,
     RETRY_BUDGET_OPTION,
     Caller,

@@ -277,8 +277,8 @@ diff:
 
 import time
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import evidence, s3_restore
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import evidence, s3_restore
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import (
     RETRY_BUDGET_OPTION,
     Caller,
     StepAWSError,

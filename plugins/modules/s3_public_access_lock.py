@@ -191,9 +191,10 @@ diff:
   sample: {"before": {"public_access_block": null}, "after": {"public_access_block": {"BlockPublicAcls": true}}}
 """
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import ledger, step
-from ansible_collections.firebreak.runbooks.plugins.module_utils import s3_public_access as s3pa
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import run_aws_step
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import s3_public_access as s3pa
+from ansible_collections.firebreak.runbooks.plugins.module_utils.containment import ledger
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime import step
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import run_aws_step
 
 ARGUMENT_SPEC = dict(
     bucket=dict(type="str", required=True),

@@ -274,8 +274,8 @@ import time
 import uuid
 
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
-from ansible_collections.firebreak.runbooks.plugins.module_utils import secret_rotation as sr
-from ansible_collections.firebreak.runbooks.plugins.module_utils import step
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import secret_rotation as sr
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime import step
 
 ARGUMENT_SPEC = dict(
     secret=dict(type="str", required=True, no_log=False),

@@ -222,9 +222,10 @@ diff:
 
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import ledger, step
-from ansible_collections.firebreak.runbooks.plugins.module_utils import stepfunctions_batch as sb
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import run_aws_step
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import stepfunctions_batch as sb
+from ansible_collections.firebreak.runbooks.plugins.module_utils.containment import ledger
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime import step
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import run_aws_step
 
 ARGUMENT_SPEC = dict(
     state=dict(type="str", choices=["paused", "resumed"], default="paused"),

@@ -324,9 +324,11 @@ diff:
            "after": {"address_count": 2, "addresses": ["192.0.2.10/32", "203.0.113.66/32"]}}
 """
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import ledger, network, step, wafv2
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import run_aws_step
-from ansible_collections.firebreak.runbooks.plugins.module_utils.wafv2 import WAFGoneError, WAFInputError
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import network, wafv2
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws.wafv2 import WAFGoneError, WAFInputError
+from ansible_collections.firebreak.runbooks.plugins.module_utils.containment import ledger
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime import step
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import run_aws_step
 
 STEP = "waf_block"
 EXISTING_RECORD_LIMIT = 2000

@@ -31,7 +31,7 @@ REPO = Path(REPO_ROOT)
 if str(REPO / "collections") not in sys.path:
     sys.path.insert(0, str(REPO / "collections"))
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import timeline as tl  # noqa: E402
+from ansible_collections.firebreak.runbooks.plugins.module_utils.record import timeline as tl  # noqa: E402
 
 BIN = Path(sys.executable).parent
 pytestmark = [pytest.mark.integration, pytest.mark.drill]

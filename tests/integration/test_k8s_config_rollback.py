@@ -25,7 +25,7 @@ from tests.integration.k8s_api import (
 if str(REPO_ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "collections"))
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_config import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s.config import (
     snapshot_document,
     write_snapshot,
 )

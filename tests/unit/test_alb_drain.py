@@ -12,7 +12,7 @@ from tests.unit.fakes import Clock
 if str(REPO_ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "collections"))
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import elbv2_drain as drain
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import elbv2_drain as drain
 
 CURRENT = [
     {"id": "10.0.1.10", "port": 80, "state": "healthy"},
@@ -89,7 +89,7 @@ class FakeELB:
 
 
 def _caller():
-    from ansible_collections.firebreak.runbooks.plugins.module_utils.step import Caller
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import Caller
 
     return Caller(5)
 

@@ -14,10 +14,10 @@ from sandbox import REPO_ROOT
 if str(REPO_ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "collections"))
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import deploy_freeze as df
-from ansible_collections.firebreak.runbooks.plugins.module_utils import s3_public_access as s3pa
-from ansible_collections.firebreak.runbooks.plugins.module_utils import secret_rotation as sr
-from ansible_collections.firebreak.runbooks.plugins.module_utils import stepfunctions_batch as sb
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import deploy_freeze as df
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import s3_public_access as s3pa
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import secret_rotation as sr
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import stepfunctions_batch as sb
 
 MODULES = ["s3_public_access_lock", "stepfunctions_batch_pause", "secret_rotate", "deploy_freeze"]
 ALL_ON = dict.fromkeys(s3pa.SETTINGS, True)

@@ -13,8 +13,8 @@ from sandbox import REPO_ROOT
 if str(REPO_ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "collections"))
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import ec2_isolation as iso
-from ansible_collections.firebreak.runbooks.plugins.module_utils import evidence as ev
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import ec2_isolation as iso
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import evidence as ev
 from ansible_collections.firebreak.runbooks.plugins.modules import ec2_instance_isolate
 
 Q = "sg-00000000000000000"
@@ -271,7 +271,7 @@ class FakeEC2:
 
 
 def test_wait_settled_waits_for_pending_snapshots_and_never_raises_on_timeout():
-    from ansible_collections.firebreak.runbooks.plugins.module_utils.step import Caller
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import Caller
 
     now = [0.0]
 

@@ -14,7 +14,7 @@ if str(REPO_ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "collections"))
 
 from ansible_collections.firebreak.runbooks.plugins.doc_fragments import step as step_fragment
-from ansible_collections.firebreak.runbooks.plugins.module_utils import ecs
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import ecs
 from ansible_collections.firebreak.runbooks.plugins.modules import (
     ecs_service_rollback,
     ecs_service_status_info,

@@ -14,7 +14,8 @@ if str(REPO_ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "collections"))
 
 from ansible_collections.firebreak.runbooks.plugins.doc_fragments import step as step_fragment
-from ansible_collections.firebreak.runbooks.plugins.module_utils import ecs, step
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import ecs
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime import step
 from ansible_collections.firebreak.runbooks.plugins.modules import (
     ecs_service_restart,
     ecs_service_rollback,
@@ -215,7 +216,7 @@ class _FailingClient:
 
 
 def test_the_deadline_bounds_the_calls_up_to_the_mitigation_from_the_step_start():
-    from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import StepAWSError
 
     clock = _Clock()
     caller = step.Caller(60, sleep=clock.sleep, clock=clock.clock, deadline=60)
@@ -228,7 +229,7 @@ def test_the_deadline_bounds_the_calls_up_to_the_mitigation_from_the_step_start(
 
 
 def test_after_the_deadline_ends_each_call_gets_the_full_budget():
-    from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import StepAWSError
 
     clock = _Clock()
     caller = step.Caller(30, sleep=clock.sleep, clock=clock.clock, deadline=30)
@@ -241,7 +242,7 @@ def test_after_the_deadline_ends_each_call_gets_the_full_budget():
 
 
 def test_a_zero_deadline_makes_one_attempt():
-    from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import StepAWSError
 
     clock = _Clock()
     client = _FailingClient(clock)

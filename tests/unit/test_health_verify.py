@@ -12,8 +12,8 @@ from sandbox import REPO_ROOT
 if str(REPO_ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "collections"))
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import health
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import Caller
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import health
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import Caller
 
 T0 = datetime.datetime(2026, 11, 24, 9, 30, tzinfo=datetime.UTC)
 
@@ -251,7 +251,7 @@ def test_k8s_rollout_check_verdicts():
 
 
 def test_the_report_takes_the_first_passing_verification_after_a_mitigation_as_recovery():
-    from ansible_collections.firebreak.runbooks.plugins.module_utils import timeline
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.record import timeline
 
     def rec(seq, event, **details):
         return {"seq": seq, "event": event, "changed": event == "task_changed", "details": details}

@@ -1,4 +1,4 @@
-"""iam_key_disable: the decisions of module_utils/iam.py, without AWS."""
+"""iam_key_disable: the decisions of module_utils/aws/iam.py, without AWS."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from sandbox import REPO_ROOT
 if str(REPO_ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "collections"))
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import iam
-from ansible_collections.firebreak.runbooks.plugins.module_utils.iam import IAMInputError
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import iam
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws.iam import IAMInputError
 
 QUARANTINE = "arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV2"
 

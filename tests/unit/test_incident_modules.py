@@ -16,7 +16,7 @@ if str(REPO / "collections") not in sys.path:
     sys.path.insert(0, str(REPO / "collections"))
 
 from ansible_collections.firebreak.runbooks.plugins.action import incident_report  # noqa: E402
-from ansible_collections.firebreak.runbooks.plugins.module_utils import timeline as tl  # noqa: E402
+from ansible_collections.firebreak.runbooks.plugins.module_utils.record import timeline as tl  # noqa: E402
 from ansible_collections.firebreak.runbooks.plugins.modules import incident_note  # noqa: E402
 
 

@@ -19,8 +19,8 @@ from tests.unit.fakes import Clock
 if str(REPO_ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "collections"))
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import k8s_common
-from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s import common as k8s_common
+from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s.common import (
     K8sInputError,
     K8sStepError,
     Kube,

@@ -1,4 +1,4 @@
-"""ConfigMap/Secret snapshot and rollback decisions (plugins/module_utils/k8s_config.py), without a cluster."""
+"""ConfigMap/Secret snapshot and rollback decisions (plugins/module_utils/k8s/config.py), without a cluster."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sandbox import REPO_ROOT
 if str(REPO_ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "collections"))
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import k8s_config as c
+from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s import config as c
 
 
 def test_references_cover_volumes_projected_env_envfrom_and_pull_secrets():

@@ -15,8 +15,8 @@ from sandbox import REPO_ROOT
 if str(REPO_ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "collections"))
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import k8s_isolate as iso
-from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common import K8sInputError, K8sStepError
+from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s import isolate as iso
+from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s.common import K8sInputError, K8sStepError
 from ansible_collections.firebreak.runbooks.plugins.modules import k8s_namespace_isolate as module
 
 DNS_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

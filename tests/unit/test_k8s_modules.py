@@ -13,8 +13,8 @@ from sandbox import REPO_ROOT
 if str(REPO_ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "collections"))
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import k8s_common
-from ansible_collections.firebreak.runbooks.plugins.module_utils import k8s_rollout as r
+from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s import common as k8s_common
+from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s import rollout as r
 from ansible_collections.firebreak.runbooks.plugins.modules import k8s_rollout_undo
 
 UID = "uid-api"

@@ -1,4 +1,4 @@
-"""Pure decisions of the Kubernetes rollout steps (plugins/module_utils/k8s_rollout.py), without a cluster."""
+"""Pure decisions of the Kubernetes rollout steps (plugins/module_utils/k8s/rollout.py), without a cluster."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sandbox import REPO_ROOT
 if str(REPO_ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "collections"))
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import k8s_rollout as r
+from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s import rollout as r
 
 UID = "uid-api"
 

@@ -1,4 +1,4 @@
-"""Triage summaries (plugins/module_utils/k8s_triage.py), without a cluster."""
+"""Triage summaries (plugins/module_utils/k8s/triage.py), without a cluster."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sandbox import REPO_ROOT
 if str(REPO_ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "collections"))
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import k8s_triage as t
+from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s import triage as t
 
 
 def test_events_sorted_filtered_and_bounded():

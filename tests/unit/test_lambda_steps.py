@@ -12,7 +12,7 @@ from sandbox import REPO_ROOT
 if str(REPO_ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "collections"))
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import awslambda
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import awslambda
 from ansible_collections.firebreak.runbooks.plugins.modules import lambda_alias_rollback, lambda_limits_raise
 
 SHARED = {"retry_budget", "incident_id"}  # from the step doc fragments

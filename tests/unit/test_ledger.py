@@ -1,4 +1,4 @@
-"""The containment ledger (module_utils/ledger.py) on its local store: selection, settling, handover to the
+"""The containment ledger (module_utils/containment/ledger.py) on its local store: selection, settling, handover to the
 last claimant, concurrent claims, and the default directory beside the incident timelines."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from sandbox import REPO_ROOT
 if str(REPO_ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "collections"))
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import ledger
+from ansible_collections.firebreak.runbooks.plugins.module_utils.containment import ledger
 
 ARN = "arn:aws:wafv2:us-east-1:123456789012:regional/ipset/blocklist/af7ab5ee"
 
@@ -82,7 +82,7 @@ def test_default_directory_is_beside_the_incident_timelines(tmp_path):
 
 
 def test_deploy_freeze_flag_of_a_released_incident_is_not_someone_elses_change():
-    from ansible_collections.firebreak.runbooks.plugins.module_utils import deploy_freeze as df
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import deploy_freeze as df
 
     flag_a = df.flag_value("INC-A", df.freeze_reason("INC-A"), "2026-12-06T16:00:00Z")
     flag_b = df.flag_value("INC-B", df.freeze_reason("INC-B"), "2026-12-06T16:05:00Z")
@@ -100,7 +100,7 @@ def test_deploy_freeze_flag_of_a_released_incident_is_not_someone_elses_change()
 
 
 def test_iam_release_undoes_only_what_the_ledger_allows():
-    from ansible_collections.firebreak.runbooks.plugins.module_utils import iam
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import iam
 
     plan = {"deactivate": ["AKIA1"], "put_inline": ["firebreak-revoke-issued-INC-B"], "attach": []}
     keys = {"AKIA1": "Active", "AKIA2": "Inactive"}

@@ -15,8 +15,8 @@ if str(REPO / "collections") not in sys.path:
     sys.path.insert(0, str(REPO / "collections"))
 
 from ansible_collections.firebreak.runbooks.plugins.action import incident_lifecycle as action  # noqa: E402
-from ansible_collections.firebreak.runbooks.plugins.module_utils import lifecycle as lc  # noqa: E402
-from ansible_collections.firebreak.runbooks.plugins.module_utils import timeline as tl  # noqa: E402
+from ansible_collections.firebreak.runbooks.plugins.module_utils.record import lifecycle as lc  # noqa: E402
+from ansible_collections.firebreak.runbooks.plugins.module_utils.record import timeline as tl  # noqa: E402
 from ansible_collections.firebreak.runbooks.plugins.modules import incident_lifecycle as doc  # noqa: E402
 
 T0 = datetime(2025, 12, 27, 14, 0, tzinfo=timezone.utc)

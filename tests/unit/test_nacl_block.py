@@ -1,4 +1,4 @@
-"""nacl_block: rule-number placement and exact removal (module_utils/nacl.py), without AWS."""
+"""nacl_block: rule-number placement and exact removal (module_utils/aws/nacl.py), without AWS."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sandbox import REPO_ROOT
 if str(REPO_ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "collections"))
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import nacl
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import nacl
 
 
 def _entry(number, action, cidr, egress=False, protocol="-1"):

@@ -12,7 +12,7 @@ from sandbox import REPO_ROOT
 if str(REPO_ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "collections"))
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import rds
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import rds
 from ansible_collections.firebreak.runbooks.plugins.modules import rds_instance_failover
 
 UTC = datetime.UTC

@@ -13,8 +13,8 @@ from sandbox import REPO_ROOT
 if str(REPO_ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "collections"))
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import s3_restore
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import Caller
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import s3_restore
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import Caller
 from ansible_collections.firebreak.runbooks.plugins.modules import s3_object_restore
 
 T0 = datetime.datetime(2026, 11, 24, 9, 0, tzinfo=datetime.UTC)

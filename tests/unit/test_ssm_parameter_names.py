@@ -11,7 +11,7 @@ from sandbox import REPO_ROOT
 if str(REPO_ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "collections"))
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import deploy_freeze as df
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import deploy_freeze as df
 
 
 @pytest.mark.parametrize(

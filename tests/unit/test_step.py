@@ -1,4 +1,4 @@
-"""plugins/module_utils/step.py: bounded retries, times, containment entries (no AWS)."""
+"""plugins/module_utils/runtime/step.py: bounded retries, times, containment entries (no AWS)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO / "collections") not in sys.path:
     sys.path.insert(0, str(REPO / "collections"))
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import step  # noqa: E402
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime import step  # noqa: E402
 
 from tests.unit.fakes import Clock  # noqa: E402
 

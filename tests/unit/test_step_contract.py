@@ -21,10 +21,8 @@ if str(REPO_ROOT / "collections") not in sys.path:
 import botocore.exceptions
 from ansible_collections.amazon.aws.plugins.module_utils import botocore as aws_botocore
 from ansible_collections.amazon.aws.plugins.module_utils import modules as aws_modules
-from ansible_collections.firebreak.runbooks.plugins.module_utils import (
-    k8s_common,
-    step,
-)
+from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s import common as k8s_common
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime import step
 
 MODULES_DIR = REPO_ROOT / "plugins" / "modules"
 STEP_MODULES = sorted(p.stem for p in MODULES_DIR.glob("*.py") if not p.stem.startswith(("incident_", "_")))

@@ -1,4 +1,4 @@
-"""Unit tests of the timeline chain logic (plugins/module_utils/timeline.py): no Ansible run."""
+"""Unit tests of the timeline chain logic (plugins/module_utils/record/timeline.py): no Ansible run."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO / "collections") not in sys.path:
     sys.path.insert(0, str(REPO / "collections"))
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import redaction as rd  # noqa: E402
-from ansible_collections.firebreak.runbooks.plugins.module_utils import timeline as tl  # noqa: E402
+from ansible_collections.firebreak.runbooks.plugins.module_utils.record import redaction as rd  # noqa: E402
+from ansible_collections.firebreak.runbooks.plugins.module_utils.record import timeline as tl  # noqa: E402
 
 
 def _append(path, n, **fields):

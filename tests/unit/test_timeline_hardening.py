@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO / "collections") not in sys.path:
     sys.path.insert(0, str(REPO / "collections"))
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import timeline as tl  # noqa: E402
+from ansible_collections.firebreak.runbooks.plugins.module_utils.record import timeline as tl  # noqa: E402
 
 
 def _rec(i=0, incident="INC-HARD", **fields):

@@ -1,5 +1,5 @@
 """waf_block: CIDR normalisation, refusals and merge plans (module_utils/network.py) and the WAFv2
-decisions (module_utils/wafv2.py), without AWS."""
+decisions (module_utils/aws/wafv2.py), without AWS."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from sandbox import REPO_ROOT
 if str(REPO_ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "collections"))
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import network, wafv2
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import network, wafv2
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import StepAWSError
 
 IP_SET_ARN = "arn:aws:wafv2:us-east-1:123456789012:regional/ipset/blocklist/af7ab5ee-e53c-46fe-a48f-9c51339cea50"
 
@@ -181,7 +181,7 @@ def test_read_merge_update_gives_up_after_the_bound():
 def test_a_listing_whose_next_marker_comes_round_again_fails_instead_of_listing_for_ever():
     """WAFv2 answers a NextMarker even on the last page, so the loop ends on an empty page; a marker that repeats
     with items would have listed for ever."""
-    from ansible_collections.firebreak.runbooks.plugins.module_utils.step import Caller
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import Caller
 
     sent = []
 

@@ -37,7 +37,7 @@ options:
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (  # noqa: E402
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import (  # noqa: E402
     containment_entry,
     release_entry,
 )

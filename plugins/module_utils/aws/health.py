@@ -18,7 +18,12 @@ import time
 import urllib.error
 
 from ansible.module_utils.urls import open_url
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepError, iso_utc, parse_time, utc_now
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import (
+    StepError,
+    iso_utc,
+    parse_time,
+    utc_now,
+)
 
 PASS, FAIL = "pass", "fail"
 

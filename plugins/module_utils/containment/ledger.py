@@ -44,7 +44,12 @@ import json
 import os
 import urllib.parse
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError, iso_utc, utc_now
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import (
+    StepAWSError,
+    StepError,
+    iso_utc,
+    utc_now,
+)
 
 CLAIM = "claim"
 ADDED = "added"

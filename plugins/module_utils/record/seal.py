@@ -16,7 +16,7 @@ import datetime
 import hashlib
 import json
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, iso_utc
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import StepAWSError, iso_utc
 
 SEAL_VERSION = 1
 DEFAULT_PREFIX = "firebreak/seals"
@@ -171,7 +171,7 @@ def list_seals(s3, caller, bucket, prefix, incident_id):
 def s3_client(endpoint_url=None, region=None, budget=60):
     """A boto3 S3 client for the controller (environment credentials), botocore retries off."""
     import boto3
-    from ansible_collections.firebreak.runbooks.plugins.module_utils.step import client_config
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import client_config
 
     return boto3.session.Session().client(
         "s3", endpoint_url=endpoint_url or None, region_name=region or None, config=client_config(budget)

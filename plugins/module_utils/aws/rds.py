@@ -21,7 +21,7 @@ import re
 import time
 
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import (
     StepAWSError,
     StepError,
     incident_tags,

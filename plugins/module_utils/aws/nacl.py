@@ -12,7 +12,7 @@ already covers.  The default rule (32767, ``*``) is not an entry one can number 
 
 from __future__ import annotations
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils import network
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import network
 
 DEFAULT_RULE = 32767
 MAX_RULE = 32766

@@ -5,7 +5,7 @@
 Pure Python (standard library only) so the callback, the ``incident_report`` action and the
 tests share one implementation::
 
-    from ansible_collections.firebreak.runbooks.plugins.module_utils.timeline import append_record
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.record.timeline import append_record
 
 A timeline is a JSON Lines file.  Every line is one record (see ``FIELDS``) written in canonical
 form, ``json.dumps(rec, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` encoded as
@@ -25,7 +25,7 @@ import json
 import os
 import re
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.redaction import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.record.redaction import (
     NO_LOG_DETAILS,
     find_secrets,
     to_plain,
@@ -967,7 +967,7 @@ def render_report(records, path, last_hash=None, seals=()):
             severity = rec["details"]["severity"]
     times = step_times(records)
     # the lifecycle records (incident_declare/update/resolve): severity, status, roles, communications
-    from ansible_collections.firebreak.runbooks.plugins.module_utils import lifecycle as _lifecycle
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.record import lifecycle as _lifecycle
 
     lifecycle_state = _lifecycle.fold(_lifecycle.lifecycle_records(records))
     severity = _lifecycle.report_severity(lifecycle_state) or severity

@@ -35,7 +35,7 @@ import time
 
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import (
     Caller,
     StepAWSError,
     StepError,
@@ -45,7 +45,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
     isoformat,
     parse_time,
 )
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import utc_now as step_utc_now
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import utc_now as step_utc_now
 
 # --------------------------------------------------------------------------------------------------
 # Errors

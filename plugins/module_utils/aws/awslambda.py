@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import time
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import StepAWSError, StepError
 
 RECORD_TAG = "firebreak:alias-rollback:{alias}"
 _RECORD_RE = re.compile(r"^from=(?P<from>[^,]*),to=(?P<to>[^,]*),at=(?P<at>[^,]*)$")

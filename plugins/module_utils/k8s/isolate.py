@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common import K8sInputError
+from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s.common import K8sInputError
 
 STEP = "k8s_namespace_isolate"
 QUARANTINED = "firebreak.io/quarantined"

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import StepAWSError, StepError
 
 STEP = "s3_public_block"
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import time
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError, isoformat
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import StepAWSError, StepError, isoformat
 
 STEP = "pipeline_pause"
 

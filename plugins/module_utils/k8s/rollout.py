@@ -357,7 +357,7 @@ def undo_patch(workload: dict, target: dict, extra_annotations: dict, remove=())
     """A JSON patch (RFC 6902) that rolls the workload to ``target``: tests that the pod template is
     still the one the decision was made on, replaces the pod template, and sets (or removes) annotations
     one key at a time (the workload's other annotations stay)."""
-    from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_common import escape_pointer
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s.common import escape_pointer
 
     ops = [
         {"op": "test", "path": "/spec/template", "value": workload["spec"]["template"]},

@@ -21,7 +21,7 @@ import re
 import secrets
 import string
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import StepAWSError, StepError
 
 STEP = "secret_rotate"
 CURRENT = "AWSCURRENT"

@@ -30,7 +30,7 @@ import signal
 import threading
 import time
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import (
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import (
     DEFAULT_RETRY_BUDGET,
     RETRY_BUDGET_OPTION,
     StepError,
@@ -437,7 +437,7 @@ def wait_for_rollout(kube, kind, namespace, name, timeout, since=None, poll=1.0)
     """Poll the workload until ``rollout_status`` says done or failed, or ``timeout`` passes.
 
     Returns ``(state, why, workload)``."""
-    from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_rollout import rollout_status
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s.rollout import rollout_status
 
     def check():
         obj = kube.get(kind, namespace, name)
@@ -449,7 +449,7 @@ def wait_for_rollout(kube, kind, namespace, name, timeout, since=None, poll=1.0)
 
 def failing_pods(kube, workload, limit=10):
     """The workload's pods that are not ready, with their containers' waiting/terminated reasons."""
-    from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s_rollout import pod_problems, selector_string
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s.rollout import pod_problems, selector_string
 
     selector = selector_string(workload["spec"].get("selector"))
     pods = kube.list("Pod", workload["metadata"]["namespace"], label_selector=selector)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError, iso_utc
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import StepAWSError, StepError, iso_utc
 
 NOT_FOUND = "NoSuchEntity"
 MARKER = "Marker"  # IAM listings page with Marker in and out

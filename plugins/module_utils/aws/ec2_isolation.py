@@ -23,7 +23,7 @@ import re
 import time
 
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict as tag_dict
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError, isoformat
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import StepAWSError, StepError, isoformat
 
 STEP = "ec2_isolate"
 PROTECTION_ATTRIBUTES = ("disableApiTermination", "disableApiStop")

@@ -20,7 +20,7 @@ import hashlib
 import json
 import re
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import StepAWSError, StepError
 
 SHA256_METADATA = "firebreak-sha256"
 SOURCE_METADATA = "firebreak-source"

@@ -34,7 +34,7 @@ import contextlib
 import threading
 import urllib.parse
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError, iso_utc
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import StepAWSError, StepError, iso_utc
 
 COPY_LIMIT = 5 * 1024**3  # CopyObject copies at most 5 GB; above it, UploadPartCopy
 DEFAULT_PART_SIZE = 512 * 1024**2

@@ -21,7 +21,11 @@ import random
 import re
 import time
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError, advance_or_fail
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import (
+    StepAWSError,
+    StepError,
+    advance_or_fail,
+)
 
 MAX_ADDRESSES = 10000  # AWS WAF quota: addresses per IP set
 LOCK_CONFLICT = "WAFOptimisticLockException"

@@ -14,7 +14,7 @@ import ipaddress
 import re
 import time
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import StepAWSError, StepError
 
 STEP = "alb_drain"
 _TG_ARN_RE = re.compile(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 
-from ansible_collections.firebreak.runbooks.plugins.module_utils.step import StepAWSError, StepError
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import StepAWSError, StepError
 
 STEP = "deploy_freeze"
 DEFAULT_PARAMETER = "/firebreak/deploy-freeze"
