@@ -132,7 +132,7 @@ policy_before:
   sample: null
 step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: containment}
 predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
-aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: PutBucketPolicy}
+aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str}
 aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 before:
   description: The bucket policy before the step.
@@ -350,9 +350,7 @@ def release(module, caller, s3, bucket, result):
         if owner and not module.check_mode:
             bookkeeping(
                 module,
-                lambda: claims_ledger(module, caller).settle(
-                    owner, arn, [wf.LEDGER_ITEM], removed=selection["remove"]
-                ),
+                lambda: claims_ledger(module, caller).settle(owner, arn, [wf.LEDGER_ITEM], removed=selection["remove"]),
             )
 
     kept = ""

@@ -159,7 +159,7 @@ def test_a_statement_added_meanwhile_is_kept_and_a_single_statement_object_given
     single = {"Version": "2012-10-17", "Statement": OTHERS["Statement"][0]}
     aws.client("s3").put_bucket_policy(Bucket=name, Policy=json.dumps(single))
     _run, result = freeze(run_playbook, name)
-    run, released = release(run_playbook, name, result["containment"])
+    run, _released = release(run_playbook, name, result["containment"])
     assert run.returncode == 0, run.output
     assert policy(aws, name) == single, "one statement as an object before: the same JSON after"
 
@@ -167,7 +167,7 @@ def test_a_statement_added_meanwhile_is_kept_and_a_single_statement_object_given
     meanwhile = policy(aws, name)
     meanwhile["Statement"].append(OTHERS["Statement"][1])
     aws.client("s3").put_bucket_policy(Bucket=name, Policy=json.dumps(meanwhile))
-    run, released = release(run_playbook, name, result["containment"])
+    run, _released = release(run_playbook, name, result["containment"])
     assert run.returncode == 0, run.output
     assert policy(aws, name) == {"Version": "2012-10-17", "Statement": OTHERS["Statement"]}
 

@@ -226,7 +226,7 @@ def decide_freeze(document, statement):
         return {"action": "none", "after": document, "previous_statement": previous}
     after = copy.deepcopy(document) if document else {"Version": POLICY_VERSION}
     if previous is None:
-        after["Statement"] = current + [statement]
+        after["Statement"] = [*current, statement]
         action = "add"
     else:
         after["Statement"] = [statement if s.get("Sid") == sid else s for s in current]
