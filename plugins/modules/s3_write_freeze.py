@@ -26,7 +26,7 @@ description:
   - With O(state=released), removes only this incident's statement (named in O(containments)); the rest of the
     policy stays equal to what it was, and the policy is deleted when no other statement is left.
   - Before it freezes, the step records a claim in the containment ledger (O(claims_bucket) or O(claims_dir)). A
-    release while another unreleased incident also freezes the bucket says so in RV(kept): that incident's own
+    release while another unreleased incident also freezes the bucket says so in RV(kept); that incident's own
     statement keeps the bucket frozen.
   - One module call reads the caller and the policy, decides, writes and reads the policy back. A re-run changes
     nothing. In check mode nothing is changed and the result (with a diff) says what would be. Bad input fails
@@ -76,9 +76,9 @@ notes:
   - Requests that carry no C(aws:PrincipalArn) (AWS service principals such as server access log delivery,
     anonymous requests) are denied the frozen actions too. Existing lifecycle rules keep running (S3 applies them
     itself); the freeze stops new ones.
-  - While the bucket is frozen, only the exempt principals (and the account's root user) can change its policy: a
+  - While the bucket is frozen, only the exempt principals (and the account's root user) can change its policy; a
     responder of another incident whose role is not exempt cannot add their own freeze; exempt the responder roles.
-  - AWS permissions: C(sts:GetCallerIdentity), C(s3:GetBucketPolicy), C(s3:PutBucketPolicy),
+  - AWS permissions are C(sts:GetCallerIdentity), C(s3:GetBucketPolicy), C(s3:PutBucketPolicy) and
     C(s3:DeleteBucketPolicy).
 seealso:
   - module: firebreak.runbooks.s3_public_access_lock

@@ -11,8 +11,8 @@ short_description: Move stuck SQS jobs to a holding queue or re-drive a dead-let
 version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
-  - Mitigation step of the queue workers scenario (incident-procedures.md, "Film Generation Service Down":
-    "clear stuck jobs from queue"), as a move and never a silent purge.
+  - Mitigation step of the queue workers scenario (incident-procedures.md, "Film Generation Service Down", whose
+    response says "clear stuck jobs from queue"), as a move and never a silent purge.
   - Moves up to O(max_messages) visible messages from O(source_queue) to O(destination_queue). Without
     O(destination_queue), re-drives a dead-letter queue to its source, the one queue whose redrive policy names
     O(source_queue) as its dead-letter queue.
@@ -31,12 +31,12 @@ description:
 options:
   source_queue:
     description:
-      - The queue to take the messages from: its name, URL or ARN.
+      - The queue to take the messages from (its name, URL or ARN).
     type: str
     required: true
   destination_queue:
     description:
-      - The queue to put them on: its name, URL or ARN.
+      - The queue to put them on (its name, URL or ARN).
       - Omitted, O(source_queue) must be a dead-letter queue and its messages go back to its source queue (a
         re-drive); the step fails when no queue, or more than one, uses it as its dead-letter queue.
     type: str
@@ -54,7 +54,7 @@ options:
     default: 100
   include_body:
     description:
-      - Also record each message's body in RV(moved_messages). Off by default: bodies may hold customer data,
+      - Also record each message's body in RV(moved_messages). Off by default, as bodies may hold customer data,
         and large bodies make the timeline cut the record (marked C(truncated)).
     type: bool
     default: false
@@ -75,8 +75,8 @@ notes:
     original id is kept in RV(moved) beside the new one.
   - Workers still consuming the source may take some of the visible messages first; the step moves what it
     receives and says how many.
-  - C(StartMessageMoveTask) is not used: it reports counts, not the ids it moved.
-  - "AWS permissions: C(sqs:GetQueueUrl), C(sqs:GetQueueAttributes), C(sqs:ReceiveMessage), C(sqs:SendMessage),
+  - C(StartMessageMoveTask) is not used, as it reports counts and not the ids it moved.
+  - "AWS permissions are C(sqs:GetQueueUrl), C(sqs:GetQueueAttributes), C(sqs:ReceiveMessage), C(sqs:SendMessage),
     C(sqs:DeleteMessage), C(sqs:ChangeMessageVisibility), C(sqs:ListDeadLetterSourceQueues), and C(sqs:CreateQueue),
     C(sqs:TagQueue) with O(create_destination)."
 seealso:
