@@ -101,7 +101,11 @@ def test_max_messages_bounds_the_move(aws, run_playbook):
     q = queues(aws)
     ids = put_jobs(aws, q["jobs_url"], 12)
     run, result = move(
-        run_playbook, source_queue=q["jobs_url"], destination_queue=q["holding_queue"], max_messages=5, include_body=True
+        run_playbook,
+        source_queue=q["jobs_url"],
+        destination_queue=q["holding_queue"],
+        max_messages=5,
+        include_body=True,
     )
     assert run.returncode == 0, run.output
     assert len(result["moved"]) == 5 and set(result["moved"]) <= set(ids)
