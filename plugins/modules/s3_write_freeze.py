@@ -293,7 +293,7 @@ def contain(module, caller, s3, bucket, exempt_requested, result):
     result["after"] = wf.view(after)
     if statement not in wf.statements(after):
         module.fail_json(msg=f"the policy of {bucket} reads back without statement {sid} as written", **result)
-    lost = [s.get("Sid") for s in wf.statements(document) if s not in wf.statements(after)]
+    lost = [s.get("Sid") for s in wf.statements(document) if s.get("Sid") != sid and s not in wf.statements(after)]
     if lost:
         module.warn(f"statements {lost} of {bucket} changed while the freeze was written (a concurrent writer?)")
     verb = "froze" if decision["action"] == "add" else "updated the freeze of"

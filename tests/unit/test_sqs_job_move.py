@@ -261,3 +261,27 @@ def test_module_documentation_matches_the_argument_spec():
     for option, definition in spec.items():
         assert documented[option]["type"] == definition["type"], option
         assert documented[option].get("default") == definition.get("default"), option
+
+
+def test_the_ids_of_a_whole_run_fit_in_one_timeline_record_uncut():
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.record import timeline
+
+    messages = [
+        dict(
+            _message(i), MessageId=f"{i:08d}-5c1b-4a53-9d1e-3f3b8c1e7a11", MD5OfBody="5d41402abc4b2a76b9719d911017c592"
+        )
+        for i in range(sm.MAX_MESSAGES_LIMIT)
+    ]
+    result = {
+        "changed": True,
+        "msg": "moved 200 message(s) from prod-jobs to prod-jobs-holding",
+        "moved": [m["MessageId"] for m in messages],
+        "moved_messages": [sm.moved_record(m, "7a2b9c1d-0e3f-4a5b-8c6d-1e2f3a4b5c6d", False) for m in messages],
+        "before": {"source": sm.queue_view("prod-jobs", {"ApproximateNumberOfMessages": "200"}), "destination": None},
+        "after": {"source": sm.queue_view("prod-jobs", {}), "destination": sm.queue_view("prod-jobs-holding", {})},
+        "step_kind": "mitigation",
+        "containment": [],
+    }
+    details, _ = timeline.result_details(result)
+    assert "truncated" not in details
+    assert details["moved"] == result["moved"] and details["moved_messages"] == result["moved_messages"]
