@@ -99,3 +99,15 @@ def test_role_refuses_to_freeze_without_an_incident_id(aws, run_playbook):
     assert run.returncode != 0
     assert "incident id" in run.stdout
     assert policy(aws, BUCKET) is None
+
+
+def test_the_role_fails_when_the_freeze_does_not_read_back(aws, run_playbook):
+    # the fault proxy acknowledges PutBucketPolicy and never passes it on: the bucket is not frozen
+    aws.proxy.add_rule(
+        {"fault": "canned", "service": "s3", "method": "PUT", "query": "policy", "status": 204, "description": "lost"}
+    )
+    run = role(run_playbook, "s3_write_freeze", s3_write_freeze_bucket=BUCKET)
+    assert run.returncode != 0, run.output
+    assert recap(run)["failed"] == 1
+    assert "reads back without statement FirebreakWriteFreeze" in run.stdout, run.stdout
+    assert policy(aws, BUCKET) is None and not write_denied(aws, BUCKET)
