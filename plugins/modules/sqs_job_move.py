@@ -80,7 +80,7 @@ notes:
     C(sqs:DeleteMessage), C(sqs:ChangeMessageVisibility), C(sqs:ListDeadLetterSourceQueues), and C(sqs:CreateQueue),
     C(sqs:TagQueue) with O(create_destination)."
 seealso:
-  - module: community.aws.sqs_queue
+  - module: firebreak.runbooks.health_verify
 """
 
 EXAMPLES = r"""
