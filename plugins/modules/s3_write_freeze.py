@@ -37,12 +37,6 @@ options:
       - Name (or C(arn:aws:s3:::name)) of the bucket.
     type: str
     required: true
-  state:
-    description:
-      - V(contained) adds the freeze statement; V(released) removes what O(containments) say this step added.
-    type: str
-    choices: [contained, released]
-    default: contained
   exempt_principal_arns:
     description:
       - IAM ARNs (users, roles, the account root) that keep write access during the freeze, besides the caller.
@@ -52,20 +46,13 @@ options:
     type: list
     elements: str
     default: []
-  containments:
-    description:
-      - With O(state=released), the containment entries to undo, as
-        C(lookup('firebreak.runbooks.containments', 's3_write_freeze', incident_id=...)) returns them.
-      - Entries of other steps or other buckets are ignored.
-    type: list
-    elements: dict
-    default: []
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
+  - firebreak.runbooks.step.CONTAINMENT
   - firebreak.runbooks.step.ATTRIBUTES
   - firebreak.runbooks.step.CLAIMS
 notes:
@@ -226,9 +213,8 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step im
 
 ARGUMENT_SPEC = dict(
     bucket=dict(type="str", required=True),
-    state=dict(type="str", choices=["contained", "released"], default="contained"),
     exempt_principal_arns=dict(type="list", elements="str", default=[]),
-    containments=dict(type="list", elements="dict", default=[]),
+    **ledger.CONTAINMENT_OPTIONS,
     **ledger.CLAIMS_OPTIONS,
     **step.INCIDENT_OPTION,
     **step.RETRY_BUDGET_OPTION,
@@ -236,15 +222,11 @@ ARGUMENT_SPEC = dict(
 
 
 def claims_ledger(module, caller):
-    return ledger.Ledger(ledger.store_for(module, caller, lambda service: step.aws_client(module, service)))
+    return ledger.for_module(module, caller)
 
 
 def bookkeeping(module, record):
-    """Ledger bookkeeping after the change: a failure is a warning, the change stands."""
-    try:
-        record()
-    except (ledger.LedgerError, step.StepAWSError) as err:
-        module.warn(f"the bucket policy was changed, but the claim store was not updated: {err}")
+    ledger.bookkeeping(module, "the bucket policy was changed", record)
 
 
 def contain(module, caller, s3, bucket, exempt_requested, result):
