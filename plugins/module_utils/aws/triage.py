@@ -602,6 +602,7 @@ def rds_section(client, caller, section, start, end):
         for e in events
         if in_window(e.get("Date"), start, end)  # the window is the evidence's, whatever the API honours
     ]
+    items.reverse()  # RDS lists oldest first: events of the same second stay in their order, newest first
     items.sort(key=lambda i: _time_key(i.get("date")), reverse=True)
     section.items = items
 
