@@ -64,6 +64,15 @@ GUARDDUTY_FIELDS = {
 }
 
 
+# Fields whose values are AWS-defined names, never secrets, which the text rules of the redaction would
+# mask (a GuardDuty finding type ``CredentialAccess:IAMUser/AnomalousBehavior`` reads as ``key: value``).
+KEEP_FIELDS = {
+    "guardduty": ("type",),
+    "cloudtrail": ("event_name", "event_source"),
+    "alarms": ("type",),
+}
+
+
 class TriageInputError(StepError):
     """Bad input: the message names the option and the value; nothing was called."""
 
@@ -399,7 +408,12 @@ class Section:
         else:
             status = "ok"
         out = {"section": self.name, "status": status, "request": _public_request(self.request)}
-        out.update(redact(capped))
+        masked = redact(capped)
+        for kept, original in zip(masked["items"], capped["items"], strict=True):
+            for field in KEEP_FIELDS.get(self.name, ()):
+                if isinstance(original, dict) and isinstance(original.get(field), str):
+                    kept[field] = original[field]
+        out.update(masked)
         out.update(redact(self.extra))
         out["errors"] = self.errors
         return out
