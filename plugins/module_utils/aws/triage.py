@@ -129,9 +129,10 @@ def parse_moment(value, option, now):
         return now - datetime.timedelta(seconds=seconds)
     try:
         return parse_time(text)
-    except ValueError as e:
+    except ValueError:
         raise TriageInputError(
-            f"{option}: {e}; or relative to now such as -2h, -30m, -1d12h (units s, m, h, d, w), or now"
+            f"{option}: {value!r} is not a time: expected ISO 8601 such as 2026-11-24T09:30:00Z, epoch seconds, "
+            "now, or relative to now such as -2h, -30m, -1d12h (units s, m, h, d, w)"
         ) from None
 
 
