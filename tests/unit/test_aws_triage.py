@@ -285,6 +285,7 @@ def test_ecs_stopped_tasks_and_deployments():
     assert [t_["task_arn"] for t_ in result["stopped_tasks"]["items"]] == ["t1"]
     assert result["deployments"]["items"][0]["failed_tasks"] == 4 and result["items"][0]["id"] == "e1"
     assert client.calls[1][1]["desiredStatus"] == "STOPPED"
+    assert result["stopped_tasks"]["left_out"] == 0 and result["stopped_tasks"]["more"] is False
 
 
 # -- bad input ----------------------------------------------------------------------------------------------------

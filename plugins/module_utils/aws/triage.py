@@ -673,6 +673,7 @@ def ecs_section(client, caller, section, start, end):
     }
     section.extra["deployments"] = cap(deployments, section.max_items)
     section.extra["stopped_tasks"] = cap([], section.max_items)
+    listing = Section("ecs.stopped_tasks", {}, section.max_items)  # its own ``more``, not the events'
     try:
         arns = _pages(
             caller,
@@ -680,7 +681,7 @@ def ecs_section(client, caller, section, start, end):
             "list_tasks",
             resource,
             "taskArns",
-            section,
+            listing,
             token_in="nextToken",  # noqa: S106
             cluster=req["cluster"],
             serviceName=service.get("serviceName") or req["service"],
@@ -711,7 +712,7 @@ def ecs_section(client, caller, section, start, end):
         if in_window(t.get("stoppedAt") or t.get("executionStoppedAt") or t.get("createdAt"), start, end)
     ]
     stopped.sort(key=lambda t: _time_key(t.get("stopped_at")), reverse=True)
-    section.extra["stopped_tasks"] = cap(stopped, section.max_items)
+    section.extra["stopped_tasks"] = cap(stopped, section.max_items, listing.more)
 
 
 def codepipeline_section(client, caller, section, start, end):
