@@ -111,3 +111,16 @@ def test_the_role_fails_when_the_freeze_does_not_read_back(aws, run_playbook):
     assert recap(run)["failed"] == 1
     assert "reads back without statement FirebreakWriteFreeze" in run.stdout, run.stdout
     assert policy(aws, BUCKET) is None and not write_denied(aws, BUCKET)
+
+
+def test_release_containment_lifts_the_write_freeze_and_keeps_the_other_statements(aws, run_playbook, tmp_path):
+    incident = {"timeline": tmp_path / "INC-DL" / "timeline.jsonl", "env": {"FIREBREAK_INCIDENT_ID": "INC-DL"}}
+    aws.client("s3").put_bucket_policy(Bucket=BUCKET, Policy=json.dumps(OTHERS))
+    run = role(run_playbook, "s3_write_freeze", s3_write_freeze_bucket=BUCKET, **incident)
+    assert run.returncode == 0, run.output
+    assert write_denied(aws, BUCKET)
+    approved = {"firebreak_gate_approvals": {"release-containment": "yes"}, "incident_gate_allow_unpinned": True}
+    released = run_playbook("playbooks/release_containment.yml", extra_vars=approved, **incident)
+    assert released.returncode == 0, released.output
+    assert "s3_write_freeze" in released.stdout
+    assert policy(aws, BUCKET) == OTHERS and not write_denied(aws, BUCKET)
