@@ -58,6 +58,12 @@ class ActionModule(ActionBase):
     _requires_connection = False
     _supports_check_mode = True
 
+    @staticmethod
+    def _failed(result, msg, **extra):
+        # ``error`` repeats the message: a task run with failed_when=false (the role: no_log hides a failure's
+        # message) still tells a failure apart
+        return dict(result, failed=True, msg=msg, error=msg, **extra)
+
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
@@ -97,7 +103,7 @@ class ActionModule(ActionBase):
                     "account's role"
                 )
         except sts.SessionInputError as exc:
-            return dict(result, failed=True, msg=f"target {host}: {exc}")
+            return self._failed(result, f"target {host}: {exc}")
 
         current = task_vars.get(SESSION_FACT)
         now = datetime.datetime.now(datetime.UTC)
@@ -123,10 +129,9 @@ class ActionModule(ActionBase):
                 args.get("external_id") or None,
             )
         except StepError as exc:
-            return dict(
+            return self._failed(
                 result,
-                failed=True,
-                msg=f"target {host}: cannot assume {role_arn}: {exc}",
+                f"target {host}: cannot assume {role_arn}: {exc}",
                 aws_operation=getattr(exc, "operation", "AssumeRole"),
                 aws_error_code=getattr(exc, "code", None),
             )

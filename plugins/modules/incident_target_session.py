@@ -34,7 +34,8 @@ options:
       - The target's role (C(firebreak_assume_role_arn) in its host vars). Empty means assume nothing.
     type: str
   incident_id:
-    description: The incident, for the session name. Defaults to the variable C(incident_id), else C(FIREBREAK_INCIDENT_ID).
+    description:
+      - The incident, for the session name. Defaults to the variable C(incident_id), else C(FIREBREAK_INCIDENT_ID).
     type: str
   operator:
     description: Who runs the incident, for the session name. Defaults to AWX's job user, else the controller's user.

@@ -290,7 +290,11 @@ def test_sessions_are_kept_while_fresh_reassumed_when_short_and_never_recorded(a
         BLOCKED
         in aws.client("wafv2").get_ip_set(Name=waf["name"], Scope="REGIONAL", Id=waf["id"])["IPSet"]["Addresses"]
     ), "the modules acted with the session's credentials (moto: an unknown key acts in the default account)"
-    kept = [r for r in records(run.timeline) if r["action"] == "ansible.builtin.assert" and "kept" in (r["msg"] or "")]
+    kept = [
+        r
+        for r in records(run.timeline)
+        if r["action"] == "ansible.builtin.assert" and "kept the credentials" in (r["msg"] or "")
+    ]
     assert len(kept) == 2, "the second use says the session was kept"
 
     # a renewal window longer than what is left: assumed again each time
