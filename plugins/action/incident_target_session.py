@@ -19,12 +19,14 @@ ARGUMENT_SPEC = {
     "session_name": {"type": "str"},
     "duration_seconds": {"type": "int", "default": 3600},
     "renew_minutes": {"type": "int", "default": 15},
-    "external_id": {"type": "str"},
+    "external_id": {"type": "str", "no_log": True},
     "account_id": {"type": "str"},
     "cluster": {"type": "str"},
     "region": {"type": "str"},
     "endpoint_url": {"type": "str"},
     "profile": {"type": "str"},
+    "hub_role_arn": {"type": "str"},
+    "hub_external_id": {"type": "str", "no_log": True},
     "retry_budget": {"type": "int", "default": 60},
 }
 SESSION_FACT = "firebreak_aws_session"
@@ -40,10 +42,17 @@ def operator_of(task_vars):
         return str(os.getuid())
 
 
-def sts_client(args):
+def sts_client(args, credentials=None):
     import boto3
 
-    session = boto3.session.Session(profile_name=args.get("profile") or None)
+    if credentials:
+        session = boto3.session.Session(
+            aws_access_key_id=credentials["access_key"],
+            aws_secret_access_key=credentials["secret_key"],
+            aws_session_token=credentials["session_token"],
+        )
+    else:
+        session = boto3.session.Session(profile_name=args.get("profile") or None)
     return session.client(
         "sts",
         endpoint_url=args.get("endpoint_url") or None,
@@ -81,6 +90,7 @@ class ActionModule(ActionBase):
             "session_name": None,
             "assumed_role_arn": None,
             "expiration": None,
+            "hub_role_arn": None,
             "renewed": False,
             "reason": None,
         }
@@ -119,15 +129,22 @@ class ActionModule(ActionBase):
                 f"(at least {args['renew_minutes']} min left)"
             )
             return result
+        hub = (args.get("hub_role_arn") or "").strip()
+        duration = args["duration_seconds"]
         try:
-            session = sts.assume(
-                sts_client(args),
-                Caller(args["retry_budget"]),
-                role_arn,
-                name,
-                args["duration_seconds"],
-                args.get("external_id") or None,
-            )
+            caller = Caller(args["retry_budget"])
+            client = sts_client(args)
+            if hub:
+                # through the hub: the controller's identity may assume only the hub role, which assumes the
+                # account's role (role chaining: AWS caps a chained session at one hour)
+                sts.validate_request(hub, sts.MIN_DURATION, 0)
+                hub_session = sts.assume(client, caller, hub, name, sts.MIN_DURATION, args.get("hub_external_id"))
+                client = sts_client(args, hub_session)
+                duration = min(duration, sts.CHAINED_MAX_DURATION)
+            session = sts.assume(client, caller, role_arn, name, duration, args.get("external_id") or None)
+            session["hub_role_arn"] = hub or None
+        except sts.SessionInputError as exc:
+            return self._failed(result, f"target {host}: hub_role_arn: {exc}")
         except StepError as exc:
             return self._failed(
                 result,
@@ -136,11 +153,13 @@ class ActionModule(ActionBase):
                 aws_error_code=getattr(exc, "code", None),
             )
         except Exception as exc:  # no credentials, a bad profile: botocore's own errors
-            return dict(
-                result, failed=True, msg=f"target {host}: cannot assume {role_arn}: {type(exc).__name__}: {exc}"
-            )
+            return self._failed(result, f"target {host}: cannot assume {role_arn}: {type(exc).__name__}: {exc}")
         target.update(
-            expiration=session["expiration"], assumed_role_arn=session["assumed_role_arn"], renewed=True, reason=reason
+            expiration=session["expiration"],
+            assumed_role_arn=session["assumed_role_arn"],
+            hub_role_arn=hub or None,
+            renewed=True,
+            reason=reason,
         )
         result.update(
             ansible_facts={SESSION_FACT: session},

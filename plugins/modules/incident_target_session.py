@@ -54,6 +54,7 @@ options:
   external_id:
     description: The C(ExternalId) the role's trust policy requires, if any.
     type: str
+    no_log: true
   account_id:
     description:
       - The account the target is (C(firebreak_aws_account_id)). When set, a O(role_arn) in another account is
@@ -71,6 +72,17 @@ options:
   profile:
     description: The controller's AWS profile to assume the role from. Defaults to the default credential chain.
     type: str
+  hub_role_arn:
+    description:
+      - A hub role to assume first (with the controller's credentials), whose session then assumes O(role_arn);
+        the AWX hub role credential type (C(awx/credentials.yml)) sets C(firebreak_aws_hub_role_arn) for this.
+      - AWS caps a session assumed through another (role chaining) at one hour, so O(duration_seconds) is cut
+        to 3600.
+    type: str
+  hub_external_id:
+    description: The C(ExternalId) the hub role's trust policy requires, if any.
+    type: str
+    no_log: true
   retry_budget:
     description: Seconds the C(AssumeRole) call may spend retrying throttling and transient errors.
     type: int
@@ -104,8 +116,8 @@ RETURN = r"""
 target:
   description:
     - The target, without secrets - C(host), C(account_id), C(region), C(cluster), C(role_arn), C(session_name),
-      C(assumed_role_arn), C(expiration), C(renewed) (this run called AssumeRole) and C(reason) (why it did, or
-      why not).
+      C(assumed_role_arn), C(hub_role_arn), C(expiration), C(renewed) (this run called AssumeRole) and C(reason)
+      (why it did, or why not).
   returned: always
   type: dict
   sample:
@@ -117,6 +129,7 @@ target:
     session_name: firebreak-INC-2026-042-alice
     assumed_role_arn: arn:aws:sts::111111111111:assumed-role/firebreak-responder/firebreak-INC-2026-042-alice
     expiration: "2026-11-24T10:30:00Z"
+    hub_role_arn: null
     renewed: true
     reason: no session yet
 ansible_facts:

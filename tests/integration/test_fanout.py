@@ -340,3 +340,16 @@ def test_a_role_in_another_account_is_refused_naming_it(aws, run_playbook, tmp_p
         in (run.stdout)
     ), run.stdout[-2000:]
     assert sts_calls(aws) == 0
+
+
+def test_through_a_hub_role_each_target_is_reached_by_role_chaining(aws, accounts, run_playbook, tmp_path):
+    """AWX's hub role credential: the controller assumes the hub role, whose session assumes each account's role."""
+    inv = inventory(tmp_path, aws, 2)
+    aws.proxy.clear_log()
+    hub = ROLE.format("299999999999").replace("firebreak-responder", "firebreak-hub")
+    run = run_playbook(PLAYBOOK, extra_vars={"firebreak_aws_hub_role_arn": hub}, args=["-i", str(inv)])
+    assert run.returncode == 0, run.output[-3000:]
+    assert sts_calls(aws) == 4, "per target: the hub, then the account's role"
+    after = state(accounts)
+    assert after[ACCOUNTS[0]] == after[ACCOUNTS[1]] == [*SEEDED, BLOCKED]
+    assert after[ACCOUNTS[2]] == SEEDED

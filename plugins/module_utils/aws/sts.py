@@ -21,6 +21,8 @@ _ROLE_ARN = re.compile(r"^arn:(?P<partition>aws[a-z-]*):iam::(?P<account>\d{12})
 # DurationSeconds: 900 s up to the role's maximum session duration (at most 12 h).
 MIN_DURATION = 900
 MAX_DURATION = 43200
+# A session assumed with another assumed role's credentials (role chaining) lasts at most one hour.
+CHAINED_MAX_DURATION = 3600
 
 
 class SessionInputError(StepError):
