@@ -91,13 +91,17 @@ def blocked(wafv2) -> list[str] | None:
 
 
 @pytest.fixture
-def accounts(aws):
-    """The 21 accounts' WAF clients; every account but FAILING seeded with its IP set and web ACL."""
-    clients = {account: account_client(aws, account, "wafv2") for account in ACCOUNTS}
-    for account, wafv2 in clients.items():
-        if account != FAILING:
-            seed_waf(wafv2)
-    return clients
+def seed(aws):
+    """``seed(n)``: the first n accounts' WAF clients, every one but FAILING seeded with its IP set and web ACL."""
+
+    def accounts(count: int) -> dict:
+        clients = {account: account_client(aws, account, "wafv2") for account in ACCOUNTS[:count]}
+        for account, wafv2 in clients.items():
+            if account != FAILING:
+                seed_waf(wafv2)
+        return clients
+
+    return accounts
 
 
 def inventory(tmp_path: Path, aws, count: int, **host_vars) -> Path:
@@ -137,7 +141,8 @@ def sts_calls(aws) -> int:
     return sum(1 for entry in aws.proxy.log() if entry.get("action") == "AssumeRole")
 
 
-def test_twenty_accounts_in_one_run_one_failing_target_does_not_stop_the_others(aws, accounts, run_playbook, tmp_path):
+def test_twenty_accounts_in_one_run_one_failing_target_does_not_stop_the_others(aws, seed, run_playbook, tmp_path):
+    accounts = seed(21)
     inv = inventory(tmp_path, aws, 20)
     aws.proxy.clear_log()
     started = time.monotonic()
@@ -190,7 +195,8 @@ def test_twenty_accounts_in_one_run_one_failing_target_does_not_stop_the_others(
     print(f"20 targets in {elapsed:.1f}s")
 
 
-def test_the_cap_refuses_more_targets_before_anything_changes(aws, accounts, run_playbook, tmp_path):
+def test_the_cap_refuses_more_targets_before_anything_changes(aws, seed, run_playbook, tmp_path):
+    accounts = seed(3)
     before = state(accounts)
     inv = inventory(tmp_path, aws, 21)
     aws.proxy.clear_log()
@@ -200,8 +206,8 @@ def test_the_cap_refuses_more_targets_before_anything_changes(aws, accounts, run
     assert "nothing was changed" in run.stdout
     assert all(host(account) in run.stdout for account in ACCOUNTS)
     assert "-e firebreak_max_targets=21" in run.stdout
+    assert aws.proxy.log() == [], "no call to AWS was made: no session assumed, nothing read or changed"
     assert state(accounts) == before
-    assert sts_calls(aws) == 0, "no session was even assumed"
 
 
 def test_the_environment_cap_applies_without_an_explicit_raise(aws, run_playbook, tmp_path):
@@ -216,15 +222,14 @@ def test_the_environment_cap_applies_without_an_explicit_raise(aws, run_playbook
     assert sts_calls(aws) == 0
 
 
-def test_check_mode_changes_nothing(aws, accounts, run_playbook, tmp_path):
+def test_check_mode_changes_nothing(aws, seed, run_playbook, tmp_path):
+    accounts = seed(5)
     before = state(accounts)
-    inv = inventory(tmp_path, aws, 20)
-    run = run_playbook(
-        PLAYBOOK, check=True, diff=True, extra_vars={"firebreak_max_targets": 20}, args=["-i", str(inv), "-f", "10"]
-    )
-    assert run.returncode == 2, run.output[-3000:]  # the failing target fails in check mode too
+    inv = inventory(tmp_path, aws, 5)
+    run = run_playbook(PLAYBOOK, check=True, diff=True, args=["-i", str(inv), "-f", "5"])
+    assert run.returncode == 0, run.output[-3000:]
     assert state(accounts) == before
-    assert run.stdout.count("203.0.113.66/32") >= 19, "check mode shows each target's plan"
+    assert run.stdout.count("203.0.113.66/32") >= 5, "check mode shows each target's plan"
 
 
 def test_sessions_are_kept_while_fresh_reassumed_when_short_and_never_recorded(aws, run_playbook, tmp_path):
@@ -342,8 +347,9 @@ def test_a_role_in_another_account_is_refused_naming_it(aws, run_playbook, tmp_p
     assert sts_calls(aws) == 0
 
 
-def test_through_a_hub_role_each_target_is_reached_by_role_chaining(aws, accounts, run_playbook, tmp_path):
+def test_through_a_hub_role_each_target_is_reached_by_role_chaining(aws, seed, run_playbook, tmp_path):
     """AWX's hub role credential: the controller assumes the hub role, whose session assumes each account's role."""
+    accounts = seed(3)
     inv = inventory(tmp_path, aws, 2)
     aws.proxy.clear_log()
     hub = ROLE.format("299999999999").replace("firebreak-responder", "firebreak-hub")
@@ -353,3 +359,18 @@ def test_through_a_hub_role_each_target_is_reached_by_role_chaining(aws, account
     after = state(accounts)
     assert after[ACCOUNTS[0]] == after[ACCOUNTS[1]] == [*SEEDED, BLOCKED]
     assert after[ACCOUNTS[2]] == SEEDED
+
+    again = run_playbook(PLAYBOOK, extra_vars={"firebreak_aws_hub_role_arn": hub}, args=["-i", str(inv)])
+    assert again.returncode == 0, again.output[-3000:]
+    for account in ACCOUNTS[:2]:
+        assert re.search(rf"^{host(account)}\s*:\s*ok=\d+\s+changed=0\s", again.stdout, re.M), again.stdout[-2000:]
+    assert state(accounts) == after
+
+
+def test_a_single_target_record_is_what_it_was_before_fan_out(aws, run_playbook):
+    """inventories/sandbox's localhost names no account: its records carry no details.target."""
+    run = run_playbook("tests/integration/playbooks/noop.yml")
+    assert run.returncode == 0, run.output[-2000:]
+    recorded = records(run.timeline)
+    assert any(r["host"] == "localhost" for r in recorded)
+    assert not [r for r in recorded if "target" in (r.get("details") or {})]
