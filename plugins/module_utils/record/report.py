@@ -474,13 +474,16 @@ def _key_actions(records, times, max_actions):
         if failure or (kind and (rec.get("changed") or kind == VERIFICATION or rec.get("event") == "task_failed")):
             candidates.append(rec)
     milestones = {id(r) for r in times.values() if r is not None}
-    ranked = sorted(
-        range(len(candidates)),
-        key=lambda i: (
-            0 if id(candidates[i]) in milestones else 1 if candidates[i].get("event") != "task_ok" else 2,
-            i,
-        ),
-    )
+
+    def rank(i):
+        rec = candidates[i]
+        if id(rec) in milestones:
+            return (0, i)
+        if rec.get("event") in ("task_failed", "host_unreachable"):
+            return (1, i)
+        return (2 if rec.get("changed") else 3, i)
+
+    ranked = sorted(range(len(candidates)), key=rank)
     keep = sorted(ranked[: max(0, max_actions)])
     return [candidates[i] for i in keep], len(candidates)
 
