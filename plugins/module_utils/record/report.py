@@ -642,7 +642,8 @@ def mermaid_chart(facts, shown):
         lines.append("    section Milestones")
         for i, (at, name) in enumerate(points):
             lines.append(f"    {mermaid_text(labels[name])} :milestone, ms{i + 1}, {_mermaid_time(at)}, 0s")
-    targets = list(dict.fromkeys(r.get("host") or "-" for r in shown))  # in the order first seen
+    # in the targets' order (first seen in the timeline), then any other host
+    targets = list(dict.fromkeys([t["name"] for t in facts["targets"]] + [r.get("host") or "-" for r in shown]))
     by_target = len({t["name"] for t in facts["targets"]}) > 1
     groups = [(t, [r for r in shown if (r.get("host") or "-") == t]) for t in targets] if by_target else [("", shown)]
     n = 0
