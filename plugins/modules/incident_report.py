@@ -48,9 +48,9 @@ options:
     type: path
   review_policy:
     description:
-      - Business days after the resolution within which the post-incident review is due, per severity
+      - "Business days after the resolution within which the post-incident review is due, per severity
         (C(null) means no review is required for it), merged over the defaults
-        C({P1: 5, P2: 5, P3: 10, P4: null}). Saturdays, Sundays and O(review_holidays) are skipped.
+        C({P1: 5, P2: 5, P3: 10, P4: null}). Saturdays, Sundays and O(review_holidays) are skipped."
       - A severity other than P1 to P4, or a value that is not a positive number, is refused, naming it.
     type: dict
     default: {}
