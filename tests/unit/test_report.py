@@ -186,6 +186,7 @@ def test_facts_carry_severity_status_roles_and_communications():
         ("status_page", True),
     ]
     assert facts["communications_not_delivered"] == 1 and facts["impact"] == "checkout errors"
+    assert facts["review_due"] == facts["review"]["due"] == "2026-01-02"
     assert facts["containments"]["open"][0]["id"] == "c1" and facts["containments"]["released"] == []
 
 

@@ -530,6 +530,7 @@ def report_facts(records, path, seals=(), review=None, holidays=(), chart_max=CH
 
     policy = review_policy(review)
     resolved_at = (state or {}).get("resolved_at")
+    due = dict(review_due(severity, resolved_at, policy, holidays), policy=policy)
     steps = [_step(r) for r in records if _is_task(r) and record_step_kind(r)]
     targets = _targets(records)
     tasks = [r for r in records if str(r.get("event", "")).startswith("task_") or r.get("event") == "host_unreachable"]
@@ -571,7 +572,8 @@ def report_facts(records, path, seals=(), review=None, holidays=(), chart_max=CH
         "containments": _containments(records, incident_id),
         "targets": targets,
         "failed_targets": [t["name"] for t in targets if t["failed"]],
-        "review": dict(review_due(severity, resolved_at, policy, holidays), policy=policy),
+        "review": due,
+        "review_due": due["due"],
         "outcome": {
             "task_results": len(tasks),
             "changed": sum(1 for r in records if r.get("changed") and str(r.get("event", "")).startswith("task_")),
