@@ -63,7 +63,7 @@ def test_scale_records_the_old_class_rerun_is_no_change_and_restore_puts_it_back
     assert second["changed"] is False and mutating_calls(aws) == []
 
     # a second scale keeps the first recorded class
-    third_run, third = scale(run_playbook, instance_class="db.t3.xlarge", incident_id="INC-7")
+    third_run, _third = scale(run_playbook, instance_class="db.t3.xlarge", incident_id="INC-7")
     assert third_run.returncode == 0, third_run.output
     assert described(aws, "reports-db")["tags"]["firebreak:scaled-from-class"] == "db.t3.medium"
 
@@ -108,7 +108,7 @@ def _legacy_cluster(aws):
         Engine="aurora-postgresql",
         EngineVersion="11.9",
         MasterUsername="legacy",
-        MasterUserPassword="not-a-secret-1",  # noqa: S106 - a sandbox password
+        MasterUserPassword="not-a-secret-1",
     )
     rds.create_db_instance(
         DBInstanceIdentifier="legacy-db-1",

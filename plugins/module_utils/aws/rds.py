@@ -642,9 +642,10 @@ def wait_instance_available(caller, rds, instance_id: str, timeout, what: str, d
         if found is None:
             return False, f"DB instance {instance_id!r} not found yet"
         status = found.get("DBInstanceStatus")
+        extra = done_extra(found) if done_extra else (True, "available")
         if status != "available":
-            return False, f"status {status}"
-        return done_extra(found) if done_extra else (True, "available")
+            return False, f"status {status}" + ("" if extra[0] else f", {extra[1]}")
+        return extra
 
     return wait_for(lambda: describe_instance(caller, rds, instance_id, missing_ok=True), done, timeout, what)
 
