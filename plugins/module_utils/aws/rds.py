@@ -1014,3 +1014,43 @@ def restored_settings(source: dict | None, kind: str, given: dict) -> dict:
             how["instance_class"] = "source"
     out["how"] = how
     return out
+
+
+def describe_snapshot(caller, rds, kind: str, snapshot_id: str) -> dict:
+    """One DB cluster snapshot (``kind`` cluster) or DB snapshot (instance), by identifier or ARN, as
+    ``snapshot_fields``; ``RDSInputError`` naming it when it does not exist."""
+    if kind == "cluster":
+        method, key, answer_key = "describe_db_cluster_snapshots", "DBClusterSnapshotIdentifier", "DBClusterSnapshots"
+        missing = ("DBClusterSnapshotNotFoundFault", "DBClusterSnapshotNotFound")
+    else:
+        method, key, answer_key = "describe_db_snapshots", "DBSnapshotIdentifier", "DBSnapshots"
+        missing = ("DBSnapshotNotFound", "DBSnapshotNotFoundFault")
+    what = f"DB {'cluster ' if kind == 'cluster' else ''}snapshot {snapshot_id!r}"
+    try:
+        found = caller(rds, method, what, **{key: snapshot_id}).get(answer_key) or []
+    except StepAWSError as e:
+        if e.code in missing:
+            raise RDSInputError(f"{what} not found") from None
+        raise
+    if not found:
+        raise RDSInputError(f"{what} not found")
+    return snapshot_fields(found[0], kind)
+
+
+def list_snapshots(caller, rds, kind: str, source_id: str) -> list:
+    """The automated and manual snapshots of DB cluster (or instance) ``source_id``, as ``snapshot_fields``;
+    the listing works for a source that no longer exists (its manual and retained snapshots)."""
+    if kind == "cluster":
+        method, key, answer_key = "describe_db_cluster_snapshots", "DBClusterIdentifier", "DBClusterSnapshots"
+    else:
+        method, key, answer_key = "describe_db_snapshots", "DBInstanceIdentifier", "DBSnapshots"
+    snapshots = []
+    for page in caller.paginate(
+        rds,
+        method,
+        f"snapshots of DB {kind} {source_id!r}",
+        token_in="Marker",  # noqa: S106 - the pagination token, not a secret
+        **{key: source_id},
+    ):
+        snapshots += [snapshot_fields(s, kind) for s in page.get(answer_key) or []]
+    return snapshots
