@@ -224,3 +224,208 @@ def test_restore_puts_the_recorded_class_back_and_removes_the_record():
     assert result["after"]["instance_class"] == "db.r6g.large"
     removed = next(kw for name, kw in rds.calls if name == "remove_tags_from_resource")
     assert set(removed["TagKeys"]) == set(rdsu.CLASS_SCALE_TAGS)
+
+
+# -- snapshot restore: decisions ------------------------------------------------------------------------------
+
+
+def snap(ident, minutes_ago, kind="automated", status="available", source="orders-db"):
+    return {
+        "id": ident,
+        "arn": f"arn:{ident}",
+        "source": source,
+        "type": kind,
+        "status": status,
+        "engine": "aurora-postgresql",
+        "engine_version": "15.4",
+        "created": NOW - datetime.timedelta(minutes=minutes_ago),
+        "encrypted": False,
+    }
+
+
+def test_the_latest_available_snapshot_of_the_type_is_chosen():
+    found = [snap("a", 60), snap("b", 10, kind="manual"), snap("c", 5, status="creating"), snap("d", 30)]
+    assert rdsu.choose_snapshot(found, "orders-db")["id"] == "b"
+    assert rdsu.choose_snapshot(found, "orders-db", "automated")["id"] == "d"
+    with pytest.raises(rdsu.RDSInputError, match=r"no available manual snapshot of 'x' .*a \(automated, available\)"):
+        rdsu.choose_snapshot([snap("a", 60)], "x", "manual")
+
+
+def test_the_data_loss_window_is_now_minus_the_snapshot_time():
+    window = rdsu.data_loss_window(NOW - datetime.timedelta(hours=10, minutes=30), NOW)
+    assert window["seconds"] == 37800 and "10h 30m 00s before now" in window["text"]
+
+
+def test_snapshot_fields_are_the_same_for_both_kinds():
+    cluster = {
+        "DBClusterSnapshotIdentifier": "c1",
+        "DBClusterIdentifier": "Orders-DB",
+        "SnapshotType": "manual",
+        "Status": "available",
+        "SnapshotCreateTime": NOW,
+        "StorageEncrypted": True,
+    }
+    fields = rdsu.snapshot_fields(cluster, "cluster")
+    assert (fields["id"], fields["source"], fields["encrypted"]) == ("c1", "orders-db", True)
+    instance = {"DBSnapshotIdentifier": "i1", "DBInstanceIdentifier": "reports-db", "Encrypted": False}
+    assert rdsu.snapshot_fields(instance, "instance")["source"] == "reports-db"
+
+
+@pytest.mark.parametrize(
+    ("tags", "asked", "message"),
+    [
+        ({}, None, "it is not a restore of orders-db"),
+        ({rdsu.TAG_RESTORED_FROM: "orders-db", "firebreak:incident": "INC-1"}, None, "not from a snapshot"),
+        (
+            {rdsu.TAG_RESTORED_FROM: "orders-db", "firebreak:incident": "INC-2", rdsu.TAG_RESTORED_FROM_SNAPSHOT: "s1"},
+            None,
+            "restored for incident 'INC-2'",
+        ),
+        (
+            {rdsu.TAG_RESTORED_FROM: "orders-db", "firebreak:incident": "INC-1", rdsu.TAG_RESTORED_FROM_SNAPSHOT: "s1"},
+            "s2",
+            "restore of snapshot 's1', not 's2'",
+        ),
+    ],
+)
+def test_an_existing_target_that_is_not_our_restore_is_refused(tags, asked, message):
+    with pytest.raises(rdsu.RDSInputError, match=message):
+        rdsu.check_snapshot_target("cluster", "orders-db-snap", tags, "orders-db", "INC-1", asked)
+
+
+def test_our_restore_is_accepted_and_names_its_snapshot():
+    tags = {rdsu.TAG_RESTORED_FROM: "orders-db", "firebreak:incident": "INC-1", rdsu.TAG_RESTORED_FROM_SNAPSHOT: "s1"}
+    assert rdsu.check_snapshot_target("cluster", "t", tags, "orders-db", "INC-1", None) == "s1"
+    assert rdsu.check_snapshot_target("cluster", "t", tags, "orders-db", "INC-1", "s1") == "s1"
+
+
+def test_settings_come_from_the_given_options_then_the_source():
+    source = {
+        "DBSubnetGroup": {"DBSubnetGroupName": "src-subnets"},
+        "VpcSecurityGroups": [{"VpcSecurityGroupId": "sg-src"}],
+        "DBParameterGroups": [{"DBParameterGroupName": "src-pg"}],
+        "DBInstanceClass": "db.t3.medium",
+        "MultiAZ": True,
+    }
+    given = {"subnet_group": None, "security_groups": ["sg-given"], "parameter_group": None, "instance_class": None}
+    out = rdsu.restored_settings(source, "instance", given)
+    assert out["subnet_group"] == "src-subnets" and out["security_groups"] == ["sg-given"]
+    assert out["how"] == {
+        "subnet_group": "source",
+        "security_groups": "given",
+        "parameter_group": "source",
+        "instance_class": "source",
+    }
+    gone = rdsu.restored_settings(None, "cluster", given)
+    assert gone["subnet_group"] is None and gone["how"]["subnet_group"] == "snapshot default"
+
+
+# -- snapshot restore: the module against a double ----------------------------------------------------------
+
+
+class SnapshotRDS(FakeRDS):
+    """Cluster snapshots and a restored cluster that stays ``creating`` for ``polls`` reads, as AWS does."""
+
+    def __init__(self, polls=2):
+        super().__init__()
+        self.snapshots, self.polls, self.status_at_create = [], polls, []
+
+    def describe_db_cluster_snapshots(self, DBClusterIdentifier=None, DBClusterSnapshotIdentifier=None, Marker=None):
+        self.calls.append(("describe_db_cluster_snapshots", DBClusterIdentifier or DBClusterSnapshotIdentifier))
+        found = [
+            s
+            for s in self.snapshots
+            if DBClusterIdentifier in (None, s["DBClusterIdentifier"])
+            and DBClusterSnapshotIdentifier in (None, s["DBClusterSnapshotIdentifier"])
+        ]
+        return {"DBClusterSnapshots": copy.deepcopy(found)}
+
+    def restore_db_cluster_from_snapshot(self, **kw):
+        self.calls.append(("restore_db_cluster_from_snapshot", kw))
+        self.clusters[kw["DBClusterIdentifier"]] = {
+            "DBClusterIdentifier": kw["DBClusterIdentifier"],
+            "DBClusterArn": f"arn:aws:rds:us-east-1:1:cluster:{kw['DBClusterIdentifier']}",
+            "Engine": kw["Engine"],
+            "Status": "creating",
+            "TagList": kw["Tags"],
+            "_writer": None,
+            "_polls": self.polls,
+        }
+        return {}
+
+    def create_db_instance(self, **kw):
+        self.status_at_create.append(self.clusters[kw["DBClusterIdentifier"]]["Status"])
+        return super().create_db_instance(**kw)
+
+    def describe_db_clusters(self, DBClusterIdentifier):
+        cluster = self.clusters.get(DBClusterIdentifier)
+        if cluster is not None and cluster.get("_polls") is not None:
+            if cluster["_polls"] <= 0:
+                cluster["Status"] = "available"
+            cluster["_polls"] -= 1
+        return super().describe_db_clusters(DBClusterIdentifier)
+
+
+def snapshot_rds(polls=2):
+    rds = SnapshotRDS(polls)
+    base = seeded()
+    rds.clusters, rds.instances = base.clusters, base.instances
+    for ident, minutes in (("rds:orders-db-old", 120), ("orders-db-manual", 30)):
+        rds.snapshots.append(
+            {
+                "DBClusterSnapshotIdentifier": ident,
+                "DBClusterIdentifier": "orders-db",
+                "SnapshotType": "manual" if "manual" in ident else "automated",
+                "Status": "available",
+                "Engine": "aurora-postgresql",
+                "SnapshotCreateTime": NOW - datetime.timedelta(minutes=minutes),
+            }
+        )
+    return rds
+
+
+def run_restore(rds, check_mode=False, **params):
+    from ansible_collections.firebreak.runbooks.plugins.modules import rds_snapshot_restore
+
+    module = FakeModule(rds_snapshot_restore.ARGUMENT_SPEC, rds, check_mode=check_mode, **params)
+    module.params.setdefault("incident_id", None)
+    return rds_snapshot_restore.run(module, {})
+
+
+def test_the_cluster_is_waited_for_before_its_instances_and_custom_groups_are_passed():
+    rds = snapshot_rds(polls=2)
+    result = run_restore(rds, source="orders-db", target="orders-new", incident_id="INC-3")
+    restore = next(kw for name, kw in rds.calls if name == "restore_db_cluster_from_snapshot")
+    assert restore["SnapshotIdentifier"] == "orders-db-manual" and restore["Engine"] == "aurora-postgresql"
+    assert restore["DBClusterParameterGroupName"] == "orders-cluster-pg"
+    assert restore["DBSubnetGroupName"] == "orders-subnets" and restore["VpcSecurityGroupIds"] == ["sg-1"]
+    assert rds.status_at_create == ["available", "available"]  # the restored cluster was waited for
+    creates = [kw for name, kw in rds.calls if name == "create_db_instance"]
+    assert [c["DBInstanceIdentifier"] for c in creates] == ["orders-new-1", "orders-new-2"]
+    assert creates[0]["DBParameterGroupName"] == "orders-pg"
+    assert result["snapshot"]["id"] == "orders-db-manual" and result["data_loss_window"]["seconds"] >= 1800
+    assert result["after"]["members"] == ["orders-new-1", "orders-new-2"]
+
+
+def test_check_mode_makes_no_mutating_call():
+    rds = snapshot_rds()
+    result = run_restore(rds, check_mode=True, source="orders-db", target="orders-new")
+    assert mutating(rds) == [] and result["changed"] is True
+    assert [i["action"] for i in result["instances"]] == ["create", "create"]
+
+
+def test_a_cluster_whose_source_is_gone_needs_a_class_and_gets_instance_count_instances():
+    rds = snapshot_rds(polls=0)
+    del rds.clusters["orders-db"]
+    for ident in ("orders-db-1", "orders-db-2"):
+        del rds.instances[ident]
+    with pytest.raises(rdsu.RDSInputError, match="give instance_class"):
+        run_restore(rds, source="orders-db", target="orders-new")
+    assert mutating(rds) == []
+    result = run_restore(rds, source="orders-db", target="orders-new", instance_class="db.r6g.large", instance_count=2)
+    creates = [kw for name, kw in rds.calls if name == "create_db_instance"]
+    assert [(c["DBInstanceIdentifier"], c["DBInstanceClass"]) for c in creates] == [
+        ("orders-new-1", "db.r6g.large"),
+        ("orders-new-2", "db.r6g.large"),
+    ]
+    assert result["source"]["exists"] is False
