@@ -58,3 +58,13 @@ def test_a_missing_class_is_refused_before_any_call(aws, run_playbook):
     assert run.returncode != 0
     assert "rds_instance_scale_class is required with rds_instance_scale_state=scaled" in run.stdout
     assert rds_state(aws) == before and instance_class(aws, "reports-db") == "db.t3.medium"
+
+
+def test_a_change_acknowledged_but_never_applied_fails_naming_the_class_read_back(aws, run_playbook):
+    # The fault proxy answers ModifyDBInstance as if it took and never passes it on: the class stays.
+    answer = {"DBInstance": {"DBInstanceIdentifier": "reports-db", "DBInstanceClass": "db.t3.large"}}
+    aws.proxy.add_rule({"service": "rds", "action": "ModifyDBInstance", "fault": "canned", "body": answer})
+    run = run_playbook(ROLE, extra_vars={"wait_timeout": 2})
+    assert run.returncode != 0, run.output
+    assert "to be available as db.t3.large" in run.stdout and "class db.t3.medium" in run.stdout, run.stdout
+    assert instance_class(aws, "reports-db") == "db.t3.medium"
