@@ -42,6 +42,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape
 
+from sandbox import autoscaling_refresh
+
 MAX_LATENCY = 30.0
 LOG_SIZE = 2000
 PARAMS_LOG_LIMIT = 16 * 1024  # JSON request bodies up to this size are kept in the log as ``params``
@@ -559,6 +561,7 @@ BUILTINS = {
     "codepipeline_disable_stage_transition": builtin_codepipeline_disable_stage_transition,
     "codepipeline_enable_stage_transition": builtin_codepipeline_enable_stage_transition,
     "codepipeline_get_pipeline_state": builtin_codepipeline_get_pipeline_state,
+    **autoscaling_refresh.BUILTINS,
 }
 
 DEFAULT_RULES: list[dict] = [
@@ -590,6 +593,7 @@ DEFAULT_RULES: list[dict] = [
         "body": {"AlarmHistoryItems": []},
         "description": "moto lacks DescribeAlarmHistory (500): empty but valid history",
     },
+    *autoscaling_refresh.RULES,
 ]
 
 
@@ -968,6 +972,8 @@ class FaultProxy:
         """Drop every rule, then install ``DEFAULT_RULES`` (canned answers for calls moto lacks)."""
         with self._transitions_lock:
             self._transitions = {}
+        self.instance_refreshes = autoscaling_refresh.State()  # Auto Scaling instance refreshes (moto lacks them)
+        self.instance_refresh_seconds = 0.0
         with self._lock:
             self._rules = []
             self.anchor_time = dt.datetime.now(dt.UTC)
