@@ -249,7 +249,9 @@ def run(module, result):
 
     caller = Caller(params["retry_budget"])
     client = aws_client(module, "autoscaling")
-    result.update(changed=False, incident_id=incident_id, changes={}, release=[], left_alone={}, gone=[])
+    result.update(
+        changed=False, incident_id=incident_id, changes={}, containment=[], release=[], left_alone={}, gone=[]
+    )
     group = asg.find_group(caller, client, name) if not scaling else asg.describe_group(caller, client, name)
     if group is None:  # a restore of a group deleted meanwhile
         entries = asg.entries_for(params["containments"], name, None)
