@@ -55,3 +55,12 @@ def test_a_desired_capacity_above_the_maximum_stops_the_role_naming_it(aws, run_
     assert run.returncode != 0
     assert "desired_capacity 9 is above the group's maximum 6" in run.stdout
     assert sizes(aws) == SEEDED
+
+
+def test_the_role_fails_when_the_group_keeps_its_old_sizes(aws, run_playbook):
+    # Auto Scaling acknowledges the update (a canned answer) but the group keeps its sizes: the read-back fails it.
+    aws.proxy.add_rule({"service": "autoscaling", "action": "UpdateAutoScalingGroup", "fault": "canned", "body": {}})
+    run = role(run_playbook, "asg_capacity", asg_capacity_name="gpu-worker", asg_capacity_desired=5)
+    assert run.returncode != 0
+    assert "reads back {'desired_capacity': 3}" in run.stdout
+    assert sizes(aws) == SEEDED

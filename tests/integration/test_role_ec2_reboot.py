@@ -52,3 +52,12 @@ def test_instance_refresh_converge_rerun_and_check(aws, run_playbook, tmp_path):
     again = role(run_playbook, "ec2_reboot", timeline=timeline, **variables)
     assert again.returncode == 0 and recap(again)["changed"] == 0, again.output
     assert group_instances(aws) == new
+
+
+def test_the_role_fails_when_the_worker_stays_impaired(aws, run_playbook):
+    stuck = group_instances(aws)[0]
+    make_stuck(aws, stuck, count=None)  # the reboot does not help: the check keeps failing
+    run = role(run_playbook, "ec2_reboot", ec2_reboot_asg="gpu-worker", ec2_reboot_wait_timeout=3)
+    assert run.returncode != 0
+    assert f"rebooted {stuck} of gpu-worker but they do not pass their status checks after 3s" in run.stdout
+    assert tags(aws, stuck)["firebreak:rebooted-by"].startswith("INC-TEST-")  # the reboot itself was recorded
