@@ -144,3 +144,26 @@ def test_a_refresh_in_progress_is_reported_not_doubled(aws, run_playbook):
     assert result["refresh"]["instance_refresh_id"] == running and result["refresh"]["status"] == "InProgress"
     assert "already in progress" in result["msg"]
     assert "StartInstanceRefresh" not in calls(aws, "autoscaling", since)
+
+
+def test_the_fault_proxy_answers_instance_refresh_as_aws_documents(aws):
+    client = aws.client("autoscaling")
+    aws.proxy.instance_refresh_seconds = 3600
+    first = client.start_instance_refresh(AutoScalingGroupName=GROUP, Preferences={"MinHealthyPercentage": 80})
+    with pytest.raises(client.exceptions.InstanceRefreshInProgressFault):
+        client.start_instance_refresh(AutoScalingGroupName=GROUP)
+    (listed,) = client.describe_instance_refreshes(AutoScalingGroupName=GROUP)["InstanceRefreshes"]
+    assert listed["InstanceRefreshId"] == first["InstanceRefreshId"] and listed["Status"] == "InProgress"
+    assert listed["Preferences"]["MinHealthyPercentage"] == 80 and listed["InstancesToUpdate"] == 3
+    assert client.cancel_instance_refresh(AutoScalingGroupName=GROUP)["InstanceRefreshId"] == first["InstanceRefreshId"]
+    assert (
+        client.describe_instance_refreshes(AutoScalingGroupName=GROUP)["InstanceRefreshes"][0]["Status"] == "Cancelled"
+    )
+    with pytest.raises(client.exceptions.ActiveInstanceRefreshNotFoundFault):
+        client.cancel_instance_refresh(AutoScalingGroupName=GROUP)
+    with pytest.raises(client.exceptions.ClientError, match="AutoScalingGroup name not found"):
+        client.start_instance_refresh(AutoScalingGroupName="no-such-group")
+    with pytest.raises(client.exceptions.ClientError, match="MinHealthyPercentage must be between 0 and 100"):
+        client.start_instance_refresh(AutoScalingGroupName=GROUP, Preferences={"MinHealthyPercentage": 101})
+    aws.proxy.reset()  # a reset forgets the refreshes
+    assert client.describe_instance_refreshes(AutoScalingGroupName=GROUP)["InstanceRefreshes"] == []

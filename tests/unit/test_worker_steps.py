@@ -377,3 +377,23 @@ def test_the_runner_keeps_the_contract_for_a_refused_reboot():
         step.run_step(Recorder(), refuse, "mitigation")
     assert ended.value.args[0]["msg"] == "refusing to reboot 3 instances"
     assert ended.value.args[0]["containment"] == [] and ended.value.args[0]["step_kind"] == "mitigation"
+
+
+def test_the_waits_are_bounded():
+    clock = iter(range(0, 1000, 5)).__next__
+    client = FakeAutoScaling(stale=True)
+    client.group["Instances"] = client.group["Instances"][:1]  # 1 of 3 InService, for ever
+    caller = step.Caller(0)
+    with pytest.raises(asg.AutoScalingWaitTimeout, match="1 of 3 instances InService and Healthy after 20s") as late:
+        asg.wait_in_service(caller, client, "gpu-worker", 20, sleep=lambda s: None, clock=clock)
+    assert late.value.fail_result()["after"]["in_service"] == 1
+
+    class Refreshing:
+        meta = FakeAutoScaling.meta
+
+        def describe_instance_refreshes(self, AutoScalingGroupName):
+            return {"InstanceRefreshes": [{"InstanceRefreshId": "r1", "Status": "InProgress"}]}
+
+    clock = iter(range(0, 1000, 5)).__next__
+    last = asg.wait_refresh(caller, Refreshing(), "gpu-worker", "r1", 20, sleep=lambda s: None, clock=clock)
+    assert last["Status"] == "InProgress"  # the module then fails naming the status
