@@ -64,3 +64,16 @@ def test_the_role_fails_when_the_group_keeps_its_old_sizes(aws, run_playbook):
     assert run.returncode != 0
     assert "reads back {'desired_capacity': 3}" in run.stdout
     assert sizes(aws) == SEEDED
+
+
+def test_released_is_restored_for_a_generic_release(aws, run_playbook, tmp_path):
+    timeline = tmp_path / "timeline.jsonl"
+    scaled = role(
+        run_playbook, "asg_capacity", timeline=timeline, asg_capacity_name="gpu-worker", asg_capacity_desired=4
+    )
+    assert scaled.returncode == 0 and sizes(aws)["desired_capacity"] == 4, scaled.output
+    released = role(
+        run_playbook, "asg_capacity", timeline=timeline, asg_capacity_name="gpu-worker", asg_capacity_state="released"
+    )
+    assert released.returncode == 0, released.output
+    assert recap(released)["changed"] == 1 and sizes(aws) == SEEDED
