@@ -29,6 +29,7 @@ import datetime
 import json
 import re
 
+from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import ecs
 from ansible_collections.firebreak.runbooks.plugins.module_utils.record.redaction import redact
 from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import (
     Caller,
@@ -648,22 +649,7 @@ def ecs_section(client, caller, section, start, end):
         if in_window(e.get("createdAt"), start, end)
     ]
     section.items.sort(key=lambda i: _time_key(i.get("created_at")), reverse=True)
-    deployments = [
-        {
-            "id": d.get("id"),
-            "status": d.get("status"),
-            "task_definition": d.get("taskDefinition"),
-            "desired_count": d.get("desiredCount"),
-            "running_count": d.get("runningCount"),
-            "pending_count": d.get("pendingCount"),
-            "failed_tasks": d.get("failedTasks"),
-            "rollout_state": d.get("rolloutState"),
-            "rollout_state_reason": clip(d.get("rolloutStateReason"), 500),
-            "created_at": _iso(d.get("createdAt")),
-            "updated_at": _iso(d.get("updatedAt")),
-        }
-        for d in service.get("deployments") or []
-    ]
+    deployments = [ecs.deployment_summary(d, _iso) for d in service.get("deployments") or []]
     section.extra["service"] = {
         "status": service.get("status"),
         "desired_count": service.get("desiredCount"),
