@@ -35,16 +35,6 @@ description:
   - Bad input (a cluster, service or revision that does not exist, an INACTIVE revision, a malformed reference,
     a revision of another family) fails with a message naming the value, before anything is changed.
 options:
-  cluster:
-    description:
-      - Name or ARN of the ECS cluster.
-    type: str
-    required: true
-  service:
-    description:
-      - Name or ARN of the ECS service.
-    type: str
-    required: true
   task_definition:
     description:
       - The revision to roll back to, as a task definition ARN, C(family:revision), or a revision number of the
@@ -75,11 +65,6 @@ options:
         tasks run and the deployment completed). Also waits when nothing needed to change.
     type: bool
     default: true
-  wait_timeout:
-    description:
-      - How long to wait, in seconds. On timeout the module fails and reports the service's current state.
-    type: int
-    default: 600
   capture:
     description:
       - Capture the evidence of the incident in the same module call, returned as RV(captured) (and so
@@ -126,6 +111,8 @@ extends_documentation_fragment:
   - amazon.aws.region.modules
   - amazon.aws.boto3
   - firebreak.runbooks.step
+  - firebreak.runbooks.step.ECS_SERVICE
+  - firebreak.runbooks.step.ECS_WAIT
   - firebreak.runbooks.step.ATTRIBUTES
   - firebreak.runbooks.step.DEADLINE
 notes:
@@ -442,7 +429,9 @@ diff:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils.aws.ecs import (
+    SERVICE_OPTIONS,
     TAG_PENDING,
+    WAIT_OPTIONS,
     AnsibleECSError,
     ECSInputError,
     ECSSymptomAbsent,
@@ -481,15 +470,13 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step im
 )
 
 ARGUMENT_SPEC = dict(
-    cluster=dict(type="str", required=True),
-    service=dict(type="str", required=True),
+    **SERVICE_OPTIONS,
     task_definition=dict(type="str"),
     rollback_from=dict(type="str"),
     allow_other_family=dict(type="bool", default=False),
     force_new_deployment=dict(type="bool", default=False),
     wait=dict(type="bool", default=True),
-    wait_timeout=dict(type="int", default=600),
-    capture=dict(type="bool", default=False),
+    **WAIT_OPTIONS,
     capture_revisions=dict(type="int", default=5),
     require_symptom=dict(type="bool", default=False),
     force=dict(type="bool", default=False),

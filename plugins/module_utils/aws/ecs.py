@@ -669,6 +669,11 @@ def target_group_arns(service: dict) -> list[str]:
     return seen
 
 
+# The service an ECS step acts on, and how it waits (doc fragments firebreak.runbooks.step.ECS_SERVICE, .ECS_WAIT).
+SERVICE_OPTIONS = {"cluster": {"type": "str", "required": True}, "service": {"type": "str", "required": True}}
+WAIT_OPTIONS = {"wait_timeout": {"type": "int", "default": 600}, "capture": {"type": "bool", "default": False}}
+
+
 def deployment_summary(deployment, iso=isoformat):
     """One ECS deployment as the steps report it (``iso`` renders its times)."""
     reason = deployment.get("rolloutStateReason")
