@@ -18,6 +18,7 @@ import time
 import pytest
 import yaml
 
+from sandbox.drills import service_down
 from sandbox.rulebook import (
     ALARM,
     SANDBOX_VARS,
@@ -45,6 +46,7 @@ def test_fifty_duplicate_alarms_one_run_one_timeline_holding_all(aws, tmp_path):
     sqs, name, url = make_alarm_queue(aws)
     ecs = aws.manifest["aws"]["ecs"]
     batch_max = yaml.safe_load(SANDBOX_VARS.read_text())["firebreak_repeat_batch_max"]
+    context = service_down.inject(aws)  # the bad deploy the alarm is about (service_down confirms it before acting)
     rulebook = Rulebook(aws, tmp_path, name).start()
     seq = proxy_seq(aws)
     events = storm_events(aws, STORM, spread=10.0)
@@ -77,7 +79,7 @@ def test_fifty_duplicate_alarms_one_run_one_timeline_holding_all(aws, tmp_path):
     updates = proxy_calls(aws, "ecs", "UpdateService", after_seq=seq)
     assert len(updates) == 1, updates
     service = aws.client("ecs").describe_services(cluster=ecs["cluster"], services=[ecs["service"]])["services"][0]
-    assert service["taskDefinition"].endswith(f":{ecs['current'] - 1}")
+    assert service["taskDefinition"].endswith(f":{ecs['current']}"), context["_drill"]  # back on the good revision
 
     # one timeline, its chain verified, holding all 50 events
     records = verified_timeline(rulebook, incident_id)
