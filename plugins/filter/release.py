@@ -14,6 +14,7 @@ RELEASERS = {
     "waf_block": {"state": ("waf_block_state", "released"), "resource_var": "waf_block_ip_set"},
     "ec2_isolate": {"state": ("ec2_isolate_state", "released"), "resource_var": "ec2_isolate_instance"},
     "s3_public_block": {"state": ("s3_public_block_state", "released"), "resource_var": "s3_public_block_bucket"},
+    "s3_write_freeze": {"state": ("s3_write_freeze_state", "released"), "resource_var": "s3_write_freeze_bucket"},
     "alb_drain": {"state": ("alb_drain_state", "released"), "resource_var": "alb_drain_target_groups", "as_list": True},
     "k8s_namespace_isolate": {
         "state": ("k8s_namespace_isolate_state", "released"),
