@@ -91,3 +91,17 @@ def test_a_limit_below_the_minimum_fails_before_anything_changes(aws, run_playbo
     assert run.returncode != 0
     assert "limit 3 is out of range" in run.stdout
     assert rules(aws) == before
+
+
+def test_the_role_fails_on_what_it_reads_back_when_the_write_did_not_take(aws, run_playbook):
+    # the fault proxy acknowledges UpdateWebACL and never passes it on: the web ACL keeps its old rules
+    aws.proxy.add_rule(
+        {"fault": "canned", "service": "wafv2", "action": "UpdateWebACL", "body": {"NextLockToken": "acknowledged"},
+         "description": "acknowledged, never applied"}
+    )  # fmt: skip
+    before = rules(aws)
+    run = run_playbook(PLAYBOOK)
+    assert run.returncode != 0, run.output
+    assert recap(run)["failed"] == 1
+    assert "does not hold what was decided: rule in place False" in run.stdout, run.stdout
+    assert rules(aws) == before
