@@ -127,3 +127,116 @@ def test_bad_node_names_are_refused_naming_the_value(bad):
 def test_incident_ids_that_cannot_hold_a_cordon_are_refused(bad):
     with pytest.raises(K8sInputError, match="cannot hold a cordon"):
         drain.check_incident(bad)
+
+
+def test_the_argument_spec_is_what_the_documentation_says():
+    import yaml
+    from ansible_collections.firebreak.runbooks.plugins.doc_fragments import step as step_fragment
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s.common import AUTH_ARG_SPEC
+    from ansible_collections.firebreak.runbooks.plugins.modules import k8s_node_drain
+
+    doc = yaml.safe_load(k8s_node_drain.DOCUMENTATION)
+    options = dict(doc["options"])
+    for fragment in doc["extends_documentation_fragment"]:
+        if fragment.startswith("firebreak.runbooks.step."):
+            text = getattr(step_fragment.ModuleDocFragment, fragment.rpartition(".")[2])
+            options.update(yaml.safe_load(text).get("options") or {})
+    spec = {k: v for k, v in k8s_node_drain.ARGUMENT_SPEC.items() if k not in AUTH_ARG_SPEC}
+    assert set(options) == set(spec)
+    for name, documented in options.items():
+        for key in ("type", "default", "choices", "elements"):
+            assert documented.get(key) == spec[name].get(key), f"{name}.{key}"
+
+
+class FakeKube:
+    """Pods on one node; evictions answer 429 from a budget ``blocked_for`` times per pod, then succeed."""
+
+    def __init__(self, pods, blocked_for=0):
+        from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s.common import K8sStepError
+
+        self.error = K8sStepError
+        self.node_obj = node()
+        self.pods = {drain.pod_key(p): p for p in pods}
+        self.blocked_for = blocked_for
+        self.tries = {}
+        self.patches = []
+
+    def get(self, kind, namespace, name, missing_ok=False):
+        if kind == "Node":
+            return self.node_obj
+        return self.pods.get(f"{namespace}/{name}")
+
+    def list(self, kind, namespace=None, field_selector=None, **_):
+        return list(self.pods.values())
+
+    def patch(self, kind, namespace, name, body, content_type=None):
+        self.patches.append(body)
+        meta = self.node_obj["metadata"]
+        meta["annotations"].update({k: v for k, v in body["metadata"]["annotations"].items() if v is not None})
+        self.node_obj["spec"].update(body.get("spec") or {})
+        return self.node_obj
+
+    def request(self, verb, kind, namespace=None, name=None, **kwargs):
+        key = f"{namespace}/{name}"
+        self.tries[key] = self.tries.get(key, 0) + 1
+        if self.tries[key] <= self.blocked_for:
+            message = "The disruption budget front-pdb needs 2 healthy pods and has 2 currently"
+            details = {"causes": [{"reason": "DisruptionBudget", "message": message}]}
+            raise self.error("POST failed: 429", status=429, reason="TooManyRequests", verb="POST", details=details)
+        self.pods.pop(key)
+        return {"status": "Success"}
+
+
+class FakeModule:
+    check_mode = False
+    _diff = False
+
+    def __init__(self, **params):
+        self.params = {
+            "node": "n1",
+            "state": "drained",
+            "delete_emptydir_data": False,
+            "force": False,
+            "wait_timeout": 10,
+            "poll_interval": 1.0,
+            "containments": [],
+            "incident_id": "INC-1",
+            **params,
+        }
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def test_evictions_a_budget_refuses_are_retried_until_it_allows_them():
+    from ansible_collections.firebreak.runbooks.plugins.modules.k8s_node_drain import Drain
+
+    kube, clock = FakeKube([pod("front-1"), pod("front-2")], blocked_for=2), Clock()
+    result = Drain(FakeModule(), kube, sleep=clock.sleep, clock=clock).drained()
+    assert result["evicted"] == ["shop/front-1", "shop/front-2"] and result["remaining"] == []
+    assert kube.tries == {"shop/front-1": 3, "shop/front-2": 3} and clock.now == 2.0
+    assert result["containment"][0]["changed"]["evicted"] == ["shop/front-1", "shop/front-2"]
+
+
+def test_a_budget_that_never_allows_fails_within_the_timeout_naming_pod_and_budget():
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s.common import K8sStepError
+    from ansible_collections.firebreak.runbooks.plugins.modules.k8s_node_drain import Drain
+
+    kube, clock = FakeKube([pod("front-1")], blocked_for=10**6), Clock()
+    with pytest.raises(K8sStepError) as failed:
+        Drain(FakeModule(wait_timeout=5), kube, sleep=clock.sleep, clock=clock).drained()
+    assert clock.now == 5.0, "bounded by wait_timeout"
+    assert "pod shop/front-1 (PodDisruptionBudget shop/front-pdb: The disruption budget front-pdb needs 2" in str(
+        failed.value
+    )
+    result = failed.value.fail_result()
+    assert result["k8s_status"] == 429 and result["blocked"] == {"shop/front-1": "shop/front-pdb"}
+    assert result["containment"][0]["changed"]["cordoned"] is True, "the cordon is recorded for the release"

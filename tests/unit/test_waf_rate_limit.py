@@ -188,3 +188,29 @@ def test_the_write_gives_up_after_the_bound_having_written_nothing():
             sleep=lambda _: None,
         )
     assert caller.written == []
+
+
+def _documented(module) -> dict:
+    import yaml
+    from ansible_collections.firebreak.runbooks.plugins.doc_fragments import step as step_fragment
+
+    doc = yaml.safe_load(module.DOCUMENTATION)
+    options = dict(doc["options"])
+    for fragment in doc["extends_documentation_fragment"]:
+        if fragment == "firebreak.runbooks.step" or fragment.startswith("firebreak.runbooks.step."):
+            text = getattr(
+                step_fragment.ModuleDocFragment, fragment.rpartition("step")[2].lstrip(".") or "DOCUMENTATION"
+            )
+            options.update(yaml.safe_load(text).get("options") or {})
+    return options
+
+
+def test_the_argument_spec_is_what_the_documentation_says():
+    from ansible_collections.firebreak.runbooks.plugins.modules import wafv2_rate_limit
+
+    options, spec = _documented(wafv2_rate_limit), wafv2_rate_limit.ARGUMENT_SPEC
+    assert set(options) == set(spec)
+    for name, doc in options.items():
+        for key in ("type", "default", "choices", "elements"):
+            assert doc.get(key) == spec[name].get(key), f"{name}.{key}"
+        assert bool(doc.get("required")) == bool(spec[name].get("required")), name
