@@ -403,6 +403,12 @@ class Drain:
                 f"{self.params['wait_timeout']}s because their PodDisruptionBudget allows no disruption: {listed}; "
                 f"evicted {len(evicted)}"
             )
+            unready = [drain.pod_key(p) for p in pending if not drain.pod_ready(p)]
+            if unready:
+                result["msg"] += (
+                    f"; {', '.join(unready)} are not Ready (a NotReady node's pods never are): a budget with "
+                    "unhealthyPodEvictionPolicy AlwaysAllow lets unhealthy pods be evicted"
+                )
             raise K8sStepError(result["msg"], status=429, reason="TooManyRequests", verb="POST", **result)
         left = list(evicted)
         while left:

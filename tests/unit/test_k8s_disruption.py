@@ -187,3 +187,33 @@ def test_invalid_budgets_are_refused(kube, spec, field, message):
     code, error = call(kube, "POST", PDBS, body)
     assert code == 422 and error["reason"] == "Invalid"
     assert any(c["field"] == field and message in c["message"] for c in error["details"]["causes"]), error
+
+
+def _node_not_ready(server, name="sandbox-node-1"):
+    _, node = call(server, "GET", f"/api/v1/nodes/{name}")
+    conditions = [dict(c, status="False") if c["type"] == "Ready" else c for c in node["status"]["conditions"]]
+    req = urllib.request.Request(
+        server.url + f"/api/v1/nodes/{name}/status",
+        data=json.dumps({"status": {"conditions": conditions}}).encode(),
+        method="PATCH",
+    )
+    req.add_header("Content-Type", "application/merge-patch+json")
+    urllib.request.urlopen(req, timeout=10).read()
+
+
+def _front_pods_on(server, node):
+    _, listed = call(server, "GET", "/api/v1/namespaces/shop/pods?labelSelector=app%3Dfront")
+    return sorted(p["metadata"]["name"] for p in listed["items"] if p["spec"].get("nodeName") == node)
+
+
+@pytest.mark.parametrize(("policy", "code"), [(None, 429), ("IfHealthyBudget", 429), ("AlwaysAllow", 201)])
+def test_unready_pods_of_a_short_budget_go_only_with_always_allow(kube, policy, code):
+    """A NotReady node's pods are not Ready: the budget is short of healthy pods, and by default
+    (IfHealthyBudget) it refuses their eviction; AlwaysAllow lets unhealthy pods go."""
+    spec = {"maxUnavailable": 1, **({"unhealthyPodEvictionPolicy": policy} if policy else {})}
+    _node_not_ready(kube)
+    on_node = _front_pods_on(kube, "sandbox-node-1")
+    assert len(on_node) == 2
+    budget(kube, **spec)
+    kube.wait_for(lambda: _observed(kube, "front-pdb")["status"]["currentHealthy"] == 1)
+    assert evict(kube, on_node[0])[0] == code

@@ -240,3 +240,14 @@ def test_a_budget_that_never_allows_fails_within_the_timeout_naming_pod_and_budg
     result = failed.value.fail_result()
     assert result["k8s_status"] == 429 and result["blocked"] == {"shop/front-1": "shop/front-pdb"}
     assert result["containment"][0]["changed"]["cordoned"] is True, "the cordon is recorded for the release"
+
+
+def test_a_refusal_of_unready_pods_says_how_a_budget_lets_them_go():
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s.common import K8sStepError
+    from ansible_collections.firebreak.runbooks.plugins.modules.k8s_node_drain import Drain
+
+    unready = pod("front-1")
+    unready["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
+    kube, clock = FakeKube([unready], blocked_for=10**6), Clock()
+    with pytest.raises(K8sStepError, match=r"shop/front-1 are not Ready .*unhealthyPodEvictionPolicy AlwaysAllow"):
+        Drain(FakeModule(wait_timeout=1), kube, sleep=clock.sleep, clock=clock).drained()

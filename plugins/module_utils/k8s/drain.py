@@ -86,6 +86,11 @@ def classify(pods: list[dict], delete_emptydir_data: bool = False, force: bool =
     return {"evict": evict, "skipped": skipped, "refused": refused}
 
 
+def pod_ready(pod: dict) -> bool:
+    cond = next((c for c in (pod.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), None)
+    return bool(cond and cond.get("status") == "True")
+
+
 def holders(node: dict) -> list[str]:
     text = ((node.get("metadata") or {}).get("annotations") or {}).get(HELD_BY) or ""
     return [part for part in (p.strip() for p in text.split(",")) if part]
