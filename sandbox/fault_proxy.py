@@ -40,6 +40,7 @@ import uuid
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 MAX_LATENCY = 30.0
@@ -554,11 +555,260 @@ def _caller_arn(req: RequestInfo) -> str:
     return f"arn:aws:iam::{ACCOUNT_ID}:user/{match.group(1) if match else 'unknown'}"
 
 
+# GuardDuty findings (moto 5.2.5 keeps detectors but has no ListFindings or GetFindings).  Per the GuardDuty API
+# reference: the detector must exist (read from moto's GetDetector; else 400 BadRequestException); ListFindings
+# honours FindingCriteria (Eq/Neq/Equals/NotEquals, Gt/Gte/Lt/Lte and their long forms; a field is a dotted path
+# into the finding and matches when any value at it does), SortCriteria, MaxResults (1-50) and NextToken;
+# GetFindings returns the findings asked for, in the order asked, and skips unknown ids.  The findings are what
+# GuardDuty would say about the canned CloudTrail incident: the compromised user's key (CreateAccessKey,
+# GetSecretValue), the uploads bucket made public, and each EC2 instance tagged firebreak:compromised=true in moto
+# (command-and-control DNS traffic).
+GUARDDUTY_BUCKET = "firebreak-sandbox-uploads"
+_GD_DETECTOR_PATH = re.compile(r"^/detector/([^/]+)/findings(/get)?$")
+
+
+def _moto_request(req: RequestInfo, proxy: FaultProxy, method: str, path: str, body: bytes = b"", headers=None):
+    """(status, payload) of a request to moto, signed as the caller (moto scopes by the credential's account)."""
+    conn = http.client.HTTPConnection(proxy._up_host, proxy._up_port, timeout=30)
+    try:
+        sent = {
+            "Authorization": _header(req.headers, "Authorization"),
+            "X-Amz-Date": _header(req.headers, "X-Amz-Date"),
+        }
+        sent.update(headers or {})
+        conn.request(method, path, body=body or None, headers=sent)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def _guardduty_instances(req: RequestInfo, proxy: FaultProxy) -> list[dict]:
+    """The EC2 instances tagged firebreak:compromised=true in moto (id, type, tags)."""
+    form = "Action=DescribeInstances&Version=2016-11-15"
+    form += "&Filter.1.Name=tag%3Afirebreak%3Acompromised&Filter.1.Value.1=true"
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+        "Authorization": _header(req.headers, "Authorization").replace("/guardduty/", "/ec2/"),
+    }
+    status, payload = _moto_request(req, proxy, "POST", "/", form.encode(), headers)
+    if status != 200:
+        return []
+    found = []
+    for node in ElementTree.fromstring(payload).iter():  # noqa: S314 - moto's own answer
+        if not node.tag.endswith("instancesSet"):
+            continue
+        for item in node:
+            ident = next((c.text for c in item if c.tag.endswith("instanceId")), None)
+            kind = next((c.text for c in item if c.tag.endswith("instanceType")), None)
+            tags = []
+            for child in item:
+                if child.tag.endswith("tagSet"):
+                    for tag in child:
+                        key = next((c.text for c in tag if c.tag.endswith("key")), None)
+                        value = next((c.text for c in tag if c.tag.endswith("value")), None)
+                        tags.append({"key": key, "value": value})
+            if ident:
+                found.append({"instanceId": ident, "instanceType": kind, "tags": tags})
+    return found
+
+
+def _guardduty_findings(req: RequestInfo, proxy: FaultProxy, detector: str) -> list[dict]:
+    now = proxy.anchor_time.replace(microsecond=0)
+
+    def at(minutes: int) -> str:
+        return (now - dt.timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+    key = {
+        "accessKeyId": COMPROMISED_ACCESS_KEY,
+        "principalId": "AIDA" + uuid.uuid5(uuid.NAMESPACE_DNS, COMPROMISED_USER).hex[:17].upper(),
+        "userName": COMPROMISED_USER,
+        "userType": "IAMUser",
+    }
+    remote = {"ipAddressV4": ATTACKER_IP, "country": {"countryName": "Unknown"}, "organization": {"asn": "64496"}}
+
+    def api_call(api: str, source: str) -> dict:
+        return {
+            "actionType": "AWS_API_CALL",
+            "awsApiCallAction": {
+                "api": api,
+                "serviceName": source,
+                "callerType": "Remote IP",
+                "remoteIpDetails": remote,
+            },
+        }
+
+    specs = [
+        ("Persistence:IAMUser/AnomalousBehavior", 5.0, 48, {"resourceType": "AccessKey", "accessKeyDetails": key},
+         api_call("CreateAccessKey", "iam.amazonaws.com"),
+         "An API commonly used to maintain access to an environment was invoked in an anomalous way."),
+        ("CredentialAccess:IAMUser/AnomalousBehavior", 5.0, 41, {"resourceType": "AccessKey", "accessKeyDetails": key},
+         api_call("GetSecretValue", "secretsmanager.amazonaws.com"),
+         "An API commonly used to access credentials was invoked in an anomalous way."),
+        ("Policy:S3/BucketAnonymousAccessGranted", 8.0, 37,
+         {"resourceType": "S3Bucket", "accessKeyDetails": key, "s3BucketDetails": [
+             {"name": GUARDDUTY_BUCKET, "arn": f"arn:aws:s3:::{GUARDDUTY_BUCKET}", "type": "Destination"}]},
+         api_call("PutBucketPolicy", "s3.amazonaws.com"),
+         f"The S3 bucket {GUARDDUTY_BUCKET} was granted anonymous access by a bucket policy."),
+    ]  # fmt: skip
+    for instance in _guardduty_instances(req, proxy):
+        specs.append(
+            (
+                "Backdoor:EC2/C&CActivity.B!DNS",
+                8.0,
+                30,
+                {"resourceType": "Instance", "instanceDetails": instance},
+                {"actionType": "DNS_REQUEST", "dnsRequestAction": {"domain": "c2.example.invalid", "protocol": "UDP"}},
+                f"EC2 instance {instance['instanceId']} is querying a domain name associated with a known "
+                "command and control server.",
+            )
+        )
+    region = "us-east-1"
+    findings = []
+    for kind, severity, minutes, resource, action, description in specs:
+        subject = json.dumps(resource, sort_keys=True)
+        ident = uuid.uuid5(uuid.NAMESPACE_URL, f"firebreak-sandbox/guardduty/{detector}/{kind}/{subject}").hex
+        findings.append(
+            {
+                "accountId": ACCOUNT_ID,
+                "arn": f"arn:aws:guardduty:{region}:{ACCOUNT_ID}:detector/{detector}/finding/{ident}",
+                "createdAt": at(minutes),
+                "updatedAt": at(max(0, minutes - 2)),
+                "description": description,
+                "id": ident,
+                "partition": "aws",
+                "region": region,
+                "resource": resource,
+                "schemaVersion": "2.0",
+                "service": {
+                    "action": action,
+                    "archived": False,
+                    "count": 1,
+                    "detectorId": detector,
+                    "eventFirstSeen": at(minutes),
+                    "eventLastSeen": at(max(0, minutes - 2)),
+                    "resourceRole": "TARGET",
+                    "serviceName": "guardduty",
+                },
+                "severity": severity,
+                "title": description.split(".")[0],
+                "type": kind,
+            }
+        )
+    return findings
+
+
+def _guardduty_detector(req: RequestInfo, proxy: FaultProxy) -> str:
+    match = _GD_DETECTOR_PATH.match(req.path)
+    detector = match.group(1) if match else ""
+    status, _ = _moto_request(req, proxy, "GET", f"/detector/{detector}")
+    if status != 200:
+        raise BuiltinError(
+            400,
+            "BadRequestException",
+            "The request is rejected because the input detectorId is not owned by the current account.",
+        )
+    return detector
+
+
+def _gd_values(node, path: list[str]) -> list:
+    if not path:
+        return node if isinstance(node, list) else [node]
+    if isinstance(node, list):
+        return [value for item in node for value in _gd_values(item, path)]
+    if isinstance(node, dict) and path[0] in node:
+        return _gd_values(node[path[0]], path[1:])
+    return []
+
+
+def _gd_comparable(value):
+    """Numbers as numbers; ISO times as epoch milliseconds (GuardDuty compares times as longs)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return value
+    text = str(value)
+    if re.match(r"^\d{4}-\d\d-\d\dT", text):
+        epoch = _as_epoch(text)
+        if epoch is not None:
+            return epoch * 1000
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _gd_matches(finding: dict, criterion: dict) -> bool:
+    for field, condition in (criterion or {}).items():
+        values = [_gd_comparable(v) for v in _gd_values(finding, field.split("."))]
+        texts = {str(v).lower() if isinstance(v, str) else v for v in values}
+        for op, operand in (condition or {}).items():
+            op = str(op).lower()  # on the wire: eq, equals, greaterThanOrEqual ...
+            if op in ("eq", "equals"):
+                wanted = {_gd_comparable(v) for v in operand}
+                if not texts & {str(w).lower() if isinstance(w, str) else w for w in wanted}:
+                    return False
+            elif op in ("neq", "notequals"):
+                wanted = {_gd_comparable(v) for v in operand}
+                if texts & {str(w).lower() if isinstance(w, str) else w for w in wanted}:
+                    return False
+            else:
+                compare = {
+                    "gt": float.__gt__, "greaterthan": float.__gt__,
+                    "gte": float.__ge__, "greaterthanorequal": float.__ge__,
+                    "lt": float.__lt__, "lessthan": float.__lt__,
+                    "lte": float.__le__, "lessthanorequal": float.__le__,
+                }.get(op)  # fmt: skip
+                if compare is None:
+                    raise BuiltinError(400, "BadRequestException", f"The request is rejected: unknown condition {op}")
+                numbers = [float(v) for v in values if isinstance(v, int | float)]
+                if not any(compare(v, float(operand)) for v in numbers):
+                    return False
+    return True
+
+
+def builtin_guardduty_list_findings(req: RequestInfo, proxy: FaultProxy) -> dict:
+    detector = _guardduty_detector(req, proxy)
+    params = req.params()
+    criterion = (params.get("findingCriteria") or {}).get("criterion") or {}
+    findings = [f for f in _guardduty_findings(req, proxy, detector) if _gd_matches(f, criterion)]
+    sort = params.get("sortCriteria") or {}
+    if sort.get("attributeName"):
+        field = sort["attributeName"].split(".")
+
+        def sort_key(finding):
+            values = _gd_values(finding, field)
+            return str(_gd_comparable(values[0])) if values and isinstance(values[0], str) else (values or [0])[0]
+
+        findings.sort(key=sort_key, reverse=sort.get("orderBy") == "DESC")
+    try:
+        limit = int(params.get("maxResults") or 50)
+    except (TypeError, ValueError):
+        limit = 0
+    if not 1 <= limit <= 50:
+        raise BuiltinError(400, "BadRequestException", "The request is rejected: maxResults must be between 1 and 50.")
+    offset = int(params.get("nextToken") or 0)
+    page = findings[offset : offset + limit]
+    following = str(offset + limit) if offset + limit < len(findings) else ""
+    return {"findingIds": [f["id"] for f in page], "nextToken": following}
+
+
+def builtin_guardduty_get_findings(req: RequestInfo, proxy: FaultProxy) -> dict:
+    detector = _guardduty_detector(req, proxy)
+    ids = req.params().get("findingIds") or []
+    if not 1 <= len(ids) <= 50:
+        raise BuiltinError(400, "BadRequestException", "The request is rejected: findingIds must have 1 to 50 ids.")
+    by_id = {f["id"]: f for f in _guardduty_findings(req, proxy, detector)}
+    return {"findings": [by_id[i] for i in ids if i in by_id]}
+
+
 BUILTINS = {
     "cloudtrail_lookup_events": builtin_cloudtrail_lookup_events,
     "codepipeline_disable_stage_transition": builtin_codepipeline_disable_stage_transition,
     "codepipeline_enable_stage_transition": builtin_codepipeline_enable_stage_transition,
     "codepipeline_get_pipeline_state": builtin_codepipeline_get_pipeline_state,
+    "guardduty_list_findings": builtin_guardduty_list_findings,
+    "guardduty_get_findings": builtin_guardduty_get_findings,
 }
 
 DEFAULT_RULES: list[dict] = [
@@ -584,11 +834,20 @@ DEFAULT_RULES: list[dict] = [
         )
     ],
     {
-        "service": "monitoring",
-        "action": "DescribeAlarmHistory",
+        "service": "guardduty",
+        "method": "POST",
+        "path": r"^/detector/[^/]+/findings$",
         "fault": "canned",
-        "body": {"AlarmHistoryItems": []},
-        "description": "moto lacks DescribeAlarmHistory (500): empty but valid history",
+        "builtin": "guardduty_list_findings",
+        "description": "moto lacks ListFindings: findings about the canned incident, criteria honoured",
+    },
+    {
+        "service": "guardduty",
+        "method": "POST",
+        "path": r"^/detector/[^/]+/findings/get$",
+        "fault": "canned",
+        "builtin": "guardduty_get_findings",
+        "description": "moto lacks GetFindings: the canned incident's findings by id",
     },
 ]
 

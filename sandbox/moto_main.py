@@ -9,6 +9,7 @@ and the other managed policies are there as before.
 
 from __future__ import annotations
 
+import json
 import sys
 
 from moto.iam import models as iam_models
@@ -745,6 +746,223 @@ def _update_web_acl_as_aws(self, name, _id, default_action, rules, *args, **kwar
 
 
 wafv2_models.WAFV2Backend.update_web_acl = _update_web_acl_as_aws
+
+
+# --------------------------------------------------------------------------------------------------
+# Evidence the sandbox must show (aws_triage_info, docs/sandbox.md "Histories"): moto 5.2.5 keeps no alarm
+# history it can answer (DescribeAlarmHistory: 500) and records RDS events only for instance and snapshot
+# creation, ignoring the time window.  Both follow the AWS API references here.
+# --------------------------------------------------------------------------------------------------
+from moto.cloudwatch import models as cw_models  # noqa: E402
+from moto.cloudwatch import responses as cw_responses  # noqa: E402
+from moto.core.responses import ActionResult as _ActionResult  # noqa: E402
+from moto.rds import models as rds_models  # noqa: E402
+
+
+def _aware(value):
+    """An aware UTC datetime for a request's time (datetime, epoch seconds or ISO text); None stays None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, _datetime.datetime):
+        return value.replace(tzinfo=_datetime.UTC) if value.tzinfo is None else value.astimezone(_datetime.UTC)
+    if isinstance(value, int | float):
+        return _datetime.datetime.fromtimestamp(value, _datetime.UTC)
+    text = str(value).strip()
+    try:
+        return _aware(float(text))
+    except ValueError:
+        return _aware(_datetime.datetime.fromisoformat(text.replace("Z", "+00:00")))
+
+
+def _now():
+    return _datetime.datetime.now(_datetime.UTC)
+
+
+def _alarm_history(backend):
+    return backend.__dict__.setdefault("_firebreak_alarm_history", [])
+
+
+def _alarm_config(alarm):
+    return {
+        "alarmName": alarm.name,
+        "namespace": alarm.namespace,
+        "metricName": alarm.metric_name,
+        "comparisonOperator": alarm.comparison_operator,
+        "threshold": alarm.threshold,
+        "evaluationPeriods": alarm.evaluation_periods,
+        "period": alarm.period,
+        "statistic": alarm.statistic,
+        "alarmActions": list(alarm.alarm_actions or []),
+    }
+
+
+_put_metric_alarm = cw_models.CloudWatchBackend.put_metric_alarm
+_set_alarm_state = cw_models.CloudWatchBackend.set_alarm_state
+
+
+def _put_metric_alarm_with_history(self, name, *args, **kwargs):
+    # AWS records a ConfigurationUpdate item: 'Alarm "name" created' (or updated, with the original).
+    original = self.alarms.get(name)
+    before = _alarm_config(original) if original is not None else None
+    alarm = _put_metric_alarm(self, name, *args, **kwargs)
+    if before is None:
+        data = {"type": "Create", "version": "1.0", "createdAlarm": _alarm_config(alarm)}
+        summary = f'Alarm "{name}" created'
+    else:
+        data = {"type": "Update", "version": "1.0", "originalAlarm": before, "updatedAlarm": _alarm_config(alarm)}
+        summary = f'Alarm "{name}" updated'
+    _alarm_history(self).append(
+        {
+            "AlarmName": name,
+            "AlarmType": "CompositeAlarm" if getattr(alarm, "rule", None) else "MetricAlarm",
+            "Timestamp": _now(),
+            "HistoryItemType": "ConfigurationUpdate",
+            "HistorySummary": summary,
+            "HistoryData": json.dumps(data),
+        }
+    )
+    return alarm
+
+
+def _set_alarm_state_with_history(self, alarm_name, reason, reason_data, state_value):
+    alarm = self.alarms.get(alarm_name)
+    old = (alarm.state_value, alarm.state_reason) if alarm is not None else None
+    _set_alarm_state(self, alarm_name, reason, reason_data, state_value)
+    if old is None or old[0] == state_value:
+        return  # AWS records a StateUpdate only when the state changes
+    new_state = {"stateValue": state_value, "stateReason": reason}
+    if reason_data:
+        new_state["stateReasonData"] = json.loads(reason_data)
+    _alarm_history(self).append(
+        {
+            "AlarmName": alarm_name,
+            "AlarmType": "CompositeAlarm" if getattr(alarm, "rule", None) else "MetricAlarm",
+            "Timestamp": _now(),
+            "HistoryItemType": "StateUpdate",
+            "HistorySummary": f"Alarm updated from {old[0]} to {state_value}",
+            "HistoryData": json.dumps(
+                {"version": "1.0", "oldState": {"stateValue": old[0], "stateReason": old[1]}, "newState": new_state}
+            ),
+        }
+    )
+
+
+def _describe_alarm_history(self):
+    """DescribeAlarmHistory per the CloudWatch API reference: AlarmName, AlarmTypes, HistoryItemType,
+    StartDate/EndDate, ScanBy (newest first by default), MaxRecords (1-100, default 100) and NextToken."""
+    items = list(_alarm_history(self.cloudwatch_backend))
+    name = self._get_param("AlarmName")
+    if name:
+        items = [i for i in items if i["AlarmName"] == name]
+    types = self._get_param("AlarmTypes") or []
+    if types:
+        items = [i for i in items if i["AlarmType"] in types]
+    kind = self._get_param("HistoryItemType")
+    if kind:
+        items = [i for i in items if i["HistoryItemType"] == kind]
+    start, end = _aware(self._get_param("StartDate")), _aware(self._get_param("EndDate"))
+    items = [i for i in items if (start is None or i["Timestamp"] >= start) and (end is None or i["Timestamp"] <= end)]
+    items.sort(key=lambda i: i["Timestamp"], reverse=self._get_param("ScanBy") != "TimestampAscending")
+    limit = max(1, min(int(self._get_param("MaxRecords") or 100), 100))
+    offset = int(self._get_param("NextToken") or 0)
+    page = items[offset : offset + limit]
+    result = {"AlarmHistoryItems": page}
+    if offset + limit < len(items):
+        result["NextToken"] = str(offset + limit)
+    return _ActionResult(result)
+
+
+cw_models.CloudWatchBackend.put_metric_alarm = _put_metric_alarm_with_history
+cw_models.CloudWatchBackend.set_alarm_state = _set_alarm_state_with_history
+cw_responses.CloudWatchResponse.describe_alarm_history = _describe_alarm_history
+
+
+# RDS events (the RDS User Guide's event messages): a cluster's creation (RDS-EVENT-0170) and failover
+# (RDS-EVENT-0073 or -0072 "Started cross/same AZ failover", RDS-EVENT-0071 "Completed failover"), an
+# instance's reboot (RDS-EVENT-0006).  DescribeEvents honours StartTime/EndTime/Duration (default: the
+# past hour) and EventCategories, which moto ignores.
+rds_models.Event.EVENT_MAP.update(
+    {
+        "DB_CLUSTER_CREATE": {"Categories": ["creation"], "Message": "DB cluster created"},
+        "DB_CLUSTER_FAILOVER_STARTED_CROSS_AZ": {
+            "Categories": ["failover"],
+            "Message": "Started cross AZ failover to DB instance: {target}",
+        },
+        "DB_CLUSTER_FAILOVER_STARTED_SAME_AZ": {
+            "Categories": ["failover"],
+            "Message": "Started same AZ failover to DB instance: {target}",
+        },
+        "DB_CLUSTER_FAILOVER_COMPLETED": {
+            "Categories": ["failover"],
+            "Message": "Completed failover to DB instance: {target}",
+        },
+        "DB_INSTANCE_RESTARTED": {"Categories": ["availability"], "Message": "DB instance restarted"},
+    }
+)
+
+
+class _ClusterSource:
+    event_source_type = "db-cluster"
+
+    def __init__(self, cluster):
+        self.resource_id = cluster.db_cluster_identifier
+        self.arn = cluster.db_cluster_arn
+
+
+def _cluster_event(backend, cluster, event_type, **fields):
+    event = rds_models.Event(event_type, _ClusterSource(cluster))
+    event.message = event.message.format(**fields)
+    backend.events.append(event)
+
+
+_rds_create_db_cluster = rds_models.RDSBackend.create_db_cluster
+_rds_failover_db_cluster = rds_models.RDSBackend.failover_db_cluster
+_rds_reboot_db_instance = rds_models.RDSBackend.reboot_db_instance
+_rds_describe_events = rds_models.RDSBackend.describe_events
+
+
+def _create_db_cluster_with_event(self, kwargs):
+    cluster = _rds_create_db_cluster(self, kwargs)
+    _cluster_event(self, cluster, "DB_CLUSTER_CREATE")
+    return cluster
+
+
+def _failover_db_cluster_with_events(self, db_cluster_identifier, target_db_instance_identifier=None):
+    cluster = self.clusters.get(db_cluster_identifier)
+    writer = next((m for m in (cluster.members if cluster else []) if m.is_cluster_writer), None)
+    result = _rds_failover_db_cluster(self, db_cluster_identifier, target_db_instance_identifier)
+    target = next((m for m in result.members if m.is_cluster_writer), None)
+    if target is not None:
+        same = writer is not None and writer.availability_zone == target.availability_zone
+        started = "DB_CLUSTER_FAILOVER_STARTED_SAME_AZ" if same else "DB_CLUSTER_FAILOVER_STARTED_CROSS_AZ"
+        _cluster_event(self, result, started, target=target.db_instance_identifier)
+        _cluster_event(self, result, "DB_CLUSTER_FAILOVER_COMPLETED", target=target.db_instance_identifier)
+    return result
+
+
+def _reboot_db_instance_with_event(self, db_instance_identifier, *args, **kwargs):
+    database = _rds_reboot_db_instance(self, db_instance_identifier, *args, **kwargs)
+    database.add_event("DB_INSTANCE_RESTARTED")
+    return database
+
+
+def _describe_events_in_window(self, source_identifier=None, source_type=None, **kwargs):
+    events = _rds_describe_events(self, source_identifier=source_identifier, source_type=source_type)
+    start, end = _aware(kwargs.get("start_time")), _aware(kwargs.get("end_time"))
+    duration = kwargs.get("duration")
+    if start is None:
+        start = (end or _now()) - _datetime.timedelta(minutes=int(duration or 60))
+    end = end or _now()
+    categories = set(kwargs.get("event_categories") or [])
+    return [
+        e for e in events if start <= _aware(e.date) <= end and (not categories or categories & set(e.event_categories))
+    ]
+
+
+rds_models.RDSBackend.create_db_cluster = _create_db_cluster_with_event
+rds_models.RDSBackend.failover_db_cluster = _failover_db_cluster_with_events
+rds_models.RDSBackend.reboot_db_instance = _reboot_db_instance_with_event
+rds_models.RDSBackend.describe_events = _describe_events_in_window
 
 
 if __name__ == "__main__":

@@ -91,6 +91,14 @@ except ImportError:  # pragma: no cover
 
 NOTE_ACTIONS = frozenset(("firebreak.runbooks.incident_note", "incident_note"))
 SKIP_VAR = "firebreak_timeline_skip"
+# A fan-out target's identity in ``details.target`` (docs/frame.md, Fan-out): the host fact ``firebreak_target``
+# (role aws_target_session), else these inventory host variables.
+TARGET_KEYS = ("account_id", "region", "cluster", "session_name")
+TARGET_VARS = {
+    "account_id": "firebreak_aws_account_id",
+    "region": "firebreak_aws_region",
+    "cluster": "firebreak_eks_cluster",
+}
 # The id names a directory in the default path: no separators, no "..", nothing invisible.
 INCIDENT_ID_MAX_CHARS = 128
 INCIDENT_ID_MAX_BYTES = 255  # NAME_MAX: one directory name
@@ -162,6 +170,7 @@ class CallbackModule(CallbackBase):
         self._stopped = None
         self._unrecorded = []
         self._run_id = None
+        self._targets = {}
 
     # ------------------------------------------------------------------ setup
 
@@ -506,6 +515,10 @@ class CallbackModule(CallbackBase):
         else:
             event_name = "host_unreachable"
 
+        host = result.host.get_name() if result.host is not None else None
+        target = self._target(host, result.host, res, no_log)
+        if target:
+            details = dict(details or {}, target=target)
         self._write(
             defer=True,
             event=event_name,
@@ -513,12 +526,39 @@ class CallbackModule(CallbackBase):
             task=name,
             role=self._role(task),
             action=action,
-            host=result.host.get_name() if result.host is not None else None,
+            host=host,
             check_mode=bool(check_mode),
             changed=changed,
             msg=msg,
             details=details,
         )
+
+    def _target(self, name, host, res, no_log):
+        """What the fan-out target of a record is beyond its inventory host: account, region, cluster.
+
+        From the host fact ``firebreak_target`` once a task set it (role ``aws_target_session``), else from the
+        host's inventory variables ``firebreak_aws_account_id``, ``firebreak_aws_region`` and
+        ``firebreak_eks_cluster`` when they are plain values.  None when nothing is known (a single-target
+        inventory such as ``inventories/sandbox``): the record is then exactly what it was before fan-out.
+        """
+        if name is None:
+            return None
+        facts = res.get("ansible_facts") if not no_log else None
+        fact = facts.get("firebreak_target") if isinstance(facts, dict) else None
+        if isinstance(fact, dict):
+            self._targets[name] = to_plain(
+                {key: fact.get(key) for key in TARGET_KEYS if isinstance(fact.get(key), (str, int)) and fact.get(key)}
+            )
+        if name not in self._targets:
+            known = {}
+            hostvars = getattr(host, "vars", None)
+            if isinstance(hostvars, dict):
+                for key, var in TARGET_VARS.items():
+                    value = hostvars.get(var)
+                    if isinstance(value, (str, int)) and str(value).strip() and "{" not in str(value):
+                        known[key] = str(value).strip()
+            self._targets[name] = to_plain(known)
+        return self._targets[name] or None
 
     @staticmethod
     def _raw_name(task):

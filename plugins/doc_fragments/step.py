@@ -49,6 +49,52 @@ options:
     type: path
 """
 
+    # Containment steps (plugins/module_utils/containment/ledger.py CONTAINMENT_OPTIONS). A step whose states have
+    # other names documents its own O(state); the fragment's is then not used.
+    CONTAINMENT = r"""
+options:
+  state:
+    description:
+      - V(contained) applies the step's containment and records it in the result's RV(containment) list, one entry
+        per contained item, with what it changed, so that it can be undone exactly.
+      - V(released) undoes the entries given in O(containments), and only what those entries changed. What another
+        unreleased incident still claims is kept and reported; a resource deleted meanwhile is reported as gone, and
+        the release goes on with the other entries.
+    type: str
+    choices: [contained, released]
+    default: contained
+  containments:
+    description:
+      - For a release, the containment entries to undo, as the lookup
+        C(lookup('firebreak.runbooks.containments', <role>, incident_id=...)) returns them from the incident's
+        verified timeline.
+      - Entries of another step, another incident or another resource are skipped with a warning.
+    type: list
+    elements: dict
+    default: []
+"""
+
+    # Verification modules: how they poll (plugins/module_utils/aws/health.py VERIFY_OPTIONS).
+    VERIFY = r"""
+options:
+  interval:
+    description: Seconds between rounds of checks.
+    type: int
+    default: 10
+  wait_timeout:
+    description:
+      - Seconds to keep polling until every check passes. C(0) runs one round. A round is not started when it would
+        begin after the timeout.
+    type: int
+    default: 300
+  fail_on_unhealthy:
+    description:
+      - Fail the task, naming each failing check and its value, when the checks have not all passed by the timeout.
+      - With V(false) the task returns RV(passed=false) and the checks, for a role or playbook to decide.
+    type: bool
+    default: true
+"""
+
     # Kubernetes step modules (plugins/module_utils/k8s/common.py).
     K8S = r"""
 options:

@@ -28,12 +28,6 @@ description:
   - One module call reads, decides, acts and reads back. A re-run changes nothing. In check mode nothing is changed.
     Unknown pipelines or stages fail naming the value before anything is changed.
 options:
-  state:
-    description:
-      - V(contained) freezes; V(released) lifts what O(containments) froze.
-    type: str
-    choices: [contained, released]
-    default: contained
   pipelines:
     description:
       - Names of the CodePipeline pipelines to freeze. May be empty to only set the flag.
@@ -55,19 +49,13 @@ options:
         C(.), C(..) or empty path segment.
     type: str
     default: /firebreak/deploy-freeze
-  containments:
-    description:
-      - With O(state=released), the entries to undo, as C(lookup('firebreak.runbooks.containments', 'deploy_freeze'))
-        returns them.
-    type: list
-    elements: dict
-    default: []
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
+  - firebreak.runbooks.step.CONTAINMENT
   - firebreak.runbooks.step.ATTRIBUTES
   - firebreak.runbooks.step.CLAIMS
 notes:
@@ -168,11 +156,10 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime import 
 from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import run_aws_step
 
 ARGUMENT_SPEC = dict(
-    state=dict(type="str", choices=["contained", "released"], default="contained"),
+    **ledger.CONTAINMENT_OPTIONS,
     pipelines=dict(type="list", elements="str", default=[]),
     stages=dict(type="list", elements="str", default=[]),
     parameter=dict(type="str", default=df.DEFAULT_PARAMETER),
-    containments=dict(type="list", elements="dict", default=[]),
     **step.INCIDENT_OPTION,
     **step.RETRY_BUDGET_OPTION,
     **ledger.CLAIMS_OPTIONS,
@@ -180,11 +167,7 @@ ARGUMENT_SPEC = dict(
 
 
 def bookkeeping(module, record):
-    """Ledger bookkeeping after the change: a failure is a warning, the change stands."""
-    try:
-        record()
-    except (ledger.LedgerError, step.StepAWSError) as err:
-        module.warn(f"the pipelines were changed, but the claim store was not updated: {err}")
+    ledger.bookkeeping(module, "the pipelines were changed", record)
 
 
 def read_pipeline(caller, cp, name):
@@ -524,7 +507,7 @@ def run(module, result):
     def clients(service):
         if service not in cache:
             if service == "ledger":
-                cache[service] = ledger.Ledger(ledger.store_for(module, caller, clients))
+                cache[service] = ledger.for_module(module, caller, clients)
             else:
                 cache[service] = step.aws_client(module, service)
         return cache[service]

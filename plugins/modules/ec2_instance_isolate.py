@@ -45,19 +45,6 @@ options:
     description: The EC2 instance to isolate or release.
     type: str
     required: true
-  state:
-    description:
-      - V(contained) captures evidence and isolates; V(released) undoes O(containments).
-    type: str
-    choices: [contained, released]
-    default: contained
-  containments:
-    description:
-      - With O(state=released), the containment entries to undo, as the C(firebreak.runbooks.containments) lookup
-        returns them. Entries for another instance or step are ignored with a warning.
-    type: list
-    elements: dict
-    default: []
   quarantine_group_id:
     description:
       - The quarantine security group (no inbound and no outbound rules). It must be in the instance's VPC.
@@ -141,6 +128,7 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
+  - firebreak.runbooks.step.CONTAINMENT
   - firebreak.runbooks.step.CLAIMS
   - firebreak.runbooks.step.ATTRIBUTES
 notes:
@@ -288,8 +276,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step im
 
 ARGUMENT_SPEC = dict(
     instance_id=dict(type="str", required=True),
-    state=dict(type="str", choices=["contained", "released"], default="contained"),
-    containments=dict(type="list", elements="dict", default=[]),
+    **ledger.CONTAINMENT_OPTIONS,
     quarantine_group_id=dict(type="str"),
     quarantine_group_name=dict(type="str", default="firebreak-quarantine"),
     untrack_first=dict(type="bool", default=True),
@@ -316,15 +303,11 @@ ISOLATION = "isolation"  # the ledger's item for "the interfaces are in the quar
 
 
 def claims_ledger(step):
-    return ledger.Ledger(ledger.store_for(step.module, step.caller, step.client))
+    return ledger.for_module(step.module, step.caller, step.client)
 
 
 def bookkeeping(module, record):
-    """Ledger bookkeeping after the change: a failure is a warning, the change stands."""
-    try:
-        record()
-    except (ledger.LedgerError, StepAWSError) as err:
-        module.warn(f"the instance was changed, but the claim store was not updated: {err}")
+    ledger.bookkeeping(module, "the instance was changed", record)
 
 
 class Step:

@@ -69,25 +69,13 @@ options:
       - The quota of numbered entries per direction of a network ACL (20 unless raised with AWS).
     type: int
     default: 20
-  state:
-    description:
-      - V(contained) adds the DENY entries; V(released) deletes what O(containments) recorded.
-    type: str
-    choices: [contained, released]
-    default: contained
-  containments:
-    description:
-      - With O(state=released), the entries to undo, as the C(firebreak.runbooks.containments) lookup returns them.
-        Entries of another step or incident are ignored.
-    type: list
-    elements: dict
-    default: []
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
+  - firebreak.runbooks.step.CONTAINMENT
   - firebreak.runbooks.step.ATTRIBUTES
   - firebreak.runbooks.step.CLAIMS
 notes:
@@ -227,8 +215,7 @@ ARGUMENT_SPEC = dict(
     allow_list=dict(type="list", elements="str", default=[]),
     force=dict(type="bool", default=False),
     max_entries=dict(type="int", default=nacl.DEFAULT_MAX_ENTRIES),
-    state=dict(type="str", choices=["contained", "released"], default="contained"),
-    containments=dict(type="list", elements="dict", default=[]),
+    **ledger.CONTAINMENT_OPTIONS,
     **ledger.CLAIMS_OPTIONS,
     **step.RETRY_BUDGET_OPTION,
     **step.INCIDENT_OPTION,
@@ -267,16 +254,11 @@ class Step:
     @property
     def ledger(self):
         if self._ledger is None:
-            store = ledger.store_for(self.module, self.caller, lambda service: step.aws_client(self.module, service))
-            self._ledger = ledger.Ledger(store)
+            self._ledger = ledger.for_module(self.module, self.caller)
         return self._ledger
 
     def bookkeeping(self, record):
-        """Ledger bookkeeping after the change: a failure is a warning, the change stands."""
-        try:
-            record()
-        except (ledger.LedgerError, step.StepAWSError) as err:
-            self.module.warn(f"the network ACLs were changed, but the claim store was not updated: {err}")
+        ledger.bookkeeping(self.module, "the network ACLs were changed", record)
 
     def call(self, method, resource, not_found=(), **params):
         try:

@@ -32,11 +32,6 @@ options:
     type: list
     elements: str
     required: true
-  state:
-    description: V(contained) deregisters; V(released) registers again what O(containments) deregistered.
-    type: str
-    choices: [contained, released]
-    default: contained
   targets:
     description:
       - The targets to deregister, each a dict with C(id) (instance id, IP address or Lambda ARN) and optionally
@@ -53,13 +48,6 @@ options:
     description: Allow deregistering every registered target of a target group.
     type: bool
     default: false
-  containments:
-    description:
-      - With O(state=released), the containment entries to undo, as the C(firebreak.runbooks.containments) lookup
-        returns them. Entries for target groups not in O(target_groups) are ignored with a warning.
-    type: list
-    elements: dict
-    default: []
   wait:
     description: Wait until the deregistered targets have finished draining (with O(state=contained)).
     type: bool
@@ -74,6 +62,7 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
+  - firebreak.runbooks.step.CONTAINMENT
   - firebreak.runbooks.step.CLAIMS
   - firebreak.runbooks.step.ATTRIBUTES
 notes:
@@ -183,11 +172,10 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step im
 
 ARGUMENT_SPEC = dict(
     target_groups=dict(type="list", elements="str", required=True),
-    state=dict(type="str", choices=["contained", "released"], default="contained"),
+    **ledger.CONTAINMENT_OPTIONS,
     targets=dict(type="list", elements="raw", default=[]),
     availability_zone=dict(type="str"),
     allow_empty=dict(type="bool", default=False),
-    containments=dict(type="list", elements="dict", default=[]),
     wait=dict(type="bool", default=True),
     wait_timeout=dict(type="int", default=300),
     **ledger.CLAIMS_OPTIONS,
@@ -197,15 +185,11 @@ ARGUMENT_SPEC = dict(
 
 
 def claims_ledger(module, caller):
-    return ledger.Ledger(ledger.store_for(module, caller, lambda service: aws_client(module, service)))
+    return ledger.for_module(module, caller)
 
 
 def bookkeeping(module, record):
-    """Ledger bookkeeping after the change: a failure is a warning, the change stands."""
-    try:
-        record()
-    except (ledger.LedgerError, StepAWSError) as err:
-        module.warn(f"the targets were changed, but the claim store was not updated: {err}")
+    ledger.bookkeeping(module, "the targets were changed", record)
 
 
 def item(target):

@@ -139,26 +139,12 @@ options:
       max_runnable:
         description: C(batch) the most RUNNABLE jobs left in the queue (default 0).
         type: int
-  interval:
-    description: Seconds between rounds.
-    type: int
-    default: 10
-  wait_timeout:
-    description:
-      - Seconds to keep polling. C(0) runs one round. A round is not started when it would begin after the timeout.
-    type: int
-    default: 300
-  fail_on_unhealthy:
-    description:
-      - Fail the task when the checks have not all passed by the timeout. With V(false) the task returns
-        RV(passed=false) and the checks, for a role or playbook to decide.
-    type: bool
-    default: true
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
   - firebreak.runbooks.step
+  - firebreak.runbooks.step.VERIFY
   - firebreak.runbooks.step.ATTRIBUTES_NO_DIFF
 seealso:
   - module: firebreak.runbooks.ecs_service_status_info
@@ -324,9 +310,7 @@ CHECK_OPTIONS = dict(
 
 ARGUMENT_SPEC = dict(
     checks=dict(type="list", elements="dict", required=True, options=CHECK_OPTIONS),
-    interval=dict(type="int", default=10),
-    wait_timeout=dict(type="int", default=300),
-    fail_on_unhealthy=dict(type="bool", default=True),
+    **health.VERIFY_OPTIONS,
     **RETRY_BUDGET_OPTION,
 )
 

@@ -77,26 +77,13 @@ options:
       - How many principals to read and change at the same time.
     type: int
     default: 8
-  state:
-    description:
-      - V(contained) quarantines; V(released) undoes O(containments).
-    type: str
-    choices: [contained, released]
-    default: contained
-  containments:
-    description:
-      - With O(state=released), the entries to undo, as the C(firebreak.runbooks.containments) lookup returns them.
-        Entries of another step or incident are ignored, and so are entries of principals not named in O(users) or
-        O(roles) when either is given.
-    type: list
-    elements: dict
-    default: []
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
+  - firebreak.runbooks.step.CONTAINMENT
   - firebreak.runbooks.step.ATTRIBUTES
   - firebreak.runbooks.step.CLAIMS
 notes:
@@ -285,8 +272,7 @@ ARGUMENT_SPEC = dict(
     quarantine_policy=dict(type="str", default=""),
     force=dict(type="bool", default=False),
     max_workers=dict(type="int", default=8),
-    state=dict(type="str", choices=["contained", "released"], default="contained"),
-    containments=dict(type="list", elements="dict", default=[]),
+    **ledger.CONTAINMENT_OPTIONS,
     **ledger.CLAIMS_OPTIONS,
     **step.RETRY_BUDGET_OPTION,
     **step.INCIDENT_OPTION,
@@ -317,16 +303,11 @@ class Step:
     @property
     def ledger(self):
         if self._ledger is None:
-            store = ledger.store_for(self.module, self.caller, lambda service: step.aws_client(self.module, service))
-            self._ledger = ledger.Ledger(store)
+            self._ledger = ledger.for_module(self.module, self.caller)
         return self._ledger
 
     def bookkeeping(self, record):
-        """Ledger bookkeeping after the change: a failure is a warning, the change stands."""
-        try:
-            record()
-        except (ledger.LedgerError, step.StepAWSError) as err:
-            self.module.warn(f"the principals were changed, but the claim store was not updated: {err}")
+        ledger.bookkeeping(self.module, "the principals were changed", record)
 
     def pool_map(self, fn, items):
         """``fn`` over ``items`` on a thread pool; results in order; the first exception re-raised after all ran."""

@@ -45,23 +45,10 @@ options:
         description: The workload's name.
         type: str
         required: true
-  interval:
-    description: Seconds between rounds.
-    type: int
-    default: 10
-  wait_timeout:
-    description: Seconds to keep polling. C(0) runs one round.
-    type: int
-    default: 300
-  fail_on_unhealthy:
-    description:
-      - Fail the task when the checks have not all passed by the timeout. With V(false) the task returns
-        RV(passed=false) and the checks.
-    type: bool
-    default: true
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - firebreak.runbooks.step.K8S
+  - firebreak.runbooks.step.VERIFY
   - firebreak.runbooks.step.ATTRIBUTES_NO_DIFF
 seealso:
   - module: firebreak.runbooks.health_verify
@@ -189,9 +176,7 @@ ARGUMENT_SPEC = auth_argument_spec(
             name=dict(type="str", required=True),
         ),
     ),
-    interval=dict(type="int", default=10),
-    wait_timeout=dict(type="int", default=300),
-    fail_on_unhealthy=dict(type="bool", default=True),
+    **health.VERIFY_OPTIONS,
 )
 
 

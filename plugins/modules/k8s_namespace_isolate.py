@@ -74,17 +74,11 @@ options:
     type: str
     choices: [refuse, set_aside]
     default: refuse
-  containments:
-    description:
-      - With O(state=released), the containment entries to undo (as the C(firebreak.runbooks.containments) lookup
-        returns them). Entries of other steps or namespaces are ignored.
-    type: list
-    elements: dict
-    default: []
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - firebreak.runbooks.step.K8S
   - firebreak.runbooks.step.INCIDENT
+  - firebreak.runbooks.step.CONTAINMENT
   - firebreak.runbooks.step.ATTRIBUTES
 requirements:
   - kubernetes >= 24.2.0
@@ -189,6 +183,7 @@ diff:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.firebreak.runbooks.plugins.module_utils.containment import ledger
 from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s.common import (
     MERGE_PATCH,
     K8sInputError,
@@ -236,7 +231,7 @@ ARGUMENT_SPEC = auth_argument_spec(
     allow_dns=dict(type="bool", default=True),
     responder_namespaces=dict(type="list", elements="str", default=[]),
     defeating_policies=dict(type="str", choices=["refuse", "set_aside"], default="refuse"),
-    containments=dict(type="list", elements="dict", default=[]),
+    containments=ledger.CONTAINMENT_OPTIONS["containments"],
     **INCIDENT_OPTION,
 )
 

@@ -56,6 +56,7 @@ options:
     description:
       - After the update, read the alias back (C(GetAlias)) until it points at the target with the routing
         asked, and fail if it does not within O(wait_timeout).
+      - With V(false) the alias is read back once, and the step fails at once if it does not point at the target.
     type: bool
     default: true
   wait_timeout:
@@ -133,7 +134,7 @@ before:
       type: dict
       sample: {"3": 0.1}
 after:
-  description: The alias after the step (read back with GetAlias when O(wait=true); predicted in check mode).
+  description: The alias after the step, read back with GetAlias (predicted in check mode).
   returned: always
   type: dict
   contains:
@@ -299,20 +300,20 @@ def finish(module, caller, client, result, decision, predicted, name):
     function, alias_name, target = params["function_name"], params["alias"], decision["target"]
     after = result["after"]
     outcome = decision["reason"]
-    if params["wait"]:
-        deadline = time.monotonic() + params["wait_timeout"]
-        while True:
-            after = awslambda.alias_state(awslambda.get_alias(caller, client, function, alias_name))
-            if after == predicted:
-                outcome += "; verified"
-                break
-            if time.monotonic() >= deadline:
-                module.fail_json(
-                    msg=f"{name} points at {after['function_version']} with routing {after['routing']} after the "
-                    f"update, not {target} with {decision['routing']}",
-                    **dict(result, after=after),
-                )
-            time.sleep(1)
+    # Read back always: without O(wait) once, with it until the alias reads as asked or the time is up.
+    deadline = time.monotonic() + (params["wait_timeout"] if params["wait"] else 0)
+    while True:
+        after = awslambda.alias_state(awslambda.get_alias(caller, client, function, alias_name))
+        if after == predicted:
+            outcome += "; verified"
+            break
+        if time.monotonic() >= deadline:
+            module.fail_json(
+                msg=f"{name} points at {after['function_version']} with routing {after['routing']} after the "
+                f"update, not {target} with {decision['routing']}",
+                **dict(result, after=after),
+            )
+        time.sleep(1)
     result["after"] = after
     result["msg"] = f"rolled back {name} {outcome}"
     return result

@@ -120,9 +120,14 @@ before:
   returned: always
   type: dict
 after:
-  description: The same after the step.
+  description: The same after the step, C(in_evidence) read back from the evidence bucket (ListObjectsV2).
   returned: always
   type: dict
+missing_objects:
+  description: Evidence keys not in the evidence bucket with their source's size when read back after the copy.
+  returned: on that failure
+  type: list
+  elements: str
 diff:
   description: The evidence keys before and after, when run with C(--diff).
   returned: when diff mode is on
@@ -262,7 +267,16 @@ def run(module, result=None):
             "application/json",
         )
         result["changed"] = result["changed"] or result["manifest"]["changed"]
-    result["after"] = dict(before, in_evidence=len(records))
+    # Read the copies back: what a role verifies is what the evidence bucket holds, not what was sent.
+    landed = {o["key"]: o for o in ev.list_objects(s3, caller, bucket, f"{base}{source_bucket}/")}
+    missing = [r["dest_key"] for r in records if landed.get(r["dest_key"], {}).get("size") != r["size"]]
+    result["after"] = dict(before, in_evidence=len(records) - len(missing))
+    if missing:
+        module.fail_json(
+            msg=f"{len(missing)} of {len(records)} copies are not in s3://{bucket} with their source's size after the "
+            f"copy (read back with ListObjectsV2); first: {missing[0]}",
+            **dict(result, changed=bool(copied), missing_objects=missing[:100]),
+        )
     result["msg"] = (
         f"copied {copied} of {len(sources)} objects from s3://{source_bucket}/{prefix} to s3://{bucket}/{base}"
         f" ({len(already)} already there)"

@@ -29,26 +29,13 @@ options:
       - Name (or C(arn:aws:s3:::name)) of the bucket.
     type: str
     required: true
-  state:
-    description:
-      - V(contained) turns Block Public Access on; V(released) undoes O(containments).
-    type: str
-    choices: [contained, released]
-    default: contained
-  containments:
-    description:
-      - With O(state=released), the containment entries to undo, as
-        C(lookup('firebreak.runbooks.containments', 's3_public_block', incident_id=...)) returns them.
-      - Entries of other steps or other buckets are ignored.
-    type: list
-    elements: dict
-    default: []
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
+  - firebreak.runbooks.step.CONTAINMENT
   - firebreak.runbooks.step.ATTRIBUTES
   - firebreak.runbooks.step.CLAIMS
 notes:
@@ -198,8 +185,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step im
 
 ARGUMENT_SPEC = dict(
     bucket=dict(type="str", required=True),
-    state=dict(type="str", choices=["contained", "released"], default="contained"),
-    containments=dict(type="list", elements="dict", default=[]),
+    **ledger.CONTAINMENT_OPTIONS,
     **ledger.CLAIMS_OPTIONS,
     **step.INCIDENT_OPTION,
     **step.RETRY_BUDGET_OPTION,
@@ -209,15 +195,11 @@ TAG_KEYS = tuple(step.incident_tags("x", s3pa.STEP))
 
 
 def claims_ledger(module, caller):
-    return ledger.Ledger(ledger.store_for(module, caller, lambda service: step.aws_client(module, service)))
+    return ledger.for_module(module, caller)
 
 
 def bookkeeping(module, record):
-    """Ledger bookkeeping after the change: a failure is a warning, the change stands."""
-    try:
-        record()
-    except (ledger.LedgerError, step.StepAWSError) as err:
-        module.warn(f"the bucket was changed, but the claim store was not updated: {err}")
+    ledger.bookkeeping(module, "the bucket was changed", record)
 
 
 def view(configuration, tags):

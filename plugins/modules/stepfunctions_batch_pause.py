@@ -50,13 +50,6 @@ options:
     type: list
     elements: str
     default: []
-  containments:
-    description:
-      - With O(state=resumed), the containment entries to undo, as
-        C(lookup('firebreak.runbooks.containments', 'pipeline_pause', incident_id=...)) returns them.
-    type: list
-    elements: dict
-    default: []
   wait:
     description:
       - Wait until the stopped executions are no longer RUNNING and the queues have reached their new state.
@@ -73,6 +66,7 @@ extends_documentation_fragment:
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
+  - firebreak.runbooks.step.CONTAINMENT
   - firebreak.runbooks.step.CLAIMS
   - firebreak.runbooks.step.ATTRIBUTES
 notes:
@@ -231,7 +225,7 @@ ARGUMENT_SPEC = dict(
     state=dict(type="str", choices=["paused", "resumed"], default="paused"),
     state_machines=dict(type="list", elements="str", default=[]),
     job_queues=dict(type="list", elements="str", default=[]),
-    containments=dict(type="list", elements="dict", default=[]),
+    containments=ledger.CONTAINMENT_OPTIONS["containments"],
     wait=dict(type="bool", default=True),
     wait_timeout=dict(type="int", default=300),
     **ledger.CLAIMS_OPTIONS,
@@ -244,15 +238,11 @@ QUEUE_ITEM = "state:DISABLED"
 
 
 def claims_ledger(module, caller):
-    return ledger.Ledger(ledger.store_for(module, caller, lambda service: step.aws_client(module, service)))
+    return ledger.for_module(module, caller)
 
 
 def bookkeeping(module, record):
-    """Ledger bookkeeping after the change: a failure is a warning, the change stands."""
-    try:
-        record()
-    except (ledger.LedgerError, step.StepAWSError) as err:
-        module.warn(f"the pipeline was changed, but the claim store was not updated: {err}")
+    ledger.bookkeeping(module, "the pipeline was changed", record)
 
 
 def _sfn_tags(caller, sfn, arn):

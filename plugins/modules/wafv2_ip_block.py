@@ -56,12 +56,6 @@ options:
     type: list
     elements: str
     default: []
-  state:
-    description:
-      - V(contained) adds O(addresses); V(released) removes what O(containments) recorded as added.
-    type: str
-    choices: [contained, released]
-    default: contained
   web_acl:
     description:
       - The web ACL (ARN, name or id in O(scope)) that must block on the IP set.
@@ -101,19 +95,13 @@ options:
         the addresses this incident added.
     type: bool
     default: false
-  containments:
-    description:
-      - With O(state=released), the containment entries to undo, as the C(firebreak.runbooks.containments) lookup
-        returns them. Entries of another step, another incident or another IP set are skipped.
-    type: list
-    elements: dict
-    default: []
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
+  - firebreak.runbooks.step.CONTAINMENT
   - firebreak.runbooks.step.ATTRIBUTES
   - firebreak.runbooks.step.CLAIMS
 notes:
@@ -338,7 +326,7 @@ ARGUMENT_SPEC = dict(
     ip_set=dict(type="str"),
     scope=dict(type="str", choices=["REGIONAL", "CLOUDFRONT"], default="REGIONAL"),
     addresses=dict(type="list", elements="str", default=[]),
-    state=dict(type="str", choices=["contained", "released"], default="contained"),
+    **ledger.CONTAINMENT_OPTIONS,
     web_acl=dict(type="str"),
     resource_arn=dict(type="str"),
     allow_list=dict(type="list", elements="str", default=[]),
@@ -346,7 +334,6 @@ ARGUMENT_SPEC = dict(
     force=dict(type="bool", default=False),
     lock_retries=dict(type="int", default=10),
     tag_ip_set=dict(type="bool", default=False),
-    containments=dict(type="list", elements="dict", default=[]),
     **ledger.CLAIMS_OPTIONS,
     **step.RETRY_BUDGET_OPTION,
     **step.INCIDENT_OPTION,
@@ -396,11 +383,7 @@ class Step:
         self._clients = {}
 
     def after_write(self, record):
-        """Ledger bookkeeping after the set was written: a failure is a warning, the change stands."""
-        try:
-            record()
-        except (ledger.LedgerError, step.StepAWSError) as err:
-            self.module.warn(f"the IP set was written, but the claim store was not updated: {err}")
+        ledger.bookkeeping(self.module, "the IP set was written", record)
 
     def client(self, service):
         if service not in self._clients:
@@ -410,7 +393,7 @@ class Step:
     @property
     def ledger(self):
         if not hasattr(self, "_ledger"):
-            self._ledger = ledger.Ledger(ledger.store_for(self.module, self.caller, self.client))
+            self._ledger = ledger.for_module(self.module, self.caller, self.client)
         return self._ledger
 
     def read_back(self, ref):

@@ -94,14 +94,7 @@ def test_lambda_limits_raise_fails_when_the_function_keeps_its_old_limits(aws, r
     "wait",
     [
         True,
-        pytest.param(
-            False,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="without wait, lambda_alias_rollback returns UpdateAlias's answer as the after-state and "
-                "never reads the alias back",
-            ),
-        ),
+        False,
     ],
 )
 def test_lambda_alias_rollback_fails_when_the_alias_still_points_at_the_bad_version(aws, run_playbook, wait):
@@ -207,11 +200,6 @@ def test_secret_rotate_fails_when_the_new_value_never_becomes_current(aws, run_p
     assert after["VersionIdsToStages"] == before["VersionIdsToStages"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="s3_evidence_copy hashes what it read from the source and never reads its copies back: with every PUT "
-    "to the evidence bucket swallowed it reports 3 objects preserved while the bucket is empty",
-)
 def test_evidence_capture_fails_when_a_copy_never_lands(aws, run_playbook):
     seed = aws.manifest["aws"]["evidence"]
     bucket = aws.manifest["aws"]["s3"]["evidence_bucket"]

@@ -6,6 +6,7 @@ must undo changes, and faults injected in the proxy must reach real clients: bot
 
 from __future__ import annotations
 
+import datetime
 import json
 import time
 import urllib.request
@@ -369,8 +370,66 @@ def test_cloudtrail_lookup_events_returns_canned_events_where_moto_has_none(aws)
     assert (entry["status"], entry["fault"]) == (200, "canned")
 
 
-def test_alarm_history_is_answered_where_moto_fails(aws):
-    with pytest.raises(ClientError):
-        client(aws, "cloudwatch", attempts=1, endpoint=aws.moto_url).describe_alarm_history()
+def test_alarm_history_records_creation_and_state_changes_as_cloudwatch_does(aws):
+    """DescribeAlarmHistory (CloudWatch API reference): a ConfigurationUpdate when the alarm is created, a
+    StateUpdate with old and new state for each change of state, newest first (sandbox/moto_main.py)."""
     alarm = aws.manifest["aws"]["cloudwatch"]["alarm_names"]["alb_5xx"]
-    assert aws.client("cloudwatch").describe_alarm_history(AlarmName=alarm)["AlarmHistoryItems"] == []
+    cloudwatch = aws.client("cloudwatch")
+    [created] = cloudwatch.describe_alarm_history(AlarmName=alarm)["AlarmHistoryItems"]
+    assert (created["HistoryItemType"], created["HistorySummary"]) == (
+        "ConfigurationUpdate",
+        f'Alarm "{alarm}" created',
+    )
+    cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="threshold crossed")
+    cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="still crossed")  # no change
+    items = cloudwatch.describe_alarm_history(AlarmName=alarm, HistoryItemType="StateUpdate")["AlarmHistoryItems"]
+    [update] = items
+    assert update["HistorySummary"] == "Alarm updated from OK to ALARM"
+    data = json.loads(update["HistoryData"])
+    assert (data["oldState"]["stateValue"], data["newState"]["stateReason"]) == ("OK", "threshold crossed")
+    later = update["Timestamp"] + datetime.timedelta(seconds=1)
+    assert cloudwatch.describe_alarm_history(AlarmName=alarm, StartDate=later)["AlarmHistoryItems"] == []
+
+
+def test_rds_events_show_a_failover_within_the_asked_window(aws):
+    """DescribeEvents (RDS API reference; RDS-EVENT-0073/0072 and -0071): a cluster failover's start and
+    completion naming the new writer; StartTime/EndTime bound the answer, the default is the past hour."""
+    rds = aws.client("rds")
+    cluster = aws.manifest["aws"]["aurora"]["cluster_id"]
+    rds.failover_db_cluster(DBClusterIdentifier=cluster)
+    [writer] = [
+        m["DBInstanceIdentifier"]
+        for m in rds.describe_db_clusters(DBClusterIdentifier=cluster)["DBClusters"][0]["DBClusterMembers"]
+        if m["IsClusterWriter"]
+    ]
+    events = rds.describe_events(SourceIdentifier=cluster, SourceType="db-cluster")["Events"]
+    messages = [e["Message"] for e in events]
+    assert messages[-1] == f"Completed failover to DB instance: {writer}"
+    assert messages[-2].endswith(f"AZ failover to DB instance: {writer}")
+    assert {tuple(e["EventCategories"]) for e in events[-2:]} == {("failover",)}
+    old = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=2)
+    assert rds.describe_events(SourceType="db-cluster", StartTime=old, EndTime=old)["Events"] == []
+    only = rds.describe_events(SourceType="db-cluster", EventCategories=["creation"])["Events"]
+    assert only and {e["Message"] for e in only} == {"DB cluster created"}
+
+
+def test_guardduty_findings_follow_the_criteria_as_guardduty_does(aws):
+    """ListFindings/GetFindings (GuardDuty API reference), answered by the fault proxy: an unknown detector is a
+    BadRequestException; criteria on a resource field, severity and type select findings; GetFindings skips
+    unknown ids."""
+    guardduty = aws.client("guardduty")
+    with pytest.raises(ClientError) as caught:
+        guardduty.list_findings(DetectorId="0" * 32)
+    assert caught.value.response["Error"]["Code"] == "BadRequestException"
+    detector = guardduty.create_detector(Enable=True)["DetectorId"]
+    instance = aws.manifest["aws"]["ec2"]["compromised_instance_id"]
+    criterion = {"resource.instanceDetails.instanceId": {"Equals": [instance]}}
+    [found] = guardduty.list_findings(DetectorId=detector, FindingCriteria={"Criterion": criterion})["FindingIds"]
+    [finding] = guardduty.get_findings(DetectorId=detector, FindingIds=[found, "f" * 32])["Findings"]
+    assert finding["Resource"]["InstanceDetails"]["InstanceId"] == instance and finding["Severity"] == 8.0
+    every = guardduty.list_findings(DetectorId=detector)["FindingIds"]
+    high = guardduty.list_findings(DetectorId=detector, FindingCriteria={"Criterion": {"severity": {"Gte": 7}}})
+    severities = [f["Severity"] for f in guardduty.get_findings(DetectorId=detector, FindingIds=every)["Findings"]]
+    assert len(high["FindingIds"]) == len([s for s in severities if s >= 7]) < len(every)
+    page = guardduty.list_findings(DetectorId=detector, MaxResults=1)
+    assert len(page["FindingIds"]) == 1 and page["NextToken"]

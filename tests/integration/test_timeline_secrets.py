@@ -179,7 +179,7 @@ def test_no_secret_shape_reaches_the_timeline_or_the_report(tmp_path):
         task = dict(task)
         task.setdefault("name", f"shape: {shape}")
         tasks.append(task)
-    book = PLAYBOOKS / f"secrets_corpus_{os.getpid()}.yml"
+    book = tmp_path / "secrets_corpus.yml"  # never in the repository (a leftover would be committed)
     book.write_text(
         yaml.safe_dump([{"name": "Secret shapes", "hosts": "localhost", "gather_facts": False, "tasks": tasks}])
     )
@@ -190,20 +190,18 @@ def test_no_secret_shape_reaches_the_timeline_or_the_report(tmp_path):
             "FIREBREAK_TIMELINE": str(timeline),
             "FIREBREAK_INCIDENT_ID": "INC-SECRETS",
             "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_LIBRARY": str(PLAYBOOKS / "library"),
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         }
     )
-    try:
-        run = subprocess.run(
-            [ANSIBLE_PLAYBOOK, "-i", str(PLAYBOOKS / "inventory.ini"), str(book)],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-    finally:
-        book.unlink()
+    run = subprocess.run(
+        [ANSIBLE_PLAYBOOK, "-i", str(PLAYBOOKS / "inventory.ini"), str(book)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     report = subprocess.run(
         [

@@ -251,6 +251,8 @@ def test_isolate_argument_spec_mirrors_documentation():
         "incident_id",
         "claims_bucket",
         "claims_dir",
+        "state",
+        "containments",
     }  # doc fragments
     for name, option in documented.items():
         assert spec[name]["type"] == option["type"], name

@@ -78,6 +78,18 @@ def _step_calls(role: str) -> list[tuple[str, str, dict]]:
     return calls
 
 
+def _role_includes(role: str) -> list[tuple[str, str, dict]]:
+    """(tasks file, role, vars) of every include of one of the collection's roles."""
+    found = []
+    for path, task in _tasks(role):
+        action = _action(task)
+        if action in ("ansible.builtin.include_role", "ansible.builtin.import_role"):
+            name = str((task[action] or {}).get("name", ""))
+            if name.startswith("firebreak.runbooks."):
+                found.append((path, name.removeprefix("firebreak.runbooks."), task.get("vars") or {}))
+    return found
+
+
 def _module_options(module: str) -> set[str]:
     """The options a module documents, its firebreak.runbooks doc fragments included."""
     source = importlib.import_module(f"ansible_collections.firebreak.runbooks.plugins.modules.{module}")
@@ -179,6 +191,16 @@ def test_tasks_use_fqcns_and_the_roles_prefixes(role):
 def test_every_step_call_gets_the_roles_retry_budget(role):
     """A budget typed and documented but not passed on would leave the module's default in force."""
     calls = _step_calls(role)
+    composed = _role_includes(role)
+    if not calls and composed:  # a role that composes step roles passes its budget to each of them
+        stepped = [(path, name, task_vars) for path, name, task_vars in composed if not name.startswith("incident_")]
+        assert stepped, f"roles/{role} includes none of the collection's step roles"
+        for path, name, task_vars in stepped:
+            value = str(task_vars.get(f"{name}_retry_budget", ""))
+            assert value == f"{{{{ {role}_retry_budget | int }}}}", (
+                f"roles/{role}/tasks/{path}: role {name} gets {name}_retry_budget={value!r}, not {role}_retry_budget"
+            )
+        return
     assert calls, f"roles/{role} calls none of the collection's step modules"
     if role.startswith("incident_") and not any("retry_budget" in _module_options(module) for _, module, _ in calls):
         pytest.skip(f"roles/{role} is a frame role calling only record modules: no API call to budget")

@@ -581,6 +581,24 @@ def target_group_arns(service: dict) -> list[str]:
     return seen
 
 
+def deployment_summary(deployment, iso=isoformat):
+    """One ECS deployment as the steps report it (``iso`` renders its times)."""
+    reason = deployment.get("rolloutStateReason")
+    return {
+        "id": deployment.get("id"),
+        "status": deployment.get("status"),
+        "task_definition": deployment.get("taskDefinition"),
+        "desired_count": deployment.get("desiredCount"),
+        "running_count": deployment.get("runningCount"),
+        "pending_count": deployment.get("pendingCount"),
+        "failed_tasks": deployment.get("failedTasks"),
+        "rollout_state": deployment.get("rolloutState"),
+        "rollout_state_reason": reason if reason is None or len(reason) <= 500 else reason[:488] + " [truncated]",
+        "created_at": iso(deployment.get("createdAt")),
+        "updated_at": iso(deployment.get("updatedAt")),
+    }
+
+
 def service_summary(service: dict, events: int = 10) -> dict:
     """A snake_case triage summary of a DescribeServices entry."""
     primary = primary_deployment(service) or {}
@@ -601,21 +619,7 @@ def service_summary(service: dict, events: int = 10) -> dict:
         "task_definition_revision": normalized,
         "rollout_state": primary.get("rolloutState"),
         "rollout_state_reason": primary.get("rolloutStateReason"),
-        "deployments": [
-            {
-                "id": d.get("id"),
-                "status": d.get("status"),
-                "task_definition": d.get("taskDefinition"),
-                "desired_count": d.get("desiredCount"),
-                "running_count": d.get("runningCount"),
-                "pending_count": d.get("pendingCount"),
-                "failed_tasks": d.get("failedTasks"),
-                "rollout_state": d.get("rolloutState"),
-                "created_at": isoformat(d.get("createdAt")),
-                "updated_at": isoformat(d.get("updatedAt")),
-            }
-            for d in service.get("deployments") or []
-        ],
+        "deployments": [deployment_summary(d) for d in service.get("deployments") or []],
         "events": [
             {"id": e.get("id"), "created_at": isoformat(e.get("createdAt")), "message": e.get("message")}
             for e in (service.get("events") or [])[: max(int(events), 0)]

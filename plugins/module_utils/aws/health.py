@@ -28,6 +28,12 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step im
 PASS, FAIL = "pass", "fail"
 
 # The options each kind takes (beyond ``kind`` and ``name``), which of them are required, and the defaults.
+# How a verification module polls (doc fragment firebreak.runbooks.step.VERIFY).
+VERIFY_OPTIONS = {
+    "interval": {"type": "int", "default": 10},
+    "wait_timeout": {"type": "int", "default": 300},
+    "fail_on_unhealthy": {"type": "bool", "default": True},
+}
 KIND_OPTIONS = {
     "target_health": ({"target_group_arn"}, {"min_healthy"}),
     "http": ({"url"}, {"expect_status", "body_regex", "probes", "max_p95_ms", "timeout", "validate_certs"}),

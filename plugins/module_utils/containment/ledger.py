@@ -47,6 +47,7 @@ import urllib.parse
 from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import (
     StepAWSError,
     StepError,
+    aws_client,
     iso_utc,
     utc_now,
 )
@@ -61,6 +62,13 @@ _PART_MAX = 150
 CLAIMS_OPTIONS = {
     "claims_bucket": {"type": "str"},
     "claims_dir": {"type": "path"},
+}
+
+# What a containment step is asked to do, and what it undoes (doc fragment firebreak.runbooks.step.CONTAINMENT).
+# A step whose states have other names (isolated, paused) keeps its own ``state`` and takes ``containments``.
+CONTAINMENT_OPTIONS = {
+    "state": {"type": "str", "choices": ["contained", "released"], "default": "contained"},
+    "containments": {"type": "list", "elements": "dict", "default": []},
 }
 
 
@@ -206,6 +214,26 @@ def store_for(module, caller, client_factory=None):
             raise LedgerError("claims_bucket needs an AWS client")
         return S3Store(caller, client_factory("s3"), params["claims_bucket"])
     return LocalStore(params.get("claims_dir") or default_dir())
+
+
+def for_module(module, caller, client_factory=None):
+    """The ledger of a step module's claim store (its ``claims_bucket``/``claims_dir`` options); the S3 client,
+    when the store needs one, is made by ``client_factory`` (by default the step's own ``aws_client``)."""
+    if client_factory is None:
+
+        def client_factory(service):
+            return aws_client(module, service)
+
+    return Ledger(store_for(module, caller, client_factory))
+
+
+def bookkeeping(module, what, record):
+    """Claim bookkeeping after a change: ``record()`` failing is a warning naming ``what`` was changed; the change
+    stands (it was made and read back), and only the claim store is behind."""
+    try:
+        record()
+    except (LedgerError, StepAWSError) as err:
+        module.warn(f"{what}, but the claim store was not updated: {err}")
 
 
 # --------------------------------------------------------------------------------------------------
