@@ -12,6 +12,7 @@ from ansible.errors import AnsibleFilterError
 # the incident at once.
 RELEASERS = {
     "waf_block": {"state": ("waf_block_state", "released"), "resource_var": "waf_block_ip_set"},
+    "waf_rate_limit": {"state": ("waf_rate_limit_state", "released"), "resource_var": "waf_rate_limit_web_acl"},
     "ec2_isolate": {"state": ("ec2_isolate_state", "released"), "resource_var": "ec2_isolate_instance"},
     "s3_public_block": {"state": ("s3_public_block_state", "released"), "resource_var": "s3_public_block_bucket"},
     "alb_drain": {"state": ("alb_drain_state", "released"), "resource_var": "alb_drain_target_groups", "as_list": True},
@@ -19,6 +20,11 @@ RELEASERS = {
         "state": ("k8s_namespace_isolate_state", "released"),
         "resource_var": "k8s_namespace_isolate_namespace",
         "strip": "namespace/",
+    },
+    "k8s_node_drain": {
+        "state": ("k8s_node_drain_state", "released"),
+        "resource_var": "k8s_node_drain_node",
+        "strip": "node/",
     },
     "nacl_block": {"state": ("nacl_block_state", "released")},
     "iam_key_disable": {"state": ("iam_key_disable_state", "released")},

@@ -64,17 +64,11 @@ options:
       - Seconds between eviction retries and between checks that the evicted pods are gone.
     type: float
     default: 2.0
-  containments:
-    description:
-      - With O(state=released), the containment entries to undo (as the C(firebreak.runbooks.containments) lookup
-        returns them). Entries of other steps or nodes are ignored.
-    type: list
-    elements: dict
-    default: []
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - firebreak.runbooks.step.K8S
   - firebreak.runbooks.step.INCIDENT
+  - firebreak.runbooks.step.CONTAINMENT
   - firebreak.runbooks.step.ATTRIBUTES
 requirements:
   - kubernetes >= 24.2.0
@@ -194,6 +188,7 @@ diff:
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.firebreak.runbooks.plugins.module_utils.containment import ledger
 from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s import drain
 from ansible_collections.firebreak.runbooks.plugins.module_utils.k8s.common import (
     MERGE_PATCH,
@@ -217,7 +212,7 @@ ARGUMENT_SPEC = auth_argument_spec(
     force=dict(type="bool", default=False),
     wait_timeout=dict(type="int", default=120),
     poll_interval=dict(type="float", default=2.0),
-    containments=dict(type="list", elements="dict", default=[]),
+    containments=ledger.CONTAINMENT_OPTIONS["containments"],
     **INCIDENT_OPTION,
 )
 CONFLICT_RETRIES = 5

@@ -49,12 +49,6 @@ options:
     type: str
     choices: [REGIONAL, CLOUDFRONT]
     default: REGIONAL
-  state:
-    description:
-      - V(contained) adds or updates the rule; V(released) removes what O(containments) recorded.
-    type: str
-    choices: [contained, released]
-    default: contained
   limit:
     description:
       - Requests per O(evaluation_window) seconds from one client address above which the rule acts (10 to
@@ -118,19 +112,13 @@ options:
       - How many times to re-read and plan again after a lock conflict before failing.
     type: int
     default: 10
-  containments:
-    description:
-      - With O(state=released), the containment entries to undo, as the C(firebreak.runbooks.containments) lookup
-        returns them. Entries of other steps, incidents or web ACLs are ignored.
-    type: list
-    elements: dict
-    default: []
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
   - firebreak.runbooks.step
   - firebreak.runbooks.step.INCIDENT
+  - firebreak.runbooks.step.CONTAINMENT
   - firebreak.runbooks.step.ATTRIBUTES
   - firebreak.runbooks.step.CLAIMS
 notes:
@@ -293,7 +281,7 @@ ARGUMENT_SPEC = dict(
     web_acl=dict(type="str"),
     resource_arn=dict(type="str"),
     scope=dict(type="str", choices=["REGIONAL", "CLOUDFRONT"], default="REGIONAL"),
-    state=dict(type="str", choices=["contained", "released"], default="contained"),
+    **ledger.CONTAINMENT_OPTIONS,
     limit=dict(type="int"),
     evaluation_window=dict(type="int", choices=[60, 120, 300, 600], default=300),
     aggregate_key=dict(type="str", choices=["IP", "FORWARDED_IP"], default="IP"),
@@ -305,7 +293,6 @@ ARGUMENT_SPEC = dict(
     rule_name=dict(type="str"),
     priority=dict(type="int"),
     lock_retries=dict(type="int", default=10),
-    containments=dict(type="list", elements="dict", default=[]),
     **ledger.CLAIMS_OPTIONS,
     **step.RETRY_BUDGET_OPTION,
     **step.INCIDENT_OPTION,
@@ -350,15 +337,12 @@ class Step:
     @property
     def ledger(self):
         if not hasattr(self, "_ledger"):
-            self._ledger = ledger.Ledger(ledger.store_for(self.module, self.caller, self.client))
+            self._ledger = ledger.for_module(self.module, self.caller, self.client)
         return self._ledger
 
     def after_write(self, record):
         """Ledger bookkeeping after the web ACL was written: a failure is a warning, the change stands."""
-        try:
-            record()
-        except (ledger.LedgerError, step.StepAWSError) as err:
-            self.module.warn(f"the web ACL was written, but the claim store was not updated: {err}")
+        ledger.bookkeeping(self.module, "the web ACL was written", record)
 
     def web_acl_ref(self, value):
         parsed = wafv2.parse_arn(value, "webacl")
