@@ -28,6 +28,7 @@ ARGUMENT_SPEC = {
     "services": {"type": "list", "elements": "str", "default": []},
     "accounts": {"type": "list", "elements": "str", "default": []},
     "impact": {"type": "str", "default": ""},
+    "first_event_at": {"type": "str"},
     "roles": {"type": "dict", "default": {}},
     "update": {"type": "str", "default": ""},
     "message": {"type": "str", "default": ""},

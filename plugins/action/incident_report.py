@@ -1,6 +1,6 @@
 # Copyright: firebreak.runbooks maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Controller-side work of ``firebreak.runbooks.incident_report``: verify a timeline, write report.md."""
+"""Controller-side work of ``firebreak.runbooks.incident_report``: verify a timeline, write report.md and .json."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.aws.evidence im
     EvidenceInputError,
     validate_bucket_name,
 )
+from ansible_collections.firebreak.runbooks.plugins.module_utils.record import report as rpt
 from ansible_collections.firebreak.runbooks.plugins.module_utils.record.seal import (
     DEFAULT_PREFIX,
     SealError,
@@ -24,7 +25,6 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.record.seal imp
 from ansible_collections.firebreak.runbooks.plugins.module_utils.record.timeline import (
     TimelineError,
     TimelineVerifyError,
-    render_report,
     verify_timeline,
 )
 from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import Caller, StepAWSError
@@ -32,6 +32,10 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step im
 ARGUMENT_SPEC = {
     "timeline": {"type": "path", "required": True},
     "dest": {"type": "path"},
+    "json_dest": {"type": "path"},
+    "review_policy": {"type": "dict", "default": {}},
+    "review_holidays": {"type": "list", "elements": "str", "default": []},
+    "chart_max_actions": {"type": "int", "default": rpt.CHART_MAX_ACTIONS},
     "seals": {"type": "list", "elements": "raw", "default": []},
     "seal_bucket": {"type": "str"},
     "seal_prefix": {"type": "str", "default": DEFAULT_PREFIX},
@@ -54,6 +58,28 @@ def recorded_seals(records):
             except SealError:
                 continue
     return found
+
+
+def json_path(dest):
+    """``report.json`` beside ``report.md`` (``INC-1.md`` -> ``INC-1.json``; any other name gets ``.json`` added)."""
+    root, ext = os.path.splitext(dest)
+    return (root if ext.lower() == ".md" else dest) + ".json"
+
+
+def summary(facts):
+    """The few facts a job's artifacts carry (AWX: set_stats in playbooks/incident_report.yml)."""
+    return {
+        "incident_id": facts["incident_id"],
+        "title": facts["title"],
+        "severity": facts["severity"],
+        "status": facts["status"],
+        "resolved": facts["resolved"],
+        "clocks": {name: clock["seconds"] for name, clock in facts["clocks"].items()},
+        "review_due": facts["review"]["due"],
+        "failed_targets": facts["failed_targets"],
+        "open_containments": len(facts["containments"]["open"]),
+        "communications_not_delivered": facts["communications_not_delivered"],
+    }
 
 
 def _same_file(dest, timeline):
@@ -84,6 +110,12 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(
                 f"dest {dest} is the timeline itself (through a symbolic link or another path); "
                 "refusing to overwrite the incident record: give another incident_report_dest"
+            )
+        json_dest = args.get("json_dest") or json_path(dest)
+        json_dest = os.path.abspath(os.path.expanduser(json_dest))
+        if _same_file(json_dest, timeline) or json_dest == dest:
+            raise AnsibleActionFail(
+                f"json_dest {json_dest} is the timeline or the Markdown report; give another incident_report_json_dest"
             )
 
         try:
@@ -118,34 +150,30 @@ class ActionModule(ActionBase):
             )
             return result
 
-        report = render_report(records, timeline, seals=seals)
-        data = report.encode("utf-8")
         try:
-            with open(dest, "rb") as fh:
-                current = fh.read()
-        except FileNotFoundError:
-            current = None
-        except OSError as exc:
-            raise AnsibleActionFail(f"{dest}: cannot read the existing report: {exc.strerror or exc}") from None
-
-        changed = current != data
-        if changed and not self._task.check_mode:
-            try:
-                os.makedirs(os.path.dirname(dest), exist_ok=True)
-                fd, tmp_path = tempfile.mkstemp(prefix=".report-", suffix=".md", dir=os.path.dirname(dest))
-                try:
-                    with os.fdopen(fd, "wb") as fh:
-                        fh.write(data)
-                        fh.flush()
-                        os.fsync(fh.fileno())
-                    os.chmod(tmp_path, 0o644)
-                    os.replace(tmp_path, dest)
-                except BaseException:
-                    if os.path.exists(tmp_path):
-                        os.unlink(tmp_path)
-                    raise
-            except OSError as exc:
-                raise AnsibleActionFail(f"{dest}: cannot write the report: {exc.strerror or exc}") from None
+            policy = rpt.review_policy(args["review_policy"] or None)
+            holidays = rpt.review_holidays(args["review_holidays"])
+            if args["chart_max_actions"] < 0:
+                raise rpt.ReportInputError(f"chart_max_actions={args['chart_max_actions']}: give 0 or more")
+        except rpt.ReportInputError as exc:
+            result.update(failed=True, msg=f"incident_report: {exc}", timeline=timeline, verified=True)
+            return result
+        report, report_json, facts = rpt.render(
+            records,
+            timeline,
+            seals=seals,
+            review=policy,
+            holidays=holidays,
+            chart_max=args["chart_max_actions"],
+        )
+        outputs = [(dest, report), (json_dest, report_json)]
+        current = {path: self._read(path) for path, _text in outputs}
+        changed_paths = [path for path, text in outputs if current[path] != text.encode("utf-8")]
+        if changed_paths and not self._task.check_mode:
+            for path, text in outputs:
+                if path in changed_paths:
+                    self._write(path, text.encode("utf-8"))
+        changed = bool(changed_paths)
 
         incident_ids = sorted({r["incident_id"] for r in records if r.get("incident_id")})
         result.update(
@@ -153,22 +181,56 @@ class ActionModule(ActionBase):
             verified=True,
             timeline=timeline,
             dest=dest,
+            json_dest=json_dest,
             records=len(records),
             last_seq=records[-1]["seq"],
             last_hash=records[-1]["hash"],
             incident_ids=incident_ids,
             seals_checked=len(seals),
+            summary=summary(facts),
             msg=f"timeline verified ({len(records)} records, last hash {records[-1]['hash']}); "
-            f"report {dest} {'written' if changed else 'unchanged'}",
+            f"report {dest} and {os.path.basename(json_dest)} {'written' if changed else 'unchanged'}",
         )
-        if self._task.diff and changed:
+        if self._task.diff and dest in changed_paths:
+            before = current[dest]
             result["diff"] = {
                 "before_header": dest,
                 "after_header": dest,
-                "before": current.decode("utf-8", "replace") if current else "",
+                "before": before.decode("utf-8", "replace") if before else "",
                 "after": report,
             }
         return result
+
+    @staticmethod
+    def _read(path):
+        try:
+            with open(path, "rb") as fh:
+                return fh.read()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise AnsibleActionFail(f"{path}: cannot read the existing report: {exc.strerror or exc}") from None
+
+    @staticmethod
+    def _write(path, data):
+        """Write ``data`` to ``path`` atomically (a temporary file in the same directory, fsynced, renamed)."""
+        suffix = os.path.splitext(path)[1] or ".tmp"
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd, tmp_path = tempfile.mkstemp(prefix=".report-", suffix=suffix, dir=os.path.dirname(path))
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.chmod(tmp_path, 0o644)
+                os.replace(tmp_path, path)
+            except BaseException:
+                if os.path.exists(tmp_path):
+                    os.unlink(tmp_path)
+                raise
+        except OSError as exc:
+            raise AnsibleActionFail(f"{path}: cannot write the report: {exc.strerror or exc}") from None
 
     @staticmethod
     def _seals(args, records):

@@ -26,6 +26,11 @@ RELEASERS = {
         "resource_var": "k8s_node_drain_node",
         "strip": "node/",
     },
+    "asg_capacity": {
+        "state": ("asg_capacity_state", "restored"),
+        "resource_var": "asg_capacity_name",
+        "after": "autoScalingGroupName/",
+    },
     "nacl_block": {"state": ("nacl_block_state", "released")},
     "iam_key_disable": {"state": ("iam_key_disable_state", "released")},
     "deploy_freeze": {"state": ("deploy_freeze_state", "released")},
@@ -83,6 +88,8 @@ def release_plan(entries, steps=None):
                 value = resource
                 if releaser.get("strip") and value.startswith(releaser["strip"]):
                     value = value[len(releaser["strip"]) :]
+                if releaser.get("after") and releaser["after"] in value:
+                    value = value.split(releaser["after"], 1)[1]
                 role_vars[releaser["resource_var"]] = [value] if releaser.get("as_list") else value
             group.update(role=step, vars=role_vars, manual=None)
         plan.append(group)

@@ -77,6 +77,13 @@ options:
     description: The impact in incident words; on update or resolve, a new assessment.
     type: str
     default: ""
+  first_event_at:
+    description:
+      - When the incident started (the alarm's state change, the first report), ISO 8601 with a time zone, for example
+        V(2026-11-24T13:30:00Z); with O(event=declared) only. Recorded as C(first_event_at).
+      - The report measures its clocks (time to declare, to mitigation, to containment, to recovery) from it; without
+        it, from the timeline's first record. A time without a zone, or later than the declaration, is refused.
+    type: str
   roles:
     description:
       - Role name to person, for C(commander), C(tech_lead), C(comms), C(approver) and C(scribe).

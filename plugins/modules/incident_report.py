@@ -19,6 +19,14 @@ description:
     (incident summary, timeline, actions with before/after, notes and communications, time to containment
     and recovery, follow-ups with root cause, contributing factors, what went well or did not, action items)
     and the chain verification result.
+  - The summary's severity (with its changes), status, impact and roles come from the lifecycle records
+    (M(firebreak.runbooks.incident_lifecycle)); the clocks (time to declare, to mitigation, to containment, to
+    recovery and to resolution) are measured from the first event, by the C(step_kind) each step recorded.
+  - The report carries a Mermaid gantt chart of the phases and key actions, groups the actions by target when
+    several inventory hosts ran steps, lists the targets that failed, and gives the post-incident review's due
+    date from the severity (O(review_policy)).
+  - Writes the same facts as JSON (C(report.json) beside the report; keys sorted, so an unchanged timeline gives
+    an identical file). The schema is in the collection's C(docs/report.md).
   - Runs on the controller (an action plugin); it reads and writes controller files only.
   - "The report is deterministic: rendering it again from an unchanged timeline reports C(changed=false)."
 options:
@@ -33,6 +41,30 @@ options:
       - Defaults to C(report.md) in the timeline's directory. A path that is the timeline itself (also through
         a symbolic link) is refused.
     type: path
+  json_dest:
+    description:
+      - Where to write the facts as JSON.
+      - Defaults to the report's path with C(.json) in place of C(.md) (C(report.json) beside C(report.md)).
+    type: path
+  review_policy:
+    description:
+      - "Business days after the resolution within which the post-incident review is due, per severity
+        (C(null) means no review is required for it), merged over the defaults
+        C({P1: 5, P2: 5, P3: 10, P4: null}). Saturdays, Sundays and O(review_holidays) are skipped."
+      - A severity other than P1 to P4, or a value that is not a positive number, is refused, naming it.
+    type: dict
+    default: {}
+  review_holidays:
+    description: Dates (C(YYYY-MM-DD)) that are not business days for the review's due date.
+    type: list
+    elements: str
+    default: []
+  chart_max_actions:
+    description:
+      - The most key actions the chart shows (the milestones and failures first); the report says how many were
+        left out.
+    type: int
+    default: 40
   seals:
     description:
       - Seals to check the timeline against, as returned by M(firebreak.runbooks.incident_seal) (a dict) or as
@@ -88,10 +120,12 @@ EXAMPLES = r"""
   firebreak.runbooks.incident_report:
     timeline: incidents/INC-2025-001/timeline.jsonl
 
-- name: Write the report somewhere else
+- name: Write the report somewhere else (and INC-2025-001.json beside it), with the organisation's review policy
   firebreak.runbooks.incident_report:
     timeline: incidents/INC-2025-001/timeline.jsonl
     dest: /srv/postmortems/INC-2025-001.md
+    review_policy: {P3: 5, P4: 20}
+    review_holidays: ["2025-12-25", "2025-12-26"]
 """
 
 RETURN = r"""
@@ -110,6 +144,28 @@ dest:
   returned: success
   type: str
   sample: /work/incidents/INC-2025-001/report.md
+json_dest:
+  description: Absolute path of the facts as JSON (C(report.json)).
+  returned: success
+  type: str
+  sample: /work/incidents/INC-2025-001/report.json
+summary:
+  description:
+    - The main facts of C(report.json), for a job's artifacts.
+    - C(clocks) holds the seconds from the first event to each milestone (C(null) when not reached).
+  returned: success
+  type: dict
+  sample:
+    incident_id: INC-2025-001
+    title: API unavailable after deploy 142
+    severity: P1
+    status: resolved
+    resolved: true
+    clocks: {declaration: 120.5, mitigation: 180.2, containment: null, recovery: 300.0, resolution: 900.0}
+    review_due: "2025-12-29"
+    failed_targets: []
+    open_containments: 0
+    communications_not_delivered: 1
 records:
   description: Number of records verified.
   returned: success

@@ -52,9 +52,8 @@ options:
     type: int
     default: 15
   external_id:
-    description: The C(ExternalId) the role's trust policy requires, if any.
+    description: The C(ExternalId) the role's trust policy requires, if any. Never logged.
     type: str
-    no_log: true
   account_id:
     description:
       - The account the target is (C(firebreak_aws_account_id)). When set, a O(role_arn) in another account is
@@ -80,9 +79,8 @@ options:
         to 3600.
     type: str
   hub_external_id:
-    description: The C(ExternalId) the hub role's trust policy requires, if any.
+    description: The C(ExternalId) the hub role's trust policy requires, if any. Never logged.
     type: str
-    no_log: true
   retry_budget:
     description: Seconds the C(AssumeRole) call may spend retrying throttling and transient errors.
     type: int

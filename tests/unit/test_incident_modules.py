@@ -15,6 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO / "collections") not in sys.path:
     sys.path.insert(0, str(REPO / "collections"))
 
+from ansible_collections.firebreak.runbooks.plugins.action import incident_note as incident_note_action  # noqa: E402
 from ansible_collections.firebreak.runbooks.plugins.action import incident_report  # noqa: E402
 from ansible_collections.firebreak.runbooks.plugins.module_utils.record import timeline as tl  # noqa: E402
 from ansible_collections.firebreak.runbooks.plugins.modules import incident_note  # noqa: E402
@@ -49,6 +50,44 @@ def test_note_bad_input_fails_naming_the_value(args, named, capsys):
     assert code == 1
     assert out["failed"] is True
     assert named in out["msg"]
+
+
+def _note_action(args, check_mode=False):
+    task = SimpleNamespace(
+        args=args, check_mode=check_mode, diff=False, async_val=0, action="firebreak.runbooks.incident_note"
+    )
+    task.get_validated_value = mock.MagicMock()
+    action = incident_note_action.ActionModule(
+        task=task,
+        connection=mock.MagicMock(),
+        play_context=SimpleNamespace(check_mode=check_mode, remote_addr=None),
+        loader=mock.MagicMock(),
+        templar=mock.MagicMock(),
+        shared_loader_obj=mock.MagicMock(),
+    )
+    return action.run(task_vars={})
+
+
+def test_the_note_action_returns_what_the_module_returns_without_a_module_process(capsys):
+    """The controller-side note (plugins/action/incident_note.py) and the module build the same result."""
+    args = {"msg": "rolling back", "kind": "decision", "severity": "P2", "audience": "#inc"}
+    result = _note_action(dict(args), check_mode=True)
+    _code, out = _run_note(dict(args), capsys)
+    assert not result.get("failed") and result["changed"] is False
+    assert (result["note"], result["msg"]) == (out["note"], out["msg"]) == (args, "rolling back")
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [({"msg": "x", "kind": "rumour"}, "rumour"), ({"msg": "x", "severity": "P9"}, "P9"), ({"msg": "  "}, "msg")],
+)
+def test_the_note_action_fails_on_bad_input_naming_the_value(args, named):
+    try:
+        result = _note_action(args)
+    except Exception as exc:  # ansible raises argument spec errors as AnsibleActionFail
+        assert named in str(exc)
+    else:
+        assert result["failed"] is True and named in result["msg"]
 
 
 def _action(args, check_mode=False, diff=False):
@@ -127,3 +166,49 @@ def test_report_action_on_a_missing_file_names_it(tmp_path):
 def test_report_action_refuses_to_overwrite_the_timeline(timeline):
     with pytest.raises(incident_report.AnsibleActionFail, match="is the timeline itself"):
         _action({"timeline": str(timeline), "dest": str(timeline)})
+
+
+def test_report_action_writes_report_json_beside_it_and_returns_a_summary(timeline, tmp_path):
+    result = _action({"timeline": str(timeline)})
+    data = json.loads(timeline.with_name("report.json").read_text())
+    assert result["json_dest"] == str(timeline.with_name("report.json"))
+    assert data["incident_id"] == "INC-UNIT" and data["clocks"]["mitigation"]["reached"] is False  # no step_kind
+    assert result["summary"]["incident_id"] == "INC-UNIT" and result["summary"]["resolved"] is False
+    assert set(result["summary"]["clocks"]) == {"declaration", "mitigation", "containment", "recovery", "resolution"}
+    # a report elsewhere: its JSON is named after it
+    dest = tmp_path / "out" / "INC-UNIT.md"
+    other = _action({"timeline": str(timeline), "dest": str(dest)})
+    assert (
+        other["json_dest"] == str(tmp_path / "out" / "INC-UNIT.json") and (tmp_path / "out" / "INC-UNIT.json").exists()
+    )
+    # the JSON alone changed (removed): the task reports a change and writes it back
+    timeline.with_name("report.json").unlink()
+    again = _action({"timeline": str(timeline)})
+    assert again["changed"] is True and timeline.with_name("report.json").exists()
+    assert _action({"timeline": str(timeline)})["changed"] is False
+
+
+def test_report_action_check_mode_writes_no_json_either(timeline):
+    result = _action({"timeline": str(timeline)}, check_mode=True)
+    assert result["changed"] is True
+    assert not timeline.with_name("report.md").exists() and not timeline.with_name("report.json").exists()
+
+
+def test_report_action_refuses_a_json_dest_that_is_the_timeline(timeline):
+    with pytest.raises(incident_report.AnsibleActionFail, match=r"json_dest .* is the timeline"):
+        _action({"timeline": str(timeline), "json_dest": str(timeline)})
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        ({"review_policy": {"P7": 1}}, "review_policy 'P7'"),
+        ({"review_policy": {"P1": -2}}, "review_policy P1=-2"),
+        ({"review_holidays": ["31/12/2025"]}, "'31/12/2025' is not a date"),
+        ({"chart_max_actions": -1}, "chart_max_actions=-1"),
+    ],
+)
+def test_report_action_bad_report_options_fail_naming_them_and_write_nothing(timeline, args, named):
+    result = _action({"timeline": str(timeline), **args})
+    assert result["failed"] is True and named in result["msg"]
+    assert not timeline.with_name("report.md").exists() and not timeline.with_name("report.json").exists()

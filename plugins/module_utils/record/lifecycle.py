@@ -167,7 +167,16 @@ def fold(entries, state=None):
                 "communications": [],
                 "updates": 0,
             }
-            for key in ("incident_id", "title", "type", "environment", "services", "accounts", "impact"):
+            for key in (
+                "incident_id",
+                "title",
+                "type",
+                "environment",
+                "services",
+                "accounts",
+                "impact",
+                "first_event_at",
+            ):
                 state[key] = copy.deepcopy(entry.get(key))
             state["policy_name"] = entry.get("policy_name")
             state["policy"] = copy.deepcopy(entry.get("policy"))
@@ -179,6 +188,7 @@ def fold(entries, state=None):
             state["status_history"] = [{"status": entry.get("status"), "at": entry.get("at")}]
             state["next_update_due"] = entry.get("next_update_due")
             state["resolved_at"] = None
+            state["resolved_seq"] = None
             continue
         if state is None:
             continue
@@ -198,6 +208,7 @@ def fold(entries, state=None):
             state["last_update_at"] = entry.get("at")
             if event == "resolved":
                 state["resolved_at"] = entry.get("at")
+                state["resolved_seq"] = entry.get("seq")
         elif event == "delivery":
             state["communications"].append(
                 {
@@ -234,6 +245,25 @@ def check_transition(current, new):
         )
 
 
+FIRST_EVENT_SKEW_SECONDS = 300  # a clock this far ahead of the controller's is still believed
+
+
+def check_first_event(value, now):
+    """``first_event_at`` (when the incident started: the alarm, the first report) as the record's ISO form, or
+    None when not given.  It must carry its time zone (``Z`` or an offset) and lie before the declaration."""
+    if value is None or not str(value).strip():
+        return None
+    text = str(value).strip()
+    dt = parse_iso(text)
+    if dt is None or dt.tzinfo is None:
+        raise LifecycleError(
+            f"first_event_at {text!r} is not an ISO 8601 time with a time zone (for example 2026-11-24T13:30:00Z)"
+        )
+    if (dt - now).total_seconds() > FIRST_EVENT_SKEW_SECONDS:
+        raise LifecycleError(f"first_event_at {text!r} is later than the declaration ({iso(now)})")
+    return iso(dt)
+
+
 def next_update_due(policy, severity, at):
     every = (policy.get(severity) or {}).get("update_every_minutes")
     return iso(at + timedelta(minutes=every)) if every else None
@@ -260,6 +290,7 @@ def declare(params, state, now):
     if not roles.get("commander"):
         raise LifecycleError("roles.commander must name the incident commander")
     policy = resolve_policy(params.get("policy_preset") or "incident-procedures", params.get("policy"))
+    first_event_at = check_first_event(params.get("first_event_at"), now)
     at = iso(now)
     return {
         "event": "declared",
@@ -273,6 +304,7 @@ def declare(params, state, now):
         "services": list(params.get("services") or []),
         "accounts": [str(a) for a in params.get("accounts") or []],
         "impact": params.get("impact") or "",
+        "first_event_at": first_event_at,
         "roles": roles,
         "role_history": [{"role": r, "person": p, "previous": None, "at": at} for r, p in roles.items()],
         "policy_name": params.get("policy_preset") or "incident-procedures",
@@ -419,7 +451,7 @@ def render(entry, state, policy):
             f"Severity: {severity} - {label}",
             f"Status: {status}",
             f"Impact: {impact}",
-            f"Started: {stamp(at)}",
+            f"Started: {stamp(parse_iso(entry.get('first_event_at')) or at)}",
         ]
         if entry.get("environment"):
             chat.append(f"Environment: {entry['environment']}")
@@ -525,6 +557,8 @@ def report_lines(state, md=str):
         f"- **Services**: {md(', '.join(state.get('services') or []) or 'not given')}; "
         f"**accounts**: {md(', '.join(state.get('accounts') or []) or 'not given')}",
         f"- **Severity policy**: {md(state.get('policy_name') or '')}",
+        "- **First event**: "
+        + (when(state["first_event_at"]) if state.get("first_event_at") else "not given at declaration"),
         f"- **Declared**: {when(state.get('declared_at'))} (seq {state.get('declared_seq')})",
         f"- **Resolved**: {when(state['resolved_at']) if state.get('resolved_at') else 'not resolved'}",
         "",
