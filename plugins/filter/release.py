@@ -12,6 +12,7 @@ from ansible.errors import AnsibleFilterError
 # the incident at once.
 RELEASERS = {
     "waf_block": {"state": ("waf_block_state", "released"), "resource_var": "waf_block_ip_set"},
+    "waf_rate_limit": {"state": ("waf_rate_limit_state", "released"), "resource_var": "waf_rate_limit_web_acl"},
     "ec2_isolate": {"state": ("ec2_isolate_state", "released"), "resource_var": "ec2_isolate_instance"},
     "s3_public_block": {"state": ("s3_public_block_state", "released"), "resource_var": "s3_public_block_bucket"},
     "s3_write_freeze": {"state": ("s3_write_freeze_state", "released"), "resource_var": "s3_write_freeze_bucket"},
@@ -20,6 +21,11 @@ RELEASERS = {
         "state": ("k8s_namespace_isolate_state", "released"),
         "resource_var": "k8s_namespace_isolate_namespace",
         "strip": "namespace/",
+    },
+    "k8s_node_drain": {
+        "state": ("k8s_node_drain_state", "released"),
+        "resource_var": "k8s_node_drain_node",
+        "strip": "node/",
     },
     "asg_capacity": {
         "state": ("asg_capacity_state", "restored"),
