@@ -139,6 +139,14 @@ CASES = [
         "../kube-system",
         None,
     ),
+    (
+        "ecs-cluster-traversal",
+        str(PLAYBOOKS / "service_down.yml"),
+        {"service_down_cluster": "../shop"},
+        "../shop",
+        None,
+    ),
+    ("ecs-service-path", "ecs_rollback", {**ECS, "ecs_rollback_service": "shop/shop-api"}, "shop/shop-api", None),
     # -- times --------------------------------------------------------------------------------------------
     (
         "s3r-time-month",
