@@ -39,6 +39,7 @@ TOPICS = {
     "s3_restore": "bench.s3_restore",
     "waf_block": "bench.waf_block",
     "iam_quarantine": "bench.iam_quarantine",
+    "eda": "bench.eda",
 }
 CORE = ("rollback", "timeline")
 REPEATED_TOPICS = ("ecs",)  # the topics that take --repeat; the others run once

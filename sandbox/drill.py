@@ -85,6 +85,11 @@ def run_drill(scenario: str, sandbox: Sandbox, incidents_dir: Path, incident_id:
     )
     if reported.returncode != 0 or not report.exists():
         raise DrillError(f"incident_report.yml failed with exit status {reported.returncode} for {timeline}")
+    if hasattr(module, "verify_record"):  # the incident frame's record: lifecycle, gate, report
+        try:
+            checks += module.verify_record(timeline, report)
+        except AssertionError as exc:
+            raise DrillError(f"the incident record is incomplete: {exc}") from exc
     return DrillResult(scenario, incident_id, timeline, report, checks, time.monotonic() - started)
 
 

@@ -43,6 +43,8 @@ from urllib.parse import parse_qs, urlsplit
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
+from sandbox import autoscaling_refresh
+
 MAX_LATENCY = 30.0
 LOG_SIZE = 2000
 PARAMS_LOG_LIMIT = 16 * 1024  # JSON request bodies up to this size are kept in the log as ``params``
@@ -809,6 +811,7 @@ BUILTINS = {
     "codepipeline_get_pipeline_state": builtin_codepipeline_get_pipeline_state,
     "guardduty_list_findings": builtin_guardduty_list_findings,
     "guardduty_get_findings": builtin_guardduty_get_findings,
+    **autoscaling_refresh.BUILTINS,
 }
 
 DEFAULT_RULES: list[dict] = [
@@ -849,6 +852,7 @@ DEFAULT_RULES: list[dict] = [
         "builtin": "guardduty_get_findings",
         "description": "moto lacks GetFindings: the canned incident's findings by id",
     },
+    *autoscaling_refresh.RULES,
 ]
 
 
@@ -1227,6 +1231,8 @@ class FaultProxy:
         """Drop every rule, then install ``DEFAULT_RULES`` (canned answers for calls moto lacks)."""
         with self._transitions_lock:
             self._transitions = {}
+        self.instance_refreshes = autoscaling_refresh.State()  # Auto Scaling instance refreshes (moto lacks them)
+        self.instance_refresh_seconds = 0.0
         with self._lock:
             self._rules = []
             self.anchor_time = dt.datetime.now(dt.UTC)

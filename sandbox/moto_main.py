@@ -730,6 +730,24 @@ def _describe_target_health(self, target_group_arn, targets):
 elbv2_models.ELBv2Backend.describe_target_health = _describe_target_health
 
 
+# WAFv2 fidelity (docs/sandbox.md): UpdateWebACL replaces the whole web ACL, so an empty ``Rules`` list leaves
+# it with no rules.  moto 5.2.5 treats an empty list like an absent one and keeps every rule, so removing the
+# last rule (a release of the only rate-based rule) silently did nothing.  Apply the empty list.
+from moto.wafv2 import models as wafv2_models  # noqa: E402
+
+_update_web_acl = wafv2_models.WAFV2Backend.update_web_acl
+
+
+def _update_web_acl_as_aws(self, name, _id, default_action, rules, *args, **kwargs):
+    token = _update_web_acl(self, name, _id, default_action, rules, *args, **kwargs)
+    if rules is not None and not rules:
+        self.get_web_acl(None, name, _id).rules = []
+    return token
+
+
+wafv2_models.WAFV2Backend.update_web_acl = _update_web_acl_as_aws
+
+
 # --------------------------------------------------------------------------------------------------
 # Evidence the sandbox must show (aws_triage_info, docs/sandbox.md "Histories"): moto 5.2.5 keeps no alarm
 # history it can answer (DescribeAlarmHistory: 500) and records RDS events only for instance and snapshot

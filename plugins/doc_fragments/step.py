@@ -95,6 +95,37 @@ options:
     default: true
 """
 
+    # The ECS service a step acts on (plugins/module_utils/aws/ecs.py SERVICE_OPTIONS).
+    ECS_SERVICE = r"""
+options:
+  cluster:
+    description:
+      - Name or ARN of the ECS cluster.
+    type: str
+    required: true
+  service:
+    description:
+      - Name or ARN of the ECS service.
+    type: str
+    required: true
+"""
+
+    # How an ECS step that changes the service waits, and what it captures first (ecs.py WAIT_OPTIONS).
+    ECS_WAIT = r"""
+options:
+  wait_timeout:
+    description:
+      - How long to wait, in seconds. On timeout the module fails and reports the service's current state.
+    type: int
+    default: 600
+  capture:
+    description:
+      - Capture the service summary and the health of its target groups before changing anything, in the same module
+        call, returned as RV(captured).
+    type: bool
+    default: false
+"""
+
     # Kubernetes step modules (plugins/module_utils/k8s/common.py).
     K8S = r"""
 options:

@@ -12,13 +12,25 @@ from ansible.errors import AnsibleFilterError
 # the incident at once.
 RELEASERS = {
     "waf_block": {"state": ("waf_block_state", "released"), "resource_var": "waf_block_ip_set"},
+    "waf_rate_limit": {"state": ("waf_rate_limit_state", "released"), "resource_var": "waf_rate_limit_web_acl"},
     "ec2_isolate": {"state": ("ec2_isolate_state", "released"), "resource_var": "ec2_isolate_instance"},
     "s3_public_block": {"state": ("s3_public_block_state", "released"), "resource_var": "s3_public_block_bucket"},
+    "s3_write_freeze": {"state": ("s3_write_freeze_state", "released"), "resource_var": "s3_write_freeze_bucket"},
     "alb_drain": {"state": ("alb_drain_state", "released"), "resource_var": "alb_drain_target_groups", "as_list": True},
     "k8s_namespace_isolate": {
         "state": ("k8s_namespace_isolate_state", "released"),
         "resource_var": "k8s_namespace_isolate_namespace",
         "strip": "namespace/",
+    },
+    "k8s_node_drain": {
+        "state": ("k8s_node_drain_state", "released"),
+        "resource_var": "k8s_node_drain_node",
+        "strip": "node/",
+    },
+    "asg_capacity": {
+        "state": ("asg_capacity_state", "restored"),
+        "resource_var": "asg_capacity_name",
+        "after": "autoScalingGroupName/",
     },
     "nacl_block": {"state": ("nacl_block_state", "released")},
     "iam_key_disable": {"state": ("iam_key_disable_state", "released")},
@@ -77,6 +89,8 @@ def release_plan(entries, steps=None):
                 value = resource
                 if releaser.get("strip") and value.startswith(releaser["strip"]):
                     value = value[len(releaser["strip"]) :]
+                if releaser.get("after") and releaser["after"] in value:
+                    value = value.split(releaser["after"], 1)[1]
                 role_vars[releaser["resource_var"]] = [value] if releaser.get("as_list") else value
             group.update(role=step, vars=role_vars, manual=None)
         plan.append(group)

@@ -29,16 +29,6 @@ description:
     clear fails the step naming the API call, the AWS error code and the service. The calls up to and including the
     update are made or fail within O(mitigation_deadline) seconds of the step's start.
 options:
-  cluster:
-    description:
-      - Name or ARN of the ECS cluster.
-    type: str
-    required: true
-  service:
-    description:
-      - Name or ARN of the ECS service.
-    type: str
-    required: true
   min_interval:
     description:
       - Seconds after a restart recorded for the same incident during which a re-run does not restart again.
@@ -51,22 +41,13 @@ options:
         left or the PRIMARY one COMPLETED).
     type: bool
     default: true
-  wait_timeout:
-    description:
-      - How long to wait, in seconds. On timeout the module fails and reports the service's current state.
-    type: int
-    default: 600
-  capture:
-    description:
-      - Capture the service summary and the health of its target groups before the restart, in the same module
-        call, returned as RV(captured).
-    type: bool
-    default: false
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
   - firebreak.runbooks.step
+  - firebreak.runbooks.step.ECS_SERVICE
+  - firebreak.runbooks.step.ECS_WAIT
   - firebreak.runbooks.step.INCIDENT
   - firebreak.runbooks.step.ATTRIBUTES
   - firebreak.runbooks.step.DEADLINE
@@ -215,6 +196,8 @@ attempts:
 import datetime
 
 from ansible_collections.firebreak.runbooks.plugins.module_utils.aws.ecs import (
+    SERVICE_OPTIONS,
+    WAIT_OPTIONS,
     AnsibleECSError,
     ECSInputError,
     capture_before,
@@ -245,12 +228,10 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step im
 )
 
 ARGUMENT_SPEC = dict(
-    cluster=dict(type="str", required=True),
-    service=dict(type="str", required=True),
+    **SERVICE_OPTIONS,
     min_interval=dict(type="int", default=900),
     wait=dict(type="bool", default=True),
-    wait_timeout=dict(type="int", default=600),
-    capture=dict(type="bool", default=False),
+    **WAIT_OPTIONS,
     **RETRY_BUDGET_OPTION,
     **DEADLINE_OPTION,
     **INCIDENT_OPTION,

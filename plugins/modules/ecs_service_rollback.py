@@ -35,16 +35,6 @@ description:
   - Bad input (a cluster, service or revision that does not exist, an INACTIVE revision, a malformed reference,
     a revision of another family) fails with a message naming the value, before anything is changed.
 options:
-  cluster:
-    description:
-      - Name or ARN of the ECS cluster.
-    type: str
-    required: true
-  service:
-    description:
-      - Name or ARN of the ECS service.
-    type: str
-    required: true
   task_definition:
     description:
       - The revision to roll back to, as a task definition ARN, C(family:revision), or a revision number of the
@@ -75,11 +65,6 @@ options:
         tasks run and the deployment completed). Also waits when nothing needed to change.
     type: bool
     default: true
-  wait_timeout:
-    description:
-      - How long to wait, in seconds. On timeout the module fails and reports the service's current state.
-    type: int
-    default: 600
   capture:
     description:
       - Capture the evidence of the incident in the same module call, returned as RV(captured) (and so
@@ -96,11 +81,38 @@ options:
       - How many of the most recent task definition revisions to capture with O(capture=true).
     type: int
     default: 5
+  require_symptom:
+    description:
+      - Confirm the symptom before rolling back, from what the capture reads before anything changes (in the same
+        call, so the first mutating call does not move; the service and its target health are read even without
+        O(capture)).
+      - Confirmed when the service is down or degraded (fewer tasks running than desired, a target group with an
+        unhealthy target or none healthy, the newest deployment's rollout FAILED or stalled IN_PROGRESS with failed
+        tasks) B(and) the newest deployment is the suspect (it runs the revision being rolled back from and shows
+        the failure itself).
+      - When it is not confirmed the step fails before any change, naming what it read (RV(symptom)), unless
+        O(force=true). Only a rollback is checked; a re-run that changes nothing, or one completing a pending
+        rollback, is not.
+    type: bool
+    default: false
+  force:
+    description:
+      - With O(require_symptom=true), roll back even though the symptom is not confirmed. Needs O(force_reason);
+        RV(symptom) records that the rollback was forced and why.
+    type: bool
+    default: false
+  force_reason:
+    description:
+      - Why the rollback is forced (recorded in RV(symptom) and so in the incident timeline). Required with
+        O(force=true).
+    type: str
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
   - firebreak.runbooks.step
+  - firebreak.runbooks.step.ECS_SERVICE
+  - firebreak.runbooks.step.ECS_WAIT
   - firebreak.runbooks.step.ATTRIBUTES
   - firebreak.runbooks.step.DEADLINE
 notes:
@@ -140,6 +152,21 @@ EXAMPLES = r"""
     capture: true
     retry_budget: 120
   register: rollback
+
+- name: Roll back only when the service is down and its newest deploy is the suspect (refuses a healthy service)
+  firebreak.runbooks.ecs_service_rollback:
+    cluster: shop
+    service: shop-api
+    capture: true
+    require_symptom: true
+
+- name: Roll back a healthy-looking service anyway, recording why
+  firebreak.runbooks.ecs_service_rollback:
+    cluster: shop
+    service: shop-api
+    require_symptom: true
+    force: true
+    force_reason: "customers report 500s on checkout since deploy 142; the ALB health check does not cover it"
 
 - name: Fail unless every target group has a healthy target after the rollback
   ansible.builtin.assert:
@@ -285,6 +312,57 @@ captured:
       type: list
       elements: dict
       sample: [{"revision": 3, "status": "ACTIVE", "images": ["registry.local/shop-api:1.2.0"], "current": false}]
+symptom:
+  description:
+    - The symptom check of O(require_symptom=true), from the service and target health read before any change.
+    - Also returned when the step refuses (fails) because the symptom is not confirmed.
+  returned: when O(require_symptom=true)
+  type: dict
+  contains:
+    checked:
+      description: Whether the check applied (only a rollback is checked, not a re-run that changes nothing).
+      returned: always
+      type: bool
+      sample: true
+    confirmed:
+      description: The service is down or degraded and its newest deployment is the suspect.
+      returned: always
+      type: bool
+      sample: true
+    degraded:
+      description: The service is down or degraded (any sign in RV(symptom.signs)).
+      returned: always
+      type: bool
+      sample: true
+    signs:
+      description: What shows the service down or degraded.
+      returned: always
+      type: list
+      elements: str
+      sample: ["0 of 2 desired tasks running", "shop-api-tg/0123: 0 of 2 targets healthy, 2 unhealthy"]
+    saw:
+      description: What was read, in one line.
+      returned: always
+      type: str
+      sample: "shop-api runs shop-api:4 with 0/2 tasks running, newest deployment ecs-svc/123 ..."
+    suspect:
+      description:
+        - The newest deployment (C(deployment), C(task_definition), C(rollout_state), C(failed_tasks),
+          C(created_at)), the revision rolled back from (C(revision)), whether the deployment runs it (C(matches))
+          and shows the failure (C(failing)).
+      returned: always
+      type: dict
+      sample: {"revision": "shop-api:4", "deployment": "ecs-svc/123", "matches": true, "failing": true}
+    forced:
+      description: The rollback went ahead with O(force=true) although the symptom was not confirmed.
+      returned: always
+      type: bool
+      sample: false
+    force_reason:
+      description: O(force_reason), when forced.
+      returned: when forced
+      type: str
+      sample: "customers report 500s on checkout"
 aws_operation:
   description: The API call that failed for good (a failed step only).
   returned: on an AWS error
@@ -351,11 +429,15 @@ diff:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils.aws.ecs import (
+    SERVICE_OPTIONS,
     TAG_PENDING,
+    WAIT_OPTIONS,
     AnsibleECSError,
     ECSInputError,
+    ECSSymptomAbsent,
     capture_before,
     decide_rollback,
+    decide_symptom,
     describe_service,
     describe_task_definition,
     lazy_client,
@@ -388,16 +470,17 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step im
 )
 
 ARGUMENT_SPEC = dict(
-    cluster=dict(type="str", required=True),
-    service=dict(type="str", required=True),
+    **SERVICE_OPTIONS,
     task_definition=dict(type="str"),
     rollback_from=dict(type="str"),
     allow_other_family=dict(type="bool", default=False),
     force_new_deployment=dict(type="bool", default=False),
     wait=dict(type="bool", default=True),
-    wait_timeout=dict(type="int", default=600),
-    capture=dict(type="bool", default=False),
+    **WAIT_OPTIONS,
     capture_revisions=dict(type="int", default=5),
+    require_symptom=dict(type="bool", default=False),
+    force=dict(type="bool", default=False),
+    force_reason=dict(type="str"),
     **RETRY_BUDGET_OPTION,
     **DEADLINE_OPTION,
 )
@@ -420,6 +503,8 @@ def validate_params(params: dict) -> None:
     for option in ("wait_timeout", "retry_budget", "mitigation_deadline", "capture_revisions"):
         if params[option] is not None and params[option] < 0:
             raise ECSInputError(message=f"{option} must be >= 0, got {params[option]}")
+    if params["force"] and not (params["force_reason"] or "").strip():
+        raise ECSInputError(message="force=true needs a force_reason: say why the rollback goes ahead anyway")
     # Syntax first. A bare revision number needs the service's family: checked once the service is read.
     for option in ("task_definition", "rollback_from"):
         value = params[option]
@@ -442,6 +527,29 @@ def record(module, ecs, caller, service_arn: str, tags: dict, untag=(), what="th
         return False
 
 
+def check_symptom(params: dict, result: dict, observed: dict, current: str, checked: bool) -> None:
+    """Record the symptom check in ``result["symptom"]``; refuse (raise) a rollback whose symptom is absent unless
+    forced. Runs before any call that changes something."""
+    symptom = decide_symptom(observed["service"], observed["target_health"], current)
+    symptom.update(checked=checked, forced=False)
+    result["symptom"] = symptom
+    if not checked or symptom["confirmed"]:
+        return
+    if params["force"]:
+        symptom.update(forced=True, force_reason=params["force_reason"].strip())
+        return
+    what = (
+        "is not down or degraded" if not symptom["degraded"] else "is degraded but its newest deploy is not the suspect"
+    )
+    raise ECSSymptomAbsent(
+        message=(
+            f"symptom not confirmed: the service {what} ({symptom['saw']}); nothing was changed. "
+            "Roll back anyway with force=true and a force_reason"
+        ),
+        **dict(result, changed=False),
+    )
+
+
 def run(module: AnsibleAWSModule, result: dict | None = None) -> dict:
     """The whole step. ``result`` is filled in as the step goes, so a failure can report what was done."""
     result = {} if result is None else result
@@ -461,9 +569,12 @@ def run(module: AnsibleAWSModule, result: dict | None = None) -> dict:
     marker = read_marker(service.get("tags"))
     pending = read_pending(service.get("tags"))
     result.update(changed=False, service=identity, before=before)
-    if params["capture"]:
+    observed = None
+    if params["capture"] or params["require_symptom"]:
         # Evidence that cannot be read afterwards: the service and its targets before anything changes.
-        result["captured"] = capture_before(ecs, elbv2, service, caller=caller)
+        observed = capture_before(ecs, elbv2, service, caller=caller)
+        if params["capture"]:
+            result["captured"] = observed
 
     target_arns: dict[str, str] = {}
     target = None
@@ -514,6 +625,9 @@ def run(module: AnsibleAWSModule, result: dict | None = None) -> dict:
     if module._diff:
         result["diff"] = {"before": {"task_definition": current}, "after": {"task_definition": target}}
 
+    if params["require_symptom"]:
+        check_symptom(params, result, observed, current, checked=decision["action"] == "rollback")
+
     if module.check_mode or decision["action"] == "none":
         caller.end_deadline()
     if module.check_mode:
@@ -530,6 +644,7 @@ def run(module: AnsibleAWSModule, result: dict | None = None) -> dict:
             result["msg"] = f"check mode: {verb} {identity['name']} {decision['reason']}"
         else:
             result["msg"] = f"check mode: no change to {identity['name']}: {decision['reason']}"
+        result["msg"] += symptom_note(result)
         return result
 
     if decision["action"] in ("rollback", "resume"):
@@ -621,7 +736,18 @@ def run(module: AnsibleAWSModule, result: dict | None = None) -> dict:
         result["msg"] = f"rolled back {identity['name']} {outcome}"
     else:
         result["msg"] = f"no change to {identity['name']}: {outcome}"
+    result["msg"] += symptom_note(result)
     return result
+
+
+def symptom_note(result: dict) -> str:
+    """What the message adds about the symptom check."""
+    symptom = result.get("symptom") or {}
+    if symptom.get("forced"):
+        return f" (forced without a confirmed symptom: {symptom['force_reason']})"
+    if symptom.get("checked") and symptom.get("confirmed"):
+        return "; symptom confirmed: " + ", ".join(symptom["signs"])
+    return ""
 
 
 def main():

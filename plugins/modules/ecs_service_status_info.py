@@ -21,16 +21,6 @@ description:
     M(firebreak.runbooks.ecs_service_scale)) capture the same evidence in their own call with C(capture=true);
     use this module for triage alone.
 options:
-  cluster:
-    description:
-      - Name or ARN of the ECS cluster.
-    type: str
-    required: true
-  service:
-    description:
-      - Name or ARN of the ECS service.
-    type: str
-    required: true
   revisions:
     description:
       - How many of the most recent task definition revisions of the service's family to return (0 for none).
@@ -46,6 +36,7 @@ extends_documentation_fragment:
   - amazon.aws.region.modules
   - amazon.aws.boto3
   - firebreak.runbooks.step
+  - firebreak.runbooks.step.ECS_SERVICE
   - firebreak.runbooks.step.ATTRIBUTES_NO_DIFF
 seealso:
   - module: firebreak.runbooks.ecs_service_rollback
@@ -248,6 +239,7 @@ after: {description: The service as read (as RV(service))., returned: always, ty
 """
 
 from ansible_collections.firebreak.runbooks.plugins.module_utils.aws.ecs import (
+    SERVICE_OPTIONS,
     ECSInputError,
     describe_service,
     lazy_client,
@@ -264,8 +256,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step im
 )
 
 ARGUMENT_SPEC = dict(
-    cluster=dict(type="str", required=True),
-    service=dict(type="str", required=True),
+    **SERVICE_OPTIONS,
     revisions=dict(type="int", default=5),
     events=dict(type="int", default=10),
     **RETRY_BUDGET_OPTION,

@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # Copyright: firebreak.runbooks maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# This module is implemented as an action plugin (plugins/action/incident_note.py) and runs on the controller.
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ short_description: Add a decision, communication, status or observation to the i
 version_added: 0.1.0
 author: firebreak.runbooks maintainers (@firebreak)
 description:
+  - Runs on the controller (an action plugin, no module process), so a note costs no more than the task.
   - Returns the note; the C(firebreak.runbooks.incident_timeline) callback records a task running this module
     as a C(note) event (not C(task_ok)) in the incident timeline, with O(msg) as the record's C(msg) and the
     note in C(details).
@@ -40,6 +42,11 @@ options:
     type: str
 extends_documentation_fragment:
   - firebreak.runbooks.step.ATTRIBUTES_NO_DIFF
+attributes:
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on
+      the controller.
+    support: full
 notes:
   - Run it once per incident step (C(run_once=true)) when the play targets several hosts; each host's result
     is recorded.
@@ -99,32 +106,15 @@ msg:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
-ARGUMENT_SPEC = {
-    "msg": {"type": "str", "required": True},
-    "kind": {
-        "type": "str",
-        "choices": ["decision", "communication", "status", "observation"],
-        "default": "observation",
-    },
-    "severity": {"type": "str", "choices": ["P1", "P2", "P3", "P4"]},
-    "audience": {"type": "str"},
-}
-
-
-def build_note(params):
-    note = {"msg": params["msg"], "kind": params["kind"]}
-    for key in ("severity", "audience"):
-        if params.get(key) is not None:
-            note[key] = params[key]
-    return note
+from ansible_collections.firebreak.runbooks.plugins.module_utils.record.note import ARGUMENT_SPEC, build_note
 
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    if not module.params["msg"].strip():
-        module.fail_json(msg="msg must not be empty")
-    note = build_note(module.params)
+    try:
+        note = build_note(module.params)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
     module.exit_json(changed=False, note=note, msg=note["msg"])
 
 

@@ -272,12 +272,7 @@ class Restore:
         return rdsu.describe_cluster(self.caller, self.rds, ident, missing_ok=missing_ok)
 
     def wait_cluster(self, ident, what):
-        def done(found):
-            if found is None:
-                return False, f"DB cluster {ident!r} not found yet"
-            return found.get("Status") == "available", f"status {found.get('Status')}"
-
-        return rdsu.wait_for(lambda: self.cluster(ident), done, self.p["wait_timeout"], what)
+        return rdsu.wait_cluster_available(self.caller, self.rds, ident, self.p["wait_timeout"], what)
 
     def rename(self, old, new):
         self.caller(
@@ -403,20 +398,12 @@ def run(module, state: dict) -> dict:
     plan = rdsu.cluster_instance_plan(source, source_instances, target_id) if p["instances"] else []
     existing = rdsu.cluster_instances(r.caller, r.rds, target) if target is not None else {}
     missing = [item for item in plan if item["id"] not in existing]
-    if missing:
-        taken = r.caller.paginate(
-            r.rds,
-            "describe_db_instances",
-            "instance identifiers of the restore",
-            token_in="Marker",  # noqa: S106 - the pagination token, not a secret
-            Filters=[{"Name": "db-instance-id", "Values": [item["id"] for item in missing]}],
+    clashes = rdsu.instance_id_clashes(r.caller, r.rds, [item["id"] for item in missing])
+    if clashes:
+        raise rdsu.RDSInputError(
+            f"DB instance identifier(s) {', '.join(clashes)} already exist outside {target_id!r}: "
+            "choose another target identifier"
         )
-        clashes = [i["DBInstanceIdentifier"] for page in taken for i in page.get("DBInstances") or []]
-        if clashes:
-            raise rdsu.RDSInputError(
-                f"DB instance identifier(s) {', '.join(sorted(clashes))} already exist outside {target_id!r}: "
-                "choose another target identifier"
-            )
 
     settings = rdsu.copied_settings(source, "cluster")
     tags = rdsu.restore_tags(rdsu.tag_dict(source.get("TagList")), source_id, label, incident, STEP, p["tags"])
@@ -477,48 +464,13 @@ def run(module, state: dict) -> dict:
     if lacking:
         rdsu.add_tags(r.caller, r.rds, target["DBClusterArn"], lacking)
 
-    created = []
     instance_tags = {k: v for k, v in tags.items() if k != rdsu.TAG_RESTORED_TO_TIME}
-    for index, item in enumerate(missing):
-        if index > 0 and missing[0]["writer"]:
-            # The first instance of a cluster becomes its writer: readers only once the writer is in.
-            rdsu.wait_for(
-                lambda: r.cluster(target_id),
-                lambda c: (rdsu.cluster_writer(c or {}) is not None, "no writer yet"),
-                p["wait_timeout"],
-                f"the writer of the restored DB cluster {target_id!r}",
-            )
-        params = dict(
-            DBInstanceIdentifier=item["id"],
-            DBClusterIdentifier=target_id,
-            Engine=source["Engine"],
-            DBInstanceClass=item["instance_class"],
-            Tags=rdsu.tag_list(dict(instance_tags, **{rdsu.TAG_RESTORED_FROM: item["source"]})),
-        )
-        if item["availability_zone"]:
-            params["AvailabilityZone"] = item["availability_zone"]
-        if item["promotion_tier"] is not None:
-            params["PromotionTier"] = int(item["promotion_tier"])
-        if not rdsu.is_default_group(item["parameter_group"]):
-            params["DBParameterGroupName"] = item["parameter_group"]
-        r.caller(r.rds, "create_db_instance", f"DB instance {item['id']!r} in {target_id!r}", **params)
-        state["acted"] = True
-        created.append(item["id"])
-
+    created = rdsu.create_cluster_instances(
+        r.caller, r.rds, target_id, source["Engine"], missing, instance_tags, p["wait_timeout"], state
+    )
     plan_ids = [i["id"] for i in plan]
     if p["wait"] and plan_ids:
-
-        def all_available(found):
-            states = {i: (found.get(i) or {}).get("DBInstanceStatus", "missing") for i in plan_ids}
-            waiting = {i: s for i, s in states.items() if s != "available"}
-            return not waiting, ", ".join(f"{i}={s}" for i, s in waiting.items())
-
-        rdsu.wait_for(
-            lambda: rdsu.cluster_instances(r.caller, r.rds, {"DBClusterIdentifier": target_id}),
-            all_available,
-            p["wait_timeout"],
-            f"the instances of the restored DB cluster {target_id!r}",
-        )
+        rdsu.wait_cluster_instances(r.caller, r.rds, target_id, plan_ids, p["wait_timeout"])
     final = r.cluster(target_id, missing_ok=False)
     instances = rdsu.cluster_instances(r.caller, r.rds, final)
     result["instances"] = [dict(i, action="created" if i["id"] in created else "existing") for i in plan]

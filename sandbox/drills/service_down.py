@@ -8,10 +8,16 @@ current one, revision 3), wait until it is stable and verify target health.
 The sandbox shows the bad revision as ECS and the ALB would (docs/sandbox.md, "ECS services that fail"):
 its tasks keep stopping with ``CannotPullContainerError``, the service's deployment counts failed tasks,
 runningCount is 0 and the targets are unhealthy until the service runs a good revision again.
-``verify`` checks the rollback itself (the task definition) and that health really came back.
+``verify`` checks the rollback itself (the task definition) and that health really came back; ``verify_record``
+checks the incident frame's record: the declaration and resolution in the timeline and a report naming the severity.
+The drill runs non-interactively: the sandbox's gate policy runs a rollback ungated (docs/frame.md), so nothing is
+asked; the gate's decision is in the timeline.
 """
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 from sandbox.seed import ecs as seed_ecs
 
@@ -93,4 +99,33 @@ def verify(sandbox, context: dict) -> list[str]:
         f"{drill['service']} runs {running} (images {', '.join(images)}), not the bad {drill['bad']}",
         f"{service['runningCount']}/{service['desiredCount']} tasks running",
         f"{healthy}/{len(states)} targets healthy in {drill['target_group_arn'].rsplit(':', 1)[-1]}",
+    ]
+
+
+def verify_record(timeline: Path, report: Path) -> list[str]:
+    """Check the frame's record of the drill: real (not check-mode) declared and resolved lifecycle records, the
+    gate's decision, a rollback whose symptom was confirmed, and a report that names the severity."""
+    records = [json.loads(line) for line in Path(timeline).read_text().splitlines()]
+    lifecycle = [
+        rec["details"]["lifecycle"]
+        for rec in records
+        if rec.get("action") == "firebreak.runbooks.incident_lifecycle"
+        and not rec.get("check_mode")
+        and isinstance(rec.get("details"), dict)
+        and rec["details"].get("lifecycle")
+    ]
+    events = [entry["event"] for entry in lifecycle]
+    assert "declared" in events, f"no declaration in {timeline} (lifecycle events: {events})"
+    assert "resolved" in events, f"the incident was not resolved in {timeline} (lifecycle events: {events})"
+    declared = next(entry for entry in lifecycle if entry["event"] == "declared")
+    gates = [rec["msg"] for rec in records if rec["event"] == "note" and (rec.get("msg") or "").startswith("Gate ")]
+    assert gates, f"no gate decision in {timeline}"
+    rollbacks = [rec for rec in records if rec.get("action") == "firebreak.runbooks.ecs_service_rollback"]
+    assert rollbacks and rollbacks[-1]["details"].get("symptom", {}).get("confirmed"), "the symptom was not confirmed"
+    text = Path(report).read_text()
+    assert declared["severity"] in text, f"the report {report} does not name the severity {declared['severity']}"
+    return [
+        f"declared {declared['severity']} ({declared['type']}) and resolved in the timeline",
+        f"gate: {gates[-1].split(':', 1)[0]}",
+        f"report {Path(report).name} verifies the chain and names severity {declared['severity']}",
     ]

@@ -18,7 +18,7 @@ import time
 import traceback
 from datetime import datetime, timezone
 
-from . import autoscaler, workloads
+from . import autoscaler, disruption, workloads
 from .kubelet import Kubelet
 from .resources import BY_KIND, apply_defaults, scaled
 from .store import Store, now_iso
@@ -236,6 +236,7 @@ class Controllers:
                 workloads.sync_statefulsets(self)
                 workloads.sync_daemonsets(self)
                 autoscaler.sync_autoscalers(self)
+                disruption.sync_disruption_budgets(self)
                 if self.store.rv == before:
                     return
 

@@ -241,6 +241,17 @@ RESOURCES: tuple[ResourceType, ...] = (
     ),
     ResourceType("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True, ("netpol",), generation=True),
     ResourceType(
+        "policy",
+        "v1",
+        "poddisruptionbudgets",
+        "PodDisruptionBudget",
+        True,
+        ("pdb",),
+        ("status",),
+        has_status=True,
+        generation=True,
+    ),
+    ResourceType(
         "networking.k8s.io", "v1", "ingresses", "Ingress", True, ("ing",), ("status",), has_status=True, generation=True
     ),
 )
@@ -332,6 +343,10 @@ def validate(rtype: ResourceType, obj: dict, old: dict | None = None) -> None:
         _validate_hpa(obj.get("spec") or {}, causes)
     if rtype.kind == "NetworkPolicy":
         _validate_network_policy(obj.get("spec") or {}, causes)
+    if rtype.kind == "PodDisruptionBudget":
+        from .disruption import validate as validate_disruption_budget
+
+        validate_disruption_budget(obj.get("spec") or {}, causes)
     if rtype.kind in ("ConfigMap", "Secret"):
         for field in ("data", "binaryData", "stringData"):
             for key in obj.get(field) or {}:

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from . import autoscaler, events
+from . import autoscaler, disruption, events
 from . import patch as patches
 from .controller import Controllers
 from .resources import (
@@ -250,8 +250,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif sub == "log" and method == "GET":
             return self._send(200, self._pod_log(store.get(rtype, ns, name), query), "text/plain")
         elif sub == "eviction" and method == "POST":
-            store.delete(rtype, ns, name, body().get("deleteOptions"), dry_run)
-            return self._send(201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
+            return self._send(201, disruption.evict(store, ns, name, body(), dry_run))
         elif sub == "finalize" and method == "PUT":
             return self._send(200, store.update(rtype, ns, name, body(), dry_run, manager, subresource="finalize"))
         elif method == "GET":

@@ -12,8 +12,9 @@ import functools
 import boto3
 from botocore.config import Config
 
-from sandbox.seed import alarm_queue, ecs, evidence, network, platform
+from sandbox.seed import alarm_queue, ecs, evidence, network, platform, workers
 from sandbox.seed import neptune as neptune_seed
+from sandbox.seed import queues as queues_seed
 
 
 @functools.lru_cache(maxsize=8)
@@ -40,4 +41,6 @@ def seed_aws(endpoint_url: str, region: str = "us-east-1") -> dict:
     manifest["neptune"] = neptune_seed.seed(make_client, manifest)
     manifest["evidence"] = evidence.seed(make_client, manifest)
     manifest["alarm_queue"] = alarm_queue.seed(make_client)
+    manifest["queues"] = queues_seed.seed(make_client)
+    manifest["workers"] = workers.seed(make_client, manifest["network"])
     return manifest

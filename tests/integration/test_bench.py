@@ -34,6 +34,11 @@ def test_ecs_benchmark_measures_first_mutation_and_the_step_against_its_floor(aw
     first = bench_ecs.first_mutation(aws, env, repeat=1)
     assert first["service_down"]["first_mutation_s"] > 0 and first["empty_playbook_s"] > 0
     assert first["service_down"]["update_service_s"] >= first["service_down"]["first_mutation_s"]
+    # the floor of the first mutating call, measured in the same run: one thin module making the one UpdateService
+    assert first["floor"]["update_service_s"] == first["floor"]["first_mutation_s"] > 0
+    assert first["service_down"]["first_mutation_vs_floor"] == round(
+        first["service_down"]["first_mutation_s"] / first["floor"]["update_service_s"], 2
+    )
     step = bench_ecs.compare_step(aws, env, "restart", repeat=1, aws=None)  # no AWS CLI in tests (no download)
     assert step["same_calls_as_thin"], (step["step_calls"], step.get("thin_calls"), step.get("thin_aws_calls"))
     assert step["thin_aws_s"] > 0 and len(step["runs"]["thin_aws"]) == 1
@@ -42,3 +47,4 @@ def test_ecs_benchmark_measures_first_mutation_and_the_step_against_its_floor(aw
     )
     lines = bench_ecs.report({"first_mutation": first, "steps": {"restart": step}, "awscli": "skipped: test"})
     assert any("restart: step" in line and "thin AnsibleAWSModule module" in line for line in lines), lines
+    assert any(line.startswith("service_down: first mutating call") and "x the floor" in line for line in lines), lines

@@ -28,6 +28,25 @@ def test_service_down_drill_recovers_and_writes_timeline_and_report(aws, tmp_pat
     notes = [record for record in _records(result.timeline) if record["event"] == "note"]
     assert notes and "fault injected" in notes[0]["msg"] and "bad revision" in notes[0]["msg"]
     assert _records(result.timeline)[0]["event"] in ("playbook_start", "note")
+    # the frame's record: declared and resolved, the gate's decision, a report naming the severity
+    assert any("declared P2 (service_down) and resolved" in line for line in result.checks), result.checks
+    assert any(line.startswith("gate: Gate service-down-rollback passed") for line in result.checks), result.checks
+    assert "P2" in report
+
+
+def test_a_drill_whose_record_is_incomplete_fails(aws, tmp_path, monkeypatch):
+    """verify_record can fail: a runbook that rolls back without the frame (the old shape) is not a passed drill."""
+    real = available()["service_down"]
+    fake = types.SimpleNamespace(
+        PLAYBOOK="bench/playbooks/service_down_triage_first.yml",
+        DESCRIPTION="no frame",
+        inject=real.inject,
+        verify=real.verify,
+        verify_record=real.verify_record,
+    )
+    monkeypatch.setattr(drill, "available", lambda: {"service_down": fake})
+    with pytest.raises(drill.DrillError, match="the incident record is incomplete: no declaration"):
+        drill.run_drill("service_down", aws, tmp_path / "incidents", incident_id="DRILL-noframe")
 
 
 def test_a_drill_whose_runbook_does_not_recover_fails(aws, tmp_path, monkeypatch):

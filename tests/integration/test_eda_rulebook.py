@@ -10,147 +10,45 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
-import yaml
 
 from sandbox import REPO_ROOT
-from sandbox.alarm import alarm_event as eventbridge_alarm
+from sandbox.drills import service_down
+from sandbox.rulebook import (
+    ACCOUNT,
+    ALARM,
+    BIN,
+    Rulebook,
+    alarm_event,
+    in_queue,
+    make_alarm_queue,
+    rollbacks,
+    rulebook_available,
+    runs_settled,
+    timeline,
+)
 
 pytestmark = pytest.mark.integration
 
-BIN = Path(sys.executable).parent
-RULEBOOK = REPO_ROOT / "extensions" / "eda" / "rulebooks" / "service_down.yml"
-SANDBOX_VARS = REPO_ROOT / "extensions" / "eda" / "rulebooks" / "vars" / "sandbox.yml"
-ALARM = "firebreak-ecs-running-below-desired"
-ACCOUNT = "123456789012"
-
-if not (BIN / "ansible-rulebook").exists() or not (shutil.which("java") or os.environ.get("JAVA_HOME")):
+if not rulebook_available():
     pytest.skip("ansible-rulebook and a Java 17+ runtime are needed", allow_module_level=True)
-
-
-def alarm_event(aws, state="ALARM", later=0):
-    """The seeded alarm's state change as EventBridge delivers it (sandbox/alarm.py), ``later`` seconds from now."""
-    alarm = aws.client("cloudwatch").describe_alarms(AlarmNames=[ALARM])["MetricAlarms"][0]
-    when = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=later)
-    return eventbridge_alarm(alarm, state, when)
-
-
-class Rulebook:
-    """One ansible-rulebook process (own session, so the whole group can be killed) and its spool."""
-
-    def __init__(self, sandbox, tmp_path, queue, visibility=60, source_dir=False):
-        self.tmp = tmp_path
-        self.spool = tmp_path / "spool"
-        self.incidents = tmp_path / "incidents"
-        variables = yaml.safe_load(SANDBOX_VARS.read_text())
-        variables.update(firebreak_alarm_queue=queue, firebreak_eda_spool=str(self.spool))
-        variables["firebreak_alarm_visibility_timeout"] = visibility
-        self.vars_file = tmp_path / "vars.yml"
-        self.vars_file.write_text(yaml.safe_dump(variables))
-        self.rulebook = RULEBOOK
-        self.args = []
-        if source_dir:  # the source by file name from the development directory (-S), not through the collection
-            self.rulebook = tmp_path / "service_down_S.yml"
-            self.rulebook.write_text(
-                RULEBOOK.read_text().replace("firebreak.runbooks.aws_sqs_durable:", "aws_sqs_durable:")
-            )
-            self.args = ["-S", str(REPO_ROOT / "extensions" / "eda" / "plugins" / "event_source")]
-        self.env = {
-            **os.environ,
-            **sandbox.env(),
-            "FIREBREAK_INCIDENTS_DIR": str(self.incidents),
-            "ANSIBLE_NOCOLOR": "1",
-            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        }
-        self.env.pop("FIREBREAK_TIMELINE", None)
-        self.env.pop("FIREBREAK_INCIDENT_ID", None)
-        self.proc = None
-        self.log = None
-
-    def start(self, name="rulebook"):
-        self.log = self.tmp / f"{name}.log"
-        with open(self.log, "w") as log:
-            self.proc = subprocess.Popen(
-                [
-                    *(str(BIN / "ansible-rulebook"), "-r", str(self.rulebook), "-i", "inventories/sandbox"),
-                    *("--vars", str(self.vars_file), "-v", *self.args),
-                ],
-                cwd=REPO_ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.wait_for(lambda: "started" in self.states(), 60, "the source did not start")
-        return self
-
-    def kill(self, sig=signal.SIGKILL):
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, sig)
-            self.proc.wait(timeout=30)
-
-    def journal(self):
-        path = self.spool / "journal.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-    def states(self, message_id=None):
-        return [r["state"] for r in self.journal() if message_id is None or r.get("message_id") == message_id]
-
-    def wait_for(self, predicate, timeout, what):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            if self.proc is not None and self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        log = self.log.read_text()[-4000:] if self.log and self.log.exists() else ""
-        raise AssertionError(f"{what}\njournal: {self.journal()}\nlog tail:\n{log}")
 
 
 @pytest.fixture
 def alarm_queue(aws):
-    sqs = aws.client("sqs")
-    name = f"firebreak-alarms-{uuid.uuid4().hex[:8]}"
-    dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    url = sqs.create_queue(
-        QueueName=name,
-        Attributes={
-            "VisibilityTimeout": "60",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3}),
-        },
-    )["QueueUrl"]
-    return sqs, name, url
-
-
-def in_queue(sqs, url):
-    attrs = sqs.get_queue_attributes(
-        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    )["Attributes"]
-    return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
-
-
-def timeline(rulebook, incident_id):
-    path = rulebook.incidents / incident_id / "timeline.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def rollbacks(records):
-    return [r for r in records if r["event"] == "task_changed" and r.get("action", "").endswith("ecs_service_rollback")]
+    return make_alarm_queue(aws)
 
 
 def test_alarm_runs_service_down_and_the_message_is_deleted_only_after(aws, alarm_queue, tmp_path):
     sqs, name, url = alarm_queue
     ecs = aws.manifest["aws"]["ecs"]
+    service_down.inject(aws)  # the bad deploy the alarm is about (service_down confirms the symptom before acting)
     rulebook = Rulebook(aws, tmp_path, name).start()
     try:
         sent = time.time()
@@ -165,6 +63,8 @@ def test_alarm_runs_service_down_and_the_message_is_deleted_only_after(aws, alar
         rulebook.wait_for(
             lambda: rulebook.states().count("deleted") == 3, 120, "the repeat and the OK were not recorded"
         )
+        incident_id = next(r["incident_id"] for r in rulebook.journal() if r["state"] == "received")
+        rulebook.wait_for(lambda: runs_settled(rulebook, incident_id), 60, "a run did not end")
     finally:
         rulebook.kill(signal.SIGTERM)
 
@@ -175,7 +75,7 @@ def test_alarm_runs_service_down_and_the_message_is_deleted_only_after(aws, alar
     assert incident_id.startswith(f"ALARM-{ALARM}-")
     records = timeline(rulebook, incident_id)
     acks = [r for r in records if (r.get("action") or "").endswith("incident_event_ack")]
-    notes = [r for r in records if r["event"] == "note"]
+    notes = [r for r in records if r["event"] == "note" and not r["msg"].startswith("Gate ")]  # the alert's notes
     assert len(acks) == 3 and len(notes) == 3  # the ALARM, the repeat and the OK, all on one incident
     assert "acting: service_down" in notes[0]["msg"]
     assert all("recorded, not acted on" in n["msg"] for n in notes[1:])
@@ -186,8 +86,12 @@ def test_alarm_runs_service_down_and_the_message_is_deleted_only_after(aws, alar
     deleted_rec = next(r for r in journal if r["state"] == "deleted" and r["message_id"] == alarm_id)
     assert acked["acked_at"] <= deleted_rec["ts"]
     (rollback,) = rollbacks(records)
+    # the runbook's own report, written from its verified timeline beside it: resolved, recovery reached
+    facts = json.loads((rulebook.incidents / incident_id / "report.json").read_text())
+    assert facts["incident_id"] == incident_id and facts["resolved"] is True, facts.get("status")
+    assert facts["clocks"]["mitigation"]["reached"] and facts["clocks"]["recovery"]["reached"], facts["clocks"]
     service = aws.client("ecs").describe_services(cluster=ecs["cluster"], services=[ecs["service"]])["services"][0]
-    assert service["taskDefinition"].endswith(f":{ecs['current'] - 1}")
+    assert service["taskDefinition"].endswith(f":{ecs['current']}")  # the last good revision again
     assert in_queue(sqs, url) == 0
     rolled = datetime.datetime.fromisoformat(rollback["ts"].replace("Z", "+00:00")).timestamp()
     # the runbook's UpdateService calls, after the alarm was sent (the seed sets the circuit breaker with one)
@@ -209,6 +113,7 @@ def test_alarm_runs_service_down_and_the_message_is_deleted_only_after(aws, alar
 
 def test_killed_right_after_reading_the_alert_acts_once_after_restart(aws, alarm_queue, tmp_path):
     sqs, name, url = alarm_queue
+    service_down.inject(aws)  # the bad deploy the alarm is about
     first = Rulebook(aws, tmp_path, name, visibility=5).start("first")
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps(alarm_event(aws)))
     try:
@@ -222,12 +127,25 @@ def test_killed_right_after_reading_the_alert_acts_once_after_restart(aws, alarm
     second = Rulebook(aws, tmp_path, name, visibility=5, source_dir=True).start("second")
     try:
         second.wait_for(lambda: "deleted" in second.states(), 120, "the alert was lost")
+        incident_id = next(r["incident_id"] for r in second.journal() if r["state"] == "received")
+
+        def rolled_back():
+            try:
+                return bool(rollbacks(timeline(second, incident_id)))
+            except (OSError, ValueError):  # not written yet, or a line being appended
+                return False
+
+        # the message is deleted once the alert is confirmed, before the runbook's frame reaches its rollback
+        second.wait_for(rolled_back, 120, "the runbook did not roll back")
         time.sleep(8)  # longer than the visibility timeout: nothing comes back
     finally:
         second.kill(signal.SIGTERM)
-    incident_id = next(r["incident_id"] for r in second.journal() if r["state"] == "received")
     records = timeline(second, incident_id)
-    assert len(rollbacks(records)) == 1
+    assert len(rollbacks(records)) == 1, [
+        (r["event"], r.get("task"), (r.get("msg") or "")[:300])
+        for r in records
+        if r["event"] in ("task_failed", "note")
+    ]
     assert in_queue(sqs, url) == 0
     states = second.states()
     assert states.count("deleted") == 1

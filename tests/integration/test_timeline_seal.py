@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.drills import service_down
+
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO / "collections") not in sys.path:
     sys.path.insert(0, str(REPO / "collections"))
@@ -130,6 +132,7 @@ def test_a_scenario_seal_is_found_by_the_report(aws, run_playbook, tmp_path):
     """A scenario seals into firebreak_evidence_bucket; the README's report command alone reads it there."""
     bucket = aws.manifest["aws"]["s3"]["evidence_bucket"]
     timeline = tmp_path / "incident" / "timeline.jsonl"
+    service_down.inject(aws)  # the scenario acts only on a service that is down
     run = run_playbook(REPO / "playbooks" / "service_down.yml", timeline=timeline)
     assert run.returncode == 0, run.output
     records = tl.verify_timeline(timeline)

@@ -504,3 +504,124 @@ def test_a_rollback_that_cannot_be_tagged_still_happens_with_a_warning():
     assert result["changed"] and result["rollback"]["recorded"] is False
     assert module.warnings and "would roll back further" in module.warnings[-1]
     assert "could not record the pending rollback" in module.warnings[0]
+
+
+# -- the symptom a rollback exists for ---------------------------------------------------------------------------
+
+TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/shop-api-tg/0123"
+
+
+def _summary(running=2, desired=2, revision="shop-api:4", rollout="COMPLETED", failed=0, older=None):
+    deployments = [
+        {
+            "id": "ecs-svc/2",
+            "status": "PRIMARY",
+            "task_definition": ARN.format(revision),
+            "desired_count": desired,
+            "running_count": running,
+            "failed_tasks": failed,
+            "rollout_state": rollout,
+            "created_at": "2026-12-06T10:00:00+00:00",
+        }
+    ]
+    if older:
+        deployments.append(dict(older, created_at="2026-12-06T09:00:00+00:00"))
+    return {
+        "service_name": "shop-api",
+        "running_count": running,
+        "desired_count": desired,
+        "rollout_state": rollout,
+        "rollout_state_reason": "ECS deployment circuit breaker: tasks failed to start."
+        if rollout == "FAILED"
+        else None,
+        "deployments": deployments,
+    }
+
+
+def _health(healthy=2, unhealthy=0):
+    return [{"target_group_arn": TG, "healthy": healthy, "unhealthy": unhealthy, "total": healthy + unhealthy}]
+
+
+def test_a_bad_deploy_is_confirmed_naming_every_sign():
+    verdict = ecs.decide_symptom(
+        _summary(running=0, rollout="IN_PROGRESS", failed=6), _health(healthy=0, unhealthy=2), "shop-api:4"
+    )
+    assert verdict["confirmed"] and verdict["degraded"]
+    assert verdict["signs"] == [
+        "0 of 2 desired tasks running",
+        "targetgroup/shop-api-tg/0123: 0 of 2 targets healthy, 2 unhealthy",
+        "deployment ecs-svc/2 rollout stalled: IN_PROGRESS with 6 failed tasks",
+    ]
+    assert verdict["suspect"]["matches"] and verdict["suspect"]["failing"]
+
+
+def test_a_failed_rollout_alone_confirms_it():
+    verdict = ecs.decide_symptom(_summary(rollout="FAILED", failed=3), _health(), "shop-api:4")
+    assert verdict["confirmed"]
+    assert verdict["signs"] == [
+        "deployment ecs-svc/2 rollout FAILED (ECS deployment circuit breaker: tasks failed to start.)"
+    ]
+
+
+def test_a_healthy_service_is_not_confirmed_and_says_what_it_saw():
+    verdict = ecs.decide_symptom(_summary(), _health(), "shop-api:4")
+    assert not verdict["confirmed"] and not verdict["degraded"] and verdict["signs"] == []
+    assert verdict["saw"] == (
+        "shop-api runs shop-api:4 with 2/2 tasks running, newest deployment ecs-svc/2 on shop-api:4 rollout "
+        "COMPLETED with 0 failed tasks, targets targetgroup/shop-api-tg/0123 2/2 healthy"
+    )
+
+
+def test_a_degraded_service_whose_newest_deploy_completed_cleanly_is_not_the_deploys_fault():
+    verdict = ecs.decide_symptom(_summary(), _health(healthy=1, unhealthy=1), "shop-api:4")
+    assert verdict["degraded"] and not verdict["confirmed"]
+    assert "the deploy is not the suspect" in verdict["saw"]
+
+
+def test_a_newest_deployment_of_another_revision_is_not_the_suspect():
+    verdict = ecs.decide_symptom(_summary(running=0, rollout="IN_PROGRESS", failed=2), _health(0, 2), "shop-api:3")
+    assert verdict["degraded"] and not verdict["confirmed"] and not verdict["suspect"]["matches"]
+    assert "does not run shop-api:3" in verdict["saw"]
+
+
+def test_the_newest_deployment_is_the_latest_created_not_the_first_listed():
+    older = {
+        "id": "ecs-svc/1",
+        "status": "ACTIVE",
+        "task_definition": ARN.format("shop-api:3"),
+        "rollout_state": "COMPLETED",
+    }
+    summary = _summary(running=1, rollout="IN_PROGRESS", failed=1, older=older)
+    summary["deployments"].reverse()
+    verdict = ecs.decide_symptom(summary, _health(1, 1), "shop-api:4")
+    assert verdict["confirmed"] and verdict["suspect"]["deployment"] == "ecs-svc/2"
+
+
+def test_the_module_validates_a_force_without_a_reason_before_any_call():
+    params = {
+        "wait_timeout": 1,
+        "retry_budget": 1,
+        "mitigation_deadline": None,
+        "capture_revisions": 1,
+        "task_definition": None,
+        "rollback_from": None,
+        "force": True,
+        "force_reason": "  ",
+    }
+    with pytest.raises(ecs.ECSInputError, match="force=true needs a force_reason"):
+        ecs_service_rollback.validate_params(params)
+
+
+def test_a_refused_rollback_raises_with_the_symptom_and_a_forced_one_records_the_reason():
+    observed = {"service": _summary(), "target_health": _health()}
+    result = {"service": {"name": "shop-api"}}
+    with pytest.raises(ecs.ECSSymptomAbsent, match="symptom not confirmed: the service is not down or degraded") as err:
+        ecs_service_rollback.check_symptom({"force": False}, result, observed, "shop-api:4", checked=True)
+    assert err.value.fail_result()["symptom"]["confirmed"] is False
+    assert err.value.fail_result()["changed"] is False
+    forced = {}
+    ecs_service_rollback.check_symptom({"force": True, "force_reason": " why "}, forced, observed, "shop-api:4", True)
+    assert forced["symptom"]["forced"] is True and forced["symptom"]["force_reason"] == "why"
+    unchecked = {}
+    ecs_service_rollback.check_symptom({"force": False}, unchecked, observed, "shop-api:4", checked=False)
+    assert unchecked["symptom"]["checked"] is False  # a re-run that changes nothing is not refused

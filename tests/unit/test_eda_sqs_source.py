@@ -434,3 +434,72 @@ def test_confirmation_refuses_bad_input_and_writes_nothing_in_check_mode(tmp_pat
     assert acknowledge(str(spool), "abc", "INC-1", "run")[0] is False
     assert acknowledge(str(spool), "abc", "INC-1", "again")[0] is True
     assert sorted(p.name for p in (spool / "acks").iterdir()) == ["abc.json"]  # no temporary file left
+
+
+def test_repeats_are_batched_and_the_batch_confirmation_deletes_every_message(sqs, queue, tmp_path):
+    """An alert storm: the first event alone, the repeats held and dispatched as one event listing each; the run's
+    confirmation of the batch's first message deletes them all. An OK is batched apart from the ALARMs."""
+    name, url = queue
+    times = [f"2026-12-06T16:04:{34 + i:02d}.000+0000" for i in range(6)]
+    events = [alarm_event(when=t) for t in times] + [alarm_event(state="OK", when="2026-12-06T16:05:00.000+0000")]
+    engine = Engine()
+
+    async def scenario():
+        source = make_source(
+            sqs, name, tmp_path / "spool", engine, repeat_batch_seconds=0.5, repeat_batch_max=3, visibility_timeout=30
+        )
+        for event in events:
+            sqs.send_message(QueueUrl=url, MessageBody=json.dumps(event))
+            await receive_and_handle(source)
+        # first dispatched alone; 3 repeats made a full batch at once; 2 ALARM repeats and the OK are still held
+        assert [len(e["firebreak"].get("batch", [])) for e in engine.events] == [0, 3]
+        await asyncio.sleep(0.6)
+        await source.settle()  # the held batches are due
+        assert sorted(len(e["firebreak"]["batch"]) for e in engine.events[2:]) == [1, 2]
+        for dispatched in engine.events:
+            fb = dispatched["firebreak"]
+            acknowledge(fb["spool"], fb["message_id"], fb["incident_id"], "test")
+        await source.settle()
+        source.journal.close()
+
+    asyncio.run(scenario())
+    (first, full, *rest) = [e["firebreak"] for e in engine.events]
+    assert first["repeat"] is False and "batch" not in first
+    assert full["repeat"] is True and full["message_id"] == full["batch"][0]["message_id"]
+    assert [b["event_id"] for b in full["batch"]] == [e["id"] for e in events[1:4]]
+    assert {fb["batch"][0]["state"] for fb in rest} == {"ALARM", "OK"}
+    assert {fb["incident_id"] for fb in [first, full, *rest]} == {first["incident_id"]}
+    mids = {r["message_id"] for r in journal(tmp_path / "spool") if r["state"] == "received"}
+    assert len(mids) == len(events)
+    for mid in mids:
+        assert states(tmp_path / "spool", mid) == ["received", "queued", "acked", "deleted"]
+    assert counts(sqs, url) == (0, 0)
+
+
+def test_a_batch_member_back_after_a_crash_is_deleted_when_its_batch_was_confirmed(sqs, queue, tmp_path):
+    name, url = queue
+    for second in (34, 35, 36):
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(alarm_event(when=f"2026-12-06T16:04:{second}.000+0000")))
+    engine = Engine()
+
+    async def scenario():
+        first = make_source(sqs, name, tmp_path / "spool", engine, repeat_batch_seconds=60, repeat_batch_max=2)
+        for _ in range(3):
+            await receive_and_handle(first)
+        _, batch = engine.events
+        acknowledge(batch["firebreak"]["spool"], batch["firebreak"]["message_id"], "x", "run")
+        first.journal.close()  # dies before it sees the confirmation: both repeats come back
+        await asyncio.sleep(VT + 0.5)
+        again = make_source(sqs, name, tmp_path / "spool", engine, repeat_batch_seconds=60, repeat_batch_max=2)
+        handled = []
+        for _ in range(3):
+            handled += await receive_and_handle(again)
+        return batch["firebreak"]["batch"], handled
+
+    members, handled = asyncio.run(scenario())
+    # only the unconfirmed first event is dispatched again; the confirmed batch's members are not
+    assert len([h for h in handled if h is not None]) == 1
+    (redelivered,) = [e["firebreak"] for e in engine.events[2:]]
+    assert redelivered["redelivery"] is True and redelivered["repeat"] is False and "batch" not in redelivered
+    for member in members:
+        assert states(tmp_path / "spool", member["message_id"])[-2:] == ["duplicate", "deleted"]

@@ -412,6 +412,9 @@ def test_default_rules_answer_what_moto_lacks(proxy, upstream):
         ("codepipeline", "DisableStageTransition"),
         ("codepipeline", "EnableStageTransition"),
         ("codepipeline", "GetPipelineState"),
+        ("autoscaling", "StartInstanceRefresh"),
+        ("autoscaling", "DescribeInstanceRefreshes"),
+        ("autoscaling", "CancelInstanceRefresh"),
     }
     events = client(proxy, "cloudtrail").lookup_events()["Events"]
     assert {e["EventName"] for e in events} >= {"ConsoleLogin", "CreateAccessKey", "PutBucketPolicy"}

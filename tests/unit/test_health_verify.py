@@ -251,7 +251,7 @@ def test_k8s_rollout_check_verdicts():
 
 
 def test_the_report_takes_the_first_passing_verification_after_a_mitigation_as_recovery():
-    from ansible_collections.firebreak.runbooks.plugins.module_utils.record import timeline
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.record import report
 
     def rec(seq, event, **details):
         return {"seq": seq, "event": event, "changed": event == "task_changed", "details": details}
@@ -263,5 +263,5 @@ def test_the_report_takes_the_first_passing_verification_after_a_mitigation_as_r
         rec(4, "task_failed", step_kind="verification", passed=False),
         rec(5, "task_ok", step_kind="verification", passed=True),
     ]
-    times = timeline.step_times(records)
+    times = report.step_times(records)
     assert times["mitigation"]["seq"] == 2 and times["recovery"]["seq"] == 5

@@ -15,6 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO / "collections") not in sys.path:
     sys.path.insert(0, str(REPO / "collections"))
 
+from ansible_collections.firebreak.runbooks.plugins.action import incident_note as incident_note_action  # noqa: E402
 from ansible_collections.firebreak.runbooks.plugins.action import incident_report  # noqa: E402
 from ansible_collections.firebreak.runbooks.plugins.module_utils.record import timeline as tl  # noqa: E402
 from ansible_collections.firebreak.runbooks.plugins.modules import incident_note  # noqa: E402
@@ -49,6 +50,44 @@ def test_note_bad_input_fails_naming_the_value(args, named, capsys):
     assert code == 1
     assert out["failed"] is True
     assert named in out["msg"]
+
+
+def _note_action(args, check_mode=False):
+    task = SimpleNamespace(
+        args=args, check_mode=check_mode, diff=False, async_val=0, action="firebreak.runbooks.incident_note"
+    )
+    task.get_validated_value = mock.MagicMock()
+    action = incident_note_action.ActionModule(
+        task=task,
+        connection=mock.MagicMock(),
+        play_context=SimpleNamespace(check_mode=check_mode, remote_addr=None),
+        loader=mock.MagicMock(),
+        templar=mock.MagicMock(),
+        shared_loader_obj=mock.MagicMock(),
+    )
+    return action.run(task_vars={})
+
+
+def test_the_note_action_returns_what_the_module_returns_without_a_module_process(capsys):
+    """The controller-side note (plugins/action/incident_note.py) and the module build the same result."""
+    args = {"msg": "rolling back", "kind": "decision", "severity": "P2", "audience": "#inc"}
+    result = _note_action(dict(args), check_mode=True)
+    _code, out = _run_note(dict(args), capsys)
+    assert not result.get("failed") and result["changed"] is False
+    assert (result["note"], result["msg"]) == (out["note"], out["msg"]) == (args, "rolling back")
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [({"msg": "x", "kind": "rumour"}, "rumour"), ({"msg": "x", "severity": "P9"}, "P9"), ({"msg": "  "}, "msg")],
+)
+def test_the_note_action_fails_on_bad_input_naming_the_value(args, named):
+    try:
+        result = _note_action(args)
+    except Exception as exc:  # ansible raises argument spec errors as AnsibleActionFail
+        assert named in str(exc)
+    else:
+        assert result["failed"] is True and named in result["msg"]
 
 
 def _action(args, check_mode=False, diff=False):

@@ -16,6 +16,7 @@ if str(REPO / "collections") not in sys.path:
 
 from ansible_collections.firebreak.runbooks.plugins.action import incident_lifecycle as action  # noqa: E402
 from ansible_collections.firebreak.runbooks.plugins.module_utils.record import lifecycle as lc  # noqa: E402
+from ansible_collections.firebreak.runbooks.plugins.module_utils.record import report as rp  # noqa: E402
 from ansible_collections.firebreak.runbooks.plugins.module_utils.record import timeline as tl  # noqa: E402
 from ansible_collections.firebreak.runbooks.plugins.modules import incident_lifecycle as doc  # noqa: E402
 
@@ -226,7 +227,7 @@ def test_the_report_shows_severity_roles_status_history_and_communications():
     records = as_records(first, upd, post)
     for rec in records:
         rec.update(ts=rec["details"]["lifecycle"]["at"], task="lifecycle", host="localhost")
-    report = tl.render_report(records, "timeline.jsonl")
+    report = rp.render(records, "timeline.jsonl")[0]
     assert "- **Severity**: P1 \\(P2 → P1\\)" in report  # Markdown-escaped
     section = report.split("## Incident Lifecycle\n", 1)[1].split("\n## ", 1)[0]
     assert "| 2025-12-27 14:00 UTC | P2 | investigating |" in section

@@ -45,12 +45,18 @@ def test_resource_shapes_and_states():
                 entry("k8s_namespace_isolate", "namespace/shop", 1),
                 entry("alb_drain", "arn:tg/web", 2),
                 entry("pipeline_pause", "arn:states/x", 3),
+                entry(
+                    "asg_capacity",
+                    "arn:aws:autoscaling:us-east-1:1:autoScalingGroup:u:autoScalingGroupName/gpu-worker",
+                    4,
+                ),
             ]
         )
     }
     assert plan["k8s_namespace_isolate"]["k8s_namespace_isolate_namespace"] == "shop"
     assert plan["alb_drain"]["alb_drain_target_groups"] == ["arn:tg/web"]
     assert plan["pipeline_pause"] == {"pipeline_pause_state": "resumed"}
+    assert plan["asg_capacity"] == {"asg_capacity_state": "restored", "asg_capacity_name": "gpu-worker"}
 
 
 def test_a_step_no_role_releases_is_left_for_a_person():

@@ -478,12 +478,6 @@ def test_report_json_is_deterministic_sorted_and_equal_to_the_facts():
         assert set(data["clocks"][name]) >= {"reached", "at", "seconds", "seq"}
 
 
-def test_render_report_keeps_its_old_entry_point():
-    t = incident()
-    assert tl.render_report(t.records, "/x/timeline.jsonl") == t.render()[0]
-    assert tl.step_times(t.records)["recovery"]["seq"] == 10
-
-
 # ------------------------------------------------------------------ first_event_at at declaration
 
 

@@ -16,6 +16,7 @@ if str(REPO / "collections") not in sys.path:
     sys.path.insert(0, str(REPO / "collections"))
 
 from ansible_collections.firebreak.runbooks.plugins.module_utils.record import redaction as rd  # noqa: E402
+from ansible_collections.firebreak.runbooks.plugins.module_utils.record import report as rp  # noqa: E402
 from ansible_collections.firebreak.runbooks.plugins.module_utils.record import timeline as tl  # noqa: E402
 
 
@@ -468,18 +469,18 @@ def test_step_times_by_kind():
         task(6, "verification", event="task_failed", changed=False),
         task(7, "verification", event="task_ok", changed=False),
     ]
-    times = tl.step_times(recs)
+    times = rp.step_times(recs)
     assert {k: (v or {}).get("seq") for k, v in times.items()} == {"mitigation": 4, "containment": 5, "recovery": 7}
     # without a verification, the first changed recovery step (a restore) is the recovery
-    times = tl.step_times([task(1, "containment"), task(2, "recovery")])
+    times = rp.step_times([task(1, "containment"), task(2, "recovery")])
     assert {k: (v or {}).get("seq") for k, v in times.items()} == {"mitigation": 1, "containment": 1, "recovery": 2}
 
 
 def test_format_duration():
-    assert tl.format_duration(8100) == "2 hours 15 minutes"
-    assert tl.format_duration(65) == "1 minute 5 seconds"
-    assert tl.format_duration(12) == "12 seconds"
-    assert tl.format_duration(0) == "0 seconds"
+    assert rp.format_duration(8100) == "2 hours 15 minutes"
+    assert rp.format_duration(65) == "1 minute 5 seconds"
+    assert rp.format_duration(12) == "12 seconds"
+    assert rp.format_duration(0) == "0 seconds"
 
 
 def _rec(seq, ts, event, **kw):
@@ -528,7 +529,7 @@ def test_render_report_sections_and_times():
         _rec(5, "2025-12-27T14:12:00.000Z", "task_failed", task="Roll back", role="ecs_rollback", msg="boom"),
         _rec(6, "2025-12-27T16:15:00.000Z", "playbook_end", playbook="playbooks/x.yml", details={"outcome": "failed"}),
     ]
-    md = tl.render_report(recs, "/x/timeline.jsonl")
+    md = rp.render(recs, "/x/timeline.jsonl")[0]
     for heading in (
         "## Incident Summary",
         "## Timeline",

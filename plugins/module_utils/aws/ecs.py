@@ -331,6 +331,94 @@ def decide_rollback(
     }
 
 
+class ECSSymptomAbsent(ECSInputError):
+    """The symptom a rollback exists for is not there (and no force was given); nothing was changed."""
+
+
+def _newest_deployment(deployments: list[dict]) -> dict | None:
+    """The newest deployment of a service summary (latest ``created_at``; the PRIMARY one when times are missing)."""
+    if not deployments:
+        return None
+    timed = [d for d in deployments if d.get("created_at")]
+    if timed:
+        return max(timed, key=lambda d: str(d["created_at"]))
+    return next((d for d in deployments if d.get("status") == "PRIMARY"), deployments[0])
+
+
+def decide_symptom(summary: dict, target_health: list[dict], suspect: str) -> dict:
+    """Is the service down or degraded, and is its newest deployment -- the one running ``suspect``
+    (``family:revision``, the revision a rollback moves away from) -- the suspect? Pure: reads a service
+    summary (``service_summary``) and target health summaries (``target_health``) taken before any change.
+
+    Down or degraded: fewer tasks running than desired; a target group with an unhealthy target or none healthy;
+    or the newest deployment's rollout FAILED, or still IN_PROGRESS with failed tasks (stalled). The newest
+    deployment is the suspect when it runs ``suspect`` and shows the failure itself (its rollout FAILED or
+    IN_PROGRESS, failed tasks, or fewer of its tasks running than desired).
+
+    Returns ``{"confirmed", "degraded", "suspect", "signs", "saw"}``: ``signs`` lists what shows the service
+    down, ``saw`` says in one line what was read (for the refusal message) and ``suspect`` names the deployment.
+    """
+    running, desired = summary.get("running_count") or 0, summary.get("desired_count") or 0
+    signs = []
+    if running < desired:
+        signs.append(f"{running} of {desired} desired tasks running")
+    for group in target_health or []:
+        name = str(group.get("target_group_arn") or "").rsplit(":", 1)[-1] or "target group"
+        unhealthy, healthy, total = group.get("unhealthy", 0), group.get("healthy", 0), group.get("total", 0)
+        if unhealthy or (total and not healthy):
+            signs.append(f"{name}: {healthy} of {total} targets healthy, {unhealthy} unhealthy")
+    newest = _newest_deployment(summary.get("deployments") or [])
+    suspect_info = {"revision": suspect, "deployment": None, "matches": False, "failing": False}
+    if newest is not None:
+        try:
+            revision = normalize_task_definition(newest.get("task_definition"))
+        except ValueError:
+            revision = str(newest.get("task_definition"))
+        rollout, failed = newest.get("rollout_state"), newest.get("failed_tasks") or 0
+        if rollout == "FAILED":
+            signs.append(f"deployment {newest.get('id')} rollout FAILED ({summary.get('rollout_state_reason') or '-'})")
+        elif rollout == "IN_PROGRESS" and failed:
+            signs.append(f"deployment {newest.get('id')} rollout stalled: IN_PROGRESS with {failed} failed tasks")
+        failing = (
+            rollout in ("FAILED", "IN_PROGRESS")
+            or failed > 0
+            or (newest.get("running_count") or 0) < (newest.get("desired_count") or 0)
+        )
+        suspect_info.update(
+            deployment=newest.get("id"),
+            task_definition=revision,
+            rollout_state=rollout,
+            failed_tasks=failed,
+            created_at=newest.get("created_at"),
+            matches=revision == suspect,
+            failing=bool(failing),
+        )
+    degraded = bool(signs)
+    confirmed = degraded and suspect_info["matches"] and suspect_info["failing"]
+    health = "; ".join(
+        f"{str(g.get('target_group_arn') or '').rsplit(':', 1)[-1]} {g.get('healthy', 0)}/{g.get('total', 0)} healthy"
+        for g in target_health or []
+    )
+    saw = f"{summary.get('service_name')} runs {suspect} with {running}/{desired} tasks running"
+    if newest is not None:
+        saw += (
+            f", newest deployment {newest.get('id')} on {suspect_info.get('task_definition')} rollout "
+            f"{suspect_info.get('rollout_state') or 'unknown'} with {suspect_info.get('failed_tasks')} failed tasks"
+        )
+    saw += f", targets {health}" if health else ", no load balancer targets"
+    if degraded and not suspect_info["matches"]:
+        saw += f"; the newest deployment does not run {suspect}: the deploy being rolled back is not the suspect"
+    elif degraded and not suspect_info["failing"]:
+        saw += "; the newest deployment completed without failed tasks: the deploy is not the suspect"
+    return {
+        "confirmed": confirmed,
+        "degraded": degraded,
+        "suspect": suspect_info,
+        "signs": signs,
+        "saw": saw,
+    }
+
+
 # -- restart ----------------------------------------------------------------------------------------
 
 
@@ -579,6 +667,11 @@ def target_group_arns(service: dict) -> list[str]:
         if arn and arn not in seen:
             seen.append(arn)
     return seen
+
+
+# The service an ECS step acts on, and how it waits (doc fragments firebreak.runbooks.step.ECS_SERVICE, .ECS_WAIT).
+SERVICE_OPTIONS = {"cluster": {"type": "str", "required": True}, "service": {"type": "str", "required": True}}
+WAIT_OPTIONS = {"wait_timeout": {"type": "int", "default": 600}, "capture": {"type": "bool", "default": False}}
 
 
 def deployment_summary(deployment, iso=isoformat):

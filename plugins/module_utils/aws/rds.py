@@ -616,3 +616,441 @@ def cutover_plan(source_id: str, target_id: str, incident_id, confirm) -> dict:
             "choose another target identifier"
         )
     return {"replaced": replaced, "source": source_id, "restored": target_id}
+
+
+# --------------------------------------------------------------------------------------------------
+# Waiting for what a step made, and the instances of a restored cluster (PITR and snapshot restore)
+# --------------------------------------------------------------------------------------------------
+
+
+def wait_cluster_available(caller, rds, cluster_id: str, timeout, what: str) -> dict:
+    """Poll until DB cluster ``cluster_id`` exists and is ``available``; returns it."""
+
+    def done(found):
+        if found is None:
+            return False, f"DB cluster {cluster_id!r} not found yet"
+        return found.get("Status") == "available", f"status {found.get('Status')}"
+
+    return wait_for(lambda: describe_cluster(caller, rds, cluster_id, missing_ok=True), done, timeout, what)
+
+
+def wait_instance_available(caller, rds, instance_id: str, timeout, what: str, done_extra=None) -> dict:
+    """Poll until DB instance ``instance_id`` exists and is ``available`` (and ``done_extra(instance)`` is
+    ``(True, why)`` when given); returns it."""
+
+    def done(found):
+        if found is None:
+            return False, f"DB instance {instance_id!r} not found yet"
+        status = found.get("DBInstanceStatus")
+        extra = done_extra(found) if done_extra else (True, "available")
+        if status != "available":
+            return False, f"status {status}" + ("" if extra[0] else f", {extra[1]}")
+        return extra
+
+    return wait_for(lambda: describe_instance(caller, rds, instance_id, missing_ok=True), done, timeout, what)
+
+
+def instance_id_clashes(caller, rds, ids: list) -> list:
+    """Which of ``ids`` already exist as DB instances (one filtered listing)."""
+    if not ids:
+        return []
+    pages = caller.paginate(
+        rds,
+        "describe_db_instances",
+        "instance identifiers of the restore",
+        token_in="Marker",  # noqa: S106 - the pagination token, not a secret
+        Filters=[{"Name": "db-instance-id", "Values": list(ids)}],
+    )
+    return sorted(i["DBInstanceIdentifier"] for page in pages for i in page.get("DBInstances") or [])
+
+
+def create_cluster_instances(caller, rds, cluster_id: str, engine: str, missing: list, tags: dict, timeout, state):
+    """Create the planned instances ``missing`` (``cluster_instance_plan`` items) in ``cluster_id``, the writer
+    first: the first instance of a cluster becomes its writer, so the readers wait until it is in.  Each instance
+    carries ``tags`` and ``firebreak:restored-from`` naming its source member (or the cluster's source).
+    Sets ``state["acted"]``; returns the ids created."""
+    created = []
+    for index, item in enumerate(missing):
+        if index > 0 and missing[0]["writer"]:
+            wait_for(
+                lambda: describe_cluster(caller, rds, cluster_id, missing_ok=True),
+                lambda c: (cluster_writer(c or {}) is not None, "no writer yet"),
+                timeout,
+                f"the writer of the restored DB cluster {cluster_id!r}",
+            )
+        instance_tags = dict(tags)
+        if item.get("source"):
+            instance_tags[TAG_RESTORED_FROM] = item["source"]
+        params = dict(
+            DBInstanceIdentifier=item["id"],
+            DBClusterIdentifier=cluster_id,
+            Engine=engine,
+            DBInstanceClass=item["instance_class"],
+            Tags=tag_list(instance_tags),
+        )
+        if item.get("availability_zone"):
+            params["AvailabilityZone"] = item["availability_zone"]
+        if item.get("promotion_tier") is not None:
+            params["PromotionTier"] = int(item["promotion_tier"])
+        if not is_default_group(item.get("parameter_group")):
+            params["DBParameterGroupName"] = item["parameter_group"]
+        caller(rds, "create_db_instance", f"DB instance {item['id']!r} in {cluster_id!r}", **params)
+        state["acted"] = True
+        created.append(item["id"])
+    return created
+
+
+def wait_cluster_instances(caller, rds, cluster_id: str, ids: list, timeout) -> dict:
+    """Poll until every one of ``ids`` is an ``available`` instance of ``cluster_id``; returns the instances."""
+
+    def all_available(found):
+        states = {i: (found.get(i) or {}).get("DBInstanceStatus", "missing") for i in ids}
+        waiting = {i: s for i, s in states.items() if s != "available"}
+        return not waiting, ", ".join(f"{i}={s}" for i, s in waiting.items())
+
+    return wait_for(
+        lambda: cluster_instances(caller, rds, {"DBClusterIdentifier": cluster_id}),
+        all_available,
+        timeout,
+        f"the instances of the restored DB cluster {cluster_id!r}",
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Instance class change (rds_instance_scale): decisions
+# --------------------------------------------------------------------------------------------------
+
+TAG_SCALED_FROM_CLASS = "firebreak:scaled-from-class"
+TAG_SCALED_TO_CLASS = "firebreak:scaled-to-class"
+TAG_SCALED_AT = "firebreak:scaled-at"
+CLASS_SCALE_TAGS = (TAG_SCALED_FROM_CLASS, TAG_SCALED_TO_CLASS, TAG_SCALED_AT)
+INSTANCE_CLASS_RE = re.compile(r"^db\.[a-z0-9]+(\.[a-z0-9-]+)?$")
+
+
+def validate_instance_class(value, option="instance_class") -> str:
+    """A DB instance class (``db.r6g.xlarge``, ``db.serverless``), in lower case; ``RDSInputError`` naming it."""
+    text = str(value or "").strip().lower()
+    if not INSTANCE_CLASS_RE.match(text):
+        raise RDSInputError(
+            f"{option}: {value!r} is not a DB instance class (expected db.<family>.<size>, such as db.r6g.xlarge)"
+        )
+    return text
+
+
+def read_class_scale(tags: dict) -> dict | None:
+    """The class change recorded on an instance (``{from, to, at}``), or None."""
+    if tags.get(TAG_SCALED_FROM_CLASS) and tags.get(TAG_SCALED_TO_CLASS):
+        return {"from": tags[TAG_SCALED_FROM_CLASS], "to": tags[TAG_SCALED_TO_CLASS], "at": tags.get(TAG_SCALED_AT)}
+    return None
+
+
+def class_scale_tags(scaled_from: str, scaled_to: str, at: str) -> dict:
+    return {TAG_SCALED_FROM_CLASS: scaled_from, TAG_SCALED_TO_CLASS: scaled_to, TAG_SCALED_AT: at}
+
+
+def decide_class_scale(current: str, requested: str, record: dict | None, pending: str | None = None) -> dict:
+    """Change the class to ``requested``: ``{"changed", "action", "from", "to", "reason"}``.
+
+    ``action``: ``modify`` (call ModifyDBInstance), ``wait`` (the change to ``requested`` is already pending,
+    e.g. an earlier run's: only wait for it) or ``none``.  ``from`` is the class to record for a restore: the one
+    already recorded (an earlier change of this incident), else the current class."""
+    original = record["from"] if record else current
+    if pending == requested and current != requested:
+        return {
+            "changed": False,
+            "action": "wait",
+            "from": original,
+            "to": requested,
+            "reason": f"the change {current} -> {requested} is already pending: waiting for it",
+        }
+    if current == requested and not pending:
+        return {
+            "changed": False,
+            "action": "none",
+            "from": original,
+            "to": requested,
+            "reason": f"the instance already is {requested}",
+        }
+    return {
+        "changed": True,
+        "action": "modify",
+        "from": original,
+        "to": requested,
+        "reason": f"class {current} -> {requested} (restore to {original} with state=restored)",
+    }
+
+
+def decide_class_restore(current: str, record: dict | None, pending: str | None = None) -> dict:
+    """Put back the recorded class: ``{"changed", "action", "to", "reason", "left_alone"}``; ``action`` is
+    ``modify`` (and remove the record), ``wait`` (the restore is pending), ``forget`` (the instance already has
+    the recorded class: only remove the record) or ``none`` (nothing recorded, or someone changed the class
+    meanwhile: left alone)."""
+    if not record:
+        return {
+            "changed": False,
+            "action": "none",
+            "to": current,
+            "reason": "no class change recorded on the instance: nothing to restore",
+            "left_alone": {},
+        }
+    if pending == record["from"] and current != record["from"]:
+        return {
+            "changed": False,
+            "action": "wait",
+            "to": record["from"],
+            "reason": f"the change back to {record['from']} is already pending: waiting for it",
+            "left_alone": {},
+        }
+    if current == record["from"] and not pending:
+        return {
+            "changed": True,
+            "action": "forget",
+            "to": current,
+            "reason": f"the instance already is the recorded {current}; removed the class change record",
+            "left_alone": {},
+        }
+    if current != record["to"] or pending:
+        return {
+            "changed": False,
+            "action": "none",
+            "to": current,
+            "reason": (
+                f"the class is {current}{f' (pending {pending})' if pending else ''}, not the {record['to']} the "
+                f"scale set: someone changed it meanwhile, so it is left alone (the recorded class to restore is "
+                f"{record['from']})"
+            ),
+            "left_alone": {"instance_class": current, "pending": pending, "scaled_to": record["to"]},
+        }
+    return {
+        "changed": True,
+        "action": "modify",
+        "to": record["from"],
+        "reason": f"class {current} -> {record['from']} (the class before the scale)",
+        "left_alone": {},
+    }
+
+
+def class_verdict(wanted: str, filtered: list, unfiltered: list | None) -> dict:
+    """Whether DescribeOrderableDBInstanceOptions says ``wanted`` exists for the engine and version.
+
+    ``filtered``: the options answered when asking for ``wanted`` (AWS filters by class; moto ignores the
+    filter, so every class is checked); ``unfiltered``: a page of the engine version's options, or None when not
+    asked.  ``{"verdict": valid|invalid|unknown, "known_classes": [...]}``: ``unknown`` when the API answers no
+    option at all for the engine version (moto knows few engines and versions), so it cannot tell."""
+    classes = sorted({o.get("DBInstanceClass") for o in filtered if o.get("DBInstanceClass")})
+    if wanted in classes:
+        return {"verdict": "valid", "known_classes": []}
+    if not classes:
+        classes = sorted({o.get("DBInstanceClass") for o in unfiltered or [] if o.get("DBInstanceClass")})
+    if classes:
+        return {"verdict": "invalid", "known_classes": classes}
+    return {"verdict": "unknown", "known_classes": []}
+
+
+def scale_disruption(instance: dict, cluster: dict | None) -> str:
+    """What an immediate class change does to the database, in incident words (for the gate and the result)."""
+    ident = instance.get("DBInstanceIdentifier")
+    if cluster is not None:
+        if cluster_writer(cluster) == ident:
+            return (
+                f"{ident} is the writer of DB cluster {cluster.get('DBClusterIdentifier')}: it restarts with the new "
+                "class and writes are unavailable until it is back (or Aurora fails over to a reader); fail over to "
+                "a reader of the new class first to shorten it"
+            )
+        name = cluster.get("DBClusterIdentifier")
+        return f"{ident} is a reader of DB cluster {name}: it restarts and its connections drop"
+    if instance.get("MultiAZ"):
+        return (
+            f"{ident} is Multi-AZ: RDS changes the standby, fails over to it (connections drop, typically 60-120 s), "
+            "then changes the old primary"
+        )
+    return f"{ident} is single-AZ: it reboots and is unavailable while the class changes (minutes)"
+
+
+def class_state(instance: dict) -> dict:
+    pending = (instance.get("PendingModifiedValues") or {}).get("DBInstanceClass")
+    return {
+        "instance_class": instance.get("DBInstanceClass"),
+        "pending_instance_class": pending,
+        "status": instance.get("DBInstanceStatus"),
+        "multi_az": bool(instance.get("MultiAZ")),
+        "availability_zone": instance.get("AvailabilityZone"),
+    }
+
+
+def orderable_classes(caller, rds, instance: dict, wanted: str) -> dict:
+    """``class_verdict`` for ``wanted`` on ``instance``'s engine and version (at most one listing and one page)."""
+    engine, version = instance.get("Engine"), instance.get("EngineVersion")
+    ask = {"Engine": engine}
+    if version:
+        ask["EngineVersion"] = version
+    resource = f"orderable DB instance options of {engine} {version or ''}".strip()
+    filtered = []
+    for page in caller.paginate(
+        rds,
+        "describe_orderable_db_instance_options",
+        resource,
+        token_in="Marker",  # noqa: S106 - the pagination token, not a secret
+        DBInstanceClass=wanted,
+        **ask,
+    ):
+        filtered += page.get("OrderableDBInstanceOptions") or []
+        if any(o.get("DBInstanceClass") == wanted for o in filtered):
+            break
+    unfiltered = None
+    if not filtered:
+        page = caller(rds, "describe_orderable_db_instance_options", resource, MaxRecords=100, **ask)
+        unfiltered = page.get("OrderableDBInstanceOptions") or []
+    return class_verdict(wanted, filtered, unfiltered)
+
+
+# --------------------------------------------------------------------------------------------------
+# Restore from a snapshot (rds_snapshot_restore): decisions
+# --------------------------------------------------------------------------------------------------
+
+TAG_RESTORED_FROM_SNAPSHOT = "firebreak:restored-from-snapshot"
+SNAPSHOT_TYPES = ("automated", "manual")
+CLUSTER_ENGINES = ("aurora", "neptune", "docdb")
+
+
+def snapshot_fields(snapshot: dict, kind: str) -> dict:
+    """The fields of a DB (cluster) snapshot the step decides on, the same for both kinds."""
+    if kind == "cluster":
+        ident, source, arn = (
+            snapshot.get("DBClusterSnapshotIdentifier"),
+            snapshot.get("DBClusterIdentifier"),
+            snapshot.get("DBClusterSnapshotArn"),
+        )
+    else:
+        ident, source, arn = (
+            snapshot.get("DBSnapshotIdentifier"),
+            snapshot.get("DBInstanceIdentifier"),
+            snapshot.get("DBSnapshotArn"),
+        )
+    return {
+        "id": ident,
+        "arn": arn,
+        "source": (source or "").lower() or None,
+        "type": snapshot.get("SnapshotType"),
+        "status": snapshot.get("Status"),
+        "engine": snapshot.get("Engine"),
+        "engine_version": snapshot.get("EngineVersion"),
+        "created": as_utc(snapshot.get("SnapshotCreateTime")),
+        "encrypted": bool(snapshot.get("StorageEncrypted", snapshot.get("Encrypted"))),
+    }
+
+
+def choose_snapshot(snapshots: list, source_id: str, snapshot_type: str = "any") -> dict:
+    """The latest ``available`` snapshot of ``snapshot_type`` (``any``, ``automated``, ``manual``) among
+    ``snapshots`` (``snapshot_fields``), newest ``created`` first, then identifier.  ``RDSInputError`` naming the
+    source and what was found when there is none."""
+    wanted = SNAPSHOT_TYPES if snapshot_type == "any" else (snapshot_type,)
+    usable = [s for s in snapshots if s["status"] == "available" and s["type"] in wanted and s["created"]]
+    if not usable:
+        seen = ", ".join(f"{s['id']} ({s['type']}, {s['status']})" for s in snapshots) or "none"
+        kinds = "automated or manual" if snapshot_type == "any" else snapshot_type
+        raise RDSInputError(f"no available {kinds} snapshot of {source_id!r} to restore from (snapshots: {seen})")
+    usable.sort(key=lambda s: (s["created"], s["id"]), reverse=True)
+    return usable[0]
+
+
+def data_loss_window(snapshot_time, now) -> dict:
+    """What a restore from a snapshot taken at ``snapshot_time`` loses: everything written since."""
+    seconds = max(0, int((now - snapshot_time).total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{hours}h {minutes:02d}m {secs:02d}s"
+    return {
+        "snapshot_time": iso_utc(snapshot_time),
+        "now": iso_utc(now),
+        "seconds": seconds,
+        "text": f"writes after {iso_utc(snapshot_time)} ({text} before now) are not in the restore",
+    }
+
+
+def check_snapshot_target(kind: str, target_id: str, tags: dict, source_id: str, incident_id, snapshot_id) -> str:
+    """Refuse an existing ``target_id`` unless it is our own restore of ``source_id`` (for this incident) from
+    the snapshot asked for (``snapshot_id``), or - when the step picks the latest snapshot (``snapshot_id``
+    None) - from any snapshot of that source.  Returns the snapshot id it was restored from."""
+    ours, why = restore_ownership(tags, source_id, incident_id)
+    if not ours:
+        raise RDSInputError(
+            f"target {kind} identifier {target_id!r} already exists and {why}: a restore goes into a NEW identifier; "
+            "choose another target identifier"
+        )
+    restored_from = tags.get(TAG_RESTORED_FROM_SNAPSHOT)
+    if not restored_from:
+        raise RDSInputError(
+            f"target {kind} identifier {target_id!r} already exists as a restore of {source_id} but not from a "
+            f"snapshot (no {TAG_RESTORED_FROM_SNAPSHOT} tag): choose another target identifier"
+        )
+    if snapshot_id and restored_from != snapshot_id:
+        raise RDSInputError(
+            f"target {kind} identifier {target_id!r} already exists as a restore of snapshot {restored_from!r}, not "
+            f"{snapshot_id!r}: choose another target identifier"
+        )
+    return restored_from
+
+
+def restored_settings(source: dict | None, kind: str, given: dict) -> dict:
+    """The network and parameter settings of the restore: each given one, else the source's (when it still
+    exists), else None (the snapshot's or AWS's default).  ``given``: ``subnet_group``, ``security_groups``,
+    ``parameter_group``; ``how`` says where each came from."""
+    copied = copied_settings(source, kind) if source is not None else {}
+    out, how = {}, {}
+    for key in ("subnet_group", "security_groups", "parameter_group"):
+        if given.get(key):
+            out[key], how[key] = given[key], "given"
+        elif copied.get(key):
+            out[key], how[key] = copied[key], "source"
+        else:
+            out[key], how[key] = None, "snapshot default"
+    if kind == "instance":
+        for key in ("option_group", "multi_az", "instance_class"):
+            out[key] = copied.get(key)
+        if given.get("instance_class"):
+            out["instance_class"], how["instance_class"] = given["instance_class"], "given"
+        elif out.get("instance_class"):
+            how["instance_class"] = "source"
+    out["how"] = how
+    return out
+
+
+def describe_snapshot(caller, rds, kind: str, snapshot_id: str) -> dict:
+    """One DB cluster snapshot (``kind`` cluster) or DB snapshot (instance), by identifier or ARN, as
+    ``snapshot_fields``; ``RDSInputError`` naming it when it does not exist."""
+    if kind == "cluster":
+        method, key, answer_key = "describe_db_cluster_snapshots", "DBClusterSnapshotIdentifier", "DBClusterSnapshots"
+        missing = ("DBClusterSnapshotNotFoundFault", "DBClusterSnapshotNotFound")
+    else:
+        method, key, answer_key = "describe_db_snapshots", "DBSnapshotIdentifier", "DBSnapshots"
+        missing = ("DBSnapshotNotFound", "DBSnapshotNotFoundFault")
+    what = f"DB {'cluster ' if kind == 'cluster' else ''}snapshot {snapshot_id!r}"
+    try:
+        found = caller(rds, method, what, **{key: snapshot_id}).get(answer_key) or []
+    except StepAWSError as e:
+        if e.code in missing:
+            raise RDSInputError(f"{what} not found") from None
+        raise
+    if not found:
+        raise RDSInputError(f"{what} not found")
+    return snapshot_fields(found[0], kind)
+
+
+def list_snapshots(caller, rds, kind: str, source_id: str) -> list:
+    """The automated and manual snapshots of DB cluster (or instance) ``source_id``, as ``snapshot_fields``;
+    the listing works for a source that no longer exists (its manual and retained snapshots)."""
+    if kind == "cluster":
+        method, key, answer_key = "describe_db_cluster_snapshots", "DBClusterIdentifier", "DBClusterSnapshots"
+    else:
+        method, key, answer_key = "describe_db_snapshots", "DBInstanceIdentifier", "DBSnapshots"
+    snapshots = []
+    for page in caller.paginate(
+        rds,
+        method,
+        f"snapshots of DB {kind} {source_id!r}",
+        token_in="Marker",  # noqa: S106 - the pagination token, not a secret
+        **{key: source_id},
+    ):
+        snapshots += [snapshot_fields(s, kind) for s in page.get(answer_key) or []]
+    return snapshots

@@ -60,6 +60,7 @@ KINDS = {
     # where autoscaling/v2 is not served (minReplicas/maxReplicas are the same fields)
     "HorizontalPodAutoscalerV1": ("/apis/autoscaling/v1", "horizontalpodautoscalers", True),
     "NetworkPolicy": ("/apis/networking.k8s.io/v1", "networkpolicies", True),
+    "PodDisruptionBudget": ("/apis/policy/v1", "poddisruptionbudgets", True),
 }
 
 JSON_PATCH = "application/json-patch+json"
@@ -77,12 +78,13 @@ class K8sStepError(StepError):
     """A Kubernetes call failed, or the step cannot complete. ``result`` goes into ``fail_json``, with the
     call's ``verb``, HTTP ``status`` and ``reason`` as ``k8s_verb``, ``k8s_status``, ``k8s_reason``."""
 
-    def __init__(self, message, status=None, reason=None, verb=None, **result):
+    def __init__(self, message, status=None, reason=None, verb=None, details=None, **result):
         super().__init__(message)
         self.message = message
         self.status = status
         self.reason = reason
         self.verb = verb
+        self.details = details  # the API's Status ``details`` (``causes``...), for a step that reads them
         self.result = result
 
     def fail_result(self):
@@ -259,11 +261,23 @@ class Kube:
         return path
 
     def request(
-        self, verb, kind, namespace=None, name=None, body=None, subresource=None, what=None, raw=False, **params
+        self,
+        verb,
+        kind,
+        namespace=None,
+        name=None,
+        body=None,
+        subresource=None,
+        what=None,
+        raw=False,
+        retry_statuses=RETRY_STATUSES,
+        **params,
     ):
         """One API request, retried within the budget; returns the decoded JSON (or text with ``raw``).
 
-        Raises ``K8sStepError`` naming the verb, the object, the status and the reason."""
+        ``retry_statuses``: the HTTP statuses retried (a step that handles 429 itself, such as an eviction a
+        PodDisruptionBudget refuses, leaves it out).  Raises ``K8sStepError`` naming the verb, the object, the
+        status and the reason, with the API's ``details``."""
         from kubernetes.client.exceptions import ApiException
 
         path = self.path(kind, namespace, name, subresource)
@@ -294,9 +308,9 @@ class Kube:
                 reason = status.get("reason") or getattr(e, "reason", None)
                 message = status.get("message") or getattr(e, "reason", "") or str(e)
                 problem = f"{e.status} {reason}: {message}"
-                retry = e.status in RETRY_STATUSES
+                retry = e.status in retry_statuses
                 delay = _retry_after(e) if e.status == 429 else None
-                error = {"status": e.status, "reason": reason}
+                error = {"status": e.status, "reason": reason, "details": status.get("details")}
             except _NoAnswer:
                 problem, retry, delay, error = self._no_answer(verb, wait)
             except Exception as e:  # connection refused, TLS, DNS, timeouts: name the server

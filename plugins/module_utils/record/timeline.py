@@ -727,32 +727,3 @@ def record_step_kind(rec):
     if not isinstance(rec, dict) or not str(rec.get("event", "")).startswith("task_"):
         return None
     return result_step_kind(rec.get("details"))
-
-
-# --------------------------------------------------------------------------------------------
-# the post-incident report: plugins/module_utils/record/report.py (report.md and report.json from one set of
-# facts); these names stay here for the callers that import them from the timeline
-# --------------------------------------------------------------------------------------------
-
-
-def format_duration(seconds):
-    """``2 hours 15 minutes``, ``3 minutes 5 seconds``, ``12 seconds``, ``0.4 seconds``."""
-    from ansible_collections.firebreak.runbooks.plugins.module_utils.record import report
-
-    return report.format_duration(seconds)
-
-
-def step_times(records):
-    """``{"containment", "mitigation", "recovery"}`` -> the record that reached it, or ``None`` (see
-    ``report.step_times``)."""
-    from ansible_collections.firebreak.runbooks.plugins.module_utils.record import report
-
-    return report.step_times(records)
-
-
-def render_report(records, path, last_hash=None, seals=(), **options):
-    """The post-incident report (Markdown) for verified ``records`` of the timeline ``path``
-    (``seals``: the seals it was checked against; ``options``: see ``report.render``)."""
-    from ansible_collections.firebreak.runbooks.plugins.module_utils.record import report
-
-    return report.render(records, path, last_hash=last_hash, seals=seals, **options)[0]

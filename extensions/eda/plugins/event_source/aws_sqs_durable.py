@@ -26,7 +26,8 @@ The event put on the queue::
     {"body": <the EventBridge event>,
      "firebreak": {"message_id", "receive_count", "spool", "incident_id", "dedupe_key", "repeat",
                    "kind", "account", "region", "source", "detail_type", "time",
-                   "alarm_name", "alarm_arn", "state", "previous_state", "state_time", "dimensions"}}
+                   "alarm_name", "alarm_arn", "state", "previous_state", "state_time", "dimensions",
+                   and for a batch of repeats (``repeat_batch_seconds``) "batch", "batch_size"}}
 """
 
 from __future__ import annotations
@@ -123,6 +124,19 @@ options:
     description: Prefix of derived incident ids.
     type: str
     default: ALARM
+  repeat_batch_seconds:
+    description:
+      - Repeats of an open incident (C(firebreak.repeat=true)), per alarm state, are held this many seconds
+        from the first of them and dispatched together as one event whose C(firebreak.batch) lists every
+        message (an alert storm: one recording run per batch instead of one per alert). The run confirms the
+        batch's first message (C(firebreak.message_id)); the source then deletes every message of the batch.
+      - 0 dispatches every repeat on its own.
+    type: float
+    default: 0
+  repeat_batch_max:
+    description: Repeats per batch at most; a full batch is dispatched at once.
+    type: int
+    default: 25
   ack_poll:
     description: Seconds between looks for acknowledgements.
     type: float
@@ -390,6 +404,8 @@ class DurableSQSSource:
         self.window = float(args.get("incident_window", 3600))
         self.prefix = str(args.get("incident_prefix", "ALARM"))
         self.ack_poll = float(args.get("ack_poll", 0.25))
+        self.batch_seconds = max(0.0, float(args.get("repeat_batch_seconds", 0) or 0))
+        self.batch_max = max(1, min(100, int(args.get("repeat_batch_max", 25))))
         if self.visibility < 2:
             raise SourceConfigError("visibility_timeout must be at least 2 seconds")
         spool = args.get("spool") or os.path.join("incidents", ".eda", self.queue_name)
@@ -398,6 +414,10 @@ class DurableSQSSource:
         self.queue_url = args.get("queue_url") or self._queue_url()
         # message id -> {"receipt": handle, "since": monotonic, "extended": monotonic}
         self.inflight: dict[str, dict] = {}
+        # repeats held for one dispatch: (incident id, alarm state) -> {"opened": monotonic, "members": [...]}
+        self.batches: dict[tuple, dict] = {}
+        # message id -> the batch's first message, whose confirmation confirms it (dispatched batches)
+        self.batch_lead: dict[str, str] = {}
 
     # -- AWS ------------------------------------------------------------------------------------
     def _client(self) -> Any:
@@ -490,6 +510,12 @@ class DurableSQSSource:
             await self._delete(mid, receipt)
             return None
         previous = self.journal.messages.get(mid, {})
+        lead = previous.get("batch")
+        if lead and lead != mid and self.journal.acknowledgement(lead) is not None:
+            reason = f"already acknowledged by the run of its batch ({lead})"
+            self.journal.append("duplicate", mid, receive_count=count, reason=reason)
+            await self._delete(mid, receipt)
+            return None
         if previous.get("state") in ("deleted", "refused", "duplicate"):
             self.journal.append("duplicate", mid, receive_count=count, reason=f"already {previous['state']}")
             await self._delete(mid, receipt)
@@ -547,6 +573,10 @@ class DurableSQSSource:
             "repeat": repeat,
             "redelivery": redelivery,
         }
+        batch = None
+        if repeat and self.batch_seconds > 0:
+            held = self.batches.get((incident_id, info.get("state", "")))
+            batch = held["members"][0][1]["message_id"] if held else mid
         self.journal.append(
             "received",
             mid,
@@ -562,13 +592,53 @@ class DurableSQSSource:
             source=info["source"],
             alarm=info.get("alarm_name"),
             alarm_state=info.get("state"),
+            batch=batch,
         )
         now = time.monotonic()
         self.inflight[mid] = {"receipt": receipt, "since": now, "extended": now}
+        if batch is not None:
+            key = (incident_id, info.get("state", ""))
+            held = self.batches.setdefault(key, {"opened": now, "members": []})
+            held["members"].append((event, firebreak))
+            if len(held["members"]) >= self.batch_max:
+                return await self.flush(key)
+            return None
         dispatched = {"body": event, "firebreak": firebreak}
         await self.queue.put(dispatched)
         self.journal.append("queued", mid, incident_id=incident_id)
         return dispatched
+
+    async def flush(self, key: tuple) -> dict | None:
+        """Dispatch the repeats held for ``key`` (incident id, alarm state) as one event: the first one's, with
+        ``batch`` listing all of them."""
+        held = self.batches.pop(key, None)
+        if not held:
+            return None
+        event, first = held["members"][0]
+        lead = first["message_id"]
+        keys = (
+            "message_id",
+            "receive_count",
+            "redelivery",
+            "event_id",
+            "state",
+            "previous_state",
+            "state_time",
+            "time",
+        )
+        batch = [{k: fb.get(k) for k in keys} for _, fb in held["members"]]
+        dispatched = {"body": event, "firebreak": {**first, "batch": batch, "batch_size": len(batch)}}
+        for _, fb in held["members"]:
+            self.batch_lead[fb["message_id"]] = lead
+        await self.queue.put(dispatched)
+        for _, fb in held["members"]:
+            self.journal.append("queued", fb["message_id"], incident_id=key[0], batch=lead)
+        return dispatched
+
+    async def flush_due(self) -> None:
+        now = time.monotonic()
+        for key in [k for k, held in self.batches.items() if now - held["opened"] >= self.batch_seconds]:
+            await self.flush(key)
 
     # -- loops ----------------------------------------------------------------------------------
     def receive(self) -> list[dict]:
@@ -596,10 +666,13 @@ class DurableSQSSource:
         """Delete what was acknowledged; renew the visibility of what is pending; give up after ack_timeout.
 
         Runs in the event loop (only the AWS calls go to threads), so it never races handle()."""
+        await self.flush_due()
         now = time.monotonic()
+        held = {fb["message_id"] for batch in self.batches.values() for _, fb in batch["members"]}
         for mid, entry in list(self.inflight.items()):
-            ack = self.journal.acknowledgement(mid)
+            ack = None if mid in held else self.journal.acknowledgement(self.batch_lead.get(mid, mid))
             if ack is not None:
+                self.batch_lead.pop(mid, None)
                 self.journal.append(
                     "acked", mid, incident_id=ack.get("incident_id"), run=ack.get("run"), acked_at=ack.get("acked_at")
                 )
@@ -609,6 +682,7 @@ class DurableSQSSource:
                 self.journal.append("unconfirmed", mid, waited=round(now - entry["since"], 1))
                 logger.warning("no run confirmed message %s in %ss; it will be delivered again", mid, self.ack_timeout)
                 del self.inflight[mid]
+                self.batch_lead.pop(mid, None)
             elif now - entry["extended"] > self.visibility / 3:
                 entry["extended"] = now
                 error = await asyncio.to_thread(self._renew_call, entry["receipt"])
