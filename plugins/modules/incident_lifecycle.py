@@ -46,8 +46,9 @@ options:
     type: path
   title:
     description:
-      - The incident's title (required with O(event=declared)): one line of at most 200 characters without
-        control characters (ANSI escapes, newlines, tabs); anything else is refused, naming it.
+      - The incident's title (required with O(event=declared)).
+      - One line of at most 200 characters without control characters (ANSI escapes, newlines, tabs); anything
+        else is refused, naming it.
     type: str
   type:
     description: What kind of incident it is (for example V(service), V(security), V(data)).
