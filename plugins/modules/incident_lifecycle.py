@@ -45,7 +45,10 @@ options:
       - Defaults to the environment variable C(FIREBREAK_TIMELINE), else C(incidents/<incident_id>/timeline.jsonl).
     type: path
   title:
-    description: The incident's title (required with O(event=declared)).
+    description:
+      - The incident's title (required with O(event=declared)).
+      - One line of at most 200 characters without control characters (ANSI escapes, newlines, tabs); anything
+        else is refused, naming it.
     type: str
   type:
     description: What kind of incident it is (for example V(service), V(security), V(data)).

@@ -249,3 +249,23 @@ def test_a_zero_deadline_makes_one_attempt():
     with pytest.raises(StepAWSError):
         step.Caller(0, sleep=clock.sleep, clock=clock.clock, deadline=0)(client, "update_service", "x")
     assert client.attempts == 1
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "shop",
+        "shop_api-2",
+        "arn:aws:ecs:us-east-1:123456789012:cluster/shop",
+        "arn:aws:ecs:us-east-1:123456789012:service/shop/shop-api",
+        "arn:aws:ecs:us-east-1:123456789012:service/shop-api",
+    ],
+)
+def test_check_name_takes_names_and_arns(value):
+    assert ecs.check_name("cluster", value) == value
+
+
+@pytest.mark.parametrize("value", ["../shop", "shop/api", "shop-\u0430pi", "", "a" * 256, "arn:aws:ecs:bad", None])
+def test_check_name_refuses_what_ecs_would_not_take(value):
+    with pytest.raises(ecs.ECSInputError, match="invalid ECS service name"):
+        ecs.check_name("service", value)

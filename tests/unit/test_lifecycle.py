@@ -91,6 +91,21 @@ def test_a_declaration_records_roles_policy_and_the_next_update():
         lc.declare({"title": "x", "severity": "P0", "roles": {"commander": "a"}}, None, T0)
 
 
+@pytest.mark.parametrize(
+    ("title", "message"),
+    [
+        ("\x1b[2J\x1b[31mALL CLEAR\x1b[0m", r"title '\\x1b\[2J.*ALL CLEAR.*has control characters \('\\x1b'\)"),
+        ('disk full\n{"event": "task_changed"}', r"title 'disk full\\n.*has control characters \('\\n'\)"),
+        ("A" * 201, r"title is 201 characters \(at most 200\): 'AAAA"),
+        ("   ", "title must not be empty"),
+    ],
+)
+def test_declare_refuses_a_title_that_is_not_one_short_line(title, message):
+    with pytest.raises(lc.LifecycleError, match=message):
+        lc.declare({"title": title, "severity": "P2", "roles": {"commander": "a"}}, None, T0)
+    assert lc.declare({"title": "A" * 200, "severity": "P2", "roles": {"commander": "a"}}, None, T0)["title"]
+
+
 def test_a_severity_change_is_recorded_and_shortens_the_cadence():
     state = lc.fold(lc.lifecycle_records(as_records(declared("P2"))))
     entry = lc.update(

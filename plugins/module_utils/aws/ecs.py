@@ -757,8 +757,27 @@ def deployment_state(service: dict) -> dict:
 # --------------------------------------------------------------------------------------------------
 
 
+_ECS_NAME = r"[A-Za-z0-9_-]{1,255}"
+_ECS_REF = re.compile(rf"^(arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{{12}}:(cluster|service)/({_ECS_NAME}/)?)?{_ECS_NAME}$")
+
+
+def check_name(kind: str, value) -> str:
+    """``value`` when it is an ECS cluster or service name (up to 255 letters, digits, hyphens and underscores) or
+    its ARN; ``ECSInputError`` naming it otherwise (ECS would refuse it, and a path such as ``../shop`` must
+    never reach a resource of another name)."""
+    if not isinstance(value, str) or not _ECS_REF.match(value):
+        raise ECSInputError(
+            message=f"invalid ECS {kind} name {value!r}: give up to 255 ASCII letters, digits, hyphens and "
+            f"underscores, or the {kind}'s ARN"
+        )
+    return value
+
+
 def describe_service(client, cluster: str, service: str, caller=None) -> dict:
-    """The service (with tags). ``ECSInputError`` when the cluster or service does not exist or is not ACTIVE."""
+    """The service (with tags). ``ECSInputError`` when a name is malformed, or the cluster or service does not exist
+    or is not ACTIVE."""
+    check_name("cluster", cluster)
+    check_name("service", service)
     try:
         response = _caller(caller)(
             client,

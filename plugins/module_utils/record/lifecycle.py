@@ -245,6 +245,29 @@ def check_transition(current, new):
         )
 
 
+TITLE_MAX_CHARS = 200  # a title is one line of a chat message, a status page and the report's heading
+
+
+def check_title(value):
+    """The stripped title; one printable line of at most ``TITLE_MAX_CHARS`` (control characters such as ANSI
+    escapes and newlines would repaint a terminal or forge a line in the chat message and the report)."""
+    title = (value or "").strip()
+    if not title:
+        raise LifecycleError("title must not be empty")
+    if len(title) > TITLE_MAX_CHARS:
+        raise LifecycleError(
+            f"title is {len(title)} characters (at most {TITLE_MAX_CHARS}): {title[:40]!r}...; put the detail in "
+            "the impact or the message"
+        )
+    bad = sorted({ch for ch in title if ord(ch) < 32 or 127 <= ord(ch) < 160})
+    if bad:
+        raise LifecycleError(
+            f"title {title[:80]!r} has control characters ({', '.join(repr(ch) for ch in bad)}): give one line "
+            "of text (no newlines, tabs or escape sequences)"
+        )
+    return title
+
+
 FIRST_EVENT_SKEW_SECONDS = 300  # a clock this far ahead of the controller's is still believed
 
 
@@ -283,9 +306,7 @@ def declare(params, state, now):
     check_transition(None, status)
     if status == "resolved":
         raise LifecycleError("an incident cannot be declared resolved: declare it, then resolve it")
-    title = (params.get("title") or "").strip()
-    if not title:
-        raise LifecycleError("title must not be empty")
+    title = check_title(params.get("title"))
     roles = check_roles(params.get("roles"))
     if not roles.get("commander"):
         raise LifecycleError("roles.commander must name the incident commander")
