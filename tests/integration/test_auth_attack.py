@@ -182,6 +182,7 @@ def test_bad_input_stops_before_any_call(aws, run_playbook):
         ({"auth_attack_ip_set": "x/y"}, 'auth_attack_ip_set "x/y" is not a WAF IP set name'),
         ({"auth_attack_path": "login"}, 'auth_attack_path "login" is not a URI path'),
         ({"auth_attack_rate_limit": 5}, "auth_attack_rate_limit 5 is below"),
+        ({"auth_attack_rate_window": 90}, "auth_attack_rate_window 90 is not one of 60, 120, 300, 600"),
         ({"auth_attack_force": True}, "auth_attack_force needs a reason"),
         ({"auth_attack_severity": "P9"}, "auth_attack_severity"),
     ):
