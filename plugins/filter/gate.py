@@ -69,6 +69,13 @@ def gate_plan(plans, accounts=None):
     canonical, targets, lines = [], [], []
     for host in sorted(plans):
         results = _results(plans[host])
+        unread = [r for r in results if "changed" not in r and "failed" not in r]
+        if unread:
+            # fail closed: a plan the gate cannot read must not pass as "nothing to change"
+            raise AnsibleFilterError(
+                f"gate plan for {host}: not a step's registered result (no 'changed'; keys {sorted(unread[0])[:8]}); "
+                "pass the registered check-mode result, or {'results': [result, ...]} for several steps"
+            )
         changed = [r for r in results if r.get("changed")]
         resources = []
         for result in changed:

@@ -97,3 +97,11 @@ def test_the_plan_counts_targets_resources_and_accounts_and_loops():
 )
 def test_an_approval_pins_the_plan(approval, allow, status):
     assert gate_check(approval, "abcdef12" + "0" * 56, allow)["status"] == status
+
+
+def test_a_plan_the_gate_cannot_read_fails_closed():
+    """Two results passed as a plain mapping are not a registered result: refused, never "nothing to change"."""
+    two = {"block": {"changed": True, "msg": "would block"}, "rate": {"changed": True, "msg": "would add a rule"}}
+    with pytest.raises(AnsibleFilterError, match="not a step's registered result"):
+        gate_plan({"localhost": two})
+    assert gate_plan({"localhost": {"results": list(two.values())}})["changes"] == 2
