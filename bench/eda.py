@@ -90,7 +90,9 @@ def measure(box, workdir: Path) -> dict:
         cloudwatch.set_alarm_state(AlarmName=ALARM, StateValue="ALARM", StateReason="make bench: service down")
         sqs.send_message(QueueUrl=url, MessageBody=json.dumps(alarm_event(box)))
         rulebook.wait_for(lambda: proxy_calls(box, "ecs", "UpdateService", seq), 120, "no mitigating call")
-        incident = lambda: next((r["incident_id"] for r in rulebook.journal() if r["state"] == "received"), None)  # noqa: E731
+
+        def incident():
+            return next((r["incident_id"] for r in rulebook.journal() if r["state"] == "received"), None)
 
         def finished() -> bool:
             path = rulebook.incidents / (incident() or "-") / "timeline.jsonl"

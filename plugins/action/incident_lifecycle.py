@@ -14,7 +14,11 @@ import os
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible_collections.firebreak.runbooks.plugins.module_utils.record import lifecycle as lc
-from ansible_collections.firebreak.runbooks.plugins.module_utils.record.timeline import TimelineError, verify_timeline
+from ansible_collections.firebreak.runbooks.plugins.module_utils.record.timeline import (
+    TimelineError,
+    default_path,
+    verify_timeline,
+)
 
 ARGUMENT_SPEC = {
     "event": {"type": "str", "required": True, "choices": list(lc.EVENTS)},
@@ -52,7 +56,7 @@ def timeline_path(args, task_vars):
     if not path:
         if not incident_id:
             raise AnsibleActionFail("incident_lifecycle: no incident id: pass incident_id (or FIREBREAK_INCIDENT_ID)")
-        path = os.path.join("incidents", incident_id, "timeline.jsonl")
+        path = default_path(incident_id)
     return os.path.abspath(os.path.expanduser(str(path))), incident_id
 
 

@@ -22,7 +22,11 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.record.seal imp
     s3_client,
     seal_key,
 )
-from ansible_collections.firebreak.runbooks.plugins.module_utils.record.timeline import TimelineError, verify_timeline
+from ansible_collections.firebreak.runbooks.plugins.module_utils.record.timeline import (
+    TimelineError,
+    default_path,
+    verify_timeline,
+)
 from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import Caller, StepAWSError
 
 ARGUMENT_SPEC = {
@@ -47,7 +51,7 @@ def resolve_timeline(timeline, incident_id):
             raise TimelineError(
                 "no timeline: give timeline=PATH, or incident_id (-e incident_id=...), or FIREBREAK_TIMELINE"
             )
-        path = os.path.join(os.environ.get("FIREBREAK_INCIDENTS_DIR") or "incidents", incident_id, "timeline.jsonl")
+        path = default_path(incident_id)
     return os.path.abspath(os.path.expanduser(path))
 
 

@@ -31,7 +31,8 @@ options:
   timeline:
     description:
       - The timeline file.
-      - Defaults to the environment variable C(FIREBREAK_TIMELINE), else C(incidents/<incident_id>/timeline.jsonl).
+      - Defaults to the environment variable C(FIREBREAK_TIMELINE), else C(<incidents>/<incident_id>/timeline.jsonl),
+        where C(<incidents>) is C(FIREBREAK_INCIDENTS_DIR) (as the timeline callback writes), else C(incidents).
     type: path
   resource:
     description: Only entries for this resource (an ARN or id, as the module recorded it).
@@ -66,6 +67,7 @@ from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 from ansible_collections.firebreak.runbooks.plugins.module_utils.record.timeline import (
     TimelineError,
+    default_path,
     open_containments,
     verify_timeline,
 )
@@ -80,9 +82,7 @@ class LookupModule(LookupBase):
             raise AnsibleLookupError(
                 "containments: no incident id: pass incident_id=... (or export FIREBREAK_INCIDENT_ID)"
             )
-        path = self.get_option("timeline") or os.environ.get("FIREBREAK_TIMELINE")
-        if not path:
-            path = os.path.join("incidents", incident_id, "timeline.jsonl")
+        path = self.get_option("timeline") or default_path(incident_id)
         path = os.path.abspath(os.path.expanduser(str(path)))
         if not os.path.exists(path) and self.get_option("missing_ok"):
             return []

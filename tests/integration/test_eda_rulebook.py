@@ -86,6 +86,10 @@ def test_alarm_runs_service_down_and_the_message_is_deleted_only_after(aws, alar
     deleted_rec = next(r for r in journal if r["state"] == "deleted" and r["message_id"] == alarm_id)
     assert acked["acked_at"] <= deleted_rec["ts"]
     (rollback,) = rollbacks(records)
+    # the runbook's own report, written from its verified timeline beside it: resolved, recovery reached
+    facts = json.loads((rulebook.incidents / incident_id / "report.json").read_text())
+    assert facts["incident_id"] == incident_id and facts["resolved"] is True, facts.get("status")
+    assert facts["clocks"]["mitigation"]["reached"] and facts["clocks"]["recovery"]["reached"], facts["clocks"]
     service = aws.client("ecs").describe_services(cluster=ecs["cluster"], services=[ecs["service"]])["services"][0]
     assert service["taskDefinition"].endswith(f":{ecs['current']}")  # the last good revision again
     assert in_queue(sqs, url) == 0

@@ -194,6 +194,21 @@ def test_twenty_accounts_in_one_run_one_failing_target_does_not_stop_the_others(
     assert sts_calls(aws) == 20
     print(f"20 targets in {elapsed:.1f}s")
 
+    # the report groups the actions by target and lists the failed one, while the other 19 finished
+    report = run_playbook(
+        "playbooks/incident_report.yml",
+        extra_vars={"incident_timeline": str(run.timeline)},
+        timeline=tmp_path / "r.jsonl",
+    )
+    assert report.returncode == 0, report.output[-3000:]
+    facts = json.loads((run.timeline.parent / "report.json").read_text())
+    assert facts["failed_targets"] == [host(FAILING)]
+    by_name = {t["name"]: t for t in facts["targets"]}
+    assert len(by_name) == 20 and by_name[host(FAILING)]["failed"] is True
+    assert sum(1 for t in by_name.values() if not t["failed"] and t["changed"]) == 19
+    markdown = (run.timeline.parent / "report.md").read_text()
+    assert "## Targets" in markdown and host(FAILING) in markdown.split("## Targets", 1)[1]
+
 
 def test_the_cap_refuses_more_targets_before_anything_changes(aws, seed, run_playbook, tmp_path):
     accounts = seed(3)

@@ -109,8 +109,8 @@ def test_release_uncordons_only_a_firebreak_cordon_no_one_else_holds(found, inci
 
 
 def test_the_budget_is_read_from_the_eviction_answer():
-    details = {"causes": [{"reason": "DisruptionBudget", "message": "The disruption budget front-pdb needs 2 healthy "
-                                                                   "pods and has 2 currently"}]}  # fmt: skip
+    message = "The disruption budget front-pdb needs 2 healthy pods and has 2 currently"
+    details = {"causes": [{"reason": "DisruptionBudget", "message": message}]}
     assert drain.blocking_budget(details) == "front-pdb"
     assert drain.budget_reason(details).startswith("The disruption budget front-pdb needs 2")
     assert drain.blocking_budget(None, "The disruption budget api is still being processed by the server.") == "api"

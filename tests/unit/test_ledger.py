@@ -79,6 +79,8 @@ def test_default_directory_is_beside_the_incident_timelines(tmp_path):
     timeline = tmp_path / "incidents" / "INC-A" / "timeline.jsonl"
     assert ledger.default_dir({"FIREBREAK_TIMELINE": str(timeline)}) == str(tmp_path / "incidents" / ".claims")
     assert ledger.default_dir({"FIREBREAK_CLAIMS_DIR": str(tmp_path / "x")}) == str(tmp_path / "x")
+    # under ansible-runner or ansible-rulebook the incidents directory is FIREBREAK_INCIDENTS_DIR, as the callback's
+    assert ledger.default_dir({"FIREBREAK_INCIDENTS_DIR": str(tmp_path / "runs")}) == str(tmp_path / "runs" / ".claims")
 
 
 def test_deploy_freeze_flag_of_a_released_incident_is_not_someone_elses_change():

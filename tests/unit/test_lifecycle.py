@@ -219,3 +219,14 @@ def test_the_report_shows_severity_roles_status_history_and_communications():
     assert "| 2025-12-27 14:05 UTC | P1 | identified |" in section
     assert "Communications Lead: @kim" in section
     assert "update to chat: **NOT delivered** (timed out) after 3 attempt(s)" in section
+
+
+def test_the_timeline_is_found_where_the_callback_writes_it(tmp_path, monkeypatch):
+    """Under ansible-runner or ansible-rulebook FIREBREAK_INCIDENTS_DIR says where the callback writes: a declaration
+    recorded there must be found by the next update (it was looked for under ./incidents)."""
+    monkeypatch.delenv("FIREBREAK_TIMELINE", raising=False)
+    monkeypatch.setenv("FIREBREAK_INCIDENTS_DIR", str(tmp_path / "runs"))
+    path, incident = action.timeline_path({"incident_id": "INC-7"}, {})
+    assert (path, incident) == (str(tmp_path / "runs" / "INC-7" / "timeline.jsonl"), "INC-7")
+    monkeypatch.setenv("FIREBREAK_TIMELINE", str(tmp_path / "t.jsonl"))
+    assert action.timeline_path({"incident_id": "INC-7"}, {})[0] == str(tmp_path / "t.jsonl")

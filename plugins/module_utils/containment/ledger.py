@@ -90,7 +90,8 @@ def unpart(key):
 
 def default_dir(environ=None):
     """The local claim directory: ``FIREBREAK_CLAIMS_DIR``; else ``.claims`` beside the incident directories
-    (the parent of the directory of ``FIREBREAK_TIMELINE``); else ``incidents/.claims``."""
+    (the parent of the directory of ``FIREBREAK_TIMELINE``); else ``.claims`` in ``FIREBREAK_INCIDENTS_DIR`` (where the
+    timeline callback writes), else ``incidents/.claims``."""
     environ = os.environ if environ is None else environ
     if environ.get("FIREBREAK_CLAIMS_DIR"):
         return os.path.abspath(os.path.expanduser(environ["FIREBREAK_CLAIMS_DIR"]))
@@ -98,7 +99,7 @@ def default_dir(environ=None):
     if timeline:
         incident_dir = os.path.dirname(os.path.abspath(os.path.expanduser(timeline)))
         return os.path.join(os.path.dirname(incident_dir), LOCAL_DIRNAME)
-    return os.path.abspath(os.path.join("incidents", LOCAL_DIRNAME))
+    return os.path.abspath(os.path.join(environ.get("FIREBREAK_INCIDENTS_DIR") or "incidents", LOCAL_DIRNAME))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -105,6 +105,16 @@ class TimelineVerifyError(TimelineError):
 # --------------------------------------------------------------------------------------------
 
 
+def default_path(incident_id, environ=None):
+    """Where the timeline callback writes an incident's timeline without an explicit path: ``FIREBREAK_TIMELINE``,
+    else ``<FIREBREAK_INCIDENTS_DIR, else incidents>/<incident_id>/timeline.jsonl`` (ansible-runner and ansible-rulebook
+    runs set FIREBREAK_INCIDENTS_DIR: a relative ``incidents`` would be their temporary working directory)."""
+    environ = os.environ if environ is None else environ
+    if environ.get("FIREBREAK_TIMELINE"):
+        return environ["FIREBREAK_TIMELINE"]
+    return os.path.join(environ.get("FIREBREAK_INCIDENTS_DIR") or "incidents", str(incident_id), "timeline.jsonl")
+
+
 def canonical_json(record):
     """The canonical text of ``record`` (keys sorted, no whitespace, UTF-8 characters kept)."""
     return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
