@@ -123,3 +123,21 @@ def test_assume_makes_one_call_and_returns_the_session_with_its_iso_expiration()
     assert got["expiration"] == "2026-11-24T10:00:00Z"
     assert got["session_token"] == "token" and got["assumed_role_arn"].startswith("arn:aws:sts::111111111111:")
     assert sts.renewal_reason(got, ROLE, "n", NOW, 15) is None
+
+
+def test_incident_target_session_documents_exactly_its_argument_spec():
+    """The module stub (plugins/modules/incident_target_session.py) documents what the action plugin accepts."""
+    import yaml
+    from ansible_collections.firebreak.runbooks.plugins.action import incident_target_session as action
+    from ansible_collections.firebreak.runbooks.plugins.modules import incident_target_session as doc
+
+    options = yaml.safe_load(doc.DOCUMENTATION)["options"]
+    assert set(options) == set(action.ARGUMENT_SPEC)
+    for name, spec in action.ARGUMENT_SPEC.items():
+        assert options[name]["type"] == spec["type"], name
+        assert options[name].get("default") == spec.get("default"), name
+    secret = {name for name, spec in action.ARGUMENT_SPEC.items() if spec.get("no_log")}
+    assert secret == {"external_id", "hub_external_id"}
+    for name in secret:
+        text = options[name]["description"]
+        assert "Never logged" in (text if isinstance(text, str) else " ".join(text)), name
