@@ -120,6 +120,9 @@ def test_gated_workflow(loaded, scenario):
     assert ujt["plan"] == standin.one("job_templates", name=f"firebreak: {scenario} (plan)")["id"]
     assert ujt["run"] == standin.one("job_templates", name=f"firebreak: {scenario}")["id"]
     assert ujt["report"] == standin.one("job_templates", name="firebreak: incident_report")["id"]
+    # only the node after the approval tells the scenario's gates that the published plan was approved
+    assert nodes["run"].get("extra_data") == {"firebreak_gate_workflow_approval": True}
+    assert not nodes["plan"].get("extra_data") and not nodes["report"].get("extra_data")
 
     approval = standin.objects["workflow_approval_templates"][ujt["approve"]]
     plan = yaml.safe_load((REPO_ROOT / "playbooks" / f"{scenario}.meta.yml").read_text(encoding="utf-8"))["plan"]
