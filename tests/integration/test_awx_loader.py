@@ -63,7 +63,10 @@ def _run_twice(tmp_path) -> dict:
 def loaded(tmp_path_factory):
     """The loader run twice against one stand-in, once per test session (once per worker's session, shared
     through a file lock when another worker runs these tests too)."""
-    shared = tmp_path_factory.getbasetemp().parent / "awx_loader"
+    # Under xdist the workers' base temps share this session's parent; without xdist the parent is shared by every
+    # pytest session of the machine (other checkouts too), where an earlier session's result would be read.
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "awx_loader"
     shared.mkdir(exist_ok=True)
     result = shared / "result.json"
     with (shared / "lock").open("w") as lock:
