@@ -19,7 +19,9 @@ import urllib.request
 from pathlib import Path
 
 PLAYBOOK = "playbooks/bad_deploy.yml"
-DESCRIPTION = "Kubernetes Deployment on a bad image with a broken ConfigMap: freeze deploys, undo, restore config, verify"
+DESCRIPTION = (
+    "Kubernetes Deployment on a bad image with a broken ConfigMap: freeze deploys, undo, restore config, verify"
+)
 NAMESPACE, NAME, CONFIGMAP = "shop", "api", "shop-config"
 GOOD_IMAGE = "registry.local/api:2.2.0"
 BAD_IMAGE = "registry.local/api:bad-2.3.0"
@@ -154,11 +156,11 @@ def verify_record(timeline: Path, report: Path) -> list[str]:
     assert "declared" in events, f"no declaration in {timeline} (lifecycle events: {events})"
     assert "resolved" in events, f"the incident was not resolved in {timeline} (lifecycle events: {events})"
     declared = next(entry for entry in lifecycle if entry["event"] == "declared")
-    gates = [rec["msg"] for rec in records if rec["event"] == "note" and (rec.get("msg") or "").startswith(f"Gate {GATE}")]
-    assert gates, f"no decision of gate {GATE} in {timeline}"
-    changed = [
-        rec.get("action") for rec in records if rec["event"] == "task_changed" and not rec.get("check_mode")
+    gates = [
+        rec["msg"] for rec in records if rec["event"] == "note" and (rec.get("msg") or "").startswith(f"Gate {GATE}")
     ]
+    assert gates, f"no decision of gate {GATE} in {timeline}"
+    changed = [rec.get("action") for rec in records if rec["event"] == "task_changed" and not rec.get("check_mode")]
     for action in ("deploy_freeze", "k8s_rollout_undo", "k8s_config_rollback"):
         assert f"firebreak.runbooks.{action}" in changed, f"no {action} changed anything in {timeline}"
     freeze = changed.index("firebreak.runbooks.deploy_freeze")

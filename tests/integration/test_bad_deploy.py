@@ -94,8 +94,11 @@ def test_kubernetes_check_then_freeze_undo_config_rollback_verify_report_and_a_r
     assert frozen["frozen"] is True and frozen["incident_id"].startswith("INC-TEST-")
     assert any("deploys frozen" in line for line in checks)
     text = " ".join(run.stdout.split())
-    assert "deploys stay frozen until the fix is ready; release with ansible-playbook playbooks/release_containment.yml" in text
-    assert "left for a person: the CI/CD pipeline output" in text
+    assert (
+        "deploys stay frozen until the fix is ready; release with ansible-playbook playbooks/release_containment.yml"
+        in text
+    )
+    assert "left for a person: reading the CI/CD output of the failed deploy" in text
 
     # the record: declared, triage, the freeze gate, the freeze, the undo, the config, verified, resolved, reported
     assert [(d["severity"], d["type"]) for d in lifecycle(run, "declared")] == [("P2", "bad_deploy")]
@@ -160,8 +163,13 @@ def test_ecs_failed_deployment_rolled_back_with_the_pipeline_frozen_then_release
     assert flag(aws) is None
     [resolved] = lifecycle(run, "resolved")
     assert "unfrozen again" in resolved["summary"]
-    freezes = [r for r in records(run) if r.get("action") == "firebreak.runbooks.deploy_freeze" and not r.get("check_mode")]
+    freezes = [
+        r for r in records(run) if r.get("action") == "firebreak.runbooks.deploy_freeze" and not r.get("check_mode")
+    ]
     assert [r["event"] for r in freezes] == ["task_changed", "task_changed"]
+    triage = [r for r in records(run) if r.get("action") == "firebreak.runbooks.aws_triage_info"]
+    assert triage and triage[-1]["event"] == "task_ok", triage
+    assert "the executions of app-deploy are in the timeline" in text
     assert run.timeline.with_name("report.json").is_file()
 
 
@@ -172,15 +180,17 @@ def test_production_without_approval_stops_at_the_freeze_gate_before_any_change(
     run = run_playbook(PLAYBOOK, extra_vars={**QUICK, "firebreak_environment": "production"})
     assert run.returncode != 0
     text = " ".join(run.stdout.split())
-    assert "gate bad-deploy-freeze not confirmed (approval_required in production): nothing was changed" in text, (
-        text[-4000:]
-    )
+    assert "gate bad-deploy-freeze not confirmed (approval_required in production): nothing was changed" in text, text[
+        -4000:
+    ]
     assert "firebreak_gate_approvals" in text
     assert mutating_calls(aws) == []
     assert differences(before, state(aws)) == []
-    assert aws.client("ecs").describe_services(cluster="shop", services=["shop-api"])["services"][0][
-        "taskDefinition"
-    ].endswith(injected["bad"])
+    assert (
+        aws.client("ecs")
+        .describe_services(cluster="shop", services=["shop-api"])["services"][0]["taskDefinition"]
+        .endswith(injected["bad"])
+    )
     assert not lifecycle(run, "resolved")
 
 
