@@ -139,6 +139,9 @@ def test_the_ecs_scale_out_previews_converges_and_a_rerun_changes_nothing(aws, r
     notes = [r["msg"] for r in tasks[first:] if r["event"] == "note" and r["msg"].startswith("Old values")]
     assert notes and "ECS shop-api desired count 2 (role scale_out, scale_out_state=restored)" in notes[0]
     later = actions[first:]
+    triage = first + later.index("firebreak.runbooks.aws_triage_info")  # read-only, after the first mitigation
+    # the ECS section only (no DB or Lambda named); moto records no service events, so it reads 0 items
+    assert [line.split(":")[0] for line in tasks[triage]["details"]["summary"]] == ["ecs"], tasks[triage]["details"]
     verify = tasks[first + later.index("firebreak.runbooks.health_verify")]["details"]
     assert [(c["kind"], c["verdict"]) for c in verify["checks"]] == [("metric", "pass"), ("ecs", "pass")]
     assert later.index("firebreak.runbooks.incident_report") < later.index("firebreak.runbooks.incident_seal")
