@@ -338,3 +338,98 @@ def test_check_mode_changes_nothing_records_nothing_as_real_and_shows_the_whole_
     real = run_playbook(service_down.PLAYBOOK, extra_vars=extra_vars(context))
     assert real.returncode == 0, real.output[-3000:]
     assert [e["_check_mode"] for e in lifecycle(real, "declared")] == [True, False]
+
+
+# -- the decision tree's other branches (no deployment to blame) ---------------------------------------------------
+
+
+def targets_fail_health_checks(aws) -> None:
+    """The service's targets fail their health checks while its tasks run (the app hangs): the ALB's answer to the
+    first DescribeTargetHealth (the rollback module's capture), as AWS gives it; moto reports running IP targets
+    healthy, so later reads (the verification) see them healthy again."""
+    seeded = aws.manifest["aws"]["ecs"]
+    described = [
+        {
+            "Target": {"Id": ip, "Port": 8000},
+            "HealthCheckPort": "8000",
+            "TargetHealth": {
+                "State": "unhealthy",
+                "Reason": "Target.ResponseCodeMismatch",
+                "Description": "Health checks failed with these codes: [503]",
+            },
+        }
+        for ip in seeded["target_ips"]
+    ]
+    aws.proxy.add_rule(
+        {
+            "service": "elasticloadbalancing",
+            "action": "DescribeTargetHealth",
+            "fault": "canned",
+            "body": {"TargetHealthDescriptions": described},
+            "count": 1,
+        }
+    )
+
+
+def decision_notes(run) -> list[str]:
+    return [r["msg"] for r in records(run) if r["event"] == "note" and (r["msg"] or "").startswith("Decision tree:")]
+
+
+def test_no_deployment_to_blame_and_cpu_saturated_scales_out_recording_the_old_count(aws, run_playbook):
+    import datetime as dt
+
+    before = ecs_state(aws)
+    assert before["desired"] == 2
+    targets_fail_health_checks(aws)
+    aws.client("cloudwatch").put_metric_data(
+        Namespace="AWS/ECS",
+        MetricData=[
+            {
+                "MetricName": "CPUUtilization",
+                "Dimensions": [{"Name": "ClusterName", "Value": "shop"}, {"Name": "ServiceName", "Value": "shop-api"}],
+                "Timestamp": dt.datetime.now(dt.UTC) - dt.timedelta(seconds=30),
+                "Value": 97.5,
+                "Unit": "Percent",
+            }
+        ],
+    )
+    run = run_playbook(service_down.PLAYBOOK)
+    assert run.returncode == 0, run.output[-4000:]
+
+    after = ecs_state(aws)
+    assert after["desired"] == 4 and after["task_definition"] == before["task_definition"]  # no rollback
+    tags = dict(after["tags"])
+    assert (tags["firebreak:scaled-from"], tags["firebreak:scaled-to"]) == ("2", "4")  # restorable
+    service = aws.client("ecs").describe_services(cluster="shop", services=["shop-api"])["services"][0]
+    assert service["runningCount"] == 4
+
+    [note] = decision_notes(run)
+    assert note.startswith("Decision tree: scale out, because resource exhaustion, no deployment to blame:"), note
+    assert "CPU Maximum 97.5 > threshold 90.0" in note, note
+    actions = [r["action"] for r in records(run) if r["event"] in ("task_changed", "task_failed")]
+    assert actions.index("firebreak.runbooks.ecs_service_rollback") < actions.index(
+        "firebreak.runbooks.ecs_service_scale"
+    )  # the rollback module refused (its capture is the evidence), then the scale-out
+    [resolved] = lifecycle(run, "resolved")
+    assert resolved["summary"].startswith("scale out (resource exhaustion"), resolved["summary"]
+    assert "branch: scale out, because resource exhaustion" in run.stdout
+
+
+def test_no_deployment_to_blame_and_no_exhaustion_restarts_the_tasks(aws, run_playbook):
+    before = ecs_state(aws)
+    targets_fail_health_checks(aws)
+    run = run_playbook(service_down.PLAYBOOK)
+    assert run.returncode == 0, run.output[-4000:]
+
+    after = ecs_state(aws)
+    assert (after["task_definition"], after["desired"]) == (before["task_definition"], before["desired"])
+    assert after["deployments"][0][0] != before["deployments"][0][0], "no new deployment: the tasks were not restarted"
+    tags = dict(after["tags"])
+    assert tags["firebreak:restarted-deployment"] == after["deployments"][0][0]
+    assert tags["firebreak:restarted-for"].startswith("INC-TEST-test_no_deployment_to_blame")
+
+    [note] = decision_notes(run)
+    assert note.startswith("Decision tree: restart, because down or degraded (targetgroup/shop-api-tg/"), note
+    assert "no resource exhaustion (CPU and memory under 90%)" in note, note
+    assert [r["status"] for r in lifecycle(run, "resolved")] == ["resolved"]
+    assert "branch: restart, because down or degraded" in run.stdout
