@@ -132,11 +132,15 @@ def test_in_production_a_finding_plans_the_containment_and_the_gate_waits_for_a_
     assert gate, "the gate's plan is not on the timeline"
     text = json.dumps(records)
     assert "not confirmed" in text and "firebreak_gate_approvals" in text
-    # the ECS deployment failure has its own incident, recorded, never acted on
+    # the ECS deployment failure has its own incident and starts bad_deploy, which sees no failed rollout on a
+    # healthy service and refuses: a clear refusal, not a rollback on the event's word
     (other,) = [i for i in incidents_of(rulebook) if i != incident]
     assert "SERVICE_DEPLOYMENT_FAILED" in other
-    other_notes = " ".join(str(r.get("msg") or "") for r in timeline(rulebook, other) if r["event"] == "note")
-    assert "recorded, not acted on" in other_notes and "ECS SERVICE_DEPLOYMENT_FAILED of service api" in other_notes
+    other_records = timeline(rulebook, other)
+    other_notes = " ".join(str(r.get("msg") or "") for r in other_records if r["event"] == "note")
+    assert "acting: bad_deploy" in other_notes and "ECS SERVICE_DEPLOYMENT_FAILED of service api" in other_notes
+    assert "shows no failed deploy" in json.dumps(other_records) and "Nothing was changed" in json.dumps(other_records)
+    assert not [r for r in other_records if r["event"] == "task_changed" and not r.get("check_mode")]
 
 
 def test_where_the_policy_lets_a_confirmed_breach_through_the_finding_is_contained_unattended(aws, tmp_path):
