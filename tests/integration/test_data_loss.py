@@ -178,3 +178,156 @@ def test_the_freeze_is_placed_before_the_restore(aws, run_playbook):
     ]
     assert entry["details"]["containment"], entry["details"]
     assert run.returncode != 0 and "403" in run.stdout  # the sandbox gap, above
+
+
+# -- the database path -----------------------------------------------------------------------------------------------
+RDS_WRITES = {
+    "ModifyDBCluster",
+    "CreateDBClusterSnapshot",
+    "RestoreDBClusterToPointInTime",
+    "CreateDBInstance",
+    "AddTagsToResource",
+    "ModifyDBInstance",
+    "CreateDBSnapshot",
+}
+
+
+def db_state(aws) -> dict:
+    """The clusters (retention, members, tags), their manual snapshots, and the writers' desired count."""
+    rds = aws.client("rds")
+    clusters = {
+        c["DBClusterIdentifier"]: (
+            c["Status"],
+            c["BackupRetentionPeriod"],
+            sorted(m["DBInstanceIdentifier"] for m in c["DBClusterMembers"]),
+            sorted((t["Key"], t["Value"]) for t in c.get("TagList") or []),
+        )
+        for c in rds.describe_db_clusters()["DBClusters"]
+    }
+    snapshots = sorted(
+        s["DBClusterSnapshotIdentifier"]
+        for s in rds.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"]
+    )
+    service = aws.client("ecs").describe_services(cluster="shop", services=["shop-api"])["services"][0]
+    return {"clusters": clusters, "snapshots": snapshots, "writers": service["desiredCount"]}
+
+
+def db_writes(aws) -> list[str]:
+    return [
+        e.get("action")
+        for e in aws.proxy.log()
+        if e.get("action") in RDS_WRITES or (e["service"] == "ecs" and e.get("action") == "UpdateService")
+    ]
+
+
+def test_database_path_stops_writes_restores_to_a_point_in_time_and_puts_the_writers_back(aws, run_playbook, tmp_path):
+    """Production without approval stops before the first gated change; --check changes nothing; the converge
+    raises the retention, snapshots, scales the writers to zero and restores into a new cluster behind three gates,
+    checks the restore (available, engine and version, endpoint); a re-run asked to put the writers back changes
+    nothing in RDS and restores exactly the recorded count. moto keeps no rows and makes the restore available at
+    once: the rows stay a person's check (docs/runbooks/data_loss.md)."""
+    time.sleep(1.1)  # the restore time is after the seeded cluster's creation, inside its window
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    time.sleep(1.1)
+    variables = {
+        "data_loss_store": "cluster",
+        "data_loss_db": "orders-db",
+        "data_loss_since": since,
+        "data_loss_db_evidence": "test: SELECT count(*) FROM orders WHERE created > since returned 0, expected 1200",
+        "data_loss_backup_retention_floor": 14,
+        "data_loss_writers_platform": "ecs",
+        "data_loss_writers_ecs_cluster": "shop",
+        "data_loss_writers_ecs_service": "shop-api",
+        "data_loss_restore_target": "orders-db-pitr",
+    }
+    approvals = {
+        "firebreak_gate_approvals": {
+            "data-loss-stop-writes": "yes",
+            "data-loss-restore": "yes",
+            "data-loss-cutover": "yes",
+        },
+        "incident_gate_allow_unpinned": True,
+    }
+    before = db_state(aws)
+    assert before["clusters"]["orders-db"][1] == 7 and before["writers"] == 2, before
+
+    aws.proxy.clear_log()
+    refused = run_playbook(
+        data_loss.PLAYBOOK,
+        extra_vars={**variables, "firebreak_environment": "production"},
+        timeline=tmp_path / "refused" / "timeline.jsonl",
+    )
+    assert refused.returncode != 0
+    text = " ".join(refused.stdout.split())
+    assert "gate data-loss-stop-writes not confirmed (approval_required in production): nothing was changed" in text, (
+        text[-3000:]
+    )
+    assert "firebreak_gate_approvals" in text
+    assert db_state(aws) == before and db_writes(aws) == []
+
+    dry = run_playbook(
+        data_loss.PLAYBOOK,
+        extra_vars={**variables, **approvals},
+        check=True,
+        diff=True,
+        timeline=tmp_path / "dry" / "timeline.jsonl",
+    )
+    assert dry.returncode == 0, dry.output[-4000:]
+    assert "DRY RUN, nothing changed." in dry.stdout
+    assert db_state(aws) == before and db_writes(aws) == []
+    assert all(e["_check_mode"] for e in lifecycle(dry))
+
+    run = run_playbook(data_loss.PLAYBOOK, extra_vars={**variables, **approvals})
+    assert run.returncode == 0, run.output[-4000:]
+    after = db_state(aws)
+    status, retention, members, _ = after["clusters"]["orders-db"]
+    assert status == "available"
+    assert retention == 14 and members == before["clusters"]["orders-db"][2]
+    assert after["writers"] == 0
+    assert [s for s in after["snapshots"] if s.startswith("orders-db-inc-test-") and s.endswith("-before-pitr")]
+    restored = aws.client("rds").describe_db_clusters(DBClusterIdentifier="orders-db-pitr")["DBClusters"][0]
+    tags = {t["Key"]: t["Value"] for t in restored.get("TagList") or []}
+    assert restored["Status"] == "available" and restored["Engine"] == "aurora-postgresql"
+    assert restored["EngineVersion"] == "15.4" and restored["Endpoint"], restored
+    assert tags["firebreak:restored-from"] == "orders-db", tags
+    assert restored["DBClusterMembers"], "the restore must have its writer instance"
+    # the order: writes stopped (retention, snapshot, writers) before the restore
+    calls = [e.get("action") for e in aws.proxy.log()]
+    assert calls.index("ModifyDBCluster") < calls.index("RestoreDBClusterToPointInTime")
+    assert calls.index("CreateDBClusterSnapshot") < calls.index("RestoreDBClusterToPointInTime")
+    assert calls.index("UpdateService") < calls.index("RestoreDBClusterToPointInTime")
+
+    out = " ".join(run.stdout.split())
+    assert "integrity check passed on orders-db-pitr: available, aurora-postgresql 15.4, endpoint" in out, out[-3000:]
+    assert "left for a person:" in out and "cannot run SQL" in out
+    notes = [r["msg"] for r in records(run) if r["event"] == "note" and not r.get("check_mode")]
+    assert any("backup retention of cluster orders-db raised from 7 to 14 day(s)" in n for n in notes), notes
+    assert any(n.startswith("writers stopped: ECS service shop/shop-api scaled from 2 to 0") for n in notes), notes
+    assert any("cut-over: orders-db-pitr" in n and restored["Endpoint"] in n for n in notes), notes
+    for gate in ("data-loss-stop-writes", "data-loss-restore", "data-loss-cutover"):
+        assert any(n.startswith(f"Gate {gate}") for n in notes), (gate, notes)
+    [pitr] = [
+        r
+        for r in records(run)
+        if r["action"] == "firebreak.runbooks.rds_cluster_pitr"
+        and r["event"] == "task_changed"
+        and not r.get("check_mode")
+    ]
+    assert pitr["details"]["target"]["id"] == "orders-db-pitr"
+    declared, resolved = lifecycle(run, "declared"), lifecycle(run, "resolved")
+    assert [(d["type"], d["services"]) for d in declared if not d["_check_mode"]] == [("data_loss", ["orders-db"])]
+    assert [r["status"] for r in resolved if not r["_check_mode"]] == ["resolved"]
+    report = json.loads(run.timeline.with_name("report.json").read_text())
+    assert report["resolved"] is True
+
+    aws.proxy.clear_log()
+    again = run_playbook(
+        data_loss.PLAYBOOK,
+        extra_vars={**variables, **approvals, "data_loss_restore_writers": True},
+        timeline=run.timeline,
+    )
+    assert again.returncode == 0, again.output[-4000:]
+    final = db_state(aws)
+    assert final["writers"] == 2, "the recorded count is put back"
+    assert {**final, "writers": 0} == after
+    assert db_writes(aws) == ["UpdateService"], db_writes(aws)

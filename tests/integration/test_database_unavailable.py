@@ -1,6 +1,7 @@
-"""The database_unavailable scenario end to end on the incident frame: the drill's cluster failover, the instance
-failover, the backend restart on connection exhaustion, the symptom check
-(a failure event the fault proxy answers as RDS would), --check, the production gate and bad input."""
+"""The database_unavailable scenario end to end on the incident frame: the drill's cluster failover (with --check
+and a re-run in the same test), the instance failover, the backend restart on connection exhaustion, the snapshot
+restore of a complete failure (confirmed by a failure event the fault proxy answers as RDS would: moto records
+none and keeps every database available), the production gate and bad input."""
 
 from __future__ import annotations
 
@@ -81,8 +82,16 @@ def failure_event(aws, source: str, source_type: str = "db-cluster") -> None:
     aws.proxy.add_rule({"service": "rds", "action": "DescribeEvents", "fault": "canned", "body": body, "count": 1})
 
 
-def test_scenario_fails_the_cluster_over_records_and_reports_and_a_rerun_changes_nothing(aws, run_playbook):
+def test_check_then_failover_records_and_reports_and_a_rerun_changes_nothing(aws, run_playbook):
     context = drill.inject(aws)
+    before = rds_state(aws)
+    aws.proxy.clear_log()
+    dry = run_playbook(drill.PLAYBOOK, extra_vars=extra_vars(context), check=True, diff=True)
+    assert dry.returncode == 0, dry.output[-4000:]
+    assert "DRY RUN, nothing changed." in dry.stdout
+    assert rds_state(aws) == before and mutating_calls(aws) == []
+    assert all(check for _, check in lifecycle(dry)), "a dry run's lifecycle must not count as real"
+
     run = run_playbook(drill.PLAYBOOK, extra_vars=extra_vars(context))
     assert run.returncode == 0, run.output[-4000:]
     assert drill.verify(aws, context)
@@ -111,17 +120,6 @@ def test_scenario_fails_the_cluster_over_records_and_reports_and_a_rerun_changes
     assert rds_state(aws) == state and mutating_calls(aws) == []
 
 
-def test_check_mode_changes_nothing_and_shows_the_plan(aws, run_playbook):
-    context = drill.inject(aws)
-    before = rds_state(aws)
-    aws.proxy.clear_log()
-    run = run_playbook(drill.PLAYBOOK, extra_vars=extra_vars(context), check=True, diff=True)
-    assert run.returncode == 0, run.output[-4000:]
-    assert "DRY RUN, nothing changed." in run.stdout
-    assert rds_state(aws) == before and mutating_calls(aws) == []
-    assert all(check for _, check in lifecycle(run)), "a dry run's lifecycle must not count as real"
-
-
 def test_production_without_an_approval_stops_before_the_failover_saying_how_to_confirm(aws, run_playbook):
     context = drill.inject(aws)
     extra = {
@@ -148,15 +146,54 @@ def test_production_without_an_approval_stops_before_the_failover_saying_how_to_
     drill.verify(aws, context)
 
 
-def test_a_failure_event_confirms_the_symptom_without_a_force(aws, run_playbook):
-    context = drill.inject(aws)
-    extra = {k: v for k, v in extra_vars(context).items() if not k.startswith("database_unavailable_force")}
+def test_a_complete_failure_restores_the_latest_snapshot_into_a_new_cluster(aws, run_playbook):
+    """The last resort, proven: RDS reports the writer failed (a failure event, which confirms the symptom without a
+    force), the user picks cause=lost, the data_restore gate is confirmed, and the new cluster exists, restored from
+    the latest snapshot, while the failed source is left alone."""
+    rds = aws.client("rds")
+    # a manual snapshot taken after the seed's automated one: the latest, so the choice of "latest" can be seen
+    rds.create_db_cluster_snapshot(DBClusterIdentifier="orders-db", DBClusterSnapshotIdentifier="orders-db-nightly")
+    snapshots = rds.describe_db_cluster_snapshots(DBClusterIdentifier="orders-db")["DBClusterSnapshots"]
+    latest = max(snapshots, key=lambda s: s["SnapshotCreateTime"])["DBClusterSnapshotIdentifier"]
+    assert len(snapshots) >= 2 and latest == "orders-db-nightly", snapshots
     failure_event(aws, "orders-db")
+    before = rds_state(aws)
+    aws.proxy.clear_log()
+    extra = {
+        "database_unavailable_kind": "cluster",
+        "database_unavailable_cause": "lost",
+        "database_unavailable_cluster": "orders-db",
+        "database_unavailable_restore_target": "orders-db-restored",
+        "firebreak_gate_approvals": {"database-unavailable-lost": "yes"},
+        "incident_gate_allow_unpinned": True,
+    }
     run = run_playbook(drill.PLAYBOOK, extra_vars=extra)
     assert run.returncode == 0, run.output[-4000:]
-    drill.verify(aws, context)
-    notes = [r["msg"] for r in records(run) if r["event"] == "note"]
-    assert not any("forced by the operator" in n for n in notes), notes
+
+    restored = rds.describe_db_clusters(DBClusterIdentifier="orders-db-restored")["DBClusters"][0]
+    tags = {t["Key"]: t["Value"] for t in restored.get("TagList") or []}
+    assert restored["Status"] == "available" and restored["Engine"] == "aurora-postgresql"
+    assert tags["firebreak:restored-from"] == "orders-db", tags
+    assert tags["firebreak:restored-from-snapshot"] == latest, tags
+    assert [m for m in restored["DBClusterMembers"] if m["IsClusterWriter"]], restored["DBClusterMembers"]
+    calls = [e["action"] for e in aws.proxy.log()]
+    assert "RestoreDBClusterFromSnapshot" in calls and "FailoverDBCluster" not in calls, calls
+    after = rds_state(aws)
+    assert after["clusters"]["orders-db"] == before["clusters"]["orders-db"], "the failed source must be left alone"
+
+    recs = records(run)
+    [restore] = [
+        r for r in recs if r.get("action") == "firebreak.runbooks.rds_snapshot_restore" and not r.get("check_mode")
+    ]
+    assert restore["event"] == "task_changed" and restore["details"]["after"], restore
+    notes = [r["msg"] for r in recs if r["event"] == "note"]
+    assert any(n.startswith("Gate database-unavailable-lost") for n in notes), notes
+    assert not any("forced by the operator" in n for n in notes), "the failure event confirms it: no force"
+    assert ("resolved", False) in lifecycle(run)
+    out = " ".join(run.stdout.split())
+    assert "point the applications at orders-db-restored" in out, out[-3000:]
+    report = json.loads(run.timeline.with_name("report.json").read_text())
+    assert report["resolved"] is True
 
 
 def test_an_available_database_is_refused_and_bad_input_stops_before_any_call(aws, run_playbook):
@@ -207,15 +244,13 @@ def test_multi_az_instance_failover(aws, run_playbook):
         if r.get("action") == "firebreak.runbooks.rds_instance_failover" and r["event"] == "task_changed"
     ]
     assert "RebootDBInstance" in [e["action"] for e in aws.proxy.log()], before
-
-    aws.proxy.clear_log()
-    again = run_playbook(drill.PLAYBOOK, extra_vars=extra, timeline=run.timeline)
-    assert again.returncode == 0, again.output[-4000:]
-    assert mutating_calls(aws) == []
+    # (a re-run changing nothing is the cluster test's; rds_instance_failover's own tests cover the instance's)
 
 
 def test_connection_exhaustion_restarts_the_backend_services(aws, run_playbook):
-    deployments = rds_state(aws)["shop-api"]
+    before = rds_state(aws)
+    deployments = before["shop-api"]
+    aws.proxy.clear_log()
     extra = {
         "database_unavailable_cause": "connections",
         "database_unavailable_force": True,
@@ -225,7 +260,9 @@ def test_connection_exhaustion_restarts_the_backend_services(aws, run_playbook):
     assert run.returncode == 0, run.output[-4000:]
     after = rds_state(aws)
     assert after["shop-api"] != deployments and len(after["shop-api"]) >= 1
-    assert after["clusters"]["orders-db"] == rds_state(aws)["clusters"]["orders-db"]
+    # the database is left alone: no failover, no reboot, no restore (it compared with itself before)
+    assert after["clusters"] == before["clusters"] and after["instances"] == before["instances"]
+    assert not {"FailoverDBCluster", "RebootDBInstance"} & {e["action"] for e in aws.proxy.log()}
     restarts = [
         r
         for r in records(run)
