@@ -22,7 +22,7 @@ from pathlib import Path
 from sandbox.seed import ecs as seed_ecs
 
 PLAYBOOK = "playbooks/high_error_rate.yml"
-DESCRIPTION = "ECS service on a new revision with ALB 5xx and p95 high: roll back the recent deploy, verify errors and p95"
+DESCRIPTION = "ECS service on a new revision, ALB 5xx and p95 high: roll back the recent deploy, verify errors and p95"
 NEW_IMAGE = f"{seed_ecs.IMAGE}:1.3.0"
 ERRORS_5XX = 180.0
 P95_SECONDS = 2.5
@@ -110,7 +110,7 @@ def verify(sandbox, context: dict) -> list[str]:
     service = found[0]
     running = _revision(service["taskDefinition"])
     assert running != drill["bad"], f"{drill['service']} still runs the new revision {drill['bad']}: not rolled back"
-    assert running == drill["good"], f"{drill['service']} runs {running}, expected the previous revision {drill['good']}"
+    assert running == drill["good"], f"{drill['service']} runs {running}, expected the previous {drill['good']}"
     assert service["runningCount"] == service["desiredCount"], (
         f"{drill['service']} runs {service['runningCount']} of {service['desiredCount']} desired tasks"
     )
