@@ -39,6 +39,8 @@ def test_check_mode_changes_nothing(aws, run_playbook):
     assert run.returncode == 0, run.output
     assert recap(run)["failed"] == 0
     assert targets(aws) == before
+    # the plan stays in alb_drain_result after the role (the release task, skipped, must not overwrite it)
+    assert "alb_drain_result: changed=True msg=check mode: would deregister 1 target(s)" in run.stdout, run.stdout
 
 
 def test_converge_idempotence_and_release_from_the_timeline(aws, run_playbook):
