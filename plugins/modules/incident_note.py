@@ -23,6 +23,7 @@ options:
   msg:
     description:
       - The note, in incident words (what was decided, said, seen).
+      - At most 8000 characters; a longer note is refused, naming its length, and nothing is recorded.
     type: str
     required: true
   kind:

@@ -617,14 +617,7 @@ class Step:
     def released(self):
         params = self.params
         incident = params["incident_id"]
-        if params["lock_retries"] < 0:
-            raise WAFInputError(f"lock_retries must be >= 0, got {params['lock_retries']}")
-        entries = [e for e in params["containments"] if isinstance(e, dict)]
-        ours = [
-            e
-            for e in entries
-            if e.get("step") == STEP and (not incident or e.get("incident_id") == incident) and e.get("resource")
-        ]
+        entries, ours = wafv2.release_selection(params, STEP)
         nothing = None
         if params["ip_set"]:
             try:
@@ -738,16 +731,9 @@ class Step:
         if self.module._diff:
             result["diff"] = {"before": addresses_state(before), "after": addresses_state(after)}
         if mine:
-            result["release"] = [
-                step.release_entry(
-                    owner,
-                    STEP,
-                    ip_set["ARN"],
-                    released_ids=[e.get("id") for e in mine if e.get("id")],
-                    restored={"removed": decided["remove"]},
-                    left_alone=left_alone,
-                )
-            ]
+            result["release"] = wafv2.release_records(
+                owner, STEP, ip_set["ARN"], mine, decided["remove"], left_alone=left_alone
+            )
         prefix = "check mode: would remove" if self.module.check_mode else "removed"
         others = left_alone.get("added_by_others")
         tail = f"; left alone {len(others)} added by others meanwhile" if others else ""
@@ -783,17 +769,7 @@ class Step:
             "lock_conflicts": 0,
         }
         if mine:
-            result["release"] = [
-                step.release_entry(
-                    owner,
-                    STEP,
-                    ref["arn"],
-                    released_ids=[e.get("id") for e in mine if e.get("id")],
-                    restored={"removed": []},
-                    gone=True,
-                    reason=reason,
-                )
-            ]
+            result["release"] = wafv2.release_records(owner, STEP, ref["arn"], mine, [], gone=True, reason=reason)
         return result
 
 

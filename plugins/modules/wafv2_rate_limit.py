@@ -505,14 +505,7 @@ class Step:
     def released(self):
         params = self.params
         incident = params["incident_id"]
-        if params["lock_retries"] < 0:
-            raise WAFInputError(f"lock_retries must be >= 0, got {params['lock_retries']}")
-        entries = [e for e in params["containments"] if isinstance(e, dict)]
-        ours = [
-            e
-            for e in entries
-            if e.get("step") == STEP and (not incident or e.get("incident_id") == incident) and e.get("resource")
-        ]
+        entries, ours = wafv2.release_selection(params, STEP)
         for entry in ours:
             if not isinstance((entry.get("changed") or {}).get("rule"), str):
                 raise WAFInputError(f"containment {entry.get('id')!r} has no changed.rule: not a waf_rate_limit entry")
@@ -590,16 +583,9 @@ class Step:
         if self.module._diff:
             result["diff"] = {"before": result["before"], "after": result["after"]}
         if mine:
-            result["release"] = [
-                step.release_entry(
-                    owner,
-                    STEP,
-                    acl["ARN"],
-                    released_ids=[e.get("id") for e in mine if e.get("id")],
-                    restored={"removed": decided["remove"]},
-                    left_alone=left_alone,
-                )
-            ]
+            result["release"] = wafv2.release_records(
+                owner, STEP, acl["ARN"], mine, decided["remove"], left_alone=left_alone
+            )
         prefix = "check mode: would remove" if self.module.check_mode else "removed"
         if not mine:
             result["msg"] = f"nothing to release on web ACL {acl['Name']}: no containment entry of this incident"
@@ -661,17 +647,7 @@ class Step:
             ignored_entries=skipped,
         )
         if mine:
-            result["release"] = [
-                step.release_entry(
-                    owner,
-                    STEP,
-                    ref["arn"],
-                    released_ids=[e.get("id") for e in mine if e.get("id")],
-                    restored={"removed": []},
-                    gone=True,
-                    reason=reason,
-                )
-            ]
+            result["release"] = wafv2.release_records(owner, STEP, ref["arn"], mine, [], gone=True, reason=reason)
         return result
 
 

@@ -43,7 +43,12 @@ def test_note_keeps_severity_and_audience_and_works_in_check_mode(capsys):
 
 @pytest.mark.parametrize(
     ("args", "named"),
-    [({"msg": "x", "kind": "rumour"}, "rumour"), ({"msg": "x", "severity": "P9"}, "P9"), ({"msg": "  "}, "msg")],
+    [
+        ({"msg": "x", "kind": "rumour"}, "rumour"),
+        ({"msg": "x", "severity": "P9"}, "P9"),
+        ({"msg": "  "}, "msg"),
+        ({"msg": "dump " + "y" * 8000}, "8005 characters (at most 8000)"),
+    ],
 )
 def test_note_bad_input_fails_naming_the_value(args, named, capsys):
     code, out = _run_note(args, capsys)
@@ -79,7 +84,12 @@ def test_the_note_action_returns_what_the_module_returns_without_a_module_proces
 
 @pytest.mark.parametrize(
     ("args", "named"),
-    [({"msg": "x", "kind": "rumour"}, "rumour"), ({"msg": "x", "severity": "P9"}, "P9"), ({"msg": "  "}, "msg")],
+    [
+        ({"msg": "x", "kind": "rumour"}, "rumour"),
+        ({"msg": "x", "severity": "P9"}, "P9"),
+        ({"msg": "  "}, "msg"),
+        ({"msg": "dump " + "y" * 8000}, "8005 characters (at most 8000)"),
+    ],
 )
 def test_the_note_action_fails_on_bad_input_naming_the_value(args, named):
     try:

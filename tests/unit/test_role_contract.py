@@ -233,3 +233,16 @@ def test_every_call_of_a_module_that_takes_the_incident_passes_it(role):
 @pytest.mark.parametrize("role", ROLES)
 def test_every_role_has_its_step_page(role):
     assert (REPO_ROOT / "docs" / "steps" / f"{role}.md").is_file(), f"docs/steps/{role}.md is missing"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_a_verify_skipped_in_check_mode_also_skips_on_a_predicted_result(role):
+    """``include_role`` with ``apply: {check_mode: true}`` (how the frame plans a step for its gate) runs the role's
+    tasks in check mode without setting ``ansible_check_mode``: a verify guarded by that variable alone would assert
+    on a prediction. Every such guard must also look at the step result's ``predicted``."""
+    for path, task in _tasks(role):
+        when = task.get("when")
+        conditions = when if isinstance(when, list) else [when]
+        text = " and ".join(str(condition) for condition in conditions if condition is not None)
+        if "not ansible_check_mode" in text and role not in ("incident_declare", "release_containment"):
+            assert ".predicted | default(false)" in text, f"roles/{role}/tasks/{path}: {task.get('name')}: {text}"

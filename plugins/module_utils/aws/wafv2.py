@@ -25,6 +25,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step im
     StepAWSError,
     StepError,
     advance_or_fail,
+    release_entry,
 )
 
 MAX_ADDRESSES = 10000  # AWS WAF quota: addresses per IP set
@@ -43,6 +44,29 @@ class WAFInputError(StepError):
 
 class WAFGoneError(WAFInputError):
     """The IP set does not exist (any more): a release reports it as gone and goes on."""
+
+
+def release_selection(params, step_name):
+    """The release's first decision, the same for ``wafv2_ip_block`` and ``wafv2_rate_limit``: ``(entries, ours)``,
+    the containment entries given (mappings only) and those of ``step_name`` and the incident (any incident when
+    none is given) that name a resource.  A negative ``lock_retries`` is refused before anything is read."""
+    if params["lock_retries"] < 0:
+        raise WAFInputError(f"lock_retries must be >= 0, got {params['lock_retries']}")
+    incident = params["incident_id"]
+    entries = [e for e in params["containments"] if isinstance(e, dict)]
+    ours = [
+        e
+        for e in entries
+        if e.get("step") == step_name and (not incident or e.get("incident_id") == incident) and e.get("resource")
+    ]
+    return entries, ours
+
+
+def release_records(owner, step_name, arn, mine, removed, **extra):
+    """The module's ``release`` value: one record releasing the entries ``mine`` on ``arn``, what was removed, and
+    ``extra`` (``left_alone``, or ``gone``/``reason`` when the resource no longer exists)."""
+    released_ids = [e.get("id") for e in mine if e.get("id")]
+    return [release_entry(owner, step_name, arn, released_ids=released_ids, restored={"removed": removed}, **extra)]
 
 
 def parse_arn(arn, kind):

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 KINDS = ("decision", "communication", "status", "observation")
 SEVERITIES = ("P1", "P2", "P3", "P4")
+# a note is a paragraph of the incident channel and the report, not a log dump (evidence_capture keeps those);
+# Slack cuts a message's text at 40,000 characters and a status page far sooner
+MSG_MAX_CHARS = 8000
 
 ARGUMENT_SPEC = {
     "msg": {"type": "str", "required": True},
@@ -18,9 +21,15 @@ ARGUMENT_SPEC = {
 
 
 def build_note(params):
-    """``{msg, kind[, severity][, audience]}``; ``ValueError`` for an empty ``msg``."""
-    if not str(params.get("msg") or "").strip():
+    """``{msg, kind[, severity][, audience]}``; ``ValueError`` for an empty ``msg`` or one over ``MSG_MAX_CHARS``."""
+    msg = str(params.get("msg") or "")
+    if not msg.strip():
         raise ValueError("msg must not be empty")
+    if len(msg) > MSG_MAX_CHARS:
+        raise ValueError(
+            f"msg is {len(msg)} characters (at most {MSG_MAX_CHARS}): {msg[:40]!r}...; keep the note to what was "
+            "decided, said or seen, and put logs and dumps in the evidence bucket (evidence_capture)"
+        )
     note = {"msg": params["msg"], "kind": params["kind"]}
     for key in ("severity", "audience"):
         if params.get(key) is not None:
