@@ -8,6 +8,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SCENARIO ?= service_down
 PYTEST_WORKERS ?= 4
+# loadgroup: tests marked xdist_group run on one worker (test_awx_loader.py shares one load, which every other
+# worker would wait for); the rest are spread as with --dist load.
+PYTEST_DIST := --dist loadgroup
 # Where ansible-test wants the collection: a path ending in ansible_collections/firebreak/runbooks.
 SANITY_ROOT := $(CURDIR)/.sanity/ansible_collections/firebreak/runbooks
 SANITY_TESTS ?= validate-modules ansible-doc action-plugin-docs runtime-metadata compile import pep8 yamllint shebang symlinks no-smart-quotes line-endings empty-init use-argspec-type-path replace-urlopen no-get-exception use-compat-six no-assert changelog
@@ -21,12 +24,13 @@ JAVA_CHECK = java=$${JAVA_HOME:+$$JAVA_HOME/bin/}java; \
 # Tools run from the venv (ansible-lint and ansible-test look for their siblings on PATH).
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv test unit integration drill sandbox lint sanity bench build docs awx clean lock
+.PHONY: help venv test unit integration drill sandbox inject lint sanity bench build docs awx clean lock
 
 help:
 	@echo "make drill [SCENARIO=name]  run a scenario end to end against the local sandbox"
 	@echo "make test                   lint + unit + integration + drill tests"
 	@echo "make sandbox                run the sandbox in the foreground and print its endpoints"
+	@echo "make inject SCENARIO=name   inject that drill's fault into the running \`make sandbox\`; prints its extra vars"
 	@echo "make lint                   ansible-lint, yamllint, ruff, ansible-test sanity"
 	@echo "make bench                  speed targets, measured side by side (never part of make test)"
 	@echo "make build                  build the collection tarball"
@@ -53,14 +57,19 @@ drill: $(STAMP)
 sandbox: $(STAMP)
 	$(BIN)/python -m sandbox
 
+# Into the sandbox `make sandbox` runs (found by its env.sh; SANDBOX_ENV=path for another): the drill's fault, and
+# the scenario's extra vars as JSON on the last line, to run the playbook by hand (--check first).
+inject: $(STAMP)
+	$(BIN)/python -m sandbox.inject $(SCENARIO) $(if $(SANDBOX_ENV),--env-file $(SANDBOX_ENV))
+
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests/unit -q -n $(PYTEST_WORKERS) || [ $$? -eq 5 ]
+	$(BIN)/python -m pytest tests/unit -q -n $(PYTEST_WORKERS) $(PYTEST_DIST) || [ $$? -eq 5 ]
 
 integration: $(STAMP)
-	$(BIN)/python -m pytest tests/integration -q -n $(PYTEST_WORKERS) --durations=15 || [ $$? -eq 5 ]
+	$(BIN)/python -m pytest tests/integration -q -n $(PYTEST_WORKERS) $(PYTEST_DIST) --durations=15 || [ $$? -eq 5 ]
 
 test: lint
-	$(BIN)/python -m pytest tests -q -n $(PYTEST_WORKERS) --durations=20 || [ $$? -eq 5 ]
+	$(BIN)/python -m pytest tests -q -n $(PYTEST_WORKERS) $(PYTEST_DIST) --durations=20 || [ $$? -eq 5 ]
 
 lint: $(STAMP)
 	$(BIN)/yamllint --strict .

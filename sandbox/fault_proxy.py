@@ -326,6 +326,14 @@ def _json_default(value):
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
+def control_datetime(obj: dict):
+    """A canned body's timestamp over the HTTP control API: ``{"$datetime": "<ISO 8601>"}`` is the datetime (as a
+    rule added in-process holds one, answered in the protocol's own timestamp form); any other object is itself."""
+    if set(obj) == {"$datetime"} and isinstance(obj["$datetime"], str):
+        return dt.datetime.fromisoformat(obj["$datetime"])
+    return obj
+
+
 def _xml_document(req: RequestInfo, body, request_id: str) -> str:
     action = req.action or "Operation"
     if req.protocol == "ec2":
@@ -1131,7 +1139,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if len(body) > MAX_CONTROL_BODY:
                     return self._json(413, {"error": "rule too large"})
                 try:
-                    rule = json.loads(body or b"null")
+                    rule = json.loads(body or b"null", object_hook=control_datetime)
                     return self._json(201, {"id": proxy.add_rule(rule)})
                 except ValueError as exc:
                     return self._json(400, {"error": str(exc)})

@@ -26,6 +26,7 @@ from sandbox.alarm import alarm_event as eventbridge_alarm
 
 BIN = Path(sys.executable).parent
 RULEBOOK = REPO_ROOT / "extensions" / "eda" / "rulebooks" / "service_down.yml"
+ROUTES = REPO_ROOT / "extensions" / "eda" / "rulebooks" / "incidents.yml"  # every route of docs/event-driven.md
 SANDBOX_VARS = REPO_ROOT / "extensions" / "eda" / "rulebooks" / "vars" / "sandbox.yml"
 ALARM = "firebreak-ecs-running-below-desired"
 ACCOUNT = "123456789012"
@@ -46,21 +47,22 @@ def alarm_event(aws, state="ALARM", later=0):
 class Rulebook:
     """One ansible-rulebook process (own session, so the whole group can be killed) and its spool."""
 
-    def __init__(self, sandbox, tmp_path, queue, visibility=60, source_dir=False):
+    def __init__(self, sandbox, tmp_path, queue, visibility=60, source_dir=False, rulebook=RULEBOOK, variables=None):
         self.tmp = tmp_path
         self.spool = tmp_path / "spool"
         self.incidents = tmp_path / "incidents"
-        variables = yaml.safe_load(SANDBOX_VARS.read_text())
-        variables.update(firebreak_alarm_queue=queue, firebreak_eda_spool=str(self.spool))
-        variables["firebreak_alarm_visibility_timeout"] = visibility
+        merged = yaml.safe_load(SANDBOX_VARS.read_text())
+        merged.update(firebreak_alarm_queue=queue, firebreak_eda_spool=str(self.spool))
+        merged["firebreak_alarm_visibility_timeout"] = visibility
+        merged.update(variables or {})
         self.vars_file = tmp_path / "vars.yml"
-        self.vars_file.write_text(yaml.safe_dump(variables))
-        self.rulebook = RULEBOOK
+        self.vars_file.write_text(yaml.safe_dump(merged))
+        self.rulebook = rulebook
         self.args = []
         if source_dir:  # the source by file name from the development directory (-S), not through the collection
-            self.rulebook = tmp_path / "service_down_S.yml"
+            self.rulebook = tmp_path / f"{Path(rulebook).stem}_S.yml"
             self.rulebook.write_text(
-                RULEBOOK.read_text().replace("firebreak.runbooks.aws_sqs_durable:", "aws_sqs_durable:")
+                Path(rulebook).read_text().replace("firebreak.runbooks.aws_sqs_durable:", "aws_sqs_durable:")
             )
             self.args = ["-S", str(REPO_ROOT / "extensions" / "eda" / "plugins" / "event_source")]
         self.env = {

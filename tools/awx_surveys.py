@@ -155,9 +155,13 @@ def approval_description(scenario: str, root: Path = REPO_ROOT) -> str:
         f"PLAN: {_text(meta(scenario, root).get('plan'))} "
         f"The exact plan of this run (resources, before and predicted after, per target) is the output of the "
         f"previous node, '{PREFIX}{scenario} (plan)', a check-mode run that changed nothing: open it before "
-        f"approving. Deny, or let the approval time out ({APPROVAL_TIMEOUT} s), and the workflow ends with nothing "
-        f"changed."
+        f"approving; its artifact firebreak_plan holds each gate's plan and digest, and the real job acts only on "
+        f"that same plan (a plan changed since is refused with nothing changed). Deny, or let the approval time out "
+        f"({APPROVAL_TIMEOUT} s), and the workflow ends with nothing changed."
     )
+
+
+WORKFLOW_APPROVAL_VAR = "firebreak_gate_workflow_approval"
 
 
 def workflows(names: list[str], root: Path = REPO_ROOT) -> list[dict]:
@@ -180,7 +184,14 @@ def workflows(names: list[str], root: Path = REPO_ROOT) -> list[dict]:
                         },
                         "success_nodes": ["run"],
                     },
-                    {"identifier": "run", "job_template": PREFIX + scenario, "always_nodes": ["report"]},
+                    # reached only through the approval: its gates pass for the plan the check-mode job published
+                    # (firebreak_plan, an artifact AWX passes on) and for no other (incident_gate, docs/awx.md)
+                    {
+                        "identifier": "run",
+                        "job_template": PREFIX + scenario,
+                        "extra_data": {WORKFLOW_APPROVAL_VAR: True},
+                        "always_nodes": ["report"],
+                    },
                     {"identifier": "report", "job_template": REPORT_TEMPLATE},
                 ],
             }

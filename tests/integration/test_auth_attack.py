@@ -48,10 +48,26 @@ def mutating_calls(aws) -> list[str]:
     return [entry["action"] for entry in aws.proxy.log() if entry["action"] in MUTATING]
 
 
-def test_scenario_blocks_rate_limits_records_reports_and_a_rerun_changes_nothing(aws, run_playbook):
+def _check_changes_nothing(aws, run_playbook, context, timeline):
+    """--check --diff on the injected fault, in its own timeline: the plan shown, nothing changed."""
+    before = waf_state(aws, context)
+    aws.proxy.clear_log()
+    run = run_playbook(auth_attack.PLAYBOOK, extra_vars=extra_vars(context), check=True, diff=True, timeline=timeline)
+    assert run.returncode == 0, run.output[-4000:]
+    assert waf_state(aws, context) == before and mutating_calls(aws) == []
+    assert all(e["_check_mode"] for e in lifecycle(run))
+    assert [e["event"] for e in lifecycle(run)] == ["declared", "update", "resolved"]
+    assert "DRY RUN, nothing changed." in run.stdout
+    assert not run.timeline.with_name("report.md").exists()
+
+
+def test_check_changes_nothing_then_it_blocks_rate_limits_records_reports_and_a_rerun_changes_nothing(
+    aws, run_playbook, tmp_path
+):
     context = auth_attack.inject(aws)
     before = waf_state(aws, context)
     assert before["addresses"] == ["192.0.2.10/32"]
+    _check_changes_nothing(aws, run_playbook, context, tmp_path / "check" / "timeline.jsonl")
 
     run = run_playbook(auth_attack.PLAYBOOK, extra_vars=extra_vars(context))
     assert run.returncode == 0, run.output[-4000:]
@@ -98,19 +114,6 @@ def test_verify_fails_when_nothing_was_contained(aws):
     context = auth_attack.inject(aws)
     with pytest.raises(AssertionError, match="does not block"):
         auth_attack.verify(aws, context)
-
-
-def test_check_mode_changes_nothing_and_shows_the_plan(aws, run_playbook):
-    context = auth_attack.inject(aws)
-    before = waf_state(aws, context)
-    aws.proxy.clear_log()
-    run = run_playbook(auth_attack.PLAYBOOK, extra_vars=extra_vars(context), check=True, diff=True)
-    assert run.returncode == 0, run.output[-4000:]
-    assert waf_state(aws, context) == before and mutating_calls(aws) == []
-    assert all(e["_check_mode"] for e in lifecycle(run))
-    assert [e["event"] for e in lifecycle(run)] == ["declared", "update", "resolved"]
-    assert "DRY RUN, nothing changed." in run.stdout
-    assert not run.timeline.with_name("report.md").exists()
 
 
 def test_production_stops_before_the_first_gated_change_and_an_approval_proceeds(aws, run_playbook):

@@ -23,6 +23,9 @@ from tests.integration.awx_standin import AWXStandIn, Recorded
 from tools import awx_surveys
 
 SCENARIOS = awx_surveys.scenarios()
+# One worker runs every test here (make test passes --dist loadgroup): the load is shared through a file lock, and
+# spread over workers its tests made every one of them wait for the same load instead of running other tests.
+pytestmark = pytest.mark.xdist_group("awx_loader")
 
 
 def _load(standin: AWXStandIn, tmp_path) -> subprocess.CompletedProcess:
@@ -58,8 +61,12 @@ def _run_twice(tmp_path) -> dict:
 
 @pytest.fixture(scope="session")
 def loaded(tmp_path_factory):
-    """The loader run twice against one stand-in, once per test session: xdist workers share it (about a minute)."""
-    shared = tmp_path_factory.getbasetemp().parent / "awx_loader"
+    """The loader run twice against one stand-in, once per test session (once per worker's session, shared
+    through a file lock when another worker runs these tests too)."""
+    # Under xdist the workers' base temps share this session's parent; without xdist the parent is shared by every
+    # pytest session of the machine (other checkouts too), where an earlier session's result would be read.
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "awx_loader"
     shared.mkdir(exist_ok=True)
     result = shared / "result.json"
     with (shared / "lock").open("w") as lock:
@@ -120,6 +127,9 @@ def test_gated_workflow(loaded, scenario):
     assert ujt["plan"] == standin.one("job_templates", name=f"firebreak: {scenario} (plan)")["id"]
     assert ujt["run"] == standin.one("job_templates", name=f"firebreak: {scenario}")["id"]
     assert ujt["report"] == standin.one("job_templates", name="firebreak: incident_report")["id"]
+    # only the node after the approval tells the scenario's gates that the published plan was approved
+    assert nodes["run"].get("extra_data") == {"firebreak_gate_workflow_approval": True}
+    assert not nodes["plan"].get("extra_data") and not nodes["report"].get("extra_data")
 
     approval = standin.objects["workflow_approval_templates"][ujt["approve"]]
     plan = yaml.safe_load((REPO_ROOT / "playbooks" / f"{scenario}.meta.yml").read_text(encoding="utf-8"))["plan"]

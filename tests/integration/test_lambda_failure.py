@@ -67,9 +67,26 @@ def mutating_calls(aws) -> list[tuple[str, str, str]]:
     return found
 
 
-def test_scenario_rolls_the_alias_back_and_a_rerun_changes_nothing(aws, run_playbook):
+def _check_changes_nothing(aws, run_playbook, context, timeline):
+    """--check --diff on the injected fault, in its own timeline: the plan shown, nothing changed."""
+    before = lambda_state(aws)
+    aws.proxy.clear_log()
+    run = run_playbook(PLAYBOOK, extra_vars=extra_vars(context), check=True, diff=True, timeline=timeline)
+    assert run.returncode == 0, run.output[-4000:]
+    assert lambda_state(aws) == before and mutating_calls(aws) == []
+    assert "DRY RUN, nothing changed. check mode: would roll back alias live of thumbnailer from 3 to 2" in run.stdout
+    entries = lifecycle(run)
+    assert [e["event"] for e in entries] == ["declared", "update", "resolved"]
+    assert all(e["_check_mode"] for e in entries)
+    assert not run.timeline.with_name("report.md").exists()
+
+
+def test_check_changes_nothing_then_scenario_rolls_the_alias_back_and_a_rerun_changes_nothing(
+    aws, run_playbook, tmp_path
+):
     context = lambda_failure.inject(aws)
     assert lambda_failure.alias_version(aws) == context["_drill"]["bad"] == "3"
+    _check_changes_nothing(aws, run_playbook, context, tmp_path / "check" / "timeline.jsonl")
 
     run = run_playbook(PLAYBOOK, extra_vars=extra_vars(context))
     assert run.returncode == 0, run.output[-4000:]
@@ -113,20 +130,6 @@ def test_verify_fails_when_the_alias_was_not_rolled_back(aws):
     context = lambda_failure.inject(aws)
     with pytest.raises(AssertionError, match="still points at the bad version 3"):
         lambda_failure.verify(aws, context)
-
-
-def test_check_mode_changes_nothing_and_shows_the_plan(aws, run_playbook):
-    context = lambda_failure.inject(aws)
-    before = lambda_state(aws)
-    aws.proxy.clear_log()
-    run = run_playbook(PLAYBOOK, extra_vars=extra_vars(context), check=True, diff=True)
-    assert run.returncode == 0, run.output[-4000:]
-    assert lambda_state(aws) == before and mutating_calls(aws) == []
-    assert "DRY RUN, nothing changed. check mode: would roll back alias live of thumbnailer from 3 to 2" in run.stdout
-    entries = lifecycle(run)
-    assert [e["event"] for e in entries] == ["declared", "update", "resolved"]
-    assert all(e["_check_mode"] for e in entries)
-    assert not run.timeline.with_name("report.md").exists()
 
 
 def test_bad_input_stops_before_any_call(aws, run_playbook):

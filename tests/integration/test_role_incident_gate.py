@@ -40,13 +40,14 @@ def gate(aws, sandbox, tmp_path, request):
             "ANSIBLE_NOCOLOR": "1",
             "ANSIBLE_FORCE_COLOR": "0",
             "USER": "bob",
+            "ANSIBLE_SHOW_CUSTOM_STATS": "1",  # the plan a check-mode run publishes (AWX: the job's artifacts)
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         }
     )
 
     class Gate:
-        def run(self, **extra):
-            cmd = [ANSIBLE_PLAYBOOK, PLAYBOOK, "-e", json.dumps(extra)]
+        def run(self, _args=(), **extra):
+            cmd = [ANSIBLE_PLAYBOOK, PLAYBOOK, "-e", json.dumps(extra), *_args]
             proc = subprocess.run(
                 cmd, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300
             )
@@ -122,6 +123,48 @@ def test_a_pinned_confirmation_proceeds_and_the_approval_is_in_the_timeline(gate
     ), note["msg"]
     changed = [r for r in records if r["event"] == "task_changed" and not r["check_mode"]]
     assert changed and all(r["seq"] > note["seq"] for r in changed), "approved before the change"
+
+
+def custom_stats(run) -> dict:
+    """The play's ``set_stats`` as the default callback prints them (AWX keeps them as the job's artifacts)."""
+    text = run.stdout[run.stdout.index("CUSTOM STATS") :]
+    return json.JSONDecoder().raw_decode(text[text.index("{") :])[0]
+
+
+def test_check_mode_publishes_the_plan_and_an_aws_workflow_approval_of_it_proceeds_unless_it_changed(gate):
+    """The AWX gated workflow: a check-mode job, an approval node, the real job. In check mode the gate asks nobody:
+    it records that approval is needed and publishes the plan (``firebreak_plan``) as the job's artifact; the real
+    job, after the approval node (``firebreak_gate_workflow_approval``), passes only for that same plan."""
+    plan_run = gate.run(_args=("--check",))
+    assert plan_run.returncode == 0, plan_run.output[-3000:]
+    assert gate.ip_set() == SEEDED
+    (note,) = gate.notes()
+    assert note["msg"].startswith("Gate contain-waf planned in check mode, approval needed before the real run")
+    plan = custom_stats(plan_run)["firebreak_plan"]["contain-waf"]
+    assert plan["changes"] == 1 and plan["mode"] == "approval_required" and len(plan["digest"]) == 64
+    assert plan["digest"] in note["msg"]
+    assert plan["lines"] == ["localhost (localhost): check mode: would add 1 addresses to IP set firebreak-blocklist"]
+
+    # the IP set changes between the approval and the real job: asked again, nothing changed
+    gate.add_by_hand("198.51.100.9/32")
+    stale = gate.run(firebreak_plan={"contain-waf": plan}, firebreak_gate_workflow_approval=True, awx_job_id=41)
+    assert stale.returncode != 0
+    assert "the plan changed since it was approved" in stale.stdout
+    assert gate.ip_set() == [*SEEDED, "198.51.100.9/32"]
+
+    # planned again (a new check-mode job) and approved: the real job passes for that plan and records how
+    replanned = custom_stats(gate.run(_args=("--check",)))["firebreak_plan"]
+    # without the workflow's word (its run node's extra data) the published plan approves nothing
+    assert gate.run(firebreak_plan=replanned).returncode != 0
+    assert gate.ip_set() == [*SEEDED, "198.51.100.9/32"]
+    run = gate.run(
+        firebreak_plan=replanned, firebreak_gate_workflow_approval=True, awx_job_id=42, awx_workflow_job_id=40
+    )
+    assert run.returncode == 0, run.output[-3000:]
+    assert gate.ip_set() == [*SEEDED, "198.51.100.9/32", GATED]
+    decided = gate.notes()[-1]["msg"]
+    assert "approval node (workflow job 40) of the plan its check-mode job published" in decided
+    assert decided.endswith(f"plan sha256:{replanned['contain-waf']['digest']}")
 
 
 def test_two_person_approval_refuses_the_operator(gate):

@@ -1,7 +1,8 @@
 """The security_breach scenario end to end (issue 17 item 6): inject the drill's breach, run the runbook with the
-gate confirmed, verify containment in moto, the lifecycle and action records, the report; a re-run and --check
-change nothing; production without approval stops at the one gate; release_containment afterwards restores the
-sandbox but keeps what another incident claims and what someone changed meanwhile."""
+gate confirmed, verify containment in moto, the lifecycle and action records, the report; --check before it and a
+re-run after it change nothing (one test, one injected breach); production without approval stops at the one
+gate; release_containment afterwards restores the sandbox but keeps what another incident claims and what someone
+changed meanwhile."""
 
 from __future__ import annotations
 
@@ -60,10 +61,28 @@ def mutating_calls(aws) -> list[str]:
     return [f"{e['service']}:{e['action']}" for e in aws.proxy.log() if MUTATING.match(e["action"] or "")]
 
 
-def test_contains_everything_named_records_it_and_a_rerun_changes_nothing(aws, run_playbook):
+def test_check_previews_the_plan_then_it_contains_everything_named_records_it_and_a_rerun_changes_nothing(
+    aws, run_playbook, tmp_path
+):
+    """One injected breach for the three runs (--check, converge, re-run): one sandbox reset instead of two."""
     context = security_breach.inject(aws)
     before = security_breach.state(aws, context["_drill"])
     assert all(status == "Active" for _key, status in before["keys"]) and before["bpa"] is None
+
+    # --check --diff first: the whole plan shown, nothing changed (its own timeline)
+    state, evidence = sandbox_state(aws, context), evidence_keys(aws, context)
+    aws.proxy.clear_log()
+    check_timeline = tmp_path / "check" / "timeline.jsonl"
+    check = run_playbook(
+        security_breach.PLAYBOOK, extra_vars=extra_vars(context), check=True, diff=True, timeline=check_timeline
+    )
+    assert check.returncode == 0, check.output[-4000:]
+    assert sandbox_state(aws, context) == state and evidence_keys(aws, context) == evidence
+    assert mutating_calls(aws) == [], mutating_calls(aws)
+    assert all(e["_check_mode"] for e in lifecycle(check)) and lifecycle(check, "resolved")
+    for shown in ("DRY RUN, nothing changed. contained: iam_key_disable, waf_block, ec2_isolate", "left for a person"):
+        assert shown in check.stdout, shown
+
     run = run_playbook(security_breach.PLAYBOOK, extra_vars=extra_vars(context))
     assert run.returncode == 0, run.output[-4000:]
     checks = security_breach.verify(aws, context)
@@ -101,19 +120,6 @@ def test_contains_everything_named_records_it_and_a_rerun_changes_nothing(aws, r
     assert made == [], made  # nothing in AWS changes (the evidence copy finds its objects there already)
     changed = sorted({r["action"] for r in records(again)[seen:] if r["event"] == "task_changed"})
     assert changed == ["firebreak.runbooks.incident_report"], changed
-
-
-def test_check_mode_previews_the_whole_plan_and_changes_nothing(aws, run_playbook):
-    context = security_breach.inject(aws)
-    before, evidence = sandbox_state(aws, context), evidence_keys(aws, context)
-    aws.proxy.clear_log()
-    run = run_playbook(security_breach.PLAYBOOK, extra_vars=extra_vars(context), check=True, diff=True)
-    assert run.returncode == 0, run.output[-4000:]
-    assert sandbox_state(aws, context) == before and evidence_keys(aws, context) == evidence
-    assert mutating_calls(aws) == [], mutating_calls(aws)
-    assert all(e["_check_mode"] for e in lifecycle(run)) and lifecycle(run, "resolved")
-    for shown in ("DRY RUN, nothing changed. contained: iam_key_disable, waf_block, ec2_isolate", "left for a person"):
-        assert shown in run.stdout, shown
 
 
 def test_production_without_approval_stops_at_the_one_gate_showing_the_plan(aws, run_playbook):

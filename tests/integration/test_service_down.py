@@ -33,6 +33,12 @@ def test_scenario_recovers_the_service(aws, run_playbook):
     assert running(aws) == "shop-api:3"
     assert any("shop-api:3" in line for line in checks)
     assert "rolled back shop-api from shop-api:4 to shop-api:3" in run.stdout
+    assert_the_frame(run)
+    notes = [r["msg"] for r in records(run) if r["event"] == "note" and r["msg"].startswith("Decision tree:")]
+    [note] = notes
+    assert note.startswith("Decision tree: rollback, because the newest deployment ecs-svc/"), note
+    assert " on shop-api:4 is the suspect: 0 of 2 desired tasks running" in note, note
+    assert "branch: rollback, because the newest deployment" in run.stdout
 
     state, seen = ecs_state(aws), len(records(run))
     aws.proxy.clear_log()
@@ -90,17 +96,6 @@ def test_verify_fails_when_the_service_was_not_rolled_back(aws):
     context = service_down.inject(aws)
     with pytest.raises(AssertionError, match="still runs the bad revision shop-api:4"):
         service_down.verify(aws, context)
-
-
-def test_scenario_check_mode_changes_nothing(aws, run_playbook):
-    context = service_down.inject(aws)
-    aws.proxy.clear_log()
-    run = run_playbook(service_down.PLAYBOOK, extra_vars=extra_vars(context), check=True, diff=True)
-    assert run.returncode == 0, run.output
-    assert "DRY RUN, nothing changed. check mode: would roll back shop-api from shop-api:4 to shop-api:3" in run.stdout
-    assert running(aws) == "shop-api:4"
-    mutating = {"UpdateService", "TagResource", "UntagResource"}
-    assert not mutating & {entry["action"] for entry in aws.proxy.log()}
 
 
 def test_scenario_refuses_a_non_local_endpoint(aws, run_playbook):
@@ -165,54 +160,6 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def test_the_frame_declares_confirms_mitigates_first_verifies_resolves_reports_and_seals(aws, run_playbook):
-    context = service_down.inject(aws)
-    run = run_playbook(service_down.PLAYBOOK, extra_vars=extra_vars(context))
-    assert run.returncode == 0, run.output[-4000:]
-    service_down.verify(aws, context)
-
-    declared, resolved = lifecycle(run, "declared"), lifecycle(run, "resolved")
-    assert [(d["severity"], d["type"], d["status"], d["environment"]) for d in declared] == [
-        ("P2", "service_down", "investigating", "sandbox")
-    ]
-    assert declared[0]["title"] == "shop-api down in shop" and declared[0]["services"] == ["shop-api"]
-    assert declared[0]["roles"]["commander"]
-    assert [u["status"] for u in lifecycle(run, "update")] == ["monitoring"]
-    assert [(r["status"], r["severity"]) for r in resolved] == [("resolved", "P2")]
-    assert "rolled back shop-api from shop-api:4 to shop-api:3" in resolved[0]["summary"]
-
-    tasks = [r for r in records(run) if r["event"] in ("task_ok", "task_changed", "task_failed", "note")]
-    actions = [r["action"] for r in tasks]
-    first = actions.index("firebreak.runbooks.ecs_service_rollback")
-    assert set(actions[:first]) <= CONTROLLER, actions[:first]  # no module process before the first mitigating call
-    assert actions.index("firebreak.runbooks.incident_lifecycle") < first  # declared before it
-    gate = [r for r in tasks[:first] if r["event"] == "note" and "Gate service-down-rollback" in (r["msg"] or "")]
-    assert gate and "passed without approval (policy contain_suspected in sandbox" in gate[0]["msg"]
-    rollback = tasks[first]["details"]
-    assert rollback["symptom"]["confirmed"] is True and rollback["symptom"]["forced"] is False
-    assert "0 of 2 desired tasks running" in rollback["symptom"]["signs"]
-    # then verification (after the rollback), resolution, the report and the seal, in that order
-    later = actions[first:]
-    order = [
-        later.index("firebreak.runbooks.health_verify"),
-        next(
-            i
-            for i, r in enumerate(tasks[first:])
-            if (r["details"] or {}).get("lifecycle", {}).get("event") == "resolved"
-        ),
-        later.index("firebreak.runbooks.incident_report"),
-        later.index("firebreak.runbooks.incident_seal"),
-    ]
-    assert order == sorted(order), later
-    checks = {
-        c["kind"]: c["verdict"]
-        for c in tasks[first + later.index("firebreak.runbooks.health_verify")]["details"]["checks"]
-    }
-    assert checks == {"target_health": "pass", "ecs": "pass"}
-    report = run.timeline.with_name("report.md")
-    assert report.is_file() and "P2" in report.read_text()
 
 
 def test_a_healthy_service_is_refused_before_any_change_then_forced_with_a_recorded_reason(aws, run_playbook):
@@ -329,7 +276,7 @@ def test_check_mode_changes_nothing_records_nothing_as_real_and_shows_the_whole_
         "symptom confirmed: 0 of 2 desired tasks running",
         "update: P2 monitoring",
         "resolved (P2)",
-        "DRY RUN, nothing changed.",
+        "DRY RUN, nothing changed. check mode: would roll back shop-api from shop-api:4 to shop-api:3",
     ):
         assert predicted in run.stdout, (predicted, run.stdout[-4000:])
     # the verification's one round is shown too (it reads the still broken service: nothing was rolled back)
@@ -338,3 +285,144 @@ def test_check_mode_changes_nothing_records_nothing_as_real_and_shows_the_whole_
     real = run_playbook(service_down.PLAYBOOK, extra_vars=extra_vars(context))
     assert real.returncode == 0, real.output[-3000:]
     assert [e["_check_mode"] for e in lifecycle(real, "declared")] == [True, False]
+
+
+# -- the decision tree's other branches (no deployment to blame) ---------------------------------------------------
+
+
+def targets_fail_health_checks(aws) -> None:
+    """The service's targets fail their health checks while its tasks run (the app hangs): the ALB's answer to the
+    first DescribeTargetHealth (the rollback module's capture), as AWS gives it; moto reports running IP targets
+    healthy, so later reads (the verification) see them healthy again."""
+    seeded = aws.manifest["aws"]["ecs"]
+    described = [
+        {
+            "Target": {"Id": ip, "Port": 8000},
+            "HealthCheckPort": "8000",
+            "TargetHealth": {
+                "State": "unhealthy",
+                "Reason": "Target.ResponseCodeMismatch",
+                "Description": "Health checks failed with these codes: [503]",
+            },
+        }
+        for ip in seeded["target_ips"]
+    ]
+    aws.proxy.add_rule(
+        {
+            "service": "elasticloadbalancing",
+            "action": "DescribeTargetHealth",
+            "fault": "canned",
+            "body": {"TargetHealthDescriptions": described},
+            "count": 1,
+        }
+    )
+
+
+def decision_notes(run) -> list[str]:
+    return [r["msg"] for r in records(run) if r["event"] == "note" and (r["msg"] or "").startswith("Decision tree:")]
+
+
+def test_no_deployment_to_blame_and_cpu_saturated_scales_out_recording_the_old_count(aws, run_playbook):
+    import datetime as dt
+
+    before = ecs_state(aws)
+    assert before["desired"] == 2
+    targets_fail_health_checks(aws)
+    aws.client("cloudwatch").put_metric_data(
+        Namespace="AWS/ECS",
+        MetricData=[
+            {
+                "MetricName": "CPUUtilization",
+                "Dimensions": [{"Name": "ClusterName", "Value": "shop"}, {"Name": "ServiceName", "Value": "shop-api"}],
+                "Timestamp": dt.datetime.now(dt.UTC) - dt.timedelta(seconds=30),
+                "Value": 97.5,
+                "Unit": "Percent",
+            }
+        ],
+    )
+    run = run_playbook(service_down.PLAYBOOK)
+    assert run.returncode == 0, run.output[-4000:]
+
+    after = ecs_state(aws)
+    assert after["desired"] == 4 and after["task_definition"] == before["task_definition"]  # no rollback
+    tags = dict(after["tags"])
+    assert (tags["firebreak:scaled-from"], tags["firebreak:scaled-to"]) == ("2", "4")  # restorable
+    service = aws.client("ecs").describe_services(cluster="shop", services=["shop-api"])["services"][0]
+    assert service["runningCount"] == 4
+
+    [note] = decision_notes(run)
+    assert note.startswith("Decision tree: scale out, because resource exhaustion, no deployment to blame:"), note
+    assert "CPU Maximum 97.5 > threshold 90.0" in note, note
+    actions = [r["action"] for r in records(run) if r["event"] in ("task_changed", "task_failed")]
+    assert actions.index("firebreak.runbooks.ecs_service_rollback") < actions.index(
+        "firebreak.runbooks.ecs_service_scale"
+    )  # the rollback module refused (its capture is the evidence), then the scale-out
+    [resolved] = lifecycle(run, "resolved")
+    assert resolved["summary"].startswith("scale out (resource exhaustion"), resolved["summary"]
+    assert "branch: scale out, because resource exhaustion" in run.stdout
+
+
+def test_no_deployment_to_blame_and_no_exhaustion_restarts_the_tasks(aws, run_playbook):
+    before = ecs_state(aws)
+    targets_fail_health_checks(aws)
+    run = run_playbook(service_down.PLAYBOOK)
+    assert run.returncode == 0, run.output[-4000:]
+
+    after = ecs_state(aws)
+    assert (after["task_definition"], after["desired"]) == (before["task_definition"], before["desired"])
+    assert after["deployments"][0][0] != before["deployments"][0][0], "no new deployment: the tasks were not restarted"
+    tags = dict(after["tags"])
+    assert tags["firebreak:restarted-deployment"] == after["deployments"][0][0]
+    assert tags["firebreak:restarted-for"].startswith("INC-TEST-test_no_deployment_to_blame")
+
+    [note] = decision_notes(run)
+    assert note.startswith("Decision tree: restart, because down or degraded (targetgroup/shop-api-tg/"), note
+    assert "no resource exhaustion (CPU and memory under 90%)" in note, note
+    assert [r["status"] for r in lifecycle(run, "resolved")] == ["resolved"]
+    assert "branch: restart, because down or degraded" in run.stdout
+
+
+def assert_the_frame(run) -> None:
+    """The frame on a converge of the bad-deploy drill: declared, confirmed, mitigated first, verified, resolved,
+    reported and sealed, in that order (folded into the converge test: one run fewer)."""
+
+    declared, resolved = lifecycle(run, "declared"), lifecycle(run, "resolved")
+    assert [(d["severity"], d["type"], d["status"], d["environment"]) for d in declared] == [
+        ("P2", "service_down", "investigating", "sandbox")
+    ]
+    assert declared[0]["title"] == "shop-api down in shop" and declared[0]["services"] == ["shop-api"]
+    assert declared[0]["roles"]["commander"]
+    assert [u["status"] for u in lifecycle(run, "update")] == ["monitoring"]
+    assert [(r["status"], r["severity"]) for r in resolved] == [("resolved", "P2")]
+    assert "rolled back shop-api from shop-api:4 to shop-api:3" in resolved[0]["summary"]
+
+    tasks = [r for r in records(run) if r["event"] in ("task_ok", "task_changed", "task_failed", "note")]
+    actions = [r["action"] for r in tasks]
+    first = actions.index("firebreak.runbooks.ecs_service_rollback")
+    assert set(actions[:first]) <= CONTROLLER, actions[:first]  # no module process before the first mitigating call
+    assert actions.index("firebreak.runbooks.incident_lifecycle") < first  # declared before it
+    gate = [r for r in tasks[:first] if r["event"] == "note" and "Gate service-down-rollback" in (r["msg"] or "")]
+    assert gate and "passed without approval (policy contain_suspected in sandbox" in gate[0]["msg"]
+    rollback = tasks[first]["details"]
+    assert rollback["symptom"]["confirmed"] is True and rollback["symptom"]["forced"] is False
+    assert "0 of 2 desired tasks running" in rollback["symptom"]["signs"]
+    # then verification (after the rollback), resolution, the report and the seal, in that order
+    later = actions[first:]
+    order = [
+        later.index("firebreak.runbooks.health_verify"),
+        next(
+            i
+            for i, r in enumerate(tasks[first:])
+            if (r["details"] or {}).get("lifecycle", {}).get("event") == "resolved"
+        ),
+        later.index("firebreak.runbooks.incident_report"),
+        later.index("firebreak.runbooks.incident_seal"),
+    ]
+    assert order == sorted(order), later
+    checks = {
+        c["kind"]: c["verdict"]
+        for c in tasks[first + later.index("firebreak.runbooks.health_verify")]["details"]["checks"]
+    }
+    assert checks == {"target_health": "pass", "ecs": "pass"}
+    report = run.timeline.with_name("report.md")
+    assert report.is_file() and "P2" in report.read_text()

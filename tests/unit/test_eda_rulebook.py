@@ -39,3 +39,24 @@ def test_rulebook_compiles_with_the_sandbox_variables(monkeypatch):
     assert '"lhs": [' not in text
     assert act["actions"][0]["Action"]["action_args"]["name"] == "firebreak.runbooks.eda_service_down"
     assert record["actions"][0]["Action"]["action_args"]["name"] == "firebreak.runbooks.eda_alert"
+
+
+def test_every_rulebook_compiles_and_routes_only_to_playbooks_that_exist(monkeypatch):
+    monkeypatch.setattr(settings, "ansible_galaxy_path", str(Path(sys.executable).parent / "ansible-galaxy"))
+    monkeypatch.setenv("ANSIBLE_CONFIG", str(REPO_ROOT / "ansible.cfg"))
+    variables = yaml.safe_load(VARS.read_text())
+    rulebooks = sorted((REPO_ROOT / "extensions" / "eda" / "rulebooks").glob("*.yml"))
+    assert {p.name for p in rulebooks} >= {"service_down.yml", "incidents.yml"}
+    for path in rulebooks:
+        (ruleset,) = parse_rule_sets(yaml.safe_load(path.read_text()), variables)
+        (compiled,) = generate_dict_rulesets([ruleset], variables)
+        names = [
+            action["Action"]["action_args"]["name"]
+            for rule in compiled["RuleSet"]["rules"]
+            for action in rule["Rule"]["actions"]
+            if action["Action"]["action"] == "run_playbook"
+        ]
+        assert names[-1] == "firebreak.runbooks.eda_alert", f"{path.name}: the last rule must record everything else"
+        for name in names:
+            playbook = REPO_ROOT / "playbooks" / f"{name.removeprefix('firebreak.runbooks.')}.yml"
+            assert playbook.exists(), f"{path.name} routes to {name}, which has no playbook"

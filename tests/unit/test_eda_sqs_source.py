@@ -12,6 +12,7 @@ import asyncio
 import importlib.util
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -503,3 +504,108 @@ def test_a_batch_member_back_after_a_crash_is_deleted_when_its_batch_was_confirm
     assert redelivered["redelivery"] is True and redelivered["repeat"] is False and "batch" not in redelivered
     for member in members:
         assert states(tmp_path / "spool", member["message_id"])[-2:] == ["duplicate", "deleted"]
+
+
+def guardduty_event(severity=8.0, finding_id="a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6", user="deploy-bot"):
+    """A GuardDuty finding as EventBridge delivers it (GuardDuty user guide, "CloudWatch Events event format")."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "GuardDuty Finding",
+        "source": "aws.guardduty",
+        "account": ACCOUNT,
+        "time": "2026-12-06T16:10:00Z",
+        "region": REGION,
+        "resources": [],
+        "detail": {
+            "schemaVersion": "2.0",
+            "accountId": ACCOUNT,
+            "region": REGION,
+            "id": finding_id,
+            "type": "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS",
+            "title": "Credentials for instance role used from an external IP address.",
+            "severity": severity,
+            "createdAt": "2026-12-06T16:05:00.000Z",
+            "resource": {
+                "resourceType": "AccessKey",
+                "accessKeyDetails": {"accessKeyId": "AKIAEXAMPLE123", "userName": user, "userType": "IAMUser"},
+            },
+            "service": {"eventFirstSeen": "2026-12-06T16:04:00.000Z", "eventLastSeen": "2026-12-06T16:09:00.000Z"},
+        },
+    }
+
+
+def ecs_deployment_event(event_name="SERVICE_DEPLOYMENT_FAILED"):
+    """An ECS deployment state change (ECS developer guide, "Amazon ECS service deployment state change events")."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "ECS Deployment State Change",
+        "source": "aws.ecs",
+        "account": ACCOUNT,
+        "time": "2026-12-06T16:20:00Z",
+        "region": REGION,
+        "resources": [f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/web-cluster/api"],
+        "detail": {
+            "eventType": "ERROR",
+            "eventName": event_name,
+            "deploymentId": "ecs-svc/1234567890123456789",
+            "updatedAt": "2026-12-06T16:19:58.000Z",
+            "reason": "ECS deployment circuit breaker: tasks failed to start.",
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("score", "label", "severity"),
+    [
+        (10, "Critical", "P1"),
+        (9.0, "Critical", "P1"),
+        (8.9, "High", "P2"),
+        (7, "High", "P2"),
+        (6.9, "Medium", "P3"),
+        (4.0, "Medium", "P3"),
+        (3.9, "Low", "P4"),
+        (1, "Low", "P4"),
+        ("high", "Unknown", "P3"),
+        (None, "Unknown", "P3"),
+    ],
+)
+def test_guardduty_severity_bands_as_the_user_guide_gives_them(score, label, severity):
+    assert src.finding_severity(score) == (label, severity)
+
+
+def test_a_guardduty_finding_is_described_with_its_principal_and_one_incident_per_finding():
+    event = guardduty_event()
+    info = src.describe(event)
+    assert info["kind"] == "guardduty_finding"
+    assert (info["finding_severity"], info["severity"]) == ("High", "P2")
+    assert (info["resource_type"], info["access_key_id"], info["principal"]) == (
+        "AccessKey",
+        "AKIAEXAMPLE123",
+        "deploy-bot",
+    )
+    assert info["state_time"] == "2026-12-06T16:04:00.000Z"
+    assert src.refusal(event, info, {ACCOUNT}, {"aws.guardduty"}, set()) is None
+    assert "aws.guardduty" in src.refusal(event, info, {ACCOUNT}, {"aws.cloudwatch"}, set())
+    # an update of the same finding (GuardDuty re-sends it with a new event id) is the same incident
+    again = src.describe(guardduty_event(severity=8.5))
+    key = src.dedupe_key(info, "m-1")
+    assert key == src.dedupe_key(again, "m-2") == "guardduty:a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"
+    incident = src.derive_incident_id("ALERT", info, key, src.parse_time(info["state_time"]))
+    # the finding type (its first 64 path-safe characters), the first time GuardDuty saw the activity, the key's hash
+    assert re.fullmatch(
+        r"ALERT-UnauthorizedAccess-IAMUser-InstanceCredentialExfiltration\.Outsid-20261206T160400Z-[0-9a-f]{8}",
+        incident,
+    )
+    assert "/" not in incident and ":" not in incident
+
+
+def test_an_ecs_deployment_failure_names_its_cluster_and_service():
+    info = src.describe(ecs_deployment_event())
+    assert info["kind"] == "ecs_deployment"
+    assert (info["event_name"], info["cluster"], info["service"]) == ("SERVICE_DEPLOYMENT_FAILED", "web-cluster", "api")
+    assert src.dedupe_key(info, "m-1") == f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/web-cluster/api"
+    odd = ecs_deployment_event()
+    odd["resources"] = ["not-an-arn"]
+    assert src.describe(odd)["cluster"] == ""  # nothing guessed; the route needs the cluster, so it does not match

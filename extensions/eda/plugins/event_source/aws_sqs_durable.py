@@ -27,6 +27,10 @@ The event put on the queue::
      "firebreak": {"message_id", "receive_count", "spool", "incident_id", "dedupe_key", "repeat",
                    "kind", "account", "region", "source", "detail_type", "time",
                    "alarm_name", "alarm_arn", "state", "previous_state", "state_time", "dimensions",
+                   for a GuardDuty finding "finding_id", "finding_type", "finding_title", "finding_severity",
+                   "severity" (P1-P4), "resource_type", "access_key_id", "principal", "principal_type",
+                   "instance_id", "buckets"; for an ECS deployment state change "event_name", "event_type",
+                   "deployment_id", "reason", "service_arn", "cluster", "service";
                    and for a batch of repeats (``repeat_batch_seconds``) "batch", "batch_size"}}
 """
 
@@ -164,6 +168,8 @@ MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 ACCOUNT = re.compile(r"^[0-9]{12}$")
 ARN_ACCOUNT = re.compile(r"^arn:[^:]+:[^:]*:[^:]*:([0-9]{12})?:")
 ALARM_DETAIL_TYPE = "CloudWatch Alarm State Change"
+GUARDDUTY_DETAIL_TYPE = "GuardDuty Finding"
+ECS_DEPLOYMENT_DETAIL_TYPE = "ECS Deployment State Change"
 
 
 class SourceConfigError(ValueError):
@@ -235,7 +241,69 @@ def describe(event: dict) -> dict:
             previous_state=str(previous.get("value", "")),
             state_time=str(state.get("timestamp", "") or info["time"]),
         )
+    elif info["source"] == "aws.guardduty" and info["detail_type"] == GUARDDUTY_DETAIL_TYPE:
+        info.update(guardduty_finding(detail))
+    elif info["source"] == "aws.ecs" and info["detail_type"] == ECS_DEPLOYMENT_DETAIL_TYPE:
+        info.update(ecs_deployment(detail, event.get("resources") or []))
     return info
+
+
+def finding_severity(score) -> tuple[str, str]:
+    """GuardDuty's severity score as its label (Low 1.0-3.9, Medium 4.0-6.9, High 7.0-8.9, Critical 9.0-10.0, the
+    GuardDuty user guide's bands) and the incident severity it declares (Critical P1, High P2, Medium P3, Low P4)."""
+    try:
+        value = float(score)
+    except (TypeError, ValueError):
+        return "Unknown", "P3"
+    for floor, label, severity in ((9.0, "Critical", "P1"), (7.0, "High", "P2"), (4.0, "Medium", "P3")):
+        if value >= floor:
+            return label, severity
+    return "Low", "P4"
+
+
+def guardduty_finding(detail: dict) -> dict:
+    """A GuardDuty finding's fields the routes use: its id and type, the severity, and the resource it names (an
+    access key and its IAM principal, an EC2 instance, S3 buckets)."""
+    resource = detail.get("resource") if isinstance(detail.get("resource"), dict) else {}
+    key = resource.get("accessKeyDetails") if isinstance(resource.get("accessKeyDetails"), dict) else {}
+    instance = resource.get("instanceDetails") if isinstance(resource.get("instanceDetails"), dict) else {}
+    buckets = resource.get("s3BucketDetails") if isinstance(resource.get("s3BucketDetails"), list) else []
+    service = detail.get("service") if isinstance(detail.get("service"), dict) else {}
+    label, severity = finding_severity(detail.get("severity"))
+    return {
+        "kind": "guardduty_finding",
+        "finding_id": str(detail.get("id", "")),
+        "finding_type": str(detail.get("type", "")),
+        "finding_title": str(detail.get("title", ""))[:200],
+        "finding_severity": label,
+        "severity": severity,
+        "resource_type": str(resource.get("resourceType", "")),
+        "access_key_id": str(key.get("accessKeyId", "")),
+        "principal": str(key.get("userName", "")),
+        "principal_type": str(key.get("userType", "")),
+        "instance_id": str(instance.get("instanceId", "")),
+        "buckets": [str(b.get("name", "")) for b in buckets if isinstance(b, dict) and b.get("name")],
+        "state_time": str(service.get("eventFirstSeen", "") or detail.get("createdAt", "")),
+    }
+
+
+def ecs_deployment(detail: dict, resources: list) -> dict:
+    """An ECS deployment state change: the event name (``SERVICE_DEPLOYMENT_FAILED`` ...), the deployment, and the
+    cluster and service from the service ARN in ``resources`` (``arn:aws:ecs:<region>:<account>:service/<cluster>/
+    <service>``)."""
+    service_arn = next((r for r in resources if isinstance(r, str) and ":service/" in r), "")
+    parts = service_arn.split(":service/", 1)[1].split("/") if service_arn else []
+    return {
+        "kind": "ecs_deployment",
+        "event_name": str(detail.get("eventName", "")),
+        "event_type": str(detail.get("eventType", "")),
+        "deployment_id": str(detail.get("deploymentId", "")),
+        "reason": str(detail.get("reason", ""))[:500],
+        "service_arn": service_arn,
+        "cluster": parts[0] if len(parts) == 2 else "",
+        "service": parts[-1] if parts else "",
+        "state_time": str(detail.get("updatedAt", "")),
+    }
 
 
 def refusal(event: dict, info: dict, accounts: set, sources: set, regions: set) -> str | None:
@@ -261,14 +329,21 @@ def refusal(event: dict, info: dict, accounts: set, sources: set, regions: set) 
 
 
 def dedupe_key(info: dict, message_id: str) -> str:
+    """What makes later events the same incident: an alarm's ARN, a GuardDuty finding's id (GuardDuty updates one
+    finding as the activity goes on), the ECS service of a deployment event; else the event itself."""
     if info["kind"] == "cloudwatch_alarm":
         return info["alarm_arn"]
+    if info["kind"] == "guardduty_finding" and info.get("finding_id"):
+        return f"guardduty:{info['finding_id']}"
+    if info["kind"] == "ecs_deployment" and info.get("service_arn"):
+        return info["service_arn"]
     return info["event_id"] or message_id
 
 
 def derive_incident_id(prefix: str, info: dict, key: str, when: datetime.datetime) -> str:
     """``ALARM-<alarm name>-<UTC time of the state change>-<8 hex of the alarm ARN>``: readable, path-safe."""
-    name = info.get("alarm_name") or info.get("detail_type") or "event"
+    name = info.get("alarm_name") or info.get("finding_type") or info.get("event_name") or info.get("detail_type")
+    name = name or "event"
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:64] or "event"
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:8]
     return f"{prefix}-{name}-{when.strftime('%Y%m%dT%H%M%SZ')}-{digest}"
