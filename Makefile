@@ -24,11 +24,12 @@ JAVA_CHECK = java=$${JAVA_HOME:+$$JAVA_HOME/bin/}java; \
 # Tools run from the venv (ansible-lint and ansible-test look for their siblings on PATH).
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv test unit integration drill sandbox inject lint sanity bench build docs awx clean lock
+.PHONY: help venv test proof unit integration drill sandbox inject lint sanity bench build docs awx clean lock
 
 help:
 	@echo "make drill [SCENARIO=name]  run a scenario end to end against the local sandbox"
 	@echo "make test                   lint + unit + integration + drill tests"
+	@echo "make proof                  the proof suites: faults, kills, load, bad input (CI runs them after make test)"
 	@echo "make sandbox                run the sandbox in the foreground and print its endpoints"
 	@echo "make inject SCENARIO=name   inject that drill's fault into the running \`make sandbox\`; prints its extra vars"
 	@echo "make lint                   ansible-lint, yamllint, ruff, ansible-test sanity"
@@ -69,7 +70,12 @@ integration: $(STAMP)
 	$(BIN)/python -m pytest tests/integration -q -n $(PYTEST_WORKERS) $(PYTEST_DIST) --durations=15 || [ $$? -eq 5 ]
 
 test: lint
-	$(BIN)/python -m pytest tests -q -n $(PYTEST_WORKERS) $(PYTEST_DIST) --durations=20 || [ $$? -eq 5 ]
+	$(BIN)/python -m pytest tests -m "not proof" -q -n $(PYTEST_WORKERS) $(PYTEST_DIST) --durations=20 || [ $$? -eq 5 ]
+
+# Proof under pressure (tests marked proof): every scenario's calls under faults, kills mid-run, many incidents at
+# once, the bad-input matrix. Bounded in count and time, loopback only; .ci/run runs it after make test.
+proof: $(STAMP)
+	$(BIN)/python -m pytest tests -m proof -q -n $(PYTEST_WORKERS) $(PYTEST_DIST) --durations=20 || [ $$? -eq 5 ]
 
 lint: $(STAMP)
 	$(BIN)/yamllint --strict .
