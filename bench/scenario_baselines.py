@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Callable
 
-from bench.scenario_steps import Call, Raw, V
+from bench.scenario_steps import ENDPOINT, Call, Raw, V
 
 
 @dataclass
@@ -62,7 +62,8 @@ def k8s_config_restore(ns: str, name: str) -> Raw:
     """The ConfigMap back to what ``kubectl apply`` last applied (its last-applied-configuration annotation)."""
     jsonpath = "{.metadata.annotations.kubectl\\.kubernetes\\.io/last-applied-configuration}"
     return Raw(
-        sh=f"kubectl get configmap {name} -n {ns} -o jsonpath='{jsonpath}' | kubectl replace -f - >/dev/null",
+        sh=f"kubectl get configmap {name} -n {ns} -o jsonpath='{jsonpath}' "
+        "| kubectl replace --validate=false -f - >/dev/null",
         py=f"k8s_config_restore({ns!r}, {name!r})",
     )
 
@@ -94,14 +95,19 @@ def ecs_rollback(cluster: str, service: str, family: str) -> list:
 
 
 def s3_sync(source_bucket: str, prefix: str, target_bucket: str, keys: list[str]) -> Raw:
-    """``aws s3 sync`` of a log prefix into the evidence bucket; in Python a listing and one copy per object."""
+    """The logs into the evidence bucket: the seeds' ``aws s3 cp --recursive`` down, then ``aws s3 sync`` up (a
+    bucket-to-bucket sync is a CopyObject without a checksum, which the evidence bucket's Object Lock refuses); in
+    Python a listing, and a get and a put with a checksum per object."""
     copies = "\n".join(
-        f"client('s3').copy_object(Bucket={target_bucket!r}, Key={key!r}, "
-        f"CopySource={{'Bucket': {source_bucket!r}, 'Key': {key!r}}})"
+        f"client('s3').put_object(Bucket={target_bucket!r}, Key={key!r}, ChecksumAlgorithm='SHA256', "
+        f"Body=client('s3').get_object(Bucket={source_bucket!r}, Key={key!r})['Body'].read())"
         for key in keys
     )
     return Raw(
-        sh=f"aws s3 sync s3://{source_bucket}/{prefix} s3://{target_bucket}/{prefix} >/dev/null",
+        sh=(
+            f'logs=$(mktemp -d)\naws s3 cp s3://{source_bucket}/{prefix} "$logs" --recursive >/dev/null\n'
+            f'aws s3 sync "$logs" s3://{target_bucket}/{prefix} --checksum-algorithm SHA256 >/dev/null\nrm -rf "$logs"'
+        ),
         py=f"client('s3').list_objects_v2(Bucket={source_bucket!r}, Prefix={prefix!r})\n{copies}",
     )
 
@@ -399,14 +405,14 @@ def queue_workers_down(box, ctx) -> list:
     # (receive, send, delete: a shell loop over the answer, as the seeds' responder would write it).
     move_sh = (
         f"while :; do\n"
-        f"  batch=$(aws sqs receive-message --queue-url {jobs} --max-number-of-messages 10 --visibility-timeout 60 "
-        f"--output json)\n"
+        f"  batch=$(aws sqs receive-message{ENDPOINT} --queue-url {jobs} --max-number-of-messages 10 "
+        f"--visibility-timeout 60 --output json)\n"
         f'  [ -n "$batch" ] || break\n'
         f"  printf '%s' \"$batch\" | python3 -c 'import json, sys\n"
         f'for m in json.load(sys.stdin).get("Messages", []): print(m["ReceiptHandle"] + "\\t" + m["Body"])\' |\n'
         f"  while IFS=$'\\t' read -r handle body; do\n"
-        f'    aws sqs send-message --queue-url {holding} --message-body "$body" >/dev/null\n'
-        f'    aws sqs delete-message --queue-url {jobs} --receipt-handle "$handle"\n'
+        f'    aws sqs send-message{ENDPOINT} --queue-url {holding} --message-body "$body" >/dev/null\n'
+        f'    aws sqs delete-message{ENDPOINT} --queue-url {jobs} --receipt-handle "$handle"\n'
         f"  done\n"
         f"done"
     )

@@ -37,6 +37,10 @@ class Raw:
 
 
 CLI_SERVICE = {"s3": "s3api"}
+# awscli 1.46's RDS and SQS commands ignore AWS_ENDPOINT_URL (they went to https://rds.amazonaws.com/ and
+# https://queue.amazonaws.com/): the shell script names the sandbox's endpoint for them
+ENDPOINT = ' --endpoint-url "$AWS_ENDPOINT_URL"'
+CLI_OPTIONS = {"rds": ENDPOINT, "sqs": ENDPOINT}
 MARKER = re.compile(r'"@@([a-z_][a-z0-9_]*)@@"')
 
 
@@ -74,7 +78,7 @@ def render_shell(name: str, steps: list) -> str:
             command = f"aws {service} wait {_kebab(step.operation)}"
         else:
             command = f"aws {service} {_kebab(step.operation)}"
-        command += f" --cli-input-json {body}"
+        command += CLI_OPTIONS.get(step.service, "") + f" --cli-input-json {body}"
         if step.save:
             for expr in step.save.values():
                 if "'" in expr:
