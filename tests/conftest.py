@@ -54,7 +54,9 @@ class PlaybookRun(subprocess.CompletedProcess):
 def run_playbook(sandbox, tmp_path, request):
     """Run ``ansible-playbook`` from the repository root against the sandbox.
 
-    Returns a ``PlaybookRun``; the timeline defaults to a file in the test's ``tmp_path``.
+    Returns a ``PlaybookRun``; the timeline defaults to a file in the test's ``tmp_path``.  The timeline is kept
+    in that file only (``FIREBREAK_TIMELINE_DURABLE=false``): a test of the durable copy in the evidence bucket
+    turns it on with ``env={"FIREBREAK_TIMELINE_DURABLE": "true"}`` (tests/integration/test_timeline_durable.py).
     """
 
     def run(playbook, extra_vars=None, check=False, diff=False, timeline=None, env=None, args=(), timeout=300):
@@ -66,6 +68,7 @@ def run_playbook(sandbox, tmp_path, request):
                 "FIREBREAK_INCIDENT_ID": f"INC-TEST-{request.node.name}"[:80],
                 "ANSIBLE_NOCOLOR": "1",
                 "ANSIBLE_FORCE_COLOR": "0",
+                "FIREBREAK_TIMELINE_DURABLE": "false",
                 "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
             }
         )

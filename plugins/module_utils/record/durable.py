@@ -23,6 +23,7 @@ import base64
 import datetime
 import hashlib
 import json
+import re
 import time
 
 from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import Caller, StepAWSError
@@ -62,6 +63,27 @@ def key_seq(key):
     return int(stem) if stem.isdigit() and len(stem) == SEQ_DIGITS else None
 
 
+def is_local_endpoint(url):
+    """True for an endpoint on 127.0.0.1 or localhost (the sandbox)."""
+    return bool(re.match(r"^https?://(127\.0\.0\.1|localhost)(:[0-9]+)?(/.*)?$", url or ""))
+
+
+def open_durable(bucket, incident_id, endpoint_url=None, region=None, retention_days=None, refuse=None, **kwargs):
+    """A ``DurableTimeline`` for the controller (environment credentials).  With ``refuse`` (why the bucket must
+    not be reached) no client is made, and every write-through fails with that reason (noted, not fatal)."""
+    if refuse:
+        return DurableTimeline(None, bucket, incident_id, retention_days=retention_days, refuse=refuse, **kwargs)
+    try:
+        from ansible_collections.firebreak.runbooks.plugins.module_utils.record.seal import s3_client
+
+        s3 = s3_client(endpoint_url, region, kwargs.get("budget", DEFAULT_BUDGET))
+    except Exception as exc:  # no boto3, bad endpoint: noted at the first record
+        return DurableTimeline(
+            None, bucket, incident_id, retention_days=retention_days, refuse=f"cannot make an S3 client: {exc}"
+        )
+    return DurableTimeline(s3, bucket, incident_id, retention_days=retention_days, **kwargs)
+
+
 class DurableTimeline:
     """The write-through to one incident's durable copy.
 
@@ -84,6 +106,7 @@ class DurableTimeline:
         retry_after=RETRY_AFTER_SECONDS,
         clock=time.monotonic,
         caller=None,
+        refuse=None,
     ):
         self.s3 = s3
         self.bucket = bucket
@@ -101,6 +124,7 @@ class DurableTimeline:
         self.failed_at = None
         self.noted = False
         self.warnings = []  # messages for the operator (the callback prints them)
+        self.refuse = refuse
         self.conflicts = 0  # sequence numbers lost to other writers (a measure of contention)
 
     # ------------------------------------------------------------------ naming
@@ -146,6 +170,8 @@ class DurableTimeline:
 
     def check_bucket(self):
         """Object Lock must be on: a durable copy that can be changed afterwards is no evidence."""
+        if self.refuse:
+            raise DurableError(self.refuse)
         if self.lock_checked:
             return
         answer = self._call("get_object_lock_configuration", f"bucket {self.bucket!r}", Bucket=self.bucket)
