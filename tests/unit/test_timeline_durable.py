@@ -20,6 +20,7 @@ if str(REPO / "collections") not in sys.path:
     sys.path.insert(0, str(REPO / "collections"))
 
 from ansible_collections.firebreak.runbooks.plugins.module_utils.record import durable as dur  # noqa: E402
+from ansible_collections.firebreak.runbooks.plugins.module_utils.record import report as rp  # noqa: E402
 from ansible_collections.firebreak.runbooks.plugins.module_utils.record import timeline as tl  # noqa: E402
 from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import Caller  # noqa: E402
 
@@ -271,3 +272,53 @@ def test_reading_the_durable_copy_finds_a_removed_record(tmp_path):
     s3.objects[dur.record_key(None, INCIDENT, 2)] = s3.objects[dur.record_key(None, INCIDENT, 3)]
     with pytest.raises(tl.TimelineVerifyError, match="seq 2: found seq 3"):
         verify_bucket(s3)
+
+
+# ---------------------------------------------------------------------------------------------- the report
+
+
+@pytest.fixture
+def report_action(monkeypatch):
+    from ansible_collections.firebreak.runbooks.plugins.action import incident_report as action
+
+    s3 = FakeS3()
+    monkeypatch.setattr(action, "s3_client", lambda *args, **kwargs: s3)
+    args = {"seal_bucket": BUCKET, "durable": True, "durable_prefix": dur.DEFAULT_PREFIX, "retry_budget": 1}
+    return action.ActionModule._durable, args, s3
+
+
+def test_the_report_reads_the_whole_chain_from_the_bucket_without_a_local_file(tmp_path, report_action):
+    durable_of, args, s3 = report_action
+    for i in range(3):
+        tl.append_record(tmp_path / "job1.jsonl", note(f"n{i}"), expect_incident=INCIDENT, durable=writer(s3))
+    records, durable = durable_of(dict(args, incident_id=INCIDENT), str(tmp_path / "absent.jsonl"), None)
+    assert [r["msg"] for r in records] == ["n0", "n1", "n2"]
+    assert durable["used"] and durable["complete"] and durable["records"] == 3 and durable["gap_from"] is None
+    markdown, _json, facts = rp.render(records, "absent.jsonl", durable=durable)
+    assert facts["timeline"]["durable"] == durable
+    assert "**Durable copy**: `s3://evidence/firebreak/timelines/INC-DURABLE-1/`, complete (3 records" in markdown
+
+
+def test_the_report_says_the_durable_copy_is_incomplete(tmp_path, report_action):
+    durable_of, args, s3 = report_action
+    path = tmp_path / "t.jsonl"
+    w = writer(s3)
+    tl.append_record(path, note("kept"), expect_incident=INCIDENT, durable=w)
+    s3.down = True
+    tl.append_record(path, note("local only"), expect_incident=INCIDENT, durable=w)
+    s3.down = False
+    local = tl.verify_timeline(path)
+    records, durable = durable_of(args, str(path), local)
+    assert records == local and not durable["used"]
+    assert durable["complete"] is False and durable["records"] == 1 and durable["expected"] == 3
+    assert durable["gap_from"] == 2 and durable["gap_notes"] == [3]
+    markdown = rp.render(records, str(path), durable=durable)[0]
+    assert "**incomplete**: it holds 1 of the 3 records (the write-through failed from seq 2" in markdown
+
+
+def test_the_report_refuses_a_local_file_that_forked_from_the_bucket(tmp_path, report_action):
+    durable_of, args, s3 = report_action
+    tl.append_record(tmp_path / "a.jsonl", note("bucket"), expect_incident=INCIDENT, durable=writer(s3))
+    tl.append_record(tmp_path / "b.jsonl", note("elsewhere"), expect_incident=INCIDENT)
+    with pytest.raises(dur.DurableFork, match="hold different records at seq 1"):
+        durable_of(args, str(tmp_path / "b.jsonl"), tl.verify_timeline(tmp_path / "b.jsonl"))
