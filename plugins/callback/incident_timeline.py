@@ -368,14 +368,16 @@ class CallbackModule(CallbackBase):
             days = int(settings.get("firebreak_seal_retention_days") or 365)
         except (TypeError, ValueError):
             days = 365
-        refuse = None
         if _boolish(settings.get("firebreak_require_local_endpoints")) and not durable_copy.is_local_endpoint(endpoint):
-            refuse = (
-                f"the inventory requires local endpoints (firebreak_require_local_endpoints), but the AWS endpoint is "
-                f"{endpoint!r}: not writing to the evidence bucket {bucket!r} (start the sandbox, or set "
-                "-e firebreak_evidence_bucket='' to keep the timeline in the local file only)"
+            # a configuration that forbids the bucket, not a failed write: said once, nothing noted in the timeline
+            self._display.warning(
+                f"incident_timeline: the timeline is kept in {self._path or 'the local file'} only, not in the "
+                f"evidence bucket {bucket!r}: the inventory requires local endpoints "
+                f"(firebreak_require_local_endpoints) but the AWS endpoint is {endpoint!r} "
+                "(start the sandbox, or set -e firebreak_evidence_bucket='')"
             )
-        return durable_copy.open_durable(bucket, self._incident_id, endpoint, region, days, refuse=refuse)
+            return None
+        return durable_copy.open_durable(bucket, self._incident_id, endpoint, region, days)
 
     def _controller_vars(self, playbook, extra, names):
         """``names`` from the extra vars, else from the inventory variables of ``localhost`` (templated), as the
