@@ -322,3 +322,32 @@ def test_the_report_refuses_a_local_file_that_forked_from_the_bucket(tmp_path, r
     tl.append_record(tmp_path / "b.jsonl", note("elsewhere"), expect_incident=INCIDENT)
     with pytest.raises(dur.DurableFork, match="hold different records at seq 1"):
         durable_of(args, str(tmp_path / "b.jsonl"), tl.verify_timeline(tmp_path / "b.jsonl"))
+
+
+def test_a_failure_while_reading_the_bucket_keeps_the_file_one_chain_and_the_fork_is_named_later(tmp_path):
+    """A new container whose bucket fails while it reads another job's records: the record is still written (to
+    the file, which verifies), the gap is noted; once the bucket answers, the two chains are found forked."""
+    s3 = FakeS3()
+    for i in range(4):
+        tl.append_record(tmp_path / "other.jsonl", note(f"o{i}"), expect_incident=INCIDENT, durable=writer(s3))
+    path = tmp_path / "mine.jsonl"
+    clock = Clock()
+    w = writer(s3, clock=clock)
+    real_get, gets = s3.get_object, []
+
+    def get_then_fail(**kwargs):
+        gets.append(kwargs["Key"])
+        if len(gets) > 2:
+            raise _error("InternalError", 500, "GetObject")
+        return real_get(**kwargs)
+
+    s3.get_object = get_then_fail
+    rec = tl.append_record(path, note("mine"), expect_incident=INCIDENT, durable=w)
+    records = tl.verify_timeline(path)
+    assert rec["seq"] == records[0]["seq"] == 1 and records[1]["details"]["durable"]["from_seq"] == 1
+    s3.get_object = real_get
+    clock.now += 60
+    tl.append_record(path, note("later"), expect_incident=INCIDENT, durable=w)
+    assert isinstance(w.failed, dur.DurableFork) and "have forked" in str(w.failed)
+    assert [r["msg"] for r in verify_bucket(s3)] == ["o0", "o1", "o2", "o3"], "the bucket's chain is untouched"
+    assert len(tl.verify_timeline(path)) == 4

@@ -700,6 +700,7 @@ def _append_durably(fd, path, template, tail, durable):
         )
     except DurableError as exc:
         durable.fail(exc)
+        tail = _tail_state(fd, path)  # records copied in before the failure are part of the file now
         rec, data = _build(template, tail)
         tail = _write_line(fd, path, tail, data, rec)
         if not durable.noted:
