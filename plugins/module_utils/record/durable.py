@@ -147,7 +147,10 @@ class DurableTimeline:
         return self.clock() - self.failed_at >= self.retry_after
 
     def fail(self, error):
-        self.failed = error if isinstance(error, DurableError) else DurableError(str(error))
+        error = error if isinstance(error, DurableError) else DurableError(str(error))
+        if isinstance(error, DurableFork) and not isinstance(self.failed, DurableFork):
+            self.noted = False  # a fork is news even during an outage: note it
+        self.failed = error
         self.failed_at = self.clock()
         self.synced = False  # reconcile again before the next write
 
