@@ -177,3 +177,35 @@ def test_the_sandbox_answers_conditional_writes_as_s3_does(aws):
     assert answers.count("ok") == 1 and answers.count(("PreconditionFailed", 412)) == 5, answers
     versions = s3.list_object_versions(Bucket=bucket, Prefix="cond/race")["Versions"]
     assert len(versions) == 1
+
+
+@pytest.mark.proof
+def test_a_bucket_that_refuses_the_write_through_does_not_stop_the_run_and_the_report_says_so(aws, run_playbook):
+    """Every PutObject of a timeline record is denied (403, not retried): the run still succeeds with every record in
+    its local file, the timeline notes that the durable copy is incomplete from seq 1, the run's output warns, and
+    the report renders from the local file saying the durable copy is incomplete."""
+    aws.proxy.add_rule(
+        {
+            "service": "s3",
+            "method": "PUT",
+            "path": "^/firebreak-sandbox-evidence/firebreak/timelines/",
+            "fault": "error",
+            "status": 403,
+            "code": "AccessDenied",
+        }
+    )
+    on = {"FIREBREAK_TIMELINE_DURABLE": "true"}
+    run = run_playbook(NOTE, {"note": "contained at the edge"}, env=on)
+    assert run.returncode == 0, run.output
+    records = tl.verify_timeline(run.timeline)
+    assert [r["event"] for r in records] == ["playbook_start", "note", "play_start", "note", "playbook_end"]
+    gap = records[1]
+    assert gap["details"]["durable"]["kept"] is False and gap["details"]["durable"]["from_seq"] == 1
+    assert "AccessDenied" in gap["msg"] and "is incomplete from seq 1" in run.output
+    assert _bucket_chain(aws, records[0]["incident_id"]) == []
+
+    report = run_playbook(REPORT, {"incident_timeline": str(run.timeline)}, env=on)
+    assert report.returncode == 0, report.output
+    facts = json.loads((run.timeline.parent / "report.json").read_text())
+    assert facts["timeline"]["durable"]["complete"] is False and facts["timeline"]["durable"]["records"] == 0
+    assert "**incomplete**: it holds 0 of the 5 records" in (run.timeline.parent / "report.md").read_text()
