@@ -429,7 +429,13 @@ class CallbackModule(CallbackBase):
             self._path = self._resolve_path()
             self._operator = self._resolve_operator(extra)
             if self._durable is None:
-                self._durable = self._setup_durable(playbook, extra)
+                try:
+                    self._durable = self._setup_durable(playbook, extra)
+                except Exception as exc:  # the durable copy is never a reason to stop: said, and the file kept
+                    self._display.warning(
+                        f"incident_timeline: the timeline is kept in the local file only, not in the evidence "
+                        f"bucket: {type(exc).__name__}: {exc}"
+                    )
         except TimelineStop:
             raise
         except Exception as exc:  # stop rather than run unrecorded
