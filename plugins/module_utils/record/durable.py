@@ -30,11 +30,11 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step im
 
 DEFAULT_PREFIX = "firebreak/timelines"
 # Seconds one S3 call may take, retries included (throttling, 5xx, connection errors).
-DEFAULT_BUDGET = 10
+DEFAULT_BUDGET = 5
 # How many times one record may lose its sequence number to another writer before giving up.
 MAX_CONFLICTS = 50
 # After a failure, how long the write-through rests before it tries again (records meanwhile stay local).
-RETRY_AFTER_SECONDS = 30
+RETRY_AFTER_SECONDS = 60
 TAKEN_CODES = frozenset(("PreconditionFailed", "ConditionalRequestConflict", "412", "409"))
 NOT_FOUND_CODES = frozenset(("NoSuchKey", "404", "NotFound"))
 SEQ_DIGITS = 12
