@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from sandbox import REPO_ROOT
+from sandbox import REGION, REPO_ROOT
 from sandbox.alarm import alarm_event as eventbridge_alarm
 
 BIN = Path(sys.executable).parent
@@ -42,6 +42,44 @@ def alarm_event(aws, state="ALARM", later=0):
     alarm = aws.client("cloudwatch").describe_alarms(AlarmNames=[ALARM])["MetricAlarms"][0]
     when = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=later)
     return eventbridge_alarm(alarm, state, when)
+
+
+def guardduty_event(
+    user="deploy-bot",
+    key_id="AKIAEXAMPLE123",
+    severity=8.0,
+    finding_id=None,
+    finding_type="UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom",
+    account=ACCOUNT,
+    region=REGION,
+):
+    """A GuardDuty finding on an IAM user's access key, as EventBridge delivers it (GuardDuty user guide, "CloudWatch
+    Events event format"): a new event id each call; the finding's id (its incident) random unless given."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "GuardDuty Finding",
+        "source": "aws.guardduty",
+        "account": account,
+        "time": "2026-12-06T16:10:00Z",
+        "region": region,
+        "resources": [],
+        "detail": {
+            "schemaVersion": "2.0",
+            "accountId": account,
+            "region": region,
+            "id": finding_id or uuid.uuid4().hex,
+            "type": finding_type,
+            "title": f"API calls of {user} from a known malicious address.",
+            "severity": severity,
+            "createdAt": "2026-12-06T16:05:00.000Z",
+            "resource": {
+                "resourceType": "AccessKey",
+                "accessKeyDetails": {"accessKeyId": key_id, "userName": user, "userType": "IAMUser"},
+            },
+            "service": {"eventFirstSeen": "2026-12-06T16:04:00.000Z", "eventLastSeen": "2026-12-06T16:09:00.000Z"},
+        },
+    }
 
 
 class Rulebook:
