@@ -145,7 +145,7 @@ def test_an_hpa_at_its_maximum_is_raised_and_its_deployment_scaled_out(kube, tmp
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
     )
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=60) as response:
             (incident,) = json.loads(response.read())["incident_ids"]
         rulebook.wait_for(lambda: (rulebook.incidents / incident / "report.md").exists(), 300, "no report")
         rulebook.wait_for(lambda: runs_settled(rulebook, incident), 60, "the run did not end")
