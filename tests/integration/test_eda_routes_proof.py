@@ -6,7 +6,8 @@
   the rulebook maps to no service is recorded on its own incident and refused by eda_high_error_rate, nothing
   changed.
 - kubernetes.yml: Alertmanager's KubeHpaMaxedOut on an HPA at its maximum scales its Deployment out
-  (performance_degradation's Kubernetes path), the HPA's bounds raised.
+  (performance_degradation's Kubernetes path), the HPA's bounds raised; KubeDeploymentRolloutStuck on the drill's
+  bad rollout starts bad_deploy on Kubernetes: deploys frozen, the rollout undone.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import pytest
 
 from sandbox import free_port
 from sandbox.alarm import alarm_event
-from sandbox.drills import pipeline_incident
+from sandbox.drills import k8s_service_down, pipeline_incident
+from sandbox.drills.bad_deploy import FREEZE_PARAMETER
 from sandbox.rulebook import (
     ACCOUNT,
     KUBERNETES,
@@ -30,7 +32,7 @@ from sandbox.rulebook import (
     timeline,
     verified_timeline,
 )
-from tests.integration.k8s_api import call, deployment, get, wait_for
+from tests.integration.k8s_api import call, deployment, get, image, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.proof]
 
@@ -96,6 +98,63 @@ def test_a_step_functions_alarm_pauses_the_pipeline_and_an_unmapped_alb_alarm_is
     assert changed(refused) == ["firebreak.runbooks.incident_event_ack"]  # only the confirmation
 
 
+def send_alert(port, token, labels, starts="2026-12-06T17:00:00Z"):
+    """POST one firing alert as Alertmanager does; the incident id the source answers."""
+    body = {
+        "version": "4",
+        "groupKey": "{}:{}",
+        "status": "firing",
+        "receiver": "firebreak",
+        "alerts": [{"status": "firing", "labels": labels, "startsAt": starts, "fingerprint": "77aa"}],
+    }
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        (incident,) = json.loads(response.read())["incident_ids"]
+    return incident
+
+
+def test_a_stuck_rollout_alert_freezes_deploys_and_undoes_the_rollout(aws, kube, tmp_path):
+    context = k8s_service_down.inject(kube)
+    port, token = free_port(), "proof-token"
+    rulebook = Rulebook(
+        kube,
+        tmp_path,
+        "unused",
+        rulebook=KUBERNETES,
+        variables={"firebreak_webhook_port": port},
+        env={"FIREBREAK_WEBHOOK_TOKEN": token},
+    ).start()
+    try:
+        labels = {
+            "alertname": "KubeDeploymentRolloutStuck",
+            "severity": "high",
+            "namespace": "shop",
+            "deployment": "api",
+        }
+        incident = send_alert(port, token, labels)
+        rulebook.wait_for(lambda: (rulebook.incidents / incident / "report.md").exists(), 300, "no report")
+        rulebook.wait_for(lambda: runs_settled(rulebook, incident), 60, "the run did not end")
+    finally:
+        rulebook.kill()
+    assert image(deployment(kube, "shop", "api")) == k8s_service_down.GOOD_IMAGE
+    assert k8s_service_down.verify(kube, context)
+    frozen = json.loads(kube.client("ssm").get_parameter(Name=FREEZE_PARAMETER)["Parameter"]["Value"])
+    assert frozen["frozen"] is True and frozen["incident_id"] == incident
+    records = timeline(rulebook, incident)
+    verified_timeline(rulebook, incident)
+    declared = [
+        r["details"]["lifecycle"]
+        for r in records
+        if r.get("action") == "firebreak.runbooks.incident_lifecycle"
+        and (r.get("details") or {}).get("lifecycle", {}).get("event") == "declared"
+    ]
+    assert [(d["severity"], d["type"]) for d in declared] == [("P2", "bad_deploy")]  # severity: high
+
+
 def test_an_hpa_at_its_maximum_is_raised_and_its_deployment_scaled_out(kube, tmp_path):
     before = deployment(kube, "shop", "api")["spec"]["replicas"]
     hpa = {
@@ -120,33 +179,14 @@ def test_an_hpa_at_its_maximum_is_raised_and_its_deployment_scaled_out(kube, tmp
         variables={"firebreak_webhook_port": port},
         env={"FIREBREAK_WEBHOOK_TOKEN": token},
     ).start()
-    body = {
-        "version": "4",
-        "groupKey": "{}:{}",
-        "status": "firing",
-        "receiver": "firebreak",
-        "alerts": [
-            {
-                "status": "firing",
-                "labels": {
-                    "alertname": "KubeHpaMaxedOut",
-                    "severity": "warning",
-                    "namespace": "shop",
-                    "horizontalpodautoscaler": "api",
-                },
-                "startsAt": "2026-12-06T17:00:00Z",
-                "fingerprint": "77aa",
-            }
-        ],
+    labels = {
+        "alertname": "KubeHpaMaxedOut",
+        "severity": "warning",
+        "namespace": "shop",
+        "horizontalpodautoscaler": "api",
     }
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
-    )
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            (incident,) = json.loads(response.read())["incident_ids"]
+        incident = send_alert(port, token, labels)
         rulebook.wait_for(lambda: (rulebook.incidents / incident / "report.md").exists(), 300, "no report")
         rulebook.wait_for(lambda: runs_settled(rulebook, incident), 60, "the run did not end")
     finally:
