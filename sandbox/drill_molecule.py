@@ -240,7 +240,8 @@ def changed_tasks(records: list[dict], after_seq: int) -> list[dict]:
 
 def converge(scenario: str, state_dir: Path, check: bool = False) -> tuple[int, str]:
     """Run the scenario playbook; return (tasks that changed something, the summary line). The count is read from
-    the timeline's records of this run, not from the play recap (which counts the report's rewrite too)."""
+    the timeline's records of this run, not from the play recap (which counts the report's rewrite too); in check
+    mode nothing changed, and what would have is in the line."""
     state = _state(state_dir)
     if "context" not in state:
         raise StepError("no fault injected for this drill: run molecule prepare first")
@@ -259,13 +260,20 @@ def converge(scenario: str, state_dir: Path, check: bool = False) -> tuple[int, 
         tail = "\n".join(log.read_text(encoding="utf-8").splitlines()[-40:])
         raise StepError(f"{module.PLAYBOOK}{mode} failed with exit status {run.returncode}; log {log}:\n{tail}")
     changes = changed_tasks(_records(timeline), last_seq)
+    real = [rec for rec in changes if not rec.get("check_mode")]
+    planned = [rec for rec in changes if rec.get("check_mode")]
     recap = sum(int(n) for n in RECAP.findall(log.read_text(encoding="utf-8")))
-    what = "; ".join(sorted({f"{rec.get('action')}: {rec.get('task')}" for rec in changes})) or "nothing"
-    line = (
-        f"{module.PLAYBOOK}{mode}: {len(changes)} task(s) changed the sandbox ({what}); {recap} in the play recap"
-        f" counting the report's rewrite; incident {state['incident_id']}; log {log}"
+
+    def what(recs):
+        return "; ".join(sorted({f"{rec.get('action')}: {rec.get('task')}" for rec in recs})) or "nothing"
+
+    line = f"{module.PLAYBOOK}{mode}: {len(real)} task(s) changed the sandbox ({what(real)})"
+    if check:
+        line += f"; {len(planned)} would in a real run ({what(planned)})"
+    line += (
+        f"; {recap} changed in the play recap, the report's rewrite counted; incident {state['incident_id']}; log {log}"
     )
-    return len(changes), line
+    return len(real), line
 
 
 def verify(scenario: str, state_dir: Path) -> list[str]:
