@@ -143,7 +143,7 @@ def test_every_drill_has_a_molecule_scenario_and_every_scenario_a_drill():
     assert scenarios == set(available())
     for name in scenarios:
         config = yaml.safe_load((root / name / "molecule.yml").read_text())
-        assert config == {"scenario": {"name": name}}, f"{name}: the drill's settings belong in config.yml/shared"
+        assert config == {"scenario": {"name": name}}, f"{name}: the settings of a drill go in config.yml"
     base = yaml.safe_load((root / "config.yml").read_text())
     sequence = base["scenario"]["test_sequence"]
     for step in ("create", "prepare", "converge", "check", "idempotence", "verify", "destroy"):
