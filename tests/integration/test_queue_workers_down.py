@@ -14,6 +14,7 @@ import pytest
 from sandbox.drills import queue_workers_down as drill
 from sandbox.seed import queues as seed_queues
 from sandbox.seed import workers as seed_workers
+from tests.integration.proof import first_case_in_make_test
 
 pytestmark = [pytest.mark.integration, pytest.mark.drill]
 
@@ -204,6 +205,7 @@ def test_healthy_workers_are_refused_before_any_change_then_forced_with_a_record
     assert state(aws) == before  # nothing stuck, nothing asked: nothing to change
 
 
+@first_case_in_make_test
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

@@ -96,6 +96,7 @@ def test_role_rejects_the_whole_internet_before_changing_anything(aws, run_playb
     assert ip_set(aws)[0] == SEEDED
 
 
+@pytest.mark.proof
 def test_eight_concurrent_runs_with_injected_lock_conflicts_lose_nothing(aws, sandbox, tmp_path):
     add_by_hand(aws, "198.51.100.99/32")  # pre-existing, next to the seeded address
     aws.proxy.add_rule(

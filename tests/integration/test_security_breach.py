@@ -12,6 +12,7 @@ import re
 import pytest
 
 from sandbox.drills import security_breach
+from tests.integration.proof import first_case_in_make_test
 
 pytestmark = [pytest.mark.integration, pytest.mark.drill]
 
@@ -163,6 +164,7 @@ def test_no_sign_of_a_breach_is_refused_then_forced_with_a_recorded_reason(aws, 
     assert notes
 
 
+@first_case_in_make_test
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
