@@ -449,6 +449,7 @@ moto_server.MotoRequestHandler = _KeepAliveHandler
 import copy as _copy  # noqa: E402
 import math as _math  # noqa: E402
 import os as _os  # noqa: E402
+import threading as _threading  # noqa: E402
 import time as _time  # noqa: E402
 
 from moto.core.utils import utcnow  # noqa: E402
@@ -462,6 +463,10 @@ CRASH_IMAGE = _re.compile(r":(crash|exit)[^/:]*$")
 # back-off); each round launches ``desiredCount`` tasks that all stop.
 ECS_RETRY_SECONDS = float(_os.environ.get("FIREBREAK_ECS_RETRY_SECONDS", "0.5"))
 MAX_STOPPED_TASKS = 100  # kept per service (AWS keeps stopped tasks visible for about an hour)
+# moto's server answers each request on its own thread: bringing a service up to now (new deployment, rounds of
+# stopped tasks, events) is one step under this lock, so two requests at once neither launch a round twice nor walk
+# the cluster's tasks while another request adds to them ("dictionary changed size during iteration", a 500).
+_ECS_LOCK = _threading.RLock()
 UNABLE_TO_START = (
     "(service {service}) is unable to consistently start tasks successfully. For more information, "
     "see the Troubleshooting section of the Amazon ECS Developer Guide."
@@ -597,7 +602,7 @@ def _stopped_task(backend, service, fault, deployment):
             container.exit_code = 1
             container.exitCode = 1
     backend.tasks.setdefault(service.cluster_name, {})[task.task_arn] = task
-    stopped = [t for t in backend.tasks[service.cluster_name].values()
+    stopped = [t for t in list(backend.tasks[service.cluster_name].values())
                if getattr(t, "_firebreak_service", None) == service.arn]  # fmt: skip
     task._firebreak_service = service.arn
     for old in stopped[: max(0, len(stopped) + 1 - MAX_STOPPED_TASKS)]:
@@ -639,6 +644,11 @@ def _advance(backend, service):
 
 
 def _sync(backend, service):
+    with _ECS_LOCK:
+        _sync_locked(backend, service)
+
+
+def _sync_locked(backend, service):
     state = service.__dict__.get("_firebreak")
     if state is None:
         # Created by moto: a failing revision starts failing now; a good one is moto's (and
@@ -667,11 +677,12 @@ def _create_service(self, *args, **kwargs):
 
 def _update_service(self, service_properties):
     forced = bool(service_properties.get("force_new_deployment"))
-    service = _ecs_update_service(self, service_properties)
-    state = service.__dict__.get("_firebreak")
-    if state is not None and (forced or state["td"] != service.task_definition):
-        state["td"] = None  # a new deployment, even of the same revision
-    _sync(self, service)
+    with _ECS_LOCK:
+        service = _ecs_update_service(self, service_properties)
+        state = service.__dict__.get("_firebreak")
+        if state is not None and (forced or state["td"] != service.task_definition):
+            state["td"] = None  # a new deployment, even of the same revision
+        _sync(self, service)
     return service
 
 
