@@ -601,12 +601,15 @@ def _stopped_task(backend, service, fault, deployment):
         for container in task.containers:
             container.exit_code = 1
             container.exitCode = 1
-    backend.tasks.setdefault(service.cluster_name, {})[task.task_arn] = task
-    stopped = [t for t in list(backend.tasks[service.cluster_name].values())
-               if getattr(t, "_firebreak_service", None) == service.arn]  # fmt: skip
-    task._firebreak_service = service.arn
-    for old in stopped[: max(0, len(stopped) + 1 - MAX_STOPPED_TASKS)]:
-        backend.tasks[service.cluster_name].pop(old.task_arn, None)
+    tasks = backend.tasks.setdefault(service.cluster_name, {})
+    tasks[task.task_arn] = task
+    # the service's own stopped tasks, oldest first (not a walk over every task of the cluster per task)
+    kept = service.__dict__.setdefault("_firebreak", {}).setdefault("stopped", [])
+    kept.append(task.task_arn)
+    dropped = max(0, len(kept) - MAX_STOPPED_TASKS)
+    for arn in kept[:dropped]:
+        tasks.pop(arn, None)
+    del kept[:dropped]
     return task
 
 
@@ -621,11 +624,17 @@ def _advance(backend, service):
     due = 1 + int((_time.monotonic() - state["started"]) / ECS_RETRY_SECONDS)
     desired = service.desired_count
     threshold = _threshold(desired)
+    kept_rounds = max(1, _math.ceil(MAX_STOPPED_TASKS / desired)) if desired > 0 else 1
     while state["rounds"] < due and desired > 0:
         state["rounds"] += 1
-        tasks = [_stopped_task(backend, service, state["fault"], deployment) for _ in range(desired)]
+        if due - state["rounds"] >= kept_rounds:
+            # a round this catch-up drops again before it answers (only the last MAX_STOPPED_TASKS are kept):
+            # counted and in the events, its tasks not built (a service failing for minutes cost seconds per call)
+            ids = [str(_mock_random.uuid4()) for _ in range(desired)]
+        else:
+            ids = [_stopped_task(backend, service, state["fault"], deployment).id for _ in range(desired)]
         _event(service, f"(service {service.name}) has started {desired} tasks: "
-               + " ".join(f"(task {t.id})" for t in tasks) + ".")  # fmt: skip
+               + " ".join(f"(task {task_id})" for task_id in ids) + ".")  # fmt: skip
         before = deployment.get("failedTasks", 0)
         deployment["failedTasks"] = before + desired
         if before < threshold <= deployment["failedTasks"]:
