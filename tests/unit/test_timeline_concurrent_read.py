@@ -1,5 +1,6 @@
-"""A reader of a timeline that another process is appending to (found by the load proof, issue 20 item 3: eight
-responders on one incident, the report verifying the timeline while a note was being written): the writer appends
+"""A reader of a timeline that another process is appending to (found while building the load proof, issue 20 item
+3, where eight responders write one incident's timeline while the report verifies it; reproduced with a writer
+process appending 25 KB records while the reader verified: one verify in about thirty failed): the writer appends
 under an exclusive ``flock``, and a reader that did not take the lock could meet a record half copied into the file
 and fail the whole verification with "the last line is incomplete" although nothing was torn. The reader takes the
 records the writers had finished when it began."""
