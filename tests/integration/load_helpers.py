@@ -195,3 +195,65 @@ def ecs_calls(log: list[dict], action: str) -> list[str]:
 
 
 __all__ = ["service_down"]
+
+
+# -- the containment ledger, read back ---------------------------------------------------------------------------
+
+WAF_ROLE = "tests/integration/playbooks/waf/role.yml"
+IAM_ROLE = "tests/integration/playbooks/iam/role.yml"
+NOTES = "tests/integration/playbooks/load/notes.yml"
+
+
+def ip_set_addresses(aws) -> list[str]:
+    waf = aws.manifest["aws"]["waf"]["ip_set"]
+    return aws.client("wafv2").get_ip_set(Name=waf["name"], Scope="REGIONAL", Id=waf["id"])["IPSet"]["Addresses"]
+
+
+def ledger_objects(aws) -> list[dict]:
+    """Every claim and marker in the evidence bucket: ``{"resource", "item", "kind", "incident_id"}``."""
+    from urllib.parse import unquote
+
+    bucket = aws.manifest["aws"]["s3"]["evidence_bucket"]
+    prefix = "firebreak/claims/"
+    pages = aws.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    found = []
+    for page in pages:
+        for obj in page.get("Contents") or []:
+            resource, item, kind, incident = obj["Key"][len(prefix) :].split("/")
+            found.append({"resource": unquote(resource), "item": unquote(item), "kind": kind,
+                          "incident_id": unquote(incident)})  # fmt: skip
+    return found
+
+
+def held(aws, incident: str) -> set[tuple[str, str]]:
+    """(resource, item) the ledger says ``incident`` claims now."""
+    return {
+        (o["resource"], o["item"]) for o in ledger_objects(aws) if o["kind"] == "claim" and o["incident_id"] == incident
+    }
+
+
+def _details(rec: dict, key: str) -> list[dict]:
+    value = (rec.get("details") or {}).get(key)
+    return value if isinstance(value, list) else [value] if isinstance(value, dict) else []
+
+
+def claim_accounts(recs: list[dict]) -> tuple[set, set]:
+    """``(claimed, released)`` of a timeline: the (resource, item) its containment entries claimed (WAF: claimed and
+    added; IAM: claimed), and those of the entries a release entry names."""
+    entries = {}
+    for rec in recs:
+        if rec.get("check_mode") or rec.get("event") not in ("task_ok", "task_changed"):
+            continue
+        for entry in _details(rec, "containment"):
+            items = list(entry.get("claimed") or []) + list((entry.get("changed") or {}).get("added") or [])
+            entries[entry["id"]] = {(entry["resource"], item) for item in items}
+    released_ids = {
+        i
+        for rec in recs
+        if not rec.get("check_mode")
+        for r in _details(rec, "release")
+        for i in r.get("releases") or []
+    }
+    claimed = set().union(*entries.values()) if entries else set()
+    released = set().union(*(entries[i] for i in released_ids if i in entries)) if released_ids else set()
+    return claimed, released
