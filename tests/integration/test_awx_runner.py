@@ -31,6 +31,7 @@ REPO = Path(REPO_ROOT)
 if str(REPO / "collections") not in sys.path:
     sys.path.insert(0, str(REPO / "collections"))
 
+from ansible_collections.firebreak.runbooks.plugins.module_utils.record import durable as dur  # noqa: E402
 from ansible_collections.firebreak.runbooks.plugins.module_utils.record import timeline as tl  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -138,7 +139,17 @@ def runner_events(pdd: Path, ident: str) -> list[dict]:
     return sorted((json.loads(path.read_text()) for path in files), key=lambda event: event["counter"])
 
 
-@pytest.mark.parametrize("scenario", scenarios())
+# make test runs three representative jobs: service_down (ECS), one whose survey answers its gate
+# (database_unavailable: the failover's approval in firebreak_gate_approvals) and the Kubernetes one. The whole
+# matrix (every scenario as an AWX job) is proof: make proof runs the other scenarios.
+IN_MAKE_TEST = ("service_down", "database_unavailable", "k8s_service_down")
+
+
+def scenario_params() -> list:
+    return [name if name in IN_MAKE_TEST else pytest.param(name, marks=pytest.mark.proof) for name in scenarios()]
+
+
+@pytest.mark.parametrize("scenario", scenario_params())
 def test_scenario_runs_under_ansible_runner_as_an_awx_job(scenario, aws, tmp_path):
     playbook = f"playbooks/{scenario}.yml"
     if not (REPO / "sandbox" / "drills" / f"{scenario}.py").is_file():
@@ -187,6 +198,13 @@ def test_scenario_runs_under_ansible_runner_as_an_awx_job(scenario, aws, tmp_pat
     assert str(records[0]["operator"]["job_id"]) == events[0]["runner_ident"]  # AWX's ident is the job id
     assert {"awx_user_name", "awx_job_id", "tower_user_name", "incident_id"} <= set(records[0]["details"]["extra_vars"])
 
+    # and its durable copy in the inventory's evidence bucket, written through as the job ran (docs/timeline.md)
+    stored = dur.read_durable_records(
+        dur.DurableTimeline(aws.client("s3"), aws.manifest["aws"]["s3"]["evidence_bucket"], incident_id),
+        tl._check_stored,
+    )
+    assert [record["hash"] for record in stored] == [record["hash"] for record in records]
+
     # both record the same task results: (task, host, changed) from runner's events and from the timeline
     from_runner = sorted(
         (event["event_data"]["task"], event["event_data"]["host"], bool(event["event_data"]["res"].get("changed")))
@@ -202,4 +220,5 @@ def test_scenario_runs_under_ansible_runner_as_an_awx_job(scenario, aws, tmp_pat
 
 def test_scenarios_are_found():
     assert "service_down" in scenarios()
+    assert set(IN_MAKE_TEST) <= set(scenarios()), "a representative AWX job names a scenario that is gone"
     assert "incident_report" not in scenarios() and "incident_seal" not in scenarios()
