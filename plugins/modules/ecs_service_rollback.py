@@ -518,6 +518,9 @@ def current_revision(client, service: dict, caller) -> tuple[str, int]:
 
 def validate_params(params: dict) -> None:
     """Everything that can be checked without AWS, before any call."""
+    for option in ("cluster", "service"):
+        if option in params and not (params[option] or "").strip():
+            raise ECSInputError(message=f"{option} must name the ECS {option}, got {params[option]!r}")
     for option in ("wait_timeout", "retry_budget", "mitigation_deadline", "capture_revisions"):
         if params[option] is not None and params[option] < 0:
             raise ECSInputError(message=f"{option} must be >= 0, got {params[option]}")

@@ -620,6 +620,25 @@ def test_the_module_validates_a_force_without_a_reason_before_any_call():
         ecs_service_rollback.validate_params(params)
 
 
+@pytest.mark.parametrize("option", ["cluster", "service"])
+def test_the_module_refuses_an_empty_cluster_or_service_before_any_call(option):
+    params = {
+        "cluster": "shop",
+        "service": "shop-api",
+        "wait_timeout": 1,
+        "retry_budget": 1,
+        "mitigation_deadline": None,
+        "capture_revisions": 1,
+        "task_definition": None,
+        "rollback_from": None,
+        "force": False,
+        "force_reason": None,
+    }
+    params[option] = "  "
+    with pytest.raises(ecs.ECSInputError, match=f"{option} must name the ECS {option}, got '  '"):
+        ecs_service_rollback.validate_params(params)
+
+
 def test_a_refused_rollback_raises_with_the_symptom_and_a_forced_one_records_the_reason():
     observed = {"service": _summary(), "target_health": _health()}
     result = {"service": {"name": "shop-api"}}
