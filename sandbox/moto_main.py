@@ -449,6 +449,7 @@ moto_server.MotoRequestHandler = _KeepAliveHandler
 import copy as _copy  # noqa: E402
 import math as _math  # noqa: E402
 import os as _os  # noqa: E402
+import threading as _threading  # noqa: E402
 import time as _time  # noqa: E402
 
 from moto.core.utils import utcnow  # noqa: E402
@@ -462,6 +463,10 @@ CRASH_IMAGE = _re.compile(r":(crash|exit)[^/:]*$")
 # back-off); each round launches ``desiredCount`` tasks that all stop.
 ECS_RETRY_SECONDS = float(_os.environ.get("FIREBREAK_ECS_RETRY_SECONDS", "0.5"))
 MAX_STOPPED_TASKS = 100  # kept per service (AWS keeps stopped tasks visible for about an hour)
+# moto's server answers each request on its own thread: bringing a service up to now (new deployment, rounds of
+# stopped tasks, events) is one step under this lock, so two requests at once neither launch a round twice nor walk
+# the cluster's tasks while another request adds to them ("dictionary changed size during iteration", a 500).
+_ECS_LOCK = _threading.RLock()
 UNABLE_TO_START = (
     "(service {service}) is unable to consistently start tasks successfully. For more information, "
     "see the Troubleshooting section of the Amazon ECS Developer Guide."
@@ -596,12 +601,15 @@ def _stopped_task(backend, service, fault, deployment):
         for container in task.containers:
             container.exit_code = 1
             container.exitCode = 1
-    backend.tasks.setdefault(service.cluster_name, {})[task.task_arn] = task
-    stopped = [t for t in backend.tasks[service.cluster_name].values()
-               if getattr(t, "_firebreak_service", None) == service.arn]  # fmt: skip
-    task._firebreak_service = service.arn
-    for old in stopped[: max(0, len(stopped) + 1 - MAX_STOPPED_TASKS)]:
-        backend.tasks[service.cluster_name].pop(old.task_arn, None)
+    tasks = backend.tasks.setdefault(service.cluster_name, {})
+    tasks[task.task_arn] = task
+    # the service's own stopped tasks, oldest first (not a walk over every task of the cluster per task)
+    kept = service.__dict__.setdefault("_firebreak", {}).setdefault("stopped", [])
+    kept.append(task.task_arn)
+    dropped = max(0, len(kept) - MAX_STOPPED_TASKS)
+    for arn in kept[:dropped]:
+        tasks.pop(arn, None)
+    del kept[:dropped]
     return task
 
 
@@ -616,11 +624,17 @@ def _advance(backend, service):
     due = 1 + int((_time.monotonic() - state["started"]) / ECS_RETRY_SECONDS)
     desired = service.desired_count
     threshold = _threshold(desired)
+    kept_rounds = max(1, _math.ceil(MAX_STOPPED_TASKS / desired)) if desired > 0 else 1
     while state["rounds"] < due and desired > 0:
         state["rounds"] += 1
-        tasks = [_stopped_task(backend, service, state["fault"], deployment) for _ in range(desired)]
+        if due - state["rounds"] >= kept_rounds:
+            # a round this catch-up drops again before it answers (only the last MAX_STOPPED_TASKS are kept):
+            # counted and in the events, its tasks not built (a service failing for minutes cost seconds per call)
+            ids = [str(_mock_random.uuid4()) for _ in range(desired)]
+        else:
+            ids = [_stopped_task(backend, service, state["fault"], deployment).id for _ in range(desired)]
         _event(service, f"(service {service.name}) has started {desired} tasks: "
-               + " ".join(f"(task {t.id})" for t in tasks) + ".")  # fmt: skip
+               + " ".join(f"(task {task_id})" for task_id in ids) + ".")  # fmt: skip
         before = deployment.get("failedTasks", 0)
         deployment["failedTasks"] = before + desired
         if before < threshold <= deployment["failedTasks"]:
@@ -639,6 +653,11 @@ def _advance(backend, service):
 
 
 def _sync(backend, service):
+    with _ECS_LOCK:
+        _sync_locked(backend, service)
+
+
+def _sync_locked(backend, service):
     state = service.__dict__.get("_firebreak")
     if state is None:
         # Created by moto: a failing revision starts failing now; a good one is moto's (and
@@ -667,11 +686,12 @@ def _create_service(self, *args, **kwargs):
 
 def _update_service(self, service_properties):
     forced = bool(service_properties.get("force_new_deployment"))
-    service = _ecs_update_service(self, service_properties)
-    state = service.__dict__.get("_firebreak")
-    if state is not None and (forced or state["td"] != service.task_definition):
-        state["td"] = None  # a new deployment, even of the same revision
-    _sync(self, service)
+    with _ECS_LOCK:
+        service = _ecs_update_service(self, service_properties)
+        state = service.__dict__.get("_firebreak")
+        if state is not None and (forced or state["td"] != service.task_definition):
+            state["td"] = None  # a new deployment, even of the same revision
+        _sync(self, service)
     return service
 
 

@@ -606,12 +606,17 @@ class CallbackModule(CallbackBase):
         if name:
             name = scrub_text(name, found)
 
+        looped = None
         if event == "ok":
             if action in NOTE_ACTIONS and not no_log:
                 event_name = "note"
                 note = res.get("note") if isinstance(res.get("note"), dict) else {}
                 msg = scrub_text(str(note.get("msg") or res.get("msg") or ""), found) or None
                 details = to_plain(note, found) if note else details
+                # a note task with a loop: one note record per item, as each note alone would be (not one
+                # record "All items completed" holding the notes in its details)
+                items = res.get("results") if not note and isinstance(res.get("results"), list) else []
+                looped = [r["note"] for r in items if isinstance(r, dict) and isinstance(r.get("note"), dict)] or None
             else:
                 event_name = "task_changed" if changed else "task_ok"
         elif event == "failed":
@@ -627,19 +632,29 @@ class CallbackModule(CallbackBase):
         target = self._target(host, result.host, res, no_log)
         if target:
             details = dict(details or {}, target=target)
-        self._write(
-            defer=True,
-            event=event_name,
-            play=self._play,
-            task=name,
-            role=self._role(task),
-            action=action,
-            host=host,
-            check_mode=bool(check_mode),
-            changed=changed,
-            msg=msg,
-            details=details,
-        )
+        records = [(msg, details)]
+        if looped:
+            records = [
+                (
+                    scrub_text(str(note.get("msg") or ""), found) or None,
+                    dict(to_plain(note, found), **({"target": target} if target else {})),
+                )
+                for note in looped
+            ]
+        for msg, details in records:
+            self._write(
+                defer=True,
+                event=event_name,
+                play=self._play,
+                task=name,
+                role=self._role(task),
+                action=action,
+                host=host,
+                check_mode=bool(check_mode),
+                changed=changed,
+                msg=msg,
+                details=details,
+            )
 
     def _target(self, name, host, res, no_log):
         """What the fan-out target of a record is beyond its inventory host: account, region, cluster.

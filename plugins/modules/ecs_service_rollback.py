@@ -120,6 +120,12 @@ notes:
     C(taskDefinition), C(runningCount) and C(desiredCount), and on the PRIMARY deployment's C(rolloutState).
   - The module returns target health but does not fail on unhealthy targets; assert on RV(target_health)
     (the C(firebreak.runbooks.ecs_rollback) role does).
+  - Two runs rolling back the same service from the same revision at once (two responders) make one rollback.
+    The run that rolls back first takes a lock, a file created only if absent in the local claim directory
+    (C(FIREBREAK_CLAIMS_DIR), else C(.claims) beside the incident directories; docs/containment-ledger.md), then
+    reads the service again; the other finds the lock, changes nothing and waits for the rollback like a re-run.
+    The lock is removed once the rollback is recorded; one left by a run that died is taken over after 10 minutes
+    (the pending record on the service then completes the rollback). Runs on different machines do not share it.
 seealso:
   - module: firebreak.runbooks.ecs_service_status_info
   - module: community.aws.ecs_service
@@ -281,6 +287,13 @@ rollback:
       returned: always
       type: bool
       sample: true
+    concurrent:
+      description:
+        - True when another run was rolling the service back from the same revision at once (it held the rollback
+          lock, or had rolled the service back between this run's reads); this run changed nothing.
+      returned: when another run was rolling back at once
+      type: bool
+      sample: true
 captured:
   description:
     - The evidence captured with O(capture=true). C(service) and C(target_health) were read before anything was
@@ -427,6 +440,10 @@ diff:
   sample: {"before": {"task_definition": "shop-api:3"}, "after": {"task_definition": "shop-api:2"}}
 """
 
+import json
+import os
+import time
+
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils.aws.ecs import (
     SERVICE_OPTIONS,
@@ -460,6 +477,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.aws.ecs import 
     validate_target,
     wait_for_stable,
 )
+from ansible_collections.firebreak.runbooks.plugins.module_utils.containment import ledger
 from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import (
     DEADLINE_OPTION,
     RETRY_BUDGET_OPTION,
@@ -500,6 +518,9 @@ def current_revision(client, service: dict, caller) -> tuple[str, int]:
 
 def validate_params(params: dict) -> None:
     """Everything that can be checked without AWS, before any call."""
+    for option in ("cluster", "service"):
+        if option in params and not (params[option] or "").strip():
+            raise ECSInputError(message=f"{option} must name the ECS {option}, got {params[option]!r}")
     for option in ("wait_timeout", "retry_budget", "mitigation_deadline", "capture_revisions"):
         if params[option] is not None and params[option] < 0:
             raise ECSInputError(message=f"{option} must be >= 0, got {params[option]}")
@@ -525,6 +546,40 @@ def record(module, ecs, caller, service_arn: str, tags: dict, untag=(), what="th
     except StepAWSError as e:
         module.warn(f"could not record {what} on the service ({e})")
         return False
+
+
+ROLLBACK_LOCK_STALE = 600  # seconds: a lock older than this was left by a run that died
+
+
+class RollbackLock:
+    """One rollback of a service from one revision at a time on this machine: a file created only if absent in the
+    local claim directory (``ledger.default_dir()``), removed once the rollback is recorded."""
+
+    def __init__(self, service_arn: str, current: str, root: str | None = None, stale: float = ROLLBACK_LOCK_STALE):
+        self.store = ledger.LocalStore(root or ledger.default_dir())
+        self.key = ledger.Ledger.key(service_arn, f"rollback-from:{current}", "lock", "rollback")
+        self.stale = stale
+        self.held = False
+
+    def take(self, body: str, now=time.time) -> bool:
+        """True when this run holds the lock now (a stale lock is taken over); False when another run holds it."""
+        for _attempt in range(2):
+            if self.store.create(self.key, body):
+                self.held = True
+                return True
+            try:
+                age = now() - os.path.getmtime(self.store._path(self.key))
+            except FileNotFoundError:
+                continue  # released meanwhile: try again
+            if age < self.stale:
+                return False
+            self.store.delete(self.key)
+        return False
+
+    def release(self) -> None:
+        if self.held:
+            self.store.delete(self.key)
+            self.held = False
 
 
 def check_symptom(params: dict, result: dict, observed: dict, current: str, checked: bool) -> None:
@@ -647,6 +702,41 @@ def run(module: AnsibleAWSModule, result: dict | None = None) -> dict:
         result["msg"] += symptom_note(result)
         return result
 
+    lock = None
+    if decision["action"] in ("rollback", "resume"):
+        # Another run rolling back the same service from the same revision at once would update it twice: the first
+        # to create the lock rolls back, after reading the service again (the other may have finished meanwhile).
+        lock = RollbackLock(service["serviceArn"], current)
+        try:
+            took = lock.take(json.dumps({"from": current, "to": target, "at": utc_now(), "pid": os.getpid()}))
+        except ledger.LedgerError as e:
+            module.warn(f"rolling back without the rollback lock ({e}): a concurrent run could roll back too")
+            took, lock = True, None
+        again = describe_service(ecs, cluster, service_name, caller=caller) if took else None
+        again_current = current_revision(ecs, again, caller) if again else None
+        if not took or f"{again_current[0]}:{again_current[1]}" != current or read_marker(again.get("tags")) != marker:
+            if lock is not None:
+                lock.release()
+            reason = (
+                f"another run is rolling back {current} to {target} now: not rolling back twice"
+                if not took
+                else f"the service no longer runs {current} as read before (another run rolled it back meanwhile)"
+            )
+            decision = {"changed": False, "target": target, "action": "none", "reason": reason}
+            result.update(changed=False, rollback=dict(result["rollback"], concurrent=True))
+            caller.end_deadline()
+            lock = None
+    try:
+        return _act(module, params, result, decision, ecs, elbv2, caller, service, cluster, service_name, current,
+                    target, target_arn, pending, family, identity)  # fmt: skip
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _act(module, params, result, decision, ecs, elbv2, caller, service, cluster, service_name, current, target,
+         target_arn, pending, family, identity):  # fmt: skip
+    """Roll back (or resume, or record), wait, read back: the part of the step that changes the service."""
     if decision["action"] in ("rollback", "resume"):
         started = pending["at"] if decision["action"] == "resume" and pending.get("at") else utc_now()
         rollback = {"from": current, "to": target, "at": started}

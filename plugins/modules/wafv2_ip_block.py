@@ -529,6 +529,7 @@ class Step:
             )
 
         decided = {}
+        touch = {"wanted": False}
 
         def plan(current):
             existing = list(current.get("Addresses") or [])
@@ -540,7 +541,9 @@ class Step:
                     f"would make {total}, over the limit of {wafv2.MAX_ADDRESSES}"
                 )
             decided.update(existing=existing, **additions)
-            return existing + additions["add"] if additions["add"] else None
+            if additions["add"]:
+                return existing + additions["add"]
+            return existing if touch["wanted"] else None
 
         plan(ip_set)  # the items this incident needs: what it adds and what already covers the rest
         new_claims = 0
@@ -549,6 +552,11 @@ class Step:
         else:
             # the claims first: another incident's release must see them before the addresses are in place
             new_claims = self.ledger.claim(params["incident_id"], STEP, ip_set["ARN"], claim_items(decided))
+            # New claims on addresses already blocked (nothing to add): the set is written back unchanged with the
+            # lock token of a read made after the claims, so a release that selected before they existed cannot
+            # write its removal over them (its lock token is stale: it reads the set and the claims again), and one
+            # that wrote first makes this write conflict: the re-read finds the address gone and adds it back.
+            touch["wanted"] = bool(new_claims)
             ip_set, _written, conflicts = wafv2.read_merge_update(
                 self.caller, wafv2_client, ref, self.scope, plan, params["lock_retries"], first=first
             )
@@ -670,12 +678,16 @@ class Step:
             first = wafv2.get_ip_set(self.caller, wafv2_client, ref, self.scope)
         except WAFGoneError as err:
             return self.released_gone(ref, mine, skipped, owner, claimed, str(err))
-        # what no other unreleased incident still claims (the ledger); the rest is kept, for whom is said
-        selection = self.ledger.select(owner, ref["arn"], claimed, recorded) if mine else {"remove": [], "kept": {}}
+        # what no other unreleased incident still claims (the ledger); the rest is kept, for whom is said. Selected
+        # after every read of the set: a write that conflicts (another run wrote meanwhile, a containment that has
+        # just claimed an address among them) re-reads the claims too, never only the addresses.
+        selection = {"remove": [], "kept": {}}
         decided = {}
 
         def plan(current):
             existing = list(current.get("Addresses") or [])
+            if mine:
+                selection.update(self.ledger.select(owner, ref["arn"], claimed, recorded))
             removals = network.plan_removals(existing, selection["remove"])
             decided.update(existing=existing, **removals)
             if not removals["remove"]:

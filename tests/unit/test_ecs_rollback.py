@@ -20,6 +20,13 @@ from ansible_collections.firebreak.runbooks.plugins.modules import (
     ecs_service_status_info,
 )
 
+
+@pytest.fixture(autouse=True)
+def claims_dir(tmp_path, monkeypatch):
+    """The rollback lock's directory (the local claim directory) in the test's tmp_path, not ./incidents."""
+    monkeypatch.setenv("FIREBREAK_CLAIMS_DIR", str(tmp_path / "claims"))
+
+
 ARN = "arn:aws:ecs:us-east-1:123456789012:task-definition/{}"
 
 
@@ -480,7 +487,8 @@ def test_wait_timeout_after_the_update_reports_the_change_with_the_failure():
     service = _service(td=ARN.format("shop-api:3"))
     module = FakeModule(cluster="shop", service="shop-api", wait_timeout=0)
     client = _fake_clients(module, service)
-    client.script = [service, _service(td="shop-api:2", running=1)]  # after the update: never stable
+    # read, read again under the rollback lock, then after the update: never stable
+    client.script = [service, service, _service(td="shop-api:2", running=1)]
     with pytest.raises(ecs.ECSWaitTimeout) as err:
         ecs_service_rollback.run(module)
     assert "running=1" in err.value.message and "desired=2" in err.value.message
@@ -609,6 +617,25 @@ def test_the_module_validates_a_force_without_a_reason_before_any_call():
         "force_reason": "  ",
     }
     with pytest.raises(ecs.ECSInputError, match="force=true needs a force_reason"):
+        ecs_service_rollback.validate_params(params)
+
+
+@pytest.mark.parametrize("option", ["cluster", "service"])
+def test_the_module_refuses_an_empty_cluster_or_service_before_any_call(option):
+    params = {
+        "cluster": "shop",
+        "service": "shop-api",
+        "wait_timeout": 1,
+        "retry_budget": 1,
+        "mitigation_deadline": None,
+        "capture_revisions": 1,
+        "task_definition": None,
+        "rollback_from": None,
+        "force": False,
+        "force_reason": None,
+    }
+    params[option] = "  "
+    with pytest.raises(ecs.ECSInputError, match=f"{option} must name the ECS {option}, got '  '"):
         ecs_service_rollback.validate_params(params)
 
 

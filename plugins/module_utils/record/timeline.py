@@ -412,12 +412,36 @@ def _open_for_read(path):
         raise TimelineError(f"{path}: cannot read timeline: {exc.strerror or exc}") from None
 
 
+def _settled_lines(fh):
+    """The lines of ``fh`` up to its size as seen under a shared ``flock``: what a writer had finished when the read
+    began.  A writer appends under the exclusive lock, and a reader without it could meet a record half copied into
+    the file (a page of it visible, the rest not yet) and report a torn last line that is not there; the records
+    appended after this point are left for the next read."""
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_SH)
+        try:
+            end = os.fstat(fh.fileno()).st_size
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    except OSError:
+        end = None
+    pos = 0
+    for raw in fh:
+        if end is not None:
+            if pos >= end:
+                return
+            raw = raw[: end - pos]
+        pos += len(raw)
+        yield raw
+
+
 def iter_verified(path):
-    """Yield the records of ``path`` in order, verifying the chain as it goes."""
+    """Yield the records of ``path`` in order, verifying the chain as it goes (the records written when the read
+    began: a concurrent writer's record is either whole or not there)."""
     with _open_for_read(path) as fh:
         expected_prev = ZERO_HASH
         lineno = 0
-        for lineno, raw in enumerate(fh, start=1):
+        for lineno, raw in enumerate(_settled_lines(fh), start=1):
             # a final line without newline is an interrupted write or an edit (reported below)
             raw_line = raw[:-1] if raw.endswith(b"\n") else raw
             if not raw_line.strip():
