@@ -40,6 +40,7 @@ TOPICS = {
     "waf_block": "bench.waf_block",
     "iam_quarantine": "bench.iam_quarantine",
     "eda": "bench.eda",
+    "scenarios": "bench.scenarios",
 }
 CORE = ("rollback", "timeline")
 REPEATED_TOPICS = ("ecs",)  # the topics that take --repeat; the others run once
@@ -203,19 +204,29 @@ def timeline_report(figures: dict) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        help="runs per figure (default 5; the scenarios topic runs each variant once unless given)",
+    )
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument(
         "--only", nargs="+", choices=sorted([*CORE, *TOPICS]), help="run only these (default: all of them)"
     )
     parser.add_argument("--s3-keys", type=int, default=10000, help="keys restored by the s3_restore benchmark")
     parser.add_argument("--s3-concurrency", type=int, default=32)
+    parser.add_argument("--scenario", nargs="+", help="the scenarios topic: only these scenarios (default: every one)")
     args = parser.parse_args(argv)
+    args.repeat_given = args.repeat is not None
+    if args.repeat is None:
+        args.repeat = 5
 
     when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    # only the scenarios topic needs the Kubernetes API test server (two of its scenarios are Kubernetes ones)
+    wants_kubernetes = args.only is None or "scenarios" in args.only
     topics: dict[str, dict] = {}
     rollback = timeline = None
-    with tempfile.TemporaryDirectory(prefix="firebreak-bench-") as tmp, Sandbox(kubernetes=False) as box:
+    with tempfile.TemporaryDirectory(prefix="firebreak-bench-") as tmp, Sandbox(kubernetes=wants_kubernetes) as box:
         env = {**os.environ, **box.env(), "FIREBREAK_INCIDENT_ID": "BENCH", "FIREBREAK_TIMELINE": f"{tmp}/bench.jsonl"}
         load = round(os.getloadavg()[0], 2)
         if args.only is None or "rollback" in args.only:
