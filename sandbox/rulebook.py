@@ -21,12 +21,13 @@ from pathlib import Path
 
 import yaml
 
-from sandbox import REPO_ROOT
+from sandbox import REGION, REPO_ROOT
 from sandbox.alarm import alarm_event as eventbridge_alarm
 
 BIN = Path(sys.executable).parent
 RULEBOOK = REPO_ROOT / "extensions" / "eda" / "rulebooks" / "service_down.yml"
-ROUTES = REPO_ROOT / "extensions" / "eda" / "rulebooks" / "incidents.yml"  # every route of docs/event-driven.md
+ROUTES = REPO_ROOT / "extensions" / "eda" / "rulebooks" / "incidents.yml"  # every AWS route of docs/event-driven.md
+KUBERNETES = REPO_ROOT / "extensions" / "eda" / "rulebooks" / "kubernetes.yml"  # the Alertmanager routes
 SANDBOX_VARS = REPO_ROOT / "extensions" / "eda" / "rulebooks" / "vars" / "sandbox.yml"
 ALARM = "firebreak-ecs-running-below-desired"
 ACCOUNT = "123456789012"
@@ -44,15 +45,58 @@ def alarm_event(aws, state="ALARM", later=0):
     return eventbridge_alarm(alarm, state, when)
 
 
+def guardduty_event(
+    user="deploy-bot",
+    key_id="AKIAEXAMPLE123",
+    severity=8.0,
+    finding_id=None,
+    finding_type="UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom",
+    account=ACCOUNT,
+    region=REGION,
+):
+    """A GuardDuty finding on an IAM user's access key, as EventBridge delivers it (GuardDuty user guide, "CloudWatch
+    Events event format"): a new event id each call; the finding's id (its incident) random unless given."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "GuardDuty Finding",
+        "source": "aws.guardduty",
+        "account": account,
+        "time": "2026-12-06T16:10:00Z",
+        "region": region,
+        "resources": [],
+        "detail": {
+            "schemaVersion": "2.0",
+            "accountId": account,
+            "region": region,
+            "id": finding_id or uuid.uuid4().hex,
+            "type": finding_type,
+            "title": f"API calls of {user} from a known malicious address.",
+            "severity": severity,
+            "createdAt": "2026-12-06T16:05:00.000Z",
+            "resource": {
+                "resourceType": "AccessKey",
+                "accessKeyDetails": {"accessKeyId": key_id, "userName": user, "userType": "IAMUser"},
+            },
+            "service": {"eventFirstSeen": "2026-12-06T16:04:00.000Z", "eventLastSeen": "2026-12-06T16:09:00.000Z"},
+        },
+    }
+
+
 class Rulebook:
     """One ansible-rulebook process (own session, so the whole group can be killed) and its spool."""
 
-    def __init__(self, sandbox, tmp_path, queue, visibility=60, source_dir=False, rulebook=RULEBOOK, variables=None):
+    def __init__(
+        self, sandbox, tmp_path, queue, visibility=60, source_dir=False, rulebook=RULEBOOK, variables=None, env=None
+    ):
         self.tmp = tmp_path
         self.spool = tmp_path / "spool"
         self.incidents = tmp_path / "incidents"
         merged = yaml.safe_load(SANDBOX_VARS.read_text())
-        merged.update(firebreak_alarm_queue=queue, firebreak_eda_spool=str(self.spool))
+        # one source per rulebook here: the SQS source's or the webhook's spool
+        merged.update(
+            firebreak_alarm_queue=queue, firebreak_eda_spool=str(self.spool), firebreak_webhook_spool=str(self.spool)
+        )
         merged["firebreak_alarm_visibility_timeout"] = visibility
         merged.update(variables or {})
         self.vars_file = tmp_path / "vars.yml"
@@ -62,7 +106,10 @@ class Rulebook:
         if source_dir:  # the source by file name from the development directory (-S), not through the collection
             self.rulebook = tmp_path / f"{Path(rulebook).stem}_S.yml"
             self.rulebook.write_text(
-                Path(rulebook).read_text().replace("firebreak.runbooks.aws_sqs_durable:", "aws_sqs_durable:")
+                Path(rulebook)
+                .read_text()
+                .replace("firebreak.runbooks.aws_sqs_durable:", "aws_sqs_durable:")
+                .replace("firebreak.runbooks.alertmanager_webhook:", "alertmanager_webhook:")
             )
             self.args = ["-S", str(REPO_ROOT / "extensions" / "eda" / "plugins" / "event_source")]
         self.env = {
@@ -72,6 +119,9 @@ class Rulebook:
             "ANSIBLE_NOCOLOR": "1",
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         }
+        self.env.update(env or {})
+        if "FIREBREAK_WEBHOOK_TOKEN" in self.env:  # the webhook's token, from the environment (kubernetes.yml)
+            self.args += ["--env-vars", "FIREBREAK_WEBHOOK_TOKEN"]
         self.env.pop("FIREBREAK_TIMELINE", None)
         self.env.pop("FIREBREAK_INCIDENT_ID", None)
         self.proc = None

@@ -17,6 +17,21 @@ from sandbox import REPO_ROOT, Sandbox
 ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _timeline_in_the_local_file_only():
+    """Runs started with this process's environment keep their timeline in the local file only: the sandbox
+    inventory names an evidence bucket, and without this every test's runs would also write their timelines
+    there (a cost per run, and a second run of one incident in a new file would continue the first's chain).
+    tests/integration/test_timeline_durable.py and test_awx_runner.py run their jobs with the durable copy on."""
+    old = os.environ.get("FIREBREAK_TIMELINE_DURABLE")
+    os.environ["FIREBREAK_TIMELINE_DURABLE"] = "false"
+    yield
+    if old is None:
+        os.environ.pop("FIREBREAK_TIMELINE_DURABLE", None)
+    else:
+        os.environ["FIREBREAK_TIMELINE_DURABLE"] = old
+
+
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory):
     """A running sandbox (moto + fault proxy + Kubernetes API test server) for this worker."""
@@ -54,7 +69,9 @@ class PlaybookRun(subprocess.CompletedProcess):
 def run_playbook(sandbox, tmp_path, request):
     """Run ``ansible-playbook`` from the repository root against the sandbox.
 
-    Returns a ``PlaybookRun``; the timeline defaults to a file in the test's ``tmp_path``.
+    Returns a ``PlaybookRun``; the timeline defaults to a file in the test's ``tmp_path``.  The timeline is kept
+    in that file only (``FIREBREAK_TIMELINE_DURABLE=false``): a test of the durable copy in the evidence bucket
+    turns it on with ``env={"FIREBREAK_TIMELINE_DURABLE": "true"}`` (tests/integration/test_timeline_durable.py).
     """
 
     def run(playbook, extra_vars=None, check=False, diff=False, timeline=None, env=None, args=(), timeout=300):
@@ -66,6 +83,7 @@ def run_playbook(sandbox, tmp_path, request):
                 "FIREBREAK_INCIDENT_ID": f"INC-TEST-{request.node.name}"[:80],
                 "ANSIBLE_NOCOLOR": "1",
                 "ANSIBLE_FORCE_COLOR": "0",
+                "FIREBREAK_TIMELINE_DURABLE": "false",
                 "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
             }
         )

@@ -13,6 +13,7 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.aws.evidence im
     EvidenceInputError,
     validate_bucket_name,
 )
+from ansible_collections.firebreak.runbooks.plugins.module_utils.record import durable as dur
 from ansible_collections.firebreak.runbooks.plugins.module_utils.record import report as rpt
 from ansible_collections.firebreak.runbooks.plugins.module_utils.record.seal import (
     DEFAULT_PREFIX,
@@ -25,12 +26,17 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.record.seal imp
 from ansible_collections.firebreak.runbooks.plugins.module_utils.record.timeline import (
     TimelineError,
     TimelineVerifyError,
+    check_record,
+    default_path,
     verify_timeline,
 )
 from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import Caller, StepAWSError
 
 ARGUMENT_SPEC = {
-    "timeline": {"type": "path", "required": True},
+    "timeline": {"type": "path"},
+    "incident_id": {"type": "str"},
+    "durable": {"type": "bool", "default": True},
+    "durable_prefix": {"type": "str", "default": dur.DEFAULT_PREFIX},
     "dest": {"type": "path"},
     "json_dest": {"type": "path"},
     "review_policy": {"type": "dict", "default": {}},
@@ -103,7 +109,12 @@ class ActionModule(ActionBase):
         del tmp
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
 
-        timeline = os.path.abspath(os.path.expanduser(args["timeline"]))
+        if not args.get("timeline") and not args.get("incident_id"):
+            raise AnsibleActionFail(
+                "Give the timeline: -e incident_timeline=PATH, or -e incident_id=... (its durable copy in the "
+                "evidence bucket, or incidents/<incident_id>/timeline.jsonl)"
+            )
+        timeline = os.path.abspath(os.path.expanduser(args.get("timeline") or default_path(args["incident_id"])))
         dest = args.get("dest") or os.path.join(os.path.dirname(timeline), "report.md")
         dest = os.path.abspath(os.path.expanduser(dest))
         if _same_file(dest, timeline):
@@ -119,7 +130,7 @@ class ActionModule(ActionBase):
             )
 
         try:
-            records = verify_timeline(timeline)
+            records = None if self._absent(timeline, args) else verify_timeline(timeline)
         except TimelineVerifyError as exc:
             result.update(
                 failed=True,
@@ -132,6 +143,14 @@ class ActionModule(ActionBase):
             return result
         except TimelineError as exc:
             result.update(failed=True, msg=str(exc), timeline=timeline, verified=False)
+            return result
+
+        try:
+            records, durable = self._durable(args, timeline, records)
+        except (dur.DurableError, StepAWSError, TimelineError) as exc:
+            result.update(
+                failed=True, msg=f"the durable copy of the timeline: {exc}", timeline=timeline, verified=False
+            )
             return result
 
         try:
@@ -161,6 +180,7 @@ class ActionModule(ActionBase):
         report, report_json, facts = rpt.render(
             records,
             timeline,
+            durable=durable,
             seals=seals,
             review=policy,
             holidays=holidays,
@@ -187,9 +207,20 @@ class ActionModule(ActionBase):
             last_hash=records[-1]["hash"],
             incident_ids=incident_ids,
             seals_checked=len(seals),
+            durable=durable,
             summary=summary(facts),
-            msg=f"timeline verified ({len(records)} records, last hash {records[-1]['hash']}); "
-            f"report {dest} and {os.path.basename(json_dest)} {'written' if changed else 'unchanged'}",
+            msg=f"timeline verified ({len(records)} records, last hash {records[-1]['hash']}"
+            + (
+                f"; read from its durable copy {durable['location']}"
+                if durable and durable["used"]
+                else (
+                    f"; durable copy {durable['location']} "
+                    + ("complete" if durable["complete"] else f"INCOMPLETE: {durable['records']} of {len(records)}")
+                    if durable
+                    else ""
+                )
+            )
+            + f"); report {dest} and {os.path.basename(json_dest)} {'written' if changed else 'unchanged'}",
         )
         if self._task.diff and dest in changed_paths:
             before = current[dest]
@@ -200,6 +231,71 @@ class ActionModule(ActionBase):
                 "after": report,
             }
         return result
+
+    @staticmethod
+    def _absent(timeline, args):
+        """True when the local timeline file does not exist and its durable copy can stand in for it."""
+        return not os.path.lexists(timeline) and bool(args.get("seal_bucket")) and args["durable"]
+
+    @staticmethod
+    def _durable(args, timeline, records):
+        """``(records, durable)``: the records to report on and what the durable copy holds.
+
+        The durable copy (the evidence bucket's ``<prefix>/<incident_id>/``) is read and verified as one chain
+        from seq 1.  It and the local file must agree on every record both hold (else they forked, and the
+        report names the first seq where they differ); the longer one is reported on, so a job whose container
+        lost the file, or holds only its own part of the incident, reports on the whole chain."""
+        bucket = args.get("seal_bucket")
+        if not bucket or not args["durable"]:
+            return records, None
+        incident_id = args.get("incident_id") or (records[0].get("incident_id") if records else None)
+        if not incident_id:
+            raise TimelineError(f"{timeline}: timeline file not found (and no incident_id to find its durable copy)")
+        try:
+            validate_bucket_name(bucket, "seal_bucket")
+        except EvidenceInputError as exc:
+            raise dur.DurableError(str(exc)) from None
+        endpoint = args.get("endpoint_url") or os.environ.get("FIREBREAK_AWS_ENDPOINT_URL")
+        copy = dur.DurableTimeline(
+            s3_client(endpoint, args.get("region"), args["retry_budget"]),
+            bucket,
+            incident_id,
+            prefix=args["durable_prefix"],
+            caller=Caller(args["retry_budget"]),
+        )
+
+        def check(rec, raw, where, seq, expected_prev):
+            check_record(rec, raw, where, 1, seq, expected_prev)
+
+        stored = dur.read_durable_records(copy, check)
+        local = records or []
+        for mine, theirs in zip(local, stored, strict=False):
+            if mine["hash"] != theirs["hash"]:
+                raise dur.DurableFork(
+                    f"{timeline} and {copy.uri(mine['seq'])} hold different records at seq {mine['seq']} (hash "
+                    f"{mine['hash'][:12]}... here, {theirs['hash'][:12]}... in the bucket): the two copies forked"
+                )
+        if not stored and not local:
+            raise TimelineError(f"{timeline}: timeline file not found, and {copy.location} holds no record")
+        used = len(stored) > len(local)
+        chosen = stored if used else local
+        gap = [
+            rec["seq"]
+            for rec in chosen
+            if rec.get("event") == "note"
+            and isinstance(rec.get("details"), dict)
+            and isinstance(rec["details"].get("durable"), dict)
+            and rec["details"]["durable"].get("kept") is False
+        ]
+        return chosen, {
+            "location": copy.location,
+            "records": len(stored),
+            "expected": len(chosen),
+            "complete": len(stored) == len(chosen),
+            "used": used,
+            "gap_from": (len(stored) + 1) if len(stored) < len(chosen) else None,
+            "gap_notes": gap,
+        }
 
     @staticmethod
     def _read(path):

@@ -62,6 +62,25 @@ options:
     ini:
       - section: callback_incident_timeline
         key: incident_id
+  durable:
+    description:
+      - Keep the timeline in the evidence bucket as well. The bucket is the variable C(firebreak_evidence_bucket)
+        (from the extra vars or the inventory's C(localhost)), else the environment variable
+        C(FIREBREAK_EVIDENCE_BUCKET).
+      - Every record is written through to C(s3://<bucket>/firebreak/timelines/<incident_id>/<seq>.json) as the
+        run goes, by a conditional write, and a run whose local file lacks records (the next AWX job, in an
+        empty container) continues the chain from there.
+      - A failed write-through does not stop the run; the timeline notes it, and the records are copied when
+        the bucket answers again.
+      - Set to false to keep the timeline in the local file only.
+    type: bool
+    default: true
+    env:
+      - name: FIREBREAK_TIMELINE_DURABLE
+    ini:
+      - section: callback_incident_timeline
+        key: durable
+    version_added: 0.1.0
 notes:
   - The record format, the hash chain and how to verify it are described in C(docs/timeline.md).
 """
@@ -76,6 +95,7 @@ import unicodedata
 from ansible import context
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.callback import CallbackBase
+from ansible_collections.firebreak.runbooks.plugins.module_utils.record import durable as durable_copy
 from ansible_collections.firebreak.runbooks.plugins.module_utils.record.redaction import scrub_text, to_plain
 from ansible_collections.firebreak.runbooks.plugins.module_utils.record.timeline import (
     TimelineError,
@@ -171,6 +191,7 @@ class CallbackModule(CallbackBase):
         self._unrecorded = []
         self._run_id = None
         self._targets = {}
+        self._durable = None
 
     # ------------------------------------------------------------------ setup
 
@@ -303,12 +324,83 @@ class CallbackModule(CallbackBase):
         )
         try:
             with self._lock:
-                return append_record(self._path, rec, expect_incident=self._incident_id)
+                written = append_record(self._path, rec, expect_incident=self._incident_id, durable=self._durable)
+                self._durable_warnings()
+                return written
         except TimelineError as exc:
             self._stop(str(exc), unrecorded=self._describe(rec), defer=defer)
         except Exception as exc:  # anything else is a gap in the record too
             self._stop(f"{type(exc).__name__}: {exc}", unrecorded=self._describe(rec), defer=defer)
         return None
+
+    def _durable_warnings(self):
+        if self._durable is not None and self._durable.warnings:
+            for message in self._durable.warnings:
+                self._display.warning(f"incident_timeline: {message}")
+            del self._durable.warnings[:]
+
+    # ------------------------------------------------------------------ the durable copy
+
+    def _setup_durable(self, playbook, extra):
+        """The write-through to the evidence bucket, when one is configured (docs/timeline.md, Durable copy)."""
+        if not _boolish(self.get_option("durable")):
+            return None
+        settings = self._controller_vars(
+            playbook,
+            extra,
+            (
+                "firebreak_evidence_bucket",
+                "firebreak_aws_endpoint_url",
+                "firebreak_aws_region",
+                "firebreak_require_local_endpoints",
+                "firebreak_seal_retention_days",
+            ),
+        )
+        bucket = settings.get("firebreak_evidence_bucket")
+        if bucket is None:
+            bucket = os.environ.get("FIREBREAK_EVIDENCE_BUCKET")
+        bucket = str(bucket or "").strip()
+        if not bucket:
+            return None
+        endpoint = str(settings.get("firebreak_aws_endpoint_url") or os.environ.get("FIREBREAK_AWS_ENDPOINT_URL") or "")
+        region = str(settings.get("firebreak_aws_region") or os.environ.get("AWS_REGION") or "") or None
+        try:
+            days = int(settings.get("firebreak_seal_retention_days") or 365)
+        except (TypeError, ValueError):
+            days = 365
+        if _boolish(settings.get("firebreak_require_local_endpoints")) and not durable_copy.is_local_endpoint(endpoint):
+            # a configuration that forbids the bucket, not a failed write: said once, nothing noted in the timeline
+            self._display.warning(
+                f"incident_timeline: the timeline is kept in {self._path or 'the local file'} only, not in the "
+                f"evidence bucket {bucket!r}: the inventory requires local endpoints "
+                f"(firebreak_require_local_endpoints) but the AWS endpoint is {endpoint!r} "
+                "(start the sandbox, or set -e firebreak_evidence_bucket='')"
+            )
+            return None
+        return durable_copy.open_durable(bucket, self._incident_id, endpoint, region, days)
+
+    def _controller_vars(self, playbook, extra, names):
+        """``names`` from the extra vars, else from the inventory variables of ``localhost`` (templated), as the
+        first play sees them.  Anything that cannot be read is left out."""
+        found = {name: extra[name] for name in names if name in extra}
+        missing = [name for name in names if name not in found]
+        if not missing:
+            return found
+        try:
+            from ansible.template import Templar
+
+            plays = list(playbook.get_plays())
+            play = plays[0]
+            manager = play._variable_manager
+            host = manager._inventory.get_host("localhost")
+            variables = manager.get_vars(play=play, host=host, include_hostvars=False)
+            templar = Templar(loader=playbook._loader, variables=variables)
+            for name in missing:
+                if name in variables:
+                    found[name] = templar.template(variables[name])
+        except Exception as exc:  # a variable that cannot be templated here: the bucket is then not used
+            self._display.vvv(f"incident_timeline: could not read the inventory's variables: {exc}")
+        return found
 
     @staticmethod
     def _describe(rec):
@@ -336,13 +428,24 @@ class CallbackModule(CallbackBase):
             self._resolve_incident_id(extra)
             self._path = self._resolve_path()
             self._operator = self._resolve_operator(extra)
+            if self._durable is None:
+                try:
+                    self._durable = self._setup_durable(playbook, extra)
+                except Exception as exc:  # the durable copy is never a reason to stop: said, and the file kept
+                    self._display.warning(
+                        f"incident_timeline: the timeline is kept in the local file only, not in the evidence "
+                        f"bucket: {type(exc).__name__}: {exc}"
+                    )
         except TimelineStop:
             raise
         except Exception as exc:  # stop rather than run unrecorded
             self._stop(f"{type(exc).__name__}: {exc}")
         self._playbook = self._playbook_name(playbook)
         self._run_id = f"{datetime.datetime.now(datetime.UTC):%Y%m%dT%H%M%S}-{os.getpid()}-{secrets.token_hex(4)}"
-        self._display.v(f"incident_timeline: incident {self._incident_id} -> {self._path}")
+        self._display.v(
+            f"incident_timeline: incident {self._incident_id} -> {self._path}"
+            + (f" and {self._durable.location}" if self._durable is not None else "")
+        )
         cli = context.CLIARGS
         details = {
             "check": bool(cli.get("check")),
@@ -417,6 +520,11 @@ class CallbackModule(CallbackBase):
             ),
         )
         self._play = None
+        if self._durable is not None and self._durable.failed is not None:
+            self._display.warning(
+                f"incident_timeline: the durable copy {self._durable.location} is incomplete ({self._durable.failed}); "
+                f"the whole timeline is in {self._path}: keep that file until a later run has copied it"
+            )
 
     # ------------------------------------------------------------------ tasks
 

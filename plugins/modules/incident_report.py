@@ -33,8 +33,29 @@ options:
   timeline:
     description:
       - Path of the timeline (JSON Lines) on the controller.
+      - Defaults to C(FIREBREAK_TIMELINE), else C(<FIREBREAK_INCIDENTS_DIR or incidents>/<incident_id>/timeline.jsonl).
+      - Give this or O(incident_id).
+      - When the file does not exist (an AWX job in a new container) and O(seal_bucket) is set, the report is
+        rendered from the timeline's durable copy in that bucket.
     type: path
-    required: true
+  incident_id:
+    description:
+      - The incident. Finds the timeline's durable copy when the local file is absent; otherwise it is read
+        from the timeline's first record.
+    type: str
+  durable:
+    description:
+      - Read the timeline's durable copy in O(seal_bucket) (C(<durable_prefix>/<incident_id>/<seq>.json), written
+        by the C(firebreak.runbooks.incident_timeline) callback) and verify it as one chain from seq 1.
+      - The local file and the durable copy must agree on every record both hold (else the report fails, naming
+        the first seq where they differ); the report is rendered from the longer one and says whether the
+        durable copy is complete.
+    type: bool
+    default: true
+  durable_prefix:
+    description: Key prefix of the timelines' durable copies.
+    type: str
+    default: firebreak/timelines
   dest:
     description:
       - Where to write the report.
@@ -202,4 +223,19 @@ seals_checked:
   returned: when the chain verified
   type: int
   sample: 2
+durable:
+  description:
+    - What the timeline's durable copy holds (null without an evidence bucket), C(location), C(records) (how many
+      it holds), C(expected) (how many the report covers), C(complete), C(used) (the report was rendered from it),
+      C(gap_from) (the first seq it lacks), C(gap_notes) (the seqs of the notes saying a write-through failed).
+  returned: when the chain verified
+  type: dict
+  sample:
+    location: s3://acme-incident-evidence/firebreak/timelines/INC-2026-042/
+    records: 42
+    expected: 42
+    complete: true
+    used: true
+    gap_from: null
+    gap_notes: []
 """

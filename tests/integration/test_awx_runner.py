@@ -31,6 +31,7 @@ REPO = Path(REPO_ROOT)
 if str(REPO / "collections") not in sys.path:
     sys.path.insert(0, str(REPO / "collections"))
 
+from ansible_collections.firebreak.runbooks.plugins.module_utils.record import durable as dur  # noqa: E402
 from ansible_collections.firebreak.runbooks.plugins.module_utils.record import timeline as tl  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -186,6 +187,13 @@ def test_scenario_runs_under_ansible_runner_as_an_awx_job(scenario, aws, tmp_pat
     assert all(record["operator"] == expected_operator for record in records), records[0]["operator"]
     assert str(records[0]["operator"]["job_id"]) == events[0]["runner_ident"]  # AWX's ident is the job id
     assert {"awx_user_name", "awx_job_id", "tower_user_name", "incident_id"} <= set(records[0]["details"]["extra_vars"])
+
+    # and its durable copy in the inventory's evidence bucket, written through as the job ran (docs/timeline.md)
+    stored = dur.read_durable_records(
+        dur.DurableTimeline(aws.client("s3"), aws.manifest["aws"]["s3"]["evidence_bucket"], incident_id),
+        tl._check_stored,
+    )
+    assert [record["hash"] for record in stored] == [record["hash"] for record in records]
 
     # both record the same task results: (task, host, changed) from runner's events and from the timeline
     from_runner = sorted(

@@ -21,6 +21,7 @@ from sandbox.rulebook import (
     ACCOUNT,
     ROUTES,
     Rulebook,
+    guardduty_event,
     make_alarm_queue,
     rulebook_available,
     runs_settled,
@@ -35,31 +36,7 @@ if not rulebook_available():
 
 
 def finding(user, key_id, severity=8.0, finding_id=None):
-    """A GuardDuty finding on an IAM user's access key, as EventBridge delivers it (GuardDuty user guide)."""
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "GuardDuty Finding",
-        "source": "aws.guardduty",
-        "account": ACCOUNT,
-        "time": "2026-12-06T16:10:00Z",
-        "region": REGION,
-        "resources": [],
-        "detail": {
-            "schemaVersion": "2.0",
-            "accountId": ACCOUNT,
-            "region": REGION,
-            "id": finding_id or uuid.uuid4().hex,
-            "type": "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom",
-            "title": f"API calls of {user} from a known malicious address.",
-            "severity": severity,
-            "resource": {
-                "resourceType": "AccessKey",
-                "accessKeyDetails": {"accessKeyId": key_id, "userName": user, "userType": "IAMUser"},
-            },
-            "service": {"eventFirstSeen": "2026-12-06T16:04:00.000Z", "eventLastSeen": "2026-12-06T16:09:00.000Z"},
-        },
-    }
+    return guardduty_event(user=user, key_id=key_id, severity=severity, finding_id=finding_id)
 
 
 def ecs_deployment_failed(cluster, service):

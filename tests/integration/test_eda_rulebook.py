@@ -186,9 +186,28 @@ def test_the_cloudformation_template_routes_alarm_changes_to_the_queue(aws):
         detail = {"alarmName": name, "state": {"value": "ALARM"}}
         entry = {"Source": source, "DetailType": detail_type, "Detail": json.dumps(detail)}
         assert events.put_events(Entries=[entry])["FailedEntryCount"] == 0
-    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
-    bodies = [json.loads(m["Body"]) for m in messages]
-    assert [(b["source"], b["detail"]["alarmName"]) for b in bodies] == [("aws.cloudwatch", ALARM)]
+    # GuardDuty findings from MinFindingSeverity (4) and ECS deployment failures, nothing else of theirs
+    for source, detail_type, detail in [
+        ("aws.guardduty", "GuardDuty Finding", {"id": "high", "severity": 8.0}),
+        ("aws.guardduty", "GuardDuty Finding", {"id": "low", "severity": 2.0}),
+        ("aws.ecs", "ECS Deployment State Change", {"eventName": "SERVICE_DEPLOYMENT_FAILED"}),
+        ("aws.ecs", "ECS Deployment State Change", {"eventName": "SERVICE_DEPLOYMENT_COMPLETED"}),
+    ]:
+        entry = {"Source": source, "DetailType": detail_type, "Detail": json.dumps(detail)}
+        assert events.put_events(Entries=[entry])["FailedEntryCount"] == 0
+    bodies = []
+    for _ in range(3):
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        bodies += [json.loads(m["Body"]) for m in messages]
+    delivered = sorted(
+        (b["source"], b["detail"].get("alarmName") or b["detail"].get("id") or b["detail"].get("eventName"))
+        for b in bodies
+    )
+    assert delivered == [
+        ("aws.cloudwatch", ALARM),
+        ("aws.ecs", "SERVICE_DEPLOYMENT_FAILED"),
+        ("aws.guardduty", "high"),
+    ]
 
 
 def test_sandbox_alarm_puts_an_accepted_state_change_on_the_seeded_queue(aws):

@@ -44,11 +44,13 @@ def test_rulebook_compiles_with_the_sandbox_variables(monkeypatch):
 def test_every_rulebook_compiles_and_routes_only_to_playbooks_that_exist(monkeypatch):
     monkeypatch.setattr(settings, "ansible_galaxy_path", str(Path(sys.executable).parent / "ansible-galaxy"))
     monkeypatch.setenv("ANSIBLE_CONFIG", str(REPO_ROOT / "ansible.cfg"))
-    variables = yaml.safe_load(VARS.read_text())
+    variables = {**yaml.safe_load(VARS.read_text()), "FIREBREAK_WEBHOOK_TOKEN": "t0ken"}  # --env-vars
     rulebooks = sorted((REPO_ROOT / "extensions" / "eda" / "rulebooks").glob("*.yml"))
-    assert {p.name for p in rulebooks} >= {"service_down.yml", "incidents.yml"}
+    assert {p.name for p in rulebooks} >= {"service_down.yml", "incidents.yml", "kubernetes.yml"}
+    sources = {}
     for path in rulebooks:
         (ruleset,) = parse_rule_sets(yaml.safe_load(path.read_text()), variables)
+        sources[path.name] = [s.source_name for s in ruleset.sources]
         (compiled,) = generate_dict_rulesets([ruleset], variables)
         names = [
             action["Action"]["action_args"]["name"]
@@ -60,3 +62,10 @@ def test_every_rulebook_compiles_and_routes_only_to_playbooks_that_exist(monkeyp
         for name in names:
             playbook = REPO_ROOT / "playbooks" / f"{name.removeprefix('firebreak.runbooks.')}.yml"
             assert playbook.exists(), f"{path.name} routes to {name}, which has no playbook"
+        # every eda_ entry imports eda_alert first: the alert is recorded and confirmed before anything acts
+        for name in names[:-1]:
+            text = (REPO_ROOT / "playbooks" / f"{name.removeprefix('firebreak.runbooks.')}.yml").read_text()
+            imports = [line.split(":", 1)[1].strip() for line in text.splitlines() if "import_playbook:" in line]
+            assert imports[0] == "firebreak.runbooks.eda_alert", f"{name} does not record the alert first: {imports}"
+    assert sources["kubernetes.yml"] == ["firebreak.runbooks.alertmanager_webhook"]
+    assert sources["incidents.yml"] == sources["service_down.yml"] == ["firebreak.runbooks.aws_sqs_durable"]

@@ -27,7 +27,7 @@ pytest.importorskip("moto")
 import boto3
 
 from plugins.modules.incident_event_ack import acknowledge
-from sandbox import CREDENTIALS, REGION, REPO_ROOT, MotoServer
+from sandbox import CREDENTIALS, REGION, REPO_ROOT, MotoServer, rulebook
 
 SOURCE_PATH = REPO_ROOT / "extensions" / "eda" / "plugins" / "event_source" / "aws_sqs_durable.py"
 _spec = importlib.util.spec_from_file_location("aws_sqs_durable", SOURCE_PATH)
@@ -507,32 +507,13 @@ def test_a_batch_member_back_after_a_crash_is_deleted_when_its_batch_was_confirm
 
 
 def guardduty_event(severity=8.0, finding_id="a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6", user="deploy-bot"):
-    """A GuardDuty finding as EventBridge delivers it (GuardDuty user guide, "CloudWatch Events event format")."""
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "GuardDuty Finding",
-        "source": "aws.guardduty",
-        "account": ACCOUNT,
-        "time": "2026-12-06T16:10:00Z",
-        "region": REGION,
-        "resources": [],
-        "detail": {
-            "schemaVersion": "2.0",
-            "accountId": ACCOUNT,
-            "region": REGION,
-            "id": finding_id,
-            "type": "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS",
-            "title": "Credentials for instance role used from an external IP address.",
-            "severity": severity,
-            "createdAt": "2026-12-06T16:05:00.000Z",
-            "resource": {
-                "resourceType": "AccessKey",
-                "accessKeyDetails": {"accessKeyId": "AKIAEXAMPLE123", "userName": user, "userType": "IAMUser"},
-            },
-            "service": {"eventFirstSeen": "2026-12-06T16:04:00.000Z", "eventLastSeen": "2026-12-06T16:09:00.000Z"},
-        },
-    }
+    """The shared builder (sandbox/rulebook.py) with this file's finding: a fixed id, an instance credential type."""
+    return rulebook.guardduty_event(
+        user=user,
+        severity=severity,
+        finding_id=finding_id,
+        finding_type="UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS",
+    )
 
 
 def ecs_deployment_event(event_name="SERVICE_DEPLOYMENT_FAILED"):

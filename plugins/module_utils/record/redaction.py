@@ -46,6 +46,7 @@ SECRET_KEY_WORDS = (
     "cookie",
     "credential",
     "connectionstring",
+    "webhookurl",
 )
 # Short words that make a key secret only as a whole word of the key (``db_pass``, ``MYSQL_PWD``,
 # ``dbPass``), never inside another word (``bypass``, ``passive``, ``compass``).
@@ -81,6 +82,16 @@ SAFE_KEY_SUFFIXES = (
     "file",
     "path",
 )
+# "credential" on its own words a key that holds a credential only when the key ends in it (``credentials``,
+# ``aws_credential``) or goes on to the credential's value (``credential_value``, ``credentials_json``).  Keys
+# that use it as a qualifier hold identifiers: ``credential_compromise_user`` (the credential_compromise
+# scenario's variables), ``compromised_credential_principal_arn``, ``credential_kind``.  Such a key is judged
+# by its other words only (``credential_compromise_webhook_url`` and ``credential_compromise_new_password``
+# stay secret).
+CREDENTIAL_VALUE_WORDS = frozenset(
+    ("value", "values", "data", "json", "string", "body", "blob", "key", "keys", "material", "content", "text", "pair")
+)
+_CREDENTIAL_WORD = re.compile(r"^credentials?$")
 # ... except these, which are secrets whatever their suffix says.
 ALWAYS_SECRET_KEYS = frozenset(("sessionid", "sessiontoken", "tokenid", "sessioncookie"))
 # Values that are never masked as "known secrets" inside text (they would blank half the record).
@@ -117,11 +128,26 @@ def _is_secret_key(key):
         return False
     if norm in ALWAYS_SECRET_KEYS:
         return True
-    words = {w.lower() for w in _WORDS.findall(str(key))}
+    ordered = [w.lower() for w in _WORDS.findall(str(key))]
+    words = set(ordered)
+    if _credential_as_qualifier(ordered):
+        norm = "".join(w for w in ordered if not _CREDENTIAL_WORD.match(w))
     if not any(word in norm for word in SECRET_KEY_WORDS) and not words & SECRET_KEY_TOKENS:
         return False
     # names and descriptions of a secret stay visible: SecretId, SecretArn, RoleSessionName, TokenIssueTime
     return not any(norm.endswith(suffix) and norm != suffix for suffix in _SAFE_SUFFIX_NAMES)
+
+
+def _credential_as_qualifier(words):
+    """True when every ``credential`` word of the key qualifies a following word that is not the credential's
+    value (``credential_compromise_user``), rather than ending the key or going on to its value."""
+    found = False
+    for i, word in enumerate(words):
+        if _CREDENTIAL_WORD.match(word):
+            if i + 1 >= len(words) or words[i + 1] in CREDENTIAL_VALUE_WORDS:
+                return False
+            found = True
+    return found
 
 
 def _is_safe_key(key):

@@ -488,7 +488,7 @@ def _key_actions(records, times, max_actions):
     return [candidates[i] for i in keep], len(candidates)
 
 
-def report_facts(records, path, seals=(), review=None, holidays=(), chart_max=CHART_MAX_ACTIONS):
+def report_facts(records, path, seals=(), review=None, holidays=(), chart_max=CHART_MAX_ACTIONS, durable=None):
     """Everything the report says, as JSON-ready data (``report.json``; schema in docs/report.md)."""
     if not records:
         raise TimelineError(f"{path}: no records to report on")
@@ -592,6 +592,7 @@ def report_facts(records, path, seals=(), review=None, holidays=(), chart_max=CH
             "first_hash": first.get("hash"),
             "last_hash": last.get("hash"),
             "seals_checked": len(seals or ()),
+            "durable": durable,
         },
     }
     return facts, {"times": times, "shown": shown, "state": state, "t0": t0}
@@ -1178,6 +1179,7 @@ def render_markdown(records, facts, extra, path, last_hash=None, seals=()):
     )
     out.append("- **First hash**: `{}`".format(first.get("hash")))
     out.append("- **Last hash**: `%s`" % (last_hash or last.get("hash")))
+    out += _durable_lines(facts["timeline"].get("durable"))
     if seals:
         out.append(f"- **Seals**: {len(seals)} checked, every one holds (no record removed or rewritten after it)")
         for seal in seals:
@@ -1205,8 +1207,37 @@ def render_markdown(records, facts, extra, path, last_hash=None, seals=()):
     return "\n".join(out)
 
 
-def render(records, path, last_hash=None, seals=(), review=None, holidays=(), chart_max=CHART_MAX_ACTIONS):
+def _durable_lines(durable):
+    """The durable copy's line of Timeline Verification (``durable``: see ``incident_report``'s ``durable``)."""
+    if not durable:
+        return [
+            "- **Durable copy**: none (no evidence bucket: the timeline was kept in the local file only, which an "
+            "AWX job's container does not keep)"
+        ]
+    where = _code(durable.get("location"))
+    if durable.get("complete"):
+        return [
+            f"- **Durable copy**: {where}, complete ({durable.get('records')} records, verified as one chain"
+            + (
+                "; the report was rendered from it: the local file was absent or shorter)"
+                if durable.get("used")
+                else ")"
+            )
+        ]
+    return [
+        f"- **Durable copy**: {where}, **incomplete**: it holds {durable.get('records')} of the "
+        f"{durable.get('expected')} records (the write-through failed"
+        + (f" from seq {durable['gap_from']}" if durable.get("gap_from") else "")
+        + "; the rest are only in the local file: keep it, and run any playbook of the incident to copy them)"
+    ]
+
+
+def render(
+    records, path, last_hash=None, seals=(), review=None, holidays=(), chart_max=CHART_MAX_ACTIONS, durable=None
+):
     """``(markdown, json_text, facts)`` for verified ``records`` of the timeline ``path``."""
-    facts, extra = report_facts(records, path, seals=seals, review=review, holidays=holidays, chart_max=chart_max)
+    facts, extra = report_facts(
+        records, path, seals=seals, review=review, holidays=holidays, chart_max=chart_max, durable=durable
+    )
     markdown = render_markdown(records, facts, extra, path, last_hash=last_hash, seals=seals)
     return markdown, render_json(facts), facts

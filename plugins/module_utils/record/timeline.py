@@ -574,7 +574,7 @@ def last_record(path_or_fd, path=None):
     return rec
 
 
-def append_record(path, record, expect_incident=None):
+def append_record(path, record, expect_incident=None, durable=None):
     """Append ``record`` to the timeline at ``path`` and return the record as written.
 
     Under an exclusive ``flock`` on the file: read the last record (from the tail), set ``seq``,
@@ -587,6 +587,13 @@ def append_record(path, record, expect_incident=None):
     only its newline (a copy) gets it back first; any other damaged tail is refused.  The file is never
     opened through a symbolic link; with ``expect_incident`` an existing file whose first record belongs
     to another incident is refused.  Raises ``TimelineError`` (naming ``path``) on any failure.
+
+    ``durable`` (a ``record.durable.DurableTimeline``): the record is also written through to the incident's
+    durable copy in S3, by a conditional write of its sequence number, before it is appended here; a
+    writer that finds the number taken (another job of the incident) first copies the records it lacks from
+    the bucket into this file and takes the next number.  A failed write-through never fails the append:
+    the record is kept here, and a ``note`` saying that the durable copy is incomplete follows it (once per
+    failure); the records the bucket lacks are copied there when it answers again (docs/timeline.md).
     """
     rec = new_record(**{k: v for k, v in record.items() if k in FIELDS or k in OPTIONAL_FIELDS})
     fd = _open_for_append(path)
@@ -595,40 +602,199 @@ def append_record(path, record, expect_incident=None):
             fcntl.flock(fd, fcntl.LOCK_EX)
         except OSError as exc:
             raise TimelineError(f"{path}: cannot lock timeline: {exc.strerror or exc}") from None
-        try:
-            end = os.fstat(fd).st_size
-            prev = last_record(fd, path)
-            lost_newline = end > 0 and os.pread(fd, 1, end - 1) != b"\n"
-            owner = timeline_incident(fd, path) if expect_incident and end else None
-        except OSError as exc:
-            raise TimelineError(f"{path}: cannot read timeline: {exc.strerror or exc}") from None
-        if owner is not None and owner != expect_incident:
-            raise TimelineError(
-                f"{path}: this timeline belongs to incident {owner!r} (its first record), not {expect_incident!r}; "
-                "refusing to mix two incidents in one file. Check the incident id, or give this incident its "
-                "own timeline (option path / FIREBREAK_TIMELINE)"
-            )
-        rec["seq"] = prev["seq"] + 1 if prev else 1
-        rec["prev_hash"] = prev["hash"] if prev else ZERO_HASH
-        if not rec.get("ts"):
-            rec["ts"] = utc_timestamp()
-        rec.pop("hash", None)
-        try:
-            canonical_json(rec)
-        except (TypeError, ValueError):
-            rec = to_plain(rec, drop_internal=False)
-        cap_record(rec)
-        line = canonical_json(rec)
-        rec["hash"] = hashlib.sha256(line.encode("utf-8")).hexdigest()
-        data = (canonical_json(rec) + "\n").encode("utf-8")
-        if lost_newline:
-            data = b"\n" + data
-        _write_all_or_nothing(fd, path, data, end, rec["seq"])
-        return rec
+        state = _tail_state(fd, path, expect_incident)
+        if durable is not None and durable.active():
+            return _append_durably(fd, path, rec, state, durable)
+        return _append_here(fd, path, rec, state)
     finally:
         with contextlib.suppress(OSError):
             fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+class _Tail:
+    """Where the locked file ends: its size, its last record, whether that record lost its newline."""
+
+    def __init__(self, end, prev, lost_newline):
+        self.end = end
+        self.prev = prev
+        self.lost_newline = lost_newline
+
+    @property
+    def seq(self):
+        return self.prev["seq"] if self.prev else 0
+
+    @property
+    def hash(self):
+        return self.prev["hash"] if self.prev else ZERO_HASH
+
+
+def _tail_state(fd, path, expect_incident=None):
+    try:
+        end = os.fstat(fd).st_size
+        prev = last_record(fd, path)
+        lost_newline = end > 0 and os.pread(fd, 1, end - 1) != b"\n"
+        owner = timeline_incident(fd, path) if expect_incident and end else None
+    except OSError as exc:
+        raise TimelineError(f"{path}: cannot read timeline: {exc.strerror or exc}") from None
+    if owner is not None and owner != expect_incident:
+        raise TimelineError(
+            f"{path}: this timeline belongs to incident {owner!r} (its first record), not {expect_incident!r}; "
+            "refusing to mix two incidents in one file. Check the incident id, or give this incident its "
+            "own timeline (option path / FIREBREAK_TIMELINE)"
+        )
+    return _Tail(end, prev, lost_newline)
+
+
+def _build(template, tail):
+    """The record ``template`` as the next one after ``tail``: ``(record, line_bytes_with_newline)``."""
+    rec = dict(template)
+    rec["seq"] = tail.seq + 1
+    rec["prev_hash"] = tail.hash
+    if not rec.get("ts"):
+        rec["ts"] = utc_timestamp()
+    rec.pop("hash", None)
+    try:
+        canonical_json(rec)
+    except (TypeError, ValueError):
+        rec = to_plain(rec, drop_internal=False)
+    cap_record(rec)
+    line = canonical_json(rec)
+    rec["hash"] = hashlib.sha256(line.encode("utf-8")).hexdigest()
+    return rec, (canonical_json(rec) + "\n").encode("utf-8")
+
+
+def _write_line(fd, path, tail, data, rec):
+    """Append one record's line after ``tail`` (restoring a lost newline first); the new tail."""
+    if tail.lost_newline:
+        data = b"\n" + data
+    _write_all_or_nothing(fd, path, data, tail.end, rec["seq"])
+    return _Tail(tail.end + len(data), rec, False)
+
+
+def _append_here(fd, path, template, tail):
+    rec, data = _build(template, tail)
+    _write_line(fd, path, tail, data, rec)
+    return rec
+
+
+def _append_durably(fd, path, template, tail, durable):
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.record.durable import DurableError
+
+    try:
+        durable.check_bucket()
+        if not durable.synced:
+            tail = _reconcile(fd, path, tail, durable)
+            durable.synced = True
+        for _attempt in range(durable.max_conflicts + 1):
+            rec, data = _build(template, tail)
+            if durable.put(rec["seq"], data):
+                durable.recovered()
+                _write_line(fd, path, tail, data, rec)
+                return rec
+            # another writer holds this number: take what it wrote, then try the next one
+            tail = _pull(fd, path, tail, durable)
+        raise DurableError(
+            f"{durable.location}: lost the next sequence number to other writers {durable.max_conflicts + 1} "
+            "times in a row"
+        )
+    except DurableError as exc:
+        durable.fail(exc)
+        tail = _tail_state(fd, path)  # records copied in before the failure are part of the file now
+        rec, data = _build(template, tail)
+        tail = _write_line(fd, path, tail, data, rec)
+        if not durable.noted:
+            note = dict(
+                template,
+                event="note",
+                task=None,
+                role=None,
+                action=None,
+                host=None,
+                changed=False,
+                ts=None,
+                msg=f"the durable copy of this timeline ({durable.location}) is incomplete from seq {rec['seq']}: "
+                f"{exc}. The records are kept in this file; they are copied to the bucket when it answers again "
+                "(keep this file until then: an AWX job's container is thrown away when the job ends)",
+                details={
+                    "kind": "status",
+                    "durable": {"kept": False, "location": durable.location, "from_seq": rec["seq"]},
+                },
+            )
+            note.pop("truncated", None)
+            built, data = _build(note, tail)
+            _write_line(fd, path, tail, data, built)
+            durable.noted = True
+            durable.warnings.append(built["msg"])
+        return rec
+
+
+def _pull(fd, path, tail, durable):
+    """Append to the local file the records the durable copy holds after ``tail``, each checked to continue
+    the chain; the new tail."""
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.record.durable import DurableFork
+
+    try:
+        stored = durable.read_after(tail.seq, tail.hash, _check_stored)
+    except TimelineVerifyError as exc:
+        raise DurableFork(
+            f"{exc}: the durable copy does not continue this file's chain (seq {tail.seq}, hash {tail.hash[:12]}...); "
+            "the two copies have forked"
+        ) from None
+    for raw, rec in stored:
+        tail = _write_line(fd, path, tail, raw + b"\n", rec)
+    return tail
+
+
+def _check_stored(rec, raw, where, seq, expected_prev):
+    check_record(rec, raw, where, 1, seq, expected_prev)
+
+
+def _reconcile(fd, path, tail, durable):
+    """Bring the local file and the durable copy level once per process: copy in what the bucket holds
+    beyond the file (the next job of the incident, in an empty container), copy out what the file holds
+    beyond the bucket (records kept here while the bucket did not answer)."""
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.record.durable import DurableFork
+
+    head = durable.head()
+    if head >= tail.seq and tail.seq:
+        stored = durable.get(tail.seq)
+        if stored is not None and stored.rstrip(b"\n") != canonical_json(tail.prev).encode("utf-8"):
+            raise DurableFork(
+                f"{durable.uri(tail.seq)} holds another record than {path} at seq {tail.seq}: the local file and "
+                "the durable copy have forked"
+            )
+    if head > tail.seq:
+        return _pull(fd, path, tail, durable)
+    if head < tail.seq:
+        lines = list(_local_lines_after(fd, max(head - 1, 0)))
+        if head:
+            stored = durable.get(head)
+            if stored is None or stored.rstrip(b"\n") != lines[0]:
+                raise DurableFork(
+                    f"{durable.uri(head)} holds another record than {path} at seq {head}: the local file and the "
+                    "durable copy have forked"
+                )
+            lines = lines[1:]
+        for raw in lines:
+            seq = json.loads(raw.decode("utf-8"))["seq"]
+            if not durable.put(seq, raw + b"\n"):
+                stored = durable.get(seq)
+                if stored is None or stored.rstrip(b"\n") != raw:
+                    raise DurableFork(
+                        f"{durable.uri(seq)} holds another record than {path} at seq {seq}: the local file and "
+                        "the durable copy have forked"
+                    )
+    return tail
+
+
+def _local_lines_after(fd, seq):
+    """The raw lines (without newline) of the local file after its ``seq``-th line."""
+    with os.fdopen(os.dup(fd), "rb") as fh:
+        fh.seek(0)
+        for number, raw in enumerate(fh, start=1):
+            if number > seq:
+                yield raw.rstrip(b"\n")
 
 
 def _write_all_or_nothing(fd, path, data, end, seq):

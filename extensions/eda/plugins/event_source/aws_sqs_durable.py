@@ -27,6 +27,7 @@ The event put on the queue::
      "firebreak": {"message_id", "receive_count", "spool", "incident_id", "dedupe_key", "repeat",
                    "kind", "account", "region", "source", "detail_type", "time",
                    "alarm_name", "alarm_arn", "state", "previous_state", "state_time", "dimensions",
+                   "metric_namespace", "metric_name" (the alarm's first metric with a metricStat),
                    for a GuardDuty finding "finding_id", "finding_type", "finding_title", "finding_severity",
                    "severity" (P1-P4), "resource_type", "access_key_id", "principal", "principal_type",
                    "instance_id", "buckets"; for an ECS deployment state change "event_name", "event_type",
@@ -230,11 +231,16 @@ def describe(event: dict) -> dict:
         resources = event.get("resources") or []
         alarm_arn = next((r for r in resources if isinstance(r, str) and ":alarm:" in r), "")
         metrics = (detail.get("configuration") or {}).get("metrics") or []
-        first = metrics[0] if metrics and isinstance(metrics[0], dict) else {}
-        dimensions = ((first.get("metricStat") or {}).get("metric") or {}).get("dimensions") or {}
+        # the first metric with a metricStat: a metric-math alarm lists its expression first
+        stats = [m["metricStat"] for m in metrics if isinstance(m, dict) and isinstance(m.get("metricStat"), dict)]
+        metric = (stats[0].get("metric") or {}) if stats else {}
+        metric = metric if isinstance(metric, dict) else {}
+        dimensions = metric.get("dimensions") or {}
         info.update(
             kind="cloudwatch_alarm",
             dimensions={str(k): str(v) for k, v in dimensions.items()} if isinstance(dimensions, dict) else {},
+            metric_namespace=str(metric.get("namespace", "")),
+            metric_name=str(metric.get("name", "")),
             alarm_name=str(detail.get("alarmName", "")),
             alarm_arn=alarm_arn,
             state=str(state.get("value", "")),
@@ -342,11 +348,21 @@ def dedupe_key(info: dict, message_id: str) -> str:
 
 def derive_incident_id(prefix: str, info: dict, key: str, when: datetime.datetime) -> str:
     """``ALARM-<alarm name>-<UTC time of the state change>-<8 hex of the alarm ARN>``: readable, path-safe."""
-    name = info.get("alarm_name") or info.get("finding_type") or info.get("event_name") or info.get("detail_type")
+    name = info.get("alarm_name") or info.get("alert_name") or info.get("finding_type") or info.get("event_name")
+    name = name or info.get("detail_type")
     name = name or "event"
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:64] or "event"
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:8]
     return f"{prefix}-{name}-{when.strftime('%Y%m%dT%H%M%SZ')}-{digest}"
+
+
+def incident_for(journal: "Journal", prefix: str, info: dict, key: str, when: datetime.datetime, window: float):
+    """(incident id, repeat): the open incident of ``key`` when its last event is within ``window`` seconds of
+    ``when``, else a new incident derived from ``info`` and ``when``. Shared with alertmanager_webhook."""
+    known = journal.incidents.get(key)
+    if known and abs(when.timestamp() - known["last"]) <= window:
+        return known["incident_id"], True
+    return derive_incident_id(prefix, info, key, when), False
 
 
 class Journal:
@@ -632,11 +648,7 @@ class DurableSQSSource:
             incident_id, repeat, redelivery = previous["incident_id"], bool(previous.get("repeat")), True
         else:
             when = parse_time(info.get("state_time") or info["time"]) or datetime.datetime.now(datetime.timezone.utc)
-            known = self.journal.incidents.get(key)
-            if known and abs(when.timestamp() - known["last"]) <= self.window:
-                incident_id, repeat = known["incident_id"], True
-            else:
-                incident_id, repeat = derive_incident_id(self.prefix, info, key, when), False
+            incident_id, repeat = incident_for(self.journal, self.prefix, info, key, when, self.window)
             redelivery = False
         firebreak = {
             **info,
