@@ -24,10 +24,12 @@ JAVA_CHECK = java=$${JAVA_HOME:+$$JAVA_HOME/bin/}java; \
 # Tools run from the venv (ansible-lint and ansible-test look for their siblings on PATH).
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv test proof unit integration drill sandbox inject lint sanity bench build docs awx clean lock
+.PHONY: help venv test proof unit integration drill drill-all sandbox inject lint sanity bench build docs awx clean lock
 
 help:
 	@echo "make drill [SCENARIO=name]  run a scenario end to end against the local sandbox"
+	@echo "make drill-all [BREAK=name] every drill on shared sandboxes, a score table (incidents/drill-all/score.md);"
+	@echo "                            BREAK: run those drills broken (fix not applied), they must FAIL"
 	@echo "make test                   lint + unit + integration + drill tests"
 	@echo "make proof                  the proof suites: faults, kills, load, bad input (CI runs them after make test)"
 	@echo "make sandbox                run the sandbox in the foreground and print its endpoints"
@@ -54,6 +56,11 @@ lock:
 
 drill: $(STAMP)
 	$(BIN)/python -m sandbox.drill $(SCENARIO)
+
+# Every drill, DRILL_JOBS (default 2) sandboxes reset between drills; the score table is printed and written to
+# incidents/drill-all/score.md. BREAK=name[,name]: those drills run broken (the runbook in check mode), must FAIL.
+drill-all: $(STAMP)
+	$(BIN)/python -m sandbox.drill_all $(if $(BREAK),--break $(BREAK))
 
 sandbox: $(STAMP)
 	$(BIN)/python -m sandbox

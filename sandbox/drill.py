@@ -37,15 +37,51 @@ class DrillResult:
     seconds: float = 0.0
 
 
-def _ansible_playbook(sandbox: Sandbox, playbook: str, extra_vars: dict, timeline: Path, incident_id: str):
+def _ansible_playbook(
+    sandbox: Sandbox,
+    playbook: str,
+    extra_vars: dict,
+    timeline: Path,
+    incident_id: str,
+    check: bool = False,
+    output=None,
+):
+    """Run ``playbook`` against ``sandbox`` (its env, the incident's timeline); ``check`` adds ``--check``;
+    ``output``: an open file for the run's output (default: this process's stdout)."""
     env = {**os.environ, **sandbox.env(), "FIREBREAK_TIMELINE": str(timeline), "FIREBREAK_INCIDENT_ID": incident_id}
     binary = Path(sys.executable).parent / "ansible-playbook"
     cmd = [str(binary), playbook, "-e", json.dumps({**extra_vars, "incident_id": incident_id})]
-    return subprocess.run(cmd, cwd=REPO_ROOT, env=env, check=False)
+    if check:
+        cmd.append("--check")
+    stderr = subprocess.STDOUT if output is not None else None
+    return subprocess.run(cmd, cwd=REPO_ROOT, env=env, check=False, stdout=output, stderr=stderr)
 
 
-def run_drill(scenario: str, sandbox: Sandbox, incidents_dir: Path, incident_id: str | None = None) -> DrillResult:
-    """Run one drill against a started ``sandbox``; raise DrillError unless the service recovered."""
+def render_report(sandbox, timeline: Path, incident_id: str, output=None):
+    """``playbooks/incident_report.yml`` on the drill's timeline: ``report.md`` and ``report.json`` beside it."""
+    return _ansible_playbook(
+        sandbox,
+        "playbooks/incident_report.yml",
+        {"incident_timeline": str(timeline)},
+        timeline,
+        incident_id,
+        output=output,
+    )
+
+
+def run_drill(
+    scenario: str,
+    sandbox: Sandbox,
+    incidents_dir: Path,
+    incident_id: str | None = None,
+    broken: bool = False,
+    output=None,
+) -> DrillResult:
+    """Run one drill against a started ``sandbox``; raise DrillError unless the service recovered.
+
+    ``broken``: the deliberately broken drill: the runbook runs in check mode, so it plans its fix and applies
+    nothing; the fault stays and ``verify`` must fail (docs/drills.md, "A broken run"). ``output``: an open file
+    for the runs' output (``make drill-all`` keeps one log per drill)."""
     scenarios = available()
     if scenario not in scenarios:
         raise KeyError(scenario)
@@ -56,7 +92,10 @@ def run_drill(scenario: str, sandbox: Sandbox, incidents_dir: Path, incident_id:
     timeline = Path(incidents_dir) / incident_id / "timeline.jsonl"
     report = timeline.with_name("report.md")
 
-    print(f"==> drill {scenario}: injecting the fault", flush=True)
+    def say(line):
+        print(line, file=output or sys.stdout, flush=True)
+
+    say(f"==> drill {scenario}: injecting the fault")
     context = module.inject(sandbox)
     extra_vars = {key: value for key, value in context.items() if not key.startswith("_")}
 
@@ -64,25 +103,24 @@ def run_drill(scenario: str, sandbox: Sandbox, incidents_dir: Path, incident_id:
     if fault:
         # The injected fault opens the drill's timeline, so the report measures recovery from it.
         note = {"note": f"drill {scenario}: fault injected: {fault}", "kind": "observation"}
-        noted = _ansible_playbook(sandbox, "playbooks/incident_note.yml", note, timeline, incident_id)
+        noted = _ansible_playbook(sandbox, "playbooks/incident_note.yml", note, timeline, incident_id, output=output)
         if noted.returncode != 0:
             raise DrillError(f"could not record the injected fault in {timeline}")
 
-    print(f"==> drill {scenario}: running {module.PLAYBOOK} (incident {incident_id})", flush=True)
-    run = _ansible_playbook(sandbox, module.PLAYBOOK, extra_vars, timeline, incident_id)
+    mode = " in check mode: the broken drill, nothing is fixed" if broken else ""
+    say(f"==> drill {scenario}: running {module.PLAYBOOK}{mode} (incident {incident_id})")
+    run = _ansible_playbook(sandbox, module.PLAYBOOK, extra_vars, timeline, incident_id, check=broken, output=output)
     if run.returncode != 0:
         raise DrillError(f"{module.PLAYBOOK} failed with exit status {run.returncode}; timeline: {timeline}")
 
-    print(f"==> drill {scenario}: verifying recovery in the sandbox", flush=True)
+    say(f"==> drill {scenario}: verifying recovery in the sandbox")
     try:
         checks = module.verify(sandbox, context)
     except AssertionError as exc:
         raise DrillError(f"recovery did not happen: {exc}") from exc
 
-    print(f"==> drill {scenario}: rendering the post-incident report", flush=True)
-    reported = _ansible_playbook(
-        sandbox, "playbooks/incident_report.yml", {"incident_timeline": str(timeline)}, timeline, incident_id
-    )
+    say(f"==> drill {scenario}: rendering the post-incident report")
+    reported = render_report(sandbox, timeline, incident_id, output=output)
     if reported.returncode != 0 or not report.exists():
         raise DrillError(f"incident_report.yml failed with exit status {reported.returncode} for {timeline}")
     if hasattr(module, "verify_record"):  # the incident frame's record: lifecycle, gate, report

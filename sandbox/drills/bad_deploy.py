@@ -18,6 +18,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from sandbox.drills import frame_record
+
 PLAYBOOK = "playbooks/bad_deploy.yml"
 DESCRIPTION = (
     "Kubernetes Deployment on a bad image with a broken ConfigMap: freeze deploys, undo, restore config, verify"
@@ -143,33 +145,16 @@ def verify(sandbox, context: dict) -> list[str]:
 def verify_record(timeline: Path, report: Path) -> list[str]:
     """Check the frame's record: declared and resolved, the freeze gate's decision, the freeze before the undo and
     the ConfigMap rollback, a report naming the severity."""
-    records = [json.loads(line) for line in Path(timeline).read_text().splitlines()]
-    lifecycle = [
-        rec["details"]["lifecycle"]
-        for rec in records
-        if rec.get("action") == "firebreak.runbooks.incident_lifecycle"
-        and not rec.get("check_mode")
-        and isinstance(rec.get("details"), dict)
-        and rec["details"].get("lifecycle")
+    frame = frame_record(timeline, report, gate=GATE)
+    changed = [
+        rec.get("action") for rec in frame.records if rec["event"] == "task_changed" and not rec.get("check_mode")
     ]
-    events = [entry["event"] for entry in lifecycle]
-    assert "declared" in events, f"no declaration in {timeline} (lifecycle events: {events})"
-    assert "resolved" in events, f"the incident was not resolved in {timeline} (lifecycle events: {events})"
-    declared = next(entry for entry in lifecycle if entry["event"] == "declared")
-    gates = [
-        rec["msg"] for rec in records if rec["event"] == "note" and (rec.get("msg") or "").startswith(f"Gate {GATE}")
-    ]
-    assert gates, f"no decision of gate {GATE} in {timeline}"
-    changed = [rec.get("action") for rec in records if rec["event"] == "task_changed" and not rec.get("check_mode")]
     for action in ("deploy_freeze", "k8s_rollout_undo", "k8s_config_rollback"):
         assert f"firebreak.runbooks.{action}" in changed, f"no {action} changed anything in {timeline}"
     freeze = changed.index("firebreak.runbooks.deploy_freeze")
     assert freeze < changed.index("firebreak.runbooks.k8s_rollout_undo"), "the rollout was undone before the freeze"
-    text = Path(report).read_text()
-    assert declared["severity"] in text, f"the report {report} does not name the severity {declared['severity']}"
     return [
-        f"declared {declared['severity']} ({declared['type']}) and resolved in the timeline",
-        f"gate: {gates[-1].split(':', 1)[0]}",
+        *frame.summary(),
         "deploys frozen before the rollout undo and the ConfigMap rollback",
-        f"report {Path(report).name} verifies the chain and names severity {declared['severity']}",
+        f"report {Path(report).name} verifies the chain and names severity {frame.declared['severity']}",
     ]

@@ -20,6 +20,8 @@ import json
 import uuid
 from pathlib import Path
 
+from sandbox.drills import frame_record
+
 PLAYBOOK = "playbooks/credential_compromise.yml"
 DESCRIPTION = "A CI user's key used from an attacker's address: keys off, sessions revoked, app/admin rotated"
 GATE = "credential-compromise-containment"
@@ -263,25 +265,12 @@ def verify(sandbox, context: dict) -> list[str]:
 
 def verify_record(timeline: Path, report: Path) -> list[str]:
     """The frame's record: declared and resolved, the gate's decision, and what the credential did in the report."""
-    records = [json.loads(line) for line in Path(timeline).read_text().splitlines()]
-    events = [
-        rec["details"]["lifecycle"]
-        for rec in records
-        if rec.get("action") == "firebreak.runbooks.incident_lifecycle"
-        and not rec.get("check_mode")
-        and isinstance(rec.get("details"), dict)
-        and rec["details"].get("lifecycle")
-    ]
-    names = [entry["event"] for entry in events]
-    assert "declared" in names and "resolved" in names, f"lifecycle in {timeline}: {names}"
-    gates = [r["msg"] for r in records if r["event"] == "note" and (r.get("msg") or "").startswith(f"Gate {GATE}")]
-    assert gates, f"no decision of gate {GATE} in {timeline}"
-    did = [r["msg"] for r in records if r["event"] == "note" and (r.get("msg") or "").startswith("What ")]
+    frame = frame_record(timeline, report, gate=GATE, severity_in_report=False)
+    did = [r["msg"] for r in frame.records if r["event"] == "note" and (r.get("msg") or "").startswith("What ")]
     assert did and "GetSecretValue" in did[-1], f"no record of what the credential did in {timeline}: {did}"
-    text = Path(report).read_text()
-    assert "GetSecretValue" in text, f"the report {report} does not list the credential's CloudTrail events"
+    assert "GetSecretValue" in frame.report, f"the report {report} does not list the credential's CloudTrail events"
     return [
         "declared and resolved in the timeline",
-        f"gate: {gates[-1].split(':', 1)[0]}",
+        f"gate: {frame.gates[-1].split(':', 1)[0]}",
         f"report {Path(report).name} verifies and lists what the credential did",
     ]

@@ -16,9 +16,9 @@ reads and its verification get moto's answers.
 from __future__ import annotations
 
 import datetime
-import json
 from pathlib import Path
 
+from sandbox.drills import frame_record
 from sandbox.seed import ecs as seed_ecs
 
 PLAYBOOK = "playbooks/high_error_rate.yml"
@@ -126,35 +126,13 @@ def verify(sandbox, context: dict) -> list[str]:
 def verify_record(timeline: Path, report: Path) -> list[str]:
     """The frame's record: declared and resolved (not check mode), the gate's decision, the rollback, the cause
     note, and a report naming the severity."""
-    records = [json.loads(line) for line in Path(timeline).read_text().splitlines()]
-    lifecycle = [
-        rec["details"]["lifecycle"]
-        for rec in records
-        if rec.get("action") == "firebreak.runbooks.incident_lifecycle"
-        and not rec.get("check_mode")
-        and isinstance(rec.get("details"), dict)
-        and rec["details"].get("lifecycle")
-    ]
-    events = [entry["event"] for entry in lifecycle]
-    assert "declared" in events, f"no declaration in {timeline} (lifecycle events: {events})"
-    assert "resolved" in events, f"the incident was not resolved in {timeline} (lifecycle events: {events})"
-    declared = next(entry for entry in lifecycle if entry["event"] == "declared")
-    gates = [rec["msg"] for rec in records if rec["event"] == "note" and (rec.get("msg") or "").startswith("Gate ")]
-    assert gates, f"no gate decision in {timeline}"
-    rollbacks = [
-        rec
-        for rec in records
-        if rec.get("action") == "firebreak.runbooks.ecs_service_rollback"
-        and rec["event"] == "task_changed"
-        and not rec.get("check_mode")
-    ]
-    assert rollbacks, f"no rollback in {timeline}"
-    causes = [r["msg"] for r in records if r["event"] == "note" and "cause recent_deploy" in (r.get("msg") or "")]
+    frame = frame_record(timeline, report)
+    assert frame.changed("ecs_service_rollback"), f"no rollback in {timeline}"
+    causes = [r["msg"] for r in frame.records if r["event"] == "note" and "cause recent_deploy" in (r.get("msg") or "")]
     assert causes, f"no note of the cause (recent_deploy) in {timeline}"
-    text = Path(report).read_text()
-    assert declared["severity"] in text, f"the report {report} does not name the severity {declared['severity']}"
+    declared = frame.declared
     return [
         f"declared {declared['severity']} ({declared['type']}) and resolved in the timeline",
-        f"gate: {gates[-1].split(':', 1)[0]}; cause recent_deploy noted",
+        f"gate: {frame.gates[-1].split(':', 1)[0]}; cause recent_deploy noted",
         f"report {Path(report).name} verifies the chain and names severity {declared['severity']}",
     ]

@@ -15,6 +15,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from sandbox.drills import frame_record
+
 PLAYBOOK = "playbooks/k8s_service_down.yml"
 DESCRIPTION = "Kubernetes Deployment on a bad image (ImagePullBackOff): triage, rollout undo, verify the rollout"
 NAMESPACE, NAME = "shop", "api"
@@ -105,33 +107,16 @@ def verify(sandbox, context: dict) -> list[str]:
 def verify_record(timeline: Path, report: Path) -> list[str]:
     """Check the frame's record: declared and resolved, the gate's decision, the triage and the undo, a report
     naming the severity."""
-    records = [json.loads(line) for line in Path(timeline).read_text().splitlines()]
-    lifecycle = [
-        rec["details"]["lifecycle"]
-        for rec in records
-        if rec.get("action") == "firebreak.runbooks.incident_lifecycle"
-        and not rec.get("check_mode")
-        and isinstance(rec.get("details"), dict)
-        and rec["details"].get("lifecycle")
-    ]
-    events = [entry["event"] for entry in lifecycle]
-    assert "declared" in events, f"no declaration in {timeline} (lifecycle events: {events})"
-    assert "resolved" in events, f"the incident was not resolved in {timeline} (lifecycle events: {events})"
-    declared = next(entry for entry in lifecycle if entry["event"] == "declared")
-    gates = [rec["msg"] for rec in records if rec["event"] == "note" and (rec.get("msg") or "").startswith("Gate ")]
-    assert gates, f"no gate decision in {timeline}"
-    actions = [rec.get("action") for rec in records if not rec.get("check_mode")]
+    frame = frame_record(timeline, report)
+    actions = [rec.get("action") for rec in frame.records if not rec.get("check_mode")]
     assert "firebreak.runbooks.k8s_triage_info" in actions, f"no triage in {timeline}"
     undo = [
         rec
-        for rec in records
+        for rec in frame.records
         if rec.get("action") == "firebreak.runbooks.k8s_rollout_undo" and rec["event"] == "task_changed"
     ]
     assert undo, f"no rollout undo changed anything in {timeline}"
-    text = Path(report).read_text()
-    assert declared["severity"] in text, f"the report {report} does not name the severity {declared['severity']}"
     return [
-        f"declared {declared['severity']} ({declared['type']}) and resolved in the timeline",
-        f"gate: {gates[-1].split(':', 1)[0]}",
-        f"report {Path(report).name} verifies the chain and names severity {declared['severity']}",
+        *frame.summary(),
+        f"report {Path(report).name} verifies the chain and names severity {frame.declared['severity']}",
     ]

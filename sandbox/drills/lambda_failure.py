@@ -14,9 +14,10 @@ recovery: the alarm back to OK).
 from __future__ import annotations
 
 import io
-import json
 import zipfile
 from pathlib import Path
+
+from sandbox.drills import frame_record
 
 PLAYBOOK = "playbooks/lambda_failure.yml"
 DESCRIPTION = "Lambda alias on a bad new version: point it back at the previous version, read it back"
@@ -106,33 +107,9 @@ def verify(sandbox, context: dict) -> list[str]:
 def verify_record(timeline: Path, report: Path) -> list[str]:
     """Check the frame's record: declared and resolved (not check mode), the gate's decision, the rollback, and a
     report naming the severity."""
-    records = [json.loads(line) for line in Path(timeline).read_text().splitlines()]
-    lifecycle = [
-        rec["details"]["lifecycle"]
-        for rec in records
-        if rec.get("action") == "firebreak.runbooks.incident_lifecycle"
-        and not rec.get("check_mode")
-        and isinstance(rec.get("details"), dict)
-        and rec["details"].get("lifecycle")
-    ]
-    events = [entry["event"] for entry in lifecycle]
-    assert "declared" in events, f"no declaration in {timeline} (lifecycle events: {events})"
-    assert "resolved" in events, f"the incident was not resolved in {timeline} (lifecycle events: {events})"
-    declared = next(entry for entry in lifecycle if entry["event"] == "declared")
-    gates = [rec["msg"] for rec in records if rec["event"] == "note" and (rec.get("msg") or "").startswith("Gate ")]
-    assert gates, f"no gate decision in {timeline}"
-    rollbacks = [
-        rec
-        for rec in records
-        if rec.get("action") == "firebreak.runbooks.lambda_alias_rollback"
-        and rec["event"] == "task_changed"
-        and not rec.get("check_mode")
-    ]
-    assert rollbacks, f"no alias rollback in {timeline}"
-    text = Path(report).read_text()
-    assert declared["severity"] in text, f"the report {report} does not name the severity {declared['severity']}"
+    frame = frame_record(timeline, report)
+    assert frame.changed("lambda_alias_rollback"), f"no alias rollback in {timeline}"
     return [
-        f"declared {declared['severity']} ({declared['type']}) and resolved in the timeline",
-        f"gate: {gates[-1].split(':', 1)[0]}",
-        f"report {Path(report).name} verifies the chain and names severity {declared['severity']}",
+        *frame.summary(),
+        f"report {Path(report).name} verifies the chain and names severity {frame.declared['severity']}",
     ]

@@ -17,6 +17,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+from sandbox.drills import frame_record
 from sandbox.seed import queues as seed_queues
 from sandbox.seed import workers as seed_workers
 
@@ -146,27 +147,15 @@ def verify(sandbox, context: dict) -> list[str]:
 
 def verify_record(timeline: Path, report: Path) -> list[str]:
     """The frame's record: declared and resolved, the gates' decisions, the reboot and the move with every id."""
-    records = [json.loads(line) for line in Path(timeline).read_text().splitlines()]
-    events = [
-        rec["details"]["lifecycle"]["event"]
-        for rec in records
-        if rec.get("action") == "firebreak.runbooks.incident_lifecycle"
-        and not rec.get("check_mode")
-        and isinstance(rec.get("details"), dict)
-        and rec["details"].get("lifecycle")
-    ]
-    assert "declared" in events and "resolved" in events, f"lifecycle events in {timeline}: {events}"
-    gates = [rec["msg"] for rec in records if rec["event"] == "note" and (rec.get("msg") or "").startswith("Gate ")]
-    assert gates, f"no gate decision in {timeline}"
+    frame = frame_record(timeline, report, severity_in_report=False)
     moves = [
         rec
-        for rec in records
+        for rec in frame.records
         if rec.get("action") == "firebreak.runbooks.sqs_job_move" and rec["event"] == "task_changed"
     ]
     assert moves and len(moves[-1]["details"]["moved"]) == JOBS, "the job move did not record every message id"
-    assert Path(report).is_file(), f"no report {report}"
     return [
         "declared and resolved in the timeline",
-        f"{len(gates)} gate decision(s)",
+        f"{len(frame.gates)} gate decision(s)",
         f"{len(moves[-1]['details']['moved'])} moved message ids recorded",
     ]

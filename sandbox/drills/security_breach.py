@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from sandbox.drills import frame_record
+
 PLAYBOOK = "playbooks/security_breach.yml"
 DESCRIPTION = "GuardDuty: a user's key used from an attacker's address, a public bucket, a C2 instance: contain all"
 GATE = "security-breach-containment"
@@ -163,24 +165,8 @@ def verify(sandbox, context: dict) -> list[str]:
 
 def verify_record(timeline: Path, report: Path) -> list[str]:
     """The frame's record: declared and resolved (real), the gate's approval, and a report naming the severity."""
-    records = [json.loads(line) for line in Path(timeline).read_text().splitlines()]
-    events = [
-        rec["details"]["lifecycle"]
-        for rec in records
-        if rec.get("action") == "firebreak.runbooks.incident_lifecycle"
-        and not rec.get("check_mode")
-        and isinstance(rec.get("details"), dict)
-        and rec["details"].get("lifecycle")
-    ]
-    names = [entry["event"] for entry in events]
-    assert "declared" in names and "resolved" in names, f"lifecycle in {timeline}: {names}"
-    declared = next(entry for entry in events if entry["event"] == "declared")
-    gates = [r["msg"] for r in records if r["event"] == "note" and (r.get("msg") or "").startswith(f"Gate {GATE}")]
-    assert gates, f"no decision of gate {GATE} in {timeline}"
-    text = Path(report).read_text()
-    assert declared["severity"] in text, f"the report {report} does not name the severity {declared['severity']}"
+    frame = frame_record(timeline, report, gate=GATE)
     return [
-        f"declared {declared['severity']} ({declared['type']}) and resolved in the timeline",
-        f"gate: {gates[-1].split(':', 1)[0]}",
-        f"report {Path(report).name} verifies and names severity {declared['severity']}",
+        *frame.summary(),
+        f"report {Path(report).name} verifies and names severity {frame.declared['severity']}",
     ]

@@ -16,9 +16,9 @@ asked; the gate's decision is in the timeline.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from sandbox.drills import frame_record
 from sandbox.seed import ecs as seed_ecs
 
 PLAYBOOK = "playbooks/service_down.yml"
@@ -105,27 +105,12 @@ def verify(sandbox, context: dict) -> list[str]:
 def verify_record(timeline: Path, report: Path) -> list[str]:
     """Check the frame's record of the drill: real (not check-mode) declared and resolved lifecycle records, the
     gate's decision, a rollback whose symptom was confirmed, and a report that names the severity."""
-    records = [json.loads(line) for line in Path(timeline).read_text().splitlines()]
-    lifecycle = [
-        rec["details"]["lifecycle"]
-        for rec in records
-        if rec.get("action") == "firebreak.runbooks.incident_lifecycle"
-        and not rec.get("check_mode")
-        and isinstance(rec.get("details"), dict)
-        and rec["details"].get("lifecycle")
-    ]
-    events = [entry["event"] for entry in lifecycle]
-    assert "declared" in events, f"no declaration in {timeline} (lifecycle events: {events})"
-    assert "resolved" in events, f"the incident was not resolved in {timeline} (lifecycle events: {events})"
-    declared = next(entry for entry in lifecycle if entry["event"] == "declared")
-    gates = [rec["msg"] for rec in records if rec["event"] == "note" and (rec.get("msg") or "").startswith("Gate ")]
-    assert gates, f"no gate decision in {timeline}"
-    rollbacks = [rec for rec in records if rec.get("action") == "firebreak.runbooks.ecs_service_rollback"]
-    assert rollbacks and rollbacks[-1]["details"].get("symptom", {}).get("confirmed"), "the symptom was not confirmed"
-    text = Path(report).read_text()
-    assert declared["severity"] in text, f"the report {report} does not name the severity {declared['severity']}"
+    frame = frame_record(timeline, report)
+    # the rollback that changed the service (a re-run, as Molecule's idempotence step makes, records a no-op after it)
+    rollbacks = frame.changed("ecs_service_rollback")
+    assert rollbacks, f"no rollback changed the service in {timeline}"
+    assert rollbacks[-1]["details"].get("symptom", {}).get("confirmed"), "the symptom was not confirmed"
     return [
-        f"declared {declared['severity']} ({declared['type']}) and resolved in the timeline",
-        f"gate: {gates[-1].split(':', 1)[0]}",
-        f"report {Path(report).name} verifies the chain and names severity {declared['severity']}",
+        *frame.summary(),
+        f"report {Path(report).name} verifies the chain and names severity {frame.declared['severity']}",
     ]

@@ -10,6 +10,7 @@ import re
 import pytest
 
 from sandbox.drills import auth_attack
+from tests.integration.scenario_helpers import lifecycle, mutating_calls, records
 
 pytestmark = [pytest.mark.integration, pytest.mark.drill]
 
@@ -19,19 +20,6 @@ RATE_RULE = re.compile(r"^firebreak-rate-")
 
 def extra_vars(context: dict, drop=("firebreak_gate_approvals", "incident_gate_allow_unpinned")) -> dict:
     return {key: value for key, value in context.items() if not key.startswith("_") and key not in drop}
-
-
-def records(run) -> list[dict]:
-    return [json.loads(line) for line in run.timeline.read_text().splitlines()]
-
-
-def lifecycle(run, event=None) -> list[dict]:
-    found = []
-    for rec in records(run):
-        entry = (rec.get("details") or {}).get("lifecycle") if isinstance(rec.get("details"), dict) else None
-        if rec.get("action") == "firebreak.runbooks.incident_lifecycle" and entry and event in (None, entry["event"]):
-            found.append(dict(entry, _check_mode=rec.get("check_mode")))
-    return found
 
 
 def waf_state(aws, context) -> dict:
@@ -44,17 +32,13 @@ def waf_state(aws, context) -> dict:
     }
 
 
-def mutating_calls(aws) -> list[str]:
-    return [entry["action"] for entry in aws.proxy.log() if entry["action"] in MUTATING]
-
-
 def _check_changes_nothing(aws, run_playbook, context, timeline):
     """--check --diff on the injected fault, in its own timeline: the plan shown, nothing changed."""
     before = waf_state(aws, context)
     aws.proxy.clear_log()
     run = run_playbook(auth_attack.PLAYBOOK, extra_vars=extra_vars(context), check=True, diff=True, timeline=timeline)
     assert run.returncode == 0, run.output[-4000:]
-    assert waf_state(aws, context) == before and mutating_calls(aws) == []
+    assert waf_state(aws, context) == before and mutating_calls(aws, MUTATING) == []
     assert all(e["_check_mode"] for e in lifecycle(run))
     assert [e["event"] for e in lifecycle(run)] == ["declared", "update", "resolved"]
     assert "DRY RUN, nothing changed." in run.stdout
@@ -107,7 +91,7 @@ def test_check_changes_nothing_then_it_blocks_rate_limits_records_reports_and_a_
     assert again.returncode == 0, again.output[-4000:]
     changed = [r["action"] for r in records(again)[seen:] if r["event"] == "task_changed"]
     assert changed == ["firebreak.runbooks.incident_report"], changed
-    assert waf_state(aws, context) == state and mutating_calls(aws) == []
+    assert waf_state(aws, context) == state and mutating_calls(aws, MUTATING) == []
 
 
 def test_verify_fails_when_nothing_was_contained(aws):
@@ -130,7 +114,7 @@ def test_production_stops_before_the_first_gated_change_and_an_approval_proceeds
     assert "firebreak_gate_approvals" in text  # how to confirm
     # the plan it showed: both containments
     assert "2 change(s) on 2 resource(s)" in text, text[-4000:]
-    assert waf_state(aws, context) == before and mutating_calls(aws) == []
+    assert waf_state(aws, context) == before and mutating_calls(aws, MUTATING) == []
 
     digest = re.search(r'"auth-attack-contain": "([0-9a-f]{12})"', run.stdout).group(1)
     approval = {"firebreak_gate_approvals": {"auth-attack-contain": digest}, "firebreak_gate_approver": "alice"}
@@ -152,7 +136,7 @@ def test_an_alarm_not_in_alarm_is_refused_then_forced_with_a_recorded_reason(aws
     refused = f"No authentication attack confirmed: 2 source(s) given; alarm {auth_attack.ALARM} is OK"
     assert refused in text, text[-3000:]
     assert "-e auth_attack_force=true -e auth_attack_force_reason=" in text
-    assert waf_state(aws, context) == before and mutating_calls(aws) == []
+    assert waf_state(aws, context) == before and mutating_calls(aws, MUTATING) == []
     assert not lifecycle(run, "resolved")
 
     reason = "the login service logs 400 failures a minute; the alarm's metric lags"

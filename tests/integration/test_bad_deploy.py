@@ -14,6 +14,7 @@ from sandbox.drills import service_down
 from sandbox.drills.security_breach import PIPELINE
 from sandbox.drills.security_breach import _pipeline as create_pipeline
 from tests.integration.k8s_api import deployment, get, image
+from tests.integration.scenario_helpers import lifecycle, mutating_calls, records
 from tests.integration.snapshot import differences, snapshot
 
 pytestmark = [pytest.mark.integration, pytest.mark.drill]
@@ -25,21 +26,6 @@ MUTATING = {"UpdateService", "PutParameter", "DeleteParameter", "DisableStageTra
 
 def extra_vars(context: dict) -> dict:
     return {key: value for key, value in context.items() if not key.startswith("_")}
-
-
-def records(run) -> list[dict]:
-    return [json.loads(line) for line in run.timeline.read_text().splitlines()]
-
-
-def lifecycle(run, event) -> list[dict]:
-    return [
-        rec["details"]["lifecycle"]
-        for rec in records(run)
-        if rec.get("action") == "firebreak.runbooks.incident_lifecycle"
-        and not rec.get("check_mode")
-        and isinstance(rec.get("details"), dict)
-        and (rec["details"].get("lifecycle") or {}).get("event") == event
-    ]
 
 
 def state(box) -> dict:
@@ -56,10 +42,6 @@ def flag(box) -> dict | None:
         return json.loads(box.client("ssm").get_parameter(Name=drill.FREEZE_PARAMETER)["Parameter"]["Value"])
     except box.client("ssm").exceptions.ParameterNotFound:
         return None
-
-
-def mutating_calls(box) -> list[str]:
-    return [entry["action"] for entry in box.proxy.log() if entry["action"] in MUTATING]
 
 
 def transitions(box) -> dict:
@@ -101,8 +83,8 @@ def test_kubernetes_check_then_freeze_undo_config_rollback_verify_report_and_a_r
     assert "left for a person: reading the CI/CD output of the failed deploy" in text
 
     # the record: declared, triage, the freeze gate, the freeze, the undo, the config, verified, resolved, reported
-    assert [(d["severity"], d["type"]) for d in lifecycle(run, "declared")] == [("P2", "bad_deploy")]
-    [resolved] = lifecycle(run, "resolved")
+    assert [(d["severity"], d["type"]) for d in lifecycle(run, "declared", real=True)] == [("P2", "bad_deploy")]
+    [resolved] = lifecycle(run, "resolved", real=True)
     assert "from revision 4 to revision 3" in resolved["summary"] and "still frozen" in resolved["summary"]
     tasks = [r for r in records(run) if not r.get("check_mode") and r["event"] in ("task_ok", "task_changed", "note")]
     actions = [r.get("action") for r in tasks]
@@ -132,7 +114,7 @@ def test_kubernetes_check_then_freeze_undo_config_rollback_verify_report_and_a_r
     again_text = " ".join(again.stdout.split())
     assert "Deployment shop/api shows no failed deploy" in again_text, again.stdout[-3000:]
     assert "-e bad_deploy_force=true -e bad_deploy_force_reason=" in again_text
-    assert mutating_calls(kube) == []
+    assert mutating_calls(kube, MUTATING) == []
     assert differences(settled, state(kube)) == []
 
 
@@ -156,12 +138,12 @@ def test_ecs_failed_deployment_rolled_back_with_the_pipeline_frozen_then_release
     assert "symptom: deployment ecs-svc/" in text
     assert "deploys unfrozen:" in text
     # frozen, then released: the transitions enabled again and the flag gone (it did not exist before)
-    calls = mutating_calls(aws)
+    calls = mutating_calls(aws, MUTATING)
     assert calls.index("DisableStageTransition") < calls.index("UpdateService") < calls.index("EnableStageTransition")
     assert "PutParameter" in calls and "DeleteParameter" in calls
     assert all(enabled in (True, None) for enabled in transitions(aws).values()), transitions(aws)
     assert flag(aws) is None
-    [resolved] = lifecycle(run, "resolved")
+    [resolved] = lifecycle(run, "resolved", real=True)
     assert "unfrozen again" in resolved["summary"]
     freezes = [
         r for r in records(run) if r.get("action") == "firebreak.runbooks.deploy_freeze" and not r.get("check_mode")
@@ -184,14 +166,14 @@ def test_production_without_approval_stops_at_the_freeze_gate_before_any_change(
         -4000:
     ]
     assert "firebreak_gate_approvals" in text
-    assert mutating_calls(aws) == []
+    assert mutating_calls(aws, MUTATING) == []
     assert differences(before, state(aws)) == []
     assert (
         aws.client("ecs")
         .describe_services(cluster="shop", services=["shop-api"])["services"][0]["taskDefinition"]
         .endswith(injected["bad"])
     )
-    assert not lifecycle(run, "resolved")
+    assert not lifecycle(run, "resolved", real=True)
 
 
 def test_a_bad_name_stops_before_any_call(aws, kube, run_playbook):

@@ -1,4 +1,7 @@
-"""The benchmarks still run and still measure what they say (no timing is asserted here)."""
+"""The benchmarks still run and still measure what they say (no timing is asserted here).
+
+make test runs one cheap benchmark (the rollback, both tools once) as the check that ``make bench`` still works;
+the others are long benchmarks-as-tests, marked proof (make proof runs them)."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ def test_rollback_benchmark_rolls_back_with_both_tools(aws):
     assert result["ratio"] > 0
 
 
+@pytest.mark.proof
 def test_timeline_benchmark_compares_with_and_without_the_callback(sandbox, tmp_path):
     env = {**os.environ, **sandbox.env(), "FIREBREAK_INCIDENT_ID": "BENCH-TEST"}
     result = bench_timeline(env, repeat=1, steps=2, workdir=tmp_path)
@@ -27,6 +31,7 @@ def test_timeline_benchmark_compares_with_and_without_the_callback(sandbox, tmp_
     assert any("overhead" in line and f"{result['overhead_pct']}%" in line for line in lines), lines
 
 
+@pytest.mark.proof
 def test_ecs_benchmark_measures_first_mutation_and_the_step_against_its_floor(aws):
     from bench import ecs as bench_ecs
 

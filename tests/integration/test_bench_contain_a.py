@@ -9,7 +9,7 @@ import pytest
 
 from bench import iam_quarantine, waf_block
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.proof]  # a benchmark-as-test: make proof
 
 
 def test_waf_block_benchmark_blocks_with_the_step_and_the_loop(aws):

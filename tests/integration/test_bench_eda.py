@@ -9,7 +9,7 @@ import pytest
 from bench import eda
 from sandbox.rulebook import rulebook_available
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.proof]  # a benchmark-as-test: make proof
 
 if not rulebook_available():
     pytest.skip("ansible-rulebook and a Java 17+ runtime are needed", allow_module_level=True)

@@ -8,7 +8,7 @@ import pytest
 
 from bench import s3_restore
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.proof]  # a benchmark-as-test: make proof
 
 
 def test_s3_restore_benchmark_restores_with_both_tools_and_counts_calls(aws, tmp_path):

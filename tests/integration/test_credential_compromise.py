@@ -11,6 +11,7 @@ import re
 import pytest
 
 from sandbox.drills import credential_compromise as drill
+from tests.integration.scenario_helpers import lifecycle, mutating_calls, records
 
 pytestmark = [pytest.mark.integration, pytest.mark.drill]
 
@@ -25,26 +26,9 @@ def extra_vars(context: dict, **more) -> dict:
     return {**{key: value for key, value in context.items() if not key.startswith("_")}, **more}
 
 
-def records(run) -> list[dict]:
-    return [json.loads(line) for line in run.timeline.read_text().splitlines()]
-
-
-def lifecycle(run, event=None) -> list[dict]:
-    found = []
-    for rec in records(run):
-        entry = (rec.get("details") or {}).get("lifecycle") if isinstance(rec.get("details"), dict) else None
-        if rec.get("action") == "firebreak.runbooks.incident_lifecycle" and entry and event in (None, entry["event"]):
-            found.append(dict(entry, _check_mode=rec.get("check_mode")))
-    return found
-
-
 def evidence_objects(aws, bucket) -> list[str]:
     pages = aws.client("s3").get_paginator("list_object_versions").paginate(Bucket=bucket)
     return sorted(f"{v['Key']}@{v['VersionId']}" for page in pages for v in page.get("Versions", []))
-
-
-def mutating_calls(aws) -> list[str]:
-    return [f"{e['service']}:{e['action']}" for e in aws.proxy.log() if MUTATING.match(e["action"] or "")]
 
 
 def test_user_key_check_then_quarantine_rotate_redeploy_report_and_a_rerun_changes_nothing(aws, kube, run_playbook):
@@ -60,7 +44,7 @@ def test_user_key_check_then_quarantine_rotate_redeploy_report_and_a_rerun_chang
     assert preview.returncode == 0, preview.output[-4000:]
     assert drill.state(aws, facts) == before
     assert evidence_objects(aws, facts["evidence_bucket"]) == evidence
-    assert mutating_calls(aws) == [], mutating_calls(aws)
+    assert mutating_calls(aws, MUTATING, qualified=True) == [], mutating_calls(aws, MUTATING, qualified=True)
     assert all(e["_check_mode"] for e in lifecycle(preview)) and lifecycle(preview, "resolved")
     assert "DRY RUN, nothing changed. quarantined: user ci-deployer" in " ".join(preview.stdout.split())
     assert "left for a person" in preview.stdout

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from sandbox.drills import data_loss
+from tests.integration.scenario_helpers import lifecycle, records
 
 pytestmark = [pytest.mark.integration, pytest.mark.drill]
 BUCKET = data_loss.BUCKET
@@ -17,19 +18,6 @@ BUCKET = data_loss.BUCKET
 
 def extra_vars(context: dict, **more) -> dict:
     return {**{key: value for key, value in context.items() if not key.startswith("_")}, **more}
-
-
-def records(run) -> list[dict]:
-    return [json.loads(line) for line in run.timeline.read_text().splitlines()]
-
-
-def lifecycle(run, event=None) -> list[dict]:
-    found = []
-    for rec in records(run):
-        entry = (rec.get("details") or {}).get("lifecycle") if isinstance(rec.get("details"), dict) else None
-        if rec.get("action") == "firebreak.runbooks.incident_lifecycle" and entry and event in (None, entry["event"]):
-            found.append(dict(entry, _check_mode=rec.get("check_mode")))
-    return found
 
 
 def bucket_state(aws) -> dict:

@@ -12,6 +12,7 @@ import re
 import pytest
 
 from sandbox.drills import database_unavailable as drill
+from tests.integration.scenario_helpers import lifecycle, mutating_calls, records
 
 pytestmark = [pytest.mark.integration, pytest.mark.drill]
 
@@ -28,19 +29,6 @@ MUTATING = {
 
 def extra_vars(context: dict) -> dict:
     return {key: value for key, value in context.items() if not key.startswith("_")}
-
-
-def records(run) -> list[dict]:
-    return [json.loads(line) for line in run.timeline.read_text().splitlines()]
-
-
-def lifecycle(run) -> list[tuple[str, bool]]:
-    found = []
-    for rec in records(run):
-        entry = (rec.get("details") or {}).get("lifecycle") if isinstance(rec.get("details"), dict) else None
-        if rec.get("action") == "firebreak.runbooks.incident_lifecycle" and entry:
-            found.append((entry["event"], bool(rec.get("check_mode"))))
-    return found
 
 
 def rds_state(aws) -> dict:
@@ -64,10 +52,6 @@ def rds_state(aws) -> dict:
     return {"clusters": clusters, "instances": instances, "shop-api": [d["id"] for d in service["deployments"]]}
 
 
-def mutating_calls(aws) -> list[str]:
-    return [entry["action"] for entry in aws.proxy.log() if entry["action"] in MUTATING]
-
-
 def failure_event(aws, source: str, source_type: str = "db-cluster") -> None:
     """RDS as it reports a failed writer: one DescribeEvents answer with a failure event (moto records none)."""
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
@@ -89,8 +73,8 @@ def test_check_then_failover_records_and_reports_and_a_rerun_changes_nothing(aws
     dry = run_playbook(drill.PLAYBOOK, extra_vars=extra_vars(context), check=True, diff=True)
     assert dry.returncode == 0, dry.output[-4000:]
     assert "DRY RUN, nothing changed." in dry.stdout
-    assert rds_state(aws) == before and mutating_calls(aws) == []
-    assert all(check for _, check in lifecycle(dry)), "a dry run's lifecycle must not count as real"
+    assert rds_state(aws) == before and mutating_calls(aws, MUTATING) == []
+    assert all(e["_check_mode"] for e in lifecycle(dry)), "a dry run's lifecycle must not count as real"
 
     run = run_playbook(drill.PLAYBOOK, extra_vars=extra_vars(context))
     assert run.returncode == 0, run.output[-4000:]
@@ -99,8 +83,8 @@ def test_check_then_failover_records_and_reports_and_a_rerun_changes_nothing(aws
     assert "left for a person:" in out and "forced:" in out
 
     recs = records(run)
-    assert [e for e, check in lifecycle(run) if not check][:1] == ["declared"]
-    assert ("resolved", False) in lifecycle(run)
+    assert [e["event"] for e in lifecycle(run, real=True)][:1] == ["declared"]
+    assert lifecycle(run, "resolved", real=True)
     [failover] = [
         r for r in recs if r.get("action") == "firebreak.runbooks.rds_cluster_failover" and not r.get("check_mode")
     ]
@@ -117,7 +101,7 @@ def test_check_then_failover_records_and_reports_and_a_rerun_changes_nothing(aws
     aws.proxy.clear_log()
     again = run_playbook(drill.PLAYBOOK, extra_vars=extra_vars(context))
     assert again.returncode == 0, again.output[-4000:]
-    assert rds_state(aws) == state and mutating_calls(aws) == []
+    assert rds_state(aws) == state and mutating_calls(aws, MUTATING) == []
 
 
 def test_production_without_an_approval_stops_before_the_failover_saying_how_to_confirm(aws, run_playbook):
@@ -134,7 +118,7 @@ def test_production_without_an_approval_stops_before_the_failover_saying_how_to_
     out = " ".join(run.stdout.split())
     assert "gate database-unavailable-failover not confirmed" in out and "nothing was changed" in out, out[-3000:]
     assert "firebreak_gate_approvals" in out
-    assert rds_state(aws) == before and mutating_calls(aws) == []
+    assert rds_state(aws) == before and mutating_calls(aws, MUTATING) == []
 
     digest = re.search(r'"database-unavailable-failover": "([0-9a-f]{12})"', run.stdout).group(1)
     approval = {
@@ -189,7 +173,7 @@ def test_a_complete_failure_restores_the_latest_snapshot_into_a_new_cluster(aws,
     notes = [r["msg"] for r in recs if r["event"] == "note"]
     assert any(n.startswith("Gate database-unavailable-lost") for n in notes), notes
     assert not any("forced by the operator" in n for n in notes), "the failure event confirms it: no force"
-    assert ("resolved", False) in lifecycle(run)
+    assert lifecycle(run, "resolved", real=True)
     out = " ".join(run.stdout.split())
     assert "point the applications at orders-db-restored" in out, out[-3000:]
     report = json.loads(run.timeline.with_name("report.json").read_text())
@@ -205,7 +189,7 @@ def test_an_available_database_is_refused_and_bad_input_stops_before_any_call(aw
     assert run.returncode != 0
     out = " ".join(run.stdout.split())
     assert "does not look unavailable" in out and "-e database_unavailable_force=true" in out, out[-3000:]
-    assert rds_state(aws) == before and mutating_calls(aws) == []
+    assert rds_state(aws) == before and mutating_calls(aws, MUTATING) == []
 
     for bad, message in (
         ({"database_unavailable_cluster": "orders_db;drop"}, 'database_unavailable_cluster "orders_db;drop" is not'),

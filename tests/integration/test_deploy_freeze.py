@@ -9,6 +9,7 @@ import time
 import pytest
 
 from tests.integration.containment_helpers import last_seq, step
+from tests.integration.proof import first_case_in_make_test
 
 pytestmark = pytest.mark.integration
 
@@ -184,6 +185,7 @@ def test_check_mode_changes_nothing(aws, run_playbook, pipeline):
     assert mutations(aws, seq) == []
 
 
+@first_case_in_make_test
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
@@ -222,6 +224,7 @@ def test_bad_input_fails_naming_the_value_and_changes_nothing(aws, run_playbook,
     assert aws.client("ssm").describe_parameters()["Parameters"] == []  # no parameter of any name was created
 
 
+@pytest.mark.proof
 def test_permanent_5xx_fails_within_budget_naming_call_and_code(aws, run_playbook, pipeline):
     aws.proxy.add_rule({"service": "codepipeline", "action": "DisableStageTransition", "fault": "error"})
     started = time.monotonic()

@@ -7,7 +7,7 @@ import types
 
 import pytest
 
-from sandbox import drill
+from sandbox import drill, drill_all
 from sandbox.drills import available
 
 pytestmark = [pytest.mark.integration, pytest.mark.drill]
@@ -57,3 +57,19 @@ def test_a_drill_whose_runbook_does_not_recover_fails(aws, tmp_path, monkeypatch
     monkeypatch.setattr(drill, "available", lambda: {"service_down": fake})
     with pytest.raises(drill.DrillError, match="recovery did not happen"):
         drill.run_drill("service_down", aws, tmp_path / "incidents", incident_id="DRILL-noop")
+
+
+@pytest.mark.proof
+def test_the_broken_drill_is_scored_FAIL_from_its_record(aws, tmp_path):
+    """``make drill-all BREAK=service_down``'s row, for real: the runbook runs in check mode, the bad revision
+    stays, verify fails, and the row is FAIL (broken run) with verify's reason; the report of the failed drill is
+    still rendered and shows no mitigation (a proof: three playbook runs)."""
+    score = drill_all.drill_and_score("service_down", aws, tmp_path / "incidents", broken=True)
+    assert not score.passed and score.broken
+    assert "recovery did not happen" in score.reason and "still runs the bad revision" in score.reason
+    assert score.mitigation_seconds is None and score.steps_run == 0, score
+    running = aws.client("ecs").describe_services(cluster="shop", services=["shop-api"])["services"][0]
+    assert running["taskDefinition"].endswith(":4"), "the broken drill changed the service"
+    table = drill_all.render_table([score])
+    assert "| service_down | not reached | not reached | 0 |" in table and "FAIL (broken run)" in table
+    assert drill_all.exit_status([score]) == 1

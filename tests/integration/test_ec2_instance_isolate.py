@@ -12,6 +12,8 @@ import time
 
 import pytest
 
+from tests.integration.proof import first_case_in_make_test
+
 pytestmark = pytest.mark.integration
 
 PLAYBOOK = "tests/integration/playbooks/ec2_isolate/isolate.yml"
@@ -245,6 +247,7 @@ def _with_rules(aws):
     return aws.manifest["aws"]["network"]["security_groups"]["app"]
 
 
+@first_case_in_make_test
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
@@ -294,6 +297,7 @@ def test_bad_input_fails_naming_the_value_and_changes_nothing(aws, run_playbook,
     assert snapshot_state(aws) == state
 
 
+@pytest.mark.proof
 def test_permanent_5xx_fails_fast_naming_the_call_and_the_code(aws, run_playbook):
     aws.proxy.add_rule(
         {
@@ -374,6 +378,7 @@ def test_an_untrack_group_that_does_not_allow_all_is_refused(aws, run_playbook):
     assert not mutating_calls(aws) and snapshot_state(aws) == state
 
 
+@pytest.mark.proof
 def test_a_failure_part_way_reports_what_was_changed_and_both_entries_release(aws, run_playbook):
     seed = seeded(aws)
     iid = seed["instance_id"]

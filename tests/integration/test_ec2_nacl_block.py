@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from tests.integration.proof import first_case_in_make_test
+
 pytestmark = pytest.mark.integration
 
 PLAYBOOK = "tests/integration/playbooks/nacl/block.yml"
@@ -91,6 +93,7 @@ def test_check_mode_with_diff_changes_nothing(aws, run_playbook):
     assert not mutating(aws)
 
 
+@first_case_in_make_test
 @pytest.mark.parametrize(
     ("options", "named"),
     [

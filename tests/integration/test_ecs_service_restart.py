@@ -10,6 +10,8 @@ import json
 
 import pytest
 
+from tests.integration.proof import first_case_in_make_test
+
 pytestmark = pytest.mark.integration
 
 PLAYBOOK = "tests/integration/playbooks/ecs/restart.yml"
@@ -94,6 +96,7 @@ def test_restart_forces_a_new_deployment_records_it_and_a_rerun_in_the_window_is
     assert run.returncode == 0 and forced["changed"] is True and primary_id(aws) != third, run.output
 
 
+@first_case_in_make_test
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
@@ -113,6 +116,7 @@ def test_bad_input_fails_naming_the_value_and_changes_nothing(aws, run_playbook,
     assert primary_id(aws) == before and not MUTATING & set(actions(aws))
 
 
+@pytest.mark.proof
 def test_permanent_5xx_fails_within_the_budget_naming_call_code_and_service_and_records_nothing(aws, run_playbook):
     aws.proxy.add_rule({"service": "ecs", "action": "UpdateService", "fault": "error", "status": 500})
     before = primary_id(aws)

@@ -11,6 +11,7 @@ from datetime import datetime
 import pytest
 
 from sandbox.seed import ecs as seed_ecs
+from tests.integration.proof import first_case_in_make_test
 
 pytestmark = pytest.mark.integration
 
@@ -135,6 +136,7 @@ def _register_other_family(aws):
     )
 
 
+@first_case_in_make_test
 @pytest.mark.parametrize(
     ("options", "prepare", "expected"),
     [
@@ -174,6 +176,7 @@ def test_other_family_is_allowed_when_asked(aws, run_playbook):
     assert running(aws) == "billing-api:1"
 
 
+@pytest.mark.proof
 def test_throttled_update_service_is_retried(aws, run_playbook):
     # AWS_MAX_ATTEMPTS=1 turns botocore's own retries off: the module's AWSRetry must do it.
     aws.proxy.add_rule({"service": "ecs", "action": "UpdateService", "fault": "throttle", "count": 2})
@@ -233,6 +236,7 @@ def _timeline(run) -> list[dict]:
     return [json.loads(line) for line in run.timeline.read_text().splitlines()]
 
 
+@pytest.mark.proof
 def test_permanent_5xx_on_update_service_fails_within_the_budget_claims_nothing_and_a_rerun_completes(
     aws, run_playbook
 ):
@@ -291,6 +295,7 @@ def test_update_reached_but_unrecorded_is_reconciled_not_rolled_back_further(aws
     assert result["changed"] is True and "recorded" in result["msg"]
 
 
+@pytest.mark.proof
 def test_throttled_twice_update_service_succeeds_with_bounded_retries(aws, run_playbook):
     aws.proxy.add_rule({"service": "ecs", "action": "UpdateService", "fault": "throttle", "count": 2})
     aws.proxy.clear_log()

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from tests.integration.proof import first_case_in_make_test
+
 pytestmark = pytest.mark.integration
 
 PLAYBOOK = "tests/integration/playbooks/ecs/scale.yml"
@@ -98,6 +100,7 @@ def test_restore_leaves_a_count_someone_changed_meanwhile_alone(aws, run_playboo
     assert counts(aws) == (6, 6) and tags(aws)["firebreak:scaled-from"] == "2"
 
 
+@first_case_in_make_test
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
@@ -116,6 +119,7 @@ def test_bad_input_fails_naming_the_value_and_changes_nothing(aws, run_playbook,
     assert counts(aws) == (2, 2) and not MUTATING & set(actions(aws))
 
 
+@pytest.mark.proof
 def test_permanent_5xx_fails_within_the_budget_naming_call_code_and_counts(aws, run_playbook):
     aws.proxy.add_rule({"service": "ecs", "action": "UpdateService", "fault": "error", "status": 500})
     run, result = scale(run_playbook, desired_count=4, retry_budget=3)

@@ -34,7 +34,7 @@ from sandbox.rulebook import (
     verified_timeline,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.proof]  # a 50-event storm: load (make proof)
 
 if not rulebook_available():
     pytest.skip("ansible-rulebook and a Java 17+ runtime are needed", allow_module_level=True)

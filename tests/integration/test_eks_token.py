@@ -40,6 +40,7 @@ def test_unknown_cluster_is_named(aws, run_playbook):
     assert "DescribeCluster failed for EKS cluster 'nope': ResourceNotFoundException" in run.stdout
 
 
+@pytest.mark.proof
 def test_permanent_5xx_fails_within_the_budget_naming_call_and_code(aws, run_playbook):
     import time
 

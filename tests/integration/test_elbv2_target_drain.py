@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from tests.integration.proof import first_case_in_make_test
+
 pytestmark = pytest.mark.integration
 
 PLAYBOOK = "tests/integration/playbooks/alb_drain/drain.yml"
@@ -116,6 +118,7 @@ def test_instance_targets_by_zone(aws, run_playbook):
     assert targets(aws, arn) == [f"{aws.manifest['aws']['evidence']['instance_id']}:8080"]
 
 
+@first_case_in_make_test
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
@@ -141,6 +144,7 @@ def test_bad_input_fails_naming_the_value_and_changes_nothing(aws, run_playbook,
     assert not mutating(aws)
 
 
+@pytest.mark.proof
 def test_permanent_5xx_fails_fast_naming_the_call_and_the_code(aws, run_playbook):
     rule = aws.proxy.add_rule(
         {

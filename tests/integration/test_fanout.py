@@ -21,6 +21,7 @@ import yaml
 from botocore.config import Config
 
 from sandbox import CREDENTIALS, REGION
+from tests.integration.scenario_helpers import records
 
 pytestmark = pytest.mark.integration
 
@@ -131,10 +132,6 @@ def inventory(tmp_path: Path, aws, count: int, **host_vars) -> Path:
 
 def state(accounts) -> dict:
     return {account: blocked(wafv2) for account, wafv2 in accounts.items()}
-
-
-def records(timeline: Path) -> list[dict]:
-    return [json.loads(line) for line in timeline.read_text().splitlines() if line.strip()]
 
 
 def sts_calls(aws) -> int:

@@ -11,11 +11,11 @@ test-time budget of docs/development.md)."""
 from __future__ import annotations
 
 import datetime
-import json
 
 import pytest
 
 from sandbox.drills import high_error_rate
+from tests.integration.scenario_helpers import lifecycle, mutating_calls, records
 
 pytestmark = [pytest.mark.integration, pytest.mark.drill]
 
@@ -35,20 +35,6 @@ def extra_vars(context: dict) -> dict:
     return {key: value for key, value in context.items() if not key.startswith("_")}
 
 
-def records(run) -> list[dict]:
-    return [json.loads(line) for line in run.timeline.read_text().splitlines()]
-
-
-def lifecycle(run, event=None, real=True) -> list[dict]:
-    found = []
-    for rec in records(run):
-        entry = (rec.get("details") or {}).get("lifecycle") if isinstance(rec.get("details"), dict) else None
-        wanted = entry and event in (None, entry["event"]) and (not real or not rec.get("check_mode"))
-        if rec.get("action") == "firebreak.runbooks.incident_lifecycle" and wanted:
-            found.append(entry)
-    return found
-
-
 def state(aws) -> dict:
     ecs = aws.client("ecs")
     service = ecs.describe_services(cluster="shop", services=["shop-api"], include=["TAGS"])["services"][0]
@@ -64,10 +50,6 @@ def state(aws) -> dict:
     }
 
 
-def mutating_calls(aws) -> list[str]:
-    return [entry["action"] for entry in aws.proxy.log() if entry["action"] in MUTATING]
-
-
 def test_recent_deploy_is_previewed_rolled_back_verified_and_a_rerun_changes_nothing(aws, run_playbook):
     context = high_error_rate.inject(aws)
     before = state(aws)
@@ -77,13 +59,13 @@ def test_recent_deploy_is_previewed_rolled_back_verified_and_a_rerun_changes_not
     aws.proxy.clear_log()
     dry = run_playbook(PLAYBOOK, extra_vars=extra_vars(context), check=True, diff=True)
     assert dry.returncode == 0, dry.output[-4000:]
-    assert state(aws) == before and mutating_calls(aws) == []
+    assert state(aws) == before and mutating_calls(aws, MUTATING) == []
     assert "DRY RUN, nothing changed. check mode: would roll back shop-api from shop-api:4 to shop-api:3" in dry.stdout
     assert "cause: recent_deploy; step: rollback" in dry.stdout
     symptom = "ALB 5xx per minute: Sum 180.0 > threshold 10.0; ALB p95 response time: p95 2.5 > threshold 1.0"
     assert symptom in dry.stdout
-    assert [e["event"] for e in lifecycle(dry, real=False)] == ["declared", "update", "resolved"]
-    assert lifecycle(dry) == [] and not dry.timeline.with_name("report.md").exists()
+    assert [e["event"] for e in lifecycle(dry)] == ["declared", "update", "resolved"]
+    assert lifecycle(dry, real=True) == [] and not dry.timeline.with_name("report.md").exists()
 
     # converge: the errors are still there (the proxy answers the symptom read again)
     high_error_rate.arm_errors(aws)
@@ -94,10 +76,10 @@ def test_recent_deploy_is_previewed_rolled_back_verified_and_a_rerun_changes_not
     assert "rolled back shop-api from shop-api:4 to shop-api:3" in run.stdout
     assert "left for a person: find the failing endpoints" in run.stdout
 
-    declared, resolved = lifecycle(run, "declared"), lifecycle(run, "resolved")
+    declared, resolved = lifecycle(run, "declared", real=True), lifecycle(run, "resolved", real=True)
     assert [(d["severity"], d["type"], d["environment"]) for d in declared] == [("P2", "high_error_rate", "sandbox")]
     assert declared[0]["title"] == "High error rate on shop-api"
-    assert [u["status"] for u in lifecycle(run, "update")] == ["monitoring"]
+    assert [u["status"] for u in lifecycle(run, "update", real=True)] == ["monitoring"]
     assert len(resolved) == 1 and "from shop-api:4 to shop-api:3" in resolved[0]["summary"]
     tasks = [r for r in records(run) if r["event"] in ("task_ok", "task_changed", "task_failed", "note")]
     tasks = [r for r in tasks if not r.get("check_mode")]
@@ -132,7 +114,7 @@ def test_recent_deploy_is_previewed_rolled_back_verified_and_a_rerun_changes_not
     assert "already rolled back from shop-api:4 to shop-api:3" in again.stdout
     again_changed = [r["action"] for r in records(again)[seen:] if r["event"] == "task_changed"]
     assert again_changed == ["firebreak.runbooks.incident_report"], again_changed
-    assert state(aws) == converged and mutating_calls(aws) == []
+    assert state(aws) == converged and mutating_calls(aws, MUTATING) == []
 
 
 def test_production_without_approval_stops_before_the_drain_saying_how_to_confirm(aws, run_playbook):
@@ -154,8 +136,8 @@ def test_production_without_approval_stops_before_the_drain_saying_how_to_confir
     assert '"firebreak_gate_approvals": {"high-error-rate-drain":' in text  # how to confirm
     assert "check mode: would deregister 1 target(s) from 1 target group(s)" in text  # the plan it showed
     assert "1 change(s) on 1 resource(s)" in text
-    assert state(aws) == before and mutating_calls(aws) == []
-    assert not lifecycle(run, "resolved")
+    assert state(aws) == before and mutating_calls(aws, MUTATING) == []
+    assert not lifecycle(run, "resolved", real=True)
 
 
 def test_saturated_service_without_a_recent_deploy_is_scaled_out_and_the_old_count_recorded(aws, run_playbook):
@@ -195,4 +177,4 @@ def test_saturated_service_without_a_recent_deploy_is_scaled_out_and_the_old_cou
         r for r in records(run) if r["action"] == "firebreak.runbooks.ecs_service_scale" and not r.get("check_mode")
     ]
     assert scale["event"] == "task_changed" and scale["details"]["before"]["desired_count"] == 2
-    assert [r["status"] for r in lifecycle(run, "resolved")] == ["resolved"]
+    assert [r["status"] for r in lifecycle(run, "resolved", real=True)] == ["resolved"]

@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+from tests.integration.proof import first_case_in_make_test
+
 pytestmark = pytest.mark.integration
 
 PLAYBOOK = "tests/integration/playbooks/iam/quarantine.yml"
@@ -118,6 +120,7 @@ def test_a_role_gets_the_revocation_policy(aws, run_playbook):
     assert result["containment"][0]["principal_type"] == "role"
 
 
+@first_case_in_make_test
 @pytest.mark.parametrize(
     ("options", "named"),
     [
@@ -150,6 +153,7 @@ def test_the_runbooks_own_identity_is_refused(aws, run_playbook):
     assert not mutating(aws)
 
 
+@pytest.mark.proof
 def test_permanent_5xx_fails_within_the_budget_naming_call_and_code(aws, run_playbook):
     rule = aws.proxy.add_rule({"service": "iam", "action": "ListAccessKeys", "fault": "error", "status": 500})
     started = time.monotonic()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.integration.k8s_api import JSON_OUTPUT, call, get, patch, result_of
+from tests.integration.proof import first_case_in_make_test
 
 pytestmark = pytest.mark.integration
 
@@ -150,6 +151,7 @@ def policies_of(box):
     return {p["metadata"]["name"]: p for p in get(box, NP)["items"]}
 
 
+@first_case_in_make_test
 @pytest.mark.parametrize(
     "selector, named",
     [

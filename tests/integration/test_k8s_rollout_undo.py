@@ -22,6 +22,7 @@ from tests.integration.k8s_api import (
     set_image,
     wait_for,
 )
+from tests.integration.proof import first_case_in_make_test
 
 pytestmark = pytest.mark.integration
 
@@ -195,6 +196,7 @@ def test_wait_fails_clearly_with_the_pods_waiting_reasons(kube, run_playbook):
     assert image(deployment(kube, "shop", "api")) == "registry.local/api:broken-2.2.1"
 
 
+@first_case_in_make_test
 @pytest.mark.parametrize(
     ("options", "message"),
     [

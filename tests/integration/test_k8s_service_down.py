@@ -11,6 +11,7 @@ import pytest
 
 from sandbox.drills import k8s_service_down as drill
 from tests.integration.k8s_api import APPS, deployment, get, image, patch, wait_for
+from tests.integration.scenario_helpers import lifecycle, records
 
 pytestmark = [pytest.mark.integration, pytest.mark.drill]
 
@@ -21,20 +22,6 @@ QUICK = {"k8s_service_down_wait_timeout": 60, "k8s_service_down_health_timeout":
 
 def extra_vars(context: dict) -> dict:
     return {key: value for key, value in context.items() if not key.startswith("_")}
-
-
-def records(run) -> list[dict]:
-    return [json.loads(line) for line in run.timeline.read_text().splitlines()]
-
-
-def lifecycle(run, event) -> list[dict]:
-    return [
-        rec["details"]["lifecycle"]
-        for rec in records(run)
-        if rec.get("action") == "firebreak.runbooks.incident_lifecycle"
-        and isinstance(rec.get("details"), dict)
-        and (rec["details"].get("lifecycle") or {}).get("event") == event
-    ]
 
 
 def cluster_state(box) -> dict:

@@ -12,7 +12,7 @@ import pytest
 
 from tests.integration.k8s_api import JSON_OUTPUT, result_of
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.proof]  # an API server that never answers: a fault (make proof)
 
 PLAYBOOK = "tests/integration/playbooks/k8s/unanswered.yml"
 

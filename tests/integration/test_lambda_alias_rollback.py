@@ -8,6 +8,7 @@ import time
 import pytest
 
 from sandbox.seed.platform import _zip
+from tests.integration.proof import first_case_in_make_test
 
 pytestmark = pytest.mark.integration
 
@@ -132,6 +133,7 @@ def test_explicit_version(aws, run_playbook):
     assert alias(aws) == ("1", {}) and result["target_version"] == "1"
 
 
+@first_case_in_make_test
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
@@ -159,6 +161,7 @@ def test_no_lower_version_fails_clearly(aws, run_playbook):
     assert "no published version lower than 1" in result["msg"]
 
 
+@pytest.mark.proof
 def test_permanent_5xx_on_update_alias_fails_within_the_budget_naming_call_and_code(aws, run_playbook):
     aws.proxy.add_rule({"service": "lambda", "method": "PUT", "path": "/aliases/live", "fault": "error", "status": 500})
     started = time.monotonic()

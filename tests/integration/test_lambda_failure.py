@@ -12,6 +12,7 @@ import time
 import pytest
 
 from sandbox.drills import lambda_failure
+from tests.integration.scenario_helpers import lifecycle, records
 
 pytestmark = [pytest.mark.integration, pytest.mark.drill]
 
@@ -20,19 +21,6 @@ PLAYBOOK = lambda_failure.PLAYBOOK
 
 def extra_vars(context: dict) -> dict:
     return {key: value for key, value in context.items() if not key.startswith("_")}
-
-
-def records(run) -> list[dict]:
-    return [json.loads(line) for line in run.timeline.read_text().splitlines()]
-
-
-def lifecycle(run, event=None) -> list[dict]:
-    found = []
-    for rec in records(run):
-        entry = (rec.get("details") or {}).get("lifecycle") if isinstance(rec.get("details"), dict) else None
-        if rec.get("action") == "firebreak.runbooks.incident_lifecycle" and entry and event in (None, entry["event"]):
-            found.append(dict(entry, _check_mode=rec.get("check_mode")))
-    return found
 
 
 def lambda_state(aws) -> dict:

@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from tests.integration.proof import first_case_in_make_test
+
 pytestmark = pytest.mark.integration
 
 PLAYBOOK = "tests/integration/playbooks/lambda/limits.yml"
@@ -79,6 +81,7 @@ def test_reserved_concurrency_raise_and_restore_removes_the_reservation(aws, run
     assert configuration(aws)["reserved_concurrency"] is None
 
 
+@first_case_in_make_test
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
@@ -114,6 +117,7 @@ def test_lowering_is_allowed_with_force(aws, run_playbook):
     assert configuration(aws)["timeout"] == 2
 
 
+@pytest.mark.proof
 def test_permanent_5xx_on_the_update_fails_within_the_budget_naming_call_and_code(aws, run_playbook):
     aws.proxy.add_rule(
         {"service": "lambda", "method": "PUT", "path": "/functions/thumbnailer/configuration", "fault": "error"}

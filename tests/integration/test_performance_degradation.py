@@ -10,12 +10,12 @@ module against canned answers)."""
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 
 from sandbox.drills import performance_degradation as drill
+from tests.integration.scenario_helpers import lifecycle, mutating_calls, records
 
 pytestmark = [pytest.mark.integration, pytest.mark.drill]
 
@@ -36,19 +36,6 @@ def extra_vars(context: dict, drop=()) -> dict:
     return {key: value for key, value in context.items() if not key.startswith("_") and key not in drop}
 
 
-def records(run) -> list[dict]:
-    return [json.loads(line) for line in run.timeline.read_text().splitlines()]
-
-
-def lifecycle(rows, event=None) -> list[dict]:
-    found = []
-    for rec in rows:
-        entry = (rec.get("details") or {}).get("lifecycle") if isinstance(rec.get("details"), dict) else None
-        if rec.get("action") == "firebreak.runbooks.incident_lifecycle" and entry and event in (None, entry["event"]):
-            found.append(dict(entry, _check_mode=rec.get("check_mode")))
-    return found
-
-
 def state(aws) -> dict:
     """What the scenario may change: the service's counts and tags, the instance's class and tags."""
     found = drill.service(aws)
@@ -65,10 +52,6 @@ def state(aws) -> dict:
         "db_status": instance["DBInstanceStatus"],
         "db_tags": sorted((t["Key"], t["Value"]) for t in db_tags),
     }
-
-
-def mutating_calls(aws) -> list[str]:
-    return [entry["action"] for entry in aws.proxy.log() if entry.get("action") in MUTATING]
 
 
 def slow_then_fast(aws) -> None:
@@ -97,7 +80,7 @@ def test_the_ecs_scale_out_previews_converges_and_a_rerun_changes_nothing(aws, r
     aws.proxy.clear_log()
     check = run_playbook(PLAYBOOK, extra_vars=ecs_only, check=True, diff=True)
     assert check.returncode == 0, check.output[-4000:]
-    assert mutating_calls(aws) == [] and state(aws) == before
+    assert mutating_calls(aws, MUTATING) == [] and state(aws) == before
     out = " ".join(check.stdout.split())
     assert "DRY RUN, nothing changed." in out and "p95 2.4 > threshold 1.0" in out, out[-3000:]
     assert [e["event"] for e in lifecycle(records(check))] == ["declared", "update", "resolved"]
@@ -154,7 +137,7 @@ def test_the_ecs_scale_out_previews_converges_and_a_rerun_changes_nothing(aws, r
     aws.proxy.clear_log()
     again = run_playbook(PLAYBOOK, extra_vars=ecs_only)
     assert again.returncode == 0, again.output[-4000:]
-    assert state(aws) == after and mutating_calls(aws) == []
+    assert state(aws) == after and mutating_calls(aws, MUTATING) == []
     again_changed = [r["action"] for r in records(again)[seen:] if r["event"] == "task_changed"]
     assert again_changed == ["firebreak.runbooks.incident_report"], again_changed
     assert "already scaled: " in " ".join(again.stdout.split())
@@ -179,7 +162,8 @@ def test_production_stops_before_the_db_class_change_without_an_approval_then_th
         before["db_tags"],
         before["db_status"],
     )
-    assert "ModifyDBInstance" not in mutating_calls(aws) and "RebootDBInstance" not in mutating_calls(aws)
+    made = mutating_calls(aws, MUTATING)
+    assert "ModifyDBInstance" not in made and "RebootDBInstance" not in made
 
     # the approval of the printed digest: the re-run leaves the scale-out alone and changes the class
     digest = re.search(r'"performance-degradation-db-scale": "([0-9a-f]{12})"', run.stdout).group(1)
@@ -192,7 +176,7 @@ def test_production_stops_before_the_db_class_change_without_an_approval_then_th
     approved = run_playbook(PLAYBOOK, extra_vars={**production, **approval})
     assert approved.returncode == 0, approved.output[-4000:]
     assert drill.verify(aws, context)
-    assert mutating_calls(aws).count("UpdateService") == 0  # the ECS service was already scaled out
+    assert mutating_calls(aws, MUTATING).count("UpdateService") == 0  # the ECS service was already scaled out
     done = state(aws)
     assert ("firebreak:scaled-from-class", "db.t3.medium") in done["db_tags"]
     notes = [r["msg"] for r in records(approved) if r["event"] == "note"]

@@ -9,34 +9,19 @@ the re-drive is a list for a person."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from sandbox.drills import pipeline_incident as drill
+from tests.integration.scenario_helpers import lifecycle, mutating_calls, records
 from tests.integration.snapshot import differences, snapshot
 
 pytestmark = [pytest.mark.integration, pytest.mark.drill]
 MUTATING = {"StopExecution", "StartExecution", "UpdateJobQueue", "TagResource", "UntagResource", "RedriveExecution"}
+SERVICES = ("states", "batch")  # whose mutating calls count
 
 
 def extra_vars(context: dict, **more) -> dict:
     return {**{key: value for key, value in context.items() if not key.startswith("_")}, **more}
-
-
-def records(run) -> list[dict]:
-    return [json.loads(line) for line in run.timeline.read_text().splitlines()]
-
-
-def lifecycle(run, event=None) -> list[dict]:
-    found = []
-    for rec in records(run):
-        entry = (rec.get("details") or {}).get("lifecycle") if isinstance(rec.get("details"), dict) else None
-        if rec.get("action") != "firebreak.runbooks.incident_lifecycle" or not entry or rec.get("check_mode"):
-            continue
-        if event in (None, entry["event"]):
-            found.append(entry)
-    return found
 
 
 def pipeline(aws) -> dict:
@@ -51,10 +36,6 @@ def pipeline(aws) -> dict:
         "executions": drill.executions(aws),
         "machine_tags": sorted((t["key"], t["value"]) for t in tags),
     }
-
-
-def mutating_calls(aws) -> list[str]:
-    return [e["action"] for e in aws.proxy.log() if e["service"] in ("states", "batch") and e["action"] in MUTATING]
 
 
 def arn(aws, name: str) -> str:
@@ -73,7 +54,7 @@ def test_pause_preview_rerun_and_resume_with_the_redrive_list(aws, run_playbook)
     aws.proxy.clear_log()
     preview = run_playbook(drill.PLAYBOOK, extra_vars=extra_vars(context), check=True, diff=True)
     assert preview.returncode == 0, preview.output[-4000:]
-    assert mutating_calls(aws) == []
+    assert mutating_calls(aws, MUTATING, services=SERVICES) == []
     assert pipeline(aws) == before and differences(whole, snapshot(aws)) == []
     text = " ".join(preview.stdout.split())
     assert "DRY RUN, nothing changed. check mode: would stop 2 execution(s) of results-pipeline" in text
@@ -92,11 +73,11 @@ def test_pause_preview_rerun_and_resume_with_the_redrive_list(aws, run_playbook)
     assert sorted(e["params"]["executionArn"] for e in stops) == sorted(arn(aws, n) for n in seeded)
     assert all(e["params"]["error"].startswith("firebreak.IncidentPause.") for e in stops)
 
-    [declared] = lifecycle(run, "declared")
+    [declared] = lifecycle(run, "declared", real=True)
     assert (declared["type"], declared["severity"]) == ("pipeline_incident", "P2")
     assert declared["services"] == ["results-pipeline", "results-queue"]
-    assert [u["status"] for u in lifecycle(run, "update")] == ["identified"]
-    assert lifecycle(run, "resolved") == []  # open until the resume
+    assert [u["status"] for u in lifecycle(run, "update", real=True)] == ["identified"]
+    assert lifecycle(run, "resolved", real=True) == []  # open until the resume
     [pause] = [
         r
         for r in records(run)
@@ -122,7 +103,7 @@ def test_pause_preview_rerun_and_resume_with_the_redrive_list(aws, run_playbook)
     aws.proxy.clear_log()
     again = run_playbook(drill.PLAYBOOK, extra_vars=extra_vars(context))
     assert again.returncode == 0, again.output[-4000:]
-    assert mutating_calls(aws) == [] and pipeline(aws) == paused
+    assert mutating_calls(aws, MUTATING, services=SERVICES) == [] and pipeline(aws) == paused
     changed = [r["action"] for r in records(again)[seen:] if r["event"] == "task_changed"]
     assert changed == ["firebreak.runbooks.incident_report"], changed
 
@@ -133,17 +114,18 @@ def test_pause_preview_rerun_and_resume_with_the_redrive_list(aws, run_playbook)
     assert resumed.returncode == 0, resumed.output[-4000:]
     now = pipeline(aws)
     assert now["queue"] == ("ENABLED", [("firebreak:sandbox", "true")]) or now["queue"][0] == "ENABLED"
-    assert ("firebreak:incident", lifecycle(run, "declared")[0]["incident_id"]) not in now["queue"][1]
+    assert ("firebreak:incident", lifecycle(run, "declared", real=True)[0]["incident_id"]) not in now["queue"][1]
     assert now["executions"] == paused["executions"]  # nothing started, nothing re-driven
-    assert "StartExecution" not in mutating_calls(aws) and "RedriveExecution" not in mutating_calls(aws)
+    made = mutating_calls(aws, MUTATING, services=SERVICES)
+    assert "StartExecution" not in made and "RedriveExecution" not in made
     text = " ".join(resumed.stdout.split())
     assert "re-enabled 1 queue(s); 2 execution(s) listed for re-drive (not started)" in text, text[-3000:]
     assert "to re-drive (by a person):" in text and all(a in text for a in everything)
     assert "left for a person: re-drive the executions listed above" in text
     [final] = [r["msg"] for r in records(resumed) if r["event"] == "note" and r["msg"].startswith("Pipeline resumed")]
     assert all(a in final for a in everything)
-    resolutions = lifecycle(resumed, "resolved")
-    assert len(resolutions) == 1, ([e["event"] for e in lifecycle(resumed)], resumed.stdout[-6000:])
+    resolutions = lifecycle(resumed, "resolved", real=True)
+    assert len(resolutions) == 1, ([e["event"] for e in lifecycle(resumed, real=True)], resumed.stdout[-6000:])
     [resolved] = resolutions
     assert "4 execution(s) to re-drive by hand" in resolved["summary"], resolved["summary"]
     assert "check(s) passed" in resolved["summary"]
@@ -168,7 +150,7 @@ def test_production_without_approval_stops_before_the_pause(aws, run_playbook):
         -3000:
     ]
     assert "firebreak_gate_approvals" in text
-    assert mutating_calls(aws) == [] and pipeline(aws) == before
+    assert mutating_calls(aws, MUTATING, services=SERVICES) == [] and pipeline(aws) == before
     assert not any(
         r["action"] == "firebreak.runbooks.stepfunctions_batch_pause" and not r.get("check_mode")
         for r in records(run)
@@ -192,5 +174,9 @@ def test_bad_input_and_a_healthy_pipeline_are_refused_before_any_change(aws, run
     assert "results-pipeline / results-queue does not look broken:" in text, text[-3000:]
     assert "0 RUNNABLE job(s)" in text and "Nothing was changed." in text
     assert "-e pipeline_incident_force=true -e pipeline_incident_force_reason=" in text
-    assert mutating_calls(aws) == [] and pipeline(aws) == before and differences(whole, snapshot(aws)) == []
-    assert lifecycle(run, "resolved") == []
+    assert (
+        mutating_calls(aws, MUTATING, services=SERVICES) == []
+        and pipeline(aws) == before
+        and differences(whole, snapshot(aws)) == []
+    )
+    assert lifecycle(run, "resolved", real=True) == []

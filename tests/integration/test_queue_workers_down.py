@@ -6,7 +6,6 @@ symptom refusal, a scale (old sizes recorded) and a DLQ re-drive."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 
 import pytest
@@ -14,6 +13,8 @@ import pytest
 from sandbox.drills import queue_workers_down as drill
 from sandbox.seed import queues as seed_queues
 from sandbox.seed import workers as seed_workers
+from tests.integration.proof import first_case_in_make_test
+from tests.integration.scenario_helpers import lifecycle, mutating_calls, records
 
 pytestmark = [pytest.mark.integration, pytest.mark.drill]
 
@@ -40,19 +41,6 @@ def extra_vars(context: dict) -> dict:
     return {key: value for key, value in context.items() if not key.startswith("_")}
 
 
-def records(run) -> list[dict]:
-    return [json.loads(line) for line in run.timeline.read_text().splitlines()]
-
-
-def lifecycle(run, event=None) -> list[dict]:
-    found = []
-    for rec in records(run):
-        entry = (rec.get("details") or {}).get("lifecycle") if isinstance(rec.get("details"), dict) else None
-        if rec.get("action") == "firebreak.runbooks.incident_lifecycle" and entry and event in (None, entry["event"]):
-            found.append(dict(entry, _check_mode=rec.get("check_mode")))
-    return found
-
-
 def state(aws) -> dict:
     """What the scenario may change: the group's sizes and instances' tags, and each queue's visible messages."""
     group = aws.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[seed_workers.NAME])
@@ -69,10 +57,6 @@ def state(aws) -> dict:
     }
 
 
-def mutating_calls(aws) -> list[str]:
-    return [entry["action"] for entry in aws.proxy.log() if entry["action"] in MUTATING]
-
-
 def test_scenario_reboots_the_stuck_worker_holds_the_jobs_verifies_and_a_rerun_changes_nothing(aws, run_playbook):
     context = drill.inject(aws)
     assert drill.visible(aws, seed_queues.JOBS) == drill.JOBS
@@ -81,8 +65,8 @@ def test_scenario_reboots_the_stuck_worker_holds_the_jobs_verifies_and_a_rerun_c
     assert run.returncode == 0, run.output[-4000:]
     checks = drill.verify(aws, context)
     assert any("5 jobs held in prod-jobs-holding" in line for line in checks)
-    assert [a for a in mutating_calls(aws) if a == "RebootInstances"] == ["RebootInstances"]
-    assert "PurgeQueue" not in mutating_calls(aws)
+    assert [a for a in mutating_calls(aws, MUTATING) if a == "RebootInstances"] == ["RebootInstances"]
+    assert "PurgeQueue" not in mutating_calls(aws, MUTATING)
     stuck = context["_drill"]["stuck"]
     assert f"rebooted 1 instance(s) of gpu-worker: {stuck}" in run.stdout
     assert "left for a person:" in run.stdout
@@ -133,7 +117,7 @@ def test_scenario_reboots_the_stuck_worker_holds_the_jobs_verifies_and_a_rerun_c
     assert again.returncode == 0, again.output[-4000:]
     changed = [r["action"] for r in records(again)[seen:] if r["event"] == "task_changed" and not r.get("check_mode")]
     assert changed == ["firebreak.runbooks.incident_report"], changed  # the report now covers both runs
-    assert state(aws) == before and mutating_calls(aws) == []
+    assert state(aws) == before and mutating_calls(aws, MUTATING) == []
 
 
 def test_verify_fails_when_nothing_was_done(aws):
@@ -150,7 +134,7 @@ def test_check_mode_changes_nothing_and_shows_the_whole_plan(aws, run_playbook):
         PLAYBOOK, extra_vars={**extra_vars(context), "queue_workers_down_desired": 4}, check=True, diff=True
     )
     assert run.returncode == 0, run.output[-4000:]
-    assert state(aws) == before and mutating_calls(aws) == []
+    assert state(aws) == before and mutating_calls(aws, MUTATING) == []
     assert all(e["_check_mode"] for e in lifecycle(run)), "a dry run's lifecycle must not count as real"
     assert [e["event"] for e in lifecycle(run)] == ["declared", "update", "resolved"]
     assert not run.timeline.with_name("report.md").exists()
@@ -191,7 +175,7 @@ def test_healthy_workers_are_refused_before_any_change_then_forced_with_a_record
     text = " ".join(run.stdout.split())
     assert "gpu-worker / prod-jobs do not look down: queue prod-jobs: queue is empty" in text, text[-3000:]
     assert "-e queue_workers_down_force=true -e queue_workers_down_force_reason=" in text
-    assert state(aws) == before and mutating_calls(aws) == []
+    assert state(aws) == before and mutating_calls(aws, MUTATING) == []
     assert not lifecycle(run, "resolved")
 
     reason = "renders stall at 0% although the status checks pass"
@@ -204,6 +188,7 @@ def test_healthy_workers_are_refused_before_any_change_then_forced_with_a_record
     assert state(aws) == before  # nothing stuck, nothing asked: nothing to change
 
 
+@first_case_in_make_test
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from tests.integration.proof import first_case_in_make_test
 from tests.integration.rds_helpers import (
     JSON_OUTPUT,
     assert_documented,
@@ -107,6 +108,7 @@ def test_neptune_cluster_fails_over_to_its_tier_0_reader(aws, run_playbook):
     assert writer(aws, "graph-db") == "graph-db-2"
 
 
+@first_case_in_make_test
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -139,6 +141,7 @@ def test_a_target_that_is_not_available_is_refused_naming_it(aws, run_playbook):
     assert rds_state(aws) == before
 
 
+@pytest.mark.proof
 def test_permanent_5xx_on_failover_fails_within_the_budget_naming_call_and_code(aws, run_playbook):
     aws.proxy.add_rule({"service": "rds", "action": "FailoverDBCluster", "fault": "error"})
     aws.proxy.clear_log()

@@ -10,6 +10,7 @@ import datetime
 
 import pytest
 
+from tests.integration.proof import first_case_in_make_test
 from tests.integration.rds_helpers import JSON_OUTPUT, assert_documented, mutating_calls, rds_state, result_of
 
 pytestmark = pytest.mark.integration
@@ -145,6 +146,7 @@ def _before_earliest(aws):
     return (cluster(aws, "orders-db")["EarliestRestorableTime"] - datetime.timedelta(days=1)).isoformat()
 
 
+@first_case_in_make_test
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -208,6 +210,7 @@ def test_cutover_renames_the_source_away_and_the_restore_into_its_place(aws, run
     assert mutating_calls(aws) == []
 
 
+@pytest.mark.proof
 def test_permanent_5xx_on_the_restore_call_fails_naming_it(aws, run_playbook):
     aws.proxy.add_rule({"service": "rds", "action": "RestoreDBClusterToPointInTime", "fault": "error"})
     before = rds_state(aws)

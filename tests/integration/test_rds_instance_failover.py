@@ -102,6 +102,7 @@ def test_refusals_name_the_instance_and_change_nothing(aws, run_playbook, setup,
     assert rds_state(aws) == before
 
 
+@pytest.mark.proof
 def test_permanent_5xx_on_reboot_fails_naming_call_and_code(aws, run_playbook):
     aws.proxy.add_rule({"service": "rds", "action": "RebootDBInstance", "fault": "error"})
     run, result = failover(run_playbook, incident_id="INC-1", retry_budget=3)

@@ -8,6 +8,7 @@ import datetime
 
 import pytest
 
+from tests.integration.proof import first_case_in_make_test
 from tests.integration.rds_helpers import JSON_OUTPUT, assert_documented, mutating_calls, rds_state, result_of
 
 pytestmark = pytest.mark.integration
@@ -74,6 +75,7 @@ def _before_earliest(aws):
     return (instance(aws, "reports-db")["InstanceCreateTime"] - datetime.timedelta(minutes=1)).isoformat()
 
 
+@first_case_in_make_test
 @pytest.mark.parametrize(
     ("options", "message"),
     [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.integration.proof import first_case_in_make_test
 from tests.integration.rds_helpers import JSON_OUTPUT, assert_documented, mutating_calls, rds_calls, result_of
 
 pytestmark = pytest.mark.integration
@@ -135,6 +136,7 @@ def test_a_class_the_engine_does_not_offer_is_refused_naming_it(aws, run_playboo
     assert described(aws, "legacy-db-1")["class"] == "db.r5.xlarge"
 
 
+@first_case_in_make_test
 @pytest.mark.parametrize(
     ("options", "message"),
     [

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from tests.integration.proof import first_case_in_make_test
 from tests.integration.rds_helpers import JSON_OUTPUT, assert_documented, mutating_calls, rds_state, result_of
 
 pytestmark = pytest.mark.integration
@@ -144,6 +145,7 @@ def _other_snapshot(aws):
     return {"source": "orders-db", "snapshot": "graph-x"}
 
 
+@first_case_in_make_test
 @pytest.mark.parametrize(
     ("options", "message"),
     [

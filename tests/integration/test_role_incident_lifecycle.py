@@ -13,6 +13,8 @@ import time
 
 import pytest
 
+from tests.integration.scenario_helpers import lifecycle, records
+
 pytestmark = pytest.mark.integration
 
 PLAYBOOK = "tests/integration/playbooks/lifecycle/frame.yml"
@@ -68,21 +70,6 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]  # closed again when the block ends: connections are refused
-
-
-def records(run):
-    return [json.loads(line) for line in run.timeline.read_text().splitlines()]
-
-
-def lifecycle(run, event=None):
-    found = []
-    for rec in records(run):
-        details = rec.get("details")
-        if rec["action"] == "firebreak.runbooks.incident_lifecycle" and isinstance(details, dict):
-            entry = details.get("lifecycle")
-            if entry and (event is None or entry["event"] == event):
-                found.append(entry)
-    return found
 
 
 def test_declare_update_resolve_post_the_rendered_texts_and_keep_the_urls_out(run_playbook, capture, tmp_path):

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import REPO_ROOT
+from tests.integration.scenario_helpers import records
 
 pytestmark = pytest.mark.integration
 
@@ -43,10 +44,6 @@ def add_by_hand(aws, address: str) -> None:
     aws.client("wafv2").update_ip_set(
         Name=waf["name"], Scope="REGIONAL", Id=waf["id"], Addresses=[*current, address], LockToken=token
     )
-
-
-def records(timeline: Path) -> list[dict]:
-    return [json.loads(line) for line in timeline.read_text().splitlines() if line.strip()]
 
 
 def test_check_mode_changes_nothing(aws, run_playbook):
@@ -96,6 +93,7 @@ def test_role_rejects_the_whole_internet_before_changing_anything(aws, run_playb
     assert ip_set(aws)[0] == SEEDED
 
 
+@pytest.mark.proof
 def test_eight_concurrent_runs_with_injected_lock_conflicts_lose_nothing(aws, sandbox, tmp_path):
     add_by_hand(aws, "198.51.100.99/32")  # pre-existing, next to the seeded address
     aws.proxy.add_rule(

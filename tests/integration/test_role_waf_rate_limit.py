@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
-from pathlib import Path
 
 import pytest
+
+from tests.integration.scenario_helpers import records
 
 pytestmark = pytest.mark.integration
 
@@ -29,10 +29,6 @@ def rules(aws) -> dict[str, dict]:
     acl = aws.manifest["aws"]["waf"]["web_acl"]
     answer = aws.client("wafv2").get_web_acl(Name=acl["name"], Scope="REGIONAL", Id=acl["id"])
     return {rule["Name"]: rule for rule in answer["WebACL"]["Rules"]}
-
-
-def records(timeline: Path) -> list[dict]:
-    return [json.loads(line) for line in timeline.read_text().splitlines() if line.strip()]
 
 
 def test_check_mode_changes_nothing(aws, run_playbook):

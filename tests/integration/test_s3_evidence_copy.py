@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from tests.integration.proof import first_case_in_make_test
+
 pytestmark = pytest.mark.integration
 
 PLAYBOOK = "tests/integration/playbooks/evidence_capture/copy.yml"
@@ -106,6 +108,7 @@ def test_a_source_object_changed_since_is_copied_again(aws, run_playbook):
     assert second["objects"][-1]["sha256"] == hashlib.sha256(b"rewritten by the attacker\n").hexdigest()
 
 
+@first_case_in_make_test
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
@@ -132,6 +135,7 @@ def test_time_window_selects_objects(aws, run_playbook):
     assert result["objects"] == [] and result["changed"] is False
 
 
+@pytest.mark.proof
 def test_permanent_5xx_fails_fast_naming_the_call_and_the_code(aws, run_playbook):
     rule = aws.proxy.add_rule(
         {"service": "s3", "method": "GET", "fault": "error", "status": 500, "code": "InternalError"}

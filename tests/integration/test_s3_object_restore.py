@@ -13,6 +13,7 @@ import pytest
 
 from sandbox import s3_history
 from sandbox.s3_history import UNICODE_KEY
+from tests.integration.proof import first_case_in_make_test
 
 pytestmark = pytest.mark.integration
 
@@ -318,6 +319,7 @@ def test_archived_versions_are_reported_never_copied(aws, run_playbook):
     assert s3_history.body(s3, BUCKET, "cold/archive.tar") == b"NEW"
 
 
+@first_case_in_make_test
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
@@ -391,6 +393,7 @@ def test_a_key_whose_copy_keeps_failing_fails_the_run_naming_it_and_the_others_a
         assert s3_history.body(s3, BUCKET, key) == history["expected"][key], key
 
 
+@pytest.mark.proof
 def test_permanent_5xx_on_the_listing_fails_within_the_budget_naming_call_and_code(aws, history, run_playbook):
     aws.proxy.add_rule({"service": "s3", "method": "GET", "query": "versions", "fault": "error", "status": 500})
     seq = mark(aws)

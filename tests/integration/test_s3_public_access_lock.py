@@ -8,6 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.integration.containment_helpers import last_seq, step
+from tests.integration.proof import first_case_in_make_test
 
 pytestmark = pytest.mark.integration
 
@@ -132,6 +133,7 @@ def test_release_in_check_mode_changes_nothing(aws, run_playbook):
     assert s3_writes(aws, seq) == []
 
 
+@first_case_in_make_test
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
@@ -154,6 +156,7 @@ def test_bad_input_fails_naming_the_value_and_changes_nothing(aws, run_playbook,
     assert s3_writes(aws, seq) == []
 
 
+@pytest.mark.proof
 def test_permanent_5xx_fails_within_budget_naming_call_and_code(aws, run_playbook):
     aws.proxy.add_rule({"service": "s3", "method": "PUT", "fault": "error", "status": 500})
     started = time.monotonic()

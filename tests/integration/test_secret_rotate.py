@@ -12,6 +12,7 @@ import time
 import pytest
 
 from tests.integration.containment_helpers import last_seq, step, timeline_text
+from tests.integration.proof import first_case_in_make_test
 
 pytestmark = pytest.mark.integration
 
@@ -169,6 +170,7 @@ def test_lambda_method_without_a_rotation_lambda_is_refused_and_changes_nothing(
     assert mutations(aws, seq) == []
 
 
+@first_case_in_make_test
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
@@ -193,6 +195,7 @@ def test_bad_input_fails_naming_the_value_and_changes_nothing(aws, run_playbook,
     assert_no_value(json.dumps(result) + timeline_text(run), before[1]["ADMIN_PASS"])
 
 
+@pytest.mark.proof
 def test_permanent_5xx_fails_within_budget_naming_call_and_code(aws, run_playbook):
     before = secret_value(aws)
     aws.proxy.add_rule({"service": "secretsmanager", "action": "PutSecretValue", "fault": "error", "status": 503})

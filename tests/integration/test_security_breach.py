@@ -6,12 +6,13 @@ changed meanwhile."""
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 
 from sandbox.drills import security_breach
+from tests.integration.proof import first_case_in_make_test
+from tests.integration.scenario_helpers import lifecycle, mutating_calls, records
 
 pytestmark = [pytest.mark.integration, pytest.mark.drill]
 
@@ -28,19 +29,6 @@ def extra_vars(context: dict, **more) -> dict:
     return {**{key: value for key, value in context.items() if not key.startswith("_")}, **more}
 
 
-def records(run) -> list[dict]:
-    return [json.loads(line) for line in run.timeline.read_text().splitlines()]
-
-
-def lifecycle(run, event=None) -> list[dict]:
-    found = []
-    for rec in records(run):
-        entry = (rec.get("details") or {}).get("lifecycle") if isinstance(rec.get("details"), dict) else None
-        if rec.get("action") == "firebreak.runbooks.incident_lifecycle" and entry and event in (None, entry["event"]):
-            found.append(dict(entry, _check_mode=rec.get("check_mode")))
-    return found
-
-
 def evidence_keys(aws, context) -> list[str]:
     bucket = context["_drill"]["evidence_bucket"]
     pages = aws.client("s3").get_paginator("list_object_versions").paginate(Bucket=bucket)
@@ -55,10 +43,6 @@ def sandbox_state(aws, context) -> dict:
 def snapshots(aws, drill) -> list[str]:
     found = aws.client("ec2").describe_snapshots(OwnerIds=["self"])["Snapshots"]
     return sorted(s["SnapshotId"] for s in found)
-
-
-def mutating_calls(aws) -> list[str]:
-    return [f"{e['service']}:{e['action']}" for e in aws.proxy.log() if MUTATING.match(e["action"] or "")]
 
 
 def test_check_previews_the_plan_then_it_contains_everything_named_records_it_and_a_rerun_changes_nothing(
@@ -78,7 +62,7 @@ def test_check_previews_the_plan_then_it_contains_everything_named_records_it_an
     )
     assert check.returncode == 0, check.output[-4000:]
     assert sandbox_state(aws, context) == state and evidence_keys(aws, context) == evidence
-    assert mutating_calls(aws) == [], mutating_calls(aws)
+    assert mutating_calls(aws, MUTATING, qualified=True) == [], mutating_calls(aws, MUTATING, qualified=True)
     assert all(e["_check_mode"] for e in lifecycle(check)) and lifecycle(check, "resolved")
     for shown in ("DRY RUN, nothing changed. contained: iam_key_disable, waf_block, ec2_isolate", "left for a person"):
         assert shown in check.stdout, shown
@@ -116,7 +100,7 @@ def test_check_previews_the_plan_then_it_contains_everything_named_records_it_an
     again = run_playbook(security_breach.PLAYBOOK, extra_vars=extra_vars(context))
     assert again.returncode == 0, again.output[-4000:]
     assert sandbox_state(aws, context) == state
-    made = [c for c in mutating_calls(aws) if not c.startswith("s3:") or "Copy" not in c]
+    made = [c for c in mutating_calls(aws, MUTATING, qualified=True) if not c.startswith("s3:") or "Copy" not in c]
     assert made == [], made  # nothing in AWS changes (the evidence copy finds its objects there already)
     changed = sorted({r["action"] for r in records(again)[seen:] if r["event"] == "task_changed"})
     assert changed == ["firebreak.runbooks.incident_report"], changed
@@ -163,6 +147,7 @@ def test_no_sign_of_a_breach_is_refused_then_forced_with_a_recorded_reason(aws, 
     assert notes
 
 
+@first_case_in_make_test
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

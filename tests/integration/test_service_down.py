@@ -10,6 +10,7 @@ import socket
 import pytest
 
 from sandbox.drills import service_down
+from tests.integration.scenario_helpers import lifecycle, mutating_calls, records
 
 pytestmark = [pytest.mark.integration, pytest.mark.drill]
 
@@ -47,7 +48,7 @@ def test_scenario_recovers_the_service(aws, run_playbook):
     assert "changed=1 " in again.stdout, "a re-run of the scenario must change nothing but its report"
     changed = [r["action"] for r in records(again)[seen:] if r["event"] == "task_changed"]
     assert changed == ["firebreak.runbooks.incident_report"], changed  # the report now covers both runs
-    assert ecs_state(aws) == state and mutating_calls(aws) == []
+    assert ecs_state(aws) == state and mutating_calls(aws, MUTATING) == []
 
 
 def test_the_rollback_evidence_shows_the_bad_state_before_and_the_healthy_state_after(aws, run_playbook):
@@ -126,19 +127,6 @@ CONTROLLER = {
 }
 
 
-def records(run) -> list[dict]:
-    return [json.loads(line) for line in run.timeline.read_text().splitlines()]
-
-
-def lifecycle(run, event=None) -> list[dict]:
-    found = []
-    for rec in records(run):
-        entry = (rec.get("details") or {}).get("lifecycle") if isinstance(rec.get("details"), dict) else None
-        if rec.get("action") == "firebreak.runbooks.incident_lifecycle" and entry and event in (None, entry["event"]):
-            found.append(dict(entry, _check_mode=rec.get("check_mode")))
-    return found
-
-
 def ecs_state(aws) -> dict:
     ecs = aws.client("ecs")
     service = ecs.describe_services(cluster="shop", services=["shop-api"], include=["TAGS"])["services"][0]
@@ -150,10 +138,6 @@ def ecs_state(aws) -> dict:
         "deployments": [(d["id"], d["taskDefinition"]) for d in service["deployments"]],
         "task_definitions": sorted(arns),
     }
-
-
-def mutating_calls(aws) -> list[str]:
-    return [entry["action"] for entry in aws.proxy.log() if entry["action"] in MUTATING]
 
 
 def closed_port() -> int:
@@ -172,7 +156,7 @@ def test_a_healthy_service_is_refused_before_any_change_then_forced_with_a_recor
         -3000:
     ]
     assert "-e service_down_force=true -e service_down_force_reason=" in run.stdout
-    assert ecs_state(aws) == before and mutating_calls(aws) == []
+    assert ecs_state(aws) == before and mutating_calls(aws, MUTATING) == []
     assert not lifecycle(run, "resolved")
 
     reason = "checkout answers 500 since the 14:02 deploy; the ALB health check does not cover it"
@@ -219,7 +203,7 @@ def test_the_gate_stops_a_non_interactive_run_where_the_policy_asks_and_an_appro
         "gate service-down-rollback not confirmed (approval_required in production): nothing was changed" in run.stdout
     )
     assert "would roll back shop-api from shop-api:4 to shop-api:3" in run.stdout  # the plan it showed
-    assert ecs_state(aws) == before and mutating_calls(aws) == []
+    assert ecs_state(aws) == before and mutating_calls(aws, MUTATING) == []
 
     digest = re.search(r'"service-down-rollback": "([0-9a-f]{12})"', run.stdout).group(1)
     approval = {"firebreak_gate_approvals": {"service-down-rollback": digest}, "firebreak_gate_approver": "alice"}
@@ -264,7 +248,7 @@ def test_check_mode_changes_nothing_records_nothing_as_real_and_shows_the_whole_
     aws.proxy.clear_log()
     run = run_playbook(service_down.PLAYBOOK, extra_vars=extra_vars(context), check=True, diff=True)
     assert run.returncode == 0, run.output[-4000:]
-    assert ecs_state(aws) == before and mutating_calls(aws) == []
+    assert ecs_state(aws) == before and mutating_calls(aws, MUTATING) == []
     entries = lifecycle(run)
     assert [e["event"] for e in entries] == ["declared", "update", "resolved"]
     assert all(e["_check_mode"] for e in entries), "a dry run's lifecycle must not count as real"

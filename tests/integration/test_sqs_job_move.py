@@ -9,6 +9,7 @@ import time
 import pytest
 
 from tests.integration.containment_helpers import calls, last_seq, step, timeline_records
+from tests.integration.proof import first_case_in_make_test
 
 pytestmark = pytest.mark.integration
 
@@ -215,6 +216,7 @@ def test_a_refused_send_gives_the_messages_back_and_fails_naming_the_call(aws, r
     assert counts(aws, q["holding_url"]) == (0, 0)
 
 
+@first_case_in_make_test
 @pytest.mark.parametrize(
     ("args", "expected"),
     [

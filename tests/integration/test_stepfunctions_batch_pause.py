@@ -11,6 +11,7 @@ import time
 import pytest
 
 from tests.integration.containment_helpers import last_seq, step
+from tests.integration.proof import first_case_in_make_test
 
 pytestmark = pytest.mark.integration
 
@@ -157,6 +158,7 @@ def test_check_mode_changes_nothing(aws, run_playbook):
     assert mutations(aws, seq) == []
 
 
+@first_case_in_make_test
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
@@ -178,6 +180,7 @@ def test_bad_input_fails_naming_the_value_and_changes_nothing(aws, run_playbook,
     assert mutations(aws, seq) == []
 
 
+@pytest.mark.proof
 def test_permanent_5xx_fails_within_budget_naming_call_and_code(aws, run_playbook):
     aws.proxy.add_rule({"service": "batch", "path": "^/v1/updatejobqueue", "fault": "error"})
     started = time.monotonic()

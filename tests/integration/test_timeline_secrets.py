@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 PLAYBOOKS = REPO / "tests" / "integration" / "playbooks" / "timeline"
 ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.proof]  # 40+ secret shapes: an attacker matrix (make proof)
 
 
 def _pem(kind, token):

@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from tests.integration.proof import first_case_in_make_test
+
 pytestmark = pytest.mark.integration
 
 BLOCK = "tests/integration/playbooks/waf/block.yml"
@@ -152,6 +154,7 @@ def test_ipv6_is_normalised_and_goes_to_an_ipv6_set_only(aws, run_playbook):
     assert addresses(aws) == SEEDED
 
 
+@first_case_in_make_test
 @pytest.mark.parametrize(
     ("options", "named"),
     [
@@ -247,6 +250,7 @@ def test_endless_lock_conflicts_fail_bounded_and_change_nothing(aws, run_playboo
     assert addresses(aws) == SEEDED
 
 
+@pytest.mark.proof
 def test_permanent_5xx_fails_within_the_budget_naming_call_and_code(aws, run_playbook):
     rule = aws.proxy.add_rule({"service": "wafv2", "action": "GetIPSet", "fault": "error", "status": 500})
     started = time.monotonic()

@@ -10,6 +10,8 @@ import json
 
 import pytest
 
+from tests.integration.proof import first_case_in_make_test
+
 pytestmark = pytest.mark.integration
 
 RATE = "tests/integration/playbooks/waf/rate.yml"
@@ -131,6 +133,7 @@ def test_a_priority_another_rule_holds_is_refused_and_nothing_changes(aws, run_p
     assert list(rules(aws)) == [SEEDED_RULE] and not updates(aws)
 
 
+@first_case_in_make_test
 @pytest.mark.parametrize(
     ("options", "named"),
     [
