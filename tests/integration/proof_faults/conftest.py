@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.proof import support
+from tests.integration.proof_faults import support
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from tests.integration.proof import support as ps
+from tests.integration.proof_faults import support as ps
 
 pytestmark = [pytest.mark.proof, pytest.mark.integration]
 
