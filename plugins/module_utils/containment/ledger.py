@@ -73,7 +73,17 @@ CONTAINMENT_OPTIONS = {
 
 
 class LedgerError(StepError):
-    """The claim store cannot be read or written (names the store and the key)."""
+    """The claim store cannot be read or written (names the store and the key).
+
+    ``cause``: the ``StepAWSError`` of the S3 call that failed, whose keys (``aws_operation``, ``aws_error_code``,
+    ``resource``, ``attempts``) the step's failure then carries, as the step contract asks of a failed call."""
+
+    def __init__(self, message, cause=None):
+        super().__init__(message)
+        self.cause = cause
+
+    def fail_result(self):
+        return self.cause.fail_result() if self.cause is not None else {}
 
 
 def part(value):
@@ -281,7 +291,7 @@ class Ledger:
                 )
             except StepAWSError as err:
                 raise LedgerError(
-                    f"cannot record the {kind} of {item!r} on {resource!r} in {self.where}: {err}"
+                    f"cannot record the {kind} of {item!r} on {resource!r} in {self.where}: {err}", err
                 ) from None
 
         return sum(1 for written in _each(one, items) if written)
@@ -299,7 +309,7 @@ class Ledger:
         try:
             keys = self.store.list(part(resource) + "/")
         except StepAWSError as err:
-            raise LedgerError(f"cannot list the claims on {resource!r} in {self.where}: {err}") from None
+            raise LedgerError(f"cannot list the claims on {resource!r} in {self.where}: {err}", err) from None
         found = {}
         for key in keys:
             pieces = key.split("/")
@@ -356,6 +366,6 @@ class Ledger:
             try:
                 self.store.delete(key)
             except StepAWSError as err:
-                raise LedgerError(f"cannot delete claim {key} on {resource!r} in {self.where}: {err}") from None
+                raise LedgerError(f"cannot delete claim {key} on {resource!r} in {self.where}: {err}", err) from None
 
         _each(one, dict.fromkeys(keys))
