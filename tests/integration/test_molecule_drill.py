@@ -44,7 +44,10 @@ def test_molecule_test_service_down_passes_every_step(tmp_path):
         assert f"{step}: Executed: Successful" in out, f"molecule step {step} did not run: {out[-4000:]}"
     assert "shop-api runs shop-api:3" in out and "declared P2 (service_down) and resolved" in out
 
-    (incident,) = (tmp_path / "incidents").iterdir()
+    # Beside the incident: .claims, the local claim directory (the rollback's lock lives there while it rolls back).
+    incidents = tmp_path / "incidents"
+    (incident,) = [path for path in incidents.iterdir() if not path.name.startswith(".")]
+    assert not [lock for lock in (incidents / ".claims").rglob("*") if lock.is_file()], "a rollback lock was left"
     logs = sorted(path.name for path in incident.glob("converge-*.log"))
     assert logs == ["converge-1.log", "converge-2-check.log", "converge-3.log"], logs
     records = [json.loads(line) for line in (incident / "timeline.jsonl").read_text().splitlines()]
