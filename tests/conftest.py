@@ -132,3 +132,16 @@ def silent_server():
     for conn in accepted:
         conn.close()
     sock.close()
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """The proof suites' tally (tests/integration/proof_faults), printed by the session that ran them: under xdist the
+    controller never loads that directory's conftest, so the hook lives here."""
+    if hasattr(config, "workerinput"):
+        return
+    from tests.integration.proof_faults import support
+
+    text = support.summary(support.results_file(config))
+    if text:
+        terminalreporter.section("proof tally")
+        terminalreporter.write_line(text)

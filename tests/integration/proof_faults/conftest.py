@@ -1,5 +1,5 @@
-"""The proof suites' own fixture (a fault proxy in front of the Kubernetes API test server) and the tally printed at
-the end of the session: cases tried, faults survived, records lost, end states that differed."""
+"""The proof suites' own fixture: a fault proxy in front of the Kubernetes API test server. Their tally (cases tried,
+faults survived, records lost, end states that differed) is printed by tests/conftest.py at the end of the session."""
 
 from __future__ import annotations
 
@@ -14,12 +14,3 @@ def kube_proxy(sandbox, tmp_path_factory):
     kproxy = support.KubeProxy(sandbox, tmp_path_factory.mktemp("kproxy"))
     yield kproxy
     kproxy.stop()
-
-
-def pytest_terminal_summary(terminalreporter, config):
-    if hasattr(config, "workerinput"):
-        return
-    text = support.summary(support.results_file(config))
-    if text:
-        terminalreporter.section("proof tally")
-        terminalreporter.write_line(text)
