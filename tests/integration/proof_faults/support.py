@@ -24,6 +24,7 @@ import yaml
 from sandbox import REPO_ROOT
 from sandbox.drills import available
 from sandbox.fault_proxy import FaultProxy
+from tests.integration.load_helpers import playbook_env
 from tests.integration.snapshot import snapshot
 
 if str(REPO_ROOT / "collections") not in sys.path:
@@ -219,17 +220,8 @@ class Run:
 
 
 def _env(box, kproxy: KubeProxy, timeline: Path, incident: str) -> dict:
-    env = {**os.environ, **box.env(), **kproxy.env()}
-    env.update(
-        {
-            "FIREBREAK_TIMELINE": str(timeline),
-            "FIREBREAK_INCIDENT_ID": incident,
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_FORCE_COLOR": "0",
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        }
-    )
-    return env
+    """The load suite's playbook environment, with the Kubernetes clients aimed at the fault proxy."""
+    return {**playbook_env(box, incident, timeline), **kproxy.env()}
 
 
 def start(box, kproxy, playbook: str, variables: dict, timeline: Path, incident: str, out: Path) -> subprocess.Popen:
