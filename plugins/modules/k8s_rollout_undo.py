@@ -43,7 +43,7 @@ options:
   known_good_hash:
     description:
       - The hash of the revision an earlier rollback of the same incident restored (RV(rollback) C(to_hash) of its
-        result, which the timeline keeps): the target is pinned to it.
+        result, which the timeline keeps); the target is pinned to it.
       - A workload that runs that revision, or runs its images (restarted since), changes nothing; any other rolls
         back to it and never to another revision, so a re-run cannot flip back to the bad revision even when the
         annotations that record the rollback were lost. A hash no longer in the history is refused, changing
@@ -285,7 +285,7 @@ def run(module) -> dict:
             to_revision=params["to_revision"],
             paused=bool(workload["spec"].get("paused")),
             marker=marker,
-            known_good=params["known_good_hash"] or None,
+            known_good=params.get("known_good_hash") or None,
         )
     except RolloutInputError as e:
         raise K8sInputError(str(e), revisions=[summary(h) for h in history]) from None
