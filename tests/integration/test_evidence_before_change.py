@@ -128,7 +128,11 @@ def test_the_override_contains_without_the_copy_and_records_why(name, aws, kube,
     bucket = facts["evidence_bucket"]
     before = drill.state(aws, facts)
     put_500(aws, bucket)
-    run = run_playbook(drill.PLAYBOOK, extra_vars=extra_vars(context, evidence_optional_reason=REASON))
+    run = run_playbook(
+        drill.PLAYBOOK,
+        extra_vars=extra_vars(context, evidence_optional_reason=REASON),
+        env={"FIREBREAK_INCIDENT_ID": f"INC-PROOF-EVO-{name}"},  # short: the deny policy's name carries it
+    )
     assert run.returncode == 0, run.output[-4000:]
     after = drill.state(aws, facts)
     assert after != before  # contained
