@@ -35,6 +35,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import REPO_ROOT
+from sandbox.fault_proxy import RULE_FIELDS
 from tests.integration.proof_faults import support as ps
 
 if str(REPO_ROOT / "collections") not in sys.path:
@@ -158,6 +159,26 @@ def kill(proc: subprocess.Popen, sig: str) -> int:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     return proc.returncode
+
+
+def drill_rules(*proxies) -> list[tuple]:
+    """The rules a drill's inject installed (its scripted answers, such as the errors a metric read shows)."""
+    return [(proxy, rule) for proxy in proxies for rule in proxy.rules() if not rule["default"]]
+
+
+def rearm(rules: list[tuple]) -> int:
+    """Put back the drill's scripted answers the killed run used up. A run killed before its first mutation changed
+    nothing: the symptom the drill scripts (metric reads answered once each by the proxy) is still there in the
+    world, so the re-run must be shown it again. Returns how many rules were put back."""
+    count = 0
+    for proxy, rule in rules:
+        now = next((r for r in proxy.rules() if r["id"] == rule["id"]), None)
+        if now is not None and now["remaining"] == rule["remaining"]:
+            continue
+        proxy.remove_rule(rule["id"])
+        proxy.add_rule({key: value for key, value in rule.items() if key in RULE_FIELDS})
+        count += 1
+    return count
 
 
 # -- the record --------------------------------------------------------------------------------------------------

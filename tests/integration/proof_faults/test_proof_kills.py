@@ -32,6 +32,7 @@ def test_a_run_killed_mid_way_leaves_a_valid_timeline_a_report_naming_it_and_a_r
     read = ks.last_read_before(base, first) if point == "before" else None
     first, read = (ks.for_incident(call, name, incident) if call else None for call in (first, read))
     variables = ps.prepare(sandbox, kube_proxy, name)
+    scripted = ks.drill_rules(sandbox.proxy, kube_proxy.proxy)
     proxy = ks.proxy_of(sandbox, kube_proxy, first)
     if read:
         held_proxy = ks.proxy_of(sandbox, kube_proxy, read)
@@ -82,6 +83,9 @@ def test_a_run_killed_mid_way_leaves_a_valid_timeline_a_report_naming_it_and_a_r
     named = ks.unfinished_line(markdown, playbook)
     assert named, [line for line in markdown.splitlines() if "run(s)" in line]
 
+    if hold:
+        held_proxy.remove_rule(hold)
+    rearmed = ks.rearm(scripted) if point == "before" else 0  # nothing changed: the symptom is still there
     again = ps.run(sandbox, kube_proxy, playbook, variables, timeline, incident)
     outcome = ps.rerun_outcome(name, again)
     after = ks.verified_lines(timeline)
@@ -103,6 +107,7 @@ def test_a_run_killed_mid_way_leaves_a_valid_timeline_a_report_naming_it_and_a_r
         detail=(
             f"killed after {killed_seconds:.0f}s with {killed_records} records, all verified; report: {named}; "
             f"{outcome} in {again.seconds:.0f}s (undisturbed run {base.seconds:.0f}s)"
+            + (f"; {rearmed} scripted symptom answer(s) the killed run used put back" if rearmed else "")
         ),
     )
 
