@@ -97,14 +97,24 @@ def is_record(call: ps.Call) -> bool:
     return call.api == "aws" and call.service == "s3" and len(parts) == 3 and ("/" + parts[2]).startswith(RECORD_PATHS)
 
 
+READ_VERBS = ("describe", "list", "get", "search")
+
+
+def changes(call: ps.Call) -> bool:
+    """A call that changes something: support.Call.mutating, but a REST ``POST`` whose path names a read (AWS Batch
+    answers ``POST /v1/describejobqueues``) reads."""
+    last = call.path.rstrip("/").rsplit("/", 1)[-1].lower()
+    return call.mutating and not (call.rest and call.method == "POST" and last.startswith(READ_VERBS))
+
+
 def first_mutation(base: ps.Baseline) -> ps.Call:
     """The runbook's first mutating call: not a write of its own record, not a best-effort tag."""
-    return next(call for call in base.mutating if not call.marker and not is_record(call))
+    return next(call for call in base.calls if changes(call) and not call.marker and not is_record(call))
 
 
 def last_read_before(base: ps.Baseline, first: ps.Call) -> ps.Call | None:
     """The runbook's last call path first made before its first mutation (a read); None when there is none."""
-    reads = [call for call in base.calls[: base.calls.index(first)] if not call.mutating and not is_record(call)]
+    reads = [call for call in base.calls[: base.calls.index(first)] if not changes(call) and not is_record(call)]
     return reads[-1] if reads else None
 
 
