@@ -178,17 +178,20 @@ def drill_rules(*proxies) -> list[tuple]:
 
 def rearm(rules: list[tuple]) -> int:
     """Put back the drill's scripted answers the killed run used up. A run killed before its first mutation changed
-    nothing: the symptom the drill scripts (metric reads answered once each by the proxy) is still there in the
-    world, so the re-run must be shown it again. Returns how many rules were put back."""
-    count = 0
+    nothing: the symptom the drill scripts (metric reads answered by the proxy a set number of times, then the
+    recovered answers) is still there in the world, so the re-run must be shown it again. All of the drill's rules
+    are put back in their order (a used-up rule added again behind a later one would never answer first).
+    Returns how many were used (0: nothing put back)."""
+    used = 0
     for proxy, rule in rules:
         now = next((r for r in proxy.rules() if r["id"] == rule["id"]), None)
-        if now is not None and now["remaining"] == rule["remaining"]:
-            continue
-        proxy.remove_rule(rule["id"])
-        proxy.add_rule({key: value for key, value in rule.items() if key in RULE_FIELDS})
-        count += 1
-    return count
+        used += now is None or now["remaining"] != rule["remaining"]
+    if used:
+        for proxy, rule in rules:
+            proxy.remove_rule(rule["id"])
+        for proxy, rule in rules:
+            proxy.add_rule({**{k: v for k, v in rule.items() if k in RULE_FIELDS}, "count": rule["remaining"]})
+    return used
 
 
 # -- the record --------------------------------------------------------------------------------------------------
