@@ -201,6 +201,10 @@ def _playbook(box: RunningSandbox, playbook: str, extra_vars: dict, state: dict,
 
 def prepare(scenario: str, state_dir: Path) -> str:
     state = _state(state_dir)
+    if not state.get("env_file") and _alive(_env_file()):
+        # molecule --shared-state: the default scenario's create started the sandbox (or attached to one) and this
+        # drill's own create was skipped; attach to that sandbox without owning it.
+        state.update(env_file=str(_env_file()), started=False)
     module = available()[scenario]
     said = reset(Path(state["env_file"])) if state.get("env_file") else ""
     box = _sandbox(state)
