@@ -215,3 +215,35 @@ def test_frame_record_checks_the_severity_in_the_report(tmp_path):
     with pytest.raises(AssertionError, match="does not name the severity P2"):
         frame_record(timeline, report)
     assert frame_record(timeline, report, severity_in_report=False).declared["severity"] == "P2"
+
+
+def test_left_manual_counts_items_not_the_semicolons_inside_them():
+    """The summary as the timeline records it: the debug's list of lines as its str(), an item holding an
+    apostrophe in double quotes; an item's own aside in parentheses keeps its '; '."""
+    summary = [
+        "symptom: 5xx at 12%",
+        "left for a person: read the function's logs (seed 1; the IaC); the code fix; putting the old limits back.",
+    ]
+    assert drill_all.steps_left_manual([{"event": "task_ok", "msg": str(summary)}]) == 3
+    text = "left for a person: the rows (run the integrity queries; this playbook cannot run SQL); the cut-over"
+    assert drill_all.steps_left_manual([{"event": "note", "msg": text}]) == 2
+    assert drill_all.manual_items(" a [x; y]; b {c; d}; ") == ["a [x; y]", "b {c; d}"]
+    assert drill_all.manual_items(' ["one; two", "three"]') == ["one; two", "three"]
+    assert drill_all.manual_items(" ") == []
+
+
+def test_left_manual_of_the_high_error_rate_summary_is_its_five_items():
+    """high_error_rate's summary on a scale-out without drained targets: five items, one of which used to hold a
+    '; ' of its own and was counted twice (6)."""
+    playbook = (REPO_ROOT / "playbooks" / "high_error_rate.yml").read_text(encoding="utf-8")
+    assert "APIs); a circuit" not in " ".join(playbook.split())
+    items = [
+        "find the failing endpoints and their pattern (users, regions, features) in CloudWatch Logs Insights",
+        "check the dependencies (database, Redis, third-party APIs), where a circuit breaker for a failing one is a "
+        "code change",
+        "put the old count back after the fix (scale_out_state=restored; see the timeline note)",
+        "add monitoring for the root cause",
+        "the post-incident review",
+    ]
+    msg = str(["cause: errors; step: scale_out", "left for a person: " + "; ".join(items)])
+    assert drill_all.steps_left_manual([{"event": "task_ok", "msg": msg}]) == 5
