@@ -247,3 +247,21 @@ def test_left_manual_of_the_high_error_rate_summary_is_its_five_items():
     ]
     msg = str(["cause: errors; step: scale_out", "left for a person: " + "; ".join(items)])
     assert drill_all.steps_left_manual([{"event": "task_ok", "msg": msg}]) == 5
+
+
+def test_a_rerun_refusal_passes_check_and_idempotence_only_as_the_drills_own_refusal_with_nothing_changed():
+    from types import SimpleNamespace
+
+    from sandbox.drill_molecule import rerun_refused
+
+    refuses = SimpleNamespace(RERUN_REFUSAL="shows no failed deploy")
+    out = "fatal: [localhost]: FAILED! => Deployment shop/api shows no\n failed deploy: ... Nothing was changed."
+    assert rerun_refused(refuses, 2, out, []) == "shows no failed deploy"
+    assert rerun_refused(refuses, 1, out, []) == "", "the first converge is the fix: a refusal there fails"
+    assert rerun_refused(refuses, 3, out, [{"event": "task_changed"}]) == "", "a refusal after a change fails"
+    assert rerun_refused(refuses, 2, "fatal: a module failed", []) == "", "any other failure fails"
+    assert rerun_refused(SimpleNamespace(), 2, out, []) == "", "a drill without RERUN_REFUSAL never refuses"
+    assert {name for name, module in available().items() if getattr(module, "RERUN_REFUSAL", "")} == {
+        "bad_deploy",
+        "k8s_service_down",
+    }
