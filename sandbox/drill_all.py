@@ -18,10 +18,10 @@ Exit status: 0 when every drill passed; 1 when any failed (or the sandbox did no
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import queue
-import re
 import shutil
 import sys
 import threading
@@ -36,8 +36,7 @@ from sandbox.drills import available
 
 DEFAULT_OUT = REPO_ROOT / "incidents" / "drill-all"
 MANUAL_PREFIX = "left for a person:"
-# up to the end of the line or of the quoted list item the summary is in ("['...', 'left for a person: a; b']")
-MANUAL_ITEMS = re.compile(re.escape(MANUAL_PREFIX) + r"""\s*(\[[^\]]*\]|[^'"\n]*)""")
+OPENERS, CLOSERS = "([{", ")]}"
 
 
 @dataclass
@@ -67,23 +66,65 @@ def _read_records(timeline: Path) -> list[dict]:
     return records
 
 
+def _lines(msg: str) -> list[str]:
+    """The lines of a timeline record's ``msg``: a summary task's ``debug`` msg is a list of lines, which the
+    timeline callback records as the list's ``str()`` (``['symptom: ...', "left for a person: read the function's
+    logs; ..."]``: an item holding an apostrophe is in double quotes); any other msg is its text lines."""
+    if msg.startswith("["):
+        try:
+            value = ast.literal_eval(msg)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            value = None
+        if isinstance(value, list):
+            return [line for item in value if isinstance(item, str) for line in item.splitlines()]
+    return msg.splitlines()
+
+
+def manual_items(text: str) -> list[str]:
+    """The items of one ``left for a person: a; b (c; d); e.`` summary (``text`` starts after the colon): split at
+    ``; `` outside parentheses and brackets, so that an item's own aside (``(run the integrity queries; this
+    playbook cannot run SQL)``) stays one item. A JSON list after the colon is its items."""
+    text = text.strip()
+    if text.startswith("["):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = None
+        if isinstance(value, list):
+            return [str(item) for item in value if str(item).strip()]
+    items, depth, current = [], 0, []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char in OPENERS:
+            depth += 1
+        elif char in CLOSERS:
+            depth = max(0, depth - 1)
+        if depth == 0 and text.startswith("; ", i):
+            items.append("".join(current))
+            current, i = [], i + 2
+            continue
+        current.append(char)
+        i += 1
+    items.append("".join(current))
+    items = [item.strip().rstrip(".;").strip() for item in items]
+    return [item for item in items if item]
+
+
 def steps_left_manual(records: list[dict]) -> int:
-    """The steps the runbook handed to a person: the items of its ``left for a person: a; b`` summary line (a JSON
-    list after the colon counts its items). The summary can be in a note and in a debug message of one run: the
-    record that lists the most counts, not their sum."""
+    """The steps the runbook handed to a person: the items of its ``left for a person: a; b`` summary line
+    (manual_items: split at ``; `` outside parentheses). The summary is recorded as the ``msg`` of the summary
+    task's timeline record (the ``debug`` of its lines) and can also be in a note of the same run: the record that
+    lists the most counts, not their sum."""
     most = 0
     for rec in records:
         msg = rec.get("msg")
         if not isinstance(msg, str) or MANUAL_PREFIX not in msg:
             continue
         count = 0
-        for match in MANUAL_ITEMS.finditer(msg):
-            rest = match.group(1).strip()
-            try:
-                items = json.loads(rest)
-            except ValueError:
-                items = [item for item in rest.split("; ") if item.strip()]
-            count += len(items) if isinstance(items, list) else 1
+        for line in _lines(msg):
+            if MANUAL_PREFIX in line:
+                count += len(manual_items(line.split(MANUAL_PREFIX, 1)[1]))
         most = max(most, count)
     return most
 

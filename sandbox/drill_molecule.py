@@ -201,6 +201,10 @@ def _playbook(box: RunningSandbox, playbook: str, extra_vars: dict, state: dict,
 
 def prepare(scenario: str, state_dir: Path) -> str:
     state = _state(state_dir)
+    if not state.get("env_file") and _alive(_env_file()):
+        # molecule --shared-state: the default scenario's create started the sandbox (or attached to one) and this
+        # drill's own create was skipped; attach to that sandbox without owning it.
+        state.update(env_file=str(_env_file()), started=False)
     module = available()[scenario]
     said = reset(Path(state["env_file"])) if state.get("env_file") else ""
     box = _sandbox(state)
@@ -238,6 +242,18 @@ def changed_tasks(records: list[dict], after_seq: int) -> list[dict]:
     ]
 
 
+def rerun_refused(module, converges: int, output: str, changes: list[dict]) -> str:
+    """The refusal a drill's runbook gives on a service that is no longer broken, when this run is one (not the
+    first converge, which fixes) and it changed nothing: the drill module's ``RERUN_REFUSAL``, the words of its
+    deliberate stop (bad_deploy: "shows no failed deploy"; k8s_service_down: "does not look down"). Such a runbook
+    refuses to act without a fault, so Molecule's check and idempotence runs end in that refusal; any other failure,
+    or a refusal after a change, is a failure. "" when this is not such a refusal."""
+    refusal = getattr(module, "RERUN_REFUSAL", "")
+    if not refusal or converges < 2 or changes:
+        return ""
+    return refusal if refusal in " ".join(output.split()) else ""
+
+
 def converge(scenario: str, state_dir: Path, check: bool = False) -> tuple[int, str]:
     """Run the scenario playbook; return (tasks that changed something, the summary line). The count is read from
     the timeline's records of this run, not from the play recap (which counts the report's rewrite too); in check
@@ -256,10 +272,16 @@ def converge(scenario: str, state_dir: Path, check: bool = False) -> tuple[int, 
     last_seq = max([rec.get("seq") or 0 for rec in _records(timeline)] or [0])
     run = _playbook(_sandbox(state), module.PLAYBOOK, extra_vars, state, log, check=check)
     mode = " (check mode)" if check else ""
+    changes = changed_tasks(_records(timeline), last_seq)
     if run.returncode != 0:
+        refused = rerun_refused(module, state["converges"], log.read_text(encoding="utf-8"), changes)
+        if refused:
+            return 0, (
+                f"{module.PLAYBOOK}{mode}: refused on the recovered service, as it should ({refused}); "
+                f"0 task(s) changed the sandbox; incident {state['incident_id']}; log {log}"
+            )
         tail = "\n".join(log.read_text(encoding="utf-8").splitlines()[-40:])
         raise StepError(f"{module.PLAYBOOK}{mode} failed with exit status {run.returncode}; log {log}:\n{tail}")
-    changes = changed_tasks(_records(timeline), last_seq)
     real = [rec for rec in changes if not rec.get("check_mode")]
     planned = [rec for rec in changes if rec.get("check_mode")]
     recap = sum(int(n) for n in RECAP.findall(log.read_text(encoding="utf-8")))

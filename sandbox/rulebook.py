@@ -1,4 +1,4 @@
-"""ansible-rulebook against the sandbox, for the tests (tests/integration/test_eda_rulebook.py, test_eda_storm.py)
+"""ansible-rulebook against the sandbox, for the tests (tests/integration/test_eda_*.py)
 and ``make bench`` (bench/eda.py): the rulebook process with its spool, a fresh alarm queue, the seeded alarm's
 EventBridge event, and readers for the source's journal, the incident timeline and the fault proxy's log.
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from sandbox import REGION, REPO_ROOT
+from sandbox import REGION, REPO_ROOT, free_port
 from sandbox.alarm import alarm_event as eventbridge_alarm
 
 BIN = Path(sys.executable).parent
@@ -166,6 +166,22 @@ class Rulebook:
             time.sleep(0.05)
         log = self.log.read_text()[-4000:] if self.log and self.log.exists() else ""
         raise AssertionError(f"{what}\njournal: {self.journal()}\nlog tail:\n{log}")
+
+
+def alertmanager_rulebook(sandbox, tmp_path, token, name="rulebook") -> tuple[Rulebook, int]:
+    """kubernetes.yml (the Alertmanager routes) started against ``sandbox``: its webhook on a free loopback port,
+    the bearer token ``token`` from the environment (FIREBREAK_WEBHOOK_TOKEN). Returns the running rulebook and the
+    webhook's port; the caller kills it (``rulebook.kill()``)."""
+    port = free_port()
+    rulebook = Rulebook(
+        sandbox,
+        tmp_path,
+        "unused",  # no SQS source in kubernetes.yml
+        rulebook=KUBERNETES,
+        variables={"firebreak_webhook_port": port},
+        env={"FIREBREAK_WEBHOOK_TOKEN": token},
+    ).start(name)
+    return rulebook, port
 
 
 def make_alarm_queue(aws, visibility=60, max_receive=3):

@@ -24,6 +24,9 @@ PLAYBOOK = "playbooks/bad_deploy.yml"
 DESCRIPTION = (
     "Kubernetes Deployment on a bad image with a broken ConfigMap: freeze deploys, undo, restore config, verify"
 )
+# A re-run on the recovered service refuses with these words (no failing rollout any more: nothing to do,
+# nothing changed): what Molecule's check and idempotence runs end in (sandbox/drill_molecule.py rerun_refused)
+RERUN_REFUSAL = "shows no failed deploy"
 NAMESPACE, NAME, CONFIGMAP = "shop", "api", "shop-config"
 GOOD_IMAGE = "registry.local/api:2.2.0"
 BAD_IMAGE = "registry.local/api:bad-2.3.0"

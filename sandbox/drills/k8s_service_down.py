@@ -19,6 +19,9 @@ from sandbox.drills import frame_record
 
 PLAYBOOK = "playbooks/k8s_service_down.yml"
 DESCRIPTION = "Kubernetes Deployment on a bad image (ImagePullBackOff): triage, rollout undo, verify the rollout"
+# A re-run on the recovered service refuses with these words (every pod ready, the rollout complete: nothing to
+# do, nothing changed): what Molecule's check and idempotence runs end in (sandbox/drill_molecule.py rerun_refused)
+RERUN_REFUSAL = "does not look down"
 NAMESPACE, NAME = "shop", "api"
 GOOD_IMAGE = "registry.local/api:2.2.0"
 BAD_IMAGE = "registry.local/api:bad-2.3.0"

@@ -14,9 +14,8 @@ import urllib.request
 
 import pytest
 
-from sandbox import free_port
 from sandbox.drills import k8s_service_down as drill
-from sandbox.rulebook import KUBERNETES, Rulebook, rulebook_available, runs_settled, timeline, verified_timeline
+from sandbox.rulebook import alertmanager_rulebook, rulebook_available, runs_settled, timeline, verified_timeline
 from tests.integration.k8s_api import deployment, image
 
 pytestmark = pytest.mark.integration
@@ -65,15 +64,7 @@ def post(port, body, token=None):
 def test_an_alertmanager_alert_recovers_the_deployment_and_a_request_without_the_token_is_refused(kube, tmp_path):
     context = drill.inject(kube)
     assert image(deployment(kube, drill.NAMESPACE, drill.NAME)) == drill.BAD_IMAGE
-    port = free_port()
-    rulebook = Rulebook(
-        kube,
-        tmp_path,
-        "unused",
-        rulebook=KUBERNETES,
-        variables={"firebreak_webhook_port": port},
-        env={"FIREBREAK_WEBHOOK_TOKEN": TOKEN},
-    ).start()
+    rulebook, port = alertmanager_rulebook(kube, tmp_path, TOKEN)
     try:
         # no token, then a wrong one: refused, journaled, nothing dispatched
         assert post(port, notification())[0] == 401

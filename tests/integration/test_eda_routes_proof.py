@@ -17,15 +17,14 @@ import urllib.request
 
 import pytest
 
-from sandbox import free_port
 from sandbox.alarm import alarm_event
 from sandbox.drills import k8s_service_down, pipeline_incident
 from sandbox.drills.bad_deploy import FREEZE_PARAMETER
 from sandbox.rulebook import (
     ACCOUNT,
-    KUBERNETES,
     ROUTES,
     Rulebook,
+    alertmanager_rulebook,
     make_alarm_queue,
     rulebook_available,
     runs_settled,
@@ -117,41 +116,41 @@ def send_alert(port, token, labels, starts="2026-12-06T17:00:00Z"):
     return incident
 
 
-def test_a_stuck_rollout_alert_freezes_deploys_and_undoes_the_rollout(aws, kube, tmp_path):
-    context = k8s_service_down.inject(kube)
-    port, token = free_port(), "proof-token"
-    rulebook = Rulebook(
-        kube,
-        tmp_path,
-        "unused",
-        rulebook=KUBERNETES,
-        variables={"firebreak_webhook_port": port},
-        env={"FIREBREAK_WEBHOOK_TOKEN": token},
-    ).start()
+def alert_until_settled(rulebook, port, token, labels):
+    """One firing alert to the running rulebook; waits for its incident's report and for its runs to end, then
+    kills the rulebook (also when the wait fails). The incident id."""
     try:
-        labels = {
-            "alertname": "KubeDeploymentRolloutStuck",
-            "severity": "high",
-            "namespace": "shop",
-            "deployment": "api",
-        }
         incident = send_alert(port, token, labels)
         rulebook.wait_for(lambda: (rulebook.incidents / incident / "report.md").exists(), 300, "no report")
         rulebook.wait_for(lambda: runs_settled(rulebook, incident), 60, "the run did not end")
     finally:
         rulebook.kill()
+    return incident
+
+
+def declarations(records):
+    """The ``declared`` lifecycle events of a timeline's records."""
+    return [
+        r["details"]["lifecycle"]
+        for r in records
+        if r.get("action") == "firebreak.runbooks.incident_lifecycle"
+        and (r.get("details") or {}).get("lifecycle", {}).get("event") == "declared"
+    ]
+
+
+def test_a_stuck_rollout_alert_freezes_deploys_and_undoes_the_rollout(aws, kube, tmp_path):
+    context = k8s_service_down.inject(kube)
+    token = "proof-token"
+    rulebook, port = alertmanager_rulebook(kube, tmp_path, token)
+    labels = {"alertname": "KubeDeploymentRolloutStuck", "severity": "high", "namespace": "shop", "deployment": "api"}
+    incident = alert_until_settled(rulebook, port, token, labels)
     assert image(deployment(kube, "shop", "api")) == k8s_service_down.GOOD_IMAGE
     assert k8s_service_down.verify(kube, context)
     frozen = json.loads(kube.client("ssm").get_parameter(Name=FREEZE_PARAMETER)["Parameter"]["Value"])
     assert frozen["frozen"] is True and frozen["incident_id"] == incident
     records = timeline(rulebook, incident)
     verified_timeline(rulebook, incident)
-    declared = [
-        r["details"]["lifecycle"]
-        for r in records
-        if r.get("action") == "firebreak.runbooks.incident_lifecycle"
-        and (r.get("details") or {}).get("lifecycle", {}).get("event") == "declared"
-    ]
+    declared = declarations(records)
     assert [(d["severity"], d["type"]) for d in declared] == [("P2", "bad_deploy")]  # severity: high
 
 
@@ -170,27 +169,15 @@ def test_an_hpa_at_its_maximum_is_raised_and_its_deployment_scaled_out(kube, tmp
     path = "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers"
     call(kube, "POST", path, hpa)
     wait_for(lambda: (get(kube, f"{path}/api").get("status") or {}).get("currentReplicas") == before, what="HPA status")
-    port, token = free_port(), "proof-token"
-    rulebook = Rulebook(
-        kube,
-        tmp_path,
-        "unused",
-        rulebook=KUBERNETES,
-        variables={"firebreak_webhook_port": port},
-        env={"FIREBREAK_WEBHOOK_TOKEN": token},
-    ).start()
+    token = "proof-token"
+    rulebook, port = alertmanager_rulebook(kube, tmp_path, token)
     labels = {
         "alertname": "KubeHpaMaxedOut",
         "severity": "warning",
         "namespace": "shop",
         "horizontalpodautoscaler": "api",
     }
-    try:
-        incident = send_alert(port, token, labels)
-        rulebook.wait_for(lambda: (rulebook.incidents / incident / "report.md").exists(), 300, "no report")
-        rulebook.wait_for(lambda: runs_settled(rulebook, incident), 60, "the run did not end")
-    finally:
-        rulebook.kill()
+    incident = alert_until_settled(rulebook, port, token, labels)
     target = -(-before * 3 // 2)  # ceil(max x 1.5)
     target = max(target, before + 1)
     stored = get(kube, f"{path}/api")
@@ -198,11 +185,6 @@ def test_an_hpa_at_its_maximum_is_raised_and_its_deployment_scaled_out(kube, tmp
     assert deployment(kube, "shop", "api")["spec"]["replicas"] == target
     records = timeline(rulebook, incident)
     verified_timeline(rulebook, incident)
-    declared = [
-        r["details"]["lifecycle"]
-        for r in records
-        if r.get("action") == "firebreak.runbooks.incident_lifecycle"
-        and (r.get("details") or {}).get("lifecycle", {}).get("event") == "declared"
-    ]
+    declared = declarations(records)
     assert [d["severity"] for d in declared] == ["P3"]  # warning
     assert "KubeHpaMaxedOut" in json.dumps(records) and "of at most" in json.dumps(records)

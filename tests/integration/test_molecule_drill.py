@@ -40,6 +40,7 @@ def test_molecule_test_service_down_passes_every_step(tmp_path):
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-6000:]
+    assert "glob failed" not in out, "Molecule did not find the default scenario (extensions/molecule/default/)"
     for step in ("create", "prepare", "converge", "check", "idempotence", "verify", "destroy"):
         assert f"{step}: Executed: Successful" in out, f"molecule step {step} did not run: {out[-4000:]}"
     assert "shop-api runs shop-api:3" in out and "declared P2 (service_down) and resolved" in out

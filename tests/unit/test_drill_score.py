@@ -139,11 +139,20 @@ def test_drill_all_refuses_an_unknown_scenario(capsys):
 
 def test_every_drill_has_a_molecule_scenario_and_every_scenario_a_drill():
     root = REPO_ROOT / "extensions" / "molecule"
-    scenarios = {path.parent.name for path in root.glob("*/molecule.yml")}
+    scenarios = {path.parent.name for path in root.glob("*/molecule.yml")} - {"default"}
     assert scenarios == set(available())
     for name in scenarios:
         config = yaml.safe_load((root / name / "molecule.yml").read_text())
         assert config == {"scenario": {"name": name}}, f"{name}: the settings of a drill go in config.yml"
+        playbook = REPO_ROOT / available()[name].PLAYBOOK
+        assert playbook.is_file(), f"{name}: converge runs {playbook}, which does not exist"
+    # Molecule looks for extensions/molecule/default/molecule.yml on every run ("glob failed" without it): the
+    # shared sandbox, no drill (its sequences never prepare, converge or verify, which need a drill's fault)
+    default = yaml.safe_load((root / "default" / "molecule.yml").read_text())["scenario"]
+    assert default["name"] == "default"
+    for key, sequence in default.items():
+        if key.endswith("_sequence"):
+            assert set(sequence) <= {"create", "destroy"}, f"default {key}: {sequence}"
     base = yaml.safe_load((root / "config.yml").read_text())
     sequence = base["scenario"]["test_sequence"]
     for step in ("create", "prepare", "converge", "check", "idempotence", "verify", "destroy"):
@@ -206,3 +215,53 @@ def test_frame_record_checks_the_severity_in_the_report(tmp_path):
     with pytest.raises(AssertionError, match="does not name the severity P2"):
         frame_record(timeline, report)
     assert frame_record(timeline, report, severity_in_report=False).declared["severity"] == "P2"
+
+
+def test_left_manual_counts_items_not_the_semicolons_inside_them():
+    """The summary as the timeline records it: the debug's list of lines as its str(), an item holding an
+    apostrophe in double quotes; an item's own aside in parentheses keeps its '; '."""
+    summary = [
+        "symptom: 5xx at 12%",
+        "left for a person: read the function's logs (seed 1; the IaC); the code fix; putting the old limits back.",
+    ]
+    assert drill_all.steps_left_manual([{"event": "task_ok", "msg": str(summary)}]) == 3
+    text = "left for a person: the rows (run the integrity queries; this playbook cannot run SQL); the cut-over"
+    assert drill_all.steps_left_manual([{"event": "note", "msg": text}]) == 2
+    assert drill_all.manual_items(" a [x; y]; b {c; d}; ") == ["a [x; y]", "b {c; d}"]
+    assert drill_all.manual_items(' ["one; two", "three"]') == ["one; two", "three"]
+    assert drill_all.manual_items(" ") == []
+
+
+def test_left_manual_of_the_high_error_rate_summary_is_its_five_items():
+    """high_error_rate's summary on a scale-out without drained targets: five items, one of which used to hold a
+    '; ' of its own and was counted twice (6)."""
+    playbook = (REPO_ROOT / "playbooks" / "high_error_rate.yml").read_text(encoding="utf-8")
+    assert "APIs); a circuit" not in " ".join(playbook.split())
+    items = [
+        "find the failing endpoints and their pattern (users, regions, features) in CloudWatch Logs Insights",
+        "check the dependencies (database, Redis, third-party APIs), where a circuit breaker for a failing one is a "
+        "code change",
+        "put the old count back after the fix (scale_out_state=restored; see the timeline note)",
+        "add monitoring for the root cause",
+        "the post-incident review",
+    ]
+    msg = str(["cause: errors; step: scale_out", "left for a person: " + "; ".join(items)])
+    assert drill_all.steps_left_manual([{"event": "task_ok", "msg": msg}]) == 5
+
+
+def test_a_rerun_refusal_passes_check_and_idempotence_only_as_the_drills_own_refusal_with_nothing_changed():
+    from types import SimpleNamespace
+
+    from sandbox.drill_molecule import rerun_refused
+
+    refuses = SimpleNamespace(RERUN_REFUSAL="shows no failed deploy")
+    out = "fatal: [localhost]: FAILED! => Deployment shop/api shows no\n failed deploy: ... Nothing was changed."
+    assert rerun_refused(refuses, 2, out, []) == "shows no failed deploy"
+    assert rerun_refused(refuses, 1, out, []) == "", "the first converge is the fix: a refusal there fails"
+    assert rerun_refused(refuses, 3, out, [{"event": "task_changed"}]) == "", "a refusal after a change fails"
+    assert rerun_refused(refuses, 2, "fatal: a module failed", []) == "", "any other failure fails"
+    assert rerun_refused(SimpleNamespace(), 2, out, []) == "", "a drill without RERUN_REFUSAL never refuses"
+    assert {name for name, module in available().items() if getattr(module, "RERUN_REFUSAL", "")} == {
+        "bad_deploy",
+        "k8s_service_down",
+    }
