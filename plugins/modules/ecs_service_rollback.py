@@ -111,9 +111,9 @@ options:
       - The S3 bucket that holds the rollback lock, the object C(firebreak/locks/ecs-rollback/<service ARN>/<revision>)
         (the roles pass the evidence bucket, C(firebreak_evidence_bucket), as they do for the containment ledger).
       - Before it updates the service the step takes the lock with a conditional write (C(PutObject) with
-        C(If-None-Match: *)), so that of the runs rolling back one service from one revision at once, on any machine,
-        exactly one rolls back. The others change nothing and say which incident, operator and host holds the lock
-        and since when (RV(rollback.held_by)); a run that comes after the rollback was recorded finds the service
+        C(If-None-Match) set to C(*)), so that of the runs rolling back one service from one revision at once, on any
+        machine, exactly one rolls back. The others change nothing and say which incident, operator and host holds the
+        lock and since when (RV(rollback.held_by)); a run that comes after the rollback was recorded finds the service
         already rolled back. The lock is deleted (C(DeleteObject) with C(If-Match) its ETag) once the rollback is
         recorded on the service; one left by a run that died is taken over after 10 minutes with a write
         conditional on its ETag (C(If-Match)), so two runs cannot both take it over.
@@ -338,7 +338,9 @@ lock:
       type: str
       sample: s3://evidence/firebreak/locks/ecs-rollback/arn%3Aaws%3Aecs%3A...%2Fshop-api/shop-api%3A4
     held:
-      description: Whether this run held the lock (and so rolled back); false when another run held it.
+      description:
+        - Whether this run took the lock (it then rolled back, unless its second read found the service rolled back
+          meanwhile); false when another run held it.
       returned: always
       type: bool
       sample: true
