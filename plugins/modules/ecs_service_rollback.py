@@ -121,6 +121,12 @@ options:
         (RV(lock.scope) is C(host)).
       - If the bucket cannot be read or written, the step warns and rolls back without the lock.
     type: str
+  incident_id:
+    description:
+      - The incident this rollback acts for, written in the rollback lock, so that a run that finds the lock held
+        names the incident holding it (RV(rollback.held_by)).
+      - When not given, the environment variable C(FIREBREAK_INCIDENT_ID) (the one the incident timeline reads).
+    type: str
   claims_dir:
     description:
       - The local directory of the rollback lock's fast path (a file created only if absent), taken before the
@@ -137,7 +143,6 @@ extends_documentation_fragment:
   - firebreak.runbooks.step.ECS_WAIT
   - firebreak.runbooks.step.ATTRIBUTES
   - firebreak.runbooks.step.DEADLINE
-  - firebreak.runbooks.step.INCIDENT
 notes:
   - moto (the sandbox) never changes a service's C(deployments); stability is judged on the service's
     C(taskDefinition), C(runningCount) and C(desiredCount), and on the PRIMARY deployment's C(rolloutState).
