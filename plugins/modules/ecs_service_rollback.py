@@ -119,7 +119,8 @@ options:
         conditional on its ETag (C(If-Match)), so two runs cannot both take it over.
       - Without it, only the local lock in O(claims_dir) is taken, which orders the runs of one machine only
         (RV(lock.scope) is C(host)).
-      - If the bucket cannot be read or written, the step warns and rolls back without the lock.
+      - If the bucket cannot be read or written within O(retry_budget), the step fails before anything is changed,
+        naming the S3 call and its error code (as a containment claim that cannot be written does).
     type: str
   incident_id:
     description:
@@ -333,7 +334,7 @@ lock:
     scope:
       description:
         - C(everywhere) (the lock object in O(claims_bucket)), C(host) (only the local lock, no bucket configured), or
-          C(none) (the lock store could not be used; see warnings).
+          C(none) (no bucket and the local directory could not be written; see warnings).
       returned: always
       type: str
       sample: everywhere
@@ -630,8 +631,13 @@ class RollbackLock:
     def take(self, **fields) -> lock.Taken:
         """Take the local lock, then the bucket's. ``fields`` go into the lock body (what, for which incident)."""
         body = lock.lock_body(self.ttl, **fields)
-        local = self.local.take(body)
-        if not local.held or self.remote is None:
+        try:
+            local = self.local.take(body)
+        except ledger.LedgerError:
+            if self.remote is None:
+                raise
+            local = None  # the directory cannot be written: the bucket's lock alone orders the runs
+        if local is not None and (not local.held or self.remote is None):
             return local
         try:
             remote = self.remote.take(body)
@@ -815,8 +821,9 @@ HOLDER_FIELDS = ("incident_id", "operator", "host", "pid", "at", "expires", "fro
 
 def take_lock(module, params, caller, service_arn, current, target):
     """The rollback lock and what taking it answered. Without O(claims_bucket) only the local lock is taken (it holds
-    on this machine only). A lock store that cannot be used is a warning and the rollback goes ahead (the mitigation
-    matters more than the coordination): the result's ``lock.held`` is then true with ``scope: none``."""
+    on this machine only); a local directory that cannot be written is then a warning and the rollback goes ahead
+    (``lock.scope: none``), as before there was a bucket. With O(claims_bucket), a bucket that cannot be read or
+    written fails the step before anything is changed (as a containment claim does), naming the call."""
     s3 = None
     if params.get("claims_bucket"):
         s3 = (caller, aws_client(module, "s3"), params["claims_bucket"])
@@ -826,6 +833,12 @@ def take_lock(module, params, caller, service_arn, current, target):
     try:
         return rollback_lock, rollback_lock.take(**fields)
     except ledger.LedgerError as e:
+        if s3 is not None:
+            e.note = (
+                f"nothing was changed: the service still runs {current}. Re-run when the bucket answers (or without "
+                "claims_bucket, to roll back under this machine's lock only)"
+            )
+            raise
         module.warn(f"rolling back without the rollback lock ({e}): a concurrent run could roll back too")
         return None, lock.Taken(True, None, "none")
 

@@ -301,3 +301,28 @@ def test_a_local_lock_past_its_expiry_or_from_an_older_version_is_taken_over(tmp
     later = RollbackLock(ARN, "shop-api:4", root=tmp_path)
     later.local.clock = lambda: old
     assert later.take().held
+
+
+def test_a_bucket_that_cannot_be_written_fails_the_take_naming_the_call_and_keeps_no_local_lock(tmp_path):
+    fake = FakeS3()
+    fake.down = True
+    host = RollbackLock(ARN, "shop-api:4", root=tmp_path, s3=(Caller(0), fake, BUCKET))
+    with pytest.raises(LedgerError) as failed:
+        host.take(incident_id="INC-A")
+    details = failed.value.fail_result()
+    assert (details["aws_operation"], details["aws_error_code"]) == ("PutObject", "InternalError"), details
+    assert f"s3://{BUCKET}/{lk.S3_PREFIX}ecs-rollback/" in details["resource"]
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()], "the local lock is released with the failure"
+
+
+def test_a_local_directory_that_cannot_be_written_leaves_the_bucket_lock_alone_in_charge(tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    fake = FakeS3()
+    first = RollbackLock(ARN, "shop-api:4", root=blocker / ".claims", s3=(Caller(2), fake, BUCKET))
+    taken = first.take(incident_id="INC-A")
+    assert taken.held and taken.scope == "everywhere"
+    refused = RollbackLock(ARN, "shop-api:4", root=blocker / ".claims", s3=(Caller(2), fake, BUCKET))
+    assert not refused.take(incident_id="INC-B").held
+    with pytest.raises(LedgerError, match="cannot write claim"):
+        RollbackLock(ARN, "shop-api:4", root=blocker / ".claims").take(incident_id="INC-C")
