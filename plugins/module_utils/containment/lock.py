@@ -17,7 +17,9 @@ stale
     A lock past its ``expires`` (or written on this machine by a process that is gone) was left by a run that died.
     It is taken over with ``PutObject`` ``If-Match: <the ETag read>``: of two runs taking over one stale lock, the
     first write changes the ETag and the second gets 412, reads the new holder and backs off. Every body carries its
-    own ``owner`` token and time, so two bodies never share an ETag.
+    own ``owner`` token and time, so two bodies never share an ETag. A lock of this machine whose process is gone is
+    adopted as it is (its ETag kept for the release, no write): the local lock, taken first, orders this machine's
+    runs.
 release
     ``DeleteObject`` with ``If-Match: <our ETag>``: a lock taken over meanwhile (ours had expired) is someone else's
     and stays; a lock already gone is no error.
@@ -195,6 +197,11 @@ class S3Lock:
                     continue  # released between our write and our read: try again
                 if not abandoned(current, self.clock()):
                     return Taken(False, self.where, self.scope, holder=current)
+                if not expired(current, self.clock()):
+                    # left on this machine by a process that is gone: the local lock (taken first) orders this
+                    # machine's runs, so this run adopts the lock as it is (no new version in the bucket)
+                    self.etag = etag
+                    return Taken(True, self.where, self.scope, took_over=current)
                 try:
                     self.etag = self._put(data, IfMatch=etag)
                     return Taken(True, self.where, self.scope, took_over=current)
