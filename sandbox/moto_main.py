@@ -1009,6 +1009,21 @@ def _put_object_atomically(self):
 
 s3_responses.S3Response.put_object = _put_object_atomically
 
+# A conditional DeleteObject (``If-Match: <ETag>``, S3's conditional delete) is checked and done under the same lock,
+# so a delete of the version a writer just replaced with ``If-Match`` answers 412 as on S3 (the ECS rollback lock
+# relies on it, docs/steps/ecs_rollback.md).
+_s3_delete_object = s3_responses.S3Response.delete_object
+
+
+def _delete_object_atomically(self):
+    if self.headers.get("If-Match") is None:
+        return _s3_delete_object(self)
+    with _S3_CONDITIONAL_WRITE:
+        return _s3_delete_object(self)
+
+
+s3_responses.S3Response.delete_object = _delete_object_atomically
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -106,6 +106,35 @@ options:
       - Why the rollback is forced (recorded in RV(symptom) and so in the incident timeline). Required with
         O(force=true).
     type: str
+  claims_bucket:
+    description:
+      - The S3 bucket that holds the rollback lock, the object C(firebreak/locks/ecs-rollback/<service ARN>/<revision>)
+        (the roles pass the evidence bucket, C(firebreak_evidence_bucket), as they do for the containment ledger).
+      - Before it updates the service the step takes the lock with a conditional write (C(PutObject) with
+        C(If-None-Match) set to C(*)), so that of the runs rolling back one service from one revision at once, on any
+        machine, exactly one rolls back. The others change nothing and say which incident, operator and host holds the
+        lock and since when (RV(rollback.held_by)); a run that comes after the rollback was recorded finds the service
+        already rolled back. The lock is deleted (C(DeleteObject) with C(If-Match) its ETag) once the rollback is
+        recorded on the service; one left by a run that died is taken over after 10 minutes with a write
+        conditional on its ETag (C(If-Match)), so two runs cannot both take it over.
+      - Without it, only the local lock in O(claims_dir) is taken, which orders the runs of one machine only
+        (RV(lock.scope) is C(host)).
+      - If the bucket cannot be read or written within O(retry_budget), the step fails before anything is changed,
+        naming the S3 call and its error code (as a containment claim that cannot be written does).
+    type: str
+  incident_id:
+    description:
+      - The incident this rollback acts for, written in the rollback lock, so that a run that finds the lock held
+        names the incident holding it (RV(rollback.held_by)).
+      - When not given, the environment variable C(FIREBREAK_INCIDENT_ID) (the one the incident timeline reads).
+    type: str
+  claims_dir:
+    description:
+      - The local directory of the rollback lock's fast path (a file created only if absent), taken before the
+        bucket's.
+      - Defaults to the environment variable C(FIREBREAK_CLAIMS_DIR), else C(.claims) beside the incident
+        directories (the parent of the directory of C(FIREBREAK_TIMELINE)), else C(incidents/.claims).
+    type: path
   frame:
     description:
       - The incident frame's work before the rollback, done on the controller inside this task by the module's
@@ -133,12 +162,8 @@ notes:
     C(taskDefinition), C(runningCount) and C(desiredCount), and on the PRIMARY deployment's C(rolloutState).
   - The module returns target health but does not fail on unhealthy targets; assert on RV(target_health)
     (the C(firebreak.runbooks.ecs_rollback) role does).
-  - Two runs rolling back the same service from the same revision at once (two responders) make one rollback.
-    The run that rolls back first takes a lock, a file created only if absent in the local claim directory
-    (C(FIREBREAK_CLAIMS_DIR), else C(.claims) beside the incident directories; docs/containment-ledger.md), then
-    reads the service again; the other finds the lock, changes nothing and waits for the rollback like a re-run.
-    The lock is removed once the rollback is recorded; one left by a run that died is taken over after 10 minutes
-    (the pending record on the service then completes the rollback). Runs on different machines do not share it.
+  - Two runs rolling back the same service from the same revision at once (two responders, or two incidents, on one
+    machine or on several) make one rollback; see O(claims_bucket) and C(docs/steps/ecs_rollback.md).
 seealso:
   - module: firebreak.runbooks.ecs_service_status_info
   - module: community.aws.ecs_service
@@ -307,6 +332,41 @@ rollback:
       returned: when another run was rolling back at once
       type: bool
       sample: true
+    held_by:
+      description:
+        - Who holds the rollback lock, when another run held it (C(incident_id), C(operator), C(host), C(pid), C(at)
+          since when, C(expires), C(from) and C(to)).
+      returned: when another run held the rollback lock
+      type: dict
+      sample: {"incident_id": "INC-7", "operator": "alice", "host": "jump-1", "at": "2026-12-07T04:50:00Z"}
+lock:
+  description: The rollback lock, when the step was to roll back (not in check mode, nor when nothing needed to change).
+  returned: when the step was to roll back
+  type: dict
+  contains:
+    scope:
+      description:
+        - C(everywhere) (the lock object in O(claims_bucket)), C(host) (only the local lock, no bucket configured), or
+          C(none) (no bucket and the local directory could not be written; see warnings).
+      returned: always
+      type: str
+      sample: everywhere
+    where:
+      description: The lock's location (an C(s3://) URI or a file path).
+      returned: always
+      type: str
+      sample: s3://evidence/firebreak/locks/ecs-rollback/arn%3Aaws%3Aecs%3A...%2Fshop-api/shop-api%3A4
+    held:
+      description:
+        - Whether this run took the lock (it then rolled back, unless its second read found the service rolled back
+          meanwhile); false when another run held it.
+      returned: always
+      type: bool
+      sample: true
+    took_over:
+      description: The lock body of a run that died, taken over because it was stale.
+      returned: when a stale lock was taken over
+      type: dict
 captured:
   description:
     - The evidence captured with O(capture=true). C(service) and C(target_health) were read before anything was
@@ -453,9 +513,6 @@ diff:
   sample: {"before": {"task_definition": "shop-api:3"}, "after": {"task_definition": "shop-api:2"}}
 """
 
-import json
-import os
-import time
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.firebreak.runbooks.plugins.module_utils.aws.ecs import (
@@ -490,9 +547,10 @@ from ansible_collections.firebreak.runbooks.plugins.module_utils.aws.ecs import 
     validate_target,
     wait_for_stable,
 )
-from ansible_collections.firebreak.runbooks.plugins.module_utils.containment import ledger
+from ansible_collections.firebreak.runbooks.plugins.module_utils.containment import ledger, lock
 from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import (
     DEADLINE_OPTION,
+    INCIDENT_OPTION,
     RETRY_BUDGET_OPTION,
     Caller,
     StepAWSError,
@@ -512,6 +570,8 @@ ARGUMENT_SPEC = dict(
     require_symptom=dict(type="bool", default=False),
     force=dict(type="bool", default=False),
     force_reason=dict(type="str"),
+    **ledger.CLAIMS_OPTIONS,
+    **INCIDENT_OPTION,
     frame=dict(type="dict"),  # taken out by the action plugin (the frame's controller-side work); never used here
     **RETRY_BUDGET_OPTION,
     **DEADLINE_OPTION,
@@ -562,38 +622,52 @@ def record(module, ecs, caller, service_arn: str, tags: dict, untag=(), what="th
         return False
 
 
-ROLLBACK_LOCK_STALE = 600  # seconds: a lock older than this was left by a run that died
+ROLLBACK_LOCK_TTL = 600  # seconds: a lock older than this was left by a run that died
 
 
 class RollbackLock:
-    """One rollback of a service from one revision at a time on this machine: a file created only if absent in the
-    local claim directory (``ledger.default_dir()``), removed once the rollback is recorded."""
+    """One rollback of a service from one revision at a time, across machines: a file created only if absent in the
+    local claim directory (``ledger.default_dir()``, the fast path that orders the runs of one machine without a
+    call), then, with a bucket, an S3 object created with a conditional write (``containment/lock.py``). Released
+    once the rollback is recorded on the service; one left by a run that died is taken over after ``ttl`` seconds
+    (at once on the machine that wrote it when its process is gone)."""
 
-    def __init__(self, service_arn: str, current: str, root: str | None = None, stale: float = ROLLBACK_LOCK_STALE):
-        self.store = ledger.LocalStore(root or ledger.default_dir())
-        self.key = ledger.Ledger.key(service_arn, f"rollback-from:{current}", "lock", "rollback")
-        self.stale = stale
-        self.held = False
+    def __init__(self, service_arn: str, current: str, root: str | None = None, ttl: float = ROLLBACK_LOCK_TTL,
+                 s3: tuple | None = None):  # fmt: skip
+        key = ledger.Ledger.key(service_arn, f"rollback-from:{current}", "lock", "rollback")
+        self.ttl = ttl
+        self.local = lock.LocalLock(root or ledger.default_dir(), key, ttl)
+        self.remote = None
+        if s3 is not None:
+            caller, client, bucket = s3
+            self.remote = lock.S3Lock(caller, client, bucket, lock.lock_key("ecs-rollback", service_arn, current))
 
-    def take(self, body: str, now=time.time) -> bool:
-        """True when this run holds the lock now (a stale lock is taken over); False when another run holds it."""
-        for _attempt in range(2):
-            if self.store.create(self.key, body):
-                self.held = True
-                return True
-            try:
-                age = now() - os.path.getmtime(self.store._path(self.key))
-            except FileNotFoundError:
-                continue  # released meanwhile: try again
-            if age < self.stale:
-                return False
-            self.store.delete(self.key)
-        return False
+    def take(self, **fields) -> lock.Taken:
+        """Take the local lock, then the bucket's. ``fields`` go into the lock body (what, for which incident)."""
+        body = lock.lock_body(self.ttl, **fields)
+        try:
+            local = self.local.take(body)
+        except ledger.LedgerError:
+            if self.remote is None:
+                raise
+            local = None  # the directory cannot be written: the bucket's lock alone orders the runs
+        if local is not None and (not local.held or self.remote is None):
+            return local
+        try:
+            remote = self.remote.take(body)
+        except ledger.LedgerError:
+            self.local.release()
+            raise
+        if not remote.held:
+            self.local.release()
+        return remote
 
     def release(self) -> None:
-        if self.held:
-            self.store.delete(self.key)
-            self.held = False
+        """Release both locks (the bucket's only if still ours). Raises ``LedgerError`` when the bucket cannot be
+        written (the local lock is released all the same)."""
+        self.local.release()
+        if self.remote is not None:
+            self.remote.release()
 
 
 def check_symptom(params: dict, result: dict, observed: dict, current: str, checked: bool) -> None:
@@ -716,41 +790,88 @@ def run(module: AnsibleAWSModule, result: dict | None = None) -> dict:
         result["msg"] += symptom_note(result)
         return result
 
-    lock = None
+    rollback_lock = None
     if decision["action"] in ("rollback", "resume"):
-        # Another run rolling back the same service from the same revision at once would update it twice: the first
-        # to create the lock rolls back, after reading the service again (the other may have finished meanwhile).
-        lock = RollbackLock(service["serviceArn"], current)
-        try:
-            took = lock.take(json.dumps({"from": current, "to": target, "at": utc_now(), "pid": os.getpid()}))
-        except ledger.LedgerError as e:
-            module.warn(f"rolling back without the rollback lock ({e}): a concurrent run could roll back too")
-            took, lock = True, None
-        again = describe_service(ecs, cluster, service_name, caller=caller) if took else None
+        # Another run rolling back the same service from the same revision at once (another responder, another
+        # incident, on this machine or another) would update it twice: the first to take the lock rolls back, after
+        # reading the service again (the other may have finished meanwhile).
+        rollback_lock, taken = take_lock(module, params, caller, service["serviceArn"], current, target)
+        again = describe_service(ecs, cluster, service_name, caller=caller) if taken.held else None
         again_current = current_revision(ecs, again, caller) if again else None
-        if not took or f"{again_current[0]}:{again_current[1]}" != current or read_marker(again.get("tags")) != marker:
-            if lock is not None:
-                lock.release()
-            reason = (
-                f"another run is rolling back {current} to {target} now: not rolling back twice"
-                if not took
-                else f"the service no longer runs {current} as read before (another run rolled it back meanwhile)"
-            )
+        if (
+            not taken.held
+            or f"{again_current[0]}:{again_current[1]}" != current
+            or read_marker(again.get("tags")) != marker
+        ):
+            release_lock(module, rollback_lock)
+            rollback_lock = None
+            if not taken.held:
+                reason = (
+                    f"the rollback of {identity['name']} from {current} is already being done by "
+                    f"{lock.describe_holder(taken.holder)} (lock {taken.where}); nothing changed by this run"
+                )
+            else:
+                reason = f"the service no longer runs {current} as read before (another run rolled it back meanwhile)"
             decision = {"changed": False, "target": target, "action": "none", "reason": reason}
-            result.update(changed=False, rollback=dict(result["rollback"], concurrent=True))
+            concurrent = dict(result["rollback"], concurrent=True)
+            if taken.holder is not None:
+                concurrent["held_by"] = {k: taken.holder.get(k) for k in HOLDER_FIELDS if k in taken.holder}
+            result.update(changed=False, rollback=concurrent)
             caller.end_deadline()
-            lock = None
+        result["lock"] = taken.summary()
+        result["lock"].pop("holder", None)
+        if taken.took_over is not None:
+            module.warn(f"took over a stale rollback lock left by {lock.describe_holder(taken.took_over)}")
     try:
         return _act(module, params, result, decision, ecs, elbv2, caller, service, cluster, service_name, current,
-                    target, target_arn, pending, family, identity)  # fmt: skip
+                    target, target_arn, pending, family, identity,
+                    on_recorded=lambda: release_lock(module, rollback_lock))  # fmt: skip
     finally:
-        if lock is not None:
-            lock.release()
+        release_lock(module, rollback_lock)
+
+
+HOLDER_FIELDS = ("incident_id", "operator", "host", "pid", "at", "expires", "from", "to")
+
+
+def take_lock(module, params, caller, service_arn, current, target):
+    """The rollback lock and what taking it answered. Without O(claims_bucket) only the local lock is taken (it holds
+    on this machine only); a local directory that cannot be written is then a warning and the rollback goes ahead
+    (``lock.scope: none``), as before there was a bucket. With O(claims_bucket), a bucket that cannot be read or
+    written fails the step before anything is changed (as a containment claim does), naming the call."""
+    s3 = None
+    if params.get("claims_bucket"):
+        s3 = (caller, aws_client(module, "s3"), params["claims_bucket"])
+    rollback_lock = RollbackLock(service_arn, current, root=params.get("claims_dir"), s3=s3)
+    fields = {"step": "ecs_service_rollback", "service": service_arn, "from": current, "to": target}
+    fields["incident_id"] = params.get("incident_id")
+    try:
+        return rollback_lock, rollback_lock.take(**fields)
+    except ledger.LedgerError as e:
+        if s3 is not None:
+            e.note = (
+                f"nothing was changed: the service still runs {current}. Re-run when the bucket answers (or without "
+                "claims_bucket, to roll back under this machine's lock only)"
+            )
+            raise
+        module.warn(f"rolling back without the rollback lock ({e}): a concurrent run could roll back too")
+        return None, lock.Taken(True, None, "none")
+
+
+def release_lock(module, rollback_lock) -> None:
+    """Release the lock (a second call does nothing); a bucket that cannot be written is a warning (the lock then
+    expires on its own)."""
+    if rollback_lock is None:
+        return
+    try:
+        rollback_lock.release()
+    except ledger.LedgerError as e:
+        module.warn(f"could not release the rollback lock ({e}); it expires on its own")
 
 
 def _act(module, params, result, decision, ecs, elbv2, caller, service, cluster, service_name, current, target,
-         target_arn, pending, family, identity):  # fmt: skip
-    """Roll back (or resume, or record), wait, read back: the part of the step that changes the service."""
+         target_arn, pending, family, identity, on_recorded=None):  # fmt: skip
+    """Roll back (or resume, or record), wait, read back: the part of the step that changes the service.
+    ``on_recorded`` is called once the final record is on the service (which alone stops a second rollback)."""
     if decision["action"] in ("rollback", "resume"):
         started = pending["at"] if decision["action"] == "resume" and pending.get("at") else utc_now()
         rollback = {"from": current, "to": target, "at": started}
@@ -792,6 +913,8 @@ def _act(module, params, result, decision, ecs, elbv2, caller, service, cluster,
             untag=[TAG_PENDING],
             what="the rollback",
         )
+        if recorded and on_recorded is not None:
+            on_recorded()  # the record stops any later run: the lock is no longer needed while this run waits
         if not recorded:
             module.warn(
                 "the rollback happened but is not recorded on the service: a re-run without task_definition or "
