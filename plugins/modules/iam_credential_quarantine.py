@@ -557,7 +557,9 @@ class Step:
             index, err = failures[0]
             message = f"quarantining {len(failures)} of {len(targets)} principal(s) failed; first: {err}"
             extra = err.result() if isinstance(err, step.StepAWSError) else {}
-            self.module.fail_json(msg=message, **extra, **result)
+            # the partial result (what was quarantined before the failure), the call's keys, then this message
+            # (``result`` has a ``msg`` of its own: passing both as keywords was a TypeError, no contract keys)
+            self.module.fail_json(**{**result, **extra, "msg": message})
         return result
 
     # -- released ---------------------------------------------------------------------------------

@@ -111,6 +111,11 @@ containment: {description: Always empty here., returned: always, type: list, ele
 predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
 aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
 aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
+resource:
+  description: What the failed call was about (the evidence prefix and the source when objects failed).
+  returned: on an AWS error
+  type: str
+attempts: {description: How many attempts the failed call made., returned: on an AWS error, type: int}
 manifest:
   description: The manifest object written beside the copies (C(bucket), C(key), C(sha256), C(size)).
   returned: when not in check mode and objects matched
@@ -239,7 +244,10 @@ def run(module, result=None):
             try:
                 records.append(future.result())
             except (StepAWSError, ev.EvidenceInputError) as err:
-                failed.append({"key": futures[future]["key"], "error": str(err)})
+                entry = {"key": futures[future]["key"], "error": str(err)}
+                if isinstance(err, StepAWSError):
+                    entry.update(aws_operation=err.operation, aws_error_code=err.code, attempts=err.attempts)
+                failed.append(entry)
     finally:
         pool.shutdown(wait=True)
 
@@ -247,10 +255,16 @@ def run(module, result=None):
     copied = sum(1 for r in records if r.get("copied"))
     result["objects"] = records
     if failed:
+        # the contract's failure keys from the first object that failed on an AWS call (every object was tried)
+        call = next((f for f in failed if f.get("aws_operation")), {})
         module.fail_json(
             msg=f"{len(failed)} of {len(to_copy)} objects could not be copied to the evidence bucket; first: "
             f"{failed[0]['error']}",
             changed=bool(copied),
+            aws_operation=call.get("aws_operation"),
+            aws_error_code=call.get("aws_error_code"),
+            attempts=call.get("attempts"),
+            resource=f"s3://{bucket}/{base} ({len(failed)} object(s) from s3://{source_bucket}/{prefix})",
             failed_objects=failed,
             objects=records,
             before=before,

@@ -226,6 +226,23 @@ class KubeProxy:
         self.proxy.stop()
 
 
+# -- retry budgets ------------------------------------------------------------------------------------------------
+# A permanent fault costs the step its whole retry budget (60 s by default). The faulted runs pass every role's
+# ``<role>_retry_budget`` lowered to this: the bound is the same property (the step gives up within the budget it
+# is given, naming the call), at a third of the wait.
+FAULT_RETRY_BUDGET = 20
+
+
+def retry_budgets(seconds: int = FAULT_RETRY_BUDGET) -> dict:
+    """``{"<role>_retry_budget": seconds}`` for every role whose defaults have one."""
+    budgets = {}
+    for defaults in sorted((REPO_ROOT / "roles").glob("*/defaults/main.yml")):
+        for key in yaml.safe_load(defaults.read_text()) or {}:
+            if key.endswith("_retry_budget"):
+                budgets[key] = seconds
+    return budgets
+
+
 # -- running a scenario ------------------------------------------------------------------------------------------
 def extra_vars(context: dict) -> dict:
     return {key: value for key, value in context.items() if not key.startswith("_")}
