@@ -78,8 +78,9 @@ READ_PREFIXES = (
     "Decode",
 )
 READ_ACTIONS = {"StartQuery", "StopQuery", "AssumeRole", "AssumeRoleWithWebIdentity"}
-# A REST call that reads although it is a POST names its action in its path (Batch: ``POST /v1/describejobqueues``).
-REST_READ_ACTION = re.compile(r"/v\d+/(describe|list|get|search)[a-z]*$")
+# REST calls that read although they are POSTs: Batch names its action in the path (``POST /v1/describejobqueues``),
+# GuardDuty's ListFindings, GetFindings and GetFindingsStatistics are POSTs to a detector's ``/findings``.
+REST_READ_ACTION = re.compile(r"/v\d+/(describe|list|get|search)[a-z]*$|^/detector/[^/]+/findings(/get|/statistics)?$")
 # Where the incident record lives (timeline write-through, claims, seals): ``s3://<evidence bucket>/firebreak/...``
 RECORD_PREFIX = "firebreak/"
 DEFAULT_EVIDENCE_BUCKET = "firebreak-sandbox-evidence"
