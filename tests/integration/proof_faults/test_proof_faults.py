@@ -192,11 +192,6 @@ def test_throttling_on_every_call_path_and_a_permanent_5xx_on_the_first_mutation
 
 
 # -- (b') a permanent 5xx on the evidence upload -------------------------------------------------------------------
-# Scenarios that still finish when their evidence copy fails: branch `evidence` makes a failed copy stop the run
-# before the change it protects. Once it is merged their case runs like any other; remove them from here then.
-AWAITING_EVIDENCE_BRANCH = {"credential_compromise", "security_breach"}
-
-
 def accepted_after(run: ps.Run, base: ps.Baseline, since: str) -> list[str]:
     """Target changes the API accepted at or after ``since`` (an ISO time of the proxies' logs)."""
     later = ps.Run(run.returncode, run.output, run.seconds, run.timeline)
@@ -224,8 +219,6 @@ def test_a_permanent_5xx_on_the_evidence_upload_stops_the_run_before_the_change(
     variables = {**variables, **ps.retry_budgets()}
     failed = ps.run(sandbox, kube_proxy, ps.SCENARIOS[name].PLAYBOOK, variables, tmp_path / "timeline.jsonl", incident)
     assert hits(sandbox, kube_proxy)[rule] >= 1, f"{upload.label}: the rule never matched the faulted run's upload"
-    if failed.returncode == 0 and name in AWAITING_EVIDENCE_BRANCH:
-        pytest.skip(f"{name} finishes although its evidence upload failed: fixed by branch `evidence` (not merged)")
     assert failed.returncode != 0, f"{name} succeeded although its evidence upload {upload.label} answered 500"
     first_500 = min(e["time"] for e in failed.aws_log if e.get("status") == 500 and e.get("fault"))
     changed = ps.target_changes_made(failed, base) if before_any else accepted_after(failed, base, first_500)
