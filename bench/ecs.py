@@ -54,6 +54,16 @@ def _median(values: list[float]) -> float:
     return round(statistics.median(values), 3)
 
 
+_RUNS = iter(range(1, 1 << 30))
+
+
+def _fresh_timeline(env: dict) -> dict:
+    """``env`` with a timeline of its own for one run. Each run starts from a freshly reset sandbox, whose reset also
+    empties the evidence bucket: a timeline kept across runs would be copied out to it record by record (the durable
+    copy's catch-up, docs/timeline.md) before the run's first record, more for every later run and shape."""
+    return {**env, "FIREBREAK_TIMELINE": str(Path(env["FIREBREAK_TIMELINE"]).with_suffix(f".{next(_RUNS)}.jsonl"))}
+
+
 def _calls(box) -> list[str]:
     return [entry["action"] for entry in box.proxy.log() if entry["service"] in ("ecs", "elasticloadbalancing")]
 
@@ -84,8 +94,9 @@ def first_mutation(box, env: dict, repeat: int) -> dict:
                     "bench_task_definition": good,
                 }
             box.proxy.clear_log()
+            run_env = _fresh_timeline(env)
             started = datetime.now(UTC)
-            _run([str(BIN / "ansible-playbook"), playbook, "-e", json.dumps(extra)], env, name)
+            _run([str(BIN / "ansible-playbook"), playbook, "-e", json.dumps(extra)], run_env, name)
             log = box.proxy.log()
             mutating = [e for e in log if e["action"] in MUTATING]
             update = next(e for e in log if e["action"] == "UpdateService")
@@ -172,18 +183,19 @@ def compare_step(box, env: dict, kind: str, repeat: int, aws: Path | None) -> di
     for _ in range(repeat):
         for variant in variants:
             extra = _prepare(box, kind)
+            run_env = _fresh_timeline(env)
             service = box.client("ecs").describe_services(cluster="shop", services=["shop-api"])["services"][0]
             before = {"deployment": next(d["id"] for d in service["deployments"] if d["status"] == "PRIMARY")}
             box.proxy.clear_log()
             if variant == "step":
                 cmd = [str(BIN / "ansible-playbook"), f"bench/playbooks/ecs_{kind}_step.yml", "-e", json.dumps(extra)]
-                times[variant].append(_run(cmd, env, f"{kind} step"))
+                times[variant].append(_run(cmd, run_env, f"{kind} step"))
             elif variant == "thin":
                 cmd = [str(BIN / "ansible-playbook"), "bench/playbooks/ecs_thin.yml", "-e", json.dumps(extra)]
-                times[variant].append(_run(cmd, env, f"{kind} thin floor"))
+                times[variant].append(_run(cmd, run_env, f"{kind} thin floor"))
             elif variant == "thin_aws":
                 cmd = [str(BIN / "ansible-playbook"), "bench/playbooks/ecs_thin_aws.yml", "-e", json.dumps(extra)]
-                times[variant].append(_run(cmd, env, f"{kind} thin AnsibleAWSModule floor"))
+                times[variant].append(_run(cmd, run_env, f"{kind} thin AnsibleAWSModule floor"))
             else:
                 cmd = ["bash", f"bench/cli/ecs_{kind}.sh", extra["bench_cluster"], extra["bench_service"]]
                 if kind == "scale":

@@ -82,76 +82,96 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        path, incident_id = timeline_path(args, task_vars or {})
-        args["incident_id"] = incident_id or None
-        state = current_state(
-            path, incident_id, check_mode=bool(self._task.check_mode or self._play_context.check_mode)
+        result.update(lifecycle_result(args, bool(self._task.check_mode or self._play_context.check_mode)))
+        return result
+
+
+def validated_args(raw):
+    """``raw`` checked against ``ARGUMENT_SPEC`` (defaults filled in), as the action's own validation does; raises
+    ``AnsibleActionFail`` naming the bad value.  For a caller that records a lifecycle event from inside another
+    task (an action plugin's ``frame``, plugins/plugin_utils/frame.py)."""
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+    validation = ArgumentSpecValidator(ARGUMENT_SPEC).validate(dict(raw or {}))
+    if validation.error_messages:
+        raise AnsibleActionFail(
+            "incident_lifecycle: " + "; ".join(validation.error_messages),
+            result={"argument_errors": validation.error_messages},
         )
-        now = lc.utc_now()
-        event = args["event"]
-        try:
-            if event == "declared":
-                if not args.get("severity"):
-                    raise lc.LifecycleError("severity is required to declare (P1, P2, P3 or P4)")
-                entry = lc.declare(args, state, now)
-            elif event == "update":
-                entry = lc.update(args, state, now)
-            elif event == "resolved":
-                entry = lc.resolve(args, state, now)
-            else:
-                entry = lc.delivery(args, state, now)
-        except lc.LifecycleError as exc:
-            result.update(failed=True, msg=f"incident_lifecycle {event}: {exc}", changed=False)
-            return result
+    return validation.validated_parameters
 
-        if entry is None:  # already declared and open, or already resolved: nothing new to record
-            result.update(
-                changed=False,
-                msg=f"incident {incident_id} is already {state['status']} (declared at {state['declared_at']}); "
-                "nothing recorded"
-                + ("; change severity, status or roles with incident_update" if event == "declared" else ""),
-                state=state,
-                post={"chat": False, "status_page": False},
-            )
-            return result
 
-        new_state = lc.fold([entry], state)
-        policy = (new_state or {}).get("policy") or lc.resolve_policy()
-        if event == "delivery":
-            result.update(
-                changed=False,
-                lifecycle=entry,
-                msg="{} post of the {} record {}".format(
-                    entry["channel"].replace("_", " "),
-                    entry["for_event"],
-                    "delivered" if entry["delivered"] else f"NOT delivered: {entry['error']}",
-                ),
-            )
-            return result
+def lifecycle_result(args, check_mode):
+    """The result of ``incident_lifecycle`` for validated ``args``: the new lifecycle record in ``lifecycle``."""
+    result = {}
+    path, incident_id = timeline_path(args, {})
+    args["incident_id"] = incident_id or None
+    state = current_state(path, incident_id, check_mode=check_mode)
+    now = lc.utc_now()
+    event = args["event"]
+    try:
+        if event == "declared":
+            if not args.get("severity"):
+                raise lc.LifecycleError("severity is required to declare (P1, P2, P3 or P4)")
+            entry = lc.declare(args, state, now)
+        elif event == "update":
+            entry = lc.update(args, state, now)
+        elif event == "resolved":
+            entry = lc.resolve(args, state, now)
+        else:
+            entry = lc.delivery(args, state, now)
+    except lc.LifecycleError as exc:
+        result.update(failed=True, msg=f"incident_lifecycle {event}: {exc}", changed=False)
+        return result
 
-        entry["messages"] = lc.render(entry, new_state, policy)
-        severity_policy = policy.get(entry["severity"]) or {}
-        plan = lc.post_plan(args["retry_budget"], args["post_timeout"], args["post_retries"])
+    if entry is None:  # already declared and open, or already resolved: nothing new to record
+        result.update(
+            changed=False,
+            msg=f"incident {incident_id} is already {state['status']} (declared at {state['declared_at']}); "
+            "nothing recorded"
+            + ("; change severity, status or roles with incident_update" if event == "declared" else ""),
+            state=state,
+            post={"chat": False, "status_page": False},
+        )
+        return result
+
+    new_state = lc.fold([entry], state)
+    policy = (new_state or {}).get("policy") or lc.resolve_policy()
+    if event == "delivery":
         result.update(
             changed=False,
             lifecycle=entry,
-            state=_public_state(new_state),
-            post=dict(plan, chat=True, status_page=bool(severity_policy.get("status_page"))),
-            payloads={
-                "chat": {"text": entry["messages"]["chat"]},
-                "status_page": {
-                    "incident_id": entry.get("incident_id"),
-                    "title": entry.get("title"),
-                    "event": event,
-                    "severity": entry["severity"],
-                    "status": entry["status"],
-                    "message": entry["messages"]["status_page"],
-                    "at": entry["at"],
-                },
-            },
-            msg=_summary(entry),
+            msg="{} post of the {} record {}".format(
+                entry["channel"].replace("_", " "),
+                entry["for_event"],
+                "delivered" if entry["delivered"] else f"NOT delivered: {entry['error']}",
+            ),
         )
         return result
+
+    entry["messages"] = lc.render(entry, new_state, policy)
+    severity_policy = policy.get(entry["severity"]) or {}
+    plan = lc.post_plan(args["retry_budget"], args["post_timeout"], args["post_retries"])
+    result.update(
+        changed=False,
+        lifecycle=entry,
+        state=_public_state(new_state),
+        post=dict(plan, chat=True, status_page=bool(severity_policy.get("status_page"))),
+        payloads={
+            "chat": {"text": entry["messages"]["chat"]},
+            "status_page": {
+                "incident_id": entry.get("incident_id"),
+                "title": entry.get("title"),
+                "event": event,
+                "severity": entry["severity"],
+                "status": entry["status"],
+                "message": entry["messages"]["status_page"],
+                "at": entry["at"],
+            },
+        },
+        msg=_summary(entry),
+    )
+    return result
 
 
 def _public_state(state):

@@ -567,6 +567,15 @@ class CallbackModule(CallbackBase):
         # core censors a no_log result before callbacks see it, but not task.args: check every source
         no_log = fields.get("no_log") is True or task.no_log is True or res.get("_ansible_no_log") is True
 
+        before = res.get("timeline_before")
+        if isinstance(before, list):
+            # the incident frame's work done inside this task before the step (plugins/plugin_utils/frame.py): each
+            # entry is written as the record its own task would have written, at the time it ran, before the
+            # step's record; the facts it set are the frame's, not the step's result
+            res = {k: v for k, v in res.items() if k not in ("timeline_before", "ansible_facts")}
+            if not no_log:
+                self._frame_records(before, result, fields, task)
+
         check_mode = fields.get("check_mode")
         if not isinstance(check_mode, bool):
             check_mode = task.check_mode if isinstance(task.check_mode, bool) else self._play_check_mode
@@ -652,6 +661,47 @@ class CallbackModule(CallbackBase):
                 host=host,
                 check_mode=bool(check_mode),
                 changed=changed,
+                msg=msg,
+                details=details,
+            )
+
+    def _frame_records(self, entries, result, fields, task):
+        """The records of the frame's controller-side work done inside ``task`` (``timeline_before``)."""
+        check_mode = fields.get("check_mode")
+        if not isinstance(check_mode, bool):
+            check_mode = task.check_mode if isinstance(task.check_mode, bool) else self._play_check_mode
+        host = result.host.get_name() if result.host is not None else None
+        for entry in entries:
+            if not isinstance(entry, dict) or not isinstance(entry.get("result"), dict):
+                continue
+            res = entry["result"]
+            action = str(entry.get("action") or "") or None
+            details, found = result_details(res)
+            msg = res.get("msg")
+            msg = scrub_text(str(msg), found) if msg else None
+            if res.get("failed"):
+                event_name = "task_failed"
+            elif action in NOTE_ACTIONS and isinstance(res.get("note"), dict):
+                event_name = "note"
+                msg = scrub_text(str(res["note"].get("msg") or msg or ""), found) or None
+                details = to_plain(res["note"], found)
+            else:
+                event_name = "task_changed" if res.get("changed") else "task_ok"
+            target = self._target(host, result.host, res, False)
+            if target:
+                details = dict(details or {}, target=target)
+            ts = entry.get("ts")
+            self._write(
+                defer=True,
+                event=event_name,
+                ts=ts if isinstance(ts, str) and ts else None,
+                play=self._play,
+                task=scrub_text(str(entry["task"]), found) if entry.get("task") else None,
+                role=str(entry["role"]) if entry.get("role") else None,
+                action=action,
+                host=host,
+                check_mode=bool(check_mode),
+                changed=bool(res.get("changed")),
                 msg=msg,
                 details=details,
             )

@@ -106,6 +106,19 @@ options:
       - Why the rollback is forced (recorded in RV(symptom) and so in the incident timeline). Required with
         O(force=true).
     type: str
+  frame:
+    description:
+      - The incident frame's work before the rollback, done on the controller inside this task by the module's
+        action plugin before the module runs, so that a scenario runs no task before its first mitigating call.
+      - C(validate.argument_spec) checks the scenario's variables; C(refuse_var) names the variable holding why the
+        run must stop (empty when it may go on); C(before) lists the declaration and the gate's decision, each an
+        C(incident_lifecycle) or C(incident_note) entry with its C(task) name, C(role), C(args) and C(register);
+        C(facts) are set for the tasks after it.
+      - A failure stops the task before any AWS call. The timeline callback writes each C(before) entry as the
+        record its own task would have written, at the time it ran, before this task's record (docs/frame.md).
+      - The module itself ignores this option.
+    type: dict
+    version_added: "0.1.0"
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -499,6 +512,7 @@ ARGUMENT_SPEC = dict(
     require_symptom=dict(type="bool", default=False),
     force=dict(type="bool", default=False),
     force_reason=dict(type="str"),
+    frame=dict(type="dict"),  # taken out by the action plugin (the frame's controller-side work); never used here
     **RETRY_BUDGET_OPTION,
     **DEADLINE_OPTION,
 )

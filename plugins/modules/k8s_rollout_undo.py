@@ -40,6 +40,16 @@ options:
       - The revision to roll back to (as C(kubectl rollout history) lists it).
       - When omitted, the highest revision below the current one.
     type: int
+  known_good_hash:
+    description:
+      - The hash of the revision an earlier rollback of the same incident restored (RV(rollback) C(to_hash) of its
+        result, which the timeline keeps); the target is pinned to it.
+      - A workload that runs that revision, or runs its images (restarted since), changes nothing; any other rolls
+        back to it and never to another revision, so a re-run cannot flip back to the bad revision even when the
+        annotations that record the rollback were lost. A hash no longer in the history is refused, changing
+        nothing.
+      - Ignored when O(to_revision) is given.
+    type: str
   delete_stuck_pods:
     description:
       - StatefulSet only. After the pod template is restored, delete the StatefulSet's pods that are not Ready and
@@ -223,6 +233,7 @@ ARGUMENT_SPEC = auth_argument_spec(
     kind=dict(type="str", choices=["Deployment", "StatefulSet", "DaemonSet"], default="Deployment"),
     **K8S_OBJECT_OPTIONS,
     to_revision=dict(type="int"),
+    known_good_hash=dict(type="str", no_log=False),
     delete_stuck_pods=dict(type="bool", default=True),
     wait=dict(type="bool", default=True),
     wait_timeout=dict(type="int", default=300),
@@ -274,6 +285,7 @@ def run(module) -> dict:
             to_revision=params["to_revision"],
             paused=bool(workload["spec"].get("paused")),
             marker=marker,
+            known_good=params.get("known_good_hash") or None,
         )
     except RolloutInputError as e:
         raise K8sInputError(str(e), revisions=[summary(h) for h in history]) from None

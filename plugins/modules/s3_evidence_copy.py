@@ -109,13 +109,21 @@ objects:
 step_kind: {description: "The kind of step, see C(docs/contract.md).", returned: always, type: str, sample: evidence}
 containment: {description: Always empty here., returned: always, type: list, elements: dict, sample: []}
 predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
-aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
-aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
-resource:
-  description: What the failed call was about (the evidence prefix and the source when objects failed).
-  returned: on an AWS error
+aws_operation:
+  description:
+    - The AWS API call that failed (for copies that failed, the first one's, for example C(PutObject); C(resource) then
+      names the evidence object, C(s3://<evidence bucket>/<key>)).
+  returned: on its failure
   type: str
-attempts: {description: How many attempts the failed call made., returned: on an AWS error, type: int}
+  sample: PutObject
+resource: {description: What the failed call was about., returned: on its failure, type: str}
+attempts: {description: How many attempts the failed call made., returned: on its failure, type: int}
+failed_objects:
+  description: The source objects whose copy failed, each with C(key) and C(error).
+  returned: when copies failed
+  type: list
+  elements: dict
+aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
 manifest:
   description: The manifest object written beside the copies (C(bucket), C(key), C(sha256), C(size)).
   returned: when not in check mode and objects matched
@@ -244,10 +252,7 @@ def run(module, result=None):
             try:
                 records.append(future.result())
             except (StepAWSError, ev.EvidenceInputError) as err:
-                entry = {"key": futures[future]["key"], "error": str(err)}
-                if isinstance(err, StepAWSError):
-                    entry.update(aws_operation=err.operation, aws_error_code=err.code, attempts=err.attempts)
-                failed.append(entry)
+                failed.append({"key": futures[future]["key"], "error": str(err), "exception": err})
     finally:
         pool.shutdown(wait=True)
 
@@ -255,19 +260,18 @@ def run(module, result=None):
     copied = sum(1 for r in records if r.get("copied"))
     result["objects"] = records
     if failed:
-        # the contract's failure keys from the first object that failed on an AWS call (every object was tried)
-        call = next((f for f in failed if f.get("aws_operation")), {})
+        # the first AWS failure names the call, its code and the evidence object (what a playbook branches on)
+        failed.sort(key=lambda f: f["key"])
+        first = next((f["exception"] for f in failed if isinstance(f["exception"], StepAWSError)), None)
+        named = first.result() if first else {}
         module.fail_json(
             msg=f"{len(failed)} of {len(to_copy)} objects could not be copied to the evidence bucket; first: "
-            f"{failed[0]['error']}",
+            f"{first or failed[0]['error']}",
             changed=bool(copied),
-            aws_operation=call.get("aws_operation"),
-            aws_error_code=call.get("aws_error_code"),
-            attempts=call.get("attempts"),
-            resource=f"s3://{bucket}/{base} ({len(failed)} object(s) from s3://{source_bucket}/{prefix})",
-            failed_objects=failed,
+            failed_objects=[{k: f[k] for k in ("key", "error")} for f in failed],
             objects=records,
             before=before,
+            **named,
         )
     if records:
         result["manifest"] = ev.put_evidence(

@@ -1,6 +1,7 @@
 """The bad_deploy scenario end to end on the incident frame: on Kubernetes the drill's bad rollout and broken ConfigMap
 (--check changes nothing, the converge freezes deploys then undoes the rollout and restores the ConfigMap, a re-run
-changes nothing); on ECS a failed deployment rolled back with a pipeline frozen and the freeze released when asked;
+of the incident changes nothing, and a forced one with the rollback's annotations lost does not flip back to the bad
+revision); on ECS a failed deployment rolled back with a pipeline frozen and the freeze released when asked;
 in production without approval the run stops at the freeze gate; a bad name stops before any call."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from sandbox.drills import bad_deploy as drill
 from sandbox.drills import service_down
 from sandbox.drills.security_breach import PIPELINE
 from sandbox.drills.security_breach import _pipeline as create_pipeline
-from tests.integration.k8s_api import deployment, get, image
+from tests.integration.k8s_api import deployment, get, image, patch
 from tests.integration.scenario_helpers import lifecycle, mutating_calls, records
 from tests.integration.snapshot import differences, snapshot
 
@@ -34,7 +35,13 @@ def state(box) -> dict:
     params = box.client("ssm").describe_parameters(MaxResults=50)["Parameters"]
     flag = [p for p in params if p["Name"] == drill.FREEZE_PARAMETER]
     value = box.client("ssm").get_parameter(Name=drill.FREEZE_PARAMETER)["Parameter"]["Value"] if flag else None
-    return {**snapshot(box), "configmap": {"data": config.get("data")}, "flag": {"value": value}}
+    found = snapshot(box)
+    s3 = box.client("s3")
+    for bucket, entry in found.get("s3", {}).items():  # the incident's seals are its record, not state it acts on
+        if isinstance(entry, dict) and isinstance(entry.get("versions"), int):
+            versions = s3.list_object_versions(Bucket=bucket).get("Versions", [])
+            entry["versions"] = sum(1 for v in versions if "/seals/" not in "/" + v["Key"])
+    return {**found, "configmap": {"data": config.get("data")}, "flag": {"value": value}}
 
 
 def flag(box) -> dict | None:
@@ -106,15 +113,29 @@ def test_kubernetes_check_then_freeze_undo_config_rollback_verify_report_and_a_r
     assert [c["verdict"] for c in tasks[order[5]]["details"]["checks"]] == ["pass"]
     assert drill.verify_record(run.timeline, run.timeline.with_name("report.md"))
 
-    # a re-run: no failing rollout any more, so nothing changes (in AWS nor in the cluster) and it says how to force
+    # a re-run of the same incident: no failing rollout any more, but its rollback is in its timeline, so it goes
+    # on, every step finds its work done, and nothing changes (in AWS nor in the cluster)
     settled = state(kube)
     kube.proxy.clear_log()
     again = run_playbook(PLAYBOOK, extra_vars=extra_vars(context))
-    assert again.returncode != 0
+    assert again.returncode == 0, again.output[-4000:]
     again_text = " ".join(again.stdout.split())
-    assert "Deployment shop/api shows no failed deploy" in again_text, again.stdout[-3000:]
-    assert "-e bad_deploy_force=true -e bad_deploy_force_reason=" in again_text
+    assert "symptom: this incident already rolled back Deployment shop/api at" in again_text, again.stdout[-3000:]
+    assert "no change to Deployment shop/api" in again_text
     assert mutating_calls(kube, MUTATING) == []
+    assert differences(settled, state(kube)) == []
+    assert image(deployment(kube, "shop", "api")) == drill.GOOD_IMAGE
+
+    # forced, with the rollback's annotations lost (a manifest re-applied by a GitOps tool, say): the previous
+    # revision is the bad one, but the undo is pinned to the revision this incident's first undo restored
+    marks = [k for k in deployment(kube, "shop", "api")["metadata"]["annotations"] if k.startswith("firebreak.io/")]
+    assert marks
+    patch(kube, drill.DEPLOYMENT, {"metadata": {"annotations": dict.fromkeys(marks)}}, "application/merge-patch+json")
+    forced = {"bad_deploy_force": True, "bad_deploy_force_reason": "checking the rollback again"}
+    pinned = run_playbook(PLAYBOOK, extra_vars={**extra_vars(context), **forced})
+    assert pinned.returncode == 0, pinned.output[-4000:]
+    assert "already runs the known-good revision of this incident" in " ".join(pinned.stdout.split())
+    assert image(deployment(kube, "shop", "api")) == drill.GOOD_IMAGE
     assert differences(settled, state(kube)) == []
 
 

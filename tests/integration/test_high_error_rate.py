@@ -1,7 +1,7 @@
 """The high_error_rate scenario end to end on the incident frame: the drill's fault (a recent deploy while the ALB
 reports 5xx and a slow p95) is previewed with --check, rolled back, verified and reported, and a re-run changes
 nothing; production without an approval stops before the gated drain; a saturated service with no recent deploy is
-scaled out with its old count recorded.
+scaled out with its old count recorded, and a re-run of that incident scales to the same target (nothing grows).
 
 moto keeps no ALB metrics and no percentiles: ``high_error_rate.arm_errors`` has the fault proxy answer the symptom
 read's two GetMetricStatistics calls (5xx count, p95) as CloudWatch would during the errors; the verification then
@@ -178,3 +178,13 @@ def test_saturated_service_without_a_recent_deploy_is_scaled_out_and_the_old_cou
     ]
     assert scale["event"] == "task_changed" and scale["details"]["before"]["desired_count"] == 2
     assert [r["status"] for r in lifecycle(run, "resolved", real=True)] == ["resolved"]
+
+    # a re-run of the incident (the errors gone, the CPU still high): the target is twice the count before the
+    # incident's first scale-out (read back from its timeline), not twice the count now, so nothing grows
+    again = run_playbook(PLAYBOOK, extra_vars=extra)
+    assert again.returncode == 0, again.output[-4000:]
+    assert state(aws) == after
+    [_, rescale] = [
+        r for r in records(again) if r["action"] == "firebreak.runbooks.ecs_service_scale" and not r.get("check_mode")
+    ]
+    assert rescale["event"] == "task_ok" and rescale["details"]["after"]["desired_count"] == 4

@@ -100,11 +100,27 @@ def test_the_bad_rollout_is_triaged_undone_verified_resolved_reported_and_a_reru
     assert report.is_file() and "P2" in run.timeline.with_name("report.md").read_text()
     assert drill.verify_record(run.timeline, run.timeline.with_name("report.md"))
 
-    # a re-run: the triage finds a healthy workload, so nothing changes and the run says how to force
+    # a re-run of the same incident: its undo is in its timeline, so the healthy workload is not refused; nothing
+    # changes, the run says so, verifies and resolves again
     state = cluster_state(kube)
     again = run_playbook(PLAYBOOK, extra_vars=extra_vars(context))
-    assert again.returncode != 0
-    assert "shop/api does not look down" in " ".join(again.stdout.split()), again.stdout[-3000:]
+    assert again.returncode == 0, again.output[-4000:]
+    again_text = " ".join(again.stdout.split())
+    assert "shop/api is healthy and this incident already ran its step (k8s_rollout_undo at" in again_text
+    assert "cause: none; step: none" in again_text
+    assert cluster_state(kube) == state
+    assert not [r for r in records(again)[len(records(run)) :] if r["event"] == "task_changed" and "k8s" in r["action"]]
+    assert len(lifecycle(again, "resolved", real=True)) == 2  # reopened by the re-run and resolved again
+
+    # a new incident against the healthy (rolled back) workload is still refused, saying how to force
+    other = run_playbook(
+        PLAYBOOK,
+        extra_vars=extra_vars(context),
+        timeline=run.timeline.parent.parent / "INC-OTHER" / "timeline.jsonl",
+        env={"FIREBREAK_INCIDENT_ID": "INC-OTHER"},
+    )
+    assert other.returncode != 0
+    assert "shop/api does not look down" in " ".join(other.stdout.split()), other.stdout[-3000:]
     assert cluster_state(kube) == state
 
 

@@ -110,6 +110,36 @@ def test_no_earlier_revision_refused():
         r.decide_undo("Deployment", "api", hist, current)
 
 
+def test_known_good_pins_the_target_and_never_flips_back_to_the_bad_revision():
+    """After the incident's undo the good template runs as revision 5 (its ReplicaSet reused), the bad one stays
+    revision 4. Without the rollback annotations the previous revision would be the bad 4; pinned, nothing changes."""
+    good = rs(5, "a:2", hash_="g")
+    hist = r.deployment_history(
+        deployment(img="a:2", revision=5), [rs(1, "a:1"), rs(4, "registry.local/api:bad"), good]
+    )
+    current = r.current_entry("Deployment", deployment(img="a:2", revision=5), hist)
+    assert r.decide_undo("Deployment", "api", hist, current)["target"]["revision"] == 4  # what the pin prevents
+    decision = r.decide_undo("Deployment", "api", hist, current, known_good="g5")
+    assert decision["changed"] is False and "known-good revision of this incident" in decision["reason"]
+
+
+def test_known_good_running_under_a_restart_is_no_change_and_elsewhere_rolls_back_to_it():
+    restarted = rs(6, "a:2", hash_="r")  # the good images, restarted since (another template hash)
+    hist = r.deployment_history(
+        deployment(img="a:2", revision=6), [rs(4, "registry.local/api:bad"), rs(5, "a:2", hash_="g"), restarted]
+    )
+    current = r.current_entry("Deployment", deployment(img="a:2", revision=6), hist)
+    assert r.decide_undo("Deployment", "api", hist, current, known_good="g5")["changed"] is False
+    bad = r.deployment_history(
+        deployment(revision=7), [rs(5, "a:2", hash_="g"), rs(7, "registry.local/api:bad"), rs(6, "a:9")]
+    )
+    current = r.current_entry("Deployment", deployment(revision=7), bad)
+    decision = r.decide_undo("Deployment", "api", bad, current, known_good="g5")
+    assert decision["changed"] and decision["target"]["revision"] == 5  # not 6, the previous one
+    with pytest.raises(r.RolloutInputError, match=r"known-good revision \(hash gone\) is no longer in the history"):
+        r.decide_undo("Deployment", "api", bad, current, known_good="gone")
+
+
 def test_paused_refused_only_when_a_change_is_needed():
     hist = history()
     current = r.current_entry("Deployment", deployment(), hist)

@@ -209,6 +209,8 @@ def test_every_step_call_gets_the_roles_retry_budget(role):
     assert budgets, f"roles/{role}/meta/argument_specs.yml has no {role}_retry_budget"
     passed = set()
     for path, module, args in calls:
+        if "retry_budget" not in _module_options(module):
+            continue  # a record module (incident_note: on the controller, no API call to budget)
         value = str(args.get("retry_budget", ""))
         variable = value.removeprefix("{{ ").removesuffix(" | int }}")
         assert variable in budgets and value == f"{{{{ {variable} | int }}}}", (

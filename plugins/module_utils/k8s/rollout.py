@@ -280,12 +280,16 @@ def _revisions_text(history) -> str:
     return ", ".join(str(e["revision"]) for e in history) or "none"
 
 
-def decide_undo(kind, name, history, current, to_revision=None, paused=False, marker=None) -> dict:
+def decide_undo(kind, name, history, current, to_revision=None, paused=False, marker=None, known_good=None) -> dict:
     """Decide what ``rollout undo`` does.
 
     Returns ``{"changed": bool, "target": entry, "reason": str}``; raises ``RolloutInputError``
     (the message names the workload and lists the revisions that exist) when there is no earlier
-    revision, ``to_revision`` is unknown, or a change is needed on a paused Deployment.
+    revision, ``to_revision`` or ``known_good`` is unknown, or a change is needed on a paused Deployment.
+
+    ``known_good`` (a revision's hash: the one an earlier rollback of the same incident restored) pins the target:
+    a workload that runs it, or runs its images (a restart since), changes nothing; any other rolls back to it and
+    never to another revision, so a re-run cannot flip back to the bad one.
     """
     label = f"{kind} {name!r}"
     existing = _revisions_text(history)
@@ -294,6 +298,36 @@ def decide_undo(kind, name, history, current, to_revision=None, paused=False, ma
             f"{label}: cannot tell which revision it runs (no owned revision matches its pod template); "
             f"revisions: {existing}"
         )
+    if known_good and to_revision is None:
+        wanted = [e for e in history if e["hash"] == known_good]
+        if current["hash"] == known_good or (wanted and wanted[-1]["images"] == current["images"]):
+            return {
+                "changed": False,
+                "target": current,
+                "reason": (
+                    f"{label} already runs the known-good revision of this incident (hash {known_good}, images "
+                    f"{', '.join(current['images'])}; now revision {current['revision']}); not rolling back again"
+                ),
+            }
+        if not wanted:
+            raise RolloutInputError(
+                f"{label}: the known-good revision (hash {known_good}) is no longer in the history; nothing was "
+                f"changed, give to_revision to choose one; revisions: {existing}"
+            )
+        target = wanted[-1]
+        if paused:
+            raise RolloutInputError(
+                f"{label} is paused: resume it before rolling back (kubectl rollout resume); nothing changed; "
+                f"revisions: {existing}"
+            )
+        return {
+            "changed": True,
+            "target": target,
+            "reason": (
+                f"from revision {current['revision']} to revision {target['revision']} (the known-good revision "
+                f"of this incident, hash {known_good})"
+            ),
+        }
     if to_revision is not None:
         wanted = [e for e in history if e["revision"] == int(to_revision)]
         if not wanted:

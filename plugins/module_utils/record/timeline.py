@@ -677,6 +677,10 @@ def _build(template, tail):
     rec["prev_hash"] = tail.hash
     if not rec.get("ts"):
         rec["ts"] = utc_timestamp()
+    elif tail.prev and isinstance(tail.prev.get("ts"), str) and str(rec["ts"]) < tail.prev["ts"]:
+        # a record of work done earlier in the same task (the frame's declaration, docs/frame.md) keeps its own
+        # time, but never one before the file's last record: ts does not go backwards within the file
+        rec["ts"] = tail.prev["ts"]
     rec.pop("hash", None)
     try:
         canonical_json(rec)

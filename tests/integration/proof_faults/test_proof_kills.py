@@ -1,150 +1,131 @@
-"""``ansible-playbook`` killed mid-run (issue 20 item 2): before, during and after a scenario's first mutation.
+"""``ansible-playbook`` killed mid-run (issue 20 item 2): every drilled scenario before, during and after its first
+mutation (the points, the cases chosen by default and ``FIREBREAK_PROOF_KILLS``: kill_support.py).
 
-The points are found from the proxies' logs and rules, never from sleeps: *before* is the moment the run's first
-call reaches the API (no mutation yet), *during* is while the first mutating call is held in the proxy (a latency
-rule that has been hit: the request is in flight; the proxy hands it on after the kill, as a real API would finish a
-call its client stopped waiting for), *after* is the moment the first mutating call has been answered. The whole
-process group gets SIGKILL (one case SIGTERM). Then the timeline must verify with no torn line, the report must name
-the unfinished run, and a re-run of the same incident must reach the undisturbed run's end state."""
+The whole process group gets SIGKILL (one case, rotating, SIGTERM). Then the timeline must end on a complete line
+and verify (chain, hashes, no missing record), the incident report of the killed timeline must name the run without a
+recorded end, and one re-run of the same incident must complete (support.rerun_outcome: k8s_service_down may stop
+finding the workload healthy, changing nothing) with the records written before the kill unchanged and the
+undisturbed run's end state (support.baseline, once per scenario per worker)."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
 import time
 
 import pytest
 
+from tests.integration.proof_faults import kill_support as ks
 from tests.integration.proof_faults import support as ps
 
 pytestmark = [pytest.mark.proof, pytest.mark.integration]
 
-CASES = [
-    ("service_down", "before", "SIGKILL"),
-    ("service_down", "during", "SIGKILL"),
-    ("service_down", "after", "SIGKILL"),
-    ("service_down", "during", "SIGTERM"),
-    ("auth_attack", "during", "SIGKILL"),
-    ("auth_attack", "after", "SIGKILL"),
-    ("k8s_service_down", "during", "SIGKILL"),
-    ("k8s_service_down", "after", "SIGKILL"),
-]
-HOLD = 4.0  # seconds the proxy holds the first mutating call for "during"
+CASES = ks.chosen_cases()
 
 
-def matches(entry: dict, call: ps.Call) -> bool:
-    found = ps.calls_of([entry], call.api)
-    return bool(found) and found[0].operation == call.operation and found[0].service == call.service
-
-
-def wait_until(proc, check, what: str, timeout=240.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        if proc.poll() is not None:
-            raise AssertionError(f"the run ended (rc {proc.returncode}) before {what}")
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def report_run(box, kproxy, timeline, incident):
-    return ps.run(
-        box, kproxy, "playbooks/incident_report.yml", {"incident_timeline": str(timeline)}, timeline, incident
-    )
-
-
-@pytest.mark.parametrize(
-    ("name", "point", "sig"),
-    [pytest.param(*case, id="-".join(case), marks=pytest.mark.xdist_group(f"proof-kills-{case[0]}")) for case in CASES],
-)
+@pytest.mark.parametrize(("name", "point", "sig"), ks.params(CASES))
 def test_a_run_killed_mid_way_leaves_a_valid_timeline_a_report_naming_it_and_a_rerun_recovers(
     name, point, sig, sandbox, kube_proxy, tmp_path_factory, tmp_path, request
 ):
     base = ps.baseline(sandbox, kube_proxy, name, tmp_path_factory.mktemp("base"))
-    first = base.first_change
-    # the scenario's own first call on the API the mutation goes to (not a read of the other API)
-    opening = next(call for call in base.calls if call.api == first.api)
-    variables = ps.prepare(sandbox, kube_proxy, name)
-    proxy = sandbox.proxy if first.api == "aws" else kube_proxy.proxy
-    hold = proxy.add_rule(first.rule(fault="latency", seconds=HOLD, count=1)) if point == "during" else None
-
+    began = time.monotonic()
     incident = f"INC-PROOF-KILL-{name}-{point}-{sig}"
+    first = ks.first_mutation(base)
+    read = ks.last_read_before(base, first) if point == "before" else None
+    first, read = (ks.for_incident(call, name, incident) if call else None for call in (first, read))
+    variables = ps.prepare(sandbox, kube_proxy, name)
+    scripted = ks.drill_rules(sandbox.proxy, kube_proxy.proxy)
+    proxy = ks.proxy_of(sandbox, kube_proxy, first)
+    if read:
+        held_proxy = ks.proxy_of(sandbox, kube_proxy, read)
+        hold = held_proxy.add_rule(read.rule(fault="latency", seconds=ks.HOLD, count=1))
+        where = f"before {first.label} (held: {read.label})"
+    elif point == "before":  # the first mutation is the run's first call: kill once the run has started recording
+        held_proxy, hold = None, None
+        where = f"before {first.label} (its first call; killed at its first record)"
+    elif point == "during":
+        held_proxy = proxy
+        hold = proxy.add_rule(first.rule(fault="latency", seconds=ks.HOLD, count=1))
+        where = f"during {first.label}"
+    else:
+        held_proxy, hold = None, None
+        where = f"after {first.label}"
+
     timeline = tmp_path / "timeline.jsonl"
     playbook = ps.SCENARIOS[name].PLAYBOOK
     proc = ps.start(sandbox, kube_proxy, playbook, variables, timeline, incident, tmp_path / "killed.log")
     try:
-        if point == "before":
-            wait_until(proc, lambda: any(matches(e, opening) for e in proxy.log()), f"the first call {opening.label}")
-        elif point == "during":
-            wait_until(
-                proc,
-                lambda: any(r["id"] == hold and r["hits"] for r in proxy.rules()),
-                f"the first mutating call {first.label} in flight",
-            )
+        if hold:
+            ks.wait_until(proc, lambda: ks.hit(held_proxy, hold), f"the held call ({where})")
+        elif point == "before":
+            ks.wait_until(proc, lambda: timeline.exists() and timeline.stat().st_size, "the run's first record")
         else:
-            wait_until(
+            ks.wait_until(
                 proc,
-                lambda: any(matches(e, first) and e["status"] < 400 for e in proxy.log()),
+                lambda: any(ks.matches(e, first) and e["status"] < 400 for e in proxy.log()),
                 f"the first mutating call {first.label} answered",
             )
-        mutated_at_kill = any(matches(e, first) for e in proxy.log())
-        held_answered = any(hold in e["rules"] for e in proxy.log()) if hold else None
-        os.killpg(proc.pid, getattr(signal, sig))
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        mutated_at_kill = any(ks.matches(e, first) for e in proxy.log())
+        held_answered = ks.landed(held_proxy, hold) if hold else False
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    assert proc.returncode != 0
+        returncode = ks.kill(proc, sig)
+    killed_seconds = time.monotonic() - began
+    assert returncode != 0
+    assert not held_answered, f"the held call was answered before the kill ({where})"
     if point == "before":
         assert not mutated_at_kill, f"{first.label} was already made: the kill came too late for 'before'"
-    if point == "during":  # the held call reaches the API after its client is gone; wait for it to land
-        # (another call of the same path, made in parallel, such as a second claim, may have been answered)
-        assert not held_answered, f"the held {first.label} was answered before the kill"
-        deadline = time.monotonic() + HOLD + 5
-        while not any(hold in e["rules"] for e in proxy.log()) and time.monotonic() < deadline:
+    if hold:  # the held call reaches the API after its client is gone: let it land before anything reads the state
+        deadline = time.monotonic() + ks.HOLD + 5
+        while not ks.landed(held_proxy, hold) and time.monotonic() < deadline:
             time.sleep(0.05)
 
-    # the timeline verifies: no torn line, every record chained
-    assert timeline.exists(), "the killed run wrote no timeline"
-    lines = timeline.read_bytes().split(b"\n")
-    assert lines[-1] == b"", "the timeline does not end on a complete line (a torn record)"
-    records = ps.verify_timeline(str(timeline))
-    assert len(records) == len(lines) - 1
+    records = ks.verified_lines(timeline)
     killed_records = len(records)
+    markdown = ks.report_of(timeline, records)
+    named = ks.unfinished_line(markdown, playbook)
+    assert named, [line for line in markdown.splitlines() if "run(s)" in line]
 
-    reported = report_run(sandbox, kube_proxy, timeline, incident)
-    assert reported.returncode == 0, reported.output[-3000:]
-    text = (timeline.parent / "report.md").read_text()
-    unfinished = f"`{playbook}`: 1 run(s) — 1 without a recorded end (interrupted or stopped)"
-    assert unfinished in text or (
-        f"`{os.path.basename(playbook)}`" in text and "without a recorded end (interrupted or stopped)" in text
-    ), [line for line in text.splitlines() if "run(s)" in line]
-    facts = json.loads((timeline.parent / "report.json").read_text())
-
+    if hold:
+        held_proxy.remove_rule(hold)
+    rearmed = ks.rearm(scripted) if point == "before" else 0  # nothing changed: the symptom is still there
     again = ps.run(sandbox, kube_proxy, playbook, variables, timeline, incident)
     outcome = ps.rerun_outcome(name, again)
-    after = ps.verify_timeline(str(timeline))
+    after = ks.verified_lines(timeline)
     assert after[:killed_records] == records, "records written before the kill changed"
     differences = ps.state_differences(base.end, ps.end_state(sandbox))
     assert not differences, f"the re-run after the kill differs from the undisturbed run: {differences}"
     ps.tally(
         request,
         suite="kills",
-        case=f"{name} / {sig} {point} the first mutation ({first.label})",
+        case=f"{name} / {sig} {where}",
+        scenario=name,
+        point=point,
         faults=1,
         survived=1,
         records_lost=0,
         end_state_differed=0,
+        seconds=round(time.monotonic() - began, 1),
+        baseline_seconds=round(base.seconds, 1),
         detail=(
-            f"{killed_records} records verified after the kill, report: unfinished run named "
-            f"({len(facts.get('targets', []))} target(s)); {outcome} in {again.seconds:.0f}s"
+            f"killed after {killed_seconds:.0f}s with {killed_records} records, all verified; report: {named}; "
+            f"{outcome} in {again.seconds:.0f}s (undisturbed run {base.seconds:.0f}s)"
+            + (f"; {rearmed} scripted symptom answer(s) the killed run used put back" if rearmed else "")
         ),
     )
+
+
+def test_the_default_kills_rotate_through_every_point_of_every_scenario_in_three_days():
+    names = sorted(ps.SCENARIOS)
+    days = [ks.chosen_cases("", turn=turn) for turn in range(len(names))]
+    assert all(len(day) == len(names) == len({name for name, _, _ in day}) for day in days)
+    assert all([sig for _, _, sig in day].count("SIGTERM") == 1 for day in days)
+    assert {name for day in days for name, _, sig in day if sig == "SIGTERM"} == set(names)
+    every = ks.chosen_cases("all")
+    assert len(every) == 3 * len(names) + 1 and every[-1] == ("service_down", "during", "SIGTERM")
+    assert {(n, p) for day in days[:3] for n, p, _ in day} == {(n, p) for n, p, _ in every}
+    assert ks.chosen_cases("data_loss:after, auth_attack") == [
+        ("data_loss", "after", "SIGKILL"),
+        *[("auth_attack", point, "SIGKILL") for point in ks.POINTS],
+    ]
+    with pytest.raises(ValueError, match="'data_los:after' is not a scenario"):
+        ks.chosen_cases("data_los:after")
+    with pytest.raises(ValueError, match="'data_loss:mid' is not a scenario"):
+        ks.chosen_cases("data_loss:mid")
