@@ -131,6 +131,8 @@ step_kind: {description: "The kind of step, see C(docs/contract.md).", returned:
 predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
 aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
 aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
+resource: {description: What the failed call was about., returned: on an AWS error, type: str}
+attempts: {description: How many attempts the failed call made., returned: on an AWS error, type: int}
 quarantine_policy_arn:
   description: The managed policy attached (or that would be), if any.
   returned: with O(state=contained)
@@ -557,7 +559,9 @@ class Step:
             index, err = failures[0]
             message = f"quarantining {len(failures)} of {len(targets)} principal(s) failed; first: {err}"
             extra = err.result() if isinstance(err, step.StepAWSError) else {}
-            self.module.fail_json(msg=message, **extra, **result)
+            # the partial result (what was quarantined before the failure), the call's keys, then this message
+            # (``result`` has a ``msg`` of its own: passing both as keywords was a TypeError, no contract keys)
+            self.module.fail_json(**{**result, **extra, "msg": message})
         return result
 
     # -- released ---------------------------------------------------------------------------------

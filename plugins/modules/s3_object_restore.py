@@ -184,6 +184,11 @@ containment: {description: Always empty here., returned: always, type: list, ele
 predicted: {description: C(true) in check mode (RV(after) is then a prediction)., returned: always, type: bool}
 aws_operation: {description: The AWS API call that failed., returned: on its failure, type: str, sample: GetAlias}
 aws_error_code: {description: Its error code (C(null) for a connection error)., returned: on its failure, type: str}
+resource:
+  description: What the failed call was about (for failed keys, the bucket and the keys).
+  returned: on an AWS error
+  type: str
+attempts: {description: How many attempts the failed call made., returned: on an AWS error, type: int}
 time:
   description: The point in time, UTC ISO 8601.
   returned: always
@@ -263,11 +268,20 @@ after:
       type: int
       sample: 0
 errors:
-  description: Keys whose action failed, with the call and AWS error code.
+  description:
+    - Keys whose action failed, each with C(key), C(action), C(error), C(aws_operation) and C(aws_error_code).
+    - Every changing key is tried; when any failed the step fails (after the others were restored, which stay in
+      C(counts), C(actions) and C(after)), its message naming the keys, the call, the code and the bucket.
   returned: always
   type: list
   elements: dict
   sample: []
+failed_keys:
+  description: The keys whose action failed (all of them; C(errors) has the details).
+  returned: when a key failed
+  type: list
+  elements: str
+  sample: ["uploads/avatar.png"]
 diff:
   description: The reported keys' current entries before and after, when run with C(--diff).
   returned: when diff mode is on
@@ -514,7 +528,13 @@ def run(module, result=None):
     done, failed = restorer.act_all(plans, dest_of)
     result["changed"] = bool(done)
     result["errors"] = [
-        {"key": p["key"], "action": p["action"], "error": p["error"], "aws_error_code": p.get("aws_error_code")}
+        {
+            "key": p["key"],
+            "action": p["action"],
+            "error": p["error"],
+            "aws_operation": p.get("aws_operation"),
+            "aws_error_code": p.get("aws_error_code"),
+        }
         for p in failed
     ]
 
@@ -536,14 +556,36 @@ def run(module, result=None):
         + (f"; {len(failed)} failed" if failed else "")
         + ("; verified" if params["wait"] and done and verified is None else "")
     )
-    if verified is not None:
-        result["msg"] += f": {verified}"
-        module.fail_json(**result)
     if failed:
-        first = result["errors"][0]
-        result["msg"] += f": first failure: {first['key']!r}: {first['error']}"
+        # every key was tried; the step fails naming the keys, the call, the code and the bucket, with the
+        # keys that were restored still in the result (counts, actions, after)
+        result.update(failure_of(failed, target["bucket"] if target is not None else bucket))
+        result["msg"] += f": {result.pop('failure')}"
+    if verified is not None:
+        result["msg"] += f"{'; ' if failed else ': '}{verified}"
+    if failed or verified is not None:
         module.fail_json(**result)
     return result
+
+
+def failure_of(failed, bucket):
+    """The contract's failure keys for keys whose action failed (the first failure's call and code), and the text
+    naming them: ``N key(s) failed in bucket B: [keys] (Operation Code); first failure: key: error``."""
+    first = failed[0]
+    keys = [p["key"] for p in failed]
+    calls = ", ".join(dict.fromkeys(f"{p.get('aws_operation')} {p.get('aws_error_code')}" for p in failed))
+    shown = keys[:10] + ([f"... {len(keys) - 10} more"] if len(keys) > 10 else [])
+    return {
+        "aws_operation": first.get("aws_operation"),
+        "aws_error_code": first.get("aws_error_code"),
+        "resource": f"bucket {bucket!r} key(s) {shown!r}",
+        "attempts": first.get("attempts"),
+        "failed_keys": keys,
+        "failure": (
+            f"{len(keys)} key(s) failed in bucket {bucket!r}: {shown!r} ({calls}); "
+            f"first failure: {first['key']!r}: {first['error']}"
+        ),
+    }
 
 
 def _brief(result):

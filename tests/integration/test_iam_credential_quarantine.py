@@ -164,6 +164,21 @@ def test_permanent_5xx_fails_within_the_budget_naming_call_and_code(aws, run_pla
     assert set(key_status(aws, "ci-deployer").values()) == {"Active"}
 
 
+def test_permanent_5xx_on_the_first_change_fails_naming_call_code_and_key(aws, run_playbook):
+    """The listing succeeds, the deactivation answers 500 for ever: the step fails by the contract (the call, the
+    code, the resource, its own message), not with a Python error, and nothing is deactivated."""
+    rule = aws.proxy.add_rule({"service": "iam", "action": "UpdateAccessKey", "fault": "error", "status": 500})
+    run, result = quarantine(run_playbook, users=["ci-deployer"], retry_budget=3)
+    aws.proxy.remove_rule(rule)
+    assert run.returncode != 0
+    assert "multiple values" not in run.output and "Traceback" not in run.output, run.output[-2000:]
+    assert (result["aws_operation"], result["aws_error_code"]) == ("UpdateAccessKey", "InternalFailure"), result
+    assert result["resource"] and result["attempts"] >= 1, result
+    assert result["msg"].startswith("quarantining 1 of 1 principal(s) failed; first: "), result["msg"]
+    assert "UpdateAccessKey" in result["msg"] and "InternalFailure" in result["msg"], result["msg"]
+    assert set(key_status(aws, "ci-deployer").values()) == {"Active"}
+
+
 def test_release_restores_only_what_was_quarantined_and_reports_changes_made_meanwhile(aws, run_playbook):
     iam = aws.client("iam")
     extra_key = iam.create_access_key(UserName="ci-deployer")["AccessKey"]["AccessKeyId"]

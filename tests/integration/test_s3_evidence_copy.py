@@ -147,3 +147,18 @@ def test_permanent_5xx_fails_fast_naming_the_call_and_the_code(aws, run_playbook
     assert "ListObjectsV2 failed" in result["msg"] and "InternalError" in result["msg"], result["msg"]
     aws.proxy.remove_rule(rule)
     assert evidence_keys(aws) == []
+
+
+def test_a_permanent_5xx_on_the_upload_fails_naming_putobject_the_code_and_the_bucket(aws, run_playbook):
+    bucket = aws.manifest["aws"]["s3"]["evidence_bucket"]
+    path = f"^/{bucket}/incidents/"
+    rule = aws.proxy.add_rule({"service": "s3", "method": "PUT", "path": path, "fault": "error", "status": 500})
+    run, result = copy(aws, run_playbook, retry_budget=4)
+    aws.proxy.remove_rule(rule)
+    assert run.returncode != 0
+    assert (result["aws_operation"], result["aws_error_code"]) == ("PutObject", "InternalError"), result
+    assert result["resource"].startswith(f"s3://{bucket}/incidents/{INCIDENT}/"), result["resource"]
+    assert result["attempts"] >= 1 and result["changed"] is False
+    assert result["failed_objects"] and all("PutObject" in f["error"] for f in result["failed_objects"])
+    assert "could not be copied" in result["msg"] and "PutObject" in result["msg"], result["msg"]
+    assert evidence_keys(aws) == []

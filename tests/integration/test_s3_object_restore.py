@@ -387,7 +387,17 @@ def test_a_key_whose_copy_keeps_failing_fails_the_run_naming_it_and_the_others_a
     run, result = restore(run_playbook, prefix="docs/", time=history["time"], retry_budget=5)
     assert run.returncode != 0
     assert "1 failed" in result["msg"] and "first failure: 'docs/a.txt'" in result["msg"], result["msg"]
+    # the contract's failure keys: the call, the code, the bucket and the key, after every key was tried
+    assert f"1 key(s) failed in bucket {BUCKET!r}: ['docs/a.txt'] (CopyObject InternalError)" in result["msg"]
+    assert (result["aws_operation"], result["aws_error_code"]) == ("CopyObject", "InternalError"), result
+    assert BUCKET in result["resource"] and "docs/a.txt" in result["resource"], result["resource"]
+    assert result["failed_keys"] == ["docs/a.txt"] and result["attempts"] >= 1
     assert [e["key"] for e in result["errors"]] == ["docs/a.txt"]
+    assert result["errors"][0]["aws_operation"] == "CopyObject"
+    # the keys that were restored stay in the result
+    restored = {a["key"] for a in result["actions"] if a.get("status") == "done"}
+    assert {"docs/deleted.txt", "docs/recreated.txt"} <= restored, result["actions"]
+    assert result["changed"] is True
     assert s3_history.body(s3, BUCKET, "docs/a.txt") == b"A2-corrupt"
     for key in ("docs/deleted.txt", "docs/recreated.txt"):
         assert s3_history.body(s3, BUCKET, key) == history["expected"][key], key

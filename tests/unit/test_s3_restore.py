@@ -14,7 +14,7 @@ if str(REPO_ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "collections"))
 
 from ansible_collections.firebreak.runbooks.plugins.module_utils.aws import s3_restore
-from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import Caller
+from ansible_collections.firebreak.runbooks.plugins.module_utils.runtime.step import Caller, StepAWSError
 from ansible_collections.firebreak.runbooks.plugins.modules import s3_object_restore
 
 T0 = datetime.datetime(2026, 11, 24, 9, 0, tzinfo=datetime.UTC)
@@ -286,3 +286,38 @@ def test_bucket_names_are_checked_before_any_call_naming_the_value_and_the_rule(
         s3_object_restore.validate(params(bucket="s3://shop"), NOW)
     with pytest.raises(s3_object_restore.InputError, match=r"^target_bucket: 'ab' .*: 2 characters, AWS allows 3"):
         s3_object_restore.validate(params(target_bucket="ab"), NOW)
+
+
+def test_every_key_is_tried_and_a_failed_key_names_its_call_code_and_attempts():
+    class Failing(s3_restore.Restorer):
+        def act(self, plan, dest_bucket=None, dest_key=None):
+            if plan["key"] in ("b", "d"):
+                raise StepAWSError("DeleteObject", "InternalError", "boom", f"s3://{dest_bucket}/{plan['key']}", 7)
+            return {"done_by": "fake"}
+
+    restorer = Failing(Caller(5), None, "shop-uploads", AT, concurrency=2)
+    plans = [{"key": k, "action": a} for k, a in (("a", "copy"), ("b", "remove_delete_marker"), ("c", "unchanged"))]
+    plans.append({"key": "d", "action": "copy"})
+    done, failed = restorer.act_all(plans, lambda key: ("shop-uploads", key))
+    assert [p["key"] for p in done] == ["a"] and done[0]["done_by"] == "fake"
+    assert [p["key"] for p in failed] == ["b", "d"]
+    assert {(p["aws_operation"], p["aws_error_code"], p["attempts"]) for p in failed} == {
+        ("DeleteObject", "InternalError", 7)
+    }
+
+    failure = s3_object_restore.failure_of(failed, "shop-uploads")
+    assert failure["aws_operation"] == "DeleteObject" and failure["aws_error_code"] == "InternalError"
+    assert failure["attempts"] == 7 and failure["failed_keys"] == ["b", "d"]
+    assert "shop-uploads" in failure["resource"] and "'b'" in failure["resource"]
+    text = failure["failure"]
+    for part in ("2 key(s) failed in bucket 'shop-uploads'", "['b', 'd']", "DeleteObject InternalError", "'b': "):
+        assert part in text, (part, text)
+
+
+def test_a_failure_of_many_keys_names_ten_and_counts_the_rest():
+    failed = [
+        {"key": f"k{n}", "error": "e", "aws_operation": "CopyObject", "aws_error_code": "SlowDown"} for n in range(13)
+    ]
+    failure = s3_object_restore.failure_of(failed, "b")
+    assert "13 key(s) failed" in failure["failure"] and "... 3 more" in failure["failure"]
+    assert len(failure["failed_keys"]) == 13

@@ -449,7 +449,13 @@ class Restorer:
                 plan.update(self.act(plan, dest_bucket, dest_key))
                 plan["status"] = "done"
             except StepAWSError as err:
-                plan.update(status="failed", error=str(err), aws_error_code=err.code)
+                plan.update(
+                    status="failed",
+                    error=str(err),
+                    aws_operation=err.operation,
+                    aws_error_code=err.code,
+                    attempts=err.attempts,
+                )
             return plan
 
         with concurrent.futures.ThreadPoolExecutor(max_workers=min(self.concurrency, len(work))) as pool:

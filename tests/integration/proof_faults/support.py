@@ -23,7 +23,7 @@ import yaml
 
 from sandbox import REPO_ROOT
 from sandbox.drills import available
-from sandbox.fault_proxy import FaultProxy
+from sandbox.fault_proxy import RULE_FIELDS, FaultProxy
 from tests.integration.load_helpers import playbook_env
 from tests.integration.snapshot import snapshot
 
@@ -78,6 +78,12 @@ READ_PREFIXES = (
     "Decode",
 )
 READ_ACTIONS = {"StartQuery", "StopQuery", "AssumeRole", "AssumeRoleWithWebIdentity"}
+# REST calls that read although they are POSTs: Batch names its action in the path (``POST /v1/describejobqueues``),
+# GuardDuty's ListFindings, GetFindings and GetFindingsStatistics are POSTs to a detector's ``/findings``.
+REST_READ_ACTION = re.compile(r"/v\d+/(describe|list|get|search)[a-z]*$|^/detector/[^/]+/findings(/get|/statistics)?$")
+# Where the incident record lives (timeline write-through, claims, seals): ``s3://<evidence bucket>/firebreak/...``
+RECORD_PREFIX = "firebreak/"
+DEFAULT_EVIDENCE_BUCKET = "firebreak-sandbox-evidence"
 
 
 # -- calls -------------------------------------------------------------------------------------------------------
@@ -96,8 +102,10 @@ class Call:
 
     @property
     def mutating(self) -> bool:
-        if self.api == "kubernetes" or self.rest:
+        if self.api == "kubernetes":
             return self.method not in ("GET", "HEAD")
+        if self.rest:
+            return self.method not in ("GET", "HEAD") and not REST_READ_ACTION.search(self.path.lower())
         return not (self.operation.startswith(READ_PREFIXES) or self.operation in READ_ACTIONS)
 
     @property
@@ -114,6 +122,21 @@ class Call:
             return "/tags/" in self.path or self.path.endswith("/tags")
         return re.match(r"(Tag|Untag)[A-Z]\w*$|(Create|Delete)Tags$", self.operation) is not None
 
+    def bucket(self) -> str | None:
+        """The S3 bucket a call is about (path style), or None."""
+        if self.api != "aws" or self.service != "s3":
+            return None
+        return self.path.lstrip("/").split("/", 1)[0] or None
+
+    def in_evidence_bucket(self, evidence: set) -> bool:
+        """An S3 call on the evidence bucket: evidence copies, the timeline's write-through, claims, seals."""
+        return self.bucket() in evidence
+
+    def record_keeping(self, evidence: set) -> bool:
+        """A write of the incident record in the evidence bucket (``firebreak/``: timelines, claims, seals)."""
+        key = self.path.lstrip("/").split("/", 1)[1] if "/" in self.path.lstrip("/") else ""
+        return self.in_evidence_bucket(evidence) and key.startswith(RECORD_PREFIX)
+
     @property
     def label(self) -> str:
         return f"{self.service}:{self.operation}" if self.api == "aws" else f"k8s:{self.operation}"
@@ -122,14 +145,27 @@ class Call:
         """A fault-proxy rule that matches this call path (and no other)."""
         if self.api == "aws" and not self.rest:
             return {"service": self.service, "action": self.operation, **fault}
-        if self.api == "aws":  # REST: the method and the path prefix
+        if self.api == "aws":  # REST: the method and the path prefix, the incident's id matching any incident
             return {
                 "service": self.service,
                 "method": self.method,
-                "path": "^" + re.escape(self.path) + "(/|$)",
+                "path": "^" + _incident_pattern(self.path) + "(/|$)",
                 **fault,
             }
         return {"method": self.method, "path": "^" + _path_pattern(self.path) + "$", **fault}
+
+
+_INCIDENT = re.compile(r"INC-[A-Za-z0-9_-]+")
+
+
+def _incident_pattern(path: str) -> str:
+    """A path as a regular expression, an incident id in it (evidence under ``incidents/<id>/``) matching any id:
+    the undisturbed run's incident is not the faulted run's."""
+    parts, at = [], 0
+    for match in _INCIDENT.finditer(path):
+        parts += [re.escape(path[at : match.start()]), _INCIDENT.pattern]
+        at = match.end()
+    return "".join([*parts, re.escape(path[at:])])
 
 
 def _path_pattern(path: str) -> str:
@@ -191,19 +227,87 @@ class KubeProxy:
         self.proxy.stop()
 
 
+# -- retry budgets ------------------------------------------------------------------------------------------------
+# A permanent fault costs the step its whole retry budget (60 s by default). The faulted runs pass every role's
+# ``<role>_retry_budget`` lowered to this: the bound is the same property (the step gives up within the budget it
+# is given, naming the call), at a third of the wait.
+FAULT_RETRY_BUDGET = 20
+
+
+def retry_budgets(seconds: int = FAULT_RETRY_BUDGET) -> dict:
+    """``{"<role>_retry_budget": seconds}`` for every role whose defaults have one."""
+    budgets = {}
+    for defaults in sorted((REPO_ROOT / "roles").glob("*/defaults/main.yml")):
+        for key in yaml.safe_load(defaults.read_text()) or {}:
+            if key.endswith("_retry_budget"):
+                budgets[key] = seconds
+    return budgets
+
+
 # -- running a scenario ------------------------------------------------------------------------------------------
 def extra_vars(context: dict) -> dict:
     return {key: value for key, value in context.items() if not key.startswith("_")}
 
 
 def prepare(box, kproxy: KubeProxy, name: str) -> dict:
-    """Back to the seed, the drill's fault injected, both logs and all fault rules cleared; the playbook's vars."""
+    """Back to the seed, the drill's fault injected, both logs and all fault rules cleared; the playbook's vars.
+
+    The rules the drill's inject added (its symptom: canned CloudWatch answers, instance statuses, CloudTrail
+    events moto lacks) are remembered as they were armed, so that ``rearm_drill`` (or ``between_runs``) can give a
+    re-run the same symptom after a faulted run used their counts up."""
     box.reset()
     kproxy.reset()
     context = SCENARIOS[name].inject(box)
+    _DRILL_RULES[id(box)] = drill_rules(box, kproxy)
     box.proxy.clear_log()
     kproxy.proxy.clear_log()
     return extra_vars(context)
+
+
+# -- the drill's own rules -----------------------------------------------------------------------------------------
+_DRILL_RULES: dict[int, list] = {}  # id(box) -> [(proxy, rule id, the rule as add_rule takes it)]
+
+
+def _as_added(rule: dict) -> dict:
+    """A rule of ``FaultProxy.rules()`` back in the shape ``add_rule`` takes (its original count, not what is left)."""
+    added = {key: rule[key] for key in RULE_FIELDS if key in rule and rule[key] is not None}
+    for key, empty in (("service", "*"), ("action", "*"), ("headers", {})):
+        if added.get(key) == empty:
+            del added[key]
+    return added
+
+
+def drill_rules(box, kproxy: KubeProxy) -> list:
+    """The rules on both proxies other than the defaults: right after ``inject``, the drill's symptom."""
+    return [
+        (proxy, rule["id"], _as_added(rule))
+        for proxy in (box.proxy, kproxy.proxy)
+        for rule in proxy.rules()
+        if not rule["default"]
+    ]
+
+
+def rearm_drill(box) -> list[str]:
+    """The drill's rules as ``inject`` armed them: what is left of them removed, each added again with its count
+    (after the case's rules still armed). A run that failed on a fault changed none of the target resources, so the
+    incident's symptom is still there for the re-run. Returns the new rule ids."""
+    armed, ids = [], []
+    for proxy, rule_id, rule in _DRILL_RULES.get(id(box), []):
+        proxy.remove_rule(rule_id)
+        new = proxy.add_rule(rule)
+        armed.append((proxy, new, rule))
+        ids.append(new)
+    _DRILL_RULES[id(box)] = armed
+    return ids
+
+
+def between_runs(box, kproxy: KubeProxy, *case_rules: str) -> list[str]:
+    """Between a faulted run and its re-run: the case's fault rules named here removed (the other rules the case
+    armed, e.g. throttling not yet reached, stay), the drill's symptom rules armed again. Returns their ids."""
+    for rule in case_rules:
+        for proxy in (box.proxy, kproxy.proxy):
+            proxy.remove_rule(rule)
+    return rearm_drill(box)
 
 
 @dataclass
@@ -272,7 +376,12 @@ def normalize(value):
     if isinstance(value, dict):
         return sorted(((_IDS.sub("<id>", str(k)), normalize(v)) for k, v in value.items()), key=repr)
     if isinstance(value, list | tuple):
-        return [normalize(v) for v in value]
+        items = [normalize(v) for v in value]
+        # a list whose every item carries a generated id (secret versions, ...) is in the order of those ids, which
+        # a new seeding draws afresh: compare it as a set
+        if len(items) > 1 and all("<id>" in repr(item) for item in items):
+            items.sort(key=repr)
+        return items
     if isinstance(value, str):
         return _IDS.sub("<id>", value)
     return value
@@ -331,10 +440,38 @@ class Baseline:
     def mutating(self) -> list:
         return [call for call in self.calls if call.mutating]
 
+    evidence_buckets: set = field(default_factory=lambda: {DEFAULT_EVIDENCE_BUCKET})
+
     @property
     def first_change(self) -> Call:
         """The first mutating call that is not a best-effort tag."""
         return next(call for call in self.mutating if not call.marker)
+
+    @property
+    def target_changes(self) -> list:
+        """The mutating calls that change the incident's target resources: not the evidence bucket (evidence copies,
+        the timeline's write-through, claims, seals), not a best-effort tag."""
+        return [c for c in self.mutating if not c.marker and not c.in_evidence_bucket(self.evidence_buckets)]
+
+    @property
+    def first_target_change(self) -> Call:
+        """The first call that changes a target resource (what the permanent-5xx case fails)."""
+        found = self.target_changes
+        assert found, f"{self.name}: the undisturbed run changed no target resource: {[c.label for c in self.calls]}"
+        return found[0]
+
+    @property
+    def evidence_upload(self) -> Call | None:
+        """The first evidence upload to the evidence bucket (outside the incident record's ``firebreak/``), if the
+        scenario makes one."""
+        return next(
+            (
+                c
+                for c in self.mutating
+                if c.in_evidence_bucket(self.evidence_buckets) and not c.record_keeping(self.evidence_buckets)
+            ),
+            None,
+        )
 
 
 _BASELINES: dict[str, Baseline] = {}
@@ -359,8 +496,41 @@ def baseline(box, kproxy, name: str, workdir: Path) -> Baseline:
                 if (call.api, call.service, call.operation) not in seen:
                     seen.add((call.api, call.service, call.operation))
                     calls.append(call)
-        _BASELINES[name] = Baseline(name, calls, end_state(box), done.seconds, len(done.records()))
+        _BASELINES[name] = Baseline(
+            name, calls, end_state(box), done.seconds, len(done.records()), evidence_buckets(box)
+        )
     return _BASELINES[name]
+
+
+def evidence_buckets(box) -> set:
+    """The sandbox's evidence bucket(s), from its manifest (``evidence_bucket`` wherever the seed put it)."""
+    found = set()
+
+    def walk(value):
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if key == "evidence_bucket" and isinstance(inner, str):
+                    found.add(inner)
+                walk(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner)
+
+    walk(box.manifest or {})
+    return found or {DEFAULT_EVIDENCE_BUCKET}
+
+
+def target_changes_made(run: Run, base: Baseline) -> list[str]:
+    """The target-changing calls a run made that the API accepted (status < 400), as ``label`` strings."""
+    made = []
+    for api, log in (("aws", run.aws_log), ("kubernetes", run.kube_log)):
+        for entry in log:
+            if (entry.get("status") or 0) >= 400 or entry.get("fault"):
+                continue
+            for call in calls_of([entry], api):
+                if call.mutating and not call.marker and not call.in_evidence_bucket(base.evidence_buckets):
+                    made.append(call.label)
+    return made
 
 
 # -- the tally ---------------------------------------------------------------------------------------------------

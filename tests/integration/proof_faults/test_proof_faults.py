@@ -4,9 +4,12 @@ For each scenario the undisturbed run (``support.baseline``, once per worker) gi
 through the fault proxies (AWS, and Kubernetes through a fault proxy of its own) and its end state. From that:
 
 - throttling on the first attempt of every call path, in one run: it must succeed and reach the same end state;
-- a permanent 5xx on the first mutating call (best-effort tags aside): the run fails within its budget naming the
+- a permanent 5xx on the first call that changes a target resource (best-effort tags and the evidence bucket aside:
+  evidence copies, the timeline's write-through, claims, seals): the run fails within its budget naming the
   operation, the error code and the resource, the failure is in the timeline, and a re-run once the fault is gone
-  reaches the same end state;
+  (the drill's symptom armed again, ``support.between_runs``) reaches the same end state;
+- a permanent 5xx on the first evidence upload, when the scenario makes one: the run fails naming PutObject and the
+  evidence bucket, before the target change the evidence protects;
 - latency spikes (a subset): a spike just under one attempt's timeout on the first mutating call and 0.5 s on the
   first call of every other path: it must succeed;
 - Kubernetes scenarios: a 500 on the first attempt of every call path, a 409 Conflict on the first mutating call
@@ -60,8 +63,26 @@ def records_lost(run: ps.Run) -> int:
 
 
 # -- (a) + (b): throttling on every call path, and a permanent 5xx on the first mutating call ---------------------
+def failed_items(record: dict) -> list[dict]:
+    """A failed task's results: the task's own, or each failed item's when the task loops (``results``)."""
+    details = record["details"]
+    items = details.get("results") if isinstance(details.get("results"), list) else None
+    if items is None:
+        return [record]
+    return [
+        {**record, "details": item, "msg": item.get("msg") or record.get("msg")}
+        for item in items
+        if isinstance(item, dict) and item.get("failed")
+    ]
+
+
 def failed_step(run: ps.Run, call: ps.Call) -> dict:
-    failed = [r for r in run.records() if r.get("event") == "task_failed" and isinstance(r.get("details"), dict)]
+    failed = [
+        item
+        for r in run.records()
+        if r.get("event") == "task_failed" and isinstance(r.get("details"), dict)
+        for item in failed_items(r)
+    ]
     if call.api == "aws":
         found = [r for r in failed if r["details"].get("aws_operation")]
     else:
@@ -108,7 +129,7 @@ def test_throttling_on_every_call_path_and_a_permanent_5xx_on_the_first_mutation
     end state."""
     base = ps.baseline(sandbox, kube_proxy, name, tmp_path_factory.mktemp("base"))
     assert base.mutating, f"{name}: the undisturbed run made no mutating call"
-    call = base.first_change
+    call = base.first_target_change
     variables = ps.prepare(sandbox, kube_proxy, name)
     throttled = throttle(sandbox, kube_proxy, base.calls)
     rule = server_error(sandbox, kube_proxy, call)
@@ -116,7 +137,8 @@ def test_throttling_on_every_call_path_and_a_permanent_5xx_on_the_first_mutation
     timeline = tmp_path / "timeline.jsonl"
     playbook = ps.SCENARIOS[name].PLAYBOOK
 
-    failed = ps.run(sandbox, kube_proxy, playbook, variables, timeline, incident)
+    budgets = ps.retry_budgets()  # every role's budget lowered: the permanent 500 costs 20 s, not 60 s
+    failed = ps.run(sandbox, kube_proxy, playbook, {**variables, **budgets}, timeline, incident)
     assert failed.returncode != 0, f"{name} succeeded although {call.label} always answered 500"
     assert hits(sandbox, kube_proxy)[rule] >= 1
     step = failed_step(failed, call)
@@ -133,11 +155,11 @@ def test_throttling_on_every_call_path_and_a_permanent_5xx_on_the_first_mutation
         assert (details["k8s_verb"], details["k8s_status"]) == (call.method, 500), details
         assert "500" in (step.get("msg") or ""), step.get("msg")
         named = step["msg"][:160]
-    bound = base.seconds + 90
+    bound = base.seconds + ps.FAULT_RETRY_BUDGET + 60  # the budget, the failure's records, a loaded machine
     assert failed.seconds < bound, f"{name} took {failed.seconds:.0f}s to fail (bound {bound:.0f}s)"
     lost = records_lost(failed)
 
-    remove(sandbox, kube_proxy, rule)
+    ps.between_runs(sandbox, kube_proxy, rule)  # the 500 gone, the drill's symptom armed again
     again = ps.run(sandbox, kube_proxy, playbook, variables, timeline, incident)
     assert again.returncode == 0, f"{name}: the re-run after the fault cleared failed:\n{again.output[-4000:]}"
     lost += records_lost(again)
@@ -166,6 +188,57 @@ def test_throttling_on_every_call_path_and_a_permanent_5xx_on_the_first_mutation
         records_lost=lost,
         end_state_differed=differed,
         detail=f"failed in {failed.seconds:.0f}s naming {named!r}; re-run reached the undisturbed end state",
+    )
+
+
+# -- (b') a permanent 5xx on the evidence upload -------------------------------------------------------------------
+def accepted_after(run: ps.Run, base: ps.Baseline, since: str) -> list[str]:
+    """Target changes the API accepted at or after ``since`` (an ISO time of the proxies' logs)."""
+    later = ps.Run(run.returncode, run.output, run.seconds, run.timeline)
+    later.aws_log = [e for e in run.aws_log if e["time"] >= since]
+    later.kube_log = [e for e in run.kube_log if e["time"] >= since]
+    return ps.target_changes_made(later, base)
+
+
+@pytest.mark.parametrize("name", ps.scenario_params(ps.FAULT_SCENARIOS))
+def test_a_permanent_5xx_on_the_evidence_upload_stops_the_run_before_the_change(
+    name, sandbox, kube_proxy, tmp_path_factory, tmp_path, request
+):
+    """The first upload to the evidence bucket (not the incident record's own objects) answering 500 for ever: the
+    run fails naming PutObject and the bucket, and changes no target resource from then on (none at all when the
+    undisturbed run uploaded its evidence before its first target change)."""
+    base = ps.baseline(sandbox, kube_proxy, name, tmp_path_factory.mktemp("base"))
+    upload = base.evidence_upload
+    if upload is None:
+        pytest.skip(f"{name} uploads no evidence to {sorted(base.evidence_buckets)} in its undisturbed run")
+    bucket = upload.bucket()
+    before_any = base.calls.index(upload) < base.calls.index(base.first_target_change)
+    variables = ps.prepare(sandbox, kube_proxy, name)
+    rule = server_error(sandbox, kube_proxy, upload)
+    incident = f"INC-PROOF-EVIDENCE-{name}"
+    variables = {**variables, **ps.retry_budgets()}
+    failed = ps.run(sandbox, kube_proxy, ps.SCENARIOS[name].PLAYBOOK, variables, tmp_path / "timeline.jsonl", incident)
+    assert hits(sandbox, kube_proxy)[rule] >= 1, f"{upload.label}: the rule never matched the faulted run's upload"
+    assert failed.returncode != 0, f"{name} succeeded although its evidence upload {upload.label} answered 500"
+    first_500 = min(e["time"] for e in failed.aws_log if e.get("status") == 500 and e.get("fault"))
+    changed = ps.target_changes_made(failed, base) if before_any else accepted_after(failed, base, first_500)
+    assert not changed, f"{name} changed target resources although its evidence upload failed: {changed}"
+    details = failed_step(failed, upload)["details"]
+    operation, code, resource = details["aws_operation"], details["aws_error_code"], details.get("resource") or ""
+    assert operation in ("PutObject", "CopyObject") and code in AWS_500_CODES, details
+    assert bucket in resource or bucket in failed_step(failed, upload).get("msg", ""), details
+    for text in (operation, code, bucket):
+        assert text in failed.output, f"{text!r} not in the run's output"
+    lost = records_lost(failed)
+    ps.tally(
+        request,
+        suite="faults/evidence-5xx",
+        case=f"{name} / {upload.label}",
+        faults=1,
+        survived=1,
+        records_lost=lost,
+        end_state_differed=0,
+        detail=f"failed in {failed.seconds:.0f}s naming {operation} {code} on {resource}; no target change after it",
     )
 
 
