@@ -1,10 +1,16 @@
 """Every scenario re-run with the same incident id after it converged: the re-run exits 0 and changes nothing in the
 sandbox (AWS and Kubernetes compared before and after, with the scaling, Lambda and Kubernetes state the shared
-snapshot leaves out), and release_containment released twice releases nothing the second time."""
+snapshot leaves out), and release_containment released twice releases nothing the second time.
+
+Which scenarios run (``FIREBREAK_PROOF_RERUN``): ``all``, or a comma list of names; by default a third of them,
+rotating with the UTC day (``FIREBREAK_PROOF_RERUN_ROTATION=<n>`` replays a day's set), so every scenario runs within
+three days and ``make proof`` stays inside CI's time (a full sweep is about 14 minutes on 2 workers)."""
 
 from __future__ import annotations
 
+import datetime
 import json
+import os
 import urllib.request
 
 import pytest
@@ -16,6 +22,28 @@ from tests.integration.snapshot import _safe
 pytestmark = [pytest.mark.integration, pytest.mark.proof]
 
 SCENARIOS = available()
+SHARE = 3  # by default one scenario in SHARE runs, rotating by day
+
+
+def chosen(spec: str | None = None, turn: int | None = None) -> list[str]:
+    """The scenarios ``FIREBREAK_PROOF_RERUN`` (``spec``) names; an unknown name is an error naming it."""
+    names = sorted(SCENARIOS)
+    spec = os.environ.get("FIREBREAK_PROOF_RERUN", "").strip() if spec is None else spec.strip()
+    if spec == "all":
+        return names
+    if spec:
+        picked = [part.strip() for part in spec.split(",") if part.strip()]
+        unknown = [name for name in picked if name not in names]
+        if unknown:
+            bad = ", ".join(map(repr, unknown))
+            raise ValueError(f"FIREBREAK_PROOF_RERUN: {bad} not a scenario ({', '.join(names)})")
+        return picked
+    if turn is None:
+        replay = os.environ.get("FIREBREAK_PROOF_RERUN_ROTATION", "").strip()
+        turn = int(replay) if replay else datetime.datetime.now(datetime.timezone.utc).date().toordinal()
+    return [name for index, name in enumerate(names) if index % SHARE == turn % SHARE]
+
+
 RELEASE = "playbooks/release_containment.yml"
 APPROVED = {"firebreak_gate_approvals": {"release-containment": "yes"}, "incident_gate_allow_unpinned": True}
 
@@ -99,7 +127,16 @@ def extra_vars(context: dict) -> dict:
     return {key: value for key, value in context.items() if not key.startswith("_")}
 
 
-@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_the_default_rotation_covers_every_scenario_within_three_days_and_names_a_bad_value():
+    days = [set(chosen("", turn)) for turn in range(SHARE)]
+    assert set().union(*days) == set(SCENARIOS)
+    assert all(days), days
+    assert chosen("all") == sorted(SCENARIOS)
+    with pytest.raises(ValueError, match="'nope'"):
+        chosen("service_down,nope")
+
+
+@pytest.mark.parametrize("name", chosen())
 def test_a_rerun_of_the_same_incident_after_it_converged_changes_nothing_and_succeeds(name, aws, kube, run_playbook):
     drill = SCENARIOS[name]
     context = drill.inject(aws)
