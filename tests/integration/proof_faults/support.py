@@ -388,17 +388,28 @@ def normalize(value):
 
 
 SEALS = "/seals/"  # the incident record's seals: one per finished run, not the state a runbook acts on
+LOCKS = "/firebreak/locks/"  # the rollback lock (containment/lock.py): its history is one version and marker per run
 
 
 def end_state(box) -> dict:
-    """The sandbox's state (``snapshot``) normalized, S3 object versions counted without the incident's seals."""
+    """The sandbox's state (``snapshot``) normalized, S3 object versions and delete markers counted without the
+    incident's seals and the rollback lock's history (every run that takes the lock leaves a version and a delete
+    marker, docs/steps/ecs_rollback.md: a faulted run and its re-run leave two of each); a lock still held is
+    counted (``locks_held``), so a run that leaves its lock behind still differs."""
     state = snapshot(box)
     s3 = box.client("s3")
     for bucket, entry in (state.get("s3") or {}).items():
         if isinstance(entry, dict) and isinstance(entry.get("versions"), int):
-            versions = s3.list_object_versions(Bucket=bucket).get("Versions", [])
-            entry["versions"] = sum(1 for v in versions if SEALS not in "/" + v["Key"])
+            listed = s3.list_object_versions(Bucket=bucket)
+            versions = listed.get("Versions", [])
+            entry["versions"] = sum(1 for v in versions if not _history("/" + v["Key"]))
+            entry["markers"] = sum(1 for m in listed.get("DeleteMarkers", []) if not _history("/" + m["Key"]))
+            entry["locks_held"] = sum(1 for v in versions if LOCKS in "/" + v["Key"] and v.get("IsLatest"))
     return {area: normalize(value) for area, value in state.items()}
+
+
+def _history(key: str) -> bool:
+    return SEALS in key or LOCKS in key
 
 
 def state_differences(expected: dict, found: dict) -> list[str]:
