@@ -27,6 +27,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,7 +62,8 @@ def _fresh_timeline(env: dict) -> dict:
     """``env`` with a timeline of its own for one run. Each run starts from a freshly reset sandbox, whose reset also
     empties the evidence bucket: a timeline kept across runs would be copied out to it record by record (the durable
     copy's catch-up, docs/timeline.md) before the run's first record, more for every later run and shape."""
-    return {**env, "FIREBREAK_TIMELINE": str(Path(env["FIREBREAK_TIMELINE"]).with_suffix(f".{next(_RUNS)}.jsonl"))}
+    base = env.get("FIREBREAK_TIMELINE") or str(Path(tempfile.mkdtemp(prefix="fb-bench-")) / "timeline.jsonl")
+    return {**env, "FIREBREAK_TIMELINE": str(Path(base).with_suffix(f".{next(_RUNS)}.jsonl"))}
 
 
 def _calls(box) -> list[str]:
