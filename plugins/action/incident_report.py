@@ -129,35 +129,33 @@ class ActionModule(ActionBase):
                 f"json_dest {json_dest} is the timeline or the Markdown report; give another incident_report_json_dest"
             )
 
-        try:
-            records = None if self._absent(timeline, args) else verify_timeline(timeline)
-        except TimelineVerifyError as exc:
-            result.update(
-                failed=True,
-                msg=f"timeline verification failed: {exc}",
-                timeline=timeline,
-                bad_line=exc.line,
-                bad_seq=exc.seq,
-                verified=False,
-            )
-            return result
-        except TimelineError as exc:
-            result.update(failed=True, msg=str(exc), timeline=timeline, verified=False)
-            return result
-
-        try:
-            records, durable = self._durable(args, timeline, records)
-        except (dur.DurableError, StepAWSError, TimelineError) as exc:
-            result.update(
-                failed=True, msg=f"the durable copy of the timeline: {exc}", timeline=timeline, verified=False
-            )
-            return result
-
-        try:
-            seals = self._seals(args, records)
-        except (SealError, StepAWSError) as exc:
-            result.update(failed=True, msg=f"cannot read the seals: {exc}", timeline=timeline, verified=False)
-            return result
+        # The timeline is read before the seals are listed: another responder of the incident may append and seal
+        # in between, so a listed seal can cover records this read has not seen. The timeline only grows, so a
+        # second read (after the listing) holds every record a listed seal covers; a seal beyond it is a removal.
+        earlier, listed = None, None
+        while True:
+            read = self._records(args, timeline, result)
+            if read is None:
+                return result
+            records, durable = read
+            if earlier is not None and [r["hash"] for r in records[: len(earlier)]] != [r["hash"] for r in earlier]:
+                result.update(
+                    failed=True,
+                    msg=f"timeline verification failed: {timeline} changed while it was read, and not by appending "
+                    f"(its first {len(earlier)} records differ from the first read's)",
+                    timeline=timeline,
+                    verified=False,
+                )
+                return result
+            try:
+                seals, listed = self._seals(args, records, listed)
+            except (SealError, StepAWSError) as exc:
+                result.update(failed=True, msg=f"cannot read the seals: {exc}", timeline=timeline, verified=False)
+                return result
+            if earlier is None and any(seal["seq"] > len(records) for seal in seals):
+                earlier = records
+                continue
+            break
         problems = check_seals(records, seals, incident_id=records[0].get("incident_id"))
         if problems:
             result.update(
@@ -329,10 +327,12 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(f"{path}: cannot write the report: {exc.strerror or exc}") from None
 
     @staticmethod
-    def _seals(args, records):
+    def _seals(args, records, listed=None):
+        """``(seals, listed)``: every seal to check (given, recorded in ``records``, in the seal bucket) and those
+        from the bucket, listed once (``listed``: the earlier listing, not listed again)."""
         seals = [parse_seal(value, source=f"seals[{i}]") for i, value in enumerate(args["seals"] or [])]
         seals += recorded_seals(records)
-        if args.get("seal_bucket"):
+        if args.get("seal_bucket") and listed is None:
             try:
                 validate_bucket_name(args["seal_bucket"], "seal_bucket")
             except EvidenceInputError as exc:
@@ -341,5 +341,31 @@ class ActionModule(ActionBase):
             endpoint = args.get("endpoint_url") or os.environ.get("FIREBREAK_AWS_ENDPOINT_URL")
             s3 = s3_client(endpoint, args.get("region"), args["retry_budget"])
             incident_id = records[0].get("incident_id")
-            seals += list_seals(s3, caller, args["seal_bucket"], args["seal_prefix"], incident_id)
-        return seals
+            listed = list_seals(s3, caller, args["seal_bucket"], args["seal_prefix"], incident_id)
+        return seals + (listed or []), listed
+
+    def _records(self, args, timeline, result):
+        """``(records, durable)`` verified (the local file, and its durable copy when asked); None with ``result``
+        failed when the timeline does not verify."""
+        try:
+            records = None if self._absent(timeline, args) else verify_timeline(timeline)
+        except TimelineVerifyError as exc:
+            result.update(
+                failed=True,
+                msg=f"timeline verification failed: {exc}",
+                timeline=timeline,
+                bad_line=exc.line,
+                bad_seq=exc.seq,
+                verified=False,
+            )
+            return None
+        except TimelineError as exc:
+            result.update(failed=True, msg=str(exc), timeline=timeline, verified=False)
+            return None
+        try:
+            return self._durable(args, timeline, records)
+        except (dur.DurableError, StepAWSError, TimelineError) as exc:
+            result.update(
+                failed=True, msg=f"the durable copy of the timeline: {exc}", timeline=timeline, verified=False
+            )
+            return None

@@ -222,3 +222,67 @@ def test_report_action_bad_report_options_fail_naming_them_and_write_nothing(tim
     result = _action({"timeline": str(timeline), **args})
     assert result["failed"] is True and named in result["msg"]
     assert not timeline.with_name("report.md").exists() and not timeline.with_name("report.json").exists()
+
+
+def _append(path, msg):
+    tl.append_record(path, {"incident_id": "INC-UNIT", "event": "note", "details": {"msg": msg}})
+
+
+def _bucket_seals(monkeypatch, listing):
+    """The seal bucket stood in for by ``listing`` (called when the action lists it); returns the call count."""
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.record import seal as seal_lib
+
+    calls = []
+
+    def fake_list(s3, caller, bucket, prefix, incident_id):
+        calls.append(incident_id)
+        return [seal_lib.parse_seal(seal, source=f"s3://{bucket}/seal") for seal in listing()]
+
+    monkeypatch.setattr(incident_report, "list_seals", fake_list)
+    monkeypatch.setattr(incident_report, "s3_client", lambda *a, **k: mock.MagicMock())
+    return calls
+
+
+def test_a_responder_sealing_between_the_read_and_the_seal_listing_is_not_a_removal(timeline, monkeypatch):
+    """The race the eight-responder load test found: the report read 2 records; before it listed the seals another
+    responder of the incident appended record 3 and sealed it. The timeline is read again, once; all verifies."""
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.record import seal as seal_lib
+
+    def another_responder():
+        _append(timeline, "another responder's note")
+        return [seal_lib.make_seal(tl.verify_timeline(timeline), operator="bob")]
+
+    calls = _bucket_seals(monkeypatch, another_responder)
+    result = _action({"timeline": str(timeline), "seal_bucket": "evidence", "durable": False})
+    assert not result.get("failed"), result["msg"]
+    assert (result["records"], result["seals_checked"], len(calls)) == (3, 1, 1)
+
+
+def test_a_seal_beyond_the_timeline_after_the_second_read_is_still_a_removal(timeline, monkeypatch):
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.record import seal as seal_lib
+
+    _append(timeline, "to be removed")
+    sealed = seal_lib.make_seal(tl.verify_timeline(timeline))
+    lines = timeline.read_bytes().splitlines(keepends=True)
+    timeline.write_bytes(b"".join(lines[:-1]))
+    _bucket_seals(monkeypatch, lambda: [sealed])
+    result = _action({"timeline": str(timeline), "seal_bucket": "evidence", "durable": False})
+    assert result["failed"] is True and result["verified"] is False
+    assert "the timeline has only 2 records, the seal covers 3: records were removed" in result["msg"]
+
+
+def test_a_timeline_rewritten_between_the_two_reads_is_refused(timeline, monkeypatch):
+    from ansible_collections.firebreak.runbooks.plugins.module_utils.record import seal as seal_lib
+
+    def rewrite():
+        records = tl.verify_timeline(timeline)
+        timeline.unlink()
+        tl.append_record(timeline, {"incident_id": "INC-UNIT", "event": "playbook_start", "playbook": "other.yml"})
+        for _ in range(3):
+            _append(timeline, "rewritten")
+        return [dict(seal_lib.make_seal(records), seq=5)]
+
+    _bucket_seals(monkeypatch, rewrite)
+    result = _action({"timeline": str(timeline), "seal_bucket": "evidence", "durable": False})
+    assert result["failed"] is True
+    assert "changed while it was read, and not by appending (its first 2 records differ" in result["msg"]
