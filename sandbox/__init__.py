@@ -145,6 +145,7 @@ class Sandbox:
     def reset_aws(self) -> dict:
         from sandbox.seed import seed_aws
 
+        self.proxy.quiesce()  # a killed run's calls still in the proxy land before the reset, not after it
         self.proxy.reset()
         self.moto.reset()
         self.manifest["aws"] = seed_aws(self.aws_url, REGION)

@@ -1030,17 +1030,23 @@ class _Handler(BaseHTTPRequestHandler):
             return
         started = time.monotonic()
         req = RequestInfo(self.command, target, self.headers, body)
-        decision = proxy._decide(req)
+        with proxy._lock:
+            proxy._in_flight += 1
+        try:
+            decision = proxy._decide(req)
 
-        def record(status: int) -> None:  # before the answer goes out, so a client never outruns the log
-            proxy._record(req, status, decision, time.monotonic() - started)
+            def record(status: int) -> None:  # before the answer goes out, so a client never outruns the log
+                proxy._record(req, status, decision, time.monotonic() - started)
 
-        if decision["response"] is not None:
-            status, headers, payload = decision["response"]
-            record(status)
-            self._send(status, headers, payload)
-        else:
-            self._forward(target, body, on_status=record)
+            if decision["response"] is not None:
+                status, headers, payload = decision["response"]
+                record(status)
+                self._send(status, headers, payload)
+            else:
+                self._forward(target, body, on_status=record)
+        finally:
+            with proxy._lock:
+                proxy._in_flight -= 1
 
     # -- upstream ----------------------------------------------------------------------------
     def _upstream_conn(self) -> http.client.HTTPConnection:
@@ -1192,6 +1198,7 @@ class FaultProxy:
         self._log: collections.deque = collections.deque(maxlen=max(1, log_size))
         self._ids = itertools.count(1)
         self._seq = itertools.count(1)
+        self._in_flight = 0  # API requests being handled (held by a latency rule, or forwarded and not answered)
         self.anchor_time = dt.datetime.now(dt.UTC)
         self._transitions_lock = threading.Lock()
         self._transitions: dict = {}  # CodePipeline (pipeline, stage, Inbound|Outbound) -> transition state
@@ -1350,6 +1357,24 @@ class FaultProxy:
         """Recent requests (oldest first, at most ``LOG_SIZE``): service, action, status, fault applied."""
         with self._lock:
             return [dict(entry) for entry in self._log]
+
+    def in_flight(self) -> int:
+        """How many API requests are being handled now (the control API and /moto-api not counted)."""
+        with self._lock:
+            return self._in_flight
+
+    def quiesce(self, timeout: float = 30.0) -> int:
+        """Wait until no API request is in flight, at most ``timeout`` seconds; returns how many still are.
+
+        A client killed mid-call leaves its request here (held by a latency rule, or still at the upstream): it
+        reaches the API and the log after its client is gone, as a real API finishes a call whose caller left.
+        A reset made meanwhile would see that request land afterwards, in the next test's state and log."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = self.in_flight()
+            if not left or time.monotonic() >= deadline:
+                return left
+            time.sleep(0.02)
 
     def clear_log(self) -> None:
         with self._lock:

@@ -309,6 +309,29 @@ def test_latency_delays_then_later_rules_or_upstream_answer(proxy, upstream):
     assert proxy.log()[-1]["delay"] == pytest.approx(0.2)
 
 
+def test_quiesce_waits_for_a_held_call_whose_client_left(proxy, upstream):
+    """A client killed while the proxy holds its call: the call still lands (after the client left). quiesce()
+    waits for it, so a reset made afterwards is not followed by that call in the next test's state and log."""
+    proxy.add_rule({"service": "ecs", "fault": "latency", "seconds": 0.5, "count": 1})
+    body = json.dumps({}).encode()
+    conn = http.client.HTTPConnection("127.0.0.1", int(proxy.url.rsplit(":", 1)[1]), timeout=5)
+    headers = {
+        "X-Amz-Target": "AmazonEC2ContainerServiceV20141113.ListClusters",
+        "Content-Type": "application/x-amz-json-1.1",
+        "Authorization": AUTH.format(service="ecs"),
+    }
+    conn.request("POST", "/", body=body, headers=headers)
+    deadline = time.monotonic() + 5
+    while not proxy.in_flight() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert proxy.in_flight() == 1
+    conn.close()  # the client leaves while its call is held
+    assert proxy.log() == [] and upstream.requests == []
+    assert proxy.quiesce(timeout=5) == 0
+    assert [e["action"] for e in proxy.log()] == ["ListClusters"] and len(upstream.requests) == 1
+    assert proxy.quiesce(timeout=0) == 0
+
+
 def test_latency_is_capped(proxy):
     rule_id = proxy.add_rule({"fault": "latency", "seconds": 3600})
     assert next(r for r in proxy.rules() if r["id"] == rule_id)["seconds"] == MAX_LATENCY

@@ -22,6 +22,7 @@ the record, not the runbook's change, and best-effort tags are left aside as sup
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -156,19 +157,25 @@ def wait_until(proc, check, what: str, timeout=240.0) -> None:
 
 
 def kill(proc: subprocess.Popen, sig: str) -> int:
-    """Signal the run's whole process group (its forks and module processes too); SIGKILL after 30 s."""
+    """Signal the run's whole process group (its forks and module processes too); SIGKILL after 30 s. A run that
+    already ended (and so left no process in its group) is not an error here: the caller reports why it ended."""
     try:
-        os.killpg(proc.pid, getattr(signal, sig))
+        _killpg(proc, getattr(signal, sig))
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            _killpg(proc, signal.SIGKILL)
             proc.wait()
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+            _killpg(proc, signal.SIGKILL)
             proc.wait()
     return proc.returncode
+
+
+def _killpg(proc: subprocess.Popen, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # the group is gone: the run ended (and was reaped) before it
+        os.killpg(proc.pid, signum)
 
 
 def drill_rules(*proxies) -> list[tuple]:

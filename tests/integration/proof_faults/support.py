@@ -216,6 +216,7 @@ class KubeProxy:
         self.kubeconfig.write_text(yaml.safe_dump(config))
 
     def reset(self) -> None:
+        self.proxy.quiesce()
         self.proxy.clear()
         self.proxy.clear_log()
 

@@ -36,7 +36,9 @@ def test_a_run_killed_mid_way_leaves_a_valid_timeline_a_report_naming_it_and_a_r
     proxy = ks.proxy_of(sandbox, kube_proxy, first)
     if read:
         held_proxy = ks.proxy_of(sandbox, kube_proxy, read)
-        hold = held_proxy.add_rule(read.rule(fault="latency", seconds=ks.HOLD, count=1))
+        # every call on the read's path is held, not only the first: a step that reads and writes in threads (the
+        # evidence copy: GET then PUT per object) would otherwise make another thread's write meanwhile
+        hold = held_proxy.add_rule(read.rule(fault="latency", seconds=ks.HOLD, count=None))
         where = f"before {first.label} (held: {read.label})"
     elif point == "before":  # the first mutation is the run's first call: kill once the run has started recording
         held_proxy, hold = None, None
