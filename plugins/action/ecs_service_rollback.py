@@ -4,15 +4,28 @@
 
 Without ``frame`` this is Ansible's ``normal`` action: the module runs as any module does.  With ``frame`` (the
 option documented in the module), the frame's controller-side work -- validating the scenario's variables, its
-refusals, the declaration and the gate's decision -- runs here first, on the controller, and the module only when
+refusals, the declaration and the gate's decision -- runs here first, on the controller, and the rollback only when
 they pass: a scenario then spends no task (no worker process) before its first mitigating call.  See
 plugins/plugin_utils/frame.py for the shape of ``frame`` and of the ``timeline_before`` the result carries.
+
+With ``frame``, the rollback itself runs in this worker too (plugins/plugin_utils/step_in_task.py: the module's own
+``run``, argument spec and step contract, no module process) wherever that is the same as the module process: the
+local connection with the controller's Python, no ``environment``, no ``async``. Anywhere else the module runs.
 """
 
 from __future__ import annotations
 
+import importlib.util
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
 from ansible.plugins.action.normal import ActionModule as NormalAction
+from ansible.utils.display import Display
+from ansible.utils.vars import merge_hash
 from ansible_collections.firebreak.runbooks.plugins.plugin_utils import frame as frame_utils
+from ansible_collections.firebreak.runbooks.plugins.plugin_utils import step_in_task
+
+display = Display()
 
 
 class ActionModule(NormalAction):
@@ -23,9 +36,9 @@ class ActionModule(NormalAction):
         if not frame:
             return super().run(tmp, task_vars)
         frame_utils.check_frame(frame)
-        problem = frame_utils.validate(frame, task_vars, self._templar) or frame_utils.refusal(
-            frame, task_vars, self._templar
-        )
+        problem = frame_utils.validate(
+            frame, task_vars, self._templar, lambda name: self._find_file(name, task_vars)
+        ) or frame_utils.refusal(frame, task_vars, self._templar)
         if problem:
             return {"failed": True, "changed": False, "msg": problem}
         check_mode = bool(self._task.check_mode or self._play_context.check_mode)
@@ -39,7 +52,37 @@ class ActionModule(NormalAction):
                 "timeline_before": entries,
                 "ansible_facts": facts,
             }
-        result = super().run(tmp, task_vars)
+        result = self._rollback(tmp, task_vars, check_mode)
         result["timeline_before"] = entries
         result["ansible_facts"] = dict(result.get("ansible_facts") or {}, **facts)
         return result
+
+    def _find_file(self, name, task_vars):
+        """``name`` found as the file lookup finds it (the task's search path, ``files/`` first)."""
+        paths = task_vars.get("ansible_search_path") or [self._loader.get_basedir()]
+        found = self._loader.path_dwim_relative_stack(paths, "files", name)
+        if not found:
+            raise AnsibleActionFail(f"frame.validate: {name} not found (searched {', '.join(map(str, paths))})")
+        return found
+
+    def _rollback(self, tmp, task_vars, check_mode):
+        why_not = step_in_task.usable(self, task_vars, self._templar)
+        if not why_not and importlib.util.find_spec("boto3") is None:
+            why_not = "no boto3 in the controller's Python"
+        if why_not:
+            display.vvv(f"{self._task.action}: in a module process ({why_not})")
+            return super().run(tmp, task_vars)
+        from ansible_collections.firebreak.runbooks.plugins.modules import ecs_service_rollback as module
+
+        display.vvv(f"{self._task.action}: run in this task's worker (local connection, the controller's Python)")
+        result = ActionBase.run(self, tmp, task_vars)
+        done = step_in_task.run(
+            self._task.action,
+            module.ARGUMENT_SPEC,
+            module.run,
+            module.STEP_KIND,
+            dict(self._task.args),
+            check_mode,
+            bool(self._task.diff),
+        )
+        return merge_hash(result, done)

@@ -145,6 +145,12 @@ options:
         C(facts) are set for the tasks after it.
       - A failure stops the task before any AWS call. The timeline callback writes each C(before) entry as the
         record its own task would have written, at the time it ran, before this task's record (docs/frame.md).
+      - C(validate.specs) reads the specs from files instead of the task's arguments, each C(file) (found as the
+        file lookup finds it) or C(role) (a role of this collection), with C(entry) (default C(main)) and
+        C(exclude) (option names left out).
+      - With this option, where the task runs on the local connection with the controller's Python and sets no
+        C(environment) or C(async), the rollback runs in the task's worker (the same code, argument spec and
+        result, no module process); elsewhere the module runs as usual.
       - The module itself ignores this option.
     type: dict
     version_added: "0.1.0"
@@ -977,8 +983,11 @@ def symptom_note(result: dict) -> str:
     return ""
 
 
+STEP_KIND = "mitigation"
+
+
 def main():
-    run_aws_step(run, "mitigation", ARGUMENT_SPEC)
+    run_aws_step(run, STEP_KIND, ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,9 @@ A scenario whose first mitigating call must come first (DESIGN.md "Speed") passe
 step's action plugin (plugins/action/ecs_service_rollback.py) takes it out of the module's arguments and, on the
 controller, before the module runs:
 
-1. ``validate``: ``{"argument_spec": {...}}`` -- the scenario's variables (taken from the task's variables, as
-   ``ansible.builtin.validate_argument_spec`` takes them) checked against the spec;
+1. ``validate``: ``{"argument_spec": {...}, "specs": [...]}`` -- the scenario's variables (taken from the task's
+   variables, as ``ansible.builtin.validate_argument_spec`` takes them) checked against the spec, given or read
+   from the scenario's meta file and its roles' ``meta/argument_specs.yml`` (``argument_spec``);
 2. ``refuse_var``: the name of a variable whose value, templated now (after the validation), is either empty or the
    reason to refuse (bad names, a force without a reason, a non-local endpoint with a sandbox inventory);
 3. ``before``: the controller-side tasks the frame would have run before the step, in order, each
@@ -25,6 +26,10 @@ entry's result (``incident_declare_result``, as the declaration task registers i
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import yaml
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
@@ -52,9 +57,52 @@ def check_frame(frame):
             )
 
 
-def validate(frame, task_vars, templar):
-    """The scenario's variables against ``frame.validate.argument_spec``: the first error message, or ''."""
-    spec = (frame.get("validate") or {}).get("argument_spec")
+ROLES = Path(__file__).resolve().parents[2] / "roles"  # this collection's roles
+_SPECS = {}  # (path, entry, mtime) -> options: a worker loads each file once
+
+
+def _options(path, entry):
+    """The options of ``argument_specs.<entry>`` in the YAML file ``path`` (libyaml when there is one)."""
+    stat = os.stat(path)
+    key = (str(path), entry, stat.st_mtime_ns, stat.st_size)
+    if key not in _SPECS:
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.load(fh, Loader=loader) or {}  # noqa: S506 (a safe loader: libyaml's or PyYAML's)
+        try:
+            _SPECS[key] = dict(data["argument_specs"][entry].get("options") or {})
+        except (KeyError, TypeError, AttributeError):
+            raise AnsibleActionFail(f"frame.validate: {path} has no argument_specs.{entry}") from None
+    return _SPECS[key]
+
+
+def argument_spec(frame, find_file):
+    """``frame.validate``'s spec: ``argument_spec`` as given, updated by each of ``specs`` in order (as Jinja's
+    ``combine`` would): ``{"file": <a playbook's meta file, found as the file lookup finds it>}`` or ``{"role":
+    <a role of this collection>}``, each with ``entry`` (default ``main``) and ``exclude`` (option names left out).
+    The files are read here, not templated into the task's arguments: a whole spec templated costs a scenario's
+    first mitigating call about 0.1 s (bench/results.md)."""
+    conf = frame.get("validate") or {}
+    spec = dict(conf.get("argument_spec") or {})
+    for index, item in enumerate(conf.get("specs") or []):
+        if not isinstance(item, dict) or bool(item.get("file")) == bool(item.get("role")):
+            raise AnsibleActionFail(f"frame.validate.specs[{index}]: give either file or role, not {item!r}"[:400])
+        if item.get("role"):
+            name = str(item["role"])
+            if not name.replace("_", "").isalnum():
+                raise AnsibleActionFail(f"frame.validate.specs[{index}]: {name!r} is not a role name")
+            path = ROLES / name / "meta" / "argument_specs.yml"
+        else:
+            path = find_file(str(item["file"]))
+        exclude = set(item.get("exclude") or ())
+        options = _options(path, str(item.get("entry") or "main"))
+        spec.update({name: option for name, option in options.items() if name not in exclude})
+    return spec
+
+
+def validate(frame, task_vars, templar, find_file=None):
+    """The scenario's variables against ``frame.validate`` (``argument_spec``): the first error message, or ''."""
+    spec = argument_spec(frame, find_file)
     if not spec:
         return ""
     provided = {}

@@ -161,3 +161,54 @@ def test_a_frame_record_never_carries_a_time_before_the_file_s_last_record(timel
     assert records[1]["action"] == frame.NOTE and records[1]["ts"] == later["ts"]  # clamped, not backwards
     assert [r["ts"] for r in records] == sorted(r["ts"] for r in records)
     assert json.loads(timeline.read_text().splitlines()[1])["seq"] == 2
+
+
+def test_the_specs_are_read_from_the_scenario_s_meta_file_and_its_roles_in_order(tmp_path):
+    meta = REPO_ROOT / "playbooks" / "service_down.meta.yml"
+    conf = {
+        "validate": {
+            "specs": [
+                {"file": "service_down.meta.yml", "exclude": ["incident_id"]},
+                {"role": "incident_declare"},
+                {"role": "incident_gate", "entry": "policy"},
+                {"role": "ecs_rollback"},
+            ]
+        }
+    }
+    spec = frame.argument_spec(conf, lambda name: str(REPO_ROOT / "playbooks" / name))
+    assert "service_down_cluster" in spec and "incident_id" not in spec
+    assert {"incident_declare_severity", "ecs_rollback_cluster"} <= set(spec)
+    # the same spec the playbook's __service_down_spec combines for the gated path
+    import yaml
+
+    options = yaml.safe_load(meta.read_text())["argument_specs"]["main"]["options"]
+    assert spec["service_down_cluster"] == options["service_down_cluster"]
+    templar = SimpleNamespace(template=lambda value: value)
+    assert "P9" in frame.validate(conf, {"incident_declare_severity": "P9"}, templar, lambda n: str(meta))
+    given = {
+        "incident_declare_severity": "P1",
+        "incident_declare_title": "api down",
+        "incident_declare_commander": "alice",
+        "incident_gate_name": "g",
+        "incident_gate_step_kind": "rollback",
+        "ecs_rollback_cluster": "shop",
+        "ecs_rollback_service": "shop-api",
+    }
+    assert frame.validate(conf, given, templar, lambda n: str(meta)) == ""
+    assert "missing required arguments: ecs_rollback_cluster" in frame.validate(
+        conf, {k: v for k, v in given.items() if k != "ecs_rollback_cluster"}, templar, lambda n: str(meta)
+    )
+
+
+@pytest.mark.parametrize(
+    ("item", "named"),
+    [
+        ({"role": "../etc"}, "'../etc' is not a role name"),
+        ({"role": "x", "file": "y"}, "give either file or role"),
+        ({}, "give either file or role"),
+        ({"role": "ecs_rollback", "entry": "nope"}, "has no argument_specs.nope"),
+    ],
+)
+def test_a_bad_spec_entry_is_refused_naming_it(item, named):
+    with pytest.raises(AnsibleActionFail, match=named.replace(".", r"\.").replace("(", r"\(")):
+        frame.argument_spec({"validate": {"specs": [item]}}, lambda name: name)

@@ -362,7 +362,9 @@ def aws_client(module, service, budget=None, pool=None):
 
     if budget is None:
         budget = module.params.get("retry_budget") or DEFAULT_RETRY_BUDGET
-    if not isinstance(module, AnsibleAWSModule):  # a stand-in module (unit tests) makes its own clients
+    # a stand-in module (unit tests) makes its own clients; the step run in its task's worker
+    # (plugins/plugin_utils/step_in_task.py, aws_connection) gets them as AnsibleAWSModule's are made
+    if not isinstance(module, AnsibleAWSModule) and not getattr(module, "aws_connection", False):
         return fast_timestamps(module.client(service, config=client_config(budget, pool)))
     region, endpoint_url, params = aws_botocore.get_aws_connection_info(module)
     params = dict(params)
