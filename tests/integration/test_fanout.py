@@ -226,6 +226,7 @@ def test_the_environment_cap_applies_without_an_explicit_raise(aws, run_playbook
     inv = inventory(tmp_path, aws, 6)
     text = inv.read_text().replace("firebreak_environment: sandbox", "firebreak_environment: production")
     inv.write_text(text)
+    aws.proxy.clear_log()  # a reset keeps the log: an earlier test's AssumeRole calls on this worker are not this run's
     run = run_playbook(PLAYBOOK, args=["-i", str(inv)])
     assert run.returncode != 0
     assert "refusing to act on 6 targets: the blast-radius cap is 5 (the production cap in incident_targets_caps)" in (
