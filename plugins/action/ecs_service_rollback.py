@@ -15,8 +15,6 @@ local connection with the controller's Python, no ``environment``, no ``async``.
 
 from __future__ import annotations
 
-import importlib.util
-
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.plugins.action.normal import ActionModule as NormalAction
@@ -67,8 +65,6 @@ class ActionModule(NormalAction):
 
     def _rollback(self, tmp, task_vars, check_mode):
         why_not = step_in_task.usable(self, task_vars, self._templar)
-        if not why_not and importlib.util.find_spec("boto3") is None:
-            why_not = "no boto3 in the controller's Python"
         if why_not:
             display.vvv(f"{self._task.action}: in a module process ({why_not})")
             return super().run(tmp, task_vars)

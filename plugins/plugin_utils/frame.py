@@ -26,7 +26,6 @@ entry's result (``incident_declare_result``, as the declaration task registers i
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import yaml
@@ -58,22 +57,17 @@ def check_frame(frame):
 
 
 ROLES = Path(__file__).resolve().parents[2] / "roles"  # this collection's roles
-_SPECS = {}  # (path, entry, mtime) -> options: a worker loads each file once
 
 
 def _options(path, entry):
     """The options of ``argument_specs.<entry>`` in the YAML file ``path`` (libyaml when there is one)."""
-    stat = os.stat(path)
-    key = (str(path), entry, stat.st_mtime_ns, stat.st_size)
-    if key not in _SPECS:
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.load(fh, Loader=loader) or {}  # noqa: S506 (a safe loader: libyaml's or PyYAML's)
-        try:
-            _SPECS[key] = dict(data["argument_specs"][entry].get("options") or {})
-        except (KeyError, TypeError, AttributeError):
-            raise AnsibleActionFail(f"frame.validate: {path} has no argument_specs.{entry}") from None
-    return _SPECS[key]
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with open(path, encoding="utf-8") as fh:
+        data = yaml.load(fh, Loader=loader) or {}  # noqa: S506 (a safe loader: libyaml's or PyYAML's)
+    try:
+        return dict(data["argument_specs"][entry].get("options") or {})
+    except (KeyError, TypeError, AttributeError):
+        raise AnsibleActionFail(f"frame.validate: {path} has no argument_specs.{entry}") from None
 
 
 def argument_spec(frame, find_file):

@@ -6,18 +6,19 @@ before the first mitigating call").
 A module process costs a scenario's first mitigating call about 0.2 s before it (measured in bench/results.md,
 ``ecs.first_mutation``): Ansible builds the AnsiballZ payload (it walks and compiles every module_utils file the
 module imports, amazon.aws's included), starts Python, which compiles them again from the zip, imports boto3 and
-loads botocore's data. On the local connection the worker already runs the controller's Python with boto3 loaded
-(the timeline callback's durable copy imported it before the worker was forked), so the same ``run`` can be done
-here, with the same argument spec, the same client options (``step.aws_client``, amazon.aws's connection rules),
-the same step contract (``step.run_step``) and the result a module would have returned.
+loads botocore's data. On the local connection the worker is a fork of the controller, already running its Python
+(with boto3 loaded when the timeline's durable copy is on), so the same ``run`` can be done here, with the same
+argument spec, the same client options (``step.aws_client``, amazon.aws's connection rules), the same step contract
+(``step.run_step``) and the result a module would have returned.
 
 Only where that is the same thing as the module process: ``usable`` says when (the local connection, the
-controller's own Python as the interpreter, no ``environment`` or ``async`` on the task); anywhere else the action
-runs the module as Ansible does.
+controller's own Python as the interpreter with boto3 importable, no ``environment`` or ``async`` on the task);
+anywhere else the action runs the module as Ansible does.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import traceback
@@ -91,6 +92,8 @@ def usable(action, task_vars, templar):
     interpreter = str(templar.template(interpreter))
     if os.path.realpath(interpreter) != os.path.realpath(sys.executable):
         return f"the interpreter {interpreter} is not the controller's Python"
+    if importlib.util.find_spec("boto3") is None:
+        return "no boto3 in the controller's Python"
     return ""
 
 
